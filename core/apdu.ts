@@ -1,0 +1,186 @@
+import { FormatError } from "./errors.js";
+import { toHex } from "./hex.js";
+
+/**
+ * ISO/IEC 7816-4 command APDU. `le` is the number of bytes expected
+ * (1..256 short, 1..65536 extended) or undefined when none is expected.
+ */
+export interface CommandApdu {
+  cla: number;
+  ins: number;
+  p1: number;
+  p2: number;
+  data: Uint8Array;
+  le?: number;
+  /** Force extended length encoding even when short would do. */
+  extended?: boolean;
+}
+
+export interface ResponseApdu {
+  data: Uint8Array;
+  sw: number;
+}
+
+/** Bit 5 of CLA (0x10): more commands of this chain follow. */
+export const CLA_CHAINING = 0x10;
+
+export const SW = {
+  OK: 0x9000,
+  WRONG_LENGTH: 0x6700,
+  SECURITY_NOT_SATISFIED: 0x6982,
+  AUTH_BLOCKED: 0x6983,
+  CONDITIONS_NOT_SATISFIED: 0x6985,
+  COMMAND_NOT_ALLOWED: 0x6986,
+  WRONG_DATA: 0x6a80,
+  FUNC_NOT_SUPPORTED: 0x6a81,
+  FILE_NOT_FOUND: 0x6a82,
+  NOT_ENOUGH_MEMORY: 0x6a84,
+  INCORRECT_P1P2: 0x6a86,
+  REF_DATA_NOT_FOUND: 0x6a88,
+  INS_NOT_SUPPORTED: 0x6d00,
+  CLA_NOT_SUPPORTED: 0x6e00,
+  LAST_CMD_EXPECTED: 0x6883,
+  CHAINING_NOT_SUPPORTED: 0x6884,
+  UNKNOWN: 0x6f00,
+} as const;
+
+/** Which ISO case a command is: 1 (header), 2 (Le), 3 (Lc data), 4 (both). */
+export function apduCase(cmd: CommandApdu): 1 | 2 | 3 | 4 {
+  const hasData = cmd.data.length > 0;
+  const hasLe = cmd.le !== undefined;
+  return hasData ? (hasLe ? 4 : 3) : hasLe ? 2 : 1;
+}
+
+export function needsExtended(cmd: CommandApdu): boolean {
+  return cmd.extended === true || cmd.data.length > 255 || (cmd.le !== undefined && cmd.le > 256);
+}
+
+export function encodeCommand(cmd: CommandApdu): Uint8Array {
+  checkByte("CLA", cmd.cla);
+  checkByte("INS", cmd.ins);
+  checkByte("P1", cmd.p1);
+  checkByte("P2", cmd.p2);
+  const lc = cmd.data.length;
+  if (lc > 65535) throw new RangeError(`command data too long: ${lc} bytes (max 65535)`);
+  if (cmd.le !== undefined && (!Number.isInteger(cmd.le) || cmd.le < 1 || cmd.le > 65536)) {
+    throw new RangeError(`Le out of range: ${cmd.le} (1..65536)`);
+  }
+  const ext = needsExtended(cmd);
+  const out: number[] = [cmd.cla, cmd.ins, cmd.p1, cmd.p2];
+  if (!ext) {
+    if (lc > 0) out.push(lc);
+    const head = Uint8Array.from(out);
+    const le = cmd.le === undefined ? [] : [cmd.le === 256 ? 0 : cmd.le];
+    const res = new Uint8Array(head.length + lc + le.length);
+    res.set(head, 0);
+    res.set(cmd.data, head.length);
+    res.set(le, head.length + lc);
+    return res;
+  }
+  out.push(0);
+  if (lc > 0) out.push(lc >> 8, lc & 0xff);
+  const le =
+    cmd.le === undefined ? [] : cmd.le === 65536 ? [0, 0] : [cmd.le >> 8, cmd.le & 0xff];
+  // Case 2 extended is 00 Le1 Le2 after the header; case 4 extended is Lc(3) data Le(2).
+  const res = new Uint8Array(out.length + lc + le.length);
+  res.set(out, 0);
+  res.set(cmd.data, out.length);
+  res.set(le, out.length + lc);
+  return res;
+}
+
+/** Decodes a command APDU; throws FormatError("apdu") on a malformed length structure. */
+export function decodeCommand(bytes: Uint8Array): CommandApdu {
+  const n = bytes.length;
+  if (n < 4) throw new FormatError("apdu", `command shorter than its 4-byte header (${n} bytes)`);
+  const [cla, ins, p1, p2] = bytes;
+  const base = { cla, ins, p1, p2 };
+  const empty = new Uint8Array(0);
+  if (n === 4) return { ...base, data: empty };
+  const b4 = bytes[4];
+  if (n === 5) return { ...base, data: empty, le: b4 === 0 ? 256 : b4 };
+  if (b4 !== 0) {
+    // short: case 3 (5+Lc) or case 4 (5+Lc+1)
+    const lc = b4;
+    if (n === 5 + lc) return { ...base, data: bytes.subarray(5, 5 + lc) };
+    if (n === 6 + lc) {
+      const le = bytes[5 + lc];
+      return { ...base, data: bytes.subarray(5, 5 + lc), le: le === 0 ? 256 : le };
+    }
+    throw new FormatError("apdu", `Lc=${lc} does not match the ${n - 5} bytes after the header`);
+  }
+  // b4 === 0 and n >= 6: extended
+  if (n === 7) {
+    const le = (bytes[5] << 8) | bytes[6];
+    return { ...base, data: empty, le: le === 0 ? 65536 : le, extended: true };
+  }
+  if (n < 7) throw new FormatError("apdu", "truncated extended length");
+  const lc = (bytes[5] << 8) | bytes[6];
+  if (lc === 0) throw new FormatError("apdu", "extended Lc of zero");
+  if (n === 7 + lc) return { ...base, data: bytes.subarray(7, 7 + lc), extended: true };
+  if (n === 9 + lc) {
+    const le = (bytes[7 + lc] << 8) | bytes[8 + lc];
+    return { ...base, data: bytes.subarray(7, 7 + lc), le: le === 0 ? 65536 : le, extended: true };
+  }
+  throw new FormatError("apdu", `extended Lc=${lc} does not match the ${n - 7} bytes after it`);
+}
+
+export function encodeResponse(res: ResponseApdu): Uint8Array {
+  const out = new Uint8Array(res.data.length + 2);
+  out.set(res.data, 0);
+  out[res.data.length] = res.sw >> 8;
+  out[res.data.length + 1] = res.sw & 0xff;
+  return out;
+}
+
+export function decodeResponse(bytes: Uint8Array): ResponseApdu {
+  if (bytes.length < 2) throw new FormatError("apdu", `response shorter than SW1SW2 (${bytes.length} bytes)`);
+  const n = bytes.length;
+  return { data: bytes.subarray(0, n - 2), sw: (bytes[n - 2] << 8) | bytes[n - 1] };
+}
+
+/** Status-word only response, e.g. sw(0x6A82). */
+export function swOnly(sw: number): Uint8Array {
+  return Uint8Array.of(sw >> 8, sw & 0xff);
+}
+
+export function swHex(sw: number): string {
+  return sw.toString(16).toUpperCase().padStart(4, "0");
+}
+
+export function formatApdu(bytes: Uint8Array): string {
+  return toHex(bytes).toUpperCase();
+}
+
+/** INS codes whose command data carries a PIN, PUK or key: masked before any log. */
+const SECRET_DATA_INS = new Set([
+  0x20, // VERIFY
+  0x24, // CHANGE REFERENCE DATA
+  0x2c, // RESET RETRY COUNTER
+  0xfe, // IMPORT ASYMMETRIC KEY (Yubico extension)
+  0xff, // SET MANAGEMENT KEY (Yubico extension)
+]);
+
+/**
+ * A copy of the command with secret-bearing data replaced by 0xFF bytes of the
+ * same length (the length is not secret, and keeps the trace's structure).
+ */
+export function maskCommand(bytes: Uint8Array): Uint8Array {
+  if (bytes.length < 6 || !SECRET_DATA_INS.has(bytes[1])) return bytes;
+  const out = Uint8Array.from(bytes);
+  let start: number;
+  let lc: number;
+  if (bytes[4] !== 0) {
+    start = 5;
+    lc = bytes[4];
+  } else if (bytes.length >= 7) {
+    start = 7;
+    lc = (bytes[5] << 8) | bytes[6];
+  } else return out;
+  out.fill(0xff, start, Math.min(start + lc, out.length));
+  return out;
+}
+
+function checkByte(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${name} must be a byte (got ${v})`);
+}

@@ -1,0 +1,66 @@
+import { randomBytes } from "node:crypto";
+
+/**
+ * Where non-key randomness comes from (serial numbers, challenges, codes).
+ * Seeded runs use SeededRandom so that one seed gives one run; key generation
+ * always uses the platform CSPRNG and is marked volatile in run logs.
+ */
+export interface Random {
+  bytes(n: number): Uint8Array;
+}
+
+export class CryptoRandom implements Random {
+  bytes(n: number): Uint8Array {
+    return new Uint8Array(randomBytes(n));
+  }
+}
+
+/** xoshiro128** seeded through splitmix32: fast, reproducible, not for secrets in production. */
+export class SeededRandom implements Random {
+  private s: Uint32Array;
+  constructor(seed: number | string) {
+    let x = typeof seed === "number" ? seed >>> 0 : hashString(seed);
+    this.s = new Uint32Array(4);
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+  }
+  nextU32(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
+    const t = (s[1] << 9) >>> 0;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  }
+  bytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i += 4) {
+      const v = this.nextU32();
+      for (let j = 0; j < 4 && i + j < n; j++) out[i + j] = (v >>> (8 * j)) & 0xff;
+    }
+    return out;
+  }
+  /** A derived, independent stream (e.g. one per actor) so adding a step does not shift others. */
+  fork(label: string): SeededRandom {
+    return new SeededRandom((this.nextU32() ^ hashString(label)) >>> 0);
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}

@@ -1,0 +1,145 @@
+/**
+ * The CA seam. The embedded CA implements it in-process; conformance/adapters
+ * implement it for OpenSSL, CFSSL, a served embedded CA and users' modules.
+ * Terminals and checks talk to any CA only through this.
+ */
+export type Profile = "authentication" | "signature";
+
+export type RevocationReason =
+  | "unspecified"
+  | "keyCompromise"
+  | "cACompromise"
+  | "affiliationChanged"
+  | "superseded"
+  | "cessationOfOperation"
+  | "certificateHold"
+  | "removeFromCRL"
+  | "privilegeWithdrawn"
+  | "aACompromise";
+
+/** RFC 5280 CRLReason codes. */
+export const REASON_CODES: Record<RevocationReason, number> = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  removeFromCRL: 8,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+};
+
+export type RevokerRole = "holder" | "legal-representative" | "authorised-representative" | "operator";
+
+export interface Holder {
+  id: string;
+  name: string;
+  email: string;
+  /** Set for a professional card: its organisation's representatives may revoke it. */
+  organisation?: string;
+}
+
+export interface IssueRequest {
+  csrPem: string;
+  profile: Profile;
+  holder: Holder;
+  /** The card's own expiry: no certificate outlives its card. */
+  cardExpiry?: Date;
+}
+
+export interface RenewRequest {
+  csrPem: string;
+  cardExpiry?: Date;
+}
+
+export interface CancellationCodes {
+  holder: string;
+  legalRepresentative?: string;
+  authorisedRepresentative?: string;
+}
+
+export interface IssuedCertificate {
+  /** Lower-case hex, no leading zero octets beyond DER's sign byte. */
+  serial: string;
+  certificatePem: string;
+  /** Issuing CA first, root last. */
+  chainPem: string[];
+  notBefore: Date;
+  notAfter: Date;
+  /** Only on the first issuance for a card, and only where the CA offers codes. */
+  cancellationCodes?: CancellationCodes;
+}
+
+export interface RevokeRequest {
+  serial: string;
+  reason: RevocationReason;
+  role: RevokerRole;
+  code?: string;
+  email?: string;
+  name?: string;
+  /** Operator path: answers to the registration questions. */
+  answers?: Record<string, string>;
+}
+
+export interface RevocationResult {
+  serial: string;
+  status: "revoked" | "on-hold";
+  reason: RevocationReason;
+  revokedAt: Date;
+}
+
+export interface CertificateStatus {
+  serial: string;
+  status: "good" | "revoked" | "on-hold" | "unknown";
+  reason?: RevocationReason;
+  revokedAt?: Date;
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+export interface CaCapabilities {
+  renew: boolean;
+  hold: boolean;
+  /** Enforces who may revoke (codes, roles). */
+  authorisation: boolean;
+  cancellationCodes: boolean;
+  cardExpiryCap: boolean;
+  crl: boolean;
+  ocsp: boolean;
+  ocspGet: boolean;
+  bulkRevoke: boolean;
+  /** The CA's clock can be moved (simulated expiry on the CA side). */
+  virtualClock: boolean;
+}
+
+/** A CA refusal, mapped from HTTP where one is involved: 400, 403, 404, 409, 423. */
+export class CaError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "CaError";
+  }
+}
+
+export interface CaAdapter {
+  readonly name: string;
+  capabilities(): CaCapabilities;
+  issue(req: IssueRequest): Promise<IssuedCertificate>;
+  renew(serial: string, req: RenewRequest): Promise<IssuedCertificate>;
+  revoke(req: RevokeRequest): Promise<RevocationResult>;
+  /** Releases a certificate from hold; CaError(409) if it is not on hold. */
+  release(serial: string): Promise<void>;
+  status(serial: string): Promise<CertificateStatus>;
+  /** The current full CRL, DER. */
+  crl(): Promise<Uint8Array>;
+  /** An OCSP exchange, DER in, DER out. */
+  ocsp(request: Uint8Array, method?: "POST" | "GET"): Promise<Uint8Array>;
+  /** Trust anchors (root certificates), PEM. */
+  anchors(): Promise<string[]>;
+  close(): Promise<void>;
+}
