@@ -65,7 +65,8 @@ export function encodeCommand(cmd: CommandApdu): Uint8Array {
   if (cmd.le !== undefined && (!Number.isInteger(cmd.le) || cmd.le < 1 || cmd.le > 65536)) {
     throw new RangeError(`Le out of range: ${cmd.le} (1..65536)`);
   }
-  const ext = needsExtended(cmd);
+  // Case 1 has no length field, so it has no extended form (a lone 00 would read as case 2, Le=256).
+  const ext = needsExtended(cmd) && (lc > 0 || cmd.le !== undefined);
   const out: number[] = [cmd.cla, cmd.ins, cmd.p1, cmd.p2];
   if (!ext) {
     if (lc > 0) out.push(lc);

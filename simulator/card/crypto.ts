@@ -1,0 +1,219 @@
+import {
+  createCipheriv,
+  createECDH,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  privateDecrypt,
+  randomBytes,
+  constants,
+  type KeyObject,
+} from "node:crypto";
+
+/**
+ * The card's on-chip cryptography. Private keys live in KeyObjects held by the
+ * card; nothing here returns private key material to a caller of the card.
+ */
+
+export const ALG = {
+  TDES: 0x03,
+  RSA2048: 0x07,
+  AES128: 0x08,
+  AES192: 0x0a,
+  AES256: 0x0c,
+  P256: 0x11,
+  P384: 0x14,
+} as const;
+
+export type AsymAlg = typeof ALG.RSA2048 | typeof ALG.P256 | typeof ALG.P384;
+export type SymAlg = typeof ALG.TDES | typeof ALG.AES128 | typeof ALG.AES192 | typeof ALG.AES256;
+
+export function isAsymAlg(a: number): a is AsymAlg {
+  return a === ALG.RSA2048 || a === ALG.P256 || a === ALG.P384;
+}
+
+export function isSymAlg(a: number): a is SymAlg {
+  return a === ALG.TDES || a === ALG.AES128 || a === ALG.AES192 || a === ALG.AES256;
+}
+
+export const SYM_KEY_LENGTH: Record<SymAlg, number> = { 3: 24, 8: 16, 10: 24, 12: 32 };
+
+export function symBlockSize(alg: SymAlg): number {
+  return alg === ALG.TDES ? 8 : 16;
+}
+
+/** One-block ECB encryption, as the PIV management-key challenge-response uses it. */
+export function encryptBlock(alg: SymAlg, key: Uint8Array, block: Uint8Array): Uint8Array {
+  const name = alg === ALG.TDES ? "des-ede3" : `aes-${key.length * 8}-ecb`;
+  const c = createCipheriv(name, key, null);
+  c.setAutoPadding(false);
+  return new Uint8Array(Buffer.concat([c.update(block), c.final()]));
+}
+
+interface Curve {
+  name: string; // OpenSSL / ECDH name
+  namedCurve: string; // generateKeyPair name
+  size: number; // field size in bytes
+  n: bigint; // group order
+}
+
+const CURVES: Record<number, Curve> = {
+  [ALG.P256]: {
+    name: "prime256v1",
+    namedCurve: "P-256",
+    size: 32,
+    n: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  },
+  [ALG.P384]: {
+    name: "secp384r1",
+    namedCurve: "P-384",
+    size: 48,
+    n: 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+  },
+};
+
+/** A private key on the card, with what signing needs precomputed. */
+export class CardKey {
+  private readonly d?: bigint; // EC private scalar, cached for raw ECDSA
+  private constructor(
+    readonly alg: AsymAlg,
+    readonly privateKey: KeyObject,
+    readonly publicKey: KeyObject,
+  ) {
+    if (alg !== ALG.RSA2048) {
+      const jwk = privateKey.export({ format: "jwk" });
+      this.d = bytesToBigInt(Buffer.from(jwk.d as string, "base64url"));
+    }
+  }
+
+  static generate(alg: AsymAlg): CardKey {
+    const pair =
+      alg === ALG.RSA2048
+        ? generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 65537 })
+        : generateKeyPairSync("ec", { namedCurve: CURVES[alg].namedCurve });
+    return new CardKey(alg, pair.privateKey, pair.publicKey);
+  }
+
+  /** From the card file's secure-memory form (PKCS#8 DER). */
+  static fromPkcs8(alg: AsymAlg, der: Uint8Array): CardKey {
+    const priv = createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
+    return new CardKey(alg, priv, createPublicKey(priv));
+  }
+
+  /** Only for persisting the card's own memory to its card file. */
+  toPkcs8(): Uint8Array {
+    return new Uint8Array(this.privateKey.export({ format: "der", type: "pkcs8" }));
+  }
+
+  /** The public key template content (inside 7F49): 86 point, or 81 modulus 82 exponent. */
+  publicParts(): { point?: Uint8Array; modulus?: Uint8Array; exponent?: Uint8Array } {
+    const jwk = this.publicKey.export({ format: "jwk" });
+    if (this.alg === ALG.RSA2048) {
+      return {
+        modulus: new Uint8Array(Buffer.from(jwk.n as string, "base64url")),
+        exponent: new Uint8Array(Buffer.from(jwk.e as string, "base64url")),
+      };
+    }
+    const x = Buffer.from(jwk.x as string, "base64url");
+    const y = Buffer.from(jwk.y as string, "base64url");
+    return { point: new Uint8Array(Buffer.concat([Buffer.of(4), x, y])) };
+  }
+
+  /**
+   * The raw private-key operation of GENERAL AUTHENTICATE: ECDSA over an
+   * already-hashed value (DER ECDSA-Sig-Value out), or RSA m^d mod n over a
+   * block the host padded. Returns undefined when the input is unusable.
+   */
+  sign(input: Uint8Array): Uint8Array | undefined {
+    if (this.alg === ALG.RSA2048) {
+      if (input.length !== 256) return undefined;
+      try {
+        return new Uint8Array(
+          privateDecrypt({ key: this.privateKey, padding: constants.RSA_NO_PADDING }, input),
+        );
+      } catch {
+        return undefined; // input >= modulus
+      }
+    }
+    return ecdsaSignDigest(CURVES[this.alg], this.d as bigint, input);
+  }
+
+  /** ECDH (key agreement with 85): the shared secret's x coordinate. */
+  agree(peerPoint: Uint8Array): Uint8Array | undefined {
+    if (this.alg === ALG.RSA2048) return undefined;
+    const c = CURVES[this.alg];
+    if (peerPoint.length !== 1 + 2 * c.size || peerPoint[0] !== 4) return undefined;
+    try {
+      const peer = createPublicKey({
+        key: {
+          kty: "EC",
+          crv: c.namedCurve,
+          x: Buffer.from(peerPoint.subarray(1, 1 + c.size)).toString("base64url"),
+          y: Buffer.from(peerPoint.subarray(1 + c.size)).toString("base64url"),
+        },
+        format: "jwk",
+      });
+      return new Uint8Array(diffieHellman({ privateKey: this.privateKey, publicKey: peer }));
+    } catch {
+      return undefined; // not a point on the curve
+    }
+  }
+}
+
+/**
+ * ECDSA on a digest the host computed (node:crypto only signs messages it
+ * hashes itself). k*G comes from the native ECDH scalar multiplication; the
+ * rest is two modular operations on bigints.
+ */
+function ecdsaSignDigest(c: Curve, d: bigint, digest: Uint8Array): Uint8Array {
+  const e = bytesToBigInt(digest.length > c.size ? digest.subarray(0, c.size) : digest);
+  const ecdh = createECDH(c.name);
+  for (;;) {
+    const k = (bytesToBigInt(randomBytes(c.size + 8)) % (c.n - 1n)) + 1n;
+    ecdh.setPrivateKey(bigIntToBytes(k, c.size));
+    const R = ecdh.getPublicKey();
+    const r = bytesToBigInt(R.subarray(1, 1 + c.size)) % c.n;
+    if (r === 0n) continue;
+    const s = (modInverse(k, c.n) * ((e + r * d) % c.n)) % c.n;
+    if (s === 0n) continue;
+    return derEcdsaSig(r, s);
+  }
+}
+
+function modInverse(a: bigint, m: bigint): bigint {
+  let [oldR, r] = [a % m, m];
+  let [oldS, s] = [1n, 0n];
+  while (r !== 0n) {
+    const q = oldR / r;
+    [oldR, r] = [r, oldR - q * r];
+    [oldS, s] = [s, oldS - q * s];
+  }
+  return ((oldS % m) + m) % m;
+}
+
+function bytesToBigInt(b: Uint8Array): bigint {
+  return b.length === 0 ? 0n : BigInt("0x" + Buffer.from(b).toString("hex"));
+}
+
+function bigIntToBytes(v: bigint, size: number): Buffer {
+  return Buffer.from(v.toString(16).padStart(size * 2, "0"), "hex");
+}
+
+function derInteger(v: bigint): Buffer {
+  let hex = v.toString(16);
+  if (hex.length % 2) hex = "0" + hex;
+  let b = Buffer.from(hex, "hex");
+  if (b[0] & 0x80) b = Buffer.concat([Buffer.of(0), b]);
+  return Buffer.concat([Buffer.of(0x02, b.length), b]);
+}
+
+function derEcdsaSig(r: bigint, s: bigint): Uint8Array {
+  const body = Buffer.concat([derInteger(r), derInteger(s)]);
+  const len = body.length < 0x80 ? Buffer.of(body.length) : Buffer.of(0x81, body.length);
+  return new Uint8Array(Buffer.concat([Buffer.of(0x30), len, body]));
+}
+
+export function randomChallenge(n: number): Uint8Array {
+  return new Uint8Array(randomBytes(n));
+}

@@ -1,0 +1,19 @@
+export type { Card } from "./card.js";
+export { ATR } from "./atr.js";
+export {
+  PivCard,
+  DEFAULT_PIN,
+  DEFAULT_PUK,
+  DEFAULT_MANAGEMENT_KEY,
+  FIRMWARE_VERSION,
+  MANAGEMENT_ALG_ID,
+  MAX_OBJECT_SIZE,
+  type ManagementAlg,
+  type PivCardOptions,
+  type PivCardState,
+} from "./piv-card.js";
+export type { PivCardJson } from "./state-json.js";
+export { saveCard, loadCard } from "./file.js";
+export { ALG, type AsymAlg, type SymAlg } from "./crypto.js";
+export { PIV_AID, TAG, certTagForSlot, isKeySlot } from "./objects.js";
+export { encodeFascn, type FascnFields } from "./fascn.js";

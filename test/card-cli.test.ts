@@ -1,0 +1,110 @@
+import test from "ava";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const BIN = fileURLToPath(new URL("../bin/cardloop.js", import.meta.url));
+
+function run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), "cardloop-cli-"));
+}
+
+test("card new writes a card file; apdu runs a script, checks SWs and saves the state back", async (t) => {
+  const dir = tmp();
+  const path = join(dir, "card.json");
+  const made = await run(["card", "new", "--out", path, "--expires", "2031-05-06", "--pin", "24681357", "--serial", "00C0FFEE"]);
+  t.is(made.code, 0, made.stderr);
+  t.regex(made.stdout, /card 00c0ffee expires 2031-05-06/);
+  const file = JSON.parse(readFileSync(path, "utf8"));
+  t.is(file.format, "cardloop-piv-card");
+  t.is(file.expires, "2031-05-06T00:00:00.000Z");
+
+  const script = join(dir, "session.apdu");
+  writeFileSync(
+    script,
+    [
+      "# select the PIV application",
+      "00 A4 04 00 05 A0 00 00 03 08 00 9000",
+      "00CB3FFF055C035FC10200   9000   # CHUID",
+      "00 20 00 80 08 31 32 33 34 35 36 FF FF 63Cx  # wrong PIN",
+      "00F8000000 9000",
+      "reset",
+      "00200080 63C2",
+    ].join("\n"),
+  );
+  const ok = await run(["apdu", "--card", path, "--script", script]);
+  t.is(ok.code, 0, ok.stdout + ok.stderr);
+  t.regex(ok.stdout, /^# ATR 3BF81300008131FE15/m);
+  t.regex(ok.stdout, /^> 00A4040005A00000030800$/m);
+  t.regex(ok.stdout, /^< 61.* 9000$/m);
+  t.regex(ok.stdout, /^> 002000800831323334353(6)FFFF$/m, "prints what the user typed, PIN included");
+  t.regex(ok.stdout, /^< 00C0FFEE 9000$/m);
+  t.regex(ok.stdout, /^> RESET$/m);
+  t.is(JSON.parse(readFileSync(path, "utf8")).pinLeft, 2, "the wrong PIN was saved back to the card file");
+
+  // an expectation that does not hold: exit 1, the rest still runs
+  const bad = await run(["apdu", "--card", path, "00200080 9000", "00FD000000"]);
+  t.is(bad.code, 1);
+  t.regex(bad.stdout, /^! expected 9000, got 63C2$/m);
+  t.regex(bad.stdout, /^< 050207 9000$/m);
+});
+
+test("apdu --json prints one object per exchange; a run log masks the PIN", async (t) => {
+  const dir = tmp();
+  const path = join(dir, "card.json");
+  t.is((await run(["card", "new", "--out", path])).code, 0);
+  const log = join(dir, "run.jsonl");
+  const res = await run(["apdu", "--card", path, "--json", "--log", log, "002000800831323334353600FF 63C2", "00FD000000"]);
+  t.is(res.code, 0, res.stderr);
+  const lines = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  t.deepEqual(lines[0], { command: "002000800831323334353600FF", response: "", sw: "63C2", expected: "63C2", ok: true });
+  t.deepEqual(lines[1], { command: "00FD000000", response: "050207", sw: "9000" });
+  const text = readFileSync(log, "utf8");
+  t.regex(text, /"type":"apdu.exchange"/);
+  t.regex(text, /0020008008FFFFFFFFFFFFFFFF/);
+  t.false(text.includes("3132333435"), "no PIN digits in the run log");
+});
+
+test("scripts from stdin", async (t) => {
+  const dir = tmp();
+  const path = join(dir, "card.json");
+  await run(["card", "new", "--out", path]);
+  const res = await run(["apdu", "--card", path, "--script", "-"], "00FD000000 9000\n");
+  t.is(res.code, 0, res.stderr);
+  t.regex(res.stdout, /< 050207 9000/);
+});
+
+test("bad arguments and unreadable files: one stderr line, exit 2", async (t) => {
+  const dir = tmp();
+  const path = join(dir, "card.json");
+  await run(["card", "new", "--out", path]);
+  const cases: Array<[string, string[]]> = [
+    ["existing card file", ["card", "new", "--out", path]],
+    ["bad date", ["card", "new", "--out", join(dir, "x.json"), "--expires", "2031-02-30"]],
+    ["short PIN", ["card", "new", "--out", join(dir, "y.json"), "--pin", "12"]],
+    ["bad serial", ["card", "new", "--out", join(dir, "z.json"), "--serial", "xyz"]],
+    ["missing card", ["apdu", "--card", join(dir, "nope.json"), "00FD0000"]],
+    ["not hex", ["apdu", "--card", path, "00GG"]],
+    ["nothing to send", ["apdu", "--card", path]],
+    ["missing script", ["apdu", "--card", path, "--script", join(dir, "nope.apdu")]],
+    ["not a card file", ["apdu", "--card", BIN, "00FD0000"]],
+  ];
+  const results = await Promise.all(cases.map(([, args]) => run(args)));
+  results.forEach((r, i) => {
+    t.is(r.code, 2, cases[i][0]);
+    t.is(r.stderr.trim().split("\n").length, 1, `${cases[i][0]}: ${r.stderr}`);
+    t.regex(r.stderr, /\S/, cases[i][0]);
+  });
+});
