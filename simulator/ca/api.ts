@@ -39,6 +39,12 @@ export interface Holder {
   email: string;
   /** Set for a professional card: its organisation's representatives may revoke it. */
   organisation?: string;
+  /**
+   * Answers to registration questions (e.g. dateOfBirth) an operator can later
+   * ask before revoking; the embedded CA stores them only as salted hashes.
+   * The holder id is always one of the questions ("holderId").
+   */
+  registration?: Record<string, string>;
 }
 
 export interface IssueRequest {
@@ -90,6 +96,14 @@ export interface RevocationResult {
   revokedAt: Date;
 }
 
+/** Outcome of a bulk revocation: one transaction; unknown/already-revoked serials are listed, not errors. */
+export interface BulkRevocationResult {
+  revoked: number;
+  revokedAt: Date;
+  unknown: string[];
+  alreadyRevoked: string[];
+}
+
 export interface CertificateStatus {
   serial: string;
   status: "good" | "revoked" | "on-hold" | "unknown";
@@ -132,6 +146,8 @@ export interface CaAdapter {
   issue(req: IssueRequest): Promise<IssuedCertificate>;
   renew(serial: string, req: RenewRequest): Promise<IssuedCertificate>;
   revoke(req: RevokeRequest): Promise<RevocationResult>;
+  /** Bulk revocation by an operator (token): what organisations and load tests use. Optional. */
+  revokeMany?(serials: string[], reason: RevocationReason, operatorToken: string): Promise<BulkRevocationResult>;
   /** Releases a certificate from hold; CaError(409) if it is not on hold. */
   release(serial: string): Promise<void>;
   status(serial: string): Promise<CertificateStatus>;

@@ -1,0 +1,159 @@
+/**
+ * OCSP on loopback against the real CLI server (`cardloop ca serve`, its own
+ * process): responses per second (target >= 20,000) and the time from a
+ * revocation's acknowledgement until OCSP says revoked (target <= 1 s).
+ *
+ * Peer, same run, same client: a bare node:http server (its own process)
+ * answering every POST with a fixed OCSP response of the same size: the
+ * ceiling of node's HTTP stack on this machine. The latency figure's peer is
+ * a plain OCSP round trip.
+ *
+ * Certificates are pre-issued with the store's direct insert path
+ * (CaStore.insertSynthetic) before the server starts.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Pool } from "undici";
+import { SystemClock } from "../core/index.js";
+import { EmbeddedCa } from "../simulator/ca/index.js";
+import { buildOcspRequest, readOcspStatuses } from "../simulator/ca/ocsp.js";
+import { certificateParts, fromPem } from "../simulator/ca/x509.js";
+import { benchSerials, spawnCaServer, spawnPrintingUrl, stop, writeResult } from "./ca-bench-util.js";
+
+const CERTS = 20_000;
+const DURATION_MS = Number(process.env.CA_BENCH_OCSP_MS ?? 3000);
+const ROUNDS = 3;
+const IN_FLIGHT = 128;
+const LATENCY_SAMPLES = 200;
+
+const dir = mkdtempSync(join(tmpdir(), "cardloop-bench-ocsp-"));
+const children: Array<{ child: import("node:child_process").ChildProcess }> = [];
+try {
+  const clock = new SystemClock();
+  const now = clock.nowMs();
+  const serials = benchSerials(CERTS, 31);
+  const ca = await EmbeddedCa.open({ dataDir: join(dir, "ca"), clock });
+  ca.store.insertSynthetic(serials, "bench", now, now + 365 * 86_400_000);
+  // half of them revoked, so both answers are exercised
+  ca.store.bulkRevoke(serials.filter((_, i) => i % 2 === 1), 1, 1, now, { at: now, serial: null, role: "bench", action: "bulk-revoke", outcome: "ok" });
+  await ca.close();
+  const token = readFileSync(join(dir, "ca", "operator.token"), "utf8").trim();
+  const issuing = certificateParts(fromPem(readFileSync(join(dir, "ca", "keys", "issuing.crt.pem"), "utf8")));
+  const requests = serials.map((s) => Buffer.from(buildOcspRequest(issuing.subject, issuing.spki, s)));
+
+  const server = await spawnCaServer(join(dir, "ca"));
+  children.push(server);
+
+  // A sample response, for the peer's fixed body.
+  const sample = Buffer.from(await (await fetch(`${server.url}/ocsp`, { method: "POST", body: requests[0], headers: { "content-type": "application/ocsp-request" } })).arrayBuffer());
+  if (readOcspStatuses(sample).statuses[0] !== "good") throw new Error("unexpected OCSP answer");
+
+  // Warm-up (not measured): one pass over every serial fills the responder's cache of signed responses,
+  // as a running responder's cache is; the measured run then reflects the steady state.
+  const warm = await load(server.url, requests, requests.length);
+  console.log(`warm-up (cold cache, every response signed): ${Math.round(warm.rate)} responses/s`);
+
+  // Peer: bare node http, fixed body, same client; both measured in alternating rounds (the machine is shared).
+  const peerScript = join(dir, "peer.mjs");
+  writeFileSync(peerScript, `import http from "node:http";
+const body = Buffer.from("${sample.toString("base64")}", "base64");
+const s = http.createServer((req, res) => { req.on("data", () => {}); req.on("end", () => { res.writeHead(200, { "content-type": "application/ocsp-response", "content-length": body.length }); res.end(body); }); });
+s.keepAliveTimeout = 65000;
+s.listen(0, "127.0.0.1", () => console.log("http://127.0.0.1:" + s.address().port));
+`);
+  const peer = await spawnPrintingUrl(process.execPath, [peerScript], dir);
+  children.push(peer);
+  const ours: Awaited<ReturnType<typeof load>>[] = [];
+  const theirs: Awaited<ReturnType<typeof load>>[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    ours.push(await load(server.url, requests));
+    theirs.push(await load(peer.url, requests));
+  }
+  await stop(peer.child);
+  const median = (xs: Awaited<ReturnType<typeof load>>[]) => [...xs].sort((a, b) => a.rate - b.rate)[Math.floor(xs.length / 2)];
+  const cardloop = median(ours);
+  const bare = median(theirs);
+  console.log(`cardloop OCSP: ${Math.round(cardloop.rate)} responses/s (median of ${ROUNDS} rounds of ${DURATION_MS / 1000} s: ${ours.map((r) => Math.round(r.rate)).join(", ")}; ${ours.reduce((a, r) => a + r.errors, 0)} errors, ${IN_FLIGHT} in flight)`);
+  console.log(`peer bare node:http (fixed body): ${Math.round(bare.rate)} responses/s (${theirs.map((r) => Math.round(r.rate)).join(", ")}) -> cardloop/peer ${(cardloop.rate / bare.rate).toFixed(2)}`);
+
+  // Revocation acknowledgement -> OCSP says revoked. Pre-warm the cache with "good" first.
+  const goodOnes = serials.filter((_, i) => i % 2 === 0).slice(0, LATENCY_SAMPLES);
+  const pool = new Pool(server.url, { connections: 2 });
+  const ask = async (serial: string) => {
+    const r = await pool.request({ path: "/ocsp", method: "POST", body: Buffer.from(buildOcspRequest(issuing.subject, issuing.spki, serial)), headers: { "content-type": "application/ocsp-request" } });
+    return readOcspStatuses(new Uint8Array(await r.body.arrayBuffer())).statuses[0];
+  };
+  const rtts: number[] = [];
+  for (const s of goodOnes) {
+    const t0 = performance.now();
+    if ((await ask(s)) !== "good") throw new Error("expected good before revocation");
+    rtts.push(performance.now() - t0);
+  }
+  const lags: number[] = [];
+  for (const s of goodOnes) {
+    const r = await pool.request({ path: "/api/v1/revocations", method: "POST", body: JSON.stringify({ serials: [s], reason: "keyCompromise" }), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } });
+    await r.body.json();
+    const acked = performance.now();
+    for (;;) {
+      if ((await ask(s)) === "revoked") break;
+      if (performance.now() - acked > 5000) throw new Error("OCSP never said revoked");
+    }
+    lags.push(performance.now() - acked);
+  }
+  await pool.close();
+  await stop(server.child);
+
+  const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+  const lagMax = Math.max(...lags);
+  console.log(
+    `revocation ack -> OCSP revoked: p50 ${q(lags, 0.5).toFixed(2)} ms, p99 ${q(lags, 0.99).toFixed(2)} ms, max ${lagMax.toFixed(2)} ms; peer plain OCSP round trip p50 ${q(rtts, 0.5).toFixed(2)} ms -> ratio ${(q(lags, 0.5) / q(rtts, 0.5)).toFixed(2)}`,
+  );
+  const met = { throughput: cardloop.rate >= 20_000, latency: lagMax <= 1000 };
+  console.log(`targets: >= 20,000/s ${met.throughput ? "met" : "NOT met"}; ack->revoked <= 1 s ${met.latency ? "met" : "NOT met"}`);
+  writeResult("ca-ocsp", {
+    durationMs: Math.round(cardloop.ms),
+    rounds: { cardloop: ours.map((r) => Math.round(r.rate)), peer: theirs.map((r) => Math.round(r.rate)) },
+    coldCacheResponsesPerSecond: Math.round(warm.rate),
+    inFlight: IN_FLIGHT,
+    responsesPerSecond: Math.round(cardloop.rate),
+    errors: cardloop.errors,
+    target: 20_000,
+    peer: { name: "bare node:http server, fixed OCSP body, same client", responsesPerSecond: Math.round(bare.rate) },
+    ratioToPeer: Number((cardloop.rate / bare.rate).toFixed(3)),
+    ackToRevokedMs: { p50: q(lags, 0.5), p99: q(lags, 0.99), max: lagMax, samples: lags.length, targetMax: 1000 },
+    plainRoundTripMs: { p50: q(rtts, 0.5) },
+    latencyRatioToRoundTrip: Number((q(lags, 0.5) / q(rtts, 0.5)).toFixed(2)),
+    met,
+  });
+} finally {
+  for (const c of children) await stop(c.child);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Closed-loop load: IN_FLIGHT requests outstanding at all times, for DURATION_MS. */
+async function load(url: string, bodies: Buffer[], limit = Infinity) {
+  const pool = new Pool(url, { connections: 16, pipelining: 8 });
+  let count = 0;
+  let errors = 0;
+  let i = 0;
+  const t0 = performance.now();
+  const end = t0 + DURATION_MS;
+  const one = async () => {
+    while (performance.now() < end && i < limit) {
+      const body = bodies[i++ % bodies.length];
+      try {
+        const r = await pool.request({ path: "/ocsp", method: "POST", body, headers: { "content-type": "application/ocsp-request" } });
+        const b = await r.body.arrayBuffer();
+        if (r.statusCode === 200 && b.byteLength > 5) count++;
+        else errors++;
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, one));
+  const ms = performance.now() - t0;
+  await pool.close();
+  return { count, errors, ms, rate: count / (ms / 1000) };
+}

@@ -1,0 +1,37 @@
+import type { Command } from "commander";
+import { SystemClock, VirtualClock } from "../core/index.js";
+import { action, usage } from "./exit.js";
+
+/** `cardloop ca serve`: the embedded reference CA over HTTP. */
+export function register(program: Command): void {
+  const ca = program.command("ca").description("the embedded reference CA");
+  ca.command("serve")
+    .description("serve the embedded CA over HTTP (creates it in --data on first start); prints its base URL")
+    .requiredOption("--data <dir>", "the CA's data directory")
+    .option("--port <port>", "TCP port (0: any free port)", "8440")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--virtual-clock", "enable POST /api/v1/clock to move the CA's clock", false)
+    .option("--hsm", "keep the issuing CA key in SoftHSMv2 (first start only)", false)
+    .option("--key-type <type>", "ec (P-256) or rsa, for a new CA", "ec")
+    .option("--public-url <url>", "base URL written into certificates (default: the listening address)")
+    .action(
+      action(async (o: { data: string; port: string; host: string; virtualClock: boolean; hsm: boolean; keyType: string; publicUrl?: string }) => {
+        const port = Number(o.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be 0..65535 (got ${o.port})`);
+        if (o.keyType !== "ec" && o.keyType !== "rsa") usage(`--key-type must be ec or rsa (got ${o.keyType})`);
+        const { EmbeddedCa, startCaServer } = await import("../simulator/ca/index.js");
+        // CLI wiring may read the wall clock: a virtual clock starts at "now".
+        const clock = o.virtualClock ? new VirtualClock(Date.now()) : new SystemClock();
+        const embedded = await EmbeddedCa.open({ dataDir: o.data, clock, keyType: o.keyType, hsm: o.hsm || undefined });
+        const server = await startCaServer(embedded, { port, host: o.host, virtualClock: o.virtualClock, publicUrl: o.publicUrl });
+        process.stdout.write(`${server.url}\n`);
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve();
+          process.once("SIGINT", stop);
+          process.once("SIGTERM", stop);
+        });
+        await server.close();
+        await embedded.close();
+      }),
+    );
+}

@@ -1,0 +1,329 @@
+import "reflect-metadata";
+import test from "ava";
+import fc from "fast-check";
+import { X509Certificate } from "@peculiar/x509";
+import { SeededRandom, VirtualClock, addYears } from "../../core/index.js";
+import { CaError } from "./api.js";
+import { EmbeddedCa, type EmbeddedCaOptions } from "./embedded-ca.js";
+import { makeCsr } from "./testing.js";
+
+const START = "2026-03-01T10:00:00Z";
+const holder = { id: "NID-1", name: "Ann Example", email: "ann@example.org", registration: { dateOfBirth: "1990-04-01" } };
+const proHolder = { id: "NID-2", name: "Bob Worker", email: "bob@acme.example", organisation: "Acme" };
+
+// Low scrypt cost keeps the suite quick; production default is 2^14.
+async function newCa(extra: Partial<EmbeddedCaOptions> = {}) {
+  const clock = new VirtualClock(START);
+  const ca = await EmbeddedCa.open({ clock, random: new SeededRandom(7), kdfLog2N: 4, ...extra });
+  return { ca, clock };
+}
+
+async function rejects(t: import("ava").ExecutionContext, p: Promise<unknown>, status: number, reason?: string) {
+  const err = await t.throwsAsync(p, { instanceOf: CaError });
+  t.is(err?.status, status, err?.message);
+  if (reason) t.is(err?.reason, reason);
+}
+
+let csrPem: string;
+test.before(async () => {
+  csrPem = (await makeCsr()).pem;
+});
+
+test("issues both profiles with the policy's extensions, codes only at the card's first issuance", async (t) => {
+  const { ca } = await newCa();
+  const a = await ca.issue({ csrPem, profile: "authentication", holder: proHolder });
+  t.truthy(a.cancellationCodes?.holder);
+  t.truthy(a.cancellationCodes?.legalRepresentative);
+  t.truthy(a.cancellationCodes?.authorisedRepresentative);
+  const s = await ca.issue({ csrPem, profile: "signature", holder: proHolder });
+  t.is(s.cancellationCodes, undefined);
+  t.is(a.chainPem.length, 2);
+
+  const cert = new X509Certificate(a.certificatePem);
+  t.is(cert.serialNumber.toLowerCase(), a.serial);
+  t.true(a.serial.length <= 40 && /^[0-7]/.test(a.serial), "positive, <= 20 octets");
+  t.is(a.notAfter.getTime(), addYears(new Date(START), 3).getTime());
+  const ids = cert.extensions.map((e) => e.type);
+  for (const oid of ["2.5.29.14", "2.5.29.35", "1.3.6.1.5.5.7.1.1", "2.5.29.31", "2.5.29.15", "2.5.29.37"]) t.true(ids.includes(oid), oid);
+  const sig = new X509Certificate(s.certificatePem);
+  t.false(sig.extensions.some((e) => e.type === "2.5.29.37"), "signature profile has no clientAuth EKU");
+  const issuing = new X509Certificate(a.chainPem[0]);
+  t.true(await cert.verify({ publicKey: issuing.publicKey, signatureOnly: true }));
+  await ca.close();
+});
+
+test("one seed gives the same serials", async (t) => {
+  const serials: string[][] = [];
+  for (let i = 0; i < 2; i++) {
+    const { ca } = await newCa({ random: new SeededRandom("same") });
+    const r1 = await ca.issue({ csrPem, profile: "authentication", holder });
+    const r2 = await ca.issue({ csrPem, profile: "signature", holder });
+    serials.push([r1.serial, r2.serial]);
+    await ca.close();
+  }
+  t.deepEqual(serials[0], serials[1]);
+  t.notDeepEqual(serials[0][0], serials[0][1]);
+});
+
+test("validity never outlives the card; an expired card is refused", async (t) => {
+  const { ca } = await newCa();
+  const cardExpiry = new Date("2027-01-15T00:00:00Z");
+  const r = await ca.issue({ csrPem, profile: "authentication", holder, cardExpiry });
+  t.is(r.notAfter.getTime(), cardExpiry.getTime());
+  await rejects(t, ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: new Date("2026-01-01T00:00:00Z") }), 400, "card-expired");
+  await ca.close();
+});
+
+test("bad CSRs, bad signatures and weak keys are refused", async (t) => {
+  const { ca } = await newCa();
+  await rejects(t, ca.issue({ csrPem: "not a csr", profile: "authentication", holder }), 400, "bad-csr");
+  await rejects(t, ca.issue({ csrPem: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", profile: "authentication", holder }), 400, "bad-csr");
+  const bad = await makeCsr({ badSignature: true });
+  await rejects(t, ca.issue({ csrPem: bad.pem, profile: "authentication", holder }), 400, "bad-csr-signature");
+  const weak = await makeCsr({ keyType: "rsa", rsaBits: 1024 });
+  await rejects(t, ca.issue({ csrPem: weak.pem, profile: "authentication", holder }), 400, "weak-key");
+  const ok = await makeCsr({ keyType: "rsa", rsaBits: 2048 });
+  t.truthy((await ca.issue({ csrPem: ok.pem, profile: "authentication", holder })).serial);
+  await rejects(t, ca.issue({ csrPem, profile: "bogus" as never, holder }), 400, "bad-profile");
+  await rejects(t, ca.issue({ csrPem, profile: "signature", holder: { id: "x", name: "y", email: "no-at" } }), 400, "bad-holder");
+  t.is(ca.store.db.prepare("SELECT count(*) FROM certificates").pluck().get(), 1, "nothing half-written");
+  await ca.close();
+});
+
+test("holder revocation: a wrong code or identity changes nothing (403); the right one revokes; a second time is 409", async (t) => {
+  const { ca, clock } = await newCa();
+  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const code = r.cancellationCodes!.holder;
+  const base = { serial: r.serial, reason: "keyCompromise" as const, role: "holder" as const, email: holder.email, name: holder.name };
+  await rejects(t, ca.revoke({ ...base, code: "WRONG-CODE-0000-0000" }), 403);
+  await rejects(t, ca.revoke({ ...base, code, email: "other@example.org" }), 403);
+  await rejects(t, ca.revoke({ ...base, code, name: "Someone Else" }), 403);
+  t.is((await ca.status(r.serial)).status, "good");
+  await rejects(t, ca.revoke({ ...base, code: undefined }), 400);
+  clock.advance(60_000);
+  const ok = await ca.revoke({ ...base, code: code.toLowerCase().replace(/-/g, " ") });
+  t.is(ok.status, "revoked");
+  t.is(ok.revokedAt.getTime(), new Date(START).getTime() + 60_000, "revocation time comes from the CA's clock");
+  const st = await ca.status(r.serial);
+  t.is(st.status, "revoked");
+  t.is(st.reason, "keyCompromise");
+  await rejects(t, ca.revoke({ ...base, code }), 409, "already-revoked");
+  await rejects(t, ca.revoke({ ...base, serial: "0abc", code }), 404);
+  const audit = ca.audit(r.serial);
+  t.true(audit.length >= 6, "every attempt is audited");
+  t.deepEqual(audit.map((e) => e.outcome).slice(0, 3), ["denied", "denied", "denied"]);
+  const all = JSON.stringify(ca.audit());
+  t.false(all.includes(code) || all.includes(code.replace(/-/g, "")), "the code never reaches the audit");
+  await ca.close();
+});
+
+test("representatives revoke only professional cards with their own code; operators answer registration questions", async (t) => {
+  const { ca } = await newCa();
+  const pro = await ca.issue({ csrPem, profile: "signature", holder: proHolder });
+  const pro2 = await ca.issue({ csrPem, profile: "authentication", holder: proHolder });
+  const priv = await ca.issue({ csrPem, profile: "signature", holder });
+  const c = pro.cancellationCodes!;
+  const rev = (serial: string, role: never, code?: string, answers?: Record<string, string>) =>
+    ca.revoke({ serial, reason: "affiliationChanged", role, code, answers });
+
+  await rejects(t, rev(pro.serial, "legal-representative" as never, c.holder), 403);
+  await rejects(t, rev(pro.serial, "legal-representative" as never, c.authorisedRepresentative), 403);
+  await rejects(t, rev(priv.serial, "legal-representative" as never, c.legalRepresentative), 403, "forbidden");
+  t.is((await ca.revoke({ serial: pro.serial, reason: "affiliationChanged", role: "legal-representative", code: c.legalRepresentative })).status, "revoked");
+  t.is((await ca.revoke({ serial: pro2.serial, reason: "affiliationChanged", role: "authorised-representative", code: c.authorisedRepresentative })).status, "revoked");
+
+  await rejects(t, rev(priv.serial, "operator" as never, undefined, { holderId: "NID-1", dateOfBirth: "1990-04-02" }), 403);
+  await rejects(t, rev(priv.serial, "operator" as never, undefined, { holderId: "NID-1" }), 403);
+  await rejects(t, rev(priv.serial, "operator" as never), 400);
+  t.is((await ca.revoke({ serial: priv.serial, reason: "unspecified", role: "operator", answers: { holderId: " nid-1 ", dateOfBirth: "1990-04-01" } })).status, "revoked");
+  await rejects(t, ca.revoke({ serial: priv.serial, reason: "keyCompromise", role: "nobody" as never }), 400, "bad-role");
+  await ca.close();
+});
+
+test("lockout after the configured number of wrong tries: 423 until an operator unlocks", async (t) => {
+  for (const max of [5, 2]) {
+    const { ca } = await newCa(max === 5 ? {} : { maxFailedAttempts: max });
+    const r = await ca.issue({ csrPem, profile: "authentication", holder });
+    const code = r.cancellationCodes!.holder;
+    const base = { serial: r.serial, reason: "keyCompromise" as const, role: "holder" as const, email: holder.email, name: holder.name };
+    for (let i = 0; i < max; i++) await rejects(t, ca.revoke({ ...base, code: "0000-0000-0000-0000" }), 403);
+    await rejects(t, ca.revoke({ ...base, code }), 423, "locked");
+    t.is((await ca.status(r.serial)).status, "good");
+    await rejects(t, ca.unlock(r.serial, "not-the-token"), 403);
+    await rejects(t, ca.revoke({ ...base, code }), 423);
+    await ca.unlock(r.serial, ca.operatorToken);
+    t.is((await ca.revoke({ ...base, code })).status, "revoked");
+    t.true(ca.audit(r.serial).some((e) => e.outcome === "denied-and-locked"));
+    await ca.close();
+  }
+});
+
+test("hold and release", async (t) => {
+  const { ca } = await newCa();
+  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const creds = { role: "holder" as const, code: r.cancellationCodes!.holder, email: holder.email, name: holder.name };
+  await rejects(t, ca.release(r.serial), 409, "not-on-hold");
+  t.is((await ca.revoke({ serial: r.serial, reason: "certificateHold", ...creds })).status, "on-hold");
+  t.is((await ca.status(r.serial)).status, "on-hold");
+  await rejects(t, ca.revoke({ serial: r.serial, reason: "certificateHold", ...creds }), 409);
+  await rejects(t, ca.revoke({ serial: r.serial, reason: "removeFromCRL", ...creds }), 400);
+  await ca.release(r.serial);
+  t.is((await ca.status(r.serial)).status, "good");
+  await ca.revoke({ serial: r.serial, reason: "certificateHold", ...creds });
+  t.is((await ca.revoke({ serial: r.serial, reason: "keyCompromise", ...creds })).status, "revoked", "a held certificate can be revoked for good");
+  await rejects(t, ca.release(r.serial), 409);
+  await ca.close();
+});
+
+test("renewal supersedes the old certificate, or keeps it under keep-until-expiry", async (t) => {
+  const { ca, clock } = await newCa();
+  const r = await ca.issue({ csrPem, profile: "signature", holder });
+  clock.advance(86_400_000);
+  const n = await ca.renew(r.serial, { csrPem });
+  t.not(n.serial, r.serial);
+  t.is(n.cancellationCodes, undefined);
+  t.is((await ca.status(n.serial)).status, "good");
+  const old = await ca.status(r.serial);
+  t.is(old.status, "revoked");
+  t.is(old.reason, "superseded");
+  // the holder's code still works for the new certificate (codes belong to the card)
+  t.is((await ca.revoke({ serial: n.serial, reason: "keyCompromise", role: "holder", code: r.cancellationCodes!.holder, email: holder.email, name: holder.name })).status, "revoked");
+  await rejects(t, ca.renew("0abc", { csrPem }), 404);
+  await ca.close();
+
+  const keep = await newCa({ renewal: "keep-until-expiry" });
+  const k = await keep.ca.issue({ csrPem, profile: "signature", holder });
+  await keep.ca.renew(k.serial, { csrPem, cardExpiry: new Date("2027-01-01T00:00:00Z") });
+  t.is((await keep.ca.status(k.serial)).status, "good");
+  await keep.ca.close();
+});
+
+test("bulk revocation: operator token, all serials validated before anything is written", async (t) => {
+  const { ca } = await newCa();
+  const a = await ca.issue({ csrPem, profile: "authentication", holder });
+  const b = await ca.issue({ csrPem, profile: "signature", holder });
+  await rejects(t, ca.revokeMany([a.serial], "cessationOfOperation", "wrong"), 403);
+  await rejects(t, ca.revokeMany([a.serial, "xyz"], "cessationOfOperation", ca.operatorToken), 400);
+  t.is((await ca.status(a.serial)).status, "good");
+  const out = await ca.revokeMany([a.serial, b.serial, "0abc"], "cessationOfOperation", ca.operatorToken);
+  t.is(out.revoked, 2);
+  t.deepEqual(out.unknown, ["0abc"]);
+  const again = await ca.revokeMany([a.serial], "cessationOfOperation", ca.operatorToken);
+  t.deepEqual(again.alreadyRevoked, [a.serial]);
+  t.is((await ca.status(b.serial)).reason, "cessationOfOperation");
+  await ca.close();
+});
+
+test("CRL numbers increase; the CRL follows revocations and release", async (t) => {
+  const { ca } = await newCa();
+  const { X509Crl } = await import("@peculiar/x509");
+  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const crl1 = new X509Crl(await ca.crl());
+  await ca.revokeMany([r.serial], "certificateHold", ca.operatorToken);
+  const crl2 = new X509Crl(await ca.crl());
+  await ca.release(r.serial);
+  const crl3 = new X509Crl(await ca.crl());
+  const num = (c: InstanceType<typeof X509Crl>) => BigInt("0x" + Buffer.from(c.getExtension("2.5.29.20")!.value).toString("hex").slice(4));
+  t.true(num(crl1) < num(crl2) && num(crl2) < num(crl3));
+  t.is(crl1.entries.length, 0);
+  t.is(crl2.entries.length, 1);
+  t.is(crl2.entries[0].reason, 6);
+  t.is(crl3.entries.length, 0);
+  await ca.close();
+});
+
+test("OCSP answers malformedRequest to any garbage and never throws", async (t) => {
+  const { ca } = await newCa();
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
+      const res = await ca.ocsp(bytes);
+      return res[0] === 0x30 && res[2] === 0x0a && res[4] !== 0;
+    }),
+    { numRuns: 300 },
+  );
+  t.deepEqual(Array.from(await ca.ocsp(new Uint8Array(0))), [0x30, 3, 0x0a, 1, 1]);
+  await ca.close();
+});
+
+test("OCSP: a cached good answer turns revoked at once after the acknowledgement; nonce is echoed", async (t) => {
+  const { ca, clock } = await newCa();
+  const { buildOcspRequest, readOcspStatuses } = await import("./ocsp.js");
+  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const issuing = ca.hierarchy.issuing;
+  const req = buildOcspRequest(issuing.name, issuing.signer.spki, r.serial);
+  t.deepEqual(readOcspStatuses(await ca.ocsp(req)).statuses, ["good"]);
+  t.deepEqual(readOcspStatuses(await ca.ocsp(req)).statuses, ["good"], "from the cache");
+  await ca.revokeMany([r.serial], "keyCompromise", ca.operatorToken);
+  t.deepEqual(readOcspStatuses(await ca.ocsp(req)).statuses, ["revoked"]);
+  await ca.release(r.serial).catch(() => undefined); // not on hold: stays revoked
+  t.deepEqual(readOcspStatuses(await ca.ocsp(buildOcspRequest(issuing.name, issuing.signer.spki, "0abc"))).statuses, ["unknown"]);
+  const nonce = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+  const withNonce = await ca.ocsp(buildOcspRequest(issuing.name, issuing.signer.spki, r.serial, nonce));
+  t.true(Buffer.from(withNonce).includes(Buffer.from(nonce)));
+  // years later the responder certificate is renewed rather than served expired
+  const before = ca.hierarchy.responder.notAfter;
+  clock.advance(2 * 365 * 86_400_000);
+  await ca.ocsp(req);
+  t.true(ca.hierarchy.responder.notAfter > before);
+  await ca.close();
+});
+
+test("a file-backed CA reopens with its keys, certificates, revocations and CRL number", async (t) => {
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dataDir = mkdtempSync(join(tmpdir(), "cardloop-ca-reopen-"));
+  const clock = new VirtualClock(START);
+  const a = await EmbeddedCa.open({ dataDir, clock, kdfLog2N: 4 });
+  const r = await a.issue({ csrPem, profile: "authentication", holder });
+  await a.revoke({ serial: r.serial, reason: "certificateHold", role: "holder", code: r.cancellationCodes!.holder, email: holder.email, name: holder.name });
+  const s2 = await a.issue({ csrPem, profile: "signature", holder });
+  await a.revokeMany([s2.serial], "keyCompromise", a.operatorToken);
+  await a.release(r.serial);
+  await a.crl();
+  const root = a.hierarchy.root.certificate;
+  await a.close();
+  const b = await EmbeddedCa.open({ dataDir, clock, kdfLog2N: 4 });
+  t.deepEqual(b.hierarchy.root.certificate, root);
+  t.is(b.operatorToken, a.operatorToken);
+  t.is((await b.status(r.serial)).status, "good", "the release survived");
+  t.is((await b.status(s2.serial)).reason, "keyCompromise");
+  const { X509Crl } = await import("@peculiar/x509");
+  const crl = new X509Crl(await b.crl());
+  t.is(crl.entries.length, 1);
+  t.is(Buffer.from(crl.getExtension("2.5.29.20")!.value).toString("hex"), "020102", "CRL number continues at 2");
+  await b.close();
+});
+
+test("concurrent wrong guesses cannot overrun the lockout", async (t) => {
+  const { ca } = await newCa();
+  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const guesses = Array.from({ length: 12 }, (_, i) =>
+    ca.revoke({ serial: r.serial, reason: "keyCompromise", role: "holder", code: `AAAA-BBBB-CCCC-${String(i).padStart(4, "0")}`, email: holder.email, name: holder.name }).catch((e: CaError) => e.status),
+  );
+  const statuses = await Promise.all(guesses);
+  t.is(statuses.filter((s) => s === 403).length, 5);
+  t.is(statuses.filter((s) => s === 423).length, 7);
+  await ca.close();
+});
+
+test("the CRL is regenerated shortly after revocations (debounced); events never carry codes", async (t) => {
+  const clock = new VirtualClock(START);
+  const { EventBus } = await import("../../core/index.js");
+  const bus = new EventBus(clock);
+  const seen: unknown[] = [];
+  bus.on((e) => seen.push(e));
+  const ca = await EmbeddedCa.open({ clock, random: new SeededRandom(3), kdfLog2N: 4, events: bus, crlDebounceMs: 20 });
+  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const code = r.cancellationCodes!.holder;
+  await t.throwsAsync(ca.revoke({ serial: r.serial, reason: "keyCompromise", role: "holder", code: "ZZZZ-ZZZZ-ZZZZ-ZZZZ", email: holder.email, name: holder.name }));
+  await ca.revoke({ serial: r.serial, reason: "keyCompromise", role: "holder", code, email: holder.email, name: holder.name });
+  const crlEvent = () => seen.find((e) => (e as { type: string }).type === "ca.crl") as { data: { entries: number } } | undefined;
+  for (let i = 0; i < 100 && !crlEvent(); i++) await new Promise((res) => setTimeout(res, 10));
+  t.is(crlEvent()?.data.entries, 1, "regenerated without anyone asking for it");
+  const types = seen.map((e) => (e as { type: string }).type);
+  t.true(types.includes("ca.issued") && types.includes("ca.revocation"));
+  const all = JSON.stringify(seen);
+  t.false(all.includes(code) || all.includes("ZZZZ"), "codes never reach events");
+  await ca.close();
+});

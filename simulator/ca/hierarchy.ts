@@ -1,0 +1,221 @@
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Clock, Random } from "../../core/index.js";
+import * as derReader from "./der-reader.js";
+import { addYears } from "../../core/index.js";
+import { KU, OID } from "./oids.js";
+import { KeyObjectSigner, type Signer } from "./signer.js";
+import { SoftHsmSigner } from "./softhsm.js";
+import { buildCertificate, certificateParts, encodeName, ext, fromPem, keyIdentifier, toPem } from "./x509.js";
+
+/**
+ * The CA's two-level hierarchy (root -> issuing CA) plus the delegated OCSP
+ * responder. Created on first start, read back from the data directory after.
+ * Private keys are PKCS#8 PEM files with mode 0600 (or, for the issuing key,
+ * inside SoftHSM); a memory-only CA keeps them in memory.
+ */
+
+export type KeyType = "ec" | "rsa";
+
+export interface HsmConfig {
+  label?: string;
+  library?: string;
+}
+
+export interface HierarchyOptions {
+  dataDir?: string;
+  keyType: KeyType;
+  hsm?: HsmConfig;
+  clock: Clock;
+  random: Random;
+  /** Prefix of the CA names (CN=<name> Root CA, ...). */
+  name: string;
+}
+
+export interface CaIdentity {
+  signer: Signer;
+  certificate: Uint8Array;
+  name: Uint8Array;
+  keyId: Uint8Array;
+  notAfter: number;
+}
+
+export interface CaHierarchy {
+  keyType: KeyType;
+  hsm: boolean;
+  root: CaIdentity;
+  issuing: CaIdentity;
+  responder: CaIdentity;
+  /** Replaces the responder certificate (before it expires at the CA's clock). */
+  renewResponder(): void;
+  close(): void;
+}
+
+interface CaJson {
+  keyType: KeyType;
+  hsm: boolean;
+  /** Token label of the HSM-held issuing key (found by label on every start). */
+  hsmLabel?: string;
+  name: string;
+}
+
+const DAY = 86_400_000;
+
+export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
+  const dir = opts.dataDir;
+  const files = dir ? join(dir, "keys") : undefined;
+  if (files) mkdirSync(files, { recursive: true, mode: 0o700 });
+  let meta: CaJson = { keyType: opts.keyType, hsm: opts.hsm !== undefined, name: opts.name };
+  if (opts.hsm) meta.hsmLabel = opts.hsm.label ?? "cardloop-ca";
+  const metaPath = dir ? join(dir, "ca.json") : undefined;
+  const existing = metaPath !== undefined && existsSync(metaPath);
+  if (existing) meta = JSON.parse(readFileSync(metaPath!, "utf8")) as CaJson;
+
+  const newKey = (): KeyObject =>
+    meta.keyType === "ec"
+      ? generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey
+      : generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+
+  const keyFile = (label: string): KeyObject => {
+    if (!files) return newKey();
+    const p = join(files, `${label}.key.pem`);
+    if (existsSync(p)) return createPrivateKey(readFileSync(p, "utf8"));
+    const k = newKey();
+    writeFileSync(p, k.export({ format: "pem", type: "pkcs8" }) as string, { mode: 0o600 });
+    return k;
+  };
+  const certFile = (label: string) => (files ? join(files, `${label}.crt.pem`) : undefined);
+
+  const now = opts.clock.nowMs();
+  const serial = () => {
+    const b = opts.random.bytes(16);
+    b[0] = (b[0] & 0x7f) | 0x40;
+    return b;
+  };
+
+  const identity = (label: string, signer: Signer, build: () => Uint8Array): CaIdentity => {
+    const p = certFile(label);
+    let der: Uint8Array;
+    if (p && existsSync(p)) der = fromPem(readFileSync(p, "utf8"));
+    else {
+      der = build();
+      if (p) writeFileSync(p, toPem(der));
+    }
+    const parts = certificateParts(der);
+    return { signer, certificate: der, name: parts.subject, keyId: keyIdentifier(parts.spki), notAfter: notAfterOf(der) };
+  };
+
+  const rootSigner = new KeyObjectSigner(keyFile("root"));
+  const rootName = encodeName([[OID.commonName, `${meta.name} Root CA`], [OID.organization, meta.name]]);
+  const rootKeyId = keyIdentifier(rootSigner.spki);
+  const root = identity("root", rootSigner, () =>
+    buildCertificate(
+      {
+        serial: serial(),
+        issuer: rootName,
+        subject: rootName,
+        notBefore: now - DAY,
+        notAfter: addYears(new Date(now), 25).getTime(),
+        spki: rootSigner.spki,
+        extensions: [ext.basicConstraints(true), ext.keyUsage([KU.keyCertSign, KU.cRLSign]), ext.subjectKeyIdentifier(rootKeyId)],
+      },
+      rootSigner,
+    ),
+  );
+
+  let hsmSigner: SoftHsmSigner | undefined;
+  let issuingSigner: Signer;
+  if (meta.hsm) {
+    if (!dir) throw new Error("an HSM-backed issuing key needs a data directory (for the private token directory)");
+    if (meta.keyType !== "ec") throw new Error("the SoftHSM issuing key is ECDSA P-256 only");
+    hsmSigner = SoftHsmSigner.open({ dir: join(dir, "softhsm"), label: meta.hsmLabel ?? opts.hsm?.label, library: opts.hsm?.library, random: opts.random });
+    issuingSigner = hsmSigner;
+  } else {
+    issuingSigner = new KeyObjectSigner(keyFile("issuing"));
+  }
+  const issuingName = encodeName([[OID.commonName, `${meta.name} Issuing CA`], [OID.organization, meta.name]]);
+  const issuingKeyId = keyIdentifier(issuingSigner.spki);
+  const issuing = identity("issuing", issuingSigner, () =>
+    buildCertificate(
+      {
+        serial: serial(),
+        issuer: root.name,
+        subject: issuingName,
+        notBefore: now - DAY,
+        notAfter: addYears(new Date(now), 15).getTime(),
+        spki: issuingSigner.spki,
+        extensions: [
+          ext.basicConstraints(true, 0),
+          ext.keyUsage([KU.digitalSignature, KU.keyCertSign, KU.cRLSign]),
+          ext.subjectKeyIdentifier(issuingKeyId),
+          ext.authorityKeyIdentifier(root.keyId),
+        ],
+      },
+      rootSigner,
+    ),
+  );
+
+  const responderSigner = new KeyObjectSigner(keyFile("ocsp"));
+  const responderName = encodeName([[OID.commonName, `${meta.name} OCSP Responder`], [OID.organization, meta.name]]);
+  const buildResponder = (at: number) =>
+    buildCertificate(
+      {
+        serial: serial(),
+        issuer: issuing.name,
+        subject: responderName,
+        notBefore: at - DAY,
+        notAfter: addYears(new Date(at), 1).getTime(),
+        spki: responderSigner.spki,
+        extensions: [
+          ext.keyUsage([KU.digitalSignature]),
+          ext.extKeyUsage([OID.kpOcspSigning]),
+          ext.ocspNoCheck(),
+          ext.subjectKeyIdentifier(keyIdentifier(responderSigner.spki)),
+          ext.authorityKeyIdentifier(issuing.keyId),
+        ],
+      },
+      issuingSigner,
+    );
+  const responder = identity("ocsp", responderSigner, () => buildResponder(now));
+
+  if (metaPath && !existing) writeFileSync(metaPath, JSON.stringify(meta, null, 2) + "\n");
+
+  return {
+    keyType: meta.keyType,
+    hsm: meta.hsm,
+    root,
+    issuing,
+    responder,
+    renewResponder() {
+      const der = buildResponder(opts.clock.nowMs());
+      const p = certFile("ocsp");
+      if (p) writeFileSync(p, toPem(der));
+      responder.certificate = der;
+      responder.notAfter = notAfterOf(der);
+    },
+    close() {
+      hsmSigner?.close();
+    },
+  };
+}
+
+/** notAfter of a certificate we built (Time of the validity's second element), in ms. */
+function notAfterOf(der: Uint8Array): number {
+  // Small local parse: tbs -> [version] serial sigAlg issuer validity
+  const { readWhole, readTlv, children, content } = derReader;
+  const top = readWhole(der, 0x30);
+  const tbs = readTlv(der, top.contentStart, top.end);
+  const f = children(der, tbs);
+  const i = f[0].tag === 0xa0 ? 4 : 3;
+  const [, na] = children(der, f[i]);
+  return parseTime(na.tag, Buffer.from(content(der, na)).toString("latin1"));
+}
+
+export function parseTime(tag: number, s: string): number {
+  const m = tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  if (!m) throw new derReader.DerError(`bad time "${s}"`);
+  let y = Number(m[1]);
+  if (tag === 0x17) y += y < 50 ? 2000 : 1900;
+  return Date.UTC(y, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+}

@@ -1,0 +1,237 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import express, { type NextFunction, type Request, type Response } from "express";
+import { CaError } from "./api.js";
+import type { EmbeddedCa } from "./embedded-ca.js";
+import { errorResponse, OcspStatus } from "./ocsp.js";
+
+/**
+ * The CA's HTTP face (express 5) over an EmbeddedCa. OCSP is answered by a
+ * bare node handler in front of express: it is the hot path (tens of
+ * thousands of requests per second) and needs none of express's machinery.
+ *
+ * Operator actions (bulk revocation, release from hold, unlock, audit) need
+ * `Authorization: Bearer <operator token>`.
+ */
+export interface CaServerOptions {
+  host?: string;
+  port?: number;
+  /** Enables POST /api/v1/clock (the CA's clock must be a VirtualClock). */
+  virtualClock?: boolean;
+  /** Base URL for AIA/CDP if it differs from the listening address (behind a proxy). */
+  publicUrl?: string;
+}
+
+export interface CaServer {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+const MAX_OCSP_REQUEST = 64 * 1024;
+
+export async function startCaServer(ca: EmbeddedCa, opts: CaServerOptions = {}): Promise<CaServer> {
+  const app = buildApp(ca, opts);
+  const server = createServer((req, res) => {
+    const url = req.url ?? "/";
+    if (url === "/ocsp" || url.startsWith("/ocsp/") || url.startsWith("/ocsp?")) return handleOcsp(ca, req, res);
+    app(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 8440, opts.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+  ca.baseUrl = (opts.publicUrl ?? url).replace(/\/$/, "");
+  return {
+    url,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function handleOcsp(ca: EmbeddedCa, req: IncomingMessage, res: ServerResponse): void {
+  const send = (body: Uint8Array) => {
+    res.writeHead(200, { "content-type": "application/ocsp-response", "content-length": body.length });
+    res.end(body);
+  };
+  if (req.method === "GET") {
+    const path = (req.url ?? "").slice("/ocsp/".length).split("?")[0];
+    let der: Buffer;
+    try {
+      // RFC 6960 A.1: base64 of the DER request, then URL-encoded. Accept the url-safe alphabet too.
+      der = Buffer.from(decodeURIComponent(path).replace(/-/g, "+").replace(/_/g, "/"), "base64");
+    } catch {
+      return send(errorResponse(OcspStatus.malformedRequest));
+    }
+    return send(ca.ocspResponder.handle(der));
+  }
+  if (req.method !== "POST") {
+    res.writeHead(405, { "content-type": "application/json", allow: "GET, POST" });
+    res.end(JSON.stringify({ error: "method-not-allowed", message: "OCSP accepts GET and POST" }));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  req.on("data", (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_OCSP_REQUEST) tooLarge = true;
+    else chunks.push(c);
+  });
+  req.on("end", () => send(tooLarge ? errorResponse(OcspStatus.malformedRequest) : ca.ocspResponder.handle(Buffer.concat(chunks))));
+  req.on("error", () => res.destroy());
+}
+
+function buildApp(ca: EmbeddedCa, opts: CaServerOptions) {
+  const app = express();
+  app.disable("x-powered-by");
+  app.use(express.json({ limit: "64mb" }));
+
+  const token = (req: Request): string => {
+    const h = req.get("authorization") ?? "";
+    return h.startsWith("Bearer ") ? h.slice(7).trim() : "";
+  };
+  const requireOperator = (req: Request) => {
+    if (!ca.checkToken(token(req))) throw new CaError(403, "forbidden", "a valid operator token is required (Authorization: Bearer ...)");
+  };
+  const body = (req: Request): Record<string, unknown> => {
+    const b = req.body as unknown;
+    if (b === undefined) return {};
+    if (!b || typeof b !== "object" || Array.isArray(b)) throw new CaError(400, "bad-request", "the body must be a JSON object");
+    return b as Record<string, unknown>;
+  };
+  const issuedJson = (r: Awaited<ReturnType<EmbeddedCa["issue"]>>) => ({
+    serial: r.serial,
+    certificate: r.certificatePem,
+    chain: r.chainPem,
+    notBefore: r.notBefore.toISOString(),
+    notAfter: r.notAfter.toISOString(),
+    ...(r.cancellationCodes ? { cancellationCodes: r.cancellationCodes } : {}),
+  });
+
+  app.post("/api/v1/certificates", async (req, res) => {
+    const b = body(req);
+    const r = await ca.issue({
+      csrPem: b.csr as string,
+      profile: b.profile as never,
+      holder: b.holder as never,
+      cardExpiry: b.cardExpiry === undefined ? undefined : (b.cardExpiry as never),
+    });
+    res.status(201).json(issuedJson(r));
+  });
+
+  app.post("/api/v1/certificates/:serial/renew", async (req, res) => {
+    const b = body(req);
+    const r = await ca.renew(String(req.params.serial), { csrPem: b.csr as string, cardExpiry: b.cardExpiry as never });
+    res.status(201).json(issuedJson(r));
+  });
+
+  app.post("/api/v1/certificates/:serial/revoke", async (req, res) => {
+    const b = body(req);
+    const r = await ca.revoke({
+      serial: String(req.params.serial),
+      reason: b.reason as never,
+      role: b.role as never,
+      code: b.code as string | undefined,
+      email: b.email as string | undefined,
+      name: b.name as string | undefined,
+      answers: b.answers as Record<string, string> | undefined,
+    });
+    res.json({ serial: r.serial, status: r.status, reason: r.reason, revokedAt: r.revokedAt.toISOString() });
+  });
+
+  app.post("/api/v1/certificates/:serial/release", async (req, res) => {
+    requireOperator(req);
+    await ca.release(String(req.params.serial));
+    res.json(await statusJson(ca, String(req.params.serial)));
+  });
+
+  app.post("/api/v1/certificates/:serial/unlock", async (req, res) => {
+    await ca.unlock(String(req.params.serial), token(req));
+    res.json(await statusJson(ca, String(req.params.serial)));
+  });
+
+  app.get("/api/v1/certificates/:serial", async (req, res) => {
+    const s = await statusJson(ca, String(req.params.serial));
+    if (s.status === "unknown") throw new CaError(404, "not-found", `no certificate with serial ${s.serial}`);
+    const pem = ca.certificatePem(s.serial);
+    res.json(pem ? { ...s, certificate: pem } : s);
+  });
+
+  app.get("/api/v1/certificates/:serial/audit", (req, res) => {
+    requireOperator(req);
+    res.json(ca.audit(String(req.params.serial).toLowerCase()).map((e) => ({ ...e, at: new Date(e.at).toISOString() })));
+  });
+
+  app.post("/api/v1/revocations", async (req, res) => {
+    const b = body(req);
+    const r = await ca.revokeMany(b.serials as string[], b.reason as never, token(req));
+    res.json({ revoked: r.revoked, revokedAt: r.revokedAt.toISOString(), unknown: r.unknown, alreadyRevoked: r.alreadyRevoked });
+  });
+
+  app.get("/crl", (_req, res) => {
+    res.type("application/pkix-crl").send(ca.currentCrl());
+  });
+
+  app.get("/ca", async (_req, res) => {
+    res.type("application/pem-certificate-chain").send(ca.chainPem().join(""));
+  });
+
+  if (opts.virtualClock) {
+    app.post("/api/v1/clock", (req, res) => {
+      const b = body(req);
+      const clock = ca.clock as { set?: (d: Date) => void; advance(ms: number): void; now(): Date };
+      try {
+        if (typeof b.advanceMs === "number") clock.advance(b.advanceMs);
+        else if (typeof b.to === "string" && clock.set) clock.set(new Date(b.to));
+        else throw new CaError(400, "bad-request", 'give {"advanceMs": n} or {"to": ISO time}');
+      } catch (err) {
+        if (err instanceof RangeError) throw new CaError(400, "bad-clock", err.message);
+        throw err;
+      }
+      res.json({ now: clock.now().toISOString() });
+    });
+  }
+  app.get("/api/v1/clock", (_req, res) => {
+    res.json({ now: ca.clock.now().toISOString(), virtual: !!opts.virtualClock });
+  });
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: "not-found", message: "no such endpoint" });
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof CaError) return res.status(err.status).json({ error: err.reason, message: err.message });
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e?.type === "entity.parse.failed") return res.status(400).json({ error: "bad-json", message: "the body is not valid JSON" });
+    if (e?.type === "entity.too.large") return res.status(413).json({ error: "too-large", message: "the body is too large" });
+    if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
+      return res.status(e.status).json({ error: "bad-request", message: e.message ?? "bad request" });
+    }
+    res.status(500).json({ error: "internal", message: "internal error" });
+  });
+  return app;
+}
+
+async function statusJson(ca: EmbeddedCa, serial: string) {
+  const s = await ca.status(serial);
+  return {
+    serial: s.serial,
+    status: s.status,
+    ...(s.reason ? { reason: s.reason } : {}),
+    ...(s.revokedAt ? { revokedAt: s.revokedAt.toISOString() } : {}),
+    ...(s.notBefore ? { notBefore: s.notBefore.toISOString() } : {}),
+    ...(s.notAfter ? { notAfter: s.notAfter.toISOString() } : {}),
+  };
+}

@@ -1,0 +1,60 @@
+import { scrypt, timingSafeEqual } from "node:crypto";
+import type { Random } from "../../core/index.js";
+
+/**
+ * Cancellation codes and registration answers: generated from the injected
+ * Random, stored only as salted scrypt hashes, compared in constant time.
+ *
+ * Stored form: "scrypt$<log2 N>$<salt b64>$<hash b64>". The cost is kept in
+ * each hash so a CA can raise it later without breaking older entries.
+ */
+
+/** Crockford base32: no I, L, O, U, so codes read aloud over the phone survive. */
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** 16 symbols = 80 random bits, shown as XXXX-XXXX-XXXX-XXXX. */
+export function generateCode(random: Random): string {
+  const bytes = random.bytes(16);
+  let s = "";
+  for (let i = 0; i < 16; i++) {
+    s += ALPHABET[bytes[i] & 31];
+    if (i % 4 === 3 && i < 15) s += "-";
+  }
+  return s;
+}
+
+/** Codes are accepted with any case, spaces or dashes. */
+export function normaliseCode(code: string): string {
+  return code.toUpperCase().replace(/[\s-]/g, "");
+}
+
+/** Registration answers compare after trimming, lower-casing and collapsing spaces. */
+export function normaliseAnswer(answer: string): string {
+  return answer.trim().toLowerCase().replace(/\s+/g, " ");
+}
+
+const KEYLEN = 32;
+
+function scryptAsync(secret: string, salt: Buffer, log2N: number): Promise<Buffer> {
+  const N = 2 ** log2N;
+  return new Promise((resolve, reject) =>
+    scrypt(secret, salt, KEYLEN, { N, r: 8, p: 1, maxmem: 256 * N * 8 }, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+}
+
+export async function hashSecret(secret: string, random: Random, log2N: number): Promise<string> {
+  const salt = Buffer.from(random.bytes(16));
+  const key = await scryptAsync(secret, salt, log2N);
+  return `scrypt$${log2N}$${salt.toString("base64")}$${key.toString("base64")}`;
+}
+
+/** Constant-time check of a secret against its stored hash; false for any malformed stored value. */
+export async function verifySecret(secret: string, stored: string | null | undefined): Promise<boolean> {
+  if (!stored) return false;
+  const [kind, n, saltB64, hashB64] = stored.split("$");
+  const log2N = Number(n);
+  if (kind !== "scrypt" || !Number.isInteger(log2N) || log2N < 1 || log2N > 20 || !saltB64 || !hashB64) return false;
+  const expected = Buffer.from(hashB64, "base64");
+  const actual = await scryptAsync(secret, Buffer.from(saltB64, "base64"), log2N);
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}

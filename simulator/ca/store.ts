@@ -1,0 +1,318 @@
+import Database from "better-sqlite3";
+
+/**
+ * The CA's durable state in SQLite (better-sqlite3, WAL).
+ *
+ * Durability choice: journal_mode=WAL with synchronous=FULL. Every commit
+ * fsyncs the WAL before better-sqlite3 returns, and the CA acknowledges a
+ * revocation only after that commit, so an acknowledged revocation survives
+ * kill -9 and also a power loss. (WAL + NORMAL would survive a process crash
+ * but could lose the last commits on power loss.) The cost is one fsync per
+ * transaction, which is why bulk revocations run as one transaction.
+ *
+ * Revocations are an append-only log (table `revocations`), materialised in
+ * memory as serial -> state at open. Why: serials are random, so updating
+ * a status column in place rewrites a random B-tree page per revocation;
+ * measured on this design's first version, 1,000,000 revocations in 10,000-row
+ * transactions took 26 s in the store alone, mostly WAL page writes. Appending
+ * to the log writes sequential pages only. Lockout counters (rare writes)
+ * stay in `certificates`.
+ */
+
+export const Status = { good: 0, revoked: 1, onHold: 2 } as const;
+export type StatusCode = (typeof Status)[keyof typeof Status];
+
+export interface CertificateRow {
+  serial: string;
+  card_id: string;
+  profile: string;
+  not_before: number;
+  not_after: number;
+  status: StatusCode;
+  reason: number | null;
+  revoked_at: number | null;
+  failed_tries: number;
+  locked: number;
+  der: Buffer | null;
+}
+
+export interface CardRow {
+  card_id: string;
+  name: string;
+  email: string;
+  organisation: string | null;
+  holder_code: string;
+  legal_code: string | null;
+  authorised_code: string | null;
+  /** JSON object: question -> salted hash of the answer. */
+  registration: string;
+  created_at: number;
+}
+
+export interface AuditEntry {
+  at: number;
+  serial: string | null;
+  role: string;
+  action: string;
+  outcome: string;
+  detail?: string;
+}
+
+export interface BulkOutcome {
+  revoked: string[];
+  alreadyRevoked: string[];
+  unknown: string[];
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS certificates (
+  serial TEXT PRIMARY KEY,
+  card_id TEXT NOT NULL,
+  profile TEXT NOT NULL,
+  not_before INTEGER NOT NULL,
+  not_after INTEGER NOT NULL,
+  failed_tries INTEGER NOT NULL DEFAULT 0,
+  locked INTEGER NOT NULL DEFAULT 0,
+  der BLOB
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revocations (
+  id INTEGER PRIMARY KEY,
+  serial TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  reason INTEGER,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS certificates_card ON certificates(card_id);
+CREATE TABLE IF NOT EXISTS cards (
+  card_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  email TEXT NOT NULL,
+  organisation TEXT,
+  holder_code TEXT NOT NULL,
+  legal_code TEXT,
+  authorised_code TEXT,
+  registration TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  serial TEXT,
+  role TEXT NOT NULL,
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  detail TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
+export class CaStore {
+  readonly db: Database.Database;
+  private readonly st: ReturnType<CaStore["prepare"]>;
+  /** serial -> packed state (at * 64 + reason * 4 + status) for revoked and held certificates. */
+  private readonly state = new Map<string, number>();
+  /** Undo steps for in-memory state changed inside the current transaction. */
+  private undo: Array<() => void> | undefined;
+
+  /** `path` ":memory:" for a throwaway CA (demos, unit tests). */
+  constructor(path: string) {
+    this.db = new Database(path);
+    if (path !== ":memory:") {
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = FULL");
+    }
+    // Serials are random, so bulk revocations touch B-tree pages all over the table:
+    // a larger page cache (64 MiB) keeps them from being re-read and re-evicted.
+    this.db.pragma("cache_size = -65536");
+    this.db.pragma("temp_store = MEMORY");
+    this.db.exec(SCHEMA);
+    this.st = this.prepare();
+    for (const [serial, status, reason, at] of this.st.allRevocations.iterate() as IterableIterator<[string, number, number | null, number]>) {
+      if (status === Status.good) this.state.delete(serial);
+      else this.state.set(serial, pack(status as StatusCode, reason ?? 0, at));
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertCert: db.prepare(
+        `INSERT INTO certificates (serial, card_id, profile, not_before, not_after, der) VALUES (@serial, @card_id, @profile, @not_before, @not_after, @der)`,
+      ),
+      getCert: db.prepare(`SELECT * FROM certificates WHERE serial = ?`),
+      hasSerial: db.prepare(`SELECT 1 FROM certificates WHERE serial = ?`).pluck(),
+      appendRevocation: db.prepare(`INSERT INTO revocations (serial, status, reason, at) VALUES (?, ?, ?, ?)`),
+      allRevocations: db.prepare(`SELECT serial, status, reason, at FROM revocations ORDER BY id`).raw(),
+      fail: db.prepare(
+        `UPDATE certificates SET failed_tries = failed_tries + 1, locked = CASE WHEN failed_tries + 1 >= ? THEN 1 ELSE locked END WHERE serial = ? RETURNING failed_tries, locked`,
+      ),
+      unlock: db.prepare(`UPDATE certificates SET failed_tries = 0, locked = 0 WHERE serial = ?`),
+      insertCard: db.prepare(
+        `INSERT INTO cards (card_id, name, email, organisation, holder_code, legal_code, authorised_code, registration, created_at)
+         VALUES (@card_id, @name, @email, @organisation, @holder_code, @legal_code, @authorised_code, @registration, @created_at)`,
+      ),
+      getCard: db.prepare(`SELECT * FROM cards WHERE card_id = ?`),
+      audit: db.prepare(`INSERT INTO audit (at, serial, role, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)`),
+      getMeta: db.prepare(`SELECT value FROM meta WHERE key = ?`).pluck(),
+      setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+    };
+  }
+
+  /** One SQLite transaction; in-memory revocation state rolls back with it. */
+  transaction<T>(fn: () => T): T {
+    if (this.undo) return fn(); // nested: part of the outer transaction
+    this.undo = [];
+    try {
+      const out = this.db.transaction(fn)();
+      this.undo = undefined;
+      return out;
+    } catch (err) {
+      const steps = this.undo ?? [];
+      this.undo = undefined;
+      for (let i = steps.length - 1; i >= 0; i--) steps[i]();
+      throw err;
+    }
+  }
+
+  private setState(serial: string, packed: number | undefined): void {
+    const before = this.state.get(serial);
+    if (packed === undefined) this.state.delete(serial);
+    else this.state.set(serial, packed);
+    this.undo?.push(() => (before === undefined ? this.state.delete(serial) : this.state.set(serial, before)));
+  }
+
+  /** Current revocation state of a serial (status good when never revoked or released). */
+  revocationState(serial: string): { status: StatusCode; reason: number | null; at: number | null } {
+    const p = this.state.get(serial);
+    if (p === undefined) return { status: Status.good, reason: null, at: null };
+    return unpack(p);
+  }
+
+  get revokedCount(): number {
+    return this.state.size;
+  }
+
+  insertCertificate(row: Pick<CertificateRow, "serial" | "card_id" | "profile" | "not_before" | "not_after" | "der">): void {
+    this.st.insertCert.run(row);
+  }
+
+  hasSerial(serial: string): boolean {
+    return this.st.hasSerial.get(serial) !== undefined;
+  }
+
+  certificate(serial: string): CertificateRow | undefined {
+    const row = this.st.getCert.get(serial) as Omit<CertificateRow, "status" | "reason" | "revoked_at"> | undefined;
+    if (!row) return undefined;
+    const r = this.revocationState(serial);
+    return { ...row, status: r.status, reason: r.reason, revoked_at: r.at };
+  }
+
+  /** Sets revoked or on-hold (call inside transaction()); false when it was already (finally) revoked. Assumes the serial exists. */
+  setRevoked(serial: string, status: StatusCode, reason: number, at: number): boolean {
+    const cur = this.state.get(serial);
+    if (cur !== undefined && (cur & 3) === Status.revoked) return false;
+    this.st.appendRevocation.run(serial, status, reason, at);
+    this.setState(serial, pack(status, reason, at));
+    return true;
+  }
+
+  /** Releases from hold (call inside transaction()); false when not on hold. */
+  release(serial: string, at: number): boolean {
+    const cur = this.state.get(serial);
+    if (cur === undefined || (cur & 3) !== Status.onHold) return false;
+    this.st.appendRevocation.run(serial, Status.good, null, at);
+    this.setState(serial, undefined);
+    return true;
+  }
+
+  /** Counts one wrong credential; returns the new count and whether the certificate is now locked. */
+  recordFailure(serial: string, maxTries: number): { tries: number; locked: boolean } {
+    const r = this.st.fail.get(maxTries, serial) as { failed_tries: number; locked: number };
+    return { tries: r.failed_tries, locked: r.locked === 1 };
+  }
+
+  unlock(serial: string): void {
+    this.st.unlock.run(serial);
+  }
+
+  insertCard(row: CardRow): void {
+    this.st.insertCard.run(row);
+  }
+
+  card(cardId: string): CardRow | undefined {
+    return this.st.getCard.get(cardId) as CardRow | undefined;
+  }
+
+  audit(e: AuditEntry): void {
+    this.st.audit.run(e.at, e.serial, e.role, e.action, e.outcome, e.detail ?? null);
+  }
+
+  auditLog(serial?: string): AuditEntry[] {
+    const rows = serial
+      ? this.db.prepare(`SELECT at, serial, role, action, outcome, detail FROM audit WHERE serial = ? ORDER BY id`).all(serial)
+      : this.db.prepare(`SELECT at, serial, role, action, outcome, detail FROM audit ORDER BY id`).all();
+    return rows as AuditEntry[];
+  }
+
+  /** Revokes many in ONE transaction (one fsync): the bulk path. Unknown and already-revoked serials are reported, not errors. */
+  bulkRevoke(serials: string[], status: StatusCode, reason: number, at: number, audit: AuditEntry): BulkOutcome {
+    const out: BulkOutcome = { revoked: [], alreadyRevoked: [], unknown: [] };
+    this.transaction(() => {
+      for (const s of serials) {
+        if (this.st.hasSerial.get(s) === undefined) out.unknown.push(s);
+        else if (this.setRevoked(s, status, reason, at)) out.revoked.push(s);
+        else out.alreadyRevoked.push(s);
+      }
+      this.audit({ ...audit, detail: JSON.stringify({ requested: serials.length, revoked: out.revoked.length, unknown: out.unknown.length, alreadyRevoked: out.alreadyRevoked.length }) });
+    });
+    return out;
+  }
+
+  /** Every revoked or held certificate as [serialHex, revokedAtMs, reasonCode]: the CRL's input. */
+  *revoked(): IterableIterator<[string, number, number]> {
+    const entry: [string, number, number] = ["", 0, 0];
+    for (const [serial, p] of this.state) {
+      // one reused tuple: the CRL writer consumes each entry before the next
+      entry[0] = serial;
+      entry[1] = Math.floor(p / 64);
+      entry[2] = Math.floor(p / 4) & 15;
+      yield entry;
+    }
+  }
+
+  meta(key: string): string | undefined {
+    return this.st.getMeta.get(key) as string | undefined;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.st.setMeta.run(key, value);
+  }
+
+  /**
+   * Benchmark/load-test helper: inserts certificate rows without building
+   * certificates (no DER), in one transaction. Such serials answer status,
+   * OCSP and revocation exactly like issued ones; only their PEM is absent.
+   */
+  insertSynthetic(serials: string[], cardId: string, notBefore: number, notAfter: number): void {
+    // Sorted inserts append to the primary-key B-tree instead of splitting random pages.
+    const sorted = [...serials].sort();
+    this.transaction(() => {
+      for (const serial of sorted) {
+        this.st.insertCert.run({ serial, card_id: cardId, profile: "authentication", not_before: notBefore, not_after: notAfter, der: null });
+      }
+    });
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+// at (ms, < 2^47) * 64 + reason (4 bits) * 4 + status (2 bits): exact in a double.
+function pack(status: StatusCode, reason: number, at: number): number {
+  return at * 64 + (reason & 15) * 4 + status;
+}
+
+function unpack(p: number): { status: StatusCode; reason: number; at: number } {
+  return { status: (p & 3) as StatusCode, reason: Math.floor(p / 4) & 15, at: Math.floor(p / 64) };
+}
