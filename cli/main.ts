@@ -3,11 +3,21 @@ import { Command, CommanderError } from "commander";
 import { ExitCode, exitWith } from "./exit.js";
 
 /**
- * One file per subcommand; each exports `register(program)`. Loaded lazily so
- * `cardloop apdu` does not pay for the CA's SQLite or the validator.
+ * One file per subcommand; each exports `register(program)`. Only the modules of
+ * the command being run are loaded, so `cardloop apdu` does not pay for the
+ * CA's SQLite or the validator (start-up is most of a short run's time).
  */
-const COMMANDS: Array<() => Promise<{ register(program: Command): void }>> = [
-];
+type CommandModule = { register(program: Command): void };
+const COMMANDS: Record<string, Array<() => Promise<CommandModule>>> = {
+  validate: [() => import("./validate.js")],
+  ca: [() => import("./ca.js")],
+  card: [() => import("./card.js"), () => import("./card-serve.js")],
+  apdu: [() => import("./apdu.js")],
+  run: [() => import("./run.js")],
+  demo: [() => import("./demo.js")],
+  certify: [() => import("./certify.js")],
+  "qualify-reader": [() => import("./qualify-reader.js")],
+};
 
 const program = new Command("cardloop")
   .description("Hardware-in-the-loop simulation and conformance harness for smart-card PKI")
@@ -15,7 +25,9 @@ const program = new Command("cardloop")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-for (const load of COMMANDS) (await load()).register(program);
+const requested = process.argv.slice(2).find((a) => !a.startsWith("-"));
+const loaders = requested !== undefined && requested in COMMANDS ? COMMANDS[requested] : Object.values(COMMANDS).flat();
+for (const load of loaders) (await load()).register(program);
 
 try {
   await program.parseAsync(process.argv);

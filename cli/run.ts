@@ -1,0 +1,92 @@
+import { performance } from "node:perf_hooks";
+import { join, relative } from "node:path";
+import type { Command } from "commander";
+import { writeReports, toJsonSummary, buildReport } from "../reports/index.js";
+import { UsageError, errorMessage } from "../core/index.js";
+import { registerCaTarget, runFiles, type OpenedCa, type ScenarioResult } from "../scenarios/index.js";
+import { ExitCode, action, usage } from "./exit.js";
+
+/**
+ * `--ca http://...`: a served embedded CA (`cardloop ca serve --virtual-clock`)
+ * through the HTTP CaAdapter. Scenarios move time, so the served CA must let
+ * its clock be moved; the run starts at the CA's time and moves it along.
+ */
+registerCaTarget(
+  (target) => /^https?:\/\//.test(target),
+  async (url): Promise<OpenedCa> => {
+    const { HttpCa } = await import("../conformance/adapters/http.js");
+    const base = url.replace(/\/$/, "");
+    let ca;
+    try {
+      ca = await HttpCa.connect({ url: base });
+    } catch (err) {
+      throw new UsageError(`CA target ${base}: ${errorMessage(err)}`);
+    }
+    const clock = (await (await fetch(`${base}/api/v1/clock`)).json()) as { now?: string; virtual?: boolean };
+    if (!clock.virtual || !clock.now) {
+      await ca.close();
+      throw new UsageError(`CA target ${base} keeps real time, and scenarios move time: serve it with \`cardloop ca serve --virtual-clock\``);
+    }
+    return {
+      ca,
+      now: new Date(clock.now),
+      shared: true,
+      advanceTo: async (time) => {
+        const res = await fetch(`${base}/api/v1/clock`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ to: time.toISOString() }) });
+        if (!res.ok) throw new Error(`CA at ${base} refused to move its clock to ${time.toISOString()}: HTTP ${res.status} ${await res.text()}`);
+      },
+    };
+  },
+);
+
+interface RunCliOptions {
+  ca?: string;
+  reader?: string;
+  seed?: string;
+  out?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command("run")
+    .description("run scenario files: exit 0 when every expectation holds, 1 when one fails, 2 on unusable input")
+    .argument("<scenario...>", "scenario YAML files")
+    .option("--ca <target>", "CA to run against: embedded, or the URL of a served CA (`cardloop ca serve --virtual-clock`); overrides the files")
+    .option("--reader <kind>", "reader kind: memory (overrides the files)")
+    .option("--seed <n>", "seed for every scenario (overrides the files)")
+    .option("--out <dir>", "write run.jsonl, junit.xml, report.json, report.md and report.html here")
+    .option("--json", "print the JSON summary on stdout instead of text")
+    .action(action(async (files: string[], opts: RunCliOptions) => runCommand(files, opts)));
+}
+
+export async function runCommand(files: string[], opts: RunCliOptions): Promise<number> {
+  const seed = opts.seed === undefined ? undefined : /^\d+$/.test(opts.seed) ? Number(opts.seed) : usage(`--seed must be a non-negative integer, got "${opts.seed}"`);
+  const t0 = performance.now();
+  const run = await runFiles(files, { ca: opts.ca, reader: opts.reader, seed, runLog: opts.out ? join(opts.out, "run.jsonl") : undefined });
+  const wallMs = performance.now() - t0;
+  // Reports are built from the run log (or the same events in memory), never from the engine's results.
+  const written = opts.out ? writeReports(join(opts.out, "run.jsonl"), opts.out) : undefined;
+  if (opts.json) process.stdout.write(toJsonSummary(written?.report ?? buildReport(run.events)));
+  else {
+    process.stdout.write(summaryText(run.results, wallMs));
+    if (written) process.stdout.write(`reports: ${relative(process.cwd(), opts.out!) || "."}/ (junit.xml, report.json, report.md, report.html)\n`);
+  }
+  return run.passed ? ExitCode.Ok : ExitCode.Failed;
+}
+
+export function summaryText(results: ScenarioResult[], wallMs: number): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    const tag = r.outcome === "pass" ? "PASS " : r.outcome === "fail" ? "FAIL " : "ERROR";
+    lines.push(`${tag} ${r.name} (${r.steps.length} steps, ${r.wallMs.toFixed(0)} ms)`);
+    for (const s of r.steps.filter((x) => x.outcome !== "pass")) {
+      const where = `${relative(process.cwd(), r.file)}:${s.step.line}`;
+      lines.push(`      ${where}: step ${s.step.index + 1} ${s.step.action}${s.step.label ? ` "${s.step.label}"` : ""}: ${s.message}`);
+    }
+    if (r.error) lines.push(`      run stopped: ${r.error}`);
+  }
+  const passed = results.filter((r) => r.outcome === "pass").length;
+  lines.push(`${passed}/${results.length} scenarios passed in ${(wallMs / 1000).toFixed(2)} s`);
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,39 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readRunLog, type AnyEvent } from "../core/index.js";
+import { toHtml } from "./html.js";
+import { toJsonSummary } from "./json.js";
+import { toJUnit } from "./junit.js";
+import { toMarkdown } from "./markdown.js";
+import { buildReport, type Report } from "./model.js";
+
+export { buildReport, failureLine, percentile, type Report, type RunReport, type StepReport } from "./model.js";
+export { toJUnit } from "./junit.js";
+export { toJsonSummary } from "./json.js";
+export { toMarkdown } from "./markdown.js";
+export { toHtml } from "./html.js";
+
+export interface ReportFiles {
+  junit: string;
+  json: string;
+  markdown: string;
+  html: string;
+}
+
+/** Every report from one run log (the only input reports ever have). */
+export function writeReports(runLog: string | readonly AnyEvent[], outDir: string): { files: ReportFiles; report: Report } {
+  const events = typeof runLog === "string" ? readRunLog(runLog) : runLog;
+  const report = buildReport(events);
+  mkdirSync(outDir, { recursive: true });
+  const files: ReportFiles = {
+    junit: join(outDir, "junit.xml"),
+    json: join(outDir, "report.json"),
+    markdown: join(outDir, "report.md"),
+    html: join(outDir, "report.html"),
+  };
+  writeFileSync(files.junit, toJUnit(report));
+  writeFileSync(files.json, toJsonSummary(report));
+  writeFileSync(files.markdown, toMarkdown(report));
+  writeFileSync(files.html, toHtml(report));
+  return { files, report };
+}

@@ -1,0 +1,35 @@
+import { failureLine, percentile, type Report } from "./model.js";
+
+/** A short Markdown summary that fits a CI step summary (GitHub's $GITHUB_STEP_SUMMARY and the like). */
+export function toMarkdown(report: Report): string {
+  const t = report.totals;
+  const icon = (o: string) => (o === "pass" ? "✅" : "❌");
+  const lines = [
+    `## cardloop: ${t.passed}/${t.runs} scenarios passed`,
+    "",
+    `${t.steps} checked steps, ${t.stepsFailed} failed; ${t.apdus} APDU exchanges.`,
+    "",
+    "| | scenario | steps | APDUs | APDU p95 (µs) | virtual time |",
+    "| --- | --- | ---: | ---: | ---: | --- |",
+    ...report.runs.map(
+      (r) =>
+        `| ${icon(r.outcome)} | ${cell(r.name)} | ${r.steps.length} | ${r.apdu.count} | ${Math.round(percentile(r.apdu.micros, 95))} | ${r.startTime.slice(0, 10)} → ${r.endTime.slice(0, 10)} |`,
+    ),
+  ];
+  const failed = report.runs.filter((r) => r.outcome !== "pass");
+  if (failed.length > 0) {
+    lines.push("", "### Failures", "");
+    for (const r of failed) {
+      for (const s of r.steps.filter((x) => x.outcome === "fail" || x.outcome === "error")) {
+        lines.push(`- **${cell(r.name)}**${r.file ? ` (\`${r.file}\`)` : ""}: ${cell(failureLine(s))}`);
+        lines.push(`  - expected \`${JSON.stringify(s.expected)}\`, got \`${JSON.stringify(s.actual)}\``);
+      }
+      if (r.steps.every((s) => s.outcome === "pass")) lines.push(`- **${cell(r.name)}**: the run did not complete`);
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+function cell(s: string): string {
+  return s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+}

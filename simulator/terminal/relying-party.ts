@@ -1,0 +1,190 @@
+import { createHash, verify as verifySignature, type X509Certificate } from "node:crypto";
+import type { Clock, Random } from "../../core/index.js";
+import { toHex } from "../../core/index.js";
+import { Validator, type ValidationResult, type Usage } from "../../pki/index.js";
+import type { CaAdapter } from "../ca/api.js";
+import type { Reader } from "../reader/reader.js";
+import { SLOT } from "./algorithms.js";
+import { fromPem, signatureScheme } from "./csr.js";
+import { buildOcspRequest } from "./ocsp-request.js";
+import { PivError } from "./piv-client.js";
+import { TerminalRefusal } from "./refusal.js";
+import { closeSession, describeCertificate, openSession, readCertificate, verifyPin, type CardCertificate } from "./session.js";
+
+/** The outcome of validating a certificate: the pki validator's code, or "valid". */
+export interface CertificateCheck {
+  valid: boolean;
+  /** "valid" or a pki ResultCode (expired, revoked, unknown-issuer, ...). */
+  result: string;
+  detail?: string;
+  /** Present when the certificate is revoked, even if after the validation time. */
+  revokedAt?: string;
+  revocationReason?: string;
+}
+
+export interface AuthenticationResult {
+  serial: string;
+  challenge: string;
+  signature: string;
+  check: CertificateCheck;
+}
+
+/**
+ * A signed document as the signer's application keeps it: the content, the
+ * card's signature, the signer's certificate and the signing time recorded by
+ * the application at the moment of signing (as a CAdES signing-time attribute
+ * would carry it).
+ */
+export interface SignedDocument {
+  id: string;
+  content: string;
+  signature: Uint8Array;
+  certificate: Uint8Array;
+  signingTime: Date;
+}
+
+/**
+ * The relying party: authenticates cards (challenge, PIN, 9A signature) and
+ * accepts or verifies document signatures (9C, PIN for each one). Every
+ * certificate is validated with revocation (the CA's current CRL) at the
+ * clock's time; a stored document at its signing time, so a revocation that
+ * came later does not undo a signature made before it.
+ */
+export class RelyingParty {
+  private readonly ca: CaAdapter;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly validator: Validator;
+  private anchors?: Uint8Array[];
+  private intermediates: Uint8Array[] = [];
+
+  private readonly revocation: "crl" | "ocsp";
+
+  /** `revocation`: where status comes from: the CA's CRL (default) or an OCSP exchange per check. */
+  constructor(opts: { ca: CaAdapter; clock: Clock; random: Random; validator?: Validator; revocation?: "crl" | "ocsp" }) {
+    this.ca = opts.ca;
+    this.revocation = opts.revocation ?? "crl";
+    this.clock = opts.clock;
+    this.random = opts.random;
+    this.validator = opts.validator ?? new Validator();
+  }
+
+  /** Intermediates the relying party learns from a CA's published chain (issuing CA first, root last). */
+  trustChain(chainPem: readonly string[]): void {
+    for (const pem of chainPem.slice(0, -1)) {
+      const der = fromPem(pem);
+      if (!this.intermediates.some((d) => Buffer.compare(d, der) === 0)) this.intermediates.push(der);
+    }
+  }
+
+  async authenticate(reader: Reader, pin: string): Promise<AuthenticationResult> {
+    const client = await openSession(reader);
+    try {
+      const cert = await readCertificate(client, SLOT.authentication);
+      if (!cert) throw new TerminalRefusal("not-personalised", "the card has no authentication certificate");
+      const challenge = this.random.bytes(32);
+      await verifyPin(client, pin);
+      const digest = createHash(signatureScheme(cert.alg).hash).update(challenge).digest();
+      const signature = await signOnCard(() => client.signDigest(SLOT.authentication, cert.alg, digest));
+      if (!checkSignature(cert, challenge, signature)) throw new TerminalRefusal("bad-signature", "the card's signature over the challenge does not verify");
+      const check = await this.check(cert.der, this.clock.now(), "authentication");
+      if (!check.valid) throw new TerminalRefusal(check.result, `authentication certificate ${cert.serial}: ${check.detail ?? check.result}`, { check });
+      return { serial: cert.serial, challenge: toHex(challenge), signature: toHex(signature), check };
+    } finally {
+      await closeSession(reader);
+    }
+  }
+
+  /**
+   * Signs a document with the card's signature key (9C). The PIN is verified
+   * for this signature alone. The signing application checks the signer's
+   * certificate now: a revoked or expired certificate makes no new signatures.
+   */
+  async signDocument(reader: Reader, pin: string, id: string, content: string): Promise<SignedDocument> {
+    const client = await openSession(reader);
+    try {
+      const cert = await readCertificate(client, SLOT.signature);
+      if (!cert) throw new TerminalRefusal("not-personalised", "the card has no signature certificate");
+      const signingTime = this.clock.now();
+      const check = await this.check(cert.der, signingTime, "signature");
+      if (!check.valid) throw new TerminalRefusal(check.result, `signature certificate ${cert.serial}: ${check.detail ?? check.result}`, { check });
+      await verifyPin(client, pin);
+      const digest = createHash(signatureScheme(cert.alg).hash).update(content).digest();
+      const signature = await signOnCard(() => client.signDigest(SLOT.signature, cert.alg, digest));
+      return { id, content, signature, certificate: cert.der, signingTime };
+    } finally {
+      await closeSession(reader);
+    }
+  }
+
+  /** Verifies a signed document at its signing time (default) or at the clock's now. */
+  async verifyDocument(doc: SignedDocument, at: "signing-time" | "now" = "signing-time"): Promise<CertificateCheck> {
+    const cert = describeCertificate(doc.certificate);
+    if (!checkSignature(cert, Buffer.from(doc.content), doc.signature)) return { valid: false, result: "bad-signature", detail: "the document signature does not verify" };
+    return this.check(doc.certificate, at === "now" ? this.clock.now() : doc.signingTime, "signature");
+  }
+
+  /**
+   * Path validation at `time` with revocation required for the leaf (the CA's
+   * current CRL, or a fresh OCSP answer with a nonce). The CA publishes no CRL
+   * for its issuing CA (no ARL), so the issuing CA anchors the
+   * revocation-checked path, and its own certificate is validated up to the
+   * CA's root separately, without revocation.
+   */
+  async check(leaf: Uint8Array, time: Date, usage: Usage): Promise<CertificateCheck> {
+    this.anchors ??= (await this.ca.anchors()).map(fromPem);
+    if (this.intermediates.length === 0) return { valid: false, result: "unknown-issuer", detail: "the relying party knows no issuing CA" };
+    const crl = this.revocation === "crl" ? await this.ca.crl() : undefined;
+    for (const issuing of this.intermediates) {
+      const up = this.validator.validate(issuing, { anchors: this.anchors, time, usage: "any", revocation: "off" });
+      if (!up.valid) continue;
+      const status = crl ? { crls: [crl] } : await this.ocsp(leaf, issuing);
+      const r = this.validator.validate(leaf, { anchors: [issuing], time, ...status, usage, revocation: "require" });
+      if (!r.valid && r.code === "unknown-issuer") continue;
+      return toCheck(r);
+    }
+    const direct = this.validator.validate(leaf, { anchors: this.anchors, intermediates: this.intermediates, time, crls: crl ? [crl] : [], usage, revocation: "require" });
+    return toCheck(direct);
+  }
+
+  private async ocsp(leaf: Uint8Array, issuing: Uint8Array): Promise<{ ocspResponses: Uint8Array[]; ocspNonce: Uint8Array }> {
+    const nonce = this.random.bytes(16);
+    const response = await this.ca.ocsp(buildOcspRequest(leaf, issuing, nonce));
+    return { ocspResponses: [response], ocspNonce: nonce };
+  }
+}
+
+function toCheck(r: ValidationResult): CertificateCheck {
+  if (r.valid) {
+    const later = r.revocations[0];
+    return later
+      ? { valid: true, result: "valid", revokedAt: new Date(later.time).toISOString(), revocationReason: later.reason }
+      : { valid: true, result: "valid" };
+  }
+  return {
+    valid: false,
+    result: r.code,
+    detail: r.detail,
+    ...(r.revocation ? { revokedAt: new Date(r.revocation.time).toISOString(), revocationReason: r.revocation.reason } : {}),
+  };
+}
+
+async function signOnCard(sign: () => Promise<Uint8Array>): Promise<Uint8Array> {
+  try {
+    return await sign();
+  } catch (err) {
+    if (err instanceof PivError) throw new TerminalRefusal("card-refused", err.message);
+    throw err;
+  }
+}
+
+/** The card signed the hash of `data`; check it with the certificate's key. */
+function checkSignature(cert: CardCertificate, data: Uint8Array, signature: Uint8Array): boolean {
+  const key = (cert.x509 as X509Certificate).publicKey;
+  const hash = signatureScheme(cert.alg).hash;
+  try {
+    return cert.alg === "rsa2048" ? verifySignature(hash, data, key, signature) : verifySignature(hash, data, { key, dsaEncoding: "der" }, signature);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,124 @@
+import { performance } from "node:perf_hooks";
+import { CLA_CHAINING, maskCommand, swHex, toHex, type EventBus } from "../../core/index.js";
+import type { Reader } from "../reader/reader.js";
+
+/**
+ * Instructions whose data or answer carries key material, signatures or
+ * certificates (which hold both): their bytes differ between two runs with one
+ * seed, so the trace marks them volatile.
+ */
+const VOLATILE_INS = new Set([0x47, 0x87, 0xcb, 0xdb]);
+const GET_RESPONSE = 0xc0;
+
+/**
+ * A Reader wrapper that emits one `apdu.exchange` per logical exchange. The
+ * transport's 61xx / GET RESPONSE continuations and command chaining (CLA
+ * 0x10) are folded into the exchange they continue: their number depends on
+ * byte lengths (an ECDSA signature is 70 to 72 bytes), so counting them would
+ * make two runs with one seed differ for no reason that matters.
+ * Secret-bearing command data (PIN, PUK, keys) is masked before emission.
+ */
+export class TracedReader implements Reader {
+  /** Raw transport exchanges, continuations included (for metrics). */
+  transportExchanges = 0;
+  /** Logical exchanges emitted. */
+  exchanges = 0;
+  private pending?: { command: Uint8Array; chunks: Uint8Array[]; micros: number; chained: boolean };
+
+  constructor(
+    private readonly inner: Reader,
+    private readonly bus: EventBus,
+    readonly name: string = inner.name,
+  ) {}
+
+  connect(): Promise<Uint8Array> {
+    this.pending = undefined;
+    return this.inner.connect();
+  }
+
+  reset(): Promise<Uint8Array> {
+    this.pending = undefined;
+    return this.inner.reset();
+  }
+
+  disconnect(): Promise<void> {
+    this.pending = undefined;
+    return this.inner.disconnect();
+  }
+
+  onPresence(listener: (present: boolean) => void): () => void {
+    return this.inner.onPresence(listener);
+  }
+
+  async transmit(command: Uint8Array): Promise<Uint8Array> {
+    const t0 = performance.now();
+    const response = await this.inner.transmit(command);
+    const micros = (performance.now() - t0) * 1000;
+    this.transportExchanges++;
+    this.record(command, response, micros);
+    return response;
+  }
+
+  private record(command: Uint8Array, response: Uint8Array, micros: number): void {
+    const sw = response.length >= 2 ? (response[response.length - 2] << 8) | response[response.length - 1] : 0;
+    const data = response.subarray(0, Math.max(0, response.length - 2));
+    const isContinuation = command.length >= 2 && command[1] === GET_RESPONSE && this.pending !== undefined;
+    if (isContinuation || (this.pending?.chained ?? false)) {
+      const p = this.pending!;
+      if (!isContinuation) p.command = joinChained(p.command, command);
+      p.chunks.push(data);
+      p.micros += micros;
+      p.chained = command.length >= 1 && (command[0] & CLA_CHAINING) !== 0 && !isContinuation;
+    } else {
+      this.pending = { command, chunks: [data], micros, chained: command.length >= 1 && (command[0] & CLA_CHAINING) !== 0 };
+    }
+    const p = this.pending!;
+    // Still more to come: a chained command awaiting its last part, or 61xx bytes remaining.
+    if (p.chained || sw >> 8 === 0x61) return;
+    this.pending = undefined;
+    this.exchanges++;
+    const ins = p.command.length >= 2 ? p.command[1] : -1;
+    const volatile = ["micros"];
+    if (VOLATILE_INS.has(ins)) volatile.push("command", "response");
+    this.bus.emit(
+      "apdu.exchange",
+      {
+        reader: this.name,
+        command: toHex(maskCommand(p.command)).toUpperCase(),
+        response: toHex(concat(p.chunks)).toUpperCase() + swHex(sw),
+        sw: swHex(sw),
+        micros: Math.round(p.micros),
+      },
+      volatile,
+    );
+  }
+}
+
+/** The logical command: the first header (chaining bit cleared) with every part's data. */
+function joinChained(first: Uint8Array, next: Uint8Array): Uint8Array {
+  const head = Uint8Array.from(first.subarray(0, 4));
+  head[0] &= ~CLA_CHAINING;
+  const a = dataOf(first);
+  const b = dataOf(next);
+  const data = concat([a, b]);
+  // Lc is informational here (the trace is never re-sent), so a short form is kept when it fits.
+  const lc = data.length <= 255 ? Uint8Array.of(data.length) : Uint8Array.of(0, data.length >> 8, data.length & 0xff);
+  return concat([head, lc, data]);
+}
+
+function dataOf(cmd: Uint8Array): Uint8Array {
+  if (cmd.length <= 5) return new Uint8Array(0);
+  if (cmd[4] !== 0) return cmd.subarray(5, 5 + cmd[4]);
+  if (cmd.length >= 7) return cmd.subarray(7, 7 + ((cmd[5] << 8) | cmd[6]));
+  return new Uint8Array(0);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
