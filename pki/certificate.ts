@@ -1,0 +1,395 @@
+import {
+  DerReader,
+  Tag,
+  type Tlv,
+  ctx,
+  ctxPrim,
+  decodeBoolean,
+  decodeNamedBits,
+  decodeOid,
+  decodeSmallInt,
+  decodeString,
+  decodeTime,
+  hexOf,
+  integerHex,
+  readOne,
+  readTlv,
+  decodeBitString,
+} from "./der.js";
+import type { VerifyResult } from "./signed-data.js";
+import { DecodeError } from "./errors.js";
+import { type ParsedName, parseNameCached } from "./name.js";
+
+/** An AlgorithmIdentifier: its OID and, if any, the raw parameters element. */
+export interface AlgorithmId {
+  oid: string;
+  /** The parameters element (absent, NULL or a structure), as bytes of the element. */
+  params?: Uint8Array;
+}
+
+/** One extension; its value is sliced out only when asked for. */
+export class Extension {
+  private _value?: Uint8Array;
+  constructor(
+    readonly oid: string,
+    readonly critical: boolean,
+    private readonly buf: Uint8Array,
+    private readonly start: number,
+    private readonly end: number,
+  ) {}
+  /** Content of the extnValue OCTET STRING. */
+  get value(): Uint8Array {
+    return (this._value ??= this.buf.subarray(this.start, this.end));
+  }
+}
+
+export const Oids = {
+  basicConstraints: "2.5.29.19",
+  keyUsage: "2.5.29.15",
+  extKeyUsage: "2.5.29.37",
+  subjectKeyId: "2.5.29.14",
+  authorityKeyId: "2.5.29.35",
+  crlDistributionPoints: "2.5.29.31",
+  authorityInfoAccess: "1.3.6.1.5.5.7.1.1",
+  subjectInfoAccess: "1.3.6.1.5.5.7.1.11",
+  certificatePolicies: "2.5.29.32",
+  subjectAltName: "2.5.29.17",
+  issuerAltName: "2.5.29.18",
+  freshestCrl: "2.5.29.46",
+  ocspNoCheck: "1.3.6.1.5.5.7.48.1.5",
+  kpOcspSigning: "1.3.6.1.5.5.7.3.9",
+} as const;
+
+/**
+ * Extensions this module processes (or that carry no constraint it must enforce).
+ * A critical extension outside this set makes the certificate unusable (RFC 5280 4.2).
+ * nameConstraints and the policy constraint extensions are deliberately absent: they
+ * are not enforced here, so a certificate marking them critical is rejected.
+ */
+export const KNOWN_CERT_EXTENSIONS: ReadonlySet<string> = new Set([
+  Oids.basicConstraints,
+  Oids.keyUsage,
+  Oids.extKeyUsage,
+  Oids.subjectKeyId,
+  Oids.authorityKeyId,
+  Oids.crlDistributionPoints,
+  Oids.authorityInfoAccess,
+  Oids.subjectInfoAccess,
+  Oids.certificatePolicies,
+  Oids.subjectAltName,
+  Oids.issuerAltName,
+  Oids.freshestCrl,
+  Oids.ocspNoCheck,
+]);
+
+/** KeyUsage bits (RFC 5280 4.2.1.3), bit 0 first. */
+export const KeyUsage = {
+  digitalSignature: 1 << 0,
+  nonRepudiation: 1 << 1,
+  keyEncipherment: 1 << 2,
+  dataEncipherment: 1 << 3,
+  keyAgreement: 1 << 4,
+  keyCertSign: 1 << 5,
+  cRLSign: 1 << 6,
+  encipherOnly: 1 << 7,
+  decipherOnly: 1 << 8,
+} as const;
+
+export function readAlgorithm(buf: Uint8Array, r: DerReader, what: string): AlgorithmId {
+  const seq = r.enter(Tag.Sequence, what);
+  const oid = decodeOid(buf, seq.read());
+  let params: Uint8Array | undefined;
+  if (!seq.atEnd()) {
+    const p = seq.read();
+    params = buf.subarray(p.start, p.end);
+  }
+  seq.done(what);
+  return { oid, params };
+}
+
+/** Reads `[3] Extensions` style content: SEQUENCE OF Extension, into a Map by OID. */
+export function readExtensions(buf: Uint8Array, seqTlv: Tlv, what: string): Map<string, Extension> {
+  const out = new Map<string, Extension>();
+  const r = DerReader.of(buf, seqTlv);
+  while (!r.atEnd()) {
+    const e = r.enter(Tag.Sequence, what);
+    const oid = decodeOid(buf, e.read());
+    let critical = false;
+    const c = e.optional(Tag.Boolean);
+    if (c) critical = decodeBoolean(buf, c);
+    const v = e.expect(Tag.OctetString, what);
+    e.done(what);
+    if (out.has(oid)) throw new DecodeError(`${what}: duplicate extension ${oid}`, v.start);
+    out.set(oid, new Extension(oid, critical, buf, v.valueStart, v.end));
+  }
+  return out;
+}
+
+export interface BasicConstraints {
+  ca: boolean;
+  pathLen?: number;
+}
+
+export interface AuthorityKeyId {
+  keyId?: string;
+  serial?: string;
+}
+
+/**
+ * A borrowed, lazy view of one X.509 certificate. The constructor walks the
+ * structure once (offsets only); names and extension values decode on first use.
+ */
+export class Certificate {
+  readonly der: Uint8Array;
+  readonly tbs: Uint8Array;
+  readonly signatureAlgorithm: AlgorithmId;
+  readonly signature: Uint8Array;
+  readonly version: number;
+  readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** The whole SubjectPublicKeyInfo element. */
+  readonly spki: Uint8Array;
+  /** Signature cache (see signed-data.ts): the key id last verified against, and the result. */
+  verifiedKeyId = 0;
+  verifiedResult: VerifyResult | undefined = undefined;
+  readonly extensions: Map<string, Extension>;
+  private readonly issuerRange: [number, number];
+  private readonly subjectRange: [number, number];
+  private _issuer?: ParsedName;
+  private _subject?: ParsedName;
+  private _bc?: BasicConstraints | null;
+  private _ku?: number | null;
+  private _eku?: string[] | null;
+  private _ski?: string | null;
+  private _aki?: AuthorityKeyId | null;
+  private _spkiAlgorithm?: AlgorithmId;
+  private _publicKeyBits?: Uint8Array;
+
+  constructor(der: Uint8Array) {
+    this.der = der;
+    const outer = readOne(der, Tag.Sequence, "Certificate");
+    const cert = DerReader.of(der, outer);
+    const tbsTlv = cert.expect(Tag.Sequence, "TBSCertificate");
+    this.tbs = der.subarray(tbsTlv.start, tbsTlv.end);
+    const outerAlg = readTlv(der, cert.pos, cert.end);
+    this.signatureAlgorithm = readAlgorithm(der, cert, "signatureAlgorithm");
+    this.signature = decodeBitString(der, cert.expect(Tag.BitString, "signatureValue")).bytes;
+    cert.done("Certificate");
+
+    const tbs = DerReader.of(der, tbsTlv);
+    const v = tbs.optional(ctx(0));
+    if (v) {
+      const vr = DerReader.of(der, v);
+      this.version = decodeSmallInt(der, vr.expect(Tag.Integer, "version")) + 1;
+      vr.done("version");
+    } else this.version = 1;
+    if (this.version > 3) throw new DecodeError("unknown certificate version", tbsTlv.start);
+    this.serial = integerHex(der, tbs.expect(Tag.Integer, "serialNumber"));
+    const innerAlg = tbs.read();
+    // RFC 5280 4.1.1.2: the two AlgorithmIdentifiers must be identical; comparing bytes avoids decoding twice.
+    if (!sameBytes(der.subarray(innerAlg.start, innerAlg.end), der.subarray(outerAlg.start, outerAlg.end))) {
+      throw new DecodeError("TBSCertificate.signature differs from signatureAlgorithm", innerAlg.start);
+    }
+    const iss = tbs.expect(Tag.Sequence, "issuer");
+    this.issuerRange = [iss.start, iss.end];
+    const validity = tbs.enter(Tag.Sequence, "validity");
+    this.notBefore = decodeTime(der, validity.read());
+    this.notAfter = decodeTime(der, validity.read());
+    validity.done("validity");
+    const sub = tbs.expect(Tag.Sequence, "subject");
+    this.subjectRange = [sub.start, sub.end];
+    const spkiTlv = tbs.expect(Tag.Sequence, "subjectPublicKeyInfo");
+    this.spki = der.subarray(spkiTlv.start, spkiTlv.end); // decoded on demand: a leaf's key is rarely needed
+    tbs.optional(ctxPrim(1)); // issuerUniqueID: not used for chaining (RFC 5280 4.1.2.8)
+    tbs.optional(ctxPrim(2)); // subjectUniqueID
+    const ext = tbs.optional(ctx(3));
+    if (ext) {
+      if (this.version !== 3) throw new DecodeError("extensions in a non-v3 certificate", ext.start);
+      const er = DerReader.of(der, ext);
+      const seq = er.expect(Tag.Sequence, "Extensions");
+      er.done("Extensions");
+      this.extensions = readExtensions(der, seq, "Extension");
+    } else this.extensions = new Map();
+    tbs.done("TBSCertificate");
+  }
+
+  get spkiAlgorithm(): AlgorithmId {
+    if (!this._spkiAlgorithm) this.decodeSpki();
+    return this._spkiAlgorithm!;
+  }
+  /** The subjectPublicKey BIT STRING content (without the unused-bits octet). */
+  get publicKeyBits(): Uint8Array {
+    if (!this._publicKeyBits) this.decodeSpki();
+    return this._publicKeyBits!;
+  }
+  private decodeSpki(): void {
+    const r = DerReader.of(this.spki, readOne(this.spki, Tag.Sequence, "SubjectPublicKeyInfo"));
+    this._spkiAlgorithm = readAlgorithm(this.spki, r, "SubjectPublicKeyInfo.algorithm");
+    this._publicKeyBits = decodeBitString(this.spki, r.expect(Tag.BitString, "subjectPublicKey")).bytes;
+    r.done("SubjectPublicKeyInfo");
+  }
+
+  get issuer(): ParsedName {
+    return (this._issuer ??= parseNameCached(this.der, this.issuerRange[0], this.issuerRange[1]));
+  }
+  get subject(): ParsedName {
+    return (this._subject ??= parseNameCached(this.der, this.subjectRange[0], this.subjectRange[1]));
+  }
+  /** The issuer Name element's DER (for OCSP CertID hashes). */
+  get issuerDer(): Uint8Array {
+    return this.der.subarray(this.issuerRange[0], this.issuerRange[1]);
+  }
+  get subjectDer(): Uint8Array {
+    return this.der.subarray(this.subjectRange[0], this.subjectRange[1]);
+  }
+  /** Issuer and subject names match (RFC 5280 6.1: self-issued certificates are not counted in path length). */
+  get selfIssued(): boolean {
+    return this.issuer.key === this.subject.key;
+  }
+
+  get basicConstraints(): BasicConstraints | undefined {
+    if (this._bc === undefined) {
+      const e = this.extensions.get(Oids.basicConstraints);
+      this._bc = e ? decodeBasicConstraints(e.value) : null;
+    }
+    return this._bc ?? undefined;
+  }
+
+  /** KeyUsage bits, or undefined when the extension is absent (= any usage). */
+  get keyUsage(): number | undefined {
+    if (this._ku === undefined) {
+      const e = this.extensions.get(Oids.keyUsage);
+      this._ku = e ? decodeNamedBits(e.value, readOne(e.value, Tag.BitString, "KeyUsage")) : null;
+    }
+    return this._ku ?? undefined;
+  }
+
+  get extKeyUsage(): string[] | undefined {
+    if (this._eku === undefined) {
+      const e = this.extensions.get(Oids.extKeyUsage);
+      if (!e) this._eku = null;
+      else {
+        const r = DerReader.of(e.value, readOne(e.value, Tag.Sequence, "ExtKeyUsage"));
+        const out: string[] = [];
+        while (!r.atEnd()) out.push(decodeOid(e.value, r.read()));
+        this._eku = out;
+      }
+    }
+    return this._eku ?? undefined;
+  }
+
+  get subjectKeyId(): string | undefined {
+    if (this._ski === undefined) {
+      const e = this.extensions.get(Oids.subjectKeyId);
+      if (!e) this._ski = null;
+      else {
+        const t = readOne(e.value, Tag.OctetString, "SubjectKeyIdentifier");
+        this._ski = hexOf(e.value, t.valueStart, t.end);
+      }
+    }
+    return this._ski ?? undefined;
+  }
+
+  get authorityKeyId(): AuthorityKeyId | undefined {
+    if (this._aki === undefined) {
+      const e = this.extensions.get(Oids.authorityKeyId);
+      this._aki = e ? decodeAuthorityKeyId(e.value) : null;
+    }
+    return this._aki ?? undefined;
+  }
+
+  /** URIs of the CRL distribution points (fullName uniformResourceIdentifier only). */
+  get crlDistributionPoints(): string[] {
+    const e = this.extensions.get(Oids.crlDistributionPoints);
+    return e ? collectUris(e.value) : [];
+  }
+
+  /** AIA: OCSP responder and caIssuers URIs. */
+  get authorityInfoAccess(): { ocsp: string[]; caIssuers: string[] } {
+    const out = { ocsp: [] as string[], caIssuers: [] as string[] };
+    const e = this.extensions.get(Oids.authorityInfoAccess);
+    if (!e) return out;
+    const r = DerReader.of(e.value, readOne(e.value, Tag.Sequence, "AuthorityInfoAccess"));
+    while (!r.atEnd()) {
+      const ad = r.enter(Tag.Sequence, "AccessDescription");
+      const method = decodeOid(e.value, ad.read());
+      const loc = ad.read();
+      if (loc.tag === ctxPrim(6)) {
+        const uri = decodeString(e.value, { ...loc, tag: Tag.Ia5String });
+        if (method === "1.3.6.1.5.5.7.48.1") out.ocsp.push(uri);
+        else if (method === "1.3.6.1.5.5.7.48.2") out.caIssuers.push(uri);
+      }
+    }
+    return out;
+  }
+
+  /** OIDs of critical extensions this module does not process. */
+  unknownCriticalExtensions(): readonly string[] {
+    let out: string[] | undefined;
+    for (const e of this.extensions.values()) if (e.critical && !KNOWN_CERT_EXTENSIONS.has(e.oid)) (out ??= []).push(e.oid);
+    return out ?? NONE;
+  }
+
+  /** Decodes every extension this view knows, so malformed ones surface as DecodeError now. */
+  decodeAll(): void {
+    void this.issuer;
+    void this.subject;
+    void this.spkiAlgorithm;
+    void this.basicConstraints;
+    void this.keyUsage;
+    void this.extKeyUsage;
+    void this.subjectKeyId;
+    void this.authorityKeyId;
+    void this.crlDistributionPoints;
+    void this.authorityInfoAccess;
+  }
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+
+function sameBytes(a?: Uint8Array, b?: Uint8Array): boolean {
+  if (!a || !b) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function decodeBasicConstraints(v: Uint8Array): BasicConstraints {
+  const r = DerReader.of(v, readOne(v, Tag.Sequence, "BasicConstraints"));
+  let ca = false;
+  let pathLen: number | undefined;
+  const c = r.optional(Tag.Boolean);
+  if (c) ca = decodeBoolean(v, c);
+  const p = r.optional(Tag.Integer);
+  if (p) pathLen = decodeSmallInt(v, p);
+  r.done("BasicConstraints");
+  return pathLen === undefined ? { ca } : { ca, pathLen };
+}
+
+function decodeAuthorityKeyId(v: Uint8Array): AuthorityKeyId {
+  const r = DerReader.of(v, readOne(v, Tag.Sequence, "AuthorityKeyIdentifier"));
+  const out: AuthorityKeyId = {};
+  const k = r.optional(ctxPrim(0));
+  if (k) out.keyId = hexOf(v, k.valueStart, k.end);
+  r.optional(ctx(1)); // authorityCertIssuer
+  const s = r.optional(ctxPrim(2));
+  if (s) out.serial = hexOf(v, s.valueStart, s.end);
+  r.done("AuthorityKeyIdentifier");
+  return out;
+}
+
+/** Collects every [6] uniformResourceIdentifier found anywhere in a structure (bounded walk). */
+function collectUris(v: Uint8Array): string[] {
+  const out: string[] = [];
+  const walk = (r: DerReader, depth: number): void => {
+    if (depth > 8) throw new DecodeError("nesting too deep", r.pos);
+    while (!r.atEnd()) {
+      const t = r.read();
+      if (t.tag === ctxPrim(6)) out.push(decodeString(v, { ...t, tag: Tag.Ia5String }));
+      else if (t.tag & 0x20) walk(DerReader.of(v, t), depth + 1);
+    }
+  };
+  walk(DerReader.of(v, readOne(v, Tag.Sequence, "CRLDistributionPoints")), 0);
+  return out;
+}

@@ -1,0 +1,17 @@
+export * from "./errors.js";
+export { DerReader, readTlv, readOne, decodeOid, decodeTime, Tag } from "./der.js";
+export type { Tlv } from "./der.js";
+export { parseName, normalizeText } from "./name.js";
+export type { ParsedName } from "./name.js";
+export { Certificate, KeyUsage, Oids } from "./certificate.js";
+export type { AlgorithmId, Extension, BasicConstraints, AuthorityKeyId } from "./certificate.js";
+export { Crl } from "./crl.js";
+export type { RevokedEntry, CrlScope } from "./crl.js";
+export { OcspResponse } from "./ocsp.js";
+export type { SingleResponse, CertId, ResponderId } from "./ocsp.js";
+export { publicKeyOf, verifySignature } from "./signed-data.js";
+export type { Usage, RevocationPolicy } from "./path.js";
+export { Validator, defaultValidator, validate } from "./validator.js";
+export type { ValidateOptions, ValidationResult, Valid, CertInput, CrlInput, OcspInput } from "./validator.js";
+export { decodePem, readPemOrDer } from "./pem.js";
+export { isoTime, utcParts } from "./time.js";

@@ -1,0 +1,137 @@
+import { createHash } from "node:crypto";
+import { Certificate } from "./certificate.js";
+import { latin1Of } from "./der.js";
+import { Crl } from "./crl.js";
+import type { Failure, Revocation } from "./errors.js";
+import { OcspResponse } from "./ocsp.js";
+import { type RevocationPolicy, type Usage, validatePath } from "./path.js";
+
+export type CertInput = Uint8Array | Certificate;
+export type CrlInput = Uint8Array | Crl;
+export type OcspInput = Uint8Array | OcspResponse;
+
+export interface ValidateOptions {
+  anchors: readonly CertInput[];
+  intermediates?: readonly CertInput[];
+  /** The time to validate at (a document's signing time, or the clock's now). Required: pki/ never reads the wall clock. */
+  time: Date | number;
+  crls?: readonly CrlInput[];
+  ocspResponses?: readonly OcspInput[];
+  usage?: Usage;
+  /** Default "if-present": see RevocationPolicy. */
+  revocation?: RevocationPolicy;
+  /** The nonce sent in the OCSP request; responses must echo it. */
+  ocspNonce?: Uint8Array;
+  /** Staleness limit for OCSP answers without nextUpdate (default 7 days). */
+  ocspMaxAgeMs?: number;
+}
+
+export interface Valid {
+  valid: true;
+  /** Leaf first, trust anchor last. */
+  path: Certificate[];
+  /** Revocations that exist but happened after the validation time (the signature predates them). */
+  revocations: Revocation[];
+}
+
+export type ValidationResult = Valid | Failure;
+
+const DAY = 86_400_000;
+const CONTENT_CACHE_MAX = 4096;
+
+/**
+ * The Validator seam. Holds parse caches keyed by the identity of the caller's
+ * byte arrays (then by content: the DER of a certificate, a digest of a CRL), so an
+ * intermediate, anchor or CRL passed again is not parsed again;
+ * signature results are cached per (signed object, key) in signed-data.ts, so an
+ * intermediate or CRL already verified under its issuer is not verified again.
+ *
+ * Malformed inputs (bytes that are not a certificate/CRL/OCSP response) throw
+ * DecodeError; a certificate on the path with a malformed extension yields
+ * { valid: false, code: "malformed" }.
+ */
+export class Validator {
+  private readonly certs = new WeakMap<Uint8Array, Certificate>();
+  private readonly crls = new WeakMap<Uint8Array, Crl>();
+  private readonly ocsp = new WeakMap<Uint8Array, OcspResponse>();
+
+  /** Second-level caches by content, for callers that pass fresh copies of the same bytes. */
+  private readonly certsByContent = new Map<string, Certificate>();
+  private readonly crlsByContent = new Map<string, Crl>();
+
+  certificate(input: CertInput): Certificate {
+    if (input instanceof Certificate) return input;
+    let c = this.certs.get(input);
+    if (c) return c;
+    const key = latin1Of(input);
+    c = this.certsByContent.get(key);
+    if (!c) {
+      c = new Certificate(input);
+      if (this.certsByContent.size >= CONTENT_CACHE_MAX) this.certsByContent.clear();
+      this.certsByContent.set(key, c);
+    }
+    this.certs.set(input, c);
+    return c;
+  }
+
+  crl(input: CrlInput): Crl {
+    if (input instanceof Crl) return input;
+    let c = this.crls.get(input);
+    if (c) return c;
+    // CRLs can be megabytes: key them by a digest rather than by a string of their bytes.
+    const key = createHash("sha256").update(input).digest("base64");
+    c = this.crlsByContent.get(key);
+    if (!c) {
+      c = new Crl(input);
+      if (this.crlsByContent.size >= CONTENT_CACHE_MAX) this.crlsByContent.clear();
+      this.crlsByContent.set(key, c);
+    }
+    this.crls.set(input, c);
+    return c;
+  }
+
+  ocspResponse(input: OcspInput): OcspResponse {
+    if (input instanceof OcspResponse) return input;
+    let c = this.ocsp.get(input);
+    if (!c) this.ocsp.set(input, (c = new OcspResponse(input)));
+    return c;
+  }
+
+  /**
+   * Leaves are usually new, so they do not go into the WeakMap (every WeakMap entry is
+   * an ephemeron the garbage collector must trace); a small ring of recent leaves keeps
+   * a leaf validated again (warm) from being parsed again.
+   */
+  private readonly recentLeaves = new Map<Uint8Array, Certificate>();
+  private leafCertificate(input: CertInput): Certificate {
+    if (input instanceof Certificate) return input;
+    const known = this.recentLeaves.get(input) ?? this.certs.get(input);
+    if (known) return known;
+    const c = new Certificate(input);
+    if (this.recentLeaves.size >= 16) this.recentLeaves.delete(this.recentLeaves.keys().next().value!);
+    this.recentLeaves.set(input, c);
+    return c;
+  }
+
+  validate(leaf: CertInput, opts: ValidateOptions): ValidationResult {
+    const time = typeof opts.time === "number" ? opts.time : opts.time.getTime();
+    if (!Number.isFinite(time)) throw new RangeError("validation time is not a valid date");
+    const r = validatePath({
+      leaf: this.leafCertificate(leaf),
+      anchors: opts.anchors.map((a) => this.certificate(a)),
+      intermediates: (opts.intermediates ?? []).map((c) => this.certificate(c)),
+      crls: (opts.crls ?? []).map((c) => this.crl(c)),
+      ocspResponses: (opts.ocspResponses ?? []).map((o) => this.ocspResponse(o)),
+      time,
+      usage: opts.usage ?? "any",
+      revocation: opts.revocation ?? "if-present",
+      ocspNonce: opts.ocspNonce ? Buffer.from(opts.ocspNonce).toString("hex") : undefined,
+      ocspMaxAgeMs: opts.ocspMaxAgeMs ?? 7 * DAY,
+    });
+    return r;
+  }
+}
+
+/** A process-wide validator for callers that do not manage their own. */
+export const defaultValidator = new Validator();
+export const validate = (leaf: CertInput, opts: ValidateOptions): ValidationResult => defaultValidator.validate(leaf, opts);
