@@ -1,0 +1,75 @@
+import test from "ava";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative, resolve, dirname, sep } from "node:path";
+
+// DESIGN.md: dependencies point down the diagram only; a cycle is a bug.
+const ALLOWED: Record<string, string[]> = {
+  core: [],
+  pki: ["core"],
+  simulator: ["core", "pki"],
+  scenarios: ["core", "pki", "simulator", "reports"],
+  conformance: ["core", "pki", "simulator", "scenarios", "reports"],
+  reports: ["core"],
+  dashboard: ["core"],
+  cli: ["core", "pki", "simulator", "scenarios", "conformance", "reports", "dashboard"],
+};
+
+const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...sources(p));
+    else if (name.endsWith(".ts") && !name.endsWith(".test.ts")) out.push(p);
+  }
+  return out;
+}
+
+function component(file: string): string {
+  return relative(root, file).split(sep)[0];
+}
+
+const IMPORT = /(?:^|\s)(?:import|export)\s[^;]*?from\s+["'](\.[^"']+)["']|import\(\s*["'](\.[^"']+)["']\s*\)/g;
+
+test("every component imports only the components below it", (t) => {
+  const violations: string[] = [];
+  let edges = 0;
+  for (const comp of Object.keys(ALLOWED)) {
+    let files: string[];
+    try {
+      files = sources(join(root, comp));
+    } catch {
+      continue; // a component that has no folder yet
+    }
+    for (const file of files) {
+      const text = readFileSync(file, "utf8");
+      for (const m of text.matchAll(IMPORT)) {
+        const spec = m[1] ?? m[2];
+        const target = component(resolve(dirname(file), spec));
+        edges++;
+        if (target === comp || target === "node_modules") continue;
+        if (!ALLOWED[comp].includes(target)) violations.push(`${relative(root, file)} imports ${target} (${spec})`);
+      }
+    }
+  }
+  t.true(edges > 50, "the import scan found the project's imports");
+  t.deepEqual(violations, []);
+});
+
+test("simulator's parts do not import upward: card and reader stand below terminal and ca", (t) => {
+  const order = ["card", "reader", "ca", "terminal"];
+  const allowed: Record<string, string[]> = { card: [], reader: ["card"], ca: [], terminal: ["card", "reader", "ca"] };
+  const violations: string[] = [];
+  for (const part of order) {
+    for (const file of sources(join(root, "simulator", part))) {
+      for (const m of readFileSync(file, "utf8").matchAll(IMPORT)) {
+        const target = resolve(dirname(file), m[1] ?? m[2]);
+        const rel = relative(join(root, "simulator"), target).split(sep);
+        if (rel[0] === ".." || rel.length < 2 || rel[0] === part) continue;
+        if (!allowed[part].includes(rel[0])) violations.push(`${relative(root, file)} imports simulator/${rel[0]}`);
+      }
+    }
+  }
+  t.deepEqual(violations, []);
+});
