@@ -151,8 +151,16 @@ export interface CaAdapter {
   /** Releases a certificate from hold; CaError(409) if it is not on hold. */
   release(serial: string): Promise<void>;
   status(serial: string): Promise<CertificateStatus>;
-  /** The current full CRL, DER. */
+  /** The issuing CA's current full CRL (the end-entity certificates it issued), DER. */
   crl(): Promise<Uint8Array>;
+  /**
+   * The current CRLs of the CAs above the issuing CA, DER: for a two-level
+   * hierarchy, the root's CRL over the CA certificates it issued (an ARL).
+   * With these and `crl()` a relying party can require revocation for every
+   * certificate of the path. Optional: a relying party otherwise follows the
+   * CRL distribution points of the CA certificates.
+   */
+  authorityCrls?(): Promise<Uint8Array[]>;
   /** An OCSP exchange, DER in, DER out. */
   ocsp(request: Uint8Array, method?: "POST" | "GET"): Promise<Uint8Array>;
   /** Trust anchors (root certificates), PEM. */

@@ -17,6 +17,12 @@ export interface CrlInput {
   nextUpdate: number;
   /** [serial hex, revocation time ms, reason code]; code 0 (unspecified) is written without a reasonCode, as RFC 5280 recommends. */
   entries: Iterable<[string, number, number | null]>;
+  /**
+   * An authority revocation list: a critical IssuingDistributionPoint with
+   * onlyContainsCACerts, so no relying party takes it as evidence for an
+   * end-entity certificate.
+   */
+  onlyCaCerts?: boolean;
   /** Size hint for the output buffer. */
   expectedEntries?: number;
 }
@@ -58,6 +64,8 @@ export function buildCrl(input: CrlInput): Buffer {
   w.begin(0xa0).begin(0x30);
   w.raw(extension(OID.authorityKeyIdentifier, false, (x) => x.begin(0x30).primitive(0x80, input.issuerKeyId).end()));
   w.raw(extension(OID.crlNumber, false, (x) => x.integer(input.crlNumber)));
+  // IssuingDistributionPoint { onlyContainsCACerts [2] IMPLICIT BOOLEAN TRUE }
+  if (input.onlyCaCerts) w.raw(extension(OID.issuingDistributionPoint, true, (x) => x.begin(0x30).primitive(0x82, Uint8Array.of(0xff)).end()));
   w.end().end();
   w.end();
   const signature = input.signer.sign(w.slice(tbsStart, w.length));

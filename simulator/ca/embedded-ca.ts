@@ -34,7 +34,8 @@ declare module "../../core/events.js" {
   interface EventMap {
     "ca.issued": { serial: string; profile: Profile; holderId: string; notAfter: string; renewalOf?: string };
     "ca.revocation": { serial: string | null; role: string; action: string; outcome: string; reason?: RevocationReason; count?: number };
-    "ca.crl": { number: string; entries: number; bytes: number };
+    /** A CRL was signed: the issuing CA's (end-entity certificates) or the root's (the ARL, CA certificates). */
+    "ca.crl": { number: string; entries: number; bytes: number; issuer: "issuing" | "root" };
   }
 }
 
@@ -58,11 +59,13 @@ export interface EmbeddedCaOptions {
   renewal?: RenewalPolicy;
   /** CRL nextUpdate - thisUpdate. */
   crlValidityMs?: number;
+  /** The root's CRL (ARL) nextUpdate - thisUpdate; 30 days by default. */
+  rootCrlValidityMs?: number;
   /** Quiet time after a revocation before the CRL is regenerated (real time). */
   crlDebounceMs?: number;
   /** Longest a revocation waits for the CRL under a sustained stream of revocations (real time). */
   crlMaxDelayMs?: number;
-  /** How often (real time) the CA checks whether the CRL is past half its validity at its clock; 0 disables. */
+  /** How often (real time) the CA checks whether its CRLs are past half their validity at its clock; 0 disables. */
   crlScheduleMs?: number;
   /** OCSP nextUpdate - thisUpdate, and how long a cached response is served. */
   ocspValidityMs?: number;
@@ -76,6 +79,7 @@ export interface EmbeddedCaOptions {
 export interface RevokeOutcome extends RevocationResult {}
 
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 const SERIAL_RE = /^[0-9a-f]{2,40}$/;
 const REASONS = new Set(Object.keys(REASON_CODES));
 const CODE_TO_REASON = new Map(Object.entries(REASON_CODES).map(([k, v]) => [v, k as RevocationReason]));
@@ -94,9 +98,10 @@ export class EmbeddedCa implements CaAdapter {
   readonly operatorToken: string;
   baseUrl: string;
   private readonly random: Random;
-  private readonly opts: Required<Pick<EmbeddedCaOptions, "maxValidityYears" | "maxFailedAttempts" | "renewal" | "crlValidityMs" | "crlDebounceMs" | "crlMaxDelayMs" | "kdfLog2N">>;
+  private readonly opts: Required<Pick<EmbeddedCaOptions, "maxValidityYears" | "maxFailedAttempts" | "renewal" | "crlValidityMs" | "rootCrlValidityMs" | "crlDebounceMs" | "crlMaxDelayMs" | "kdfLog2N">>;
   private readonly events?: EventBus;
   private crlCache?: { der: Buffer; nextUpdate: number };
+  private rootCrlCache?: { der: Buffer; nextUpdate: number };
   private crlDirty = true;
   private crlTimer?: NodeJS.Timeout;
   private crlMaxTimer?: NodeJS.Timeout;
@@ -117,6 +122,7 @@ export class EmbeddedCa implements CaAdapter {
       maxFailedAttempts: options.maxFailedAttempts ?? 5,
       renewal: options.renewal ?? "revoke-superseded",
       crlValidityMs: options.crlValidityMs ?? 24 * HOUR,
+      rootCrlValidityMs: options.rootCrlValidityMs ?? 30 * DAY,
       crlDebounceMs: options.crlDebounceMs ?? 500,
       crlMaxDelayMs: options.crlMaxDelayMs ?? 10_000,
       kdfLog2N: options.kdfLog2N ?? 14,
@@ -125,7 +131,10 @@ export class EmbeddedCa implements CaAdapter {
     if (every > 0) {
       // The schedule: a CRL past half its validity (at the CA's clock) is reissued even without revocations.
       this.crlSchedule = setInterval(() => {
-        if (!this.closed && this.crlCache && this.clock.nowMs() >= this.crlCache.nextUpdate - this.opts.crlValidityMs / 2) this.regenerateCrl();
+        if (this.closed) return;
+        const now = this.clock.nowMs();
+        if (this.crlCache && now >= this.crlCache.nextUpdate - this.opts.crlValidityMs / 2) this.regenerateCrl();
+        if (this.rootCrlCache && now >= this.rootCrlCache.nextUpdate - this.opts.rootCrlValidityMs / 2) this.regenerateRootCrl();
       }, every);
       this.crlSchedule.unref();
     }
@@ -144,7 +153,18 @@ export class EmbeddedCa implements CaAdapter {
     const dir = options.dataDir;
     if (dir) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const hsm = options.hsm === true ? {} : options.hsm === false ? undefined : options.hsm;
-    const hierarchy = openHierarchy({ dataDir: dir, keyType: options.keyType ?? "ec", hsm, clock, random, name: options.name ?? "cardloop" });
+    // The issuing CA certificate points at the root's CRL under the CA's base URL, as known when that
+    // certificate is first built (a served CA sets its URL once it listens).
+    let self: EmbeddedCa | undefined;
+    const hierarchy = openHierarchy({
+      dataDir: dir,
+      keyType: options.keyType ?? "ec",
+      hsm,
+      clock,
+      random,
+      name: options.name ?? "cardloop",
+      authorityCrlUrl: () => self?.rootCrlUrl,
+    });
     const store = new CaStore(dir ? join(dir, "ca.db") : ":memory:");
     let token = options.operatorToken;
     if (!token) {
@@ -155,7 +175,8 @@ export class EmbeddedCa implements CaAdapter {
         if (p) writeFileSync(p, token + "\n", { mode: 0o600 });
       }
     }
-    return new EmbeddedCa({ ...options, clock, random }, store, hierarchy, token);
+    self = new EmbeddedCa({ ...options, clock, random }, store, hierarchy, token);
+    return self;
   }
 
   capabilities(): CaCapabilities {
@@ -518,9 +539,52 @@ export class EmbeddedCa implements CaAdapter {
 
   // ----------------------------------------------------------------- CRL/OCSP
 
+  /** The issuing CA's full CRL: the end-entity certificates (and the OCSP responder's). */
   async crl(): Promise<Uint8Array> {
     this.checkOpen();
     return this.currentCrl();
+  }
+
+  /** The root's CRL (ARL): covers the CA certificates above the leaves, i.e. the issuing CA. */
+  async authorityCrls(): Promise<Uint8Array[]> {
+    this.checkOpen();
+    return [this.rootCrl()];
+  }
+
+  /** Where the root's CRL is served; the issuing CA certificate's CRL distribution point. */
+  get rootCrlUrl(): string {
+    return `${this.baseUrl}/crl/root`;
+  }
+
+  /** The root's CRL, reissued when past half its validity at the CA's clock. */
+  rootCrl(): Buffer {
+    const c = this.rootCrlCache;
+    if (!c || this.clock.nowMs() >= c.nextUpdate - this.opts.rootCrlValidityMs / 2) return this.regenerateRootCrl();
+    return c.der;
+  }
+
+  /**
+   * Signs a new root CRL. The root has issued only the issuing CA certificate,
+   * and the CA offers no way to revoke that, so the list is empty: what matters
+   * is that it is there, signed and current, so that revocation can be
+   * required for every certificate of a path (RFC 5280 6.3).
+   */
+  regenerateRootCrl(): Buffer {
+    const thisUpdate = Math.floor(this.clock.nowMs() / 1000) * 1000;
+    const nextUpdate = thisUpdate + this.opts.rootCrlValidityMs;
+    let number = 0n;
+    let der!: Buffer;
+    this.store.transaction(() => {
+      number = BigInt(this.store.meta("root_crl_number") ?? "0") + 1n;
+      this.store.setMeta("root_crl_number", number.toString());
+      const root = this.hierarchy.root;
+      der = Buffer.from(
+        buildCrl({ issuerName: root.name, issuerKeyId: root.keyId, signer: root.signer, crlNumber: number, thisUpdate, nextUpdate, entries: [], onlyCaCerts: true }),
+      );
+    });
+    this.rootCrlCache = { der, nextUpdate };
+    this.events?.emit("ca.crl", { number: number.toString(), entries: 0, bytes: der.length, issuer: "root" });
+    return der;
   }
 
   /** The CRL, regenerated if a revocation happened since or if it is past half its validity at the CA's clock. */
@@ -564,7 +628,7 @@ export class EmbeddedCa implements CaAdapter {
     // Copy out of the writer's larger backing buffer.
     der = Buffer.from(der);
     this.crlCache = { der, nextUpdate };
-    this.events?.emit("ca.crl", { number: number.toString(), entries, bytes: der.length });
+    this.events?.emit("ca.crl", { number: number.toString(), entries, bytes: der.length, issuer: "issuing" });
     return der;
   }
 

@@ -13,7 +13,8 @@ import { buildCertificate, certificateParts, encodeName, ext, fromPem, keyIdenti
  * The CA's two-level hierarchy (root -> issuing CA) plus the delegated OCSP
  * responder. Created on first start, read back from the data directory after.
  * Private keys are PKCS#8 PEM files with mode 0600 (or, for the issuing key,
- * inside SoftHSM); a memory-only CA keeps them in memory.
+ * inside SoftHSM); a memory-only CA keeps them in memory. The root's CRL
+ * covers the issuing CA; the responder (ocsp-nocheck) needs no status.
  */
 
 export type KeyType = "ec" | "rsa";
@@ -31,6 +32,12 @@ export interface HierarchyOptions {
   random: Random;
   /** Prefix of the CA names (CN=<name> Root CA, ...). */
   name: string;
+  /**
+   * Where the root's CRL (the ARL) is published, written into the issuing CA
+   * certificate's CRL distribution point. Asked when that certificate is first
+   * needed, not at open: a served CA knows its URL only once it listens.
+   */
+  authorityCrlUrl?: () => string | undefined;
 }
 
 export interface CaIdentity {
@@ -106,6 +113,35 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
     return { signer, certificate: der, name: parts.subject, keyId: keyIdentifier(parts.spki), notAfter: notAfterOf(der) };
   };
 
+  /**
+   * An identity whose certificate is built (and saved) on first use, for a
+   * certificate that carries a URL only known later. Name and key are known
+   * now, so everything it signs (CRLs, OCSP responder, leaves) works at once.
+   */
+  const lazyIdentity = (label: string, signer: Signer, name: Uint8Array, build: () => Uint8Array): CaIdentity => {
+    const p = certFile(label);
+    if (p && existsSync(p)) return identity(label, signer, build);
+    let der: Uint8Array | undefined;
+    const certificate = (): Uint8Array => {
+      if (!der) {
+        der = build();
+        if (p) writeFileSync(p, toPem(der));
+      }
+      return der;
+    };
+    return {
+      signer,
+      name,
+      keyId: keyIdentifier(signer.spki),
+      get certificate() {
+        return certificate();
+      },
+      get notAfter() {
+        return notAfterOf(certificate());
+      },
+    };
+  };
+
   const rootSigner = new KeyObjectSigner(keyFile("root"));
   const rootName = encodeName([[OID.commonName, `${meta.name} Root CA`], [OID.organization, meta.name]]);
   const rootKeyId = keyIdentifier(rootSigner.spki);
@@ -136,10 +172,15 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
   }
   const issuingName = encodeName([[OID.commonName, `${meta.name} Issuing CA`], [OID.organization, meta.name]]);
   const issuingKeyId = keyIdentifier(issuingSigner.spki);
-  const issuing = identity("issuing", issuingSigner, () =>
-    buildCertificate(
+  // Drawn now, not when the certificate is built: the Random's sequence (and so
+  // every later serial of a seeded CA) does not depend on when that happens.
+  const issuingFile = certFile("issuing");
+  const issuingSerial = issuingFile && existsSync(issuingFile) ? undefined : serial();
+  const issuing = lazyIdentity("issuing", issuingSigner, issuingName, () => {
+    const arl = opts.authorityCrlUrl?.();
+    return buildCertificate(
       {
-        serial: serial(),
+        serial: issuingSerial ?? serial(),
         issuer: root.name,
         subject: issuingName,
         notBefore: now - DAY,
@@ -150,11 +191,13 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
           ext.keyUsage([KU.digitalSignature, KU.keyCertSign, KU.cRLSign]),
           ext.subjectKeyIdentifier(issuingKeyId),
           ext.authorityKeyIdentifier(root.keyId),
+          // The root's CRL covers this certificate: relying parties find it here.
+          ...(arl ? [ext.crlDistributionPoint(arl)] : []),
         ],
       },
       rootSigner,
-    ),
-  );
+    );
+  });
 
   const responderSigner = new KeyObjectSigner(keyFile("ocsp"));
   const responderName = encodeName([[OID.commonName, `${meta.name} OCSP Responder`], [OID.organization, meta.name]]);

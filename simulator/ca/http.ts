@@ -184,6 +184,11 @@ function buildApp(ca: EmbeddedCa, opts: CaServerOptions) {
     res.type("application/pkix-crl").send(ca.currentCrl());
   });
 
+  // The root's CRL (ARL), named by the issuing CA certificate's CRL distribution point.
+  app.get("/crl/root", (_req, res) => {
+    res.type("application/pkix-crl").send(ca.rootCrl());
+  });
+
   app.get("/ca", async (_req, res) => {
     res.type("application/pem-certificate-chain").send(ca.chainPem().join(""));
   });

@@ -20,6 +20,7 @@ export const OID = {
   basicConstraints: "2.5.29.19",
   crlNumber: "2.5.29.20",
   crlReason: "2.5.29.21",
+  issuingDistributionPoint: "2.5.29.28",
   crlDistributionPoints: "2.5.29.31",
   authorityKeyIdentifier: "2.5.29.35",
   extKeyUsage: "2.5.29.37",

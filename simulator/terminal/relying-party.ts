@@ -46,9 +46,10 @@ export interface SignedDocument {
 /**
  * The relying party: authenticates cards (challenge, PIN, 9A signature) and
  * accepts or verifies document signatures (9C, PIN for each one). Every
- * certificate is validated with revocation (the CA's current CRL) at the
- * clock's time; a stored document at its signing time, so a revocation that
- * came later does not undo a signature made before it.
+ * certificate is validated over its full path with revocation required (the
+ * CA's current CRLs, or OCSP for the leaf) at the clock's time; a stored
+ * document at its signing time, so a revocation that came later does not undo
+ * a signature made before it.
  */
 export class RelyingParty {
   private readonly ca: CaAdapter;
@@ -57,6 +58,8 @@ export class RelyingParty {
   private readonly validator: Validator;
   private anchors?: Uint8Array[];
   private intermediates: Uint8Array[] = [];
+  /** CRLs fetched from CRL distribution points, by URL. */
+  private readonly fetched = new Map<string, { der: Uint8Array; nextUpdate?: number }>();
 
   private readonly revocation: "crl" | "ocsp";
 
@@ -125,33 +128,80 @@ export class RelyingParty {
   }
 
   /**
-   * Path validation at `time` with revocation required for the leaf (the CA's
-   * current CRL, or a fresh OCSP answer with a nonce). The CA publishes no CRL
-   * for its issuing CA (no ARL), so the issuing CA anchors the
-   * revocation-checked path, and its own certificate is validated up to the
-   * CA's root separately, without revocation.
+   * RFC 5280 path validation of the full path (leaf, issuing CA, root) at
+   * `time`, with revocation required for every certificate below the root:
+   * the leaf by the issuing CA's current CRL (or a fresh OCSP answer with a
+   * nonce), the issuing CA by the root's CRL (the ARL).
    */
   async check(leaf: Uint8Array, time: Date, usage: Usage): Promise<CertificateCheck> {
     this.anchors ??= (await this.ca.anchors()).map(fromPem);
     if (this.intermediates.length === 0) return { valid: false, result: "unknown-issuer", detail: "the relying party knows no issuing CA" };
-    const crl = this.revocation === "crl" ? await this.ca.crl() : undefined;
-    for (const issuing of this.intermediates) {
-      const up = this.validator.validate(issuing, { anchors: this.anchors, time, usage: "any", revocation: "off" });
-      if (!up.valid) continue;
-      const status = crl ? { crls: [crl] } : await this.ocsp(leaf, issuing);
-      const r = this.validator.validate(leaf, { anchors: [issuing], time, ...status, usage, revocation: "require" });
-      if (!r.valid && r.code === "unknown-issuer") continue;
-      return toCheck(r);
-    }
-    const direct = this.validator.validate(leaf, { anchors: this.anchors, intermediates: this.intermediates, time, crls: crl ? [crl] : [], usage, revocation: "require" });
-    return toCheck(direct);
+    const authority = await this.authorityCrls();
+    const status =
+      this.revocation === "crl"
+        ? { crls: [await this.ca.crl(), ...authority.crls] }
+        : { crls: authority.crls, ...(await this.ocsp(leaf)) };
+    const r = this.validator.validate(leaf, { anchors: this.anchors, intermediates: this.intermediates, time, usage, revocation: "require", ...status });
+    const check = toCheck(r);
+    // A CRL the relying party could not fetch is the likely cause of a missing one: say so.
+    if (!r.valid && r.code === "crl-missing" && authority.failures.length) check.detail = `${check.detail ?? r.code}; ${authority.failures.join("; ")}`;
+    return check;
   }
 
-  private async ocsp(leaf: Uint8Array, issuing: Uint8Array): Promise<{ ocspResponses: Uint8Array[]; ocspNonce: Uint8Array }> {
+  /**
+   * CRLs for the CA certificates: from the CA when its adapter offers them,
+   * else from the CRL distribution points of the known intermediates (what a
+   * relying party of any CA does), each kept until its nextUpdate at the clock.
+   */
+  private async authorityCrls(): Promise<{ crls: Uint8Array[]; failures: string[] }> {
+    if (this.ca.authorityCrls) return { crls: await this.ca.authorityCrls(), failures: [] };
+    const crls: Uint8Array[] = [];
+    const failures: string[] = [];
+    const now = this.clock.nowMs();
+    const urls = new Set(this.intermediates.flatMap((der) => this.validator.certificate(der).crlDistributionPoints).filter((u) => /^https?:\/\//i.test(u)));
+    for (const url of urls) {
+      const cached = this.fetched.get(url);
+      if (cached && cached.nextUpdate !== undefined && now < cached.nextUpdate) {
+        crls.push(cached.der);
+        continue;
+      }
+      try {
+        const der = await fetchCrl(url);
+        this.fetched.set(url, { der, nextUpdate: this.validator.crl(der).nextUpdate });
+        crls.push(der);
+      } catch (err) {
+        failures.push(`CRL distribution point ${url}: ${(err as Error).message}`);
+      }
+    }
+    return { crls, failures };
+  }
+
+  /** One OCSP exchange (with a fresh nonce) about the leaf, with the issuing CA that issued it. */
+  private async ocsp(leaf: Uint8Array): Promise<{ ocspResponses: Uint8Array[]; ocspNonce?: Uint8Array }> {
+    const issuer = this.issuerOf(leaf);
+    if (!issuer) return { ocspResponses: [] };
     const nonce = this.random.bytes(16);
-    const response = await this.ca.ocsp(buildOcspRequest(leaf, issuing, nonce));
+    const response = await this.ca.ocsp(buildOcspRequest(leaf, issuer, nonce));
     return { ocspResponses: [response], ocspNonce: nonce };
   }
+
+  /** The known intermediate named as the leaf's issuer (its key identifier matching, when both have one). */
+  private issuerOf(leafDer: Uint8Array): Uint8Array | undefined {
+    const leaf = this.validator.certificate(leafDer);
+    const aki = leaf.authorityKeyId?.keyId;
+    return this.intermediates.find((der) => {
+      const c = this.validator.certificate(der);
+      return c.subject.key === leaf.issuer.key && (!aki || !c.subjectKeyId || c.subjectKeyId === aki);
+    });
+  }
+}
+
+const CRL_FETCH_TIMEOUT_MS = 10_000;
+
+async function fetchCrl(url: string): Promise<Uint8Array> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(CRL_FETCH_TIMEOUT_MS) });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
 }
 
 function toCheck(r: ValidationResult): CertificateCheck {
