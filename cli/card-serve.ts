@@ -1,0 +1,53 @@
+import { existsSync } from "node:fs";
+import { Command } from "commander";
+import { UsageError, errorMessage } from "../core/index.js";
+import { loadCard, saveCard } from "../simulator/card/index.js";
+import { VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
+import { cardCommand } from "./card.js";
+import { action } from "./exit.js";
+
+/**
+ * `cardloop card serve --vpcd [HOST:PORT] --card card.json`: puts the card
+ * file's card into vsmartcard's virtual reader inside pcscd, so PC/SC
+ * applications and middleware see it, until SIGINT/SIGTERM; then saves the
+ * card's state (PIN counters, keys, objects) back to the file.
+ */
+export function register(program: Command): void {
+  const card = cardCommand(program);
+  if (card.commands.some((c) => c.name() === "serve")) return;
+  card
+    .command("serve")
+    .description("attach a card file's card to pcscd through vsmartcard's vpcd until interrupted, then save it")
+    .requiredOption("--card <file>", "card file (read at start, written back at exit)")
+    .option("--vpcd [host:port]", "vpcd endpoint (default 127.0.0.1:35963, reader \"Virtual PCD 00 00\"; 35964 is \"... 00 01\")")
+    .action(
+      action(async (opts: { card: string; vpcd?: string | boolean }) => {
+        if (!existsSync(opts.card)) throw new UsageError(`no card file ${opts.card}`);
+        const endpoint = parseVpcdEndpoint(typeof opts.vpcd === "string" ? opts.vpcd : undefined);
+        const piv = loadCard(opts.card);
+        const bridge = new VpcdBridge(piv, endpoint);
+        const where = `${endpoint.host}:${endpoint.port}`;
+        let warned = false;
+        bridge.on("retry", (err: unknown) => {
+          if (warned) return;
+          warned = true;
+          process.stderr.write(`cardloop: vpcd at ${where} not reachable (${errorMessage(err)}); retrying until pcscd listens\n`);
+        });
+        bridge.on("inserted", () => process.stderr.write(`card ${piv.serial} inserted in vpcd ${where}\n`));
+        bridge.on("removed", () => process.stderr.write(`card ${piv.serial} removed (vpcd closed the connection); reconnecting\n`));
+        const stopped = new Promise<string>((resolve) => {
+          process.once("SIGINT", () => resolve("SIGINT"));
+          process.once("SIGTERM", () => resolve("SIGTERM"));
+        });
+        bridge.insert().catch(() => undefined); // retried until stop; cancellation on stop is expected
+        const signal = await stopped;
+        await bridge.close();
+        try {
+          saveCard(piv, opts.card);
+        } catch (err) {
+          throw new UsageError(`cannot save ${opts.card}: ${errorMessage(err)}`);
+        }
+        process.stderr.write(`${signal}: card ${piv.serial} saved to ${opts.card}\n`);
+      }),
+    );
+}

@@ -1,0 +1,169 @@
+import test from "ava";
+import fc from "fast-check";
+import net from "node:net";
+import { FrameDecoder, VpcdBridge, encodeFrame, parseVpcdEndpoint } from "./vpcd.js";
+import type { Card } from "../card/card.js";
+
+/** A card that records what happens to it and echoes each command's header with 9000. */
+function recordingCard() {
+  const log: string[] = [];
+  const card: Card = {
+    powerOn: () => (log.push("on"), Uint8Array.of(0x3b, 0x00)),
+    powerOff: () => void log.push("off"),
+    transmit: (c) => Uint8Array.of(...c.subarray(0, 4), 0x90, 0x00),
+  };
+  return { card, log };
+}
+
+/** Plays vpcd's side: a TCP server speaking length-prefixed frames. */
+async function fakeVpcd(port = 0) {
+  const server = net.createServer();
+  const conns: net.Socket[] = [];
+  const frames: Buffer[] = [];
+  let waiter: (() => void) | undefined;
+  server.on("connection", (s) => {
+    conns.push(s);
+    const dec = new FrameDecoder();
+    s.on("data", (d) => {
+      frames.push(...dec.push(d));
+      waiter?.();
+    });
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+  const addr = server.address() as net.AddressInfo;
+  return {
+    port: addr.port,
+    conns,
+    send: (payload: number[]) => conns[conns.length - 1].write(encodeFrame(Uint8Array.from(payload))),
+    async next(): Promise<Buffer> {
+      while (frames.length === 0) await new Promise<void>((r) => (waiter = r));
+      return frames.shift()!;
+    },
+    close: () => new Promise<void>((r) => {
+      for (const c of conns) c.destroy();
+      server.close(() => r());
+    }),
+  };
+}
+
+test("frames: length-prefixed, split and coalesced arbitrarily, decode to the same payloads", (t) => {
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 600 }), { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 50 })), (payloads, cuts) => {
+        const stream = Buffer.concat(payloads.map((p) => encodeFrame(p)));
+        const dec = new FrameDecoder();
+        const out: Buffer[] = [];
+        let pos = 0;
+        for (let i = 0; pos < stream.length; i++) {
+          const n = cuts.length ? cuts[i % cuts.length] : stream.length;
+          out.push(...dec.push(stream.subarray(pos, pos + n)));
+          pos += n;
+        }
+        return out.length === payloads.length && out.every((o, i) => Buffer.compare(o, Buffer.from(payloads[i])) === 0);
+      }),
+    ),
+  );
+});
+
+test("endpoint parsing: defaults, host, port, host:port; bad ports are errors", (t) => {
+  t.deepEqual(parseVpcdEndpoint(undefined), { host: "127.0.0.1", port: 35963 });
+  t.deepEqual(parseVpcdEndpoint("35964"), { host: "127.0.0.1", port: 35964 });
+  t.deepEqual(parseVpcdEndpoint("example.test"), { host: "example.test", port: 35963 });
+  t.deepEqual(parseVpcdEndpoint("10.0.0.2:4000"), { host: "10.0.0.2", port: 4000 });
+  t.deepEqual(parseVpcdEndpoint(":4000"), { host: "127.0.0.1", port: 4000 });
+  t.throws(() => parseVpcdEndpoint("h:70000"), { message: /port/ });
+});
+
+test("controls and APDUs: power, reset, ATR answered, APDU answered, unknown control ignored", async (t) => {
+  const vpcd = await fakeVpcd();
+  const { card, log } = recordingCard();
+  const bridge = new VpcdBridge(card, { port: vpcd.port });
+  await bridge.insert();
+  t.true(bridge.inserted);
+  vpcd.send([1]); // power on
+  vpcd.send([4]); // get ATR
+  t.deepEqual([...(await vpcd.next())], [0x3b, 0x00]);
+  vpcd.send([9]); // unknown control: no answer expected
+  vpcd.send([0x00, 0xa4, 0x04, 0x00, 0x02, 0x3f, 0x00]);
+  t.deepEqual([...(await vpcd.next())], [0x00, 0xa4, 0x04, 0x00, 0x90, 0x00]);
+  vpcd.send([2]); // reset
+  vpcd.send([0]); // power off
+  vpcd.send([4]);
+  await vpcd.next();
+  t.deepEqual(log, ["on", "on", "on", "off"]); // insertion, power on, reset, power off
+  t.is(bridge.stats.apdus, 1);
+  await bridge.close();
+  t.false(bridge.inserted);
+  await vpcd.close();
+});
+
+test("a card that throws or answers nothing still gives vpcd a status word", async (t) => {
+  const vpcd = await fakeVpcd();
+  let n = 0;
+  const card: Card = {
+    powerOn: () => Uint8Array.of(0x3b, 0x00),
+    powerOff: () => undefined,
+    transmit: () => {
+      if (n++ === 0) throw new Error("bug");
+      return new Uint8Array(0);
+    },
+  };
+  const bridge = new VpcdBridge(card, { port: vpcd.port });
+  const errors: unknown[] = [];
+  bridge.on("card-error", (e) => errors.push(e));
+  await bridge.insert();
+  vpcd.send([0, 0xb0, 0, 0]);
+  t.deepEqual([...(await vpcd.next())], [0x6f, 0x00]);
+  vpcd.send([0, 0xb0, 0, 0]);
+  t.deepEqual([...(await vpcd.next())], [0x6f, 0x00]);
+  t.is(errors.length, 1);
+  await bridge.close();
+  await vpcd.close();
+});
+
+test("reconnects with backoff until vpcd listens, and again after vpcd drops the connection", async (t) => {
+  // find a free port, then leave it closed for a while
+  const probe = await fakeVpcd();
+  const port = probe.port;
+  await probe.close();
+  const { card } = recordingCard();
+  const bridge = new VpcdBridge(card, { port, initialBackoffMs: 10, maxBackoffMs: 40 });
+  const retries: number[] = [];
+  bridge.on("retry", (_e, delay: number) => retries.push(delay));
+  const inserted = bridge.insert();
+  await new Promise((r) => setTimeout(r, 150));
+  t.false(bridge.inserted);
+  const vpcd = await fakeVpcd(port);
+  await inserted;
+  t.true(bridge.inserted);
+  t.true(retries.length >= 2, `retried ${retries.length} times`);
+  t.true(retries.every((d) => d <= 40), "backoff is capped");
+  t.deepEqual(retries.slice(0, 3), [10, 20, 40].slice(0, Math.min(3, retries.length)));
+  // vpcd (pcscd) goes away and comes back: the card is re-inserted
+  const removed = new Promise((r) => bridge.once("removed", r));
+  for (const c of vpcd.conns) c.destroy();
+  await removed;
+  await new Promise((r) => bridge.once("inserted", r));
+  t.is(bridge.stats.connects, 2);
+  await bridge.close();
+  await vpcd.close();
+});
+
+test("remove() is clean: the connection closes, no reconnect, and the card can go back in", async (t) => {
+  const vpcd = await fakeVpcd();
+  const { card, log } = recordingCard();
+  const bridge = new VpcdBridge(card, { port: vpcd.port, initialBackoffMs: 5 });
+  await bridge.insert();
+  const closed = new Promise((r) => vpcd.conns[0].once("close", r));
+  await bridge.remove();
+  await closed;
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(vpcd.conns.length, 1, "no reconnect after removal");
+  t.is(log[log.length - 1], "off");
+  await bridge.insert();
+  while (vpcd.conns.length < 2) await new Promise((r) => setTimeout(r, 5));
+  t.is(vpcd.conns.length, 2);
+  await t.throwsAsync(() => bridge.insert(recordingCard().card), { message: /already inserted/ });
+  await bridge.close();
+  await vpcd.close();
+});
