@@ -1,0 +1,339 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import Database from "better-sqlite3";
+import { request } from "undici";
+import {
+  CaError,
+  type CaAdapter,
+  type CaCapabilities,
+  type CertificateStatus,
+  type Holder,
+  type IssueRequest,
+  type IssuedCertificate,
+  type Profile,
+  type RenewRequest,
+  type RevocationReason,
+  type RevocationResult,
+  type RevokeRequest,
+  REASON_CODES,
+} from "../../simulator/ca/api.js";
+import { certInfo, normSerial } from "../pkix.js";
+import { ocspOverHttp, startLoopbackServer, type LoopbackServer } from "./loopback-http.js";
+import { freeLoopbackPort, lastLines, run, runOk, SerialQueue, startDaemon, stopDaemon } from "./process.js";
+
+export interface CfsslOptions {
+  /** Certificate lifetime in hours (default 26280: the policy's 3 years). */
+  validityHours?: number;
+  /** Usages per profile, in CFSSL's words (default: the policy's profiles). */
+  usages?: Partial<Record<Profile, string[]>>;
+  crl?: {
+    /** "on-request": `cfssl gencrl` from the database for every fetch (default); "never": the CRL made at start. */
+    regenerate?: "on-request" | "never";
+  };
+  ocsp?: {
+    /** Run the ocsprefresh, ocspdump, ocspserve cycle after a revocation (default true); false: never again after start. */
+    refreshAfterRevoke?: boolean;
+    /** Delay before that refresh, ms (default 0): a deployment's cron interval, in small. */
+    refreshDelayMs?: number;
+    /** `ocsprefresh -interval`: how long pre-signed responses are declared valid (CFSSL's default 96h). */
+    interval?: string;
+  };
+}
+
+const DEFAULT_USAGES: Record<Profile, string[]> = {
+  authentication: ["digital signature", "client auth"],
+  // CFSSL of this vintage spells it "committment"; the correct spelling is silently ignored.
+  signature: ["digital signature", "content committment"],
+};
+
+const REASON_BY_CODE = new Map(Object.entries(REASON_CODES).map(([k, v]) => [v, k as RevocationReason]));
+
+// CFSSL's certdb schema (certdb/sqlite migrations of the packaged version): the package ships no
+// migrations, so the adapter creates the two tables itself.
+const SCHEMA = `
+CREATE TABLE certificates (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  ca_label                 blob,
+  status                   blob NOT NULL,
+  reason                   int,
+  expiry                   timestamp,
+  revoked_at               timestamp,
+  pem                      blob NOT NULL,
+  PRIMARY KEY(serial_number, authority_key_identifier)
+);
+CREATE TABLE ocsp_responses (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  body                     blob NOT NULL,
+  expiry                   timestamp,
+  PRIMARY KEY(serial_number, authority_key_identifier),
+  FOREIGN KEY(serial_number, authority_key_identifier) REFERENCES certificates(serial_number, authority_key_identifier)
+);
+`;
+
+interface CertRow {
+  serial_number: string;
+  authority_key_identifier: string;
+  status: string;
+  reason: number | null;
+  revoked_at: string | null;
+  expiry: string | null;
+}
+
+/** CFSSL stores times as "2026-11-25 06:07:50" or with fractional seconds and "+00:00". */
+function parseDbTime(s: string | null): Date | undefined {
+  if (!s) return undefined;
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?/.exec(s);
+  if (!m) return undefined;
+  const frac = m[3] ? m[3].slice(0, 4) : "";
+  return new Date(`${m[1]}T${m[2]}${frac}Z`);
+}
+
+/**
+ * CFSSL (Debian golang-cfssl) as a CA: `cfssl serve` with a SQLite certdb for
+ * sign and revoke, `cfssl gencrl` for CRLs, and OCSP by its refresh cycle
+ * (`ocsprefresh` -> `ocspdump` -> `ocspserve`), everything on 127.0.0.1.
+ */
+export class CfsslCa implements CaAdapter {
+  readonly name = "cfssl";
+  private serve?: ChildProcess;
+  /** Publishes the CRL at the URL the certificates name (CFSSL has no CRL server of its own). */
+  private crlServer?: LoopbackServer;
+  private ocspServe?: ChildProcess;
+  private servePort = 0;
+  private ocspPort = 0;
+  private db!: Database.Database;
+  private readonly meta = new Map<string, { profile: Profile; holder: Holder }>();
+  private readonly refreshQueue = new SerialQueue();
+  private refreshPending?: Promise<void>;
+  /** Resolves when the current ocspserve is listening (it restarts on every refresh). */
+  private serving: Promise<void> = Promise.resolve();
+  private crlDer?: Uint8Array;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly opts: CfsslOptions,
+  ) {}
+
+  static async create(opts: CfsslOptions = {}): Promise<CfsslCa> {
+    const ca = new CfsslCa(mkdtempSync(join(tmpdir(), "cardloop-cfssl-")), opts);
+    try {
+      await ca.start();
+    } catch (err) {
+      await ca.close();
+      throw err;
+    }
+    return ca;
+  }
+
+  private p(name: string): string {
+    return join(this.dir, name);
+  }
+
+  private async start(): Promise<void> {
+    const v = await run("cfssl", ["version"]).catch(() => undefined);
+    if (!v || v.code !== 0) throw new Error("cfssl is not installed (Debian package golang-cfssl)");
+    await runOk("openssl", [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+      "-keyout", this.p("ca-key.pem"), "-out", this.p("ca.pem"), "-subj", "/O=cardloop/CN=cardloop CFSSL test CA", "-days", "3650",
+      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    this.db = new Database(this.p("certs.db"));
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+    writeFileSync(this.p("db.json"), JSON.stringify({ driver: "sqlite3", data_source: this.p("certs.db") }));
+
+    this.crlServer = await startLoopbackServer({ crl: () => this.crl() });
+    this.servePort = await freeLoopbackPort();
+    this.ocspPort = await freeLoopbackPort();
+    const hours = this.opts.validityHours ?? 26280;
+    const profile = (p: Profile) => ({
+      expiry: `${hours}h`,
+      usages: this.opts.usages?.[p] ?? DEFAULT_USAGES[p],
+      ocsp_url: `http://127.0.0.1:${this.ocspPort}`,
+      crl_url: `${this.crlServer!.url}/crl`,
+    });
+    writeFileSync(
+      this.p("config.json"),
+      JSON.stringify({ signing: { default: profile("authentication"), profiles: { authentication: profile("authentication"), signature: profile("signature") } } }),
+    );
+    const started = await startDaemon(
+      "cfssl",
+      ["serve", "-address", "127.0.0.1", "-port", String(this.servePort), "-ca", this.p("ca.pem"), "-ca-key", this.p("ca-key.pem"),
+        "-config", this.p("config.json"), "-db-config", this.p("db.json"), "-responder", this.p("ca.pem"), "-responder-key", this.p("ca-key.pem")],
+      /Now listening on/,
+      { cwd: this.dir },
+    );
+    this.serve = started.child;
+    await this.refreshOcsp();
+  }
+
+  capabilities(): CaCapabilities {
+    return {
+      renew: true,
+      hold: false,
+      authorisation: false,
+      cancellationCodes: false,
+      cardExpiryCap: false,
+      crl: true,
+      ocsp: true,
+      ocspGet: true,
+      bulkRevoke: false,
+      virtualClock: false,
+    };
+  }
+
+  private async api(path: string, body: unknown): Promise<Record<string, unknown>> {
+    const res = await request(`http://127.0.0.1:${this.servePort}${path}`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+    const text = await res.body.text();
+    let j: { success?: boolean; result?: Record<string, unknown>; errors?: Array<{ code: number; message: string }> };
+    try {
+      j = JSON.parse(text);
+    } catch {
+      throw new CaError(502, "cfssl", `cfssl answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
+    }
+    if (!j.success) {
+      const e = j.errors?.[0];
+      const status = /not found/i.test(e?.message ?? "") ? 404 : res.statusCode >= 500 ? 500 : 400;
+      throw new CaError(status, `cfssl-${e?.code ?? "error"}`, `cfssl: ${e?.message ?? `HTTP ${res.statusCode}`}`);
+    }
+    return j.result ?? {};
+  }
+
+  async issue(req: IssueRequest): Promise<IssuedCertificate> {
+    const r = await this.api("/api/v1/cfssl/sign", { certificate_request: req.csrPem, profile: req.profile });
+    const pem = String(r.certificate ?? "");
+    if (!pem.includes("BEGIN CERTIFICATE")) throw new CaError(500, "cfssl", "cfssl sign returned no certificate");
+    const info = certInfo(pem);
+    this.meta.set(info.serial, { profile: req.profile, holder: req.holder });
+    // The deployment runs the refresh cycle after signing, so a new certificate is known to OCSP.
+    await this.refreshOcsp();
+    return { serial: info.serial, certificatePem: pem, chainPem: [readFileSync(this.p("ca.pem"), "utf8")], notBefore: info.notBefore, notAfter: info.notAfter };
+  }
+
+  async renew(serial: string, req: RenewRequest): Promise<IssuedCertificate> {
+    const s = normSerial(serial);
+    const meta = this.meta.get(s);
+    if (!meta || !this.row(s)) throw new CaError(404, "unknown-serial", `no certificate ${s}`);
+    // CFSSL has no renewal: the adapter signs the new request and supersedes the old certificate.
+    const issued = await this.issue({ csrPem: req.csrPem, profile: meta.profile, holder: meta.holder, cardExpiry: req.cardExpiry });
+    await this.revoke({ serial: s, reason: "superseded", role: "operator" });
+    return issued;
+  }
+
+  private row(serial: string): CertRow | undefined {
+    const dec = BigInt("0x" + normSerial(serial)).toString(10);
+    return this.db
+      .prepare("SELECT CAST(serial_number AS TEXT) AS serial_number, CAST(authority_key_identifier AS TEXT) AS authority_key_identifier, CAST(status AS TEXT) AS status, reason, revoked_at, expiry FROM certificates WHERE CAST(serial_number AS TEXT) = ?")
+      .get(dec) as CertRow | undefined;
+  }
+
+  async revoke(req: RevokeRequest): Promise<RevocationResult> {
+    const s = normSerial(req.serial);
+    const row = this.row(s);
+    // cfssl looks the serial up itself; an unknown one is its own "certificate not found"
+    await this.api("/api/v1/cfssl/revoke", {
+      serial: row?.serial_number ?? BigInt("0x" + s).toString(10),
+      authority_key_id: row?.authority_key_identifier ?? "",
+      reason: req.reason.toLowerCase(),
+    });
+    const after = this.row(s);
+    if (!after || after.status !== "revoked") throw new CaError(500, "cfssl", "cfssl acknowledged but did not record the revocation");
+    if (this.opts.ocsp?.refreshAfterRevoke ?? true) {
+      const delay = this.opts.ocsp?.refreshDelayMs ?? 0;
+      setTimeout(() => void this.refreshOcsp().catch(() => undefined), delay);
+    }
+    return { serial: s, status: "revoked", reason: REASON_BY_CODE.get(after.reason ?? 0) ?? "unspecified", revokedAt: parseDbTime(after.revoked_at)! };
+  }
+
+  async release(serial: string): Promise<void> {
+    throw new CaError(400, "not-offered", `cfssl cannot release ${serial} from hold`);
+  }
+
+  async status(serial: string): Promise<CertificateStatus> {
+    const s = normSerial(serial);
+    const row = this.row(s);
+    if (!row) return { serial: s, status: "unknown" };
+    const notAfter = parseDbTime(row.expiry);
+    if (row.status !== "revoked") return { serial: s, status: "good", notAfter };
+    return { serial: s, status: "revoked", reason: REASON_BY_CODE.get(row.reason ?? 0), revokedAt: parseDbTime(row.revoked_at), notAfter };
+  }
+
+  async crl(): Promise<Uint8Array> {
+    if (this.crlDer && (this.opts.crl?.regenerate ?? "on-request") === "never") return this.crlDer;
+    // CFSSL's gencrl takes a list of serials: the revoked ones from its own database.
+    const serials = (this.db.prepare("SELECT CAST(serial_number AS TEXT) AS s FROM certificates WHERE CAST(status AS TEXT) = 'revoked'").all() as Array<{ s: string }>).map((r) => r.s);
+    writeFileSync(this.p("revoked.txt"), serials.join("\n") + (serials.length ? "\n" : ""));
+    const r = await run("cfssl", ["gencrl", this.p("revoked.txt"), this.p("ca.pem"), this.p("ca-key.pem")]);
+    const b64 = r.stdout.trim();
+    if (r.code !== 0 || !b64) throw new CaError(500, "cfssl", `cfssl gencrl failed: ${lastLines(r.stderr)}`);
+    this.crlDer = new Uint8Array(Buffer.from(b64, "base64"));
+    return this.crlDer;
+  }
+
+  /** ocsprefresh -> ocspdump -> restart ocspserve; concurrent callers share the next cycle. */
+  private refreshOcsp(): Promise<void> {
+    if (this.refreshPending) return this.refreshPending;
+    const cycle = this.refreshQueue.push(async () => {
+      this.refreshPending = undefined;
+      if (this.closed) return;
+      await runOk("cfssl", [
+        "ocsprefresh", "-db-config", this.p("db.json"), "-ca", this.p("ca.pem"), "-responder", this.p("ca.pem"), "-responder-key", this.p("ca-key.pem"),
+        ...(this.opts.ocsp?.interval ? ["-interval", this.opts.ocsp.interval] : []),
+      ]);
+      const dump = await runOk("cfssl", ["ocspdump", "-db-config", this.p("db.json")]);
+      writeFileSync(this.p("responses.txt"), dump.stdout);
+      if (this.closed) return;
+      let ready!: () => void;
+      this.serving = new Promise((r) => (ready = r));
+      try {
+        await stopDaemon(this.ocspServe);
+        if (this.closed) return;
+        const d = await startDaemon("cfssl", ["ocspserve", "-address", "127.0.0.1", "-port", String(this.ocspPort), "-responses", this.p("responses.txt")], /Now listening on/, { cwd: this.dir });
+        this.ocspServe = d.child;
+      } finally {
+        ready();
+      }
+    });
+    this.refreshPending = cycle;
+    return cycle;
+  }
+
+  async ocsp(req: Uint8Array, method: "POST" | "GET" = "POST"): Promise<Uint8Array> {
+    // ocspserve restarts to load new responses: requests go to the live one, and one cut off
+    // by a restart is sent again (a deployment would switch responders without a gap).
+    for (let attempt = 0; ; attempt++) {
+      await this.serving;
+      try {
+        return await ocspOverHttp(`http://127.0.0.1:${this.ocspPort}`, req, method);
+      } catch (err) {
+        const transport = !(err instanceof CaError);
+        if (!transport || attempt >= 3 || this.closed) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  async anchors(): Promise<string[]> {
+    return [readFileSync(this.p("ca.pem"), "utf8")];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    // wait out a refresh cycle in progress, so that it cannot start a responder after we stopped it
+    await this.refreshQueue.push(async () => undefined);
+    await stopDaemon(this.ocspServe);
+    await stopDaemon(this.serve);
+    await this.crlServer?.close();
+    try {
+      this.db?.close();
+    } catch {
+      /* already closed */
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,176 @@
+import { request, Agent } from "undici";
+import {
+  CaError,
+  type CaAdapter,
+  type CaCapabilities,
+  type CertificateStatus,
+  type IssueRequest,
+  type IssuedCertificate,
+  type RenewRequest,
+  type RevocationResult,
+  type RevokeRequest,
+} from "../../simulator/ca/api.js";
+import { ocspOverHttp } from "./loopback-http.js";
+
+export interface HttpAdapterOptions {
+  /** Base URL of a served embedded CA (`cardloop ca serve`), e.g. http://127.0.0.1:8440. */
+  url: string;
+  /** Operator token, for release from hold (never logged). */
+  operatorToken?: string;
+  /** What the served CA offers; the embedded CA's full set by default. */
+  capabilities?: Partial<CaCapabilities>;
+  timeoutMs?: number;
+}
+
+const FULL: CaCapabilities = {
+  renew: true,
+  hold: true,
+  authorisation: true,
+  cancellationCodes: true,
+  cardExpiryCap: true,
+  crl: true,
+  ocsp: true,
+  ocspGet: true,
+  bulkRevoke: true,
+  virtualClock: false,
+};
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g;
+
+/** The embedded CA's REST API (issue 3) spoken over HTTP with undici. */
+export class HttpCa implements CaAdapter {
+  readonly name: string;
+  private readonly base: string;
+  private readonly agent: Agent;
+
+  private constructor(private readonly opts: HttpAdapterOptions) {
+    this.base = opts.url.replace(/\/$/, "");
+    this.name = `http ${this.base}`;
+    this.agent = new Agent({ connections: 32, headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000 });
+  }
+
+  /** Connects and reads the chain: a CA that does not answer fails here, not in the middle of a run. */
+  static async connect(opts: HttpAdapterOptions): Promise<HttpCa> {
+    const ca = new HttpCa(opts);
+    try {
+      await ca.chain();
+    } catch (err) {
+      await ca.close();
+      throw new Error(`CA at ${opts.url} is not reachable: ${(err as Error).message}`);
+    }
+    return ca;
+  }
+
+  capabilities(): CaCapabilities {
+    return { ...FULL, ...(this.opts.capabilities ?? {}) };
+  }
+
+  private async call(method: "GET" | "POST", path: string, body?: unknown, operator = false): Promise<{ status: number; json: Record<string, unknown> }> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (operator && this.opts.operatorToken) headers.authorization = `Bearer ${this.opts.operatorToken}`;
+    const res = await request(this.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), dispatcher: this.agent });
+    const text = await res.body.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      json = { error: "not-json", message: text.slice(0, 200) };
+    }
+    if (res.statusCode >= 400) throw new CaError(res.statusCode, String(json.error ?? "error"), String(json.message ?? `HTTP ${res.statusCode}`));
+    return { status: res.statusCode, json };
+  }
+
+  private issued(j: Record<string, unknown>): IssuedCertificate {
+    return {
+      serial: String(j.serial),
+      certificatePem: String(j.certificate),
+      chainPem: (j.chain as string[]) ?? [],
+      notBefore: new Date(String(j.notBefore)),
+      notAfter: new Date(String(j.notAfter)),
+      ...(j.cancellationCodes ? { cancellationCodes: j.cancellationCodes as IssuedCertificate["cancellationCodes"] } : {}),
+    };
+  }
+
+  async issue(req: IssueRequest): Promise<IssuedCertificate> {
+    const { json } = await this.call("POST", "/api/v1/certificates", {
+      csr: req.csrPem,
+      profile: req.profile,
+      holder: req.holder,
+      ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}),
+    });
+    return this.issued(json);
+  }
+
+  async renew(serial: string, req: RenewRequest): Promise<IssuedCertificate> {
+    const { json } = await this.call("POST", `/api/v1/certificates/${encodeURIComponent(serial)}/renew`, {
+      csr: req.csrPem,
+      ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}),
+    });
+    return this.issued(json);
+  }
+
+  async revoke(req: RevokeRequest): Promise<RevocationResult> {
+    const { serial, ...rest } = req;
+    const { json } = await this.call("POST", `/api/v1/certificates/${encodeURIComponent(serial)}/revoke`, rest);
+    return { serial: String(json.serial), status: json.status as RevocationResult["status"], reason: json.reason as RevocationResult["reason"], revokedAt: new Date(String(json.revokedAt)) };
+  }
+
+  async release(serial: string): Promise<void> {
+    await this.call("POST", `/api/v1/certificates/${encodeURIComponent(serial)}/release`, {}, true);
+  }
+
+  async status(serial: string): Promise<CertificateStatus> {
+    try {
+      const { json } = await this.call("GET", `/api/v1/certificates/${encodeURIComponent(serial)}`);
+      const d = (k: string) => (json[k] ? new Date(String(json[k])) : undefined);
+      return {
+        serial: String(json.serial),
+        status: json.status as CertificateStatus["status"],
+        ...(json.reason ? { reason: json.reason as CertificateStatus["reason"] } : {}),
+        ...(json.revokedAt ? { revokedAt: d("revokedAt") } : {}),
+        ...(json.notBefore ? { notBefore: d("notBefore") } : {}),
+        ...(json.notAfter ? { notAfter: d("notAfter") } : {}),
+      };
+    } catch (err) {
+      if (err instanceof CaError && err.status === 404) return { serial, status: "unknown" };
+      throw err;
+    }
+  }
+
+  async crl(): Promise<Uint8Array> {
+    const res = await request(`${this.base}/crl`, { method: "GET", dispatcher: this.agent });
+    const body = new Uint8Array(await res.body.arrayBuffer());
+    if (res.statusCode !== 200) throw new CaError(res.statusCode, "crl", `GET /crl answered ${res.statusCode}`);
+    return body;
+  }
+
+  /** The root's CRL (covering the issuing CA), which a relying party needs for a full path. */
+  async authorityCrls(): Promise<Uint8Array[]> {
+    const res = await request(`${this.base}/crl/root`, { method: "GET", dispatcher: this.agent });
+    const body = new Uint8Array(await res.body.arrayBuffer());
+    return res.statusCode === 200 ? [body] : [];
+  }
+
+  ocsp(req: Uint8Array, method: "POST" | "GET" = "POST"): Promise<Uint8Array> {
+    return ocspOverHttp(`${this.base}/ocsp`, req, method);
+  }
+
+  private async chain(): Promise<string[]> {
+    const res = await request(`${this.base}/ca`, { method: "GET", dispatcher: this.agent });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`GET /ca answered ${res.statusCode}`);
+    const certs = text.match(PEM_CERT) ?? [];
+    if (!certs.length) throw new Error("GET /ca returned no certificate");
+    return certs;
+  }
+
+  async anchors(): Promise<string[]> {
+    const chain = await this.chain();
+    return [chain[chain.length - 1]];
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

@@ -1,0 +1,85 @@
+import { readFileSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { parseDuration, UsageError, type Clock } from "../../core/index.js";
+import type { CaAdapter } from "../../simulator/ca/api.js";
+
+/**
+ * What a user's adapter module exports: `createAdapter(options)`, given the
+ * --ca-config YAML (parsed) plus the run's clock.
+ */
+export type CreateAdapter = (options: Record<string, unknown> & { clock: Clock }) => Promise<CaAdapter> | CaAdapter;
+
+/** The --ca-config file: YAML, one mapping of the adapter's options. */
+export function readCaConfig(file: string | undefined): Record<string, unknown> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`cannot read --ca-config ${file}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new UsageError(`--ca-config ${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new UsageError(`--ca-config ${file} must be a YAML mapping`);
+  return doc as Record<string, unknown>;
+}
+
+/** `validity: 3y` (any duration) for adapters that count in days or hours. */
+function validityMs(config: Record<string, unknown>): number | undefined {
+  if (config.validity === undefined) return undefined;
+  try {
+    return parseDuration(String(config.validity));
+  } catch (err) {
+    throw new UsageError(`ca-config validity: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Builds the adapter for `--ca`: embedded | openssl | cfssl | http(s)://URL | module:PATH.
+ * Starting the CA is part of this: a failure here means "could not be reached or started".
+ */
+export async function loadAdapter(spec: string, config: Record<string, unknown>, clock: Clock): Promise<CaAdapter> {
+  const v = validityMs(config);
+  if (spec === "embedded") {
+    const { createEmbeddedAdapter } = await import("./embedded.js");
+    return createEmbeddedAdapter({ ...config, clock } as Parameters<typeof createEmbeddedAdapter>[0]);
+  }
+  if (spec === "openssl") {
+    const { OpensslCa } = await import("./openssl.js");
+    return OpensslCa.create({ ...config, ...(v ? { validityDays: Math.round(v / 86_400_000) } : {}), clock });
+  }
+  if (spec === "cfssl") {
+    const { CfsslCa } = await import("./cfssl.js");
+    return CfsslCa.create({ ...config, ...(v ? { validityHours: Math.round(v / 3_600_000) } : {}) });
+  }
+  if (/^https?:\/\//.test(spec)) {
+    const { HttpCa } = await import("./http.js");
+    return HttpCa.connect({ ...(config as object), url: spec } as Parameters<typeof HttpCa.connect>[0]);
+  }
+  if (spec.startsWith("module:")) {
+    const path = spec.slice("module:".length);
+    if (!path) throw new UsageError("--ca module:PATH needs a path");
+    const abs = isAbsolute(path) ? path : resolve(process.cwd(), path);
+    let mod: { createAdapter?: CreateAdapter; default?: { createAdapter?: CreateAdapter } };
+    try {
+      mod = await import(pathToFileURL(abs).href);
+    } catch (err) {
+      throw new UsageError(`cannot load adapter module ${path}: ${(err as Error).message.split("\n")[0]}`);
+    }
+    const create = mod.createAdapter ?? mod.default?.createAdapter;
+    if (typeof create !== "function") throw new UsageError(`adapter module ${path} exports no createAdapter(options)`);
+    const ca = await create({ ...config, clock });
+    for (const m of ["capabilities", "issue", "renew", "revoke", "release", "status", "crl", "ocsp", "anchors", "close"] as const) {
+      if (typeof (ca as unknown as Record<string, unknown>)?.[m] !== "function") throw new UsageError(`adapter from ${path} lacks ${m}()`);
+    }
+    return ca;
+  }
+  throw new UsageError(`--ca must be embedded, openssl, cfssl, http(s)://URL or module:PATH (got ${spec})`);
+}

@@ -1,0 +1,25 @@
+import { crlChecks } from "./crl.js";
+import { issuanceChecks } from "./issuance.js";
+import { lifecycleChecks } from "./lifecycle.js";
+import { ocspChecks } from "./ocsp.js";
+import { propagationChecks } from "./propagation.js";
+import { renewalChecks, revocationChecks } from "./revocation.js";
+import type { Check } from "./types.js";
+
+export * from "./types.js";
+export { Fixtures } from "./fixtures.js";
+
+/** The conformance catalogue, in run order (shared fixtures are made by the first check that needs them). */
+export const CATALOG: readonly Check[] = [
+  ...issuanceChecks,
+  ...renewalChecks,
+  ...revocationChecks,
+  ...propagationChecks,
+  ...crlChecks,
+  ...ocspChecks,
+  ...lifecycleChecks,
+];
+
+export function checkById(id: string): Check | undefined {
+  return CATALOG.find((c) => c.id === id);
+}

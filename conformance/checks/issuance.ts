@@ -1,0 +1,288 @@
+import { addYears } from "../../core/index.js";
+import { validate } from "../../pki/index.js";
+import { certInfo, EKU, keyHash, makeCsr, breakSignature, normSerial, pemToDer } from "../pkix.js";
+import { isRefusal, type Issued } from "./fixtures.js";
+import { fail, pass, Precondition, type Check, type CheckContext } from "./types.js";
+
+const certEvidence = (c: Issued) => ({ serial: c.issued.serial, certificate: c.issued.certificatePem });
+
+async function profileCerts(ctx: CheckContext): Promise<Issued[]> {
+  return [await ctx.fx.auth(), await ctx.fx.sign()];
+}
+
+/** A request the CA must refuse: refused with a 4xx is a pass; issued is a fail. */
+async function mustRefuse(ctx: CheckContext, csrPem: string, what: string) {
+  const holder = ctx.fx.holder(what);
+  try {
+    const issued = await ctx.ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: ctx.fx.defaultCardExpiry() });
+    return fail(`the CA issued a certificate for ${what}`, { request: csrPem, serial: issued.serial, certificate: issued.certificatePem });
+  } catch (err) {
+    if (isRefusal(err)) return pass(`refused: ${err.status} ${err.reason}`, { request: csrPem, status: err.status, reason: err.reason, message: err.message });
+    throw err;
+  }
+}
+
+export const issuanceChecks: Check[] = [
+  {
+    id: "ISS-VALIDITY-MAX",
+    title: "Certificate validity does not exceed the policy maximum",
+    source: "lifecycle policy: issue (at most 3 years)",
+    level: "MUST",
+    async run(ctx) {
+      const bad: string[] = [];
+      const seen: Record<string, unknown>[] = [];
+      for (const c of await profileCerts(ctx)) {
+        const limit = addYears(c.info.notBefore, ctx.options.maxValidityYears);
+        seen.push({ serial: c.issued.serial, notBefore: c.info.notBefore, notAfter: c.info.notAfter, limit });
+        if (c.info.notAfter > limit) bad.push(`${c.issued.serial}: notAfter ${c.info.notAfter.toISOString()} > ${limit.toISOString()}`);
+      }
+      return bad.length ? fail(`validity longer than ${ctx.options.maxValidityYears} years: ${bad.join("; ")}`, { certificates: seen }) : pass("within the policy maximum", { certificates: seen });
+    },
+  },
+  {
+    id: "ISS-VALIDITY-CARD-EXPIRY",
+    title: "No certificate outlives the card it is issued for",
+    source: "lifecycle policy: issue (never beyond the card's expiry)",
+    level: "MUST",
+    needs: ["cardExpiryCap"],
+    async run(ctx) {
+      const now = ctx.clock.now();
+      const cardExpiry = new Date(Math.floor(now.getTime() / 1000) * 1000 + 400 * 86400_000);
+      const c = await ctx.fx.issue("authentication", { cardExpiry });
+      const ev = { ...certEvidence(c), cardExpiry, notAfter: c.info.notAfter };
+      return c.info.notAfter.getTime() <= cardExpiry.getTime()
+        ? pass("notAfter is capped at the card's expiry", ev)
+        : fail(`notAfter ${c.info.notAfter.toISOString()} is after the card's expiry ${cardExpiry.toISOString()}`, ev);
+    },
+  },
+  {
+    id: "ISS-VALIDITY-CURRENT",
+    title: "A new certificate is valid now (notBefore not in the future)",
+    source: "RFC 5280 4.1.2.5",
+    level: "MUST",
+    async run(ctx) {
+      const c = await ctx.fx.auth();
+      const now = ctx.clock.now();
+      const ev = { ...certEvidence(c), now, notBefore: c.info.notBefore, notAfter: c.info.notAfter, skewMs: ctx.options.clockSkewMs };
+      if (c.info.notBefore.getTime() > now.getTime() + ctx.options.clockSkewMs) return fail(`notBefore ${c.info.notBefore.toISOString()} is in the future`, ev);
+      if (c.info.notAfter <= now) return fail("notAfter is already past", ev);
+      return pass("valid at issuance", ev);
+    },
+  },
+  {
+    id: "ISS-KEYUSAGE-AUTH",
+    title: "Authentication certificates carry keyUsage digitalSignature and no CA usages",
+    source: "RFC 5280 4.2.1.3; lifecycle policy: authentication profile",
+    level: "MUST",
+    async run(ctx) {
+      const c = await ctx.fx.auth();
+      const ev = { ...certEvidence(c), keyUsage: c.info.keyUsage ?? null };
+      if (!c.info.keyUsage) return fail("no keyUsage extension", ev);
+      if (!c.info.keyUsage.names.includes("digitalSignature")) return fail(`keyUsage lacks digitalSignature: ${c.info.keyUsage.names.join(",")}`, ev);
+      const ca = c.info.keyUsage.names.filter((n) => n === "keyCertSign" || n === "cRLSign");
+      if (ca.length) return fail(`keyUsage grants CA usages: ${ca.join(",")}`, ev);
+      return pass(`keyUsage ${c.info.keyUsage.names.join(",")}`, ev);
+    },
+  },
+  {
+    id: "ISS-EKU-AUTH",
+    title: "Authentication certificates carry extendedKeyUsage clientAuth",
+    source: "RFC 5280 4.2.1.12; lifecycle policy: authentication profile",
+    level: "MUST",
+    async run(ctx) {
+      const c = await ctx.fx.auth();
+      const ev = { ...certEvidence(c), extKeyUsage: c.info.extKeyUsage ?? null };
+      if (!c.info.extKeyUsage) return fail("no extendedKeyUsage extension", ev);
+      return c.info.extKeyUsage.includes(EKU.clientAuth) ? pass("clientAuth present", ev) : fail(`clientAuth missing: ${c.info.extKeyUsage.join(",")}`, ev);
+    },
+  },
+  {
+    id: "ISS-KEYUSAGE-SIGN",
+    title: "Signature certificates carry keyUsage nonRepudiation (contentCommitment) and digitalSignature",
+    source: "RFC 5280 4.2.1.3; lifecycle policy: signature profile",
+    level: "MUST",
+    async run(ctx) {
+      const c = await ctx.fx.sign();
+      const ev = { ...certEvidence(c), keyUsage: c.info.keyUsage ?? null };
+      if (!c.info.keyUsage) return fail("no keyUsage extension", ev);
+      const missing = ["nonRepudiation", "digitalSignature"].filter((n) => !c.info.keyUsage!.names.includes(n));
+      return missing.length ? fail(`keyUsage lacks ${missing.join(",")}`, ev) : pass(`keyUsage ${c.info.keyUsage.names.join(",")}`, ev);
+    },
+  },
+  {
+    id: "ISS-NOT-CA",
+    title: "End-entity certificates are not CA certificates",
+    source: "RFC 5280 4.2.1.9",
+    level: "MUST",
+    async run(ctx) {
+      const bad: string[] = [];
+      const seen: Record<string, unknown>[] = [];
+      for (const c of await profileCerts(ctx)) {
+        seen.push({ serial: c.issued.serial, basicConstraints: c.info.basicConstraints ?? null });
+        if (c.info.basicConstraints?.ca) bad.push(c.issued.serial);
+      }
+      return bad.length ? fail(`basicConstraints cA=TRUE on ${bad.join(", ")}`, { certificates: seen }) : pass("no end-entity certificate is a CA", { certificates: seen });
+    },
+  },
+  {
+    id: "ISS-SERIAL-FORMAT",
+    title: "Serial numbers are positive and at most 20 octets",
+    source: "RFC 5280 4.1.2.2",
+    level: "MUST",
+    async run(ctx) {
+      const bad: string[] = [];
+      const seen: Record<string, unknown>[] = [];
+      for (const c of await profileCerts(ctx)) {
+        const raw = c.info.serialRawHex;
+        const octets = raw.length / 2;
+        const negative = parseInt(raw.slice(0, 2), 16) >= 0x80;
+        const zero = /^0*$/.test(raw);
+        seen.push({ serial: c.issued.serial, derContents: raw, octets });
+        if (negative) bad.push(`${raw} is negative`);
+        else if (zero) bad.push("serial is zero");
+        if (octets > 20) bad.push(`${raw} is ${octets} octets`);
+      }
+      return bad.length ? fail(bad.join("; "), { serials: seen }) : pass("positive, at most 20 octets", { serials: seen });
+    },
+  },
+  {
+    id: "ISS-SERIAL-ENTROPY",
+    title: "Serial numbers carry at least 64 unpredictable bits",
+    source: "lifecycle policy: serial numbers (CA/B BR 7.1 practice)",
+    level: "MUST",
+    async run(ctx) {
+      const { issued } = await ctx.fx.batch();
+      const serials = [...new Set(issued.map((c) => normSerial(c.issued.serial)))];
+      if (serials.length < 2) throw new Precondition("fewer than two distinct serials to compare: see ISS-CONCURRENT-SERIALS", { serials });
+      const values = serials.map((s) => BigInt("0x" + s)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const short = serials.filter((s) => s.length < 16);
+      let minGap: bigint | undefined;
+      for (let i = 1; i < values.length; i++) {
+        const gap = values[i] - values[i - 1];
+        if (minGap === undefined || gap < minGap) minGap = gap;
+      }
+      const ev = { serials, shortest: Math.min(...serials.map((s) => s.length)) * 4, minGap: minGap?.toString(16) };
+      if (short.length) return fail(`serials shorter than 64 bits: ${short.join(", ")}`, ev);
+      // Back-to-back serials closer than 2^32 are a counter, not randomness.
+      if (minGap !== undefined && minGap < 1n << 32n) return fail(`serials issued back to back differ by only 0x${minGap.toString(16)}: predictable`, ev);
+      return pass(`${serials.length} serials, >= 64 bits, no two within 2^32`, ev);
+    },
+  },
+  {
+    id: "ISS-AKI",
+    title: "authorityKeyIdentifier present and equal to the issuer's key identifier",
+    source: "RFC 5280 4.2.1.1",
+    level: "MUST",
+    async run(ctx) {
+      const c = await ctx.fx.auth();
+      const issuerPem = await ctx.fx.issuerPem();
+      const issuer = certInfo(issuerPem);
+      const expected = issuer.ski ?? keyHash(issuerPem);
+      const ev = { ...certEvidence(c), aki: c.info.aki ?? null, issuerSki: expected };
+      if (!c.info.aki) return fail("no authorityKeyIdentifier keyIdentifier", ev);
+      return c.info.aki.toLowerCase() === expected.toLowerCase() ? pass("matches the issuer", ev) : fail("authorityKeyIdentifier does not match the issuer's key identifier", ev);
+    },
+  },
+  {
+    id: "ISS-SKI",
+    title: "subjectKeyIdentifier present",
+    source: "RFC 5280 4.2.1.2; lifecycle policy: AKI/SKI",
+    level: "MUST",
+    async run(ctx) {
+      const c = await ctx.fx.auth();
+      const ev = { ...certEvidence(c), ski: c.info.ski ?? null };
+      return c.info.ski ? pass("present", ev) : fail("no subjectKeyIdentifier", ev);
+    },
+  },
+  {
+    id: "ISS-SIGNATURE",
+    title: "Certificates verify under the issuing CA, which chains to a trust anchor",
+    source: "RFC 5280 6.1.3 (a)(1), 6.1",
+    level: "MUST",
+    async run(ctx) {
+      const c = await ctx.fx.auth();
+      const chain = c.issued.chainPem;
+      const anchors = await ctx.ca.anchors();
+      const ev = { ...certEvidence(c), chain, anchors };
+      // The relying party's path validation (pki/), at a time inside the validity period: this
+      // check is about signatures and chaining; the dates are ISS-VALIDITY-*'s business.
+      const at = Math.max(ctx.clock.nowMs(), c.info.notBefore.getTime());
+      const r = validate(c.info.der, {
+        anchors: anchors.map(pemToDer),
+        intermediates: chain.map(pemToDer),
+        time: Math.min(at, c.info.notAfter.getTime() - 1),
+        revocation: "off",
+      });
+      if (r.valid) return pass(`valid path of ${r.path.length} certificates up to an anchor`, ev);
+      return fail(`path validation: ${r.code} at position ${r.position}: ${r.detail}`, { ...ev, code: r.code, position: r.position });
+    },
+  },
+  {
+    id: "ISS-PUBLIC-KEY",
+    title: "The certificate certifies the key from the request",
+    source: "RFC 2986 3; lifecycle policy: keys generated on the card",
+    level: "MUST",
+    async run(ctx) {
+      const c = await ctx.fx.auth();
+      const ev = { ...certEvidence(c), requested: c.requestedSpki, certified: c.info.spkiHex };
+      return c.info.spkiHex === c.requestedSpki ? pass("same SubjectPublicKeyInfo", ev) : fail("the certified key is not the requested key", ev);
+    },
+  },
+  {
+    id: "ISS-AIA-OCSP",
+    title: "authorityInfoAccess names an OCSP responder",
+    source: "RFC 5280 4.2.2.1; lifecycle policy: relying parties check revocation",
+    level: "SHOULD",
+    async run(ctx) {
+      const c = await ctx.fx.auth();
+      const ev = { ...certEvidence(c), ocspUrls: c.info.ocspUrls };
+      return c.info.ocspUrls.length ? pass(c.info.ocspUrls.join(" "), ev) : fail("no OCSP URL in authorityInfoAccess", ev);
+    },
+  },
+  {
+    id: "ISS-CRL-DP",
+    title: "cRLDistributionPoints names where the CRL is",
+    source: "RFC 5280 4.2.1.13",
+    level: "SHOULD",
+    async run(ctx) {
+      const c = await ctx.fx.auth();
+      const ev = { ...certEvidence(c), crlUrls: c.info.crlUrls };
+      return c.info.crlUrls.length ? pass(c.info.crlUrls.join(" "), ev) : fail("no cRLDistributionPoints URL", ev);
+    },
+  },
+  {
+    id: "ISS-CSR-SIGNATURE",
+    title: "A request whose signature does not verify is refused",
+    source: "RFC 2986 3 (proof of possession); lifecycle policy: issue",
+    level: "MUST",
+    async run(ctx) {
+      const csr = await makeCsr("Broken Signature");
+      return mustRefuse(ctx, breakSignature(csr.pem), "a request with a broken signature");
+    },
+  },
+  {
+    id: "ISS-WEAK-KEY",
+    title: "A request for an RSA-1024 key is refused",
+    source: "lifecycle policy: issue (RSA < 2048 refused); NIST SP 800-131A",
+    level: "MUST",
+    async run(ctx) {
+      const csr = await makeCsr("Weak Key", "rsa1024");
+      return mustRefuse(ctx, csr.pem, "an RSA-1024 key");
+    },
+  },
+  {
+    id: "ISS-CONCURRENT-SERIALS",
+    title: "Concurrent issuance succeeds with unique serial numbers",
+    source: "RFC 5280 4.1.2.2 (unique per CA)",
+    level: "MUST",
+    async run(ctx) {
+      const { issued, errors } = await ctx.fx.batch();
+      const serials = issued.map((c) => normSerial(c.issued.serial));
+      const dup = serials.filter((s, i) => serials.indexOf(s) !== i);
+      const ev = { requested: ctx.options.concurrency, issued: serials.length, serials, errors };
+      if (errors.length) return fail(`${errors.length} of ${ctx.options.concurrency} concurrent requests failed: ${errors[0]}`, ev);
+      if (dup.length) return fail(`duplicate serials: ${[...new Set(dup)].join(", ")}`, ev);
+      return pass(`${serials.length} concurrent issuances, all serials distinct`, ev);
+    },
+  },
+];

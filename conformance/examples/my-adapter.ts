@@ -1,0 +1,143 @@
+/**
+ * A worked example of a CA adapter module for `cardloop certify --ca module:PATH`.
+ *
+ * It drives a CA through a REST API (here the API `cardloop ca serve` speaks,
+ * standing in for yours) with nothing but `fetch`. Copy it, change the
+ * requests to your CA's, declare honestly what your CA offers, and run:
+ *
+ *   cardloop certify --ca module:./my-adapter.ts --ca-config my-ca.yaml
+ *
+ * my-ca.yaml holds this adapter's options, e.g.:
+ *
+ *   url: http://127.0.0.1:8440
+ *   hold: false          # say so if your CA cannot suspend certificates
+ */
+import {
+  CaError,
+  type CaAdapter,
+  type CaCapabilities,
+  type CertificateStatus,
+  type IssueRequest,
+  type IssuedCertificate,
+  type RenewRequest,
+  type RevocationResult,
+  type RevokeRequest,
+} from "../../simulator/ca/api.js";
+
+interface MyOptions {
+  url?: string;
+  hold?: boolean;
+}
+
+/** Every call goes through here: a refusal becomes a CaError with the HTTP status, which the checks judge. */
+async function call(base: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(base + path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!res.ok) throw new CaError(res.status, String(json.error ?? "error"), String(json.message ?? res.statusText));
+  return json;
+}
+
+function toIssued(j: Record<string, unknown>): IssuedCertificate {
+  return {
+    serial: String(j.serial),
+    certificatePem: String(j.certificate),
+    chainPem: j.chain as string[],
+    notBefore: new Date(String(j.notBefore)),
+    notAfter: new Date(String(j.notAfter)),
+    cancellationCodes: j.cancellationCodes as IssuedCertificate["cancellationCodes"],
+  };
+}
+
+/** The one export cardloop looks for. `options` is the --ca-config YAML, plus the run's clock. */
+export async function createAdapter(options: MyOptions & Record<string, unknown>): Promise<CaAdapter> {
+  if (!options.url) throw new Error("my-adapter needs `url` in --ca-config");
+  const base = options.url.replace(/\/$/, "");
+  // Fail now if the CA is not there: certify then exits 2 ("could not be reached").
+  await call(base, "GET", "/api/v1/certificates/01").catch((err) => {
+    if (!(err instanceof CaError)) throw err; // a 404 still proves the CA answers
+  });
+
+  return {
+    name: `my-ca ${base}`,
+
+    // What the CA offers. A check needing something declared false is skipped with that reason, never passed.
+    capabilities(): CaCapabilities {
+      return {
+        renew: true,
+        hold: options.hold ?? true,
+        authorisation: true,
+        cancellationCodes: true,
+        cardExpiryCap: true,
+        crl: true,
+        ocsp: true,
+        ocspGet: true,
+        bulkRevoke: false,
+        virtualClock: false,
+      };
+    },
+
+    async issue(req: IssueRequest) {
+      return toIssued(await call(base, "POST", "/api/v1/certificates", { csr: req.csrPem, profile: req.profile, holder: req.holder, cardExpiry: req.cardExpiry?.toISOString() }));
+    },
+
+    async renew(serial: string, req: RenewRequest) {
+      return toIssued(await call(base, "POST", `/api/v1/certificates/${serial}/renew`, { csr: req.csrPem, cardExpiry: req.cardExpiry?.toISOString() }));
+    },
+
+    async revoke(req: RevokeRequest): Promise<RevocationResult> {
+      const { serial, ...credentials } = req;
+      const j = await call(base, "POST", `/api/v1/certificates/${serial}/revoke`, credentials);
+      return { serial: String(j.serial), status: j.status as RevocationResult["status"], reason: j.reason as RevocationResult["reason"], revokedAt: new Date(String(j.revokedAt)) };
+    },
+
+    async release(serial: string) {
+      await call(base, "POST", `/api/v1/certificates/${serial}/release`, {});
+    },
+
+    async status(serial: string): Promise<CertificateStatus> {
+      try {
+        const j = await call(base, "GET", `/api/v1/certificates/${serial}`);
+        return { ...(j as unknown as CertificateStatus), revokedAt: j.revokedAt ? new Date(String(j.revokedAt)) : undefined };
+      } catch (err) {
+        if (err instanceof CaError && err.status === 404) return { serial, status: "unknown" };
+        throw err;
+      }
+    },
+
+    async crl() {
+      const res = await fetch(`${base}/crl`);
+      if (!res.ok) throw new CaError(res.status, "crl", `GET /crl answered ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    },
+
+    // Optional: CRLs for the CA certificates above the leaves (here the root's), for full-path validation.
+    async authorityCrls() {
+      const res = await fetch(`${base}/crl/root`);
+      return res.ok ? [new Uint8Array(await res.arrayBuffer())] : [];
+    },
+
+    // OCSP bytes in, bytes out: cardloop builds the requests and judges the answers.
+    async ocsp(request: Uint8Array, method: "POST" | "GET" = "POST") {
+      const res =
+        method === "POST"
+          ? await fetch(`${base}/ocsp`, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: request })
+          : await fetch(`${base}/ocsp/${encodeURIComponent(Buffer.from(request).toString("base64"))}`);
+      if (!res.ok && res.headers.get("content-type") !== "application/ocsp-response") throw new CaError(res.status, "ocsp", `OCSP answered HTTP ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    },
+
+    async anchors() {
+      const chain = await (await fetch(`${base}/ca`)).text();
+      const pems = chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+      return pems.slice(-1); // the root
+    },
+
+    async close() {
+      // Stop whatever this adapter started (processes, temp dirs). This one started nothing.
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readRunLog, type AnyEvent } from "../core/index.js";
+import { buildCertifyReport, evidenceSummary, type CertifyReport, type CheckRow } from "./report-model.js";
+
+const xml = (s: string) => s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
+const html = xml;
+const md = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+/** JUnit XML: one testcase per check; a failed MUST is a <failure>, a failed SHOULD too (CI decides on the exit code). */
+export function certifyJUnit(r: CertifyReport): string {
+  const secs = (ms?: number) => ((ms ?? 0) / 1000).toFixed(3);
+  const total = r.checks.reduce((n, c) => n + (c.durationMs ?? 0), 0);
+  const cases = r.checks.map((c) => {
+    const name = `${c.id} [${c.level}] ${c.title}`;
+    let body = "";
+    if (c.outcome === "fail") body = `<failure message="${xml(c.message)}" type="${c.level}">${xml(`${c.source}\n${JSON.stringify(c.evidence, null, 2)}`)}</failure>`;
+    else if (c.outcome === "error") body = `<error message="${xml(c.message)}" type="${c.level}"/>`;
+    else if (c.outcome === "skip") body = `<skipped message="${xml(c.message)}"/>`;
+    return `    <testcase classname="certify.${xml(r.ca)}" name="${xml(name)}" time="${secs(c.durationMs)}">${body}</testcase>`;
+  });
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="cardloop certify" tests="${r.checks.length}" failures="${r.totals.fail}" errors="${r.totals.error}" time="${secs(total)}">
+  <testsuite name="certify ${xml(r.ca)}" tests="${r.checks.length}" failures="${r.totals.fail}" errors="${r.totals.error}" skipped="${r.totals.skip}" time="${secs(total)}" timestamp="${xml(r.startTime.slice(0, 19))}">
+${cases.join("\n")}
+  </testsuite>
+</testsuites>
+`;
+}
+
+export function certifyJson(r: CertifyReport): string {
+  return JSON.stringify(r, null, 2) + "\n";
+}
+
+const ICON: Record<string, string> = { pass: "PASS", fail: "FAIL", error: "ERROR", skip: "SKIP" };
+
+export function certifyMarkdown(r: CertifyReport): string {
+  const lines = [
+    `# cardloop certify: ${r.ca}`,
+    "",
+    `Verdict: **${r.verdict.toUpperCase()}** (${r.totals.mustFailed} MUST failed, ${r.totals.shouldFailed} SHOULD failed; ${r.totals.pass} pass, ${r.totals.fail} fail, ${r.totals.error} error, ${r.totals.skip} skip)`,
+    "",
+    `Run: ${r.startTime} to ${r.endTime}`,
+    "",
+  ];
+  const problems = r.checks.filter((c) => c.outcome === "fail" || c.outcome === "error");
+  if (problems.length) {
+    lines.push("## What this CA gets wrong", "");
+    for (const c of problems) lines.push(`- **${c.id}** (${c.level}, ${c.source}): ${c.message}`);
+    lines.push("");
+  }
+  lines.push("## All checks", "", "| ID | Level | Outcome | Title | Source | Result |", "| --- | --- | --- | --- | --- | --- |");
+  for (const c of r.checks) lines.push(`| ${c.id} | ${c.level} | ${ICON[c.outcome]} | ${md(c.title)} | ${md(c.source)} | ${md(c.message)} |`);
+  lines.push("", "## Evidence", "");
+  for (const c of r.checks) lines.push(`- ${c.id}: \`${md(evidenceSummary(c.evidence)).replace(/`/g, "'")}\``);
+  return lines.join("\n") + "\n";
+}
+
+export function certifyHtml(r: CertifyReport): string {
+  const row = (c: CheckRow) => `<tr class="${c.outcome}">
+<td><code>${html(c.id)}</code></td><td>${c.level}</td><td class="o">${ICON[c.outcome]}</td><td>${html(c.title)}<br><small>${html(c.source)}</small></td>
+<td>${html(c.message)}<details><summary>evidence</summary><pre>${html(JSON.stringify(c.evidence, null, 2))}</pre></details></td></tr>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cardloop certify: ${html(r.ca)}</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #ddd;padding:.4rem;vertical-align:top;text-align:left}
+tr.pass .o{color:#176b1e}tr.fail .o,tr.error .o{color:#b00020;font-weight:bold}tr.skip .o{color:#777}
+pre{max-width:70rem;overflow:auto;background:#f6f6f6;padding:.5rem;font-size:.8rem}
+.verdict{font-size:1.3rem}.fail-v{color:#b00020}.pass-v{color:#176b1e}
+</style></head><body>
+<h1>cardloop certify: ${html(r.ca)}</h1>
+<p class="verdict ${r.verdict}-v">Verdict: <strong>${r.verdict.toUpperCase()}</strong>: ${r.totals.mustFailed} MUST failed, ${r.totals.shouldFailed} SHOULD failed
+(${r.totals.pass} pass, ${r.totals.fail} fail, ${r.totals.error} error, ${r.totals.skip} skip)</p>
+<p>Run ${html(r.startTime)} to ${html(r.endTime)}</p>
+<table><thead><tr><th>ID</th><th>Level</th><th>Outcome</th><th>Check</th><th>Result</th></tr></thead><tbody>
+${r.checks.map(row).join("\n")}
+</tbody></table></body></html>
+`;
+}
+
+export interface CertifyReportFiles {
+  junit: string;
+  json: string;
+  markdown: string;
+  html: string;
+}
+
+/** All four reports, from the run log (the only input a report ever has). */
+export function writeCertifyReports(runLog: string | readonly AnyEvent[], outDir: string): { files: CertifyReportFiles; report: CertifyReport } {
+  const events = typeof runLog === "string" ? readRunLog(runLog) : runLog;
+  const report = buildCertifyReport(events);
+  mkdirSync(outDir, { recursive: true });
+  const files = {
+    junit: join(outDir, "junit.xml"),
+    json: join(outDir, "certify.json"),
+    markdown: join(outDir, "certify.md"),
+    html: join(outDir, "certify.html"),
+  };
+  writeFileSync(files.junit, certifyJUnit(report));
+  writeFileSync(files.json, certifyJson(report));
+  writeFileSync(files.markdown, certifyMarkdown(report));
+  writeFileSync(files.html, certifyHtml(report));
+  return { files, report };
+}

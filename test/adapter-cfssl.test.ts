@@ -1,0 +1,81 @@
+import test from "ava";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CfsslCa } from "../conformance/adapters/cfssl.js";
+import { CaError } from "../simulator/ca/api.js";
+import { makeCsr, normSerial } from "../conformance/pkix.js";
+
+/** The serials `openssl crl -text` lists, as integers in hex. */
+const crlSerials = (text: string) => [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => normSerial(m[1]));
+
+const holder = { id: "h1", name: "Alice", email: "alice@example.test" };
+const scratch = mkdtempSync(join(tmpdir(), "cardloop-adapter-cfssl-"));
+const file = (name: string, data: string | Uint8Array) => {
+  const p = join(scratch, name);
+  writeFileSync(p, data);
+  return p;
+};
+const sqlite = (db: string, sql: string) => execFileSync("sqlite3", [db, sql], { encoding: "utf8" }).trim();
+
+test("cfssl serve signs and revokes into its SQLite certdb; gencrl and the OCSP cycle publish it", async (t) => {
+  const ca = await CfsslCa.create();
+  t.teardown(() => ca.close());
+  const db = join(ca.dir, "certs.db");
+  t.is(sqlite(db, "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"), "certificates\nocsp_responses");
+
+  const a = await ca.issue({ csrPem: (await makeCsr("Alice")).pem, profile: "authentication", holder });
+  const decimal = BigInt("0x" + a.serial).toString(10);
+  t.is(sqlite(db, `SELECT status FROM certificates WHERE serial_number='${decimal}'`), "good");
+  t.is(sqlite(db, `SELECT count(*) FROM ocsp_responses WHERE serial_number='${decimal}'`), "1"); // ocsprefresh ran
+
+  await ca.revoke({ serial: a.serial, reason: "keyCompromise", role: "operator" });
+  t.is(sqlite(db, `SELECT status || '/' || reason FROM certificates WHERE serial_number='${decimal}'`), "revoked/1");
+  t.like(await ca.status(a.serial), { status: "revoked", reason: "keyCompromise" });
+
+  const crl = execFileSync("openssl", ["crl", "-inform", "DER", "-in", file("crl.der", await ca.crl()), "-noout", "-text"], { encoding: "utf8" });
+  t.deepEqual(crlSerials(crl), [normSerial(a.serial)]);
+
+  // the real openssl OCSP client against cfssl ocspserve, after the refresh cycle
+  const anchor = file("ca.pem", (await ca.anchors())[0]);
+  const leaf = file("leaf.pem", a.certificatePem);
+  const url = `http://127.0.0.1:${(ca as unknown as { ocspPort: number }).ocspPort}`;
+  let out = "";
+  for (let i = 0; i < 50 && !/revoked/.test(out); i++) {
+    out = execFileSync("openssl", ["ocsp", "-issuer", anchor, "-cert", leaf, "-url", url, "-CAfile", anchor, "-no_nonce"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    if (!/revoked/.test(out)) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.regex(out, /leaf.pem: revoked/);
+});
+
+test("cfssl refusals are CaErrors; a second revocation is (wrongly) acknowledged", async (t) => {
+  const ca = await CfsslCa.create();
+  t.teardown(() => ca.close());
+  const unknown = await t.throwsAsync(ca.revoke({ serial: "0123456789abcdef", reason: "keyCompromise", role: "operator" }));
+  t.is((unknown as CaError).status, 404);
+  const csr = await makeCsr("Carol");
+  const broken = csr.pem.replace(/.(?=\n-----END)/, (c) => (c === "A" ? "B" : "A"));
+  const bad = await t.throwsAsync(ca.issue({ csrPem: broken, profile: "authentication", holder }));
+  t.true(bad instanceof CaError);
+  const a = await ca.issue({ csrPem: csr.pem, profile: "signature", holder });
+  await ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" });
+  const again = await ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" });
+  t.is(again.status, "revoked");
+});
+
+test("cfssl's servers listen on 127.0.0.1 only, and close stops them and removes the directory", async (t) => {
+  const ca = await CfsslCa.create();
+  const ports = [(ca as unknown as { servePort: number }).servePort, (ca as unknown as { ocspPort: number }).ocspPort];
+  const listening = execFileSync("ss", ["-ltnH"], { encoding: "utf8" });
+  for (const p of ports) {
+    const lines = listening.split("\n").filter((l) => new RegExp(`:${p}\\s`).test(l));
+    t.true(lines.length > 0, `port ${p} is listening`);
+    for (const l of lines) t.regex(l, new RegExp(`127\\.0\\.0\\.1:${p}\\s`));
+  }
+  const dir = ca.dir;
+  await ca.close();
+  t.false(existsSync(dir));
+  const after = execFileSync("ss", ["-ltnH"], { encoding: "utf8" });
+  for (const p of ports) t.false(new RegExp(`:${p}\\s`).test(after), `port ${p} closed`);
+});

@@ -1,0 +1,89 @@
+import test from "ava";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { OpensslCa } from "../conformance/adapters/openssl.js";
+import { CaError } from "../simulator/ca/api.js";
+import { makeCsr, normSerial } from "../conformance/pkix.js";
+
+/** The serials `openssl crl -text` lists, as integers in hex. */
+const crlSerials = (text: string) => [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => normSerial(m[1]));
+
+const holder = { id: "h1", name: "Alice", email: "alice@example.test" };
+const scratch = mkdtempSync(join(tmpdir(), "cardloop-adapter-openssl-"));
+const file = (name: string, data: string | Uint8Array) => {
+  const p = join(scratch, name);
+  writeFileSync(p, data);
+  return p;
+};
+
+test("issues, revokes and publishes through the real openssl tools; the openssl CLI agrees", async (t) => {
+  const ca = await OpensslCa.create();
+  t.teardown(() => ca.close());
+  const csr = await makeCsr("Alice");
+  const a = await ca.issue({ csrPem: csr.pem, profile: "authentication", holder });
+  const anchor = file("ca.pem", (await ca.anchors())[0]);
+  const leaf = file("leaf.pem", a.certificatePem);
+  t.regex(execFileSync("openssl", ["verify", "-CAfile", anchor, leaf], { encoding: "utf8" }), /leaf.pem: OK/);
+
+  const r = await ca.revoke({ serial: a.serial, reason: "keyCompromise", role: "operator" });
+  t.is(r.status, "revoked");
+  t.deepEqual(await ca.status(a.serial), { serial: normSerial(a.serial), status: "revoked", reason: "keyCompromise", revokedAt: r.revokedAt, notAfter: a.notAfter });
+
+  const crl = file("crl.der", await ca.crl());
+  const text = execFileSync("openssl", ["crl", "-inform", "DER", "-in", crl, "-noout", "-text"], { encoding: "utf8" });
+  t.true(crlSerials(text).includes(normSerial(a.serial)));
+  t.regex(text, /Key Compromise/);
+  t.regex(text, /X509v3 CRL Number/);
+
+  // the real openssl OCSP client against the adapter's loopback responder front (async: the front lives in this process)
+  const url = (ca as unknown as { server: { url: string } }).server.url;
+  t.regex(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const { stdout: out } = await promisify(execFile)("openssl", ["ocsp", "-issuer", anchor, "-cert", leaf, "-url", `${url}/ocsp`, "-CAfile", anchor], { encoding: "utf8" });
+  t.regex(out, /leaf.pem: revoked/);
+  t.regex(out, /Reason: keyCompromise/);
+});
+
+test("refusals are CaErrors: unknown serial 404, second revocation 409, a reason openssl cannot record 400", async (t) => {
+  const ca = await OpensslCa.create();
+  t.teardown(() => ca.close());
+  const a = await ca.issue({ csrPem: (await makeCsr("Bob")).pem, profile: "signature", holder });
+  const unknown = await t.throwsAsync(ca.revoke({ serial: "0123456789abcdef", reason: "keyCompromise", role: "operator" }));
+  t.is((unknown as CaError).status, 404);
+  const unsupported = await t.throwsAsync(ca.revoke({ serial: a.serial, reason: "privilegeWithdrawn", role: "operator" }));
+  t.is((unsupported as CaError).status, 400);
+  t.is((await ca.status(a.serial)).status, "good");
+  await ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" });
+  const dup = await t.throwsAsync(ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" }));
+  t.is((dup as CaError).status, 409);
+});
+
+test("every openssl ca call goes through one queue: concurrent issuance keeps the index whole", async (t) => {
+  const ca = await OpensslCa.create();
+  t.teardown(() => ca.close());
+  const issued = await Promise.all(Array.from({ length: 12 }, async (_, i) => ca.issue({ csrPem: (await makeCsr(`User ${i}`)).pem, profile: "authentication", holder })));
+  const index = readFileSync(join(ca.dir, "index.txt"), "utf8").trim().split("\n");
+  t.is(index.length, 12 + 1); // + the delegated OCSP responder certificate
+  t.is(new Set(issued.map((c) => c.serial)).size, 12);
+});
+
+test("a request openssl ca refuses (no commonName for the policy) is a 400, whatever its exit status", async (t) => {
+  const ca = await OpensslCa.create();
+  t.teardown(() => ca.close());
+  const key = join(scratch, "k.pem");
+  execFileSync("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]);
+  const csr = spawnSync("openssl", ["req", "-new", "-key", key, "-subj", "/O=no common name"], { encoding: "utf8" }).stdout;
+  const err = await t.throwsAsync(ca.issue({ csrPem: csr, profile: "authentication", holder }));
+  t.is((err as CaError).status, 400);
+  t.is(readFileSync(join(ca.dir, "index.txt"), "utf8").trim().split("\n").length, 1);
+});
+
+test("close removes the CA's directory and stops its responder", async (t) => {
+  const ca = await OpensslCa.create();
+  const dir = ca.dir;
+  t.true(existsSync(join(dir, "index.txt")));
+  await ca.close();
+  t.false(existsSync(dir));
+});

@@ -1,0 +1,125 @@
+import test from "ava";
+import { EventBus, SystemClock } from "../core/index.js";
+import { EmbeddedCa, startCaServer } from "../simulator/ca/index.js";
+import { createEmbeddedAdapter } from "../conformance/adapters/embedded.js";
+import { OpensslCa } from "../conformance/adapters/openssl.js";
+import { CfsslCa } from "../conformance/adapters/cfssl.js";
+import { HttpCa } from "../conformance/adapters/http.js";
+import { runCatalog, type CatalogRun, type CheckResult } from "../conformance/runner.js";
+import { CATALOG } from "../conformance/checks/index.js";
+import type { CaAdapter } from "../simulator/ca/api.js";
+
+/**
+ * The whole catalogue, once per CA, shared by every assertion below:
+ * the embedded CA must pass every MUST; OpenSSL and CFSSL get exactly the
+ * verdicts their real behaviour earns.
+ */
+const clock = new SystemClock();
+
+async function certify(open: () => Promise<CaAdapter>): Promise<CatalogRun> {
+  const ca = await open();
+  try {
+    return await runCatalog(ca, { bus: new EventBus(clock), clock });
+  } finally {
+    await ca.close();
+  }
+}
+
+const runs = {
+  embedded: certify(() => createEmbeddedAdapter()),
+  openssl: certify(() => OpensslCa.create()),
+  cfssl: certify(() => CfsslCa.create()),
+  http: certify(async () => {
+    // the embedded CA served by the same code as `cardloop ca serve`, talked to over HTTP
+    const inner = await EmbeddedCa.open({ kdfLog2N: 10 });
+    const server = await startCaServer(inner, { host: "127.0.0.1", port: 0 });
+    const ca = await HttpCa.connect({ url: server.url, operatorToken: inner.operatorToken });
+    const close = ca.close.bind(ca);
+    ca.close = async () => {
+      await close();
+      await server.close();
+      await inner.close();
+    };
+    return ca;
+  }),
+};
+
+const ids = (r: CatalogRun, outcome: string, level?: string) =>
+  r.results.filter((x) => x.outcome === outcome && (!level || x.level === level)).map((x) => x.id).sort();
+const byId = (r: CatalogRun, id: string): CheckResult => r.results.find((x) => x.id === id)!;
+
+test("every check of the catalogue runs once per CA, in catalogue order", async (t) => {
+  for (const r of await Promise.all(Object.values(runs))) {
+    t.deepEqual(r.results.map((x) => x.id), CATALOG.map((c) => c.id));
+  }
+});
+
+test("embedded CA: every MUST passes, every SHOULD passes, nothing errors", async (t) => {
+  const r = await runs.embedded;
+  t.deepEqual(r.mustFailures.map((x) => `${x.id}: ${x.message}`), []);
+  t.deepEqual(ids(r, "fail"), []);
+  t.deepEqual(ids(r, "error"), []);
+  t.deepEqual(ids(r, "skip"), []); // the embedded CA offers everything the catalogue asks about
+  t.is(byId(r, "LIFECYCLE-SCENARIO").message, "7 steps as the policy says");
+});
+
+test("embedded CA over HTTP (cardloop ca serve): same verdicts as in-process", async (t) => {
+  const [a, b] = await Promise.all([runs.embedded, runs.http]);
+  t.deepEqual(
+    b.results.map((x) => [x.id, x.outcome]),
+    a.results.map((x) => [x.id, x.outcome]),
+  );
+});
+
+test("OpenSSL: accepts RSA-1024 keys and cannot record privilegeWithdrawn", async (t) => {
+  const r = await runs.openssl;
+  t.deepEqual(ids(r, "fail"), ["ISS-WEAK-KEY", "REV-REASONS"]);
+  t.deepEqual(ids(r, "error"), []);
+  t.is(r.mustFailures.length, 2);
+  const weak = byId(r, "ISS-WEAK-KEY");
+  t.regex(String(weak.evidence.certificate), /BEGIN CERTIFICATE/); // the certificate it should never have issued
+  const reasons = byId(r, "REV-REASONS");
+  t.is(reasons.message, "privilegeWithdrawn refused (400 unsupported-reason)");
+  // OpenSSL offers no hold/release, codes or authorisation: skipped with the reason, never passed
+  for (const id of ["REV-HOLD-RELEASE", "REV-CANCELLATION-CODES", "REV-AUTH-WRONG-CODE", "REV-AUTH-ROLE"]) {
+    t.is(byId(r, id).outcome, "skip", id);
+    t.regex(byId(r, id).message, /does not offer/);
+  }
+  t.is(byId(r, "ISS-VALIDITY-CARD-EXPIRY").outcome, "pass"); // -enddate caps at the card's expiry
+  t.is(byId(r, "LIFECYCLE-SCENARIO").outcome, "pass");
+  t.is(byId(r, "OCSP-RESPONDER-AUTHORISED").outcome, "pass");
+});
+
+test("CFSSL: what it gets wrong, each for the reason observed", async (t) => {
+  const r = await runs.cfssl;
+  t.deepEqual(ids(r, "error"), []);
+  t.deepEqual(ids(r, "fail", "MUST"), ["CRL-ENTRY-DATE", "CRL-ENTRY-REASON", "CRL-NUMBER", "ISS-WEAK-KEY", "OCSP-UNKNOWN", "REV-DUPLICATE"]);
+  t.deepEqual(ids(r, "fail", "SHOULD"), ["OCSP-GET", "OCSP-NONCE"]);
+  t.is(byId(r, "REV-DUPLICATE").message, "the CA acknowledged revoking an already revoked certificate");
+  t.is(byId(r, "CRL-NUMBER").message, "no cRLNumber extension");
+  t.is(byId(r, "CRL-ENTRY-REASON").message, "the entry has no reasonCode (revoked for keyCompromise)");
+  // gencrl stamps every entry with the time the CRL was made, not when the revocation happened
+  t.regex(byId(r, "CRL-ENTRY-DATE").message, /^revocationDate is \d+ ms away from the acknowledged revocation time$/);
+  // RFC 5019-style: ocspserve answers "unauthorized" for a serial it has no pre-signed response for
+  t.is(byId(r, "OCSP-UNKNOWN").message, "responseStatus unauthorized instead of a certStatus of unknown");
+  // pre-signed responses cannot echo a nonce; the 2016 responder cannot decode GET paths (it keeps
+  // the leading "/" and turns "+" into " ": 400), and Go's ServeMux redirects a base64 path with "//" (301)
+  t.is(byId(r, "OCSP-NONCE").message, "no nonce in the response");
+  t.regex(byId(r, "OCSP-GET").message, /^GET failed: OCSP responder answered HTTP (400|301)/);
+  t.is(byId(r, "ISS-VALIDITY-CARD-EXPIRY").outcome, "skip");
+  t.is(byId(r, "CRL-NUMBER-INCREASING").outcome, "skip"); // nothing to compare without CRL numbers
+  // and what it gets right
+  for (const id of ["LIFECYCLE-SCENARIO", "ISS-CSR-SIGNATURE", "ISS-KEYUSAGE-SIGN", "REV-REASONS", "REV-UNKNOWN-SERIAL", "PROP-CRL", "PROP-OCSP", "OCSP-REVOKED", "OCSP-MALFORMED", "CRL-SIGNATURE"]) {
+    t.is(byId(r, id).outcome, "pass", id);
+  }
+});
+
+test("evidence carries what was judged and no secret", async (t) => {
+  const r = await runs.embedded;
+  const codes = byId(r, "REV-CANCELLATION-CODES");
+  t.deepEqual(codes.evidence, { serial: codes.evidence.serial, holderCode: true, legalRepresentativeCode: true, authorisedRepresentativeCode: true });
+  t.regex(String(byId(r, "OCSP-GOOD").evidence.response), /^[A-Za-z0-9+/=]+$/);
+  t.is(typeof byId(r, "PROP-OCSP").evidence.delayMs, "number");
+  const all = JSON.stringify(r.results);
+  t.false(/PRIVATE KEY/.test(all));
+});

@@ -1,0 +1,110 @@
+import test from "ava";
+import { execFile, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { EmbeddedCa, startCaServer } from "../simulator/ca/index.js";
+import { readRunLog } from "../core/index.js";
+import { buildCertifyReport } from "../conformance/report-model.js";
+import { certifyJUnit, certifyMarkdown } from "../conformance/report-writers.js";
+import { freeLoopbackPort } from "../conformance/adapters/process.js";
+import { CATALOG } from "../conformance/checks/index.js";
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, "..");
+
+async function cardloop(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [join(root, "bin/cardloop.js"), ...args], { cwd: root, timeout: 90_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), "cardloop-certify-"));
+
+test("a user's adapter module (the ADAPTERS.md example) certifies a served CA: exit 0, four reports from the run log", async (t) => {
+  const ca = await EmbeddedCa.open({ kdfLog2N: 10 });
+  const server = await startCaServer(ca, { host: "127.0.0.1", port: 0 });
+  t.teardown(async () => {
+    await server.close();
+    await ca.close();
+  });
+  const dir = tmp();
+  writeFileSync(join(dir, "my-ca.yaml"), `url: ${server.url}\nhold: false\n`);
+  const only = "ISS-VALIDITY-MAX,ISS-WEAK-KEY,REV-DUPLICATE,REV-HOLD-RELEASE,CRL-SIGNATURE,OCSP-GET,OCSP-GOOD";
+  const r = await cardloop(["certify", "--ca", "module:conformance/examples/my-adapter.ts", "--ca-config", join(dir, "my-ca.yaml"), "--only", only, "--out", join(dir, "out"), "--json"]);
+  t.is(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout);
+  t.is(json.verdict, "pass");
+  t.deepEqual(json.checks.map((c: { id: string }) => c.id), only.split(","));
+  // hold: false in the config: skipped with the reason, not passed
+  const hold = json.checks.find((c: { id: string }) => c.id === "REV-HOLD-RELEASE");
+  t.is(hold.outcome, "skip");
+  t.is(hold.message, "the CA does not offer hold");
+
+  // every report is a function of the run log alone
+  const events = readRunLog(join(dir, "out", "run.jsonl"));
+  t.true(events.some((e) => e.type === "check.started"));
+  const report = buildCertifyReport(events);
+  t.is(readFileSync(join(dir, "out", "junit.xml"), "utf8"), certifyJUnit(report));
+  t.is(readFileSync(join(dir, "out", "certify.md"), "utf8"), certifyMarkdown(report));
+  t.deepEqual(JSON.parse(readFileSync(join(dir, "out", "certify.json"), "utf8")), json);
+  t.regex(readFileSync(join(dir, "out", "certify.html"), "utf8"), /<code>OCSP-GET<\/code>/);
+  // the JUnit file is what CI tools read: check it against the schema the reports helper keeps
+  const lint = spawnSync("xmllint", ["--noout", "--schema", join(root, "reports/junit.xsd"), join(dir, "out", "junit.xml")], { encoding: "utf8" });
+  t.is(lint.status, 0, lint.stderr);
+});
+
+test("OpenSSL: a failed MUST exits 1 and the reports say what it gets wrong", async (t) => {
+  const dir = tmp();
+  const r = await cardloop(["certify", "--ca", "openssl", "--only", "ISS-VALIDITY-MAX,ISS-WEAK-KEY,OCSP-UNKNOWN", "--out", dir]);
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stdout, /^FAIL  MUST   ISS-WEAK-KEY +the CA issued a certificate for an RSA-1024 key$/m);
+  t.regex(r.stdout, /^openssl: FAIL \(1 MUST failed/m);
+  const md = readFileSync(join(dir, "certify.md"), "utf8");
+  t.regex(md, /## What this CA gets wrong\n\n- \*\*ISS-WEAK-KEY\*\* \(MUST, lifecycle policy/);
+  const junit = readFileSync(join(dir, "junit.xml"), "utf8");
+  t.regex(junit, /<testcase classname="certify.openssl" name="ISS-WEAK-KEY \[MUST\][^"]*" time="[0-9.]+"><failure message="the CA issued a certificate for an RSA-1024 key"/);
+  t.is((junit.match(/<testcase /g) ?? []).length, 3);
+});
+
+test("--list prints the catalogue: stable IDs, levels, sources", async (t) => {
+  const r = await cardloop(["certify", "--list", "--json"]);
+  t.is(r.code, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as Array<{ id: string; level: string; source: string }>;
+  t.deepEqual(rows.map((x) => x.id), CATALOG.map((c) => c.id));
+  t.true(rows.every((x) => (x.level === "MUST" || x.level === "SHOULD") && x.source.length > 0));
+  t.is(new Set(rows.map((x) => x.id)).size, rows.length);
+});
+
+test("a CA that cannot be reached exits 2 with one line; bad usage exits 2", async (t) => {
+  const port = await freeLoopbackPort();
+  const dir = tmp();
+  const r = await cardloop(["certify", "--ca", `http://127.0.0.1:${port}`, "--out", dir]);
+  t.is(r.code, 2);
+  t.is(r.stderr.trim().split("\n").length, 1);
+  t.regex(r.stderr, /^cardloop: CA http:\/\/127\.0\.0\.1:\d+ could not be started or reached: /);
+  t.false(existsSync(join(dir, "junit.xml")));
+
+  const unknown = await cardloop(["certify", "--ca", "embedded", "--only", "NOPE-1", "--out", dir]);
+  t.is(unknown.code, 2);
+  t.is(unknown.stderr, "cardloop: unknown check ID: NOPE-1\n");
+
+  const badModule = await cardloop(["certify", "--ca", "module:/nonexistent/adapter.ts", "--out", dir]);
+  t.is(badModule.code, 2);
+  t.regex(badModule.stderr, /^cardloop: cannot load adapter module \/nonexistent\/adapter.ts/);
+
+  const noCa = await cardloop(["certify", "--out", dir]);
+  t.is(noCa.code, 2);
+  t.regex(noCa.stderr, /^cardloop: --ca is required/);
+
+  const badConfig = join(dir, "bad.yaml");
+  writeFileSync(badConfig, "- just\n- a list\n");
+  const r2 = await cardloop(["certify", "--ca", "openssl", "--ca-config", badConfig, "--out", dir]);
+  t.is(r2.code, 2);
+  t.regex(r2.stderr, /must be a YAML mapping/);
+});
