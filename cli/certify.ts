@@ -59,7 +59,7 @@ export function register(program: Command): void {
 
         const { loadAdapter, readCaConfig } = await import("../conformance/adapters/load.js");
         const { runCatalog } = await import("../conformance/runner.js");
-        const { writeCertifyReports } = await import("../conformance/report-writers.js");
+        const { writeCertifyReports } = await import("../reports/certify-writers.js");
         const config = readCaConfig(o.caConfig);
         const clock = new SystemClock();
 

@@ -37,3 +37,7 @@ export function writeReports(runLog: string | readonly AnyEvent[], outDir: strin
   writeFileSync(files.html, toHtml(report));
   return { files, report };
 }
+
+// certify's reports: one row per check.* event pair, from the run log as well.
+export { buildCertifyReport, type CertifyReport, type CheckRow } from "./certify-model.js";
+export { writeCertifyReports, certifyJUnit, certifyMarkdown, certifyHtml } from "./certify-writers.js";

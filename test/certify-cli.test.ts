@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { EmbeddedCa, startCaServer } from "../simulator/ca/index.js";
 import { readRunLog } from "../core/index.js";
-import { buildCertifyReport } from "../conformance/report-model.js";
-import { certifyJUnit, certifyMarkdown } from "../conformance/report-writers.js";
+import { buildCertifyReport } from "../reports/certify-model.js";
+import { certifyJUnit, certifyMarkdown } from "../reports/certify-writers.js";
 import { freeLoopbackPort } from "../conformance/adapters/process.js";
 import { CATALOG } from "../conformance/checks/index.js";
 

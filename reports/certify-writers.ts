@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readRunLog, type AnyEvent } from "../core/index.js";
-import { buildCertifyReport, evidenceSummary, type CertifyReport, type CheckRow } from "./report-model.js";
+import { buildCertifyReport, evidenceSummary, type CertifyReport, type CheckRow } from "./certify-model.js";
 
 const xml = (s: string) => s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
 const html = xml;

@@ -1,7 +1,7 @@
 import test from "ava";
 import { EventBus, VirtualClock, type AnyEvent } from "../core/index.js";
-import { buildCertifyReport } from "./report-model.js";
-import { certifyHtml, certifyJUnit, certifyMarkdown } from "./report-writers.js";
+import { buildCertifyReport } from "./certify-model.js";
+import { certifyHtml, certifyJUnit, certifyMarkdown } from "./certify-writers.js";
 
 function log(): AnyEvent[] {
   const bus = new EventBus(new VirtualClock("2026-01-01T00:00:00Z"));
