@@ -52,7 +52,13 @@ export function parseApduText(text: string, where: string): { command: Uint8Arra
   }
   const all = tokens.join("");
   const bytes = tryHex(all);
-  if (!bytes) throw new UsageError(`${where}: not hex: "${text.length > 60 ? text.slice(0, 60) + "..." : text}"`);
+  // The message points at the fault but never quotes the line: it may hold a PIN or a key.
+  if (!bytes) {
+    const bad = text.search(/[^0-9a-fA-F\s]/);
+    throw new UsageError(
+      bad >= 0 ? `${where}: not hex (character ${bad + 1} of the APDU)` : `${where}: not hex (an odd number of digits)`,
+    );
+  }
   if (bytes.length === 0) throw new UsageError(`${where}: empty APDU`);
   return { command: bytes, text: all.toUpperCase() };
 }
@@ -97,10 +103,11 @@ export function register(program: Command): void {
     .command("apdu")
     .description("send APDUs to an emulated card (from arguments or a script) and print each exchange")
     .requiredOption("--card <file>", "card file (its state is saved back after the session)")
-    .option("--script <file>", "script: one APDU per line, # comments, optional expected SW after the APDU (- for stdin)")
-    .option("--json", "print one JSON object per exchange: {command, response, sw}")
+    .option("--script <file>", "script: one APDU per line, # comments, `reset` powers the card again, optional expected SW after the APDU (9000, 63Cx; - for stdin)")
+    .option("--json", "print one JSON object per exchange: {command, response, sw}, plus {expected, ok} when an SW is expected; a reset prints {reset, atr}")
     .option("--log <file>", "write a run log (JSON Lines) of the exchanges, secrets masked")
     .argument("[apdu...]", "APDUs in hex (each may end with an expected SW as a separate word when quoted)")
+    .addHelpText("after", "\nExit status: 0 when every expected SW matched, 1 when one did not, 2 on bad input.")
     .action(action((apdus: string[], opts: ApduOptions) => runApdu(apdus, opts)));
 }
 

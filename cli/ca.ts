@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { SystemClock, VirtualClock } from "../core/index.js";
+import { existsSync, statSync } from "node:fs";
+import { SystemClock, UsageError, VirtualClock, errorMessage } from "../core/index.js";
 import { action, usage } from "./exit.js";
 
 /** `cardloop ca serve`: the embedded reference CA over HTTP. */
@@ -22,8 +23,23 @@ export function register(program: Command): void {
         const { EmbeddedCa, startCaServer } = await import("../simulator/ca/index.js");
         // CLI wiring may read the wall clock: a virtual clock starts at "now".
         const clock = o.virtualClock ? new VirtualClock(Date.now()) : new SystemClock();
-        const embedded = await EmbeddedCa.open({ dataDir: o.data, clock, keyType: o.keyType, hsm: o.hsm || undefined });
-        const server = await startCaServer(embedded, { port, host: o.host, virtualClock: o.virtualClock, publicUrl: o.publicUrl });
+        if (o.publicUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(o.publicUrl)) usage(`--public-url must be an http(s) URL (got ${o.publicUrl})`);
+        if (existsSync(o.data) && !statSync(o.data).isDirectory()) usage(`--data ${o.data}: not a directory`);
+        let embedded;
+        try {
+          embedded = await EmbeddedCa.open({ dataDir: o.data, clock, keyType: o.keyType, hsm: o.hsm || undefined });
+        } catch (err) {
+          throw new UsageError(`cannot open the CA in ${o.data}: ${errorMessage(err)}`);
+        }
+        let server;
+        try {
+          server = await startCaServer(embedded, { port, host: o.host, virtualClock: o.virtualClock, publicUrl: o.publicUrl });
+        } catch (err) {
+          await embedded.close();
+          // EADDRINUSE, EACCES, an unknown host: the user's to fix, so a usage error, not an internal one.
+          const code = (err as NodeJS.ErrnoException).code;
+          throw new UsageError(`cannot listen on ${o.host}:${port}: ${code === "EADDRINUSE" ? "address already in use" : errorMessage(err)}`);
+        }
         process.stdout.write(`${server.url}\n`);
         await new Promise<void>((resolve) => {
           const stop = () => resolve();

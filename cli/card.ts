@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .option("--pin <pin>", "initial PIN, 6-8 characters", "123456")
     .option("--puk <puk>", "initial PUK, 6-8 characters", "12345678")
     .option("--serial <hex>", "card serial number in hex (default: random 4 bytes)")
-    .option("--management-key <hex>", "management key (default: the well-known 0102...08 test key)")
+    .option("--management-key <hex>", "management key in hex: 24 bytes for 3des, 16/24/32 for aes128/192/256 (default: the well-known 0102...08 3DES test key)")
     .addOption(
       new Option("--management-alg <alg>", "management key algorithm")
         .choices(["3des", "aes128", "aes192", "aes256"])
@@ -45,7 +45,7 @@ export function register(program: Command): void {
             puk: opts.puk,
             serial: opts.serial,
             managementAlg: opts.managementAlg,
-            managementKey: opts.managementKey !== undefined ? fromHex(opts.managementKey) : undefined,
+            managementKey: opts.managementKey !== undefined ? keyFromHex(opts.managementKey) : undefined,
           });
         } catch (err) {
           if (err instanceof RangeError) throw new UsageError(err.message);
@@ -72,6 +72,15 @@ interface NewCardOptions {
   managementKey?: string;
   managementAlg: ManagementAlg;
   force?: boolean;
+}
+
+/** The management key from its hex; the message names the option but never echoes the key. */
+function keyFromHex(text: string): Uint8Array {
+  try {
+    return fromHex(text);
+  } catch (err) {
+    throw new UsageError(`--management-key: ${(err as Error).message}`);
+  }
 }
 
 function parseDay(text: string): Date {

@@ -13,7 +13,7 @@ import {
   type CommandApdu,
 } from "./apdu.js";
 import { FormatError } from "./errors.js";
-import { fromHex, toHex } from "./hex.js";
+import { concatBytes, fromHex, toHex } from "./hex.js";
 
 const byte = fc.integer({ min: 0, max: 255 });
 
@@ -132,6 +132,26 @@ test("maskCommand hides PIN, PUK and key data but keeps structure", (t) => {
   const getData = fromHex("00cb3fff055c035fc10200");
   t.is(toHex(maskCommand(getData)), toHex(getData));
   t.is(toHex(maskCommand(fromHex("00200080"))), "00200080", "empty VERIFY has nothing to hide");
+  // Lengths that do not add up still hide everything after the header: a mistyped Lc must not leak PIN digits.
+  t.is(toHex(maskCommand(fromHex("002000800431323334353637ff"))), "0020008004" + "ff".repeat(8));
+  t.is(toHex(maskCommand(fromHex("002000800031"))), "0020008000ff");
+  t.is(toHex(maskCommand(fromHex("0020008008313233343536ffff00"))), "0020008008" + "ff".repeat(8) + "00", "case 4: Le stays");
+  // Property: for a secret-bearing INS no byte after the header survives unless it is a length field or Le.
+  fc.assert(
+    fc.property(fc.constantFrom(0x20, 0x24, 0x2c, 0xfe, 0xff), fc.uint8Array({ minLength: 1, maxLength: 300 }), (ins, body) => {
+      const cmd = concatBytes(Uint8Array.of(0, ins, 0, 0x80), body);
+      const masked = maskCommand(cmd);
+      let data: Uint8Array = new Uint8Array(0);
+      try {
+        data = decodeCommand(cmd).data;
+      } catch {
+        return masked.subarray(5).every((b) => b === 0xff);
+      }
+      const start = data.byteOffset - cmd.byteOffset;
+      return masked.subarray(start, start + data.length).every((b) => b === 0xff);
+    }),
+    { numRuns: 2000 },
+  );
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 300 }), (b) => maskCommand(b).length === b.length),
   );

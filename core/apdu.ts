@@ -167,18 +167,20 @@ const SECRET_DATA_INS = new Set([
  * same length (the length is not secret, and keeps the trace's structure).
  */
 export function maskCommand(bytes: Uint8Array): Uint8Array {
-  if (bytes.length < 6 || !SECRET_DATA_INS.has(bytes[1])) return bytes;
+  if (bytes.length <= 5 || !SECRET_DATA_INS.has(bytes[1])) return bytes;
   const out = Uint8Array.from(bytes);
-  let start: number;
-  let lc: number;
-  if (bytes[4] !== 0) {
-    start = 5;
-    lc = bytes[4];
-  } else if (bytes.length >= 7) {
-    start = 7;
-    lc = (bytes[5] << 8) | bytes[6];
-  } else return out;
-  out.fill(0xff, start, Math.min(start + lc, out.length));
+  let cmd: CommandApdu;
+  try {
+    cmd = decodeCommand(bytes);
+  } catch {
+    // Lengths that do not add up: the card will answer 6700, but the bytes may
+    // still be a mistyped PIN. Hide everything after the header.
+    out.fill(0xff, 5);
+    return out;
+  }
+  if (cmd.data.length === 0) return out;
+  const start = cmd.data.byteOffset - bytes.byteOffset;
+  out.fill(0xff, start, start + cmd.data.length);
   return out;
 }
 

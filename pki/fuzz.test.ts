@@ -2,7 +2,7 @@ import test from "ava";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Certificate, Crl, DecodeError, OcspResponse, Validator } from "./index.js";
+import { Certificate, Crl, DecodeError, OcspResponse, Validator, readPemOrDer } from "./index.js";
 import { KU, buildCert, buildCrl, buildOcsp, name, newKey } from "./testing/builder.js";
 
 /**
@@ -152,4 +152,41 @@ test("random bytes raise only DecodeError", (t) => {
     { numRuns: 2000, seed: 4 },
   );
   t.throws(() => new Certificate(new Uint8Array([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])), { instanceOf: DecodeError });
+});
+
+const pemOf = (label: string, der: Uint8Array) =>
+  `-----BEGIN ${label}-----\n${Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n")}\n-----END ${label}-----\n`;
+
+test("PEM input: well-formed blocks read back; fragments and noise raise only DecodeError", (t) => {
+  // Round trip: any DER in any number of blocks, with text around them, comes back byte for byte.
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 200 }), { minLength: 1, maxLength: 4 }), fc.string({ maxLength: 20 }), (ders, noise) => {
+      const text = "Bag Attributes\n" + ders.map((d) => pemOf("CERTIFICATE", d) + noise.replace(/-/g, "") + "\n").join("");
+      const back = readPemOrDer(Buffer.from(text), "CERTIFICATE");
+      return back.length === ders.length && back.every((b, i) => Buffer.compare(Buffer.from(b), Buffer.from(ders[i])) === 0);
+    }),
+    { numRuns: 300 },
+  );
+  // Noise: pieces of PEM syntax in any order.
+  const piece = fc.oneof(
+    fc.constantFrom("-----BEGIN ", "-----END ", "-----", "CERTIFICATE", "X509 CRL", "TRUSTED CERTIFICATE", "\n", " ", "=", "MIIB", "AAAA", "@"),
+    fc.string({ maxLength: 8 }),
+  );
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 40 }), fc.constantFrom(undefined, "CERTIFICATE", "X509 CRL"), (parts, label) => {
+      const bytes = Buffer.from(parts.join(""), "latin1");
+      try {
+        for (const der of readPemOrDer(bytes, label)) if (!(der instanceof Uint8Array)) return false;
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+      }
+    }),
+    { numRuns: 3000 },
+  );
+  // Hostile input: thousands of BEGIN lines without an END used to be rescanned once per BEGIN (quadratic).
+  const hostile = Buffer.from("-----BEGIN CERTIFICATE-----\n".repeat(200_000));
+  t.throws(() => readPemOrDer(hostile, "CERTIFICATE"), { instanceOf: DecodeError, message: /without its END/ });
+  // A block of another kind is not a certificate; a truncated block is an error, not an empty result.
+  t.throws(() => readPemOrDer(Buffer.from(pemOf("X509 CRL", Uint8Array.of(0x30, 0))), "CERTIFICATE"), { instanceOf: DecodeError });
+  t.throws(() => readPemOrDer(Buffer.from(pemOf("CERTIFICATE", Uint8Array.of(0x30, 0)).slice(0, 30)), "CERTIFICATE"), { instanceOf: DecodeError });
 });

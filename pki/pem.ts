@@ -3,15 +3,35 @@ import { DecodeError } from "./errors.js";
 /**
  * PEM or DER input: DER is returned as is; PEM yields every block with the wanted
  * label (or any label when none is given), base64-decoded.
+ *
+ * A linear scan rather than one regular expression: a lazy `BEGIN ... END \1` pattern
+ * rescans to the end of the text for every BEGIN without its END, which is quadratic
+ * on hostile input. A BEGIN without its END is an error, so every byte is read once or twice.
  */
 export function decodePem(text: string, label?: string): Uint8Array[] {
   const out: Uint8Array[] = [];
-  const re = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    if (label && m[1] !== label && !(label === "CERTIFICATE" && m[1] === "TRUSTED CERTIFICATE")) continue;
-    const b64 = m[2].replace(/\s+/g, "");
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new DecodeError(`bad base64 in PEM ${m[1]}`);
-    out.push(new Uint8Array(Buffer.from(b64, "base64")));
+  const BEGIN = "-----BEGIN ";
+  const DASHES = "-----";
+  let p = text.indexOf(BEGIN);
+  while (p >= 0) {
+    const labelStart = p + BEGIN.length;
+    const labelEnd = text.indexOf(DASHES, labelStart);
+    if (labelEnd < 0) throw new DecodeError("PEM header without its closing dashes");
+    const found = text.slice(labelStart, labelEnd);
+    if (found.length === 0 || found.length > 64 || !/^[A-Z0-9 ]+$/.test(found)) {
+      p = text.indexOf(BEGIN, labelEnd);
+      continue;
+    }
+    const endMarker = `-----END ${found}-----`;
+    const bodyStart = labelEnd + DASHES.length;
+    const end = text.indexOf(endMarker, bodyStart);
+    if (end < 0) throw new DecodeError(`PEM ${found} block without its END line`);
+    if (!label || found === label || (label === "CERTIFICATE" && found === "TRUSTED CERTIFICATE")) {
+      const b64 = text.slice(bodyStart, end).replace(/\s+/g, "");
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) throw new DecodeError(`bad base64 in PEM ${found}`);
+      out.push(new Uint8Array(Buffer.from(b64, "base64")));
+    }
+    p = text.indexOf(BEGIN, end + endMarker.length);
   }
   return out;
 }

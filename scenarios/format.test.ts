@@ -1,5 +1,6 @@
 import test from "ava";
 import fc from "fast-check";
+import { readFileSync } from "node:fs";
 import { libraryFiles } from "./runner.js";
 import { loadScenario, parseScenario, ACTIONS } from "./format.js";
 import { ScenarioError } from "./source.js";
@@ -124,4 +125,90 @@ test("every library file loads", (t) => {
   const files = libraryFiles();
   t.is(files.length, 11);
   for (const f of files) t.truthy(loadScenario(f).steps.length > 0, f);
+});
+
+/** Parses or fails with a located ScenarioError: anything else (a TypeError, a RangeError, an invalid Date) is a crash. */
+function locatedOrParsed(text: string): string | undefined {
+  let s;
+  try {
+    s = parseScenario(text, "fuzz.yaml");
+  } catch (err) {
+    if (!(err instanceof ScenarioError)) return `crash: ${(err as Error)?.stack ?? String(err)}`;
+    const lines = text.split("\n").length;
+    if (!err.message.startsWith("fuzz.yaml:") || err.line < 1 || err.line > lines + 1 || err.column < 1) return `unlocated: ${err.message}`;
+    return undefined;
+  }
+  // A file that loads is fully usable: every date in it is a real date.
+  const dates = [s.start, ...s.cards.map((c) => c.expires), ...s.steps.flatMap((st) => (st.args.to ? [st.args.to] : []))];
+  if (dates.some((d) => !Number.isFinite(d.getTime()))) return "loaded with an invalid date";
+  if (s.steps.some((st) => st.args.by !== undefined && !Number.isFinite(st.args.by))) return "loaded with an infinite duration";
+  return undefined;
+}
+
+// Mutations of real scenario files: the shapes authors actually get wrong.
+const LIBRARY_TEXTS = libraryFiles().map((f) => readFileSync(f, "utf8"));
+const TOKENS = ["", " ", "  ", "\n", "-", ":", ": ", "{", "}", "[", "]", ",", "'", '"', "#", "&a", "*a", "!!str", "!!binary", "<<: *a", "|", ">", "? ", "%YAML 1.2\n---\n", "---\n", "...", "\t", "null", "~", "99999y", "1e999d", "-1d", "0x1F", "2025-13-45", "9999999-01-01", "NaN", ".inf", "@", "\u0000", "\uFEFF", "é"];
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), len: fc.integer({ min: 1, max: 12 }) }),
+  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), text: fc.oneof(fc.constantFrom(...TOKENS), fc.string({ maxLength: 6 })) }),
+  fc.record({ kind: fc.constant("swap-lines" as const), a: fc.nat(), b: fc.nat() }),
+  fc.record({ kind: fc.constant("replace-value" as const), at: fc.nat(), text: fc.constantFrom(...TOKENS) }),
+);
+type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
+
+function mutate(text: string, m: Mutation): string {
+  switch (m.kind) {
+    case "delete": {
+      const at = m.at % (text.length + 1);
+      return text.slice(0, at) + text.slice(at + m.len);
+    }
+    case "insert": {
+      const at = m.at % (text.length + 1);
+      return text.slice(0, at) + m.text + text.slice(at);
+    }
+    case "swap-lines": {
+      const lines = text.split("\n");
+      const a = m.a % lines.length;
+      const b = m.b % lines.length;
+      [lines[a], lines[b]] = [lines[b], lines[a]];
+      return lines.join("\n");
+    }
+    case "replace-value": {
+      // Replace what follows one "key: " with a token: wrong types, aliases, tags, huge numbers.
+      const spots = [...text.matchAll(/: /g)].map((x) => x.index! + 2);
+      if (spots.length === 0) return text;
+      const at = spots[m.at % spots.length];
+      const end = text.slice(at).search(/[,}\n]/);
+      return text.slice(0, at) + m.text + (end < 0 ? "" : text.slice(at + end));
+    }
+  }
+}
+
+test("property: mutated library files either load or fail with file, line and column, never a crash", (t) => {
+  const property = fc.property(fc.nat(LIBRARY_TEXTS.length - 1), fc.array(mutation, { minLength: 1, maxLength: 4 }), (i, ms) => {
+    const text = ms.reduce(mutate, LIBRARY_TEXTS[i]);
+    const problem = locatedOrParsed(text);
+    if (problem) throw new Error(`${problem}\n--- input ---\n${text}`);
+  });
+  t.notThrows(() => fc.assert(property, { numRuns: Number(process.env.FUZZ_RUNS ?? 600) }));
+});
+
+test("property: random text and random YAML values fail with a located error, never a crash", (t) => {
+  const yamlish = fc.oneof(
+    fc.string({ maxLength: 200 }),
+    fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+    fc.array(fc.constantFrom(...TOKENS, "name: x\n", "steps:\n", "  - issue: c\n", "actors:\n", "  cards:\n", "    - id: c\n"), { maxLength: 12 }).map((a) => a.join("")),
+  );
+  t.notThrows(() => fc.assert(fc.property(yamlish, (text) => {
+    const problem = locatedOrParsed(text);
+    if (problem) throw new Error(`${problem}\n--- input ---\n${text}`);
+  }), { numRuns: 400 }));
+});
+
+test("edge cases found by the mutation property stay located errors", (t) => {
+  const card = (expires: string) => GOOD.replace("expires: 4y", `expires: ${expires}`);
+  for (const text of [card("99999999y"), card("275760-09-14"), GOOD.replace("advance: 30d", "advance: 1e999d"), GOOD.replace("start: 2025-01-01T00:00:00Z", "start: 2025-01-01T99:00:00Z")]) {
+    t.is(locatedOrParsed(text), undefined, text);
+  }
+  t.is(errorOf(card("99999999y")).field, "actors.cards[0].expires");
 });

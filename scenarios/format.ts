@@ -260,6 +260,7 @@ function parseCard(n: Located, holders: Set<string>, start: Date): CardSpec {
   // Either a date or a whole number of years after the scenario's start.
   const years = /^(\d+)y$/.exec(exp.str());
   const expires = years ? addYears(start, Number(years[1])) : exp.date();
+  if (!Number.isFinite(expires.getTime())) exp.fail(`"${exp.str()}" is too far in the future to be a date`);
   if (expires.getTime() <= start.getTime()) exp.fail("the card expires before the scenario starts");
   const pin = n.get("pin");
   return { id: identifier(n.get("id")), holder: holder.str(), expires, pin: pin.missing ? "246810" : pinText(pin) };
@@ -327,6 +328,7 @@ function parseArgs(action: Action, node: Located, cards: Set<string>, documents:
     } catch (err) {
       by.fail((err as Error).message);
     }
+    if (!Number.isSafeInteger(args.by)) by.fail(`"${by.str()}" is too long a duration`);
   }
   const to = get("to");
   if (to) args.to = to.date();

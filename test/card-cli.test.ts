@@ -4,6 +4,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { UsageError, encodeCommand, toHex } from "../core/index.js";
+import { parseScript } from "../cli/apdu.js";
 
 const BIN = fileURLToPath(new URL("../bin/cardloop.js", import.meta.url));
 
@@ -15,6 +18,14 @@ function run(args: string[], input?: string): Promise<{ code: number; stdout: st
     });
     if (input !== undefined) child.stdin!.end(input);
   });
+}
+
+/** A card file with a syntax error right after its PIN (V8 would quote the text around it). */
+function damagedCard(dir: string): string {
+  const file = join(dir, "damaged.json");
+  const text = JSON.stringify({ format: "cardloop-piv-card", version: 1, pin: "3132333435363738", puk: "3132333435363738" });
+  writeFileSync(file, text.replace('"pin":', '"pin" '));
+  return file;
 }
 
 function tmp(): string {
@@ -66,15 +77,19 @@ test("apdu --json prints one object per exchange; a run log masks the PIN", asyn
   const path = join(dir, "card.json");
   t.is((await run(["card", "new", "--out", path])).code, 0);
   const log = join(dir, "run.jsonl");
-  const res = await run(["apdu", "--card", path, "--json", "--log", log, "002000800831323334353600FF 63C2", "00FD000000"]);
+  // the second VERIFY has a wrong Lc (04 for 8 bytes): the card answers 6700, and the log must still hide the digits
+  const res = await run(["apdu", "--card", path, "--json", "--log", log, "002000800831323334353600FF 63C2", "00FD000000", "00200080043938373635343332"]);
   t.is(res.code, 0, res.stderr);
   const lines = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
   t.deepEqual(lines[0], { command: "002000800831323334353600FF", response: "", sw: "63C2", expected: "63C2", ok: true });
   t.deepEqual(lines[1], { command: "00FD000000", response: "050207", sw: "9000" });
+  t.like(lines[2], { command: "00200080043938373635343332", sw: "6700" });
   const text = readFileSync(log, "utf8");
   t.regex(text, /"type":"apdu.exchange"/);
   t.regex(text, /0020008008FFFFFFFFFFFFFFFF/);
+  t.regex(text, /0020008004FFFFFFFFFFFFFFFF/);
   t.false(text.includes("3132333435"), "no PIN digits in the run log");
+  t.false(text.includes("39383736") || text.includes("35343332"), "no digits of the malformed VERIFY either");
 });
 
 test("scripts from stdin", async (t) => {
@@ -100,11 +115,71 @@ test("bad arguments and unreadable files: one stderr line, exit 2", async (t) =>
     ["nothing to send", ["apdu", "--card", path]],
     ["missing script", ["apdu", "--card", path, "--script", join(dir, "nope.apdu")]],
     ["not a card file", ["apdu", "--card", BIN, "00FD0000"]],
+    // secrets in bad input: the error names the fault, never the secret
+    ["bad management key", ["card", "new", "--out", join(dir, "k.json"), "--management-key", "0102030405060708090A0B0C0D0E0F10111213141516zz"]],
+    ["mistyped VERIFY", ["apdu", "--card", path, "0020008008 3938373635343332 Q"]],
+    ["damaged card file", ["apdu", "--card", damagedCard(dir), "00FD0000"]],
   ];
   const results = await Promise.all(cases.map(([, args]) => run(args)));
   results.forEach((r, i) => {
     t.is(r.code, 2, cases[i][0]);
     t.is(r.stderr.trim().split("\n").length, 1, `${cases[i][0]}: ${r.stderr}`);
     t.regex(r.stderr, /\S/, cases[i][0]);
+    for (const secret of ["0102030405060708", "3938373635343332", "3132333435363738", '"pin"']) {
+      t.false(r.stderr.toUpperCase().includes(secret.toUpperCase()), `${cases[i][0]} quotes a secret: ${r.stderr}`);
+    }
   });
+});
+
+test("script parser: generated scripts read back exactly; any text parses or fails with a one-line UsageError", (t) => {
+  const command = fc
+    .record({
+      ins: fc.integer({ min: 0, max: 255 }),
+      p1: fc.integer({ min: 0, max: 255 }),
+      data: fc.uint8Array({ maxLength: 300 }),
+      le: fc.option(fc.integer({ min: 1, max: 65536 }), { nil: undefined }),
+    })
+    .map((c) => encodeCommand({ cla: 0, ins: c.ins, p1: c.p1, p2: 0, data: c.data, le: c.le }));
+  const line = fc.record({
+    bytes: command,
+    spaced: fc.boolean(),
+    expect: fc.option(fc.stringMatching(/^[0-9A-F]{2}[0-9A-Fx]{2}$/), { nil: undefined }),
+    comment: fc.option(fc.string({ maxLength: 20 }).map((c) => c.replace(/[\r\n]/g, "")), { nil: undefined }),
+    reset: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(line, { minLength: 1, maxLength: 8 }), (lines) => {
+      const text = lines
+        .map((l) => {
+          if (l.reset) return "RESET";
+          const hex = toHex(l.bytes);
+          // Without an expectation the bytes go as one token: a final 4-digit group would read as an SW.
+          const apdu = l.spaced && l.expect !== undefined ? hex.replace(/(..)/g, "$1 ").trim() : hex;
+          return `  ${apdu}${l.expect !== undefined ? ` ${l.expect}` : ""}${l.comment !== undefined ? ` # ${l.comment}` : ""}`;
+        })
+        .join("\r\n");
+      const steps = parseScript(text);
+      if (steps.length !== lines.length) return false;
+      return steps.every((s, i) => {
+        const l = lines[i];
+        if (l.reset) return s.kind === "reset";
+        return s.kind === "apdu" && toHex(s.command) === toHex(l.bytes) && s.expect === l.expect?.toUpperCase() && s.line === i + 1;
+      });
+    }),
+    { numRuns: 500 },
+  );
+  let refused = 0;
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.string({ maxLength: 30 }), fc.stringMatching(/^[0-9a-fA-F x#\n]{0,40}$/)), { maxLength: 6 }), (parts) => {
+      try {
+        for (const s of parseScript(parts.join("\n"))) if (s.kind === "apdu" && s.command.length === 0) return false;
+      } catch (err) {
+        refused++;
+        return err instanceof UsageError && !err.message.includes("\n");
+      }
+      return true;
+    }),
+    { numRuns: 3000 },
+  );
+  t.true(refused > 0, "the fuzzer produced invalid scripts too");
 });

@@ -1,9 +1,12 @@
 import test from "ava";
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { KU, buildCert, buildCrl, buildOcsp, name, newKey } from "../pki/testing/builder.js";
+import { SystemClock, UsageError } from "../core/index.js";
+import { parseBatchLine, parseIsoTime } from "../cli/validate.js";
 
 /** `cardloop validate`: exit 0 valid, 1 invalid (reason code printed), 2 unreadable input or usage; PEM or DER; --batch JSONL. */
 
@@ -29,6 +32,7 @@ const pem = (label: string, der: Uint8Array) => `-----BEGIN ${label}-----\n${Buf
   writeFileSync(f("root.crl"), buildCrl({ issuer: rootName, issuerKey: rootKey, thisUpdate: NOW - DAY, nextUpdate: NOW + DAY, entries: [] }));
   writeFileSync(f("ca.crl.pem"), pem("X509 CRL", buildCrl({ issuer: caName, issuerKey: caKey, thisUpdate: NOW - DAY, nextUpdate: NOW + DAY, entries: [{ serial: 11, date: NOW - 2 * DAY, reason: 1 }] })));
   writeFileSync(f("good.ocsp"), buildOcsp({ responderName: caName, signer: caKey, producedAt: NOW, responses: [{ issuerName: caName, issuerKey: caKey, serial: 10, status: "good", thisUpdate: NOW - 3600_000, nextUpdate: NOW + DAY }] }));
+  writeFileSync(f("good.ocsp.pem"), pem("OCSP RESPONSE", new Uint8Array(readFileSync(f("good.ocsp")))));
   writeFileSync(f("garbage.pem"), "hello\n");
   writeFileSync(f("ok.jsonl"), [{ id: "a", leaf: "good.pem", intermediates: ["ca.pem"], anchors: ["root.der"], crls: ["root.crl", "ca.crl.pem"], at: AT }].map((x) => JSON.stringify(x)).join("\n") + "\n");
   writeFileSync(
@@ -39,6 +43,12 @@ const pem = (label: string, der: Uint8Array) => `-----BEGIN ${label}-----\n${Buf
       "{not json",
       JSON.stringify({ id: "missing", leaf: "nope.pem", anchors: ["root.der"], at: AT }),
       JSON.stringify({ id: "auth", leaf: "good.pem", intermediates: ["ca.pem"], anchors: ["root.der"], at: AT, usage: "authentication" }),
+      // mistakes that must not turn into a verdict: a misspelt field, impossible or zone-less times, wrong types
+      JSON.stringify({ id: "typo", leaf: "good.pem", intermediate: ["ca.pem"], anchors: ["root.der"], at: AT }),
+      JSON.stringify({ id: "feb30", leaf: "good.pem", intermediates: ["ca.pem"], anchors: ["root.der"], at: "2031-02-30T00:00:00Z" }),
+      JSON.stringify({ id: "local", leaf: "good.pem", intermediates: ["ca.pem"], anchors: ["root.der"], at: "2031-06-01T00:00:00" }),
+      JSON.stringify({ id: "numeric-at", leaf: "good.pem", intermediates: ["ca.pem"], anchors: ["root.der"], at: NOW }),
+      JSON.stringify({ id: "date-only", leaf: "good.pem", intermediates: ["ca.pem"], anchors: ["root.der"], at: AT.slice(0, 10), usage: "signature" }),
     ].join("\n") + "\n",
   );
 }
@@ -70,10 +80,12 @@ test("revoked: exit 1 with the reason code, also as JSON", async (t) => {
   t.like(j, { valid: false, code: "revoked", position: 0, revocation: { reason: "keyCompromise", source: "crl" } });
 });
 
-test("OCSP response instead of the CA's CRL", async (t) => {
-  const r = await cli(f("good.pem"), "--intermediate", f("ca.pem"), "--anchor", f("root.der"), "--crl", f("root.crl"), "--ocsp-response", f("good.ocsp"), "--at", AT, "--json");
-  t.is(r.code, 0, r.stdout + r.stderr);
-  t.true(JSON.parse(r.stdout).valid);
+test("OCSP response instead of the CA's CRL, DER or PEM", async (t) => {
+  const args = (ocsp: string) => [f("good.pem"), "--intermediate", f("ca.pem"), "--anchor", f("root.der"), "--crl", f("root.crl"), "--ocsp-response", f(ocsp), "--at", AT, "--json"];
+  for (const r of await Promise.all([cli(...args("good.ocsp")), cli(...args("good.ocsp.pem"))])) {
+    t.is(r.code, 0, r.stdout + r.stderr);
+    t.true(JSON.parse(r.stdout).valid);
+  }
 });
 
 test("unreadable input and usage errors: exit 2 with one line on stderr", async (t) => {
@@ -105,6 +117,49 @@ test("--batch: one JSON line per case, in order; exit 0 when all valid, 2 when a
       [3, false, "input-error"],
       ["missing", false, "input-error"],
       ["auth", false, "key-usage"],
+      ["typo", false, "input-error"],
+      ["feb30", false, "input-error"],
+      ["local", false, "input-error"],
+      ["numeric-at", false, "input-error"],
+      ["date-only", true, null],
     ],
   );
+  t.regex(lines[5].detail, /unknown field "intermediate"/);
+});
+
+test("--batch lines, fuzzed: a case with every field typed, or a one-line UsageError", (t) => {
+  const clock = new SystemClock();
+  const field = fc.constantFrom("id", "leaf", "intermediates", "anchors", "crls", "ocspResponses", "at", "usage", "revocation", "intermediate", "x");
+  const value = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 }),
+    fc.constantFrom("authentication", "signature", "require", "2031-06-01", "2031-06-01T00:00:00Z", "2031-13-01"),
+    fc.jsonValue({ maxDepth: 2 }),
+  );
+  const lineArb = fc.oneof(
+    fc.dictionary(field, value, { maxKeys: 9 }).map((o) => JSON.stringify(o)),
+    fc.string({ maxLength: 40 }),
+    fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v) ?? "null"),
+  );
+  let parsed = 0;
+  let refused = 0;
+  fc.assert(
+    fc.property(lineArb, (line) => {
+      try {
+        const { id, case: c } = parseBatchLine(line, 7, "/base", clock);
+        parsed++;
+        const paths = [c.leaf, ...c.intermediates, ...c.anchors, ...c.crls, ...c.ocspResponses];
+        return (typeof id === "string" || typeof id === "number") && paths.every((p) => p.startsWith("/")) && Number.isFinite(c.time);
+      } catch (err) {
+        refused++;
+        return err instanceof UsageError && /^line 7: (?!line)/.test(err.message) && !err.message.includes("\n");
+      }
+    }),
+    { numRuns: 5000 },
+  );
+  t.true(parsed > 0 && refused > 0, `${parsed} parsed, ${refused} refused`);
+  t.is(parseBatchLine('\uFEFF{"leaf":"a.pem"}', 1, "/base", clock).case.leaf, "/base/a.pem", "a BOM on the first line is not an error");
+  t.is(parseIsoTime("2031-06-01"), Date.UTC(2031, 5, 1));
+  t.is(parseIsoTime("2031-06-01T12:30:00+02:00"), Date.UTC(2031, 5, 1, 10, 30));
+  for (const bad of ["2031-02-29", "2031-06-01T24:00:00Z", "2031-06-01T12:00:00", "yesterday", "2031-6-1", ""]) t.is(parseIsoTime(bad), undefined, bad);
 });

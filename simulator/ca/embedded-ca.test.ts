@@ -245,6 +245,39 @@ test("OCSP answers malformedRequest to any garbage and never throws", async (t) 
   await ca.close();
 });
 
+test("property: mutated OCSP requests get a successful answer or malformedRequest, never an internal error or a throw", async (t) => {
+  const { ca } = await newCa();
+  const { buildOcspRequest, readOcspStatuses } = await import("./ocsp.js");
+  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const issuing = ca.hierarchy.issuing;
+  const nonce = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+  const seeds = [buildOcspRequest(issuing.name, issuing.signer.spki, r.serial), buildOcspRequest(issuing.name, issuing.signer.spki, r.serial, nonce)];
+  const edit = fc.oneof(
+    fc.record({ kind: fc.constant("set" as const), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ kind: fc.constant("cut" as const), at: fc.nat(), len: fc.integer({ min: 1, max: 8 }) }),
+    fc.record({ kind: fc.constant("add" as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 6 }) }),
+  );
+  const statuses = new Set<number>();
+  await fc.assert(
+    fc.asyncProperty(fc.nat(seeds.length - 1), fc.array(edit, { minLength: 1, maxLength: 3 }), async (i, edits) => {
+      let b = Array.from(seeds[i]);
+      for (const e of edits) {
+        const at = e.at % (b.length + 1);
+        if (e.kind === "set" && at < b.length) b[at] = e.byte;
+        else if (e.kind === "cut") b.splice(at, e.len);
+        else if (e.kind === "add") b.splice(at, 0, ...e.bytes);
+      }
+      const res = await ca.ocsp(Uint8Array.from(b));
+      const parsed = readOcspStatuses(res);
+      statuses.add(parsed.responseStatus);
+      return parsed.responseStatus === 0 || parsed.responseStatus === 1;
+    }),
+    { numRuns: 400 },
+  );
+  t.true(statuses.has(1), "some mutations are malformed");
+  await ca.close();
+});
+
 test("OCSP: a cached good answer turns revoked at once after the acknowledgement; nonce is echoed", async (t) => {
   const { ca, clock } = await newCa();
   const { buildOcspRequest, readOcspStatuses } = await import("./ocsp.js");
@@ -325,5 +358,87 @@ test("the CRL is regenerated shortly after revocations (debounced); events never
   t.true(types.includes("ca.issued") && types.includes("ca.revocation"));
   const all = JSON.stringify(seen);
   t.false(all.includes(code) || all.includes("ZZZZ"), "codes never reach events");
+  await ca.close();
+});
+
+test("validity is the smaller of 3 years and the card's expiry, in whole seconds, at the CA's clock", async (t) => {
+  const { ca, clock } = await newCa();
+  clock.advance(1234); // not on a whole second
+  const far = await ca.issue({ csrPem, profile: "signature", holder, cardExpiry: new Date("2035-01-01T00:00:00Z") });
+  const now = new Date(START).getTime() + 1234;
+  t.is(far.notAfter.getTime(), Math.floor(addYears(new Date(now), 3).getTime() / 1000) * 1000, "3 years when the card lives longer, rounded down");
+  t.is(far.notBefore.getTime(), new Date(START).getTime() + 1000, "notBefore rounded down to the second");
+  const near = await ca.issue({ csrPem, profile: "signature", holder, cardExpiry: new Date("2027-06-30T12:34:56.789Z") });
+  t.is(near.notAfter.toISOString(), "2027-06-30T12:34:56.000Z", "never past the card, even by a fraction of a second");
+  const cert = new X509Certificate(near.certificatePem);
+  t.true(cert.notAfter.getTime() <= new Date("2027-06-30T12:34:56.789Z").getTime());
+  t.true(cert.notAfter.getTime() - cert.notBefore.getTime() <= addYears(new Date(START), 3).getTime() - new Date(START).getTime());
+  await rejects(t, ca.issue({ csrPem, profile: "signature", holder, cardExpiry: "not a date" as never }), 400, "bad-card-expiry");
+  await ca.close();
+});
+
+test("serials: positive, 16 octets, and at least 64 bits that vary (here: every bit but the two fixed ones)", async (t) => {
+  const { ca } = await newCa();
+  const serials: bigint[] = [];
+  for (let i = 0; i < 40; i++) {
+    const r = await ca.issue({ csrPem, profile: "authentication", holder });
+    t.regex(r.serial, /^[4-7][0-9a-f]{31}$/, "top bit clear (positive), next bit set (fixed length)");
+    t.is(new X509Certificate(r.certificatePem).serialNumber.toLowerCase(), r.serial);
+    serials.push(BigInt("0x" + r.serial));
+  }
+  t.is(new Set(serials).size, serials.length);
+  let varying = 0;
+  for (let bit = 0n; bit < 128n; bit++) {
+    const ones = serials.filter((s) => (s >> bit) & 1n).length;
+    if (ones > 0 && ones < serials.length) varying++;
+  }
+  t.is(varying, 126);
+  await ca.close();
+});
+
+test("key usage per profile: authentication = digitalSignature + clientAuth; signature = digitalSignature + nonRepudiation", async (t) => {
+  const { KeyUsageFlags, KeyUsagesExtension, ExtendedKeyUsageExtension } = await import("@peculiar/x509");
+  const { ca } = await newCa();
+  const auth = new X509Certificate((await ca.issue({ csrPem, profile: "authentication", holder })).certificatePem);
+  const sign = new X509Certificate((await ca.issue({ csrPem, profile: "signature", holder })).certificatePem);
+  t.is(auth.getExtension(KeyUsagesExtension)!.usages, KeyUsageFlags.digitalSignature);
+  t.deepEqual([...auth.getExtension(ExtendedKeyUsageExtension)!.usages], ["1.3.6.1.5.5.7.3.2"]);
+  t.is(sign.getExtension(KeyUsagesExtension)!.usages, KeyUsageFlags.digitalSignature | KeyUsageFlags.nonRepudiation);
+  t.true(auth.getExtension(KeyUsagesExtension)!.critical && sign.getExtension(KeyUsagesExtension)!.critical);
+  await ca.close();
+});
+
+test("a representative's code revokes only the cards of their own organisation", async (t) => {
+  const { ca } = await newCa();
+  const acme = await ca.issue({ csrPem, profile: "authentication", holder: { id: "ACME-1", name: "Ada", email: "ada@acme.example", organisation: "Acme" } });
+  const beta = await ca.issue({ csrPem, profile: "authentication", holder: { id: "BETA-1", name: "Ben", email: "ben@beta.example", organisation: "Beta" } });
+  const acmeCodes = acme.cancellationCodes!;
+  for (const role of ["legal-representative", "authorised-representative"] as const) {
+    const code = role === "legal-representative" ? acmeCodes.legalRepresentative! : acmeCodes.authorisedRepresentative!;
+    await rejects(t, ca.revoke({ serial: beta.serial, reason: "affiliationChanged", role, code }), 403, "forbidden");
+  }
+  // Nor does a holder's code act as a representative's, or the other way round.
+  await rejects(t, ca.revoke({ serial: acme.serial, reason: "affiliationChanged", role: "legal-representative", code: acmeCodes.holder }), 403);
+  await rejects(t, ca.revoke({ serial: acme.serial, reason: "keyCompromise", role: "holder", code: acmeCodes.legalRepresentative!, email: "ada@acme.example", name: "Ada" }), 403);
+  t.is((await ca.status(beta.serial)).status, "good");
+  t.is((await ca.revoke({ serial: beta.serial, reason: "affiliationChanged", role: "legal-representative", code: beta.cancellationCodes!.legalRepresentative! })).status, "revoked");
+  // Audit: who, when, outcome; never the code.
+  const audit = JSON.stringify(ca.audit());
+  for (const code of [...Object.values(acmeCodes), ...Object.values(beta.cancellationCodes!)]) t.false(audit.includes(code!) || audit.includes(code!.replace(/-/g, "")));
+  await ca.close();
+});
+
+test("revocation is final: no release, no second revocation, no hold; only a new certificate (renewal) is good", async (t) => {
+  const { ca } = await newCa();
+  const r = await ca.issue({ csrPem, profile: "signature", holder });
+  const creds = { role: "holder" as const, code: r.cancellationCodes!.holder, email: holder.email, name: holder.name };
+  const done = await ca.revoke({ serial: r.serial, reason: "keyCompromise", ...creds });
+  await rejects(t, ca.release(r.serial), 409);
+  await rejects(t, ca.revoke({ serial: r.serial, reason: "certificateHold", ...creds }), 409);
+  await rejects(t, ca.revokeMany([r.serial], "certificateHold", ca.operatorToken).then((b) => (b.alreadyRevoked.length === 1 ? Promise.reject(new CaError(409, "already-revoked", "")) : b)), 409);
+  const n = await ca.renew(r.serial, { csrPem });
+  const old = await ca.status(r.serial);
+  t.deepEqual([old.status, old.reason, old.revokedAt?.getTime()], ["revoked", "keyCompromise", done.revokedAt.getTime()], "renewal does not rewrite the revocation");
+  t.is((await ca.status(n.serial)).status, "good");
   await ca.close();
 });

@@ -29,6 +29,8 @@ export interface CaServer {
 }
 
 const MAX_OCSP_REQUEST = 64 * 1024;
+/** The largest time a JavaScript Date can hold (ECMA-262 21.4.1.1). */
+const MAX_DATE_MS = 8.64e15;
 
 export async function startCaServer(ca: EmbeddedCa, opts: CaServerOptions = {}): Promise<CaServer> {
   const app = buildApp(ca, opts);
@@ -197,14 +199,15 @@ function buildApp(ca: EmbeddedCa, opts: CaServerOptions) {
     app.post("/api/v1/clock", (req, res) => {
       const b = body(req);
       const clock = ca.clock as { set?: (d: Date) => void; advance(ms: number): void; now(): Date };
-      try {
-        if (typeof b.advanceMs === "number") clock.advance(b.advanceMs);
-        else if (typeof b.to === "string" && clock.set) clock.set(new Date(b.to));
-        else throw new CaError(400, "bad-request", 'give {"advanceMs": n} or {"to": ISO time}');
-      } catch (err) {
-        if (err instanceof RangeError) throw new CaError(400, "bad-clock", err.message);
-        throw err;
-      }
+      // Compute the target first and check it is a time a Date can hold: the clock is moved only to a usable time.
+      const now = clock.now().getTime();
+      let target: number;
+      if (typeof b.advanceMs === "number" && Number.isSafeInteger(b.advanceMs)) target = now + b.advanceMs;
+      else if (typeof b.to === "string" && clock.set) target = new Date(b.to).getTime();
+      else throw new CaError(400, "bad-request", 'give {"advanceMs": whole milliseconds} or {"to": ISO time}');
+      if (!Number.isFinite(target) || Math.abs(target) > MAX_DATE_MS) throw new CaError(400, "bad-clock", "that is not a valid time");
+      if (target < now) throw new CaError(400, "bad-clock", `a clock only moves forward (it is ${new Date(now).toISOString()})`);
+      clock.advance(target - now);
       res.json({ now: clock.now().toISOString() });
     });
   }

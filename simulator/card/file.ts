@@ -21,7 +21,10 @@ export function loadCard(path: string): PivCard {
   try {
     obj = JSON.parse(text);
   } catch (err) {
-    throw new FormatError("card file", `${path} is not JSON (${errorMessage(err)})`);
+    // V8's message may quote the text around the error, and this text holds the PIN,
+    // PUK and management key: keep only the position.
+    const at = /position (\d+)/.exec(errorMessage(err));
+    throw new FormatError("card file", `${path} is not JSON${at ? ` (syntax error at position ${at[1]})` : ""}`);
   }
   return PivCard.fromJSON(obj);
 }

@@ -120,11 +120,14 @@ test("GET DATA errors: absent object 6A82, bad P1/P2 6A86, malformed tag list 6A
 
 test("PIN-protected objects (printed information) need VERIFY to be read", (t) => {
   const card = newCard();
+  // Without the PIN, an absent protected object is not revealed as absent: 6982 either way.
+  t.is(tx(card, getData("5fc108")).sw, "6982");
   t.is(mgmAuth(card).sw, "9000");
   t.is(tx(card, apdu(0, 0xdb, 0x3f, 0xff, putData("5fc109", encodeTlv(0x01, fromHex("41"))))).sw, "9000");
   t.is(tx(card, getData("5fc109")).sw, "6982");
   t.is(tx(card, verifyPin("123456")).sw, "9000");
   t.is(tx(card, getData("5fc109")).data, "5303010141");
+  t.is(tx(card, getData("5fc108")).sw, "6A82", "with the PIN, absence shows");
 });
 
 test("PUT DATA: needs the management key, validates its input, empty container deletes", (t) => {

@@ -343,9 +343,11 @@ export class PivCard implements Card {
     if (p1 !== 0x3f || p2 !== 0xff) return sw(SW.INCORRECT_P1P2);
     const tag = tagList(data);
     if (tag === undefined) return sw(SW.WRONG_DATA);
+    // The access rule comes before the lookup: without the PIN a protected object's
+    // absence is not revealed either (YubiKeys answer 6982 here, and ykman relies on it).
+    if (PIN_PROTECTED_OBJECTS.has(tag) && !this.pinVerified) return sw(SW.SECURITY_NOT_SATISFIED);
     const obj = this.state.objects.get(tag);
     if (obj === undefined) return sw(SW.FILE_NOT_FOUND);
-    if (PIN_PROTECTED_OBJECTS.has(tag) && !this.pinVerified) return sw(SW.SECURITY_NOT_SATISFIED);
     return this.respond(obj, le);
   }
 

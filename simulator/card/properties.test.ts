@@ -43,7 +43,8 @@ test("100,000 random byte strings: the card never throws and always ends with a 
     fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
       count++;
       const res = card.transmit(bytes);
-      return endsWithSw(res);
+      // 6F00 is what transmit's safety net answers when an instruction throws: a hidden bug, not a card answer.
+      return endsWithSw(res) && !(res[res.length - 2] === 0x6f && res[res.length - 1] === 0x00);
     }),
     { numRuns: 100_000 },
   );
@@ -90,7 +91,15 @@ const commandArb = fc.record({
   fresh: fc.boolean(),
 });
 
-test("structured random APDUs with valid headers: never 6F00, always a status word", (t) => {
+const scalars = new WeakMap<object, Buffer>();
+/** The secret part of a card key (EC d, RSA d), for checking that no answer contains it. */
+function privateScalar(key: { privateKey: { export(o: { format: "jwk" }): { d?: string } } }): Buffer {
+  let d = scalars.get(key);
+  if (!d) scalars.set(key, (d = Buffer.from(key.privateKey.export({ format: "jwk" }).d!, "base64url")));
+  return d;
+}
+
+test("structured random APDUs with valid headers: never 6F00, always a status word, never a private key", (t) => {
   const busy = busyCard();
   const fresh = newCard();
   const seen = new Set<string>();
@@ -98,9 +107,12 @@ test("structured random APDUs with valid headers: never 6F00, always a status wo
     fc.property(commandArb, (c) => {
       let bytes = encodeCommand({ cla: c.cla, ins: c.ins, p1: c.p1, p2: c.p2, data: c.data, le: c.le, extended: c.extended });
       if (c.truncate !== undefined) bytes = bytes.subarray(0, Math.max(0, bytes.length - c.truncate));
-      const res = (c.fresh ? fresh : busy).transmit(bytes);
+      const card = c.fresh ? fresh : busy;
+      const res = card.transmit(bytes);
       const sw = toHex(res.subarray(-2));
       seen.add(sw);
+      // No answer ever carries a private key: its scalar (EC) or private exponent (RSA) never leaves the card.
+      for (const key of card.state.keys.values()) if (Buffer.from(res).includes(privateScalar(key))) return false;
       // 6F00 is the card's catch-all: reaching it means an instruction threw
       return endsWithSw(res) && sw !== "6f00";
     }),
@@ -108,6 +120,7 @@ test("structured random APDUs with valid headers: never 6F00, always a status wo
   );
   // the fuzzer reached deep into the instructions, not only the header checks
   for (const sw of ["9000", "6a80", "6a86", "6982", "6d00", "6e00", "6700"]) t.true(seen.has(sw), sw);
+  t.true(busy.state.keys.size > 0, "the keys the leak check looks for are still on the card");
 });
 
 type Model = { pinLeft: number; pukLeft: number; pin: string; verified: boolean; always: boolean };
@@ -294,6 +307,11 @@ test("loading a bad card file fails with a one-line reason", (t) => {
     return join(dir, name);
   };
   t.throws(() => loadCard(write("a.json", "{not json")), { instanceOf: FormatError });
+  // A damaged card file must not have its secrets quoted back in the error (V8 quotes the text around a syntax error).
+  const damaged = JSON.stringify(newCard({ pin: "97531864" }).toJSON()).replace('"pin":', '"pin" ');
+  const err = t.throws(() => loadCard(write("c.json", damaged)), { instanceOf: FormatError });
+  t.false(err!.message.includes(Buffer.from("97531864").toString("hex")), err!.message);
+  t.false(err!.message.includes('"pin"'), err!.message);
   t.throws(() => loadCard(write("b.json", "{}")), { instanceOf: FormatError, message: /not a cardloop PIV card/ });
   const good = newCard().toJSON();
   const variants: Array<[string, object]> = [
