@@ -8,11 +8,12 @@ import {
   decodeCommand,
   errorMessage,
   fromHex,
+  maskCommand,
   swHex,
   toHex,
 } from "../core/index.js";
-import { loadCard, saveCard } from "../simulator/card/index.js";
-import { MemoryReader } from "../simulator/reader/index.js";
+import { loadCard, saveCard, type PivCard } from "../simulator/card/index.js";
+import { openReader, type OpenedReader } from "../simulator/reader/open.js";
 import { ExitCode, action } from "./exit.js";
 
 /** One step of an APDU session: a command (with an optional expected SW) or a card reset. */
@@ -91,27 +92,48 @@ export function swMatches(sw: number, expect: string): boolean {
 }
 
 interface ApduOptions {
-  card: string;
+  reader: string;
+  card?: string;
   script?: string;
   json?: boolean;
   log?: string;
+  timeout: string;
 }
 
 export function register(program: Command): void {
   if (program.commands.some((c) => c.name() === "apdu")) return;
   program
     .command("apdu")
-    .description("send APDUs to an emulated card (from arguments or a script) and print each exchange")
-    .requiredOption("--card <file>", "card file (its state is saved back after the session)")
+    .description("send APDUs to a card (an emulated card file, or the card in a PC/SC reader) and print each exchange")
+    .option("--reader <kind>", 'memory (the --card file\'s card, in this process) or pcsc:NAME (the card in PC/SC reader NAME, e.g. "pcsc:Virtual PCD 00 00")', "memory")
+    .option("--card <file>", "card file for the memory reader (its state is saved back after the session)")
     .option("--script <file>", "script: one APDU per line, # comments, `reset` powers the card again, optional expected SW after the APDU (9000, 63Cx; - for stdin)")
     .option("--json", "print one JSON object per exchange: {command, response, sw}, plus {expected, ok} when an SW is expected; a reset prints {reset, atr}")
     .option("--log <file>", "write a run log (JSON Lines) of the exchanges, secrets masked")
+    .option("--timeout <ms>", "pcsc: how long to wait for the reader and for a card in it", "10000")
     .argument("[apdu...]", "APDUs in hex (each may end with an expected SW as a separate word when quoted)")
-    .addHelpText("after", "\nExit status: 0 when every expected SW matched, 1 when one did not, 2 on bad input.")
+    .addHelpText(
+      "after",
+      "\nPIN, PUK and key bytes are masked (FF) in what is printed and logged.\nExit status: 0 when every expected SW matched, 1 when one did not, 2 on bad input.",
+    )
     .action(action((apdus: string[], opts: ApduOptions) => runApdu(apdus, opts)));
 }
 
+/** The reader the options name, checked before anything is read or sent. */
+function checkReaderOptions(opts: ApduOptions): { timeoutMs: number } {
+  const memory = opts.reader === "memory";
+  if (memory && opts.card === undefined) throw new UsageError("the memory reader needs --card FILE (or choose --reader pcsc:NAME)");
+  if (!memory && !opts.reader.startsWith("pcsc:")) throw new UsageError(`unknown reader "${opts.reader}": use memory or pcsc:NAME`);
+  if (!memory && opts.card !== undefined) {
+    throw new UsageError(`--card is for the memory reader; with ${opts.reader} the card is the one in that reader (\`cardloop card serve\` puts a card file there)`);
+  }
+  const timeoutMs = Number(opts.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be a positive integer (ms), not "${opts.timeout}"`);
+  return { timeoutMs };
+}
+
 async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
+  const { timeoutMs } = checkReaderOptions(opts);
   const steps: ScriptStep[] = [];
   if (opts.script !== undefined) {
     let text: string;
@@ -125,13 +147,17 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
   apdus.forEach((a, i) => steps.push({ ...parseApduText(a, `argument ${i + 1}`), kind: "apdu", line: 0 }));
   if (steps.length === 0) throw new UsageError("no APDU to send (give hex APDUs or --script FILE)");
 
-  const card = loadCard(opts.card);
+  // Only the memory reader holds the card here; a PC/SC card keeps its state wherever it lives.
+  const card: PivCard | undefined = opts.card !== undefined ? loadCard(opts.card) : undefined;
   const bus = new EventBus(new SystemClock());
   const log = opts.log !== undefined ? new RunLogWriter(opts.log).attach(bus) : undefined;
-  const reader = new MemoryReader(card, { name: "cardloop apdu", bus });
+  let opened: OpenedReader | undefined;
   const out = (line: string) => process.stdout.write(line + "\n");
   let failed = 0;
   try {
+    opened = await openReader(opts.reader, { card, name: "cardloop apdu", bus, pcsc: { timeoutMs } });
+    await opened.waitForCard(timeoutMs);
+    const reader = opened.reader;
     const atr = await reader.connect();
     if (!opts.json) out(`# ATR ${toHex(atr).toUpperCase()}`);
     for (const step of steps) {
@@ -146,25 +172,27 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
       const data = toHex(res.subarray(0, res.length - 2)).toUpperCase();
       const ok = step.expect === undefined || swMatches(sw, step.expect);
       if (!ok) failed++;
+      // Stdout is a log too (terminals scroll back, CI keeps it): PIN, PUK and key bytes are masked as in --log.
+      const shown = toHex(maskCommand(step.command)).toUpperCase();
       if (opts.json) {
         out(
           JSON.stringify({
-            command: step.text,
+            command: shown,
             response: data,
             sw: swHex(sw),
             ...(step.expect !== undefined ? { expected: step.expect, ok } : {}),
           }),
         );
       } else {
-        out(`> ${step.text}`);
+        out(`> ${shown}`);
         out(`< ${data === "" ? "" : data + " "}${swHex(sw)}`);
         if (!ok) out(`! expected ${step.expect}, got ${swHex(sw)}${step.line ? ` (line ${step.line})` : ""}`);
       }
     }
-    await reader.disconnect();
   } finally {
     log?.close();
-    saveCard(card, opts.card);
+    await opened?.close();
+    if (card && opts.card !== undefined) saveCard(card, opts.card);
   }
   return failed > 0 ? ExitCode.Failed : ExitCode.Ok;
 }

@@ -1,7 +1,26 @@
 import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
 import { SystemClock, UsageError, VirtualClock, errorMessage } from "../core/index.js";
+import type { RenewalPolicy } from "../simulator/ca/index.js";
 import { action, usage } from "./exit.js";
+
+interface ServeOptions {
+  data: string;
+  port: string;
+  host: string;
+  virtualClock: boolean;
+  hsm: boolean;
+  keyType: string;
+  publicUrl?: string;
+  maxFailedAttempts: string;
+  renewal: string;
+}
+
+/** The CLI's words for the renewal policies. */
+const RENEWAL = new Map<string, RenewalPolicy>([
+  ["supersede", "revoke-superseded"],
+  ["keep", "keep-until-expiry"],
+]);
 
 /** `cardloop ca serve`: the embedded reference CA over HTTP. */
 export function register(program: Command): void {
@@ -15,11 +34,18 @@ export function register(program: Command): void {
     .option("--hsm", "keep the issuing CA key in SoftHSMv2 (first start only)", false)
     .option("--key-type <type>", "ec (P-256) or rsa, for a new CA", "ec")
     .option("--public-url <url>", "base URL written into certificates (default: the listening address)")
+    .option("--max-failed-attempts <n>", "wrong revocation credentials before a certificate locks (423)", "5")
+    .option("--renewal <policy>", "supersede (revoke the old certificate as superseded) or keep (valid until it expires)", "supersede")
     .action(
-      action(async (o: { data: string; port: string; host: string; virtualClock: boolean; hsm: boolean; keyType: string; publicUrl?: string }) => {
+      action(async (o: ServeOptions) => {
         const port = Number(o.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be 0..65535 (got ${o.port})`);
         if (o.keyType !== "ec" && o.keyType !== "rsa") usage(`--key-type must be ec or rsa (got ${o.keyType})`);
+        // Whole digits only: Number("") is 0 and Number("1e3") is 1000, neither what the user typed.
+        const maxFailedAttempts = /^\d{1,6}$/.test(o.maxFailedAttempts) ? Number(o.maxFailedAttempts) : NaN;
+        if (!(maxFailedAttempts >= 1)) usage(`--max-failed-attempts must be a whole number from 1 (got ${o.maxFailedAttempts})`);
+        const renewal = RENEWAL.get(o.renewal);
+        if (!renewal) usage(`--renewal must be supersede or keep (got ${o.renewal})`);
         const { EmbeddedCa, startCaServer } = await import("../simulator/ca/index.js");
         // CLI wiring may read the wall clock: a virtual clock starts at "now".
         const clock = o.virtualClock ? new VirtualClock(Date.now()) : new SystemClock();
@@ -27,7 +53,7 @@ export function register(program: Command): void {
         if (existsSync(o.data) && !statSync(o.data).isDirectory()) usage(`--data ${o.data}: not a directory`);
         let embedded;
         try {
-          embedded = await EmbeddedCa.open({ dataDir: o.data, clock, keyType: o.keyType, hsm: o.hsm || undefined });
+          embedded = await EmbeddedCa.open({ dataDir: o.data, clock, keyType: o.keyType, hsm: o.hsm || undefined, maxFailedAttempts, renewal });
         } catch (err) {
           throw new UsageError(`cannot open the CA in ${o.data}: ${errorMessage(err)}`);
         }

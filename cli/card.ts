@@ -1,7 +1,9 @@
-import { existsSync } from "node:fs";
+import { accessSync, constants, existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { SystemClock, UsageError, addYears, fromHex } from "../core/index.js";
 import { PivCard, saveCard, type ManagementAlg } from "../simulator/card/index.js";
+import { ISSUE_ONLY, checkIssueOptions, issueCard, printIssued, type IssueCliOptions } from "./card-issue.js";
 import { action } from "./exit.js";
 
 /**
@@ -33,10 +35,25 @@ export function register(program: Command): void {
         .default("3des"),
     )
     .option("--force", "overwrite an existing card file")
+    .option("--issue", "personalise the card: keys generated on it, authentication (9A) and signature (9C) certificates from the embedded CA written to it")
+    .option("--ca-data <dir>", "with --issue: the embedded CA's data directory (created on first use; `cardloop ca serve --data DIR` serves the same CA)", "./ca-data")
+    .option("--holder-name <name>", "with --issue: the holder's name (certificate subject CN)")
+    .option("--holder-email <email>", "with --issue: the holder's email (in the certificate; asked when the holder revokes)")
+    .option("--holder-id <id>", "with --issue: the holder's id at the CA (default: card-SERIAL)")
+    .option("--organisation <name>", "with --issue: a professional card: the organisation's representatives get cancellation codes too")
+    .addOption(new Option("--key-alg <alg>", "with --issue: key algorithm generated on the card").choices(["p256", "p384", "rsa2048"]).default("p256"))
+    .addHelpText(
+      "after",
+      "\nWith --issue the certificate serials and the cancellation codes are printed on stdout (the CA keeps only a hash\nof each code: it is shown this once, for the holder). PIN, PUK and keys are never printed.",
+    )
     .action(
-      action((opts: NewCardOptions) => {
+      action(async (opts: NewCardOptions, cmd: Command) => {
+        // Issue-only options given without --issue would be silently ignored: say so instead.
+        const given = ISSUE_ONLY.filter((o) => cmd.getOptionValueSource(o) === "cli");
+        checkIssueOptions(opts, given);
         const expires = opts.expires !== undefined ? parseDay(opts.expires) : addYears(startOfDay(new SystemClock().now()), 5);
         if (existsSync(opts.out) && !opts.force) throw new UsageError(`${opts.out} exists (use --force to overwrite it)`);
+        const managementKey = opts.managementKey !== undefined ? keyFromHex(opts.managementKey) : undefined;
         let created: PivCard;
         try {
           created = PivCard.create({
@@ -45,12 +62,22 @@ export function register(program: Command): void {
             puk: opts.puk,
             serial: opts.serial,
             managementAlg: opts.managementAlg,
-            managementKey: opts.managementKey !== undefined ? keyFromHex(opts.managementKey) : undefined,
+            managementKey,
           });
         } catch (err) {
           if (err instanceof RangeError) throw new UsageError(err.message);
           throw err;
         }
+        // The card file is written only once the card is what was asked for: blank, or fully personalised.
+        // Certificates issued for a card that then cannot be saved would be orphans at the CA: check first.
+        if (opts.issue) {
+          try {
+            accessSync(dirname(resolve(opts.out)), constants.W_OK);
+          } catch (err) {
+            throw new UsageError(`cannot write ${opts.out}: ${(err as Error).message}`);
+          }
+        }
+        const issued = opts.issue ? await issueCard(created, opts, managementKey) : undefined;
         try {
           saveCard(created, opts.out);
         } catch (err) {
@@ -59,11 +86,12 @@ export function register(program: Command): void {
         process.stdout.write(
           `card ${created.serial} expires ${expires.toISOString().slice(0, 10)} written to ${opts.out}\n`,
         );
+        if (issued) printIssued(issued, opts);
       }),
     );
 }
 
-interface NewCardOptions {
+interface NewCardOptions extends IssueCliOptions {
   out: string;
   expires?: string;
   pin: string;

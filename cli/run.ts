@@ -3,7 +3,9 @@ import { join, relative } from "node:path";
 import type { Command } from "commander";
 import { writeReports, toJsonSummary, buildReport } from "../reports/index.js";
 import { UsageError, errorMessage } from "../core/index.js";
-import { registerCaTarget, runFiles, type OpenedCa, type ScenarioResult } from "../scenarios/index.js";
+import { readerKinds, registerCaTarget, registerReader, runFiles, type OpenedCa, type ScenarioResult } from "../scenarios/index.js";
+import { VPCD_READERS, makeVpcdSlotFactory } from "../simulator/reader/vpcd-slot.js";
+import { parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
 import { ExitCode, action, usage } from "./exit.js";
 
 /**
@@ -42,6 +44,7 @@ registerCaTarget(
 interface RunCliOptions {
   ca?: string;
   reader?: string;
+  vpcd?: string;
   seed?: string;
   out?: string;
   json?: boolean;
@@ -53,7 +56,11 @@ export function register(program: Command): void {
     .description("run scenario files: exit 0 when every expectation holds, 1 when one fails, 2 on unusable input")
     .argument("<scenario...>", "scenario YAML files")
     .option("--ca <target>", "CA to run against: embedded, or the URL of a served CA (`cardloop ca serve --virtual-clock`); overrides the files")
-    .option("--reader <kind>", "reader kind: memory (overrides the files)")
+    .option(
+      "--reader <kind>",
+      'reader kind (overrides the files): memory, or pcsc / "pcsc:Virtual PCD 00 0x": each scenario card is put into vpcd and driven through pcscd',
+    )
+    .option("--vpcd <host:port>", "where pcscd's vpcd takes cards, for pcsc readers (default $CARDLOOP_VPCD, then 127.0.0.1:35963)")
     .option("--seed <n>", "seed for every scenario (overrides the files)")
     .option("--out <dir>", "write run.jsonl, junit.xml, report.json, report.md and report.html here")
     .option("--json", "print the JSON summary on stdout instead of text")
@@ -62,6 +69,7 @@ export function register(program: Command): void {
 
 export async function runCommand(files: string[], opts: RunCliOptions): Promise<number> {
   const seed = opts.seed === undefined ? undefined : /^\d+$/.test(opts.seed) ? Number(opts.seed) : usage(`--seed must be a non-negative integer, got "${opts.seed}"`);
+  registerPcscReader(opts);
   const t0 = performance.now();
   const run = await runFiles(files, { ca: opts.ca, reader: opts.reader, seed, runLog: opts.out ? join(opts.out, "run.jsonl") : undefined });
   const wallMs = performance.now() - t0;
@@ -73,6 +81,29 @@ export async function runCommand(files: string[], opts: RunCliOptions): Promise<
     if (written) process.stdout.write(`reports: ${relative(process.cwd(), opts.out!) || "."}/ (junit.xml, report.json, report.md, report.html)\n`);
   }
   return run.passed ? ExitCode.Ok : ExitCode.Failed;
+}
+
+/**
+ * The "pcsc" reader kind. A scenario makes its own emulated cards, so on a
+ * PC/SC reader each card goes in through vpcd (this process is the card side,
+ * pcscd and pcsclite the host side); nothing else may sit in that reader.
+ * Checked here, before any scenario starts, so a bad choice is one line and exit 2.
+ */
+function registerPcscReader(opts: RunCliOptions): void {
+  const spec = opts.reader;
+  if (spec !== undefined) {
+    const kind = spec.split(":")[0];
+    if (!readerKinds().includes(kind) && kind !== "pcsc") usage(`unknown reader "${spec}": use memory, pcsc or pcsc:NAME`);
+    if (kind === "pcsc" && spec.length > "pcsc:".length) {
+      const name = spec.slice("pcsc:".length);
+      if (!(VPCD_READERS as readonly string[]).includes(name)) {
+        usage(`scenario cards are emulated: they go into a vpcd reader (${VPCD_READERS.join(", ")}), not "${name}"`);
+      }
+    }
+    if (kind !== "pcsc" && opts.vpcd !== undefined) usage("--vpcd only goes with a pcsc reader (--reader pcsc or pcsc:NAME)");
+  }
+  if (opts.vpcd !== undefined) parseVpcdEndpoint(opts.vpcd); // a bad endpoint is a usage error now, not a failed scenario later
+  registerReader("pcsc", makeVpcdSlotFactory({ vpcd: opts.vpcd ?? process.env.CARDLOOP_VPCD }));
 }
 
 export function summaryText(results: ScenarioResult[], wallMs: number): string {

@@ -12,6 +12,6 @@ export type { SingleResponse, CertId, ResponderId } from "./ocsp.js";
 export { publicKeyOf, verifySignature } from "./signed-data.js";
 export type { Usage, RevocationPolicy } from "./path.js";
 export { Validator, defaultValidator, validate } from "./validator.js";
-export type { ValidateOptions, ValidationResult, Valid, CertInput, CrlInput, OcspInput } from "./validator.js";
+export type { ValidateOptions, ValidationResult, Valid, CertInput, CrlInput, OcspInput, ValidatorStats } from "./validator.js";
 export { decodePem, readPemOrDer } from "./pem.js";
 export { isoTime, utcParts } from "./time.js";

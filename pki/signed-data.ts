@@ -184,12 +184,27 @@ export interface SignedObject {
 /** Further keys tried on the same object (path building with several candidate issuers). */
 const moreResults = new WeakMap<object, Map<number, VerifyResult>>();
 
+/**
+ * Process-wide tallies of verifyCached: signatures actually checked, and answers
+ * taken from the cache. Plain integer increments (this is the hot path); the
+ * Validator turns them into its own stats by difference around each validation
+ * (validation is synchronous, so nothing else runs in between).
+ */
+export const signatureCounters = { verifications: 0, cacheHits: 0 };
+
 /** verifySignature, remembered against the identity of `signed` (a parsed cert/CRL/response) and the key. */
 export function verifyCached(signed: SignedObject, pk: PublicKey, alg: AlgorithmId, data: Uint8Array, sig: Uint8Array): VerifyResult {
-  if (signed.verifiedKeyId === pk.id) return signed.verifiedResult!;
+  if (signed.verifiedKeyId === pk.id) {
+    signatureCounters.cacheHits++;
+    return signed.verifiedResult!;
+  }
   const m = moreResults.get(signed);
   const hit = m?.get(pk.id);
-  if (hit) return hit;
+  if (hit) {
+    signatureCounters.cacheHits++;
+    return hit;
+  }
+  signatureCounters.verifications++;
   const r = verifySignature(pk, alg, data, sig);
   if (signed.verifiedKeyId === 0) {
     signed.verifiedKeyId = pk.id;

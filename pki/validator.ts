@@ -5,6 +5,7 @@ import { Crl } from "./crl.js";
 import type { Failure, Revocation } from "./errors.js";
 import { OcspResponse } from "./ocsp.js";
 import { type RevocationPolicy, type Usage, validatePath } from "./path.js";
+import { signatureCounters } from "./signed-data.js";
 
 export type CertInput = Uint8Array | Certificate;
 export type CrlInput = Uint8Array | Crl;
@@ -36,6 +37,21 @@ export interface Valid {
 
 export type ValidationResult = Valid | Failure;
 
+/**
+ * What a Validator's caches saved, since it was made: the proof that "an
+ * intermediate already verified is not verified again" and "a CRL is parsed once".
+ */
+export interface ValidatorStats {
+  validations: number;
+  /** Signatures checked with node:crypto (certificates, CRLs, OCSP responses). */
+  signatureVerifications: number;
+  /** Signature results answered from the cache instead. */
+  signatureCacheHits: number;
+  /** Certificates decoded (leaves included). */
+  certificatesParsed: number;
+  crlsParsed: number;
+}
+
 const DAY = 86_400_000;
 const CONTENT_CACHE_MAX = 4096;
 
@@ -59,6 +75,13 @@ export class Validator {
   private readonly certsByContent = new Map<string, Certificate>();
   private readonly crlsByContent = new Map<string, Crl>();
 
+  private readonly counts: ValidatorStats = { validations: 0, signatureVerifications: 0, signatureCacheHits: 0, certificatesParsed: 0, crlsParsed: 0 };
+
+  /** A snapshot of the counters (see ValidatorStats). */
+  stats(): ValidatorStats {
+    return { ...this.counts };
+  }
+
   certificate(input: CertInput): Certificate {
     if (input instanceof Certificate) return input;
     let c = this.certs.get(input);
@@ -67,6 +90,7 @@ export class Validator {
     c = this.certsByContent.get(key);
     if (!c) {
       c = new Certificate(input);
+      this.counts.certificatesParsed++;
       if (this.certsByContent.size >= CONTENT_CACHE_MAX) this.certsByContent.clear();
       this.certsByContent.set(key, c);
     }
@@ -83,6 +107,7 @@ export class Validator {
     c = this.crlsByContent.get(key);
     if (!c) {
       c = new Crl(input);
+      this.counts.crlsParsed++;
       if (this.crlsByContent.size >= CONTENT_CACHE_MAX) this.crlsByContent.clear();
       this.crlsByContent.set(key, c);
     }
@@ -108,6 +133,7 @@ export class Validator {
     const known = this.recentLeaves.get(input) ?? this.certs.get(input);
     if (known) return known;
     const c = new Certificate(input);
+    this.counts.certificatesParsed++;
     if (this.recentLeaves.size >= 16) this.recentLeaves.delete(this.recentLeaves.keys().next().value!);
     this.recentLeaves.set(input, c);
     return c;
@@ -116,19 +142,27 @@ export class Validator {
   validate(leaf: CertInput, opts: ValidateOptions): ValidationResult {
     const time = typeof opts.time === "number" ? opts.time : opts.time.getTime();
     if (!Number.isFinite(time)) throw new RangeError("validation time is not a valid date");
-    const r = validatePath({
-      leaf: this.leafCertificate(leaf),
-      anchors: opts.anchors.map((a) => this.certificate(a)),
-      intermediates: (opts.intermediates ?? []).map((c) => this.certificate(c)),
-      crls: (opts.crls ?? []).map((c) => this.crl(c)),
-      ocspResponses: (opts.ocspResponses ?? []).map((o) => this.ocspResponse(o)),
-      time,
-      usage: opts.usage ?? "any",
-      revocation: opts.revocation ?? "if-present",
-      ocspNonce: opts.ocspNonce ? Buffer.from(opts.ocspNonce).toString("hex") : undefined,
-      ocspMaxAgeMs: opts.ocspMaxAgeMs ?? 7 * DAY,
-    });
-    return r;
+    const n = this.counts;
+    const verified = signatureCounters.verifications;
+    const hits = signatureCounters.cacheHits;
+    n.validations++;
+    try {
+      return validatePath({
+        leaf: this.leafCertificate(leaf),
+        anchors: opts.anchors.map((a) => this.certificate(a)),
+        intermediates: (opts.intermediates ?? []).map((c) => this.certificate(c)),
+        crls: (opts.crls ?? []).map((c) => this.crl(c)),
+        ocspResponses: (opts.ocspResponses ?? []).map((o) => this.ocspResponse(o)),
+        time,
+        usage: opts.usage ?? "any",
+        revocation: opts.revocation ?? "if-present",
+        ocspNonce: opts.ocspNonce ? Buffer.from(opts.ocspNonce).toString("hex") : undefined,
+        ocspMaxAgeMs: opts.ocspMaxAgeMs ?? 7 * DAY,
+      });
+    } finally {
+      n.signatureVerifications += signatureCounters.verifications - verified;
+      n.signatureCacheHits += signatureCounters.cacheHits - hits;
+    }
   }
 }
 

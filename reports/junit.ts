@@ -6,23 +6,43 @@ import { failureLine, type Report, type RunReport, type StepReport } from "./mod
  * (expected, actual, message) when an expectation did not hold.
  */
 export function toJUnit(report: Report): string {
-  const t = report.totals;
   const time = seconds(report.runs.reduce((s, r) => s + runMs(r), 0));
+  const counts = report.runs.map(countsOf);
+  const sum = (k: "tests" | "failures" | "errors") => counts.reduce((n, c) => n + c[k], 0);
   const out = [
     `<?xml version="1.0" encoding="UTF-8"?>`,
-    `<testsuites name="cardloop" tests="${t.steps}" failures="${count(report.runs, "fail")}" errors="${count(report.runs, "error")}" time="${time}">`,
+    `<testsuites name="cardloop" tests="${sum("tests")}" failures="${sum("failures")}" errors="${sum("errors")}" time="${time}">`,
   ];
-  report.runs.forEach((run, id) => out.push(suite(run, id)));
+  report.runs.forEach((run, id) => out.push(suite(run, id, counts[id])));
   out.push(`</testsuites>`, "");
   return out.join("\n");
 }
 
-function suite(run: RunReport, id: number): string {
-  const failures = run.steps.filter((s) => s.outcome === "fail").length;
-  const errors = run.steps.filter((s) => s.outcome === "error").length;
-  const skipped = run.steps.filter((s) => s.outcome === "skip").length;
+interface Counts {
+  tests: number;
+  failures: number;
+  errors: number;
+  skipped: number;
+  /** The run broke outside a step: one extra <testcase name="run"> with an <error>. */
+  brokeOutsideSteps: boolean;
+}
+
+/**
+ * The counts written as attributes. Consumers differ in what they believe:
+ * Jenkins counts the <testcase>s, others (test-results-parser) take the
+ * attributes, so the two must agree, the synthetic "run" case included.
+ */
+function countsOf(run: RunReport): Counts {
+  const n = (outcome: string) => run.steps.filter((s) => s.outcome === outcome).length;
+  const errors = n("error");
+  const broke = run.outcome === "error" && errors === 0;
+  return { tests: run.steps.length + (broke ? 1 : 0), failures: n("fail"), errors: errors + (broke ? 1 : 0), skipped: n("skip"), brokeOutsideSteps: broke };
+}
+
+function suite(run: RunReport, id: number, counts: Counts): string {
+  const { tests, failures, errors, skipped } = counts;
   const lines = [
-    `  <testsuite name="${attr(run.name)}" tests="${run.steps.length}" failures="${failures}" errors="${errors}" skipped="${skipped}"` +
+    `  <testsuite name="${attr(run.name)}" tests="${tests}" failures="${failures}" errors="${errors}" skipped="${skipped}"` +
       ` time="${seconds(runMs(run))}" timestamp="${timestamp(run.startTime)}" hostname="localhost" id="${id}" package="cardloop.scenarios">`,
     `    <properties>`,
     ...Object.entries({ file: run.file, seed: run.seed, ...flat(run.meta) })
@@ -31,7 +51,7 @@ function suite(run: RunReport, id: number): string {
     `    </properties>`,
   ];
   for (const step of run.steps) lines.push(testcase(run, step));
-  if (run.outcome === "error" && errors === 0) {
+  if (counts.brokeOutsideSteps) {
     // The run broke outside a step (e.g. the CA could not start): still visible as an error.
     lines.push(`    <testcase name="run" classname="${attr(className(run))}" time="0">`, `      <error message="the run did not complete" type="error"/>`, `    </testcase>`);
   }
@@ -69,10 +89,6 @@ function testcase(run: RunReport, step: StepReport): string {
 
 function className(run: RunReport): string {
   return `cardloop.scenarios.${run.name.replace(/[^A-Za-z0-9]+/g, "_")}`;
-}
-
-function count(runs: RunReport[], outcome: string): number {
-  return runs.reduce((n, r) => n + r.steps.filter((s) => s.outcome === outcome).length, 0);
 }
 
 function runMs(run: RunReport): number {

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import test from "ava";
+import { parse as parseJUnit, type ITestResult } from "test-results-parser";
 import { EventBus, VirtualClock, type AnyEvent } from "../core/index.js";
 import { buildReport, toHtml, toJUnit, toJsonSummary, toMarkdown } from "./index.js";
 
@@ -64,6 +65,46 @@ test("JUnit with hostile text still validates against the schema (xmllint) and n
   t.regex(xml, /<testcase name="02 authenticate: a &lt;b&gt; &amp; \?"/);
   t.regex(xml, /<failure message="step 2 authenticate &quot;a &lt;b&gt; &amp; \?&quot; \(line 9\): result: expected &quot;ok&quot;/);
   t.regex(xml, /timestamp="2025-01-01T00:00:00"/);
+});
+
+/** Our JUnit read back by a third-party consumer (test-results-parser, the parser testbeats reports from). */
+function consume(xml: string): ITestResult {
+  const file = join(mkdtempSync(join(tmpdir(), "cardloop-junit-")), "junit.xml");
+  writeFileSync(file, xml);
+  return parseJUnit({ type: "junit", files: [file] });
+}
+
+/** It believes the count attributes; a CI that counts <testcase>s must get the same numbers. */
+function attributesMatchCases(t: import("ava").ExecutionContext, r: ITestResult): void {
+  let cases = 0;
+  for (const s of r.suites) {
+    cases += s.cases.length;
+    t.is(s.total + s.skipped, s.cases.length, `${s.name}: tests attribute`);
+    t.is(s.failed + s.errors, s.cases.filter((c) => c.status === "FAIL").length, `${s.name}: failures + errors`);
+  }
+  t.is(r.total, cases, "root tests attribute");
+}
+
+test("a third-party JUnit consumer reads our counts and the failing step's name", (t) => {
+  const r = consume(toJUnit(buildReport(runLog({ finish: true }))));
+  t.like(r, { total: 2, passed: 1, failed: 1, errors: 0, status: "FAIL" });
+  t.is(r.suites.length, 1);
+  t.is(r.suites[0].name, 'R&D <"card"> run');
+  const failing = r.suites[0].cases.filter((c) => c.status === "FAIL");
+  t.deepEqual(failing.map((c) => c.name), ["02 authenticate: a <b> & ?"]);
+  t.regex(failing[0].failure, /^step 2 authenticate "a <b> & \?" \(line 9\): result: expected "ok", got "refused"/);
+  attributesMatchCases(t, r);
+});
+
+test("a run that broke outside its steps is counted as an error by the consumer too", (t) => {
+  const events = runLog({ finish: false }).filter((e) => e.type !== "step.started" || e.data.index === 0);
+  const cut = events.filter((e) => e.type !== "step.finished" || e.data.index === 0);
+  const report = buildReport(cut);
+  t.is(report.runs[0].outcome, "error");
+  const r = consume(toJUnit(report));
+  t.true(r.errors + r.failed > 0, "not a pass");
+  t.not(r.status, "PASS");
+  attributesMatchCases(t, r);
 });
 
 test("JSON, Markdown and HTML agree on the totals", (t) => {

@@ -5,12 +5,17 @@ import { join } from "node:path";
 import { SystemClock, UsageError } from "../core/index.js";
 import { loadAdapter, readCaConfig } from "../conformance/adapters/load.js";
 import { EmbeddedCa, startCaServer } from "../simulator/ca/index.js";
-import { certInfo, makeCsr } from "../conformance/pkix.js";
+import { certInfo, EKU, makeCsr } from "../conformance/pkix.js";
 
 const clock = new SystemClock();
 const dir = mkdtempSync(join(tmpdir(), "cardloop-adapter-load-"));
 const holder = { id: "h", name: "Dana", email: "dana@example.test" };
 const days = (a: Date, b: Date) => Math.round((b.getTime() - a.getTime()) / 86_400_000);
+const yaml = (name: string, text: string) => {
+  const f = join(dir, name);
+  writeFileSync(f, text);
+  return readCaConfig(f);
+};
 
 test("--ca-config YAML reaches the adapter: validity for openssl (days) and cfssl (hours)", async (t) => {
   const cfg = join(dir, "short.yaml");
@@ -76,4 +81,55 @@ test("unusable targets and configs are usage errors", async (t) => {
   t.throws(() => readCaConfig(bad), { instanceOf: UsageError, message: /not valid YAML/ });
   await t.throwsAsync(loadAdapter("openssl", { validity: "three years" }, clock), { instanceOf: UsageError, message: /validity/ });
   t.throws(() => readCaConfig(join(dir, "missing.yaml")), { instanceOf: UsageError });
+});
+
+test("a key the adapter does not take is refused, named, before anything starts", async (t) => {
+  const refused = async (spec: string, text: string, message: RegExp) => {
+    const err = await t.throwsAsync(loadAdapter(spec, yaml("refused.yaml", text), clock), { instanceOf: UsageError, message });
+    t.false(err?.message.includes("\n"), "one line");
+  };
+  // misspelt, at the top and nested: each would otherwise silently be the default
+  await refused("openssl", "validityDay: 400\n", /^--ca-config: unknown key validityDay for --ca openssl \(known: validity, validityDays, /);
+  await refused("openssl", "crl:\n  regenerat: never\n", /^--ca-config: unknown key crl\.regenerat for --ca openssl \(known under crl: regenerate, /);
+  await refused("openssl", "profiles:\n  auth:\n    keyUsage: ~\n", /unknown key profiles\.auth for --ca openssl \(known under profiles: authentication, signature\)/);
+  await refused("cfssl", "ocsp:\n  refreshAfterRevok: false\n", /unknown key ocsp\.refreshAfterRevok for --ca cfssl/);
+  await refused("cfssl", "validityDays: 400\n", /unknown key validityDays for --ca cfssl/); // openssl's word, not cfssl's
+  await refused("embedded", "maxValidityYear: 5\n", /unknown key maxValidityYear for --ca embedded/);
+  await refused("embedded", "validity: 5y\n", /unknown key validity for --ca embedded \(known: .*maxValidityYears/); // it caps, it has no fixed validity
+  await refused("http://127.0.0.1:1", "operatorTokn: x\n", /unknown key operatorTokn for --ca http:\/\/127\.0\.0\.1:1/);
+  await refused("http://127.0.0.1:1", "capabilities:\n  holds: false\n", /unknown key capabilities\.holds/);
+  await refused("http://127.0.0.1:1", "url: http://elsewhere\n", /unknown key url/); // the URL is --ca itself
+  // values the option cannot mean: YAML's `no` is a string, not false
+  await refused("openssl", "honourCardExpiry: no\n", /^--ca-config: honourCardExpiry must be a boolean \(got "no"\)$/);
+  await refused("openssl", "crl:\n  regenerate: sometimes\n", /^--ca-config: crl\.regenerate must be one of on-request, never \(got "sometimes"\)$/);
+  await refused("openssl", "crl: never\n", /^--ca-config: crl must be a mapping$/);
+  await refused("embedded", "renewal: keep\n", /renewal must be one of revoke-superseded, keep-until-expiry/);
+  // validity in a unit the adapter cannot count, or beside the adapter's own key
+  await refused("openssl", "validity: 36h\n", /validity 36h is not a whole number of days/);
+  await refused("openssl", "validity: 400d\nvalidityDays: 400\n", /give validity or validityDays, not both/);
+});
+
+test("a user's module gets its YAML keys as they are: it documents its own", async (t) => {
+  const mod = join(dir, "echo-module.ts");
+  writeFileSync(mod, "export function createAdapter(o) { throw new Error('got ' + JSON.stringify(Object.keys(o).sort())); }\n");
+  await t.throwsAsync(loadAdapter(`module:${mod}`, { anythingAtAll: 1 }, clock), { message: 'got ["anythingAtAll","clock"]' });
+});
+
+test("profiles through YAML: OpenSSL extension lines and CFSSL usages reach the certificates", async (t) => {
+  const openssl = await loadAdapter(
+    "openssl",
+    yaml("openssl-profiles.yaml", "profiles:\n  authentication:\n    keyUsage: ~   # removes the line\n    extendedKeyUsage: clientAuth,emailProtection\n"),
+    clock,
+  );
+  t.teardown(() => openssl.close());
+  const a = certInfo((await openssl.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "authentication", holder })).certificatePem);
+  t.is(a.keyUsage, undefined);
+  t.deepEqual([...(a.extKeyUsage ?? [])], [EKU.clientAuth, EKU.emailProtection]);
+  const s = certInfo((await openssl.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "signature", holder })).certificatePem);
+  t.deepEqual(s.keyUsage?.names, ["digitalSignature", "nonRepudiation"]); // the other profile keeps its defaults
+
+  const cfssl = await loadAdapter("cfssl", yaml("cfssl-usages.yaml", 'usages:\n  authentication: ["digital signature", "client auth", "email protection"]\n'), clock);
+  t.teardown(() => cfssl.close());
+  const c = certInfo((await cfssl.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "authentication", holder })).certificatePem);
+  t.deepEqual([...(c.extKeyUsage ?? [])].sort(), [EKU.clientAuth, EKU.emailProtection].sort());
 });

@@ -1,12 +1,12 @@
 import test from "ava";
 import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OpensslCa } from "../conformance/adapters/openssl.js";
 import { CaError } from "../simulator/ca/api.js";
-import { makeCsr, normSerial } from "../conformance/pkix.js";
+import { certInfo, makeCsr, normSerial } from "../conformance/pkix.js";
 
 /** The serials `openssl crl -text` lists, as integers in hex. */
 const crlSerials = (text: string) => [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => normSerial(m[1]));
@@ -80,10 +80,87 @@ test("a request openssl ca refuses (no commonName for the policy) is a 400, what
   t.is(readFileSync(join(ca.dir, "index.txt"), "utf8").trim().split("\n").length, 1);
 });
 
+/**
+ * An `openssl` first on PATH that delegates to the real one, except that
+ * `openssl ca -in REQ` (signing) exits 0 and writes nothing: the trap the
+ * adapter must catch. Each faked call leaves a line in `calls`.
+ */
+function fakeOpenssl(): { dir: string; calls: string } {
+  const real = execFileSync("sh", ["-c", "command -v openssl"], { encoding: "utf8" }).trim();
+  const dir = mkdtempSync(join(tmpdir(), "cardloop-fake-openssl-"));
+  const calls = join(dir, "calls");
+  const script = `#!/bin/sh
+if [ "$1" = ca ]; then
+  for a in "$@"; do
+    if [ "$a" = -in ]; then echo "Using configuration from stand-in" >&2; echo "$*" >> '${calls}'; exit 0; fi
+  done
+fi
+exec '${real}' "$@"
+`;
+  writeFileSync(join(dir, "openssl"), script, { mode: 0o755 });
+  return { dir, calls };
+}
+
+// serial: PATH is the process's, and ava runs serial tests before the concurrent ones
+test.serial("`openssl ca` exiting 0 without writing a certificate is a clear error, never a certificate", async (t) => {
+  const ca = await OpensslCa.create(); // started with the real openssl
+  t.teardown(() => ca.close());
+  const csr = await makeCsr("Erin");
+  const fake = fakeOpenssl();
+  const path = process.env.PATH;
+  process.env.PATH = `${fake.dir}:${path}`;
+  let err: CaError | undefined;
+  try {
+    err = await t.throwsAsync(ca.issue({ csrPem: csr.pem, profile: "authentication", holder }), { instanceOf: CaError });
+  } finally {
+    process.env.PATH = path;
+  }
+  t.true(existsSync(fake.calls), "the stand-in answered the signing call");
+  t.is(err?.status, 500); // not a 4xx: nothing stated a refusal, so no check may count it as one
+  t.is(err?.reason, "no-certificate");
+  t.regex(err?.message ?? "", /^openssl ca exited 0 but wrote no certificate: Using configuration from stand-in$/);
+  t.deepEqual(readdirSync(ca.dir).filter((f) => /^(req|out)-/.test(f)), [], "no request or empty output left behind");
+  t.is(readFileSync(join(ca.dir, "index.txt"), "utf8").trim().split("\n").length, 1); // the responder's row only
+  // the real openssl back on PATH: the same CA issues again
+  const c = await ca.issue({ csrPem: csr.pem, profile: "authentication", holder });
+  t.is(certInfo(c.certificatePem).serial, normSerial(c.serial));
+});
+
+test("the OCSP and CRL front listens on 127.0.0.1 only, in this process; no openssl responder listens", async (t) => {
+  const ca = await OpensslCa.create();
+  t.teardown(() => ca.close());
+  const c = await ca.issue({ csrPem: (await makeCsr("Frank")).pem, profile: "authentication", holder });
+  const info = certInfo(c.certificatePem);
+  const ports = [...new Set([...info.ocspUrls, ...info.crlUrls].map((u) => new URL(u).port))];
+  t.is(ports.length, 1); // AIA and CDP name the one front
+  const listening = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" }).split("\n").filter((l) => l.trim());
+  for (const p of ports) {
+    const lines = listening.filter((l) => new RegExp(`:${p}\\s`).test(l));
+    t.true(lines.length > 0, `port ${p} is listening`);
+    for (const l of lines) {
+      t.regex(l, new RegExp(`\\s127\\.0\\.0\\.1:${p}\\s`));
+      t.regex(l, new RegExp(`pid=${process.pid},`)); // the adapter's own loopback server, not `openssl ocsp -port`
+    }
+  }
+  // nothing this process started (an `openssl ocsp` responder would bind every interface) is listening
+  const ppid = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1];
+    } catch {
+      return undefined;
+    }
+  };
+  const children = listening.filter((l) => [...l.matchAll(/pid=(\d+)/g)].some((m) => ppid(m[1]) === String(process.pid)));
+  t.deepEqual(children, []);
+});
+
 test("close removes the CA's directory and stops its responder", async (t) => {
   const ca = await OpensslCa.create();
   const dir = ca.dir;
+  const port = new URL((ca as unknown as { server: { url: string } }).server.url).port;
   t.true(existsSync(join(dir, "index.txt")));
+  t.regex(execFileSync("ss", ["-ltnH"], { encoding: "utf8" }), new RegExp(`127\\.0\\.0\\.1:${port}\\s`));
   await ca.close();
   t.false(existsSync(dir));
+  t.notRegex(execFileSync("ss", ["-ltnH"], { encoding: "utf8" }), new RegExp(`:${port}\\s`));
 });

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import test from "ava";
+import { makeCsr } from "../simulator/ca/testing.js";
 
 /** `cardloop ca serve` as a user meets it: what it prints, where it listens, how it refuses bad input. */
 const ROOT = resolve(import.meta.dirname, "..");
@@ -74,6 +75,9 @@ test("bad input: one line on stderr and exit 2, never an internal error", async 
     [["--data", file, "--port", "0"], /--data .*a-file: not a directory/],
     [["--data", tmp(), "--port", "0", "--public-url", "ftp:/x"], /--public-url must be an http\(s\) URL/],
     [["--port", "0"], /required option '--data <dir>'/],
+    [["--data", tmp(), "--port", "0", "--max-failed-attempts", "0"], /--max-failed-attempts must be a whole number from 1 \(got 0\)/],
+    [["--data", tmp(), "--port", "0", "--max-failed-attempts", "2.5"], /--max-failed-attempts must be a whole number from 1/],
+    [["--data", tmp(), "--port", "0", "--renewal", "constructor"], /--renewal must be supersede or keep \(got constructor\)/],
   ];
   try {
     for (const [args, message] of cases) {
@@ -87,5 +91,54 @@ test("bad input: one line on stderr and exit 2, never an internal error", async 
     }
   } finally {
     busy.close();
+  }
+});
+
+/**
+ * What a served CA does with a wrong code twice and then the right one, and
+ * with an operator's renewal: the flags under test change exactly these.
+ */
+async function exercise(url: string, token: string): Promise<{ thirdAttempt: number; oldAfterRenewal: string }> {
+  const post = async (path: string, body: unknown, bearer?: string) => {
+    const headers: Record<string, string> = { "content-type": "application/json", ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) };
+    const res = await fetch(url + path, { method: "POST", headers, body: JSON.stringify(body) });
+    return { status: res.status, json: (await res.json()) as Record<string, any> };
+  };
+  const holder = { id: "CLI-1", name: "Cleo", email: "cleo@example.org" };
+  const csr = (await makeCsr()).pem;
+  const a = await post("/api/v1/certificates", { csr, profile: "authentication", holder });
+  const b = await post("/api/v1/certificates", { csr, profile: "signature", holder });
+  const revoke = (code: string) => post(`/api/v1/certificates/${a.json.serial}/revoke`, { reason: "keyCompromise", role: "holder", code, email: holder.email, name: holder.name });
+  for (let i = 0; i < 2; i++) if ((await revoke("AAAA-BBBB-CCCC-DDDD")).status !== 403) throw new Error("a wrong code was not refused");
+  const third = await revoke(a.json.cancellationCodes.holder);
+  const renewed = await post(`/api/v1/certificates/${b.json.serial}/renew`, { csr }, token);
+  if (renewed.status !== 201) throw new Error(`operator renewal answered ${renewed.status}`);
+  const old = (await (await fetch(`${url}/api/v1/certificates/${b.json.serial}`)).json()) as { status: string; reason?: string };
+  return { thirdAttempt: third.status, oldAfterRenewal: old.reason ? `${old.status} ${old.reason}` : old.status };
+}
+
+test("--max-failed-attempts and --renewal change what the served CA does (defaults: 5, supersede)", async (t) => {
+  const [dataA, dataB] = [tmp(), tmp()];
+  const [flagged, plain] = await Promise.all([
+    serve(["--data", dataA, "--port", "0", "--max-failed-attempts", "2", "--renewal", "keep"]),
+    serve(["--data", dataB, "--port", "0"]),
+  ]);
+  try {
+    const token = (dir: string) => readFileSync(join(dir, "operator.token"), "utf8").trim();
+    const [a, b] = await Promise.all([exercise(flagged.url, token(dataA)), exercise(plain.url, token(dataB))]);
+    t.deepEqual(a, { thirdAttempt: 423, oldAfterRenewal: "good" }, "locked after 2 wrong codes; the renewed certificate kept");
+    t.deepEqual(b, { thirdAttempt: 200, oldAfterRenewal: "revoked superseded" }, "2 wrong codes do not lock at 5; renewal supersedes");
+  } finally {
+    await Promise.all([stop(flagged.child), stop(plain.child)]);
+  }
+});
+
+test("--renewal supersede is the default spelled out", async (t) => {
+  const data = tmp();
+  const s = await serve(["--data", data, "--port", "0", "--renewal", "supersede", "--max-failed-attempts", "5"]);
+  try {
+    t.deepEqual(await exercise(s.url, readFileSync(join(data, "operator.token"), "utf8").trim()), { thirdAttempt: 200, oldAfterRenewal: "revoked superseded" });
+  } finally {
+    await stop(s.child);
   }
 });

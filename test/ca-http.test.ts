@@ -1,12 +1,16 @@
 import test from "ava";
+import { KeyObject } from "node:crypto";
 import { SeededRandom, VirtualClock } from "../core/index.js";
 import { EmbeddedCa, startCaServer, type CaServer } from "../simulator/ca/index.js";
+import { signRenewal } from "../simulator/ca/renewal-proof.js";
 import { makeCsr } from "../simulator/ca/testing.js";
 
 /** The HTTP API's contract: shapes, status codes, {error, message} bodies, operator token, virtual clock. */
 let ca: EmbeddedCa;
 let server: CaServer;
 let csr: string;
+/** The private key of `csr`: it proves the renewal of any certificate issued for it, as the card would. */
+let csrKey: KeyObject;
 /** Codes come only with the card's first issuance (first test). */
 let codes: Record<string, string>;
 const holder = { id: "P-9", name: "Carla Pro", email: "carla@acme.example", organisation: "Acme", registration: { dateOfBirth: "1980-01-02" } };
@@ -14,7 +18,9 @@ const holder = { id: "P-9", name: "Carla Pro", email: "carla@acme.example", orga
 test.before(async () => {
   ca = await EmbeddedCa.open({ clock: new VirtualClock("2026-05-01T00:00:00Z"), random: new SeededRandom(1), kdfLog2N: 4, maxFailedAttempts: 3 });
   server = await startCaServer(ca, { port: 0, virtualClock: true });
-  csr = (await makeCsr()).pem;
+  const made = await makeCsr();
+  csr = made.pem;
+  csrKey = KeyObject.from(made.keys.privateKey);
 });
 test.after.always(async () => {
   await server?.close();
@@ -97,12 +103,39 @@ test.serial("hold/release, renew and bulk over HTTP", async (t) => {
   t.is(rel.json.status, "good");
   t.is((await call("POST", `/api/v1/certificates/${s}/release`, {}, ca.operatorToken)).status, 409);
 
-  const renewed = await call("POST", `/api/v1/certificates/${s}/renew`, { csr });
+  // Renewal needs the old key's proof over a fresh challenge (or the operator token): without, 403 and nothing changes.
+  for (const [body, token, error] of [
+    [{ csr }, undefined, "renewal-unauthorised"],
+    [{ csr }, "bad-token", "forbidden"],
+    [{ csr, challenge: "made-up", proof: "AAAA" }, undefined, "bad-challenge"],
+    [{ csr, challenge: "made-up", proof: 42 }, undefined, "bad-proof"],
+  ] as const) {
+    const refused = await call("POST", `/api/v1/certificates/${s}/renew`, body, token);
+    t.is(refused.status, 403);
+    t.is(refused.json.error, error);
+    t.is(typeof refused.json.message, "string");
+  }
+  t.is((await call("GET", `/api/v1/certificates/${s}`)).json.status, "good");
+  t.is((await call("POST", "/api/v1/certificates/0abc/renewal-challenge", {})).status, 404);
+  const ch = await call("POST", `/api/v1/certificates/${s}/renewal-challenge`, {});
+  t.is(ch.status, 201);
+  t.deepEqual(Object.keys(ch.json).sort(), ["challenge", "expiresAt", "serial"]);
+  const proof = Buffer.from(signRenewal(csrKey, ch.json.serial, ch.json.challenge)).toString("base64");
+  const renewed = await call("POST", `/api/v1/certificates/${s}/renew`, { csr, challenge: ch.json.challenge, proof });
   t.is(renewed.status, 201);
   const old = await call("GET", `/api/v1/certificates/${s}`);
   t.is(old.json.reason, "superseded");
+  // The same proof again (an eavesdropper's replay): the challenge is used up.
+  t.is((await call("POST", `/api/v1/certificates/${s}/renew`, { csr, challenge: ch.json.challenge, proof })).json.error, "bad-challenge");
+  // An operator at a counter renews with the token; every attempt is in the audit trail.
+  t.is((await call("POST", `/api/v1/certificates/${renewed.json.serial}/renew`, { csr }, ca.operatorToken)).status, 201);
+  const trail = (await call("GET", `/api/v1/certificates/${s}/audit`, undefined, ca.operatorToken)).json.filter((e: { action: string }) => e.action === "renew");
+  t.deepEqual(
+    trail.map((e: { role: string; outcome: string }) => `${e.role} ${e.outcome}`),
+    ["anonymous renewal-unauthorised", "operator forbidden", "card bad-challenge", "card bad-proof", "card ok", "card bad-challenge"],
+  );
 
-  const n = renewed.json.serial as string;
+  const n = (await issue()).json.serial as string;
   t.is((await call("POST", "/api/v1/revocations", { serials: [n], reason: "keyCompromise" })).status, 403);
   t.is((await call("POST", "/api/v1/revocations", { serials: [n, "nothex"], reason: "keyCompromise" }, ca.operatorToken)).status, 400);
   t.is((await call("GET", `/api/v1/certificates/${n}`)).json.status, "good");

@@ -1,6 +1,6 @@
 import test from "ava";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,7 +60,8 @@ test("card new writes a card file; apdu runs a script, checks SWs and saves the 
   t.regex(ok.stdout, /^# ATR 3BF81300008131FE15/m);
   t.regex(ok.stdout, /^> 00A4040005A00000030800$/m);
   t.regex(ok.stdout, /^< 61.* 9000$/m);
-  t.regex(ok.stdout, /^> 002000800831323334353(6)FFFF$/m, "prints what the user typed, PIN included");
+  t.regex(ok.stdout, /^> 0020008008FFFFFFFFFFFFFFFF$/m, "the VERIFY is printed with its PIN bytes masked");
+  t.false(ok.stdout.includes("313233343536"), "no PIN digits on stdout");
   t.regex(ok.stdout, /^< 00C0FFEE 9000$/m);
   t.regex(ok.stdout, /^> RESET$/m);
   t.is(JSON.parse(readFileSync(path, "utf8")).pinLeft, 2, "the wrong PIN was saved back to the card file");
@@ -72,7 +73,7 @@ test("card new writes a card file; apdu runs a script, checks SWs and saves the 
   t.regex(bad.stdout, /^< 050207 9000$/m);
 });
 
-test("apdu --json prints one object per exchange; a run log masks the PIN", async (t) => {
+test("apdu --json prints one object per exchange; stdout and the run log mask the PIN", async (t) => {
   const dir = tmp();
   const path = join(dir, "card.json");
   t.is((await run(["card", "new", "--out", path])).code, 0);
@@ -81,9 +82,11 @@ test("apdu --json prints one object per exchange; a run log masks the PIN", asyn
   const res = await run(["apdu", "--card", path, "--json", "--log", log, "002000800831323334353600FF 63C2", "00FD000000", "00200080043938373635343332"]);
   t.is(res.code, 0, res.stderr);
   const lines = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
-  t.deepEqual(lines[0], { command: "002000800831323334353600FF", response: "", sw: "63C2", expected: "63C2", ok: true });
-  t.deepEqual(lines[1], { command: "00FD000000", response: "050207", sw: "9000" });
-  t.like(lines[2], { command: "00200080043938373635343332", sw: "6700" });
+  // --json output is as much a log as --log: the same masking
+  t.deepEqual(lines[0], { command: "0020008008FFFFFFFFFFFFFFFF", response: "", sw: "63C2", expected: "63C2", ok: true });
+  t.deepEqual(lines[1], { command: "00FD000000", response: "050207", sw: "9000" }, "commands without secrets are printed as sent");
+  t.like(lines[2], { command: "0020008004FFFFFFFFFFFFFFFF", sw: "6700" });
+  t.false(res.stdout.includes("3132333435") || res.stdout.includes("39383736"), "no PIN digits on stdout");
   const text = readFileSync(log, "utf8");
   t.regex(text, /"type":"apdu.exchange"/);
   t.regex(text, /0020008008FFFFFFFFFFFFFFFF/);
@@ -119,6 +122,18 @@ test("bad arguments and unreadable files: one stderr line, exit 2", async (t) =>
     ["bad management key", ["card", "new", "--out", join(dir, "k.json"), "--management-key", "0102030405060708090A0B0C0D0E0F10111213141516zz"]],
     ["mistyped VERIFY", ["apdu", "--card", path, "0020008008 3938373635343332 Q"]],
     ["damaged card file", ["apdu", "--card", damagedCard(dir), "00FD0000"]],
+    // reader choice: checked before any reader is opened, so no pcscd is needed here
+    ["memory reader without a card", ["apdu", "00FD0000"]],
+    ["memory reader named, without a card", ["apdu", "--reader", "memory", "00FD0000"]],
+    ["unknown reader kind", ["apdu", "--reader", "usb:1", "--card", path, "00FD0000"]],
+    ["a card file with a PC/SC reader", ["apdu", "--reader", "pcsc:Virtual PCD 00 00", "--card", path, "00FD0000"]],
+    ["bad timeout", ["apdu", "--reader", "pcsc:Virtual PCD 00 00", "--timeout", "soon", "00FD0000"]],
+    // card new --issue: issue-only options need --issue, and --issue needs a holder
+    ["--ca-data without --issue", ["card", "new", "--out", join(dir, "i1.json"), "--ca-data", dir]],
+    ["--holder-name without --issue", ["card", "new", "--out", join(dir, "i2.json"), "--holder-name", "A B"]],
+    ["--issue without a holder", ["card", "new", "--out", join(dir, "i3.json"), "--issue"]],
+    ["--issue with a bad email", ["card", "new", "--out", join(dir, "i4.json"), "--issue", "--holder-name", "A B", "--holder-email", "nobody"]],
+    ["--ca-data not a directory", ["card", "new", "--out", join(dir, "i5.json"), "--issue", "--holder-name", "A B", "--holder-email", "a@b.test", "--ca-data", BIN]],
   ];
   const results = await Promise.all(cases.map(([, args]) => run(args)));
   results.forEach((r, i) => {
@@ -129,6 +144,7 @@ test("bad arguments and unreadable files: one stderr line, exit 2", async (t) =>
       t.false(r.stderr.toUpperCase().includes(secret.toUpperCase()), `${cases[i][0]} quotes a secret: ${r.stderr}`);
     }
   });
+  for (const n of [1, 2, 3, 4, 5]) t.false(existsSync(join(dir, `i${n}.json`)), "a refused card new writes no card file");
 });
 
 test("script parser: generated scripts read back exactly; any text parses or fails with a one-line UsageError", (t) => {

@@ -1,6 +1,6 @@
 import test from "ava";
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -14,9 +14,9 @@ import { CATALOG } from "../conformance/checks/index.js";
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..");
 
-async function cardloop(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cardloop(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [join(root, "bin/cardloop.js"), ...args], { cwd: root, timeout: 90_000 });
+    const r = await run(process.execPath, [join(root, "bin/cardloop.js"), ...args], { cwd: root, timeout: 90_000, env: env ?? process.env });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -107,4 +107,61 @@ test("a CA that cannot be reached exits 2 with one line; bad usage exits 2", asy
   const r2 = await cardloop(["certify", "--ca", "openssl", "--ca-config", badConfig, "--out", dir]);
   t.is(r2.code, 2);
   t.regex(r2.stderr, /must be a YAML mapping/);
+});
+
+test("a CA that cannot be started exits 2 with one line, writes no report and leaves no temporary files", async (t) => {
+  // cardloop runs from process.execPath, so PATH only decides which CA tools it finds
+  const empty = tmp();
+  for (const ca of ["openssl", "cfssl"]) {
+    const dir = tmp();
+    const r = await cardloop(["certify", "--ca", ca, "--out", dir], { ...process.env, PATH: empty, TMPDIR: dir });
+    t.is(r.code, 2, ca);
+    t.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+    t.regex(r.stderr, new RegExp(`^cardloop: CA ${ca} could not be started or reached: `));
+    t.regex(r.stderr, ca === "openssl" ? /OpenSSL 3 is required \(found: no openssl on PATH\)$/m : /cfssl is not installed/);
+    // tsx keeps its cache under TMPDIR too: only the CA's own directories count
+    t.deepEqual(readdirSync(dir).filter((f) => !f.startsWith("tsx-")), [], `${ca}: no report, no CA directory left behind`);
+  }
+
+  // installed, but its server will not start: a cfssl whose `serve` fails the way a taken port does
+  const bin = tmp();
+  const real = spawnSync("sh", ["-c", "command -v cfssl"], { encoding: "utf8" }).stdout.trim();
+  t.truthy(real, "cfssl is installed");
+  writeFileSync(
+    join(bin, "cfssl"),
+    `#!/bin/sh\nif [ "$1" = serve ]; then echo "listen tcp 127.0.0.1: bind: address already in use" >&2; exit 1; fi\nexec '${real}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  const dir = tmp();
+  const scratch = join(dir, "tmp");
+  mkdirSync(scratch);
+  const r = await cardloop(["certify", "--ca", "cfssl", "--out", join(dir, "out")], { ...process.env, PATH: `${bin}:${process.env.PATH}`, TMPDIR: scratch });
+  t.is(r.code, 2);
+  t.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  t.regex(r.stderr, /^cardloop: CA cfssl could not be started or reached: cfssl serve exited 1 before it was ready: .*address already in use$/m);
+  t.false(existsSync(join(dir, "out", "junit.xml")));
+  t.deepEqual(readdirSync(scratch).filter((f) => !f.startsWith("tsx-")), [], "the adapter removed its directory");
+});
+
+test("--ca-config: a misspelt key exits 2 with one line naming it; honourCardExpiry: false is a real misconfigured OpenSSL", async (t) => {
+  const dir = tmp();
+  writeFileSync(join(dir, "typo.yaml"), "honourCardExpiry: false\ncrl:\n  regenerat: never\n");
+  const typo = await cardloop(["certify", "--ca", "openssl", "--ca-config", join(dir, "typo.yaml"), "--out", join(dir, "typo")]);
+  t.is(typo.code, 2);
+  t.regex(typo.stderr, /^cardloop: --ca-config: unknown key crl\.regenerat for --ca openssl \(known under crl: [^\n]*\)\n$/);
+  t.false(existsSync(join(dir, "typo", "junit.xml")));
+
+  // the same OpenSSL with and without the card-expiry cap: only the cap decides the verdict
+  const only = "ISS-VALIDITY-CARD-EXPIRY,ISS-VALIDITY-MAX";
+  const judged = async (honour: boolean) => {
+    const f = join(dir, `honour-${honour}.yaml`);
+    writeFileSync(f, `honourCardExpiry: ${honour}\n`);
+    const r = await cardloop(["certify", "--ca", "openssl", "--ca-config", f, "--only", only, "--json", "--out", join(dir, `out-${honour}`)]);
+    return { code: r.code, stderr: r.stderr, outcome: Object.fromEntries(JSON.parse(r.stdout).checks.map((c: { id: string; outcome: string }) => [c.id, c.outcome])) };
+  };
+  const [off, on] = await Promise.all([judged(false), judged(true)]);
+  t.is(off.code, 1, off.stderr);
+  t.deepEqual(off.outcome, { "ISS-VALIDITY-CARD-EXPIRY": "fail", "ISS-VALIDITY-MAX": "pass" });
+  t.is(on.code, 0, on.stderr);
+  t.deepEqual(on.outcome, { "ISS-VALIDITY-CARD-EXPIRY": "pass", "ISS-VALIDITY-MAX": "pass" });
 });

@@ -8,6 +8,7 @@
  */
 import test from "ava";
 import { execFile, spawn } from "node:child_process";
+import { pathToFileURL } from "node:url";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,7 +17,8 @@ import { qualifyReader } from "../conformance/qualify/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
 import { ATR, PivCard, loadCard, saveCard } from "../simulator/card/index.js";
 import type { Card } from "../simulator/card/card.js";
-import { openReader, openVpcdCardSlot, vpcdSlotFactory } from "../simulator/reader/open.js";
+import { openReader } from "../simulator/reader/open.js";
+import { makeVpcdSlotFactory, openVpcdCardSlot } from "../simulator/reader/vpcd-slot.js";
 import { PcscReader, listPcscReaders } from "../simulator/reader/pcsc.js";
 import { VpcdBridge } from "../simulator/reader/vpcd.js";
 import { IssuanceStation, PivClient } from "../simulator/terminal/index.js";
@@ -187,13 +189,20 @@ test.serial("qualification of Virtual PCD 00 00 with the emulated PIV card passe
   cleanups.push(() => bridge.close());
   const reader = await PcscReader.open(READER_0);
   cleanups.push(() => reader.close());
-  await bridge.insert();
-  await reader.waitForCard(5000);
-  const report = await qualifyReader(reader, {
-    iterations: 300,
-    actuator: { remove: () => bridge.remove(), insert: () => bridge.insert() },
-    authenticate: (r) => new PivClient(r).authenticate(MGM_KEY),
-  });
+  // A failure must not leave the card in the reader for the tests after this one.
+  let report;
+  try {
+    await bridge.insert();
+    await reader.waitForCard(5000);
+    report = await qualifyReader(reader, {
+      iterations: 300,
+      actuator: { remove: () => bridge.remove(), insert: () => bridge.insert() },
+      authenticate: (r) => new PivClient(r).authenticate(MGM_KEY),
+    });
+  } finally {
+    await reader.close();
+    await bridge.close();
+  }
   const byId = Object.fromEntries(report.criteria.map((c) => [c.id, c]));
   for (const id of [
     "atr", "protocol", "case-1", "case-2", "case-3", "case-4", "command-chaining", "large-read-1k", "large-read-2k",
@@ -211,8 +220,6 @@ test.serial("qualification of Virtual PCD 00 00 with the emulated PIV card passe
   t.is(report.throughput?.apdus, 300);
   // the test objects are gone again: the reference card is left as found
   t.false(card.state.objects.has(0x5fc10d) || card.state.objects.has(0x5fc10e) || card.state.objects.has(0x5fc10f));
-  await reader.close();
-  await bridge.close();
 });
 
 test.serial("qualification fails a criterion when a threshold is not met, and says which", async (t) => {
@@ -221,13 +228,19 @@ test.serial("qualification fails a criterion when a threshold is not met, and sa
   cleanups.push(() => bridge.close());
   const reader = await PcscReader.open(READER_0);
   cleanups.push(() => reader.close());
-  await bridge.insert();
-  await reader.waitForCard(5000);
-  const report = await qualifyReader(reader, {
-    iterations: 30,
-    thresholds: { maxP95Ms: 0.000001, minApdusPerSecond: 1e9 },
-    authenticate: (r) => new PivClient(r).authenticate(MGM_KEY),
-  });
+  let report;
+  try {
+    await bridge.insert();
+    await reader.waitForCard(5000);
+    report = await qualifyReader(reader, {
+      iterations: 30,
+      thresholds: { maxP95Ms: 0.000001, minApdusPerSecond: 1e9 },
+      authenticate: (r) => new PivClient(r).authenticate(MGM_KEY),
+    });
+  } finally {
+    await reader.close();
+    await bridge.close();
+  }
   const byId = Object.fromEntries(report.criteria.map((c) => [c.id, c]));
   t.is(byId.latency.outcome, "fail");
   t.regex(byId.latency.message, /over threshold: .*case4 p95/);
@@ -235,8 +248,6 @@ test.serial("qualification fails a criterion when a threshold is not met, and sa
   t.is(byId.removal.outcome, "skip", "no actuator: removal cannot be tried");
   t.is(byId["case-4"].outcome, "pass");
   t.is(report.outcome, "fail");
-  await reader.close();
-  await bridge.close();
 });
 
 /** Spawns the CLI (async; our pcscd's socket in its environment). */
@@ -465,8 +476,7 @@ test.serial("openVpcdCardSlot: the emulated card behind pcscd as a removable car
 });
 
 test.serial("the full lifecycle scenarios pass with the cards behind pcscd and the host side on pcsclite", async (t) => {
-  process.env.CARDLOOP_VPCD = `127.0.0.1:${pcscd.ports[0]}`;
-  registerReader("pcsc", vpcdSlotFactory);
+  registerReader("pcsc", makeVpcdSlotFactory({ vpcd: `127.0.0.1:${pcscd.ports[0]}` }));
   const lib = path.join(ROOT, "scenarios/library");
   // 07 loses and finds the card: removal and reinsertion through vpcd and pcscd
   const run = await runFiles([path.join(lib, "01-full-lifecycle.yaml"), path.join(lib, "07-found-card-renewed.yaml")], { reader: `pcsc:${READER_0}` });
@@ -477,4 +487,61 @@ test.serial("the full lifecycle scenarios pass with the cards behind pcscd and t
   t.is((started?.data as { meta?: { reader?: string } }).meta?.reader, `pcsc:${READER_0}`);
   const exchanges = run.events.filter((e) => e.type === "apdu.exchange");
   t.true(exchanges.length > 50, `${exchanges.length} APDUs went through pcscd`);
+});
+
+// --- the harness leaves the machine as it found it ----------------------------------------------
+
+/**
+ * Node code run inside a fresh network namespace (`unshare -n`, lo up): its
+ * loopback routes are its own, so what the harness does to them is seen
+ * alone, whatever other test processes do to the machine's. Prints
+ * "ROUTES-BEFORE", the script's stdout, and "ROUTES-AFTER" once node is gone.
+ */
+function inNetns(script: string): Promise<Run> {
+  const support = pathToFileURL(path.join(ROOT, "test/support/pcscd.ts")).href;
+  const code = `import { spawnSync } from "node:child_process";
+import { startPcscd, lockPath } from ${JSON.stringify(support)};
+const routes = () => spawnSync("ip", ["route", "show", "table", "local"], { encoding: "utf8" }).stdout;
+${script}`;
+  const sh = `ip link set lo up || exit 99
+echo ROUTES-BEFORE; ip route show table local
+"${process.execPath}" --import tsx --input-type=module -e "$0"; echo "NODE-EXIT $?"
+echo ROUTES-AFTER; ip route show table local`;
+  return run("unshare", ["-n", "sh", "-c", sh, code], { timeoutMs: 60000 });
+}
+
+function section(out: string, from: string, to?: string): string {
+  const start = out.indexOf(from + "\n");
+  const end = to === undefined ? out.length : out.indexOf(to, start);
+  return start < 0 || end < 0 ? "" : out.slice(start + from.length + 1, end);
+}
+
+test.serial("the pcscd harness turns loopback quickack on for its run and restores the routes exactly, on stop() and when killed", async (t) => {
+  // stop(): quickack on while pcscd runs, the routes as before once it stopped
+  const stopped = await inNetns(`const p = await startPcscd({ quickack: true });
+console.log("ROUTES-DURING"); console.log(routes());
+await p.stop();
+console.log("STOPPED");`);
+  t.is(stopped.code, 0, stopped.stderr);
+  t.regex(stopped.stdout, /NODE-EXIT 0/, stopped.stderr);
+  const before = section(stopped.stdout, "ROUTES-BEFORE", "ROUTES-DURING");
+  const during = section(stopped.stdout, "ROUTES-DURING", "STOPPED");
+  t.regex(before, /^local 127\.0\.0\.1 /m);
+  t.notRegex(before, /quickack/, "a fresh namespace starts without quickack");
+  t.regex(during, /^local 127\.0\.0\.1 .*quickack 1/m);
+  t.regex(during, /^local 127\.0\.0\.0\/8 .*quickack 1/m);
+  t.is(section(stopped.stdout, "ROUTES-AFTER"), before, "stop() restored the local table exactly");
+
+  // killed by SIGTERM mid-run (an ava timeout, Ctrl-C): the signal handler restores before dying
+  const killed = await inNetns(`const p = await startPcscd({ quickack: true });
+console.log("LOCK " + lockPath()); console.log("DIR " + p.dir);
+console.log("ROUTES-DURING"); console.log(routes());
+process.kill(process.pid, "SIGTERM");
+await new Promise((r) => setTimeout(r, 20000));`);
+  for (const m of killed.stdout.matchAll(/^(?:LOCK|DIR) (\S+)$/gm)) fs.rmSync(m[1], { recursive: true, force: true });
+  t.regex(killed.stdout, /NODE-EXIT 143/, "node died of the SIGTERM: " + killed.stderr);
+  t.regex(section(killed.stdout, "ROUTES-DURING", "NODE-EXIT"), /^local 127\.0\.0\.1 .*quickack 1/m);
+  const beforeKill = section(killed.stdout, "ROUTES-BEFORE", "LOCK");
+  t.notRegex(beforeKill, /quickack/);
+  t.is(section(killed.stdout, "ROUTES-AFTER"), beforeKill, "the exit path restored the local table exactly");
 });

@@ -5,6 +5,7 @@ import {
   type CertificateStatus,
   type IssueRequest,
   type IssuedCertificate,
+  type RenewalChallenge,
   type RenewRequest,
   type RevocationResult,
   type RevokeRequest,
@@ -29,6 +30,8 @@ export type Fault =
   | "duplicate-concurrent"
   /** Renewal hands back the old certificate. */
   | "renew-returns-old"
+  /** Renews for anyone: a request without proof of the old key (or operator token) is accepted. */
+  | "renew-without-proof"
   /** Records every reason other than keyCompromise as unspecified. */
   | "collapse-reasons"
   /** Acknowledges revoking serials it never issued. */
@@ -56,7 +59,7 @@ export type Fault =
 
 export const FAULTS: readonly Fault[] = [
   "ignore-card-expiry", "corrupt-certificate-signature", "substitute-key", "accept-broken-csr", "accept-weak-key",
-  "duplicate-concurrent", "renew-returns-old", "collapse-reasons", "ack-unknown-serial", "ack-duplicate", "release-noop",
+  "duplicate-concurrent", "renew-returns-old", "renew-without-proof", "collapse-reasons", "ack-unknown-serial", "ack-duplicate", "release-noop",
   "no-codes", "ignore-holder-code", "ignore-representative-code", "corrupt-crl-signature", "corrupt-ocsp-signature",
   "drop-ocsp-nonce", "broken-ocsp-get", "broken-ocsp-post", "crash-on-malformed-ocsp",
 ];
@@ -125,7 +128,18 @@ export class FaultyCa implements CaAdapter {
       if (!old) throw new CaError(404, "unknown-serial", `no certificate ${serial}`);
       return old;
     }
+    if (this.fault === "renew-without-proof" && req.proof === undefined && req.operatorToken === undefined) {
+      // what a CA that skips the authorisation effectively does: it treats every caller as its operator
+      const token = (this.inner as { operatorToken?: unknown }).operatorToken;
+      if (typeof token !== "string") throw new Error("renew-without-proof needs an inner CA with an operator token (the embedded CA)");
+      return this.inner.renew(serial, { ...req, operatorToken: token });
+    }
     return this.inner.renew(serial, req);
+  }
+
+  renewalChallenge(serial: string): Promise<RenewalChallenge> {
+    if (!this.inner.renewalChallenge) return Promise.reject(new CaError(404, "not-offered", "the CA hands out no renewal challenges"));
+    return this.inner.renewalChallenge(serial);
   }
 
   async revoke(req: RevokeRequest): Promise<RevocationResult> {

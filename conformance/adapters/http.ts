@@ -6,6 +6,7 @@ import {
   type CertificateStatus,
   type IssueRequest,
   type IssuedCertificate,
+  type RenewalChallenge,
   type RenewRequest,
   type RevocationResult,
   type RevokeRequest,
@@ -33,6 +34,7 @@ const FULL: CaCapabilities = {
   ocspGet: true,
   bulkRevoke: true,
   virtualClock: false,
+  renewalAuthorisation: true,
 };
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g;
@@ -65,10 +67,12 @@ export class HttpCa implements CaAdapter {
     return { ...FULL, ...(this.opts.capabilities ?? {}) };
   }
 
-  private async call(method: "GET" | "POST", path: string, body?: unknown, operator = false): Promise<{ status: number; json: Record<string, unknown> }> {
+  /** `bearer`: true for the configured operator token, or a token the request itself carries. */
+  private async call(method: "GET" | "POST", path: string, body?: unknown, bearer: boolean | string = false): Promise<{ status: number; json: Record<string, unknown> }> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
-    if (operator && this.opts.operatorToken) headers.authorization = `Bearer ${this.opts.operatorToken}`;
+    const token = bearer === true ? this.opts.operatorToken : bearer || undefined;
+    if (token) headers.authorization = `Bearer ${token}`;
     const res = await request(this.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), dispatcher: this.agent });
     const text = await res.body.text();
     let json: Record<string, unknown> = {};
@@ -102,11 +106,24 @@ export class HttpCa implements CaAdapter {
     return this.issued(json);
   }
 
+  async renewalChallenge(serial: string): Promise<RenewalChallenge> {
+    const { json } = await this.call("POST", `/api/v1/certificates/${encodeURIComponent(serial)}/renewal-challenge`, {});
+    return { serial: String(json.serial), challenge: String(json.challenge), expiresAt: new Date(String(json.expiresAt)) };
+  }
+
+  /** Only the request's own operator token authorises a renewal: the configured one (for release) is never added. */
   async renew(serial: string, req: RenewRequest): Promise<IssuedCertificate> {
-    const { json } = await this.call("POST", `/api/v1/certificates/${encodeURIComponent(serial)}/renew`, {
-      csr: req.csrPem,
-      ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}),
-    });
+    const { json } = await this.call(
+      "POST",
+      `/api/v1/certificates/${encodeURIComponent(serial)}/renew`,
+      {
+        csr: req.csrPem,
+        ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}),
+        ...(req.challenge !== undefined ? { challenge: req.challenge } : {}),
+        ...(req.proof !== undefined ? { proof: Buffer.from(req.proof).toString("base64") } : {}),
+      },
+      req.operatorToken ?? false,
+    );
     return this.issued(json);
   }
 

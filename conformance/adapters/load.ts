@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { parseDuration, UsageError, type Clock } from "../../core/index.js";
 import type { CaAdapter } from "../../simulator/ca/api.js";
+import { checkConfig, CONFIG_KEYS } from "./config-keys.js";
 
 /**
  * What a user's adapter module exports: `createAdapter(options)`, given the
@@ -31,14 +32,29 @@ export function readCaConfig(file: string | undefined): Record<string, unknown> 
   return doc as Record<string, unknown>;
 }
 
-/** `validity: 3y` (any duration) for adapters that count in days or hours. */
-function validityMs(config: Record<string, unknown>): number | undefined {
-  if (config.validity === undefined) return undefined;
+/**
+ * `validity: 3y` (any duration) for adapters that count in days or hours, as
+ * that whole number: a duration they cannot express, or given beside their
+ * own key, is refused rather than rounded or overridden.
+ */
+function validityIn(config: Record<string, unknown>, own: string, unitMs: number, unit: string): Record<string, number> {
+  if (config.validity === undefined) return {};
+  if (config[own] !== undefined) throw new UsageError(`--ca-config: give validity or ${own}, not both`);
+  let ms: number;
   try {
-    return parseDuration(String(config.validity));
+    ms = parseDuration(String(config.validity));
   } catch (err) {
-    throw new UsageError(`ca-config validity: ${(err as Error).message}`);
+    throw new UsageError(`--ca-config validity: ${(err as Error).message}`);
   }
+  const n = ms / unitMs;
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--ca-config: validity ${String(config.validity)} is not a whole number of ${unit}`);
+  return { [own]: n };
+}
+
+/** The shipped adapter `--ca` names, if any (a user's module takes whatever options it documents). */
+function shipped(spec: string): keyof typeof CONFIG_KEYS | undefined {
+  if (spec === "embedded" || spec === "openssl" || spec === "cfssl") return spec;
+  return /^https?:\/\//.test(spec) ? "http" : undefined;
 }
 
 /**
@@ -46,18 +62,19 @@ function validityMs(config: Record<string, unknown>): number | undefined {
  * Starting the CA is part of this: a failure here means "could not be reached or started".
  */
 export async function loadAdapter(spec: string, config: Record<string, unknown>, clock: Clock): Promise<CaAdapter> {
-  const v = validityMs(config);
+  const kind = shipped(spec);
+  if (kind) checkConfig(config, CONFIG_KEYS[kind], spec);
   if (spec === "embedded") {
     const { createEmbeddedAdapter } = await import("./embedded.js");
     return createEmbeddedAdapter({ ...config, clock } as Parameters<typeof createEmbeddedAdapter>[0]);
   }
   if (spec === "openssl") {
     const { OpensslCa } = await import("./openssl.js");
-    return OpensslCa.create({ ...config, ...(v ? { validityDays: Math.round(v / 86_400_000) } : {}), clock });
+    return OpensslCa.create({ ...config, ...validityIn(config, "validityDays", 86_400_000, "days"), clock });
   }
   if (spec === "cfssl") {
     const { CfsslCa } = await import("./cfssl.js");
-    return CfsslCa.create({ ...config, ...(v ? { validityHours: Math.round(v / 3_600_000) } : {}) });
+    return CfsslCa.create({ ...config, ...validityIn(config, "validityHours", 3_600_000, "hours") });
   }
   if (/^https?:\/\//.test(spec)) {
     const { HttpCa } = await import("./http.js");

@@ -321,9 +321,11 @@ ${profileSection("signature")}
     rmSync(csrFile, { force: true });
     if (r.code !== 0 || !written) {
       rmSync(outFile, { force: true });
-      const why = lastLines(r.stderr, 2);
-      const reason = /signature did not match|signature verify|bad signature/i.test(r.stderr) ? "bad-csr-signature" : "refused";
-      throw new CaError(400, reason, `openssl ca refused the request: ${why}`);
+      const why = lastLines(r.stderr, 2) || "nothing on stderr";
+      if (/signature did not match|signature verify|bad signature/i.test(r.stderr)) throw new CaError(400, "bad-csr-signature", `openssl ca refused the request: ${why}`);
+      if (r.code !== 0) throw new CaError(400, "refused", `openssl ca refused the request: ${why}`);
+      // Exit 0 and no certificate is no stated refusal: a 500, so that no check counts it as the CA saying no.
+      throw new CaError(500, "no-certificate", `openssl ca exited 0 but wrote no certificate: ${why}`);
     }
     const pem = readFileSync(outFile, "utf8");
     rmSync(outFile, { force: true });

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import type { Clock } from "../../core/index.js";
 import {
   CaError,
@@ -7,10 +7,13 @@ import {
   type Holder,
   type IssuedCertificate,
   type Profile,
+  type RenewRequest,
   type RevocationReason,
   type RevocationResult,
 } from "../../simulator/ca/api.js";
-import { buildOcspRequest, certInfo, makeCsr, normSerial, parseCrl, parseOcspResponse, type CertInfo, type CrlInfo, type KeyAlg, type OcspInfo } from "../pkix.js";
+import { signRenewal } from "../../simulator/ca/renewal-proof.js";
+import { buildOcspRequest, certInfo, makeCsr, normSerial, parseCrl, parseOcspResponse, type CertInfo, type Csr, type CrlInfo, type KeyAlg, type OcspInfo } from "../pkix.js";
+import { keyedCsr } from "./keyed-csr.js";
 import { Precondition, type CertifyOptions } from "./types.js";
 
 export interface Issued {
@@ -48,6 +51,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Fixtures {
   private memo = new Map<string, Promise<unknown>>();
   private codes = new Map<string, CancellationCodes>();
+  /** Private keys of certificates certify will renew, by serial: they prove the renewal. Never in evidence. */
+  private keys = new Map<string, KeyObject>();
   readonly crlHistory: CrlInfo[] = [];
   private readonly runTag = randomUUID().slice(0, 8);
   private holders = 0;
@@ -82,13 +87,51 @@ export class Fixtures {
     return this.codes.get(holder.id);
   }
 
-  async issue(profile: Profile, opts: { holder?: Holder; cardExpiry?: Date; alg?: KeyAlg } = {}): Promise<Issued> {
+  async issue(profile: Profile, opts: { holder?: Holder; cardExpiry?: Date; alg?: KeyAlg; csr?: Csr } = {}): Promise<Issued> {
     const holder = opts.holder ?? this.holder(profile);
-    const csr = await makeCsr(holder.name, opts.alg ?? "p256");
+    const csr = opts.csr ?? (await makeCsr(holder.name, opts.alg ?? "p256"));
     const cardExpiry = opts.cardExpiry ?? this.defaultCardExpiry();
     const issued = await this.ca.issue({ csrPem: csr.pem, profile, holder, cardExpiry });
     if (issued.cancellationCodes && !this.codes.has(holder.id)) this.codes.set(holder.id, issued.cancellationCodes);
     return { issued, info: certInfo(issued.certificatePem), holder, requestedSpki: csr.spkiHex };
+  }
+
+  /** A fresh certificate whose key certify keeps, so that it can prove a renewal as the card would. */
+  async issueRenewable(profile: Profile): Promise<Issued> {
+    const holder = this.holder(profile);
+    const csr = await keyedCsr(holder.name);
+    const c = await this.issue(profile, { holder, csr });
+    this.keys.set(normSerial(c.issued.serial), csr.key);
+    return c;
+  }
+
+  /**
+   * What authorises renewing `old`: a challenge from the CA signed with the
+   * old key (or with `key`, to try another one). Nothing for a CA without
+   * renewal authorisation (OpenSSL, CFSSL).
+   */
+  async renewalProof(old: Issued, key?: KeyObject): Promise<Pick<RenewRequest, "challenge" | "proof">> {
+    if (!this.ca.capabilities().renewalAuthorisation || !this.ca.renewalChallenge) return {};
+    const signer = key ?? this.keys.get(normSerial(old.issued.serial));
+    if (!signer) throw new Error(`certify kept no key for ${old.issued.serial}: issue it with issueRenewable()`);
+    // A CA that certified a key of its own leaves the holder nothing to prove with: judged once, by ISS-PUBLIC-KEY.
+    if (!key && old.info.spkiHex !== old.requestedSpki) throw new Precondition("the CA certified another key than requested, so the old key cannot prove the renewal: see ISS-PUBLIC-KEY");
+    const ch = await this.ca.renewalChallenge(old.issued.serial);
+    return { challenge: ch.challenge, proof: signRenewal(signer, ch.serial, ch.challenge) };
+  }
+
+  /** Renews `old` as the renewal kiosk would: with the old key's proof. */
+  async renew(old: Issued, csrPem: string): Promise<IssuedCertificate> {
+    return this.ca.renew(old.issued.serial, { csrPem, cardExpiry: this.defaultCardExpiry(), ...(await this.renewalProof(old)) });
+  }
+
+  /** The renewal REN-NEW-CERTIFICATE and REN-OLD-SUPERSEDED judge, made once. */
+  renewal(): Promise<{ old: Issued; csr: Csr; renewed: IssuedCertificate }> {
+    return this.once("renewal", async () => {
+      const old = await this.issueRenewable("authentication");
+      const csr = await makeCsr(old.holder.name);
+      return { old, csr, renewed: await this.renew(old, csr.pem) };
+    });
   }
 
   /** Five years out: beyond the policy's 3-year cap, so the policy (not the card) limits validity. */

@@ -1,7 +1,8 @@
 import { addYears } from "../../core/index.js";
-import { CaError, type RevocationReason } from "../../simulator/ca/api.js";
+import { CaError, type RenewRequest, type RevocationReason } from "../../simulator/ca/api.js";
 import { certInfo, makeCsr, normSerial } from "../pkix.js";
 import { isRefusal } from "./fixtures.js";
+import { keyedCsr } from "./keyed-csr.js";
 import { fail, pass, skip, type Check } from "./types.js";
 
 /** Reasons every CA of this policy must record (certificateHold is judged by REV-HOLD-RELEASE). */
@@ -15,9 +16,7 @@ export const renewalChecks: Check[] = [
     level: "MUST",
     needs: ["renew"],
     async run(ctx) {
-      const old = await ctx.fx.once("renew-old", () => ctx.fx.issue("authentication"));
-      const csr = await makeCsr(old.holder.name);
-      const renewed = await ctx.fx.once("renewed", () => ctx.ca.renew(old.issued.serial, { csrPem: csr.pem, cardExpiry: ctx.fx.defaultCardExpiry() }));
+      const { old, csr, renewed } = await ctx.fx.renewal();
       const info = certInfo(renewed.certificatePem);
       const ev = { oldSerial: old.issued.serial, newSerial: renewed.serial, certificate: renewed.certificatePem, oldSubject: old.info.subject, newSubject: info.subject, notBefore: info.notBefore, notAfter: info.notAfter };
       if (normSerial(renewed.serial) === normSerial(old.issued.serial)) return fail("the renewed certificate has the old serial", ev);
@@ -34,14 +33,48 @@ export const renewalChecks: Check[] = [
     level: "SHOULD",
     needs: ["renew"],
     async run(ctx) {
-      const old = await ctx.fx.once("renew-old", () => ctx.fx.issue("authentication"));
-      const csr = await makeCsr(old.holder.name);
-      await ctx.fx.once("renewed", () => ctx.ca.renew(old.issued.serial, { csrPem: csr.pem, cardExpiry: ctx.fx.defaultCardExpiry() }));
+      const { old } = await ctx.fx.renewal();
       const st = await ctx.ca.status(old.issued.serial);
       const ev = { oldSerial: old.issued.serial, status: st };
       return st.status === "revoked" && st.reason === "superseded"
         ? pass("old certificate revoked as superseded", ev)
         : fail(`old certificate is ${st.status}${st.reason ? ` (${st.reason})` : ""} after renewal`, ev);
+    },
+  },
+  {
+    id: "REN-AUTHORISED",
+    title: "A renewal without proof of the old key is refused and changes nothing",
+    source: "lifecycle policy: renew (at a terminal, with the card and its PIN)",
+    level: "MUST",
+    // A CA without the concept (OpenSSL, CFSSL) is skipped with that reason, never passed.
+    needs: ["renew", "renewalAuthorisation"],
+    async run(ctx) {
+      const old = await ctx.fx.issueRenewable("authentication");
+      const serial = old.issued.serial;
+      const before = await ctx.ca.status(serial);
+      const csr = await makeCsr(old.holder.name);
+      // Anyone who knows a serial: no proof at all, then a proof made with a key of their own.
+      const attempts: { what: string; extra: () => Promise<Partial<RenewRequest>> }[] = [
+        { what: "no proof", extra: async () => ({}) },
+        { what: "a proof by another key", extra: async () => ctx.fx.renewalProof(old, (await keyedCsr(old.holder.name)).key) },
+      ];
+      const tried: Record<string, unknown>[] = [];
+      for (const a of attempts) {
+        try {
+          const r = await ctx.ca.renew(serial, { csrPem: csr.pem, cardExpiry: ctx.fx.defaultCardExpiry(), ...(await a.extra()) });
+          tried.push({ attempt: a.what, accepted: true, newSerial: r.serial });
+        } catch (err) {
+          if (!isRefusal(err)) throw err;
+          tried.push({ attempt: a.what, refused: err.status, reason: err.reason });
+        }
+      }
+      const after = await ctx.ca.status(serial);
+      const ev = { serial, attempts: tried, before, after };
+      const accepted = tried.filter((x) => x.accepted).map((x) => x.attempt);
+      if (accepted.length) return fail(`renewed for a caller with ${accepted.join(" and ")}`, ev);
+      const changed = after.status !== before.status || after.reason !== before.reason || after.revokedAt?.getTime() !== before.revokedAt?.getTime();
+      if (changed) return fail(`refused, but the old certificate is now ${after.status}${after.reason ? ` (${after.reason})` : ""}`, ev);
+      return pass(`refused (${tried.map((x) => x.refused).join(", ")}); the old certificate is unchanged`, ev);
     },
   },
 ];

@@ -77,6 +77,8 @@ export async function createAdapter(options: MyOptions & Record<string, unknown>
         ocspGet: true,
         bulkRevoke: false,
         virtualClock: false,
+        // Renewal needs proof of the old key (the challenge below); omit this if your CA has no such check.
+        renewalAuthorisation: true,
       };
     },
 
@@ -84,8 +86,15 @@ export async function createAdapter(options: MyOptions & Record<string, unknown>
       return toIssued(await call(base, "POST", "/api/v1/certificates", { csr: req.csrPem, profile: req.profile, holder: req.holder, cardExpiry: req.cardExpiry?.toISOString() }));
     },
 
+    // Optional: a single-use challenge the card signs with the old key before it makes the new one.
+    async renewalChallenge(serial: string) {
+      const j = await call(base, "POST", `/api/v1/certificates/${serial}/renewal-challenge`, {});
+      return { serial: String(j.serial), challenge: String(j.challenge), expiresAt: new Date(String(j.expiresAt)) };
+    },
+
     async renew(serial: string, req: RenewRequest) {
-      return toIssued(await call(base, "POST", `/api/v1/certificates/${serial}/renew`, { csr: req.csrPem, cardExpiry: req.cardExpiry?.toISOString() }));
+      const proof = req.proof && Buffer.from(req.proof).toString("base64");
+      return toIssued(await call(base, "POST", `/api/v1/certificates/${serial}/renew`, { csr: req.csrPem, cardExpiry: req.cardExpiry?.toISOString(), challenge: req.challenge, proof }));
     },
 
     async revoke(req: RevokeRequest): Promise<RevocationResult> {

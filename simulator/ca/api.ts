@@ -55,9 +55,47 @@ export interface IssueRequest {
   cardExpiry?: Date;
 }
 
+/**
+ * Renewal needs authority over the old certificate (the policy: at a terminal,
+ * with the card and its PIN; or an operator at a counter). Either
+ * `challenge` + `proof` (the card proves it holds the old key) or
+ * `operatorToken`. The card's slot holds one key, and generating the new key
+ * destroys the old one, so the proof cannot sign the new request: it signs
+ * `renewalStatement(serial, challenge)` for a single-use challenge the CA
+ * handed out (`renewalChallenge`) before the new key exists. See
+ * simulator/ca/README.md, "Renewal authorisation".
+ */
 export interface RenewRequest {
   csrPem: string;
   cardExpiry?: Date;
+  /** From `renewalChallenge(serial)`, as the CA spelt it. */
+  challenge?: string;
+  /**
+   * Signature by the OLD certificate's private key over
+   * `renewalStatement(serial, challenge)`: SHA-256, then ECDSA (DER) or RSA
+   * PKCS#1 v1.5 by the old key's type. Bytes here; base64 in HTTP JSON.
+   */
+  proof?: Uint8Array;
+  /** An operator at a counter instead of a proof (HTTP: Authorization: Bearer). */
+  operatorToken?: string;
+}
+
+/** A single-use challenge for renewing one certificate, valid until `expiresAt` at the CA's clock. */
+export interface RenewalChallenge {
+  /** The certificate's serial as the CA spells it: the statement uses this spelling. */
+  serial: string;
+  /** Opaque (base64url); sent back with the proof. */
+  challenge: string;
+  expiresAt: Date;
+}
+
+/**
+ * The bytes the old key signs to authorise a renewal. Text, so that a person
+ * can read what a card signed; the label keeps it apart from other uses of
+ * the key (it is hashed, then signed, like anything else the card signs).
+ */
+export function renewalStatement(serial: string, challenge: string): Uint8Array {
+  return new TextEncoder().encode(`cardloop renewal v1\nserial=${serial.toLowerCase()}\nchallenge=${challenge}\n`);
 }
 
 export interface CancellationCodes {
@@ -126,6 +164,11 @@ export interface CaCapabilities {
   bulkRevoke: boolean;
   /** The CA's clock can be moved (simulated expiry on the CA side). */
   virtualClock: boolean;
+  /**
+   * Renewal needs a proof of the old key (`renewalChallenge`) or the operator
+   * token. Absent means false: the CA has no such concept (REN-AUTHORISED skips).
+   */
+  renewalAuthorisation?: boolean;
 }
 
 /** A CA refusal, mapped from HTTP where one is involved: 400, 403, 404, 409, 423. */
@@ -145,6 +188,8 @@ export interface CaAdapter {
   capabilities(): CaCapabilities;
   issue(req: IssueRequest): Promise<IssuedCertificate>;
   renew(serial: string, req: RenewRequest): Promise<IssuedCertificate>;
+  /** A single-use challenge the old key signs before a renewal; offered by CAs with `renewalAuthorisation`. */
+  renewalChallenge?(serial: string): Promise<RenewalChallenge>;
   revoke(req: RevokeRequest): Promise<RevocationResult>;
   /** Bulk revocation by an operator (token): what organisations and load tests use. Optional. */
   revokeMany?(serials: string[], reason: RevocationReason, operatorToken: string): Promise<BulkRevocationResult>;

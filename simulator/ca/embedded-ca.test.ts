@@ -1,11 +1,12 @@
 import "reflect-metadata";
+import { webcrypto } from "node:crypto";
 import test from "ava";
 import fc from "fast-check";
 import { X509Certificate } from "@peculiar/x509";
 import { SeededRandom, VirtualClock, addYears } from "../../core/index.js";
 import { CaError } from "./api.js";
 import { EmbeddedCa, type EmbeddedCaOptions } from "./embedded-ca.js";
-import { makeCsr } from "./testing.js";
+import { makeCsr, proveRenewal } from "./testing.js";
 
 const START = "2026-03-01T10:00:00Z";
 const holder = { id: "NID-1", name: "Ann Example", email: "ann@example.org", registration: { dateOfBirth: "1990-04-01" } };
@@ -25,8 +26,12 @@ async function rejects(t: import("ava").ExecutionContext, p: Promise<unknown>, s
 }
 
 let csrPem: string;
+/** The key of csrPem: every certificate issued for it can prove its renewal with this. */
+let csrKey: webcrypto.CryptoKey;
 test.before(async () => {
-  csrPem = (await makeCsr()).pem;
+  const csr = await makeCsr();
+  csrPem = csr.pem;
+  csrKey = csr.keys.privateKey;
 });
 
 test("issues both profiles with the policy's extensions, codes only at the card's first issuance", async (t) => {
@@ -179,7 +184,7 @@ test("renewal supersedes the old certificate, or keeps it under keep-until-expir
   const { ca, clock } = await newCa();
   const r = await ca.issue({ csrPem, profile: "signature", holder });
   clock.advance(86_400_000);
-  const n = await ca.renew(r.serial, { csrPem });
+  const n = await ca.renew(r.serial, { csrPem, ...(await proveRenewal(ca, r.serial, csrKey)) });
   t.not(n.serial, r.serial);
   t.is(n.cancellationCodes, undefined);
   t.is((await ca.status(n.serial)).status, "good");
@@ -193,7 +198,7 @@ test("renewal supersedes the old certificate, or keeps it under keep-until-expir
 
   const keep = await newCa({ renewal: "keep-until-expiry" });
   const k = await keep.ca.issue({ csrPem, profile: "signature", holder });
-  await keep.ca.renew(k.serial, { csrPem, cardExpiry: new Date("2027-01-01T00:00:00Z") });
+  await keep.ca.renew(k.serial, { csrPem, cardExpiry: new Date("2027-01-01T00:00:00Z"), operatorToken: keep.ca.operatorToken });
   t.is((await keep.ca.status(k.serial)).status, "good");
   await keep.ca.close();
 });
@@ -436,7 +441,7 @@ test("revocation is final: no release, no second revocation, no hold; only a new
   await rejects(t, ca.release(r.serial), 409);
   await rejects(t, ca.revoke({ serial: r.serial, reason: "certificateHold", ...creds }), 409);
   await rejects(t, ca.revokeMany([r.serial], "certificateHold", ca.operatorToken).then((b) => (b.alreadyRevoked.length === 1 ? Promise.reject(new CaError(409, "already-revoked", "")) : b)), 409);
-  const n = await ca.renew(r.serial, { csrPem });
+  const n = await ca.renew(r.serial, { csrPem, ...(await proveRenewal(ca, r.serial, csrKey)) }); // a found card: the same proof
   const old = await ca.status(r.serial);
   t.deepEqual([old.status, old.reason, old.revokedAt?.getTime()], ["revoked", "keyCompromise", done.revokedAt.getTime()], "renewal does not rewrite the revocation");
   t.is((await ca.status(n.serial)).status, "good");

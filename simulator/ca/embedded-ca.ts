@@ -16,6 +16,7 @@ import {
   type IssuedCertificate,
   type IssueRequest,
   type Profile,
+  type RenewalChallenge,
   type RenewRequest,
   type RevocationReason,
   type RevocationResult,
@@ -26,6 +27,7 @@ import { buildCrl } from "./crl.js";
 import { openHierarchy, type CaHierarchy, type HsmConfig, type KeyType } from "./hierarchy.js";
 import { KU, OID } from "./oids.js";
 import { OcspResponder } from "./ocsp-responder.js";
+import { proofVerifies } from "./renewal-proof.js";
 import { generateCode, hashSecret, normaliseAnswer, normaliseCode, verifySecret } from "./secrets.js";
 import { CaStore, Status, type CardRow, type CertificateRow, type StatusCode } from "./store.js";
 import { buildCertificate, encodeName, ext, keyIdentifier, toPem, type NameAttr } from "./x509.js";
@@ -67,6 +69,8 @@ export interface EmbeddedCaOptions {
   crlMaxDelayMs?: number;
   /** How often (real time) the CA checks whether its CRLs are past half their validity at its clock; 0 disables. */
   crlScheduleMs?: number;
+  /** How long (at the CA's clock) a renewal challenge can be used; 5 minutes by default. */
+  renewalChallengeMs?: number;
   /** OCSP nextUpdate - thisUpdate, and how long a cached response is served. */
   ocspValidityMs?: number;
   /** log2 of scrypt's N for codes and answers; 14 by default (lower it only for throwaway CAs). */
@@ -98,7 +102,9 @@ export class EmbeddedCa implements CaAdapter {
   readonly operatorToken: string;
   baseUrl: string;
   private readonly random: Random;
-  private readonly opts: Required<Pick<EmbeddedCaOptions, "maxValidityYears" | "maxFailedAttempts" | "renewal" | "crlValidityMs" | "rootCrlValidityMs" | "crlDebounceMs" | "crlMaxDelayMs" | "kdfLog2N">>;
+  private readonly opts: Required<
+    Pick<EmbeddedCaOptions, "maxValidityYears" | "maxFailedAttempts" | "renewal" | "renewalChallengeMs" | "crlValidityMs" | "rootCrlValidityMs" | "crlDebounceMs" | "crlMaxDelayMs" | "kdfLog2N">
+  >;
   private readonly events?: EventBus;
   private crlCache?: { der: Buffer; nextUpdate: number };
   private rootCrlCache?: { der: Buffer; nextUpdate: number };
@@ -121,6 +127,7 @@ export class EmbeddedCa implements CaAdapter {
       maxValidityYears: options.maxValidityYears ?? 3,
       maxFailedAttempts: options.maxFailedAttempts ?? 5,
       renewal: options.renewal ?? "revoke-superseded",
+      renewalChallengeMs: options.renewalChallengeMs ?? 5 * 60_000,
       crlValidityMs: options.crlValidityMs ?? 24 * HOUR,
       rootCrlValidityMs: options.rootCrlValidityMs ?? 30 * DAY,
       crlDebounceMs: options.crlDebounceMs ?? 500,
@@ -191,6 +198,7 @@ export class EmbeddedCa implements CaAdapter {
       ocspGet: true,
       bulkRevoke: true,
       virtualClock: "set" in this.clock,
+      renewalAuthorisation: true,
     };
   }
 
@@ -222,29 +230,92 @@ export class EmbeddedCa implements CaAdapter {
     return this.issued(serial, der, notBefore, notAfter, inserted ? codes : undefined);
   }
 
+  /**
+   * A single-use challenge for renewing `serial`. The card signs it with the
+   * old key before the kiosk generates the new one (which replaces the old key
+   * in its slot), so the proof cannot cover the new request; being single-use
+   * and short-lived, an overheard proof cannot be replayed for another key.
+   */
+  async renewalChallenge(serial: string): Promise<RenewalChallenge> {
+    this.checkOpen();
+    serial = checkSerial(serial);
+    this.mustCertificate(serial);
+    const now = this.clock.nowMs();
+    const challenge = Buffer.from(this.random.bytes(32)).toString("base64url");
+    const expiresAt = now + this.opts.renewalChallengeMs;
+    this.store.addChallenge(challenge, serial, expiresAt, now);
+    return { serial, challenge, expiresAt: new Date(expiresAt) };
+  }
+
+  /**
+   * Renewal, authorised by a proof of the old key (the card, after its PIN)
+   * or by the operator token. Works for a revoked certificate too: a found
+   * card is renewed the same way. Every attempt is audited, refusals included
+   * (never the proof or the token).
+   */
   async renew(serial: string, req: RenewRequest): Promise<IssuedCertificate> {
     this.checkOpen();
+    const at = this.clock.nowMs();
+    const role = renewalRole(req);
+    let checked: string | null = null;
+    try {
+      checked = checkSerial(serial);
+      return await this.renewChecked(checked, req ?? { csrPem: "" }, role, at);
+    } catch (err) {
+      if (err instanceof CaError) this.store.audit({ at, serial: checked, role, action: "renew", outcome: err.reason });
+      throw err;
+    }
+  }
+
+  private async renewChecked(serial: string, req: RenewRequest, role: string, at: number): Promise<IssuedCertificate> {
     const old = this.mustCertificate(serial);
+    this.authoriseRenewal(serial, old, req, at);
     const card = this.store.card(old.card_id);
     if (!card) throw new CaError(409, "no-card", `certificate ${serial} has no registered card to renew for`);
-    const spki = await verifyCsr(req?.csrPem);
+    const spki = await verifyCsr(req.csrPem);
     const { notBefore, notAfter } = this.validity(req.cardExpiry);
     const profile = old.profile as Profile;
     const newSerial = this.newSerial();
     const der = this.buildLeaf(newSerial, profile, card, spki, notBefore, notAfter);
-    const at = this.clock.nowMs();
     let superseded = false;
     this.store.transaction(() => {
+      // Used up with the renewal itself: of two requests carrying one proof, only one renews.
+      if (role === "card" && !this.store.takeChallenge(req.challenge!, serial, at)) {
+        throw new CaError(403, "bad-challenge", "the renewal challenge has already been used; ask for a new one");
+      }
       this.store.insertCertificate({ serial: newSerial, card_id: card.card_id, profile, not_before: notBefore, not_after: notAfter, der: Buffer.from(der) });
       if (this.opts.renewal === "revoke-superseded") {
         superseded = this.store.setRevoked(serial, Status.revoked, REASON_CODES.superseded, at);
       }
-      this.store.audit({ at, serial, role: "system", action: "renew", outcome: "ok", detail: JSON.stringify({ newSerial, superseded }) });
+      this.store.audit({ at, serial, role, action: "renew", outcome: "ok", detail: JSON.stringify({ newSerial, superseded }) });
     });
     this.ocspResponder.invalidate(newSerial);
     if (superseded) this.afterRevocation([serial]);
     this.events?.emit("ca.issued", { serial: newSerial, profile, holderId: card.card_id, notAfter: new Date(notAfter).toISOString(), renewalOf: serial }, ["serial", "renewalOf"]);
     return this.issued(newSerial, der, notBefore, notAfter, undefined);
+  }
+
+  /** Throws 403 unless the request carries a valid operator token or a proof by the old certificate's key. */
+  private authoriseRenewal(serial: string, old: CertificateRow, req: RenewRequest, at: number): void {
+    if (req.operatorToken !== undefined) {
+      // An operator at a counter: judged by the token alone, never falling back to a proof.
+      if (!this.checkToken(req.operatorToken)) throw new CaError(403, "forbidden", "the operator token is not valid");
+      return;
+    }
+    if (req.proof === undefined && req.challenge === undefined) {
+      throw new CaError(403, "renewal-unauthorised", "renewal needs the old key's proof over a renewal challenge (POST .../renewal-challenge), or the operator token");
+    }
+    if (typeof req.challenge !== "string" || !(req.proof instanceof Uint8Array) || req.proof.length === 0) {
+      throw new CaError(403, "bad-proof", "a proof is the renewal challenge and the old key's signature, both");
+    }
+    const ch = this.store.challenge(req.challenge);
+    if (!ch || ch.serial !== serial || ch.expires_at <= at) {
+      throw new CaError(403, "bad-challenge", "the renewal challenge is unknown, used, expired or for another certificate; ask for a new one");
+    }
+    // Synthetic bench rows have no certificate: nothing to check a proof against.
+    if (!old.der || !proofVerifies(old.der, serial, req.challenge, req.proof)) {
+      throw new CaError(403, "bad-proof", "the proof does not verify with the old certificate's public key");
+    }
   }
 
   private validity(cardExpiry: unknown): { notBefore: number; notAfter: number } {
@@ -342,9 +413,16 @@ export class EmbeddedCa implements CaAdapter {
 
   async revoke(req: RevokeRequest): Promise<RevocationResult> {
     this.checkOpen();
-    const serial = checkSerial(req?.serial);
-    const role = req.role;
+    const role = req?.role;
     const at = this.clock.nowMs();
+    let serial: string;
+    try {
+      serial = checkSerial(req?.serial);
+    } catch (err) {
+      // Audited like any malformed attempt; the unusable serial itself is not stored.
+      this.store.audit({ at, serial: null, role: roleLabel(role), action: "revoke", outcome: "bad-request", detail: "bad-serial" });
+      throw err;
+    }
     let reason: RevocationReason;
     try {
       reason = checkReason(req.reason);
@@ -352,7 +430,7 @@ export class EmbeddedCa implements CaAdapter {
       checkCredentialShape(req);
     } catch (err) {
       // Malformed attempts are audited too (never with the code itself).
-      this.store.audit({ at, serial, role: typeof role === "string" ? role.slice(0, 40) : "?", action: "revoke", outcome: "bad-request" });
+      this.store.audit({ at, serial, role: roleLabel(role), action: "revoke", outcome: "bad-request" });
       throw err;
     }
     // One credential check at a time per certificate: concurrent guesses cannot overrun the lockout.
@@ -480,12 +558,21 @@ export class EmbeddedCa implements CaAdapter {
       this.store.audit({ at, serial: null, role: "operator", action: "bulk-revoke", outcome: "denied" });
       throw new CaError(403, "forbidden", "a valid operator token is required");
     }
-    const r = checkReason(reason);
-    if (!Array.isArray(serials) || serials.length === 0) throw new CaError(400, "bad-serials", "serials must be a non-empty array of hex serial numbers");
-    const clean = new Array<string>(serials.length);
-    for (let i = 0; i < serials.length; i++) clean[i] = checkSerial(serials[i]); // validate all before writing anything
+    let r: RevocationReason;
+    let clean: string[];
+    try {
+      r = checkReason(reason);
+      if (!Array.isArray(serials) || serials.length === 0) throw new CaError(400, "bad-serials", "serials must be a non-empty array of hex serial numbers");
+      clean = new Array<string>(serials.length);
+      for (let i = 0; i < serials.length; i++) clean[i] = checkSerial(serials[i]); // validate all before writing anything
+    } catch (err) {
+      // Nothing was revoked: one row for the request (the serials may not even be serials).
+      this.store.audit({ at, serial: null, role: "operator", action: "bulk-revoke", outcome: "bad-request", detail: err instanceof CaError ? err.reason : undefined });
+      throw err;
+    }
     const status = r === "certificateHold" ? Status.onHold : Status.revoked;
-    const out = this.store.bulkRevoke(clean, status, REASON_CODES[r], at, { at, serial: null, role: "operator", action: "bulk-revoke", outcome: "ok" });
+    // One audit row per serial, written in the revocation's own transaction.
+    const out = this.store.bulkRevoke(clean, status, REASON_CODES[r], at, { at, role: "operator", action: "bulk-revoke", detail: r });
     this.afterRevocation(out.revoked);
     this.events?.emit("ca.revocation", { serial: null, role: "operator", action: "bulk-revoke", outcome: "ok", reason: r, count: out.revoked.length });
     return { revoked: out.revoked.length, revokedAt: new Date(at), unknown: out.unknown, alreadyRevoked: out.alreadyRevoked };
@@ -725,6 +812,17 @@ function checkCredentialShape(req: RevokeRequest): void {
       throw new CaError(400, "bad-request", "answers to the registration questions are required for the operator role");
     }
   } else nonEmpty(req.code, "code");
+}
+
+/** Who a renewal request claims to be, for the audit trail. */
+function renewalRole(req: RenewRequest | undefined): "operator" | "card" | "anonymous" {
+  if (req?.operatorToken !== undefined) return "operator";
+  return req?.proof !== undefined || req?.challenge !== undefined ? "card" : "anonymous";
+}
+
+/** A role as given, fit for the audit trail (bounded; anything but a string is "?"). */
+function roleLabel(role: unknown): string {
+  return typeof role === "string" ? role.slice(0, 40) : "?";
 }
 
 function safeEqual(a: string, b: string): boolean {

@@ -133,9 +133,23 @@ function buildApp(ca: EmbeddedCa, opts: CaServerOptions) {
     res.status(201).json(issuedJson(r));
   });
 
+  // A single-use challenge the card signs with the old key before renewal (see the CA's README).
+  app.post("/api/v1/certificates/:serial/renewal-challenge", async (req, res) => {
+    const c = await ca.renewalChallenge(String(req.params.serial));
+    res.status(201).json({ serial: c.serial, challenge: c.challenge, expiresAt: c.expiresAt.toISOString() });
+  });
+
+  // Authorised by {challenge, proof (base64)} or by the operator token (Authorization: Bearer).
   app.post("/api/v1/certificates/:serial/renew", async (req, res) => {
     const b = body(req);
-    const r = await ca.renew(String(req.params.serial), { csrPem: b.csr as string, cardExpiry: b.cardExpiry as never });
+    const operatorToken = token(req);
+    const r = await ca.renew(String(req.params.serial), {
+      csrPem: b.csr as string,
+      cardExpiry: b.cardExpiry as never,
+      challenge: b.challenge as never,
+      proof: b.proof === undefined ? undefined : base64Bytes(b.proof),
+      operatorToken: operatorToken === "" ? undefined : operatorToken,
+    });
     res.status(201).json(issuedJson(r));
   });
 
@@ -230,6 +244,12 @@ function buildApp(ca: EmbeddedCa, opts: CaServerOptions) {
     res.status(500).json({ error: "internal", message: "internal error" });
   });
   return app;
+}
+
+/** Strict base64 (either alphabet) to bytes; anything else becomes an empty proof, which the CA refuses (403). */
+function base64Bytes(v: unknown): Uint8Array {
+  if (typeof v !== "string" || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(v)) return new Uint8Array(0);
+  return new Uint8Array(Buffer.from(v.replace(/-/g, "+").replace(/_/g, "/"), "base64"));
 }
 
 async function statusJson(ca: EmbeddedCa, serial: string) {

@@ -58,6 +58,9 @@ export interface AuditEntry {
   detail?: string;
 }
 
+/** Who did a bulk revocation; each serial's row gets its own serial and outcome (any given here are ignored). */
+export type BulkAudit = Omit<AuditEntry, "serial" | "outcome"> & Partial<Pick<AuditEntry, "serial" | "outcome">>;
+
 export interface BulkOutcome {
   revoked: string[];
   alreadyRevoked: string[];
@@ -104,6 +107,11 @@ CREATE TABLE IF NOT EXISTS audit (
   detail TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS renewal_challenges (
+  challenge TEXT PRIMARY KEY,
+  serial TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
 
 export class CaStore {
@@ -153,6 +161,10 @@ export class CaStore {
       ),
       getCard: db.prepare(`SELECT * FROM cards WHERE card_id = ?`),
       audit: db.prepare(`INSERT INTO audit (at, serial, role, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)`),
+      insertChallenge: db.prepare(`INSERT INTO renewal_challenges (challenge, serial, expires_at) VALUES (?, ?, ?)`),
+      getChallenge: db.prepare(`SELECT serial, expires_at FROM renewal_challenges WHERE challenge = ?`),
+      takeChallenge: db.prepare(`DELETE FROM renewal_challenges WHERE challenge = ? AND serial = ? AND expires_at > ?`),
+      purgeChallenges: db.prepare(`DELETE FROM renewal_challenges WHERE expires_at <= ?`),
       getMeta: db.prepare(`SELECT value FROM meta WHERE key = ?`).pluck(),
       setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
     };
@@ -254,18 +266,53 @@ export class CaStore {
     return rows as AuditEntry[];
   }
 
-  /** Revokes many in ONE transaction (one fsync): the bulk path. Unknown and already-revoked serials are reported, not errors. */
-  bulkRevoke(serials: string[], status: StatusCode, reason: number, at: number, audit: AuditEntry): BulkOutcome {
+  /**
+   * Revokes many in ONE transaction (one fsync): the bulk path. Unknown and
+   * already-revoked serials are reported, not errors. One audit row per serial,
+   * in the same transaction, so each certificate's own trail shows it: the
+   * rows are appends (rowid order, no index on serial), which keeps a million
+   * of them cheap.
+   */
+  bulkRevoke(serials: string[], status: StatusCode, reason: number, at: number, audit: BulkAudit): BulkOutcome {
     const out: BulkOutcome = { revoked: [], alreadyRevoked: [], unknown: [] };
+    const { role, action, detail = null } = audit;
+    const row = this.st.audit;
     this.transaction(() => {
       for (const s of serials) {
-        if (this.st.hasSerial.get(s) === undefined) out.unknown.push(s);
-        else if (this.setRevoked(s, status, reason, at)) out.revoked.push(s);
-        else out.alreadyRevoked.push(s);
+        let outcome: string;
+        if (this.st.hasSerial.get(s) === undefined) {
+          out.unknown.push(s);
+          outcome = "not-found";
+        } else if (this.setRevoked(s, status, reason, at)) {
+          out.revoked.push(s);
+          outcome = "ok";
+        } else {
+          out.alreadyRevoked.push(s);
+          outcome = "already-revoked";
+        }
+        row.run(audit.at, s, role, action, outcome, detail);
       }
-      this.audit({ ...audit, detail: JSON.stringify({ requested: serials.length, revoked: out.revoked.length, unknown: out.unknown.length, alreadyRevoked: out.alreadyRevoked.length }) });
     });
     return out;
+  }
+
+  // ------------------------------------------------------ renewal challenges
+
+  /** Stores a renewal challenge; expired ones are dropped on the way (they can never be used). */
+  addChallenge(challenge: string, serial: string, expiresAt: number, now: number): void {
+    this.transaction(() => {
+      this.st.purgeChallenges.run(now);
+      this.st.insertChallenge.run(challenge, serial, expiresAt);
+    });
+  }
+
+  challenge(challenge: string): { serial: string; expires_at: number } | undefined {
+    return this.st.getChallenge.get(challenge) as { serial: string; expires_at: number } | undefined;
+  }
+
+  /** Uses up a challenge (call inside the renewal's transaction); false when it is gone, expired or another serial's. */
+  takeChallenge(challenge: string, serial: string, now: number): boolean {
+    return this.st.takeChallenge.run(challenge, serial, now).changes === 1;
   }
 
   /** Every revoked or held certificate as [serialHex, revokedAtMs, reasonCode]: the CRL's input. */

@@ -436,6 +436,71 @@ test("9C needs a fresh VERIFY before each signature (PIN always)", (t) => {
   t.is(tx(card, emptyVerify).sw, "63C3", "a reset loses the security status");
 });
 
+test("PIN always means immediately before: any other command between VERIFY and the 9C signature ends the grant", (t) => {
+  const card = newCard();
+  mgmAuth(card);
+  tx(card, generate(0x9c, 0x11));
+  tx(card, generate(0x9a, 0x11));
+  const digest = createHash("sha256").update("doc").digest();
+  const between: [string, Uint8Array][] = [
+    ["GET DATA (CHUID)", getData("5fc102")],
+    ["a 9A signature", sign(0x11, 0x9a, digest)],
+    ["an empty VERIFY (status query)", emptyVerify],
+    ["SELECT", apdu(0, 0xa4, 4, 0, PIV_AID, 0)],
+    ["a GET RESPONSE with nothing pending", apdu(0, 0xc0, 0, 0, E, 0)],
+    ["a malformed APDU", fromHex("0087")],
+  ];
+  for (const [what, command] of between) {
+    t.is(tx(card, verifyPin("123456")).sw, "9000");
+    tx(card, command);
+    t.is(tx(card, sign(0x11, 0x9c, digest)).sw, "6982", `VERIFY, ${what}, 9C sign`);
+  }
+  // the intervening commands did not spend the session PIN: 9A still signs
+  t.is(tx(card, sign(0x11, 0x9a, digest)).sw, "9000");
+  t.is(tx(card, verifyPin("123456")).sw, "9000");
+  t.is(tx(card, sign(0x11, 0x9c, digest)).sw, "9000", "VERIFY directly before");
+  // a refused 9C attempt uses the grant up too: the next attempt is not right after the VERIFY
+  t.is(tx(card, verifyPin("123456")).sw, "9000");
+  t.is(tx(card, apdu(0, 0x87, 0x11, 0x9c, encodeTlv(0x7c, encodeTlv(0x81, digest)), 0)).sw, "6A80");
+  t.is(tx(card, sign(0x11, 0x9c, digest)).sw, "6982");
+});
+
+test("PIN always: a chained 9C signature (RSA-2048) and its GET RESPONSE are one operation", (t) => {
+  const card = newCard();
+  mgmAuth(card);
+  let r = tx(card, generate(0x9c, 0x07));
+  const tpl = readTlv(concatBytes(r.bytes, tx(card, apdu(0, 0xc0, 0, 0, E, parseInt(r.sw.slice(2), 16))).bytes));
+  const items = decodeTlvs(tpl.value);
+  const b64 = (tag: number) => Buffer.from(findTlv(items, tag)!.value).toString("base64url");
+  const pub = createPublicKey({ key: { kty: "RSA", n: b64(0x81), e: b64(0x82) }, format: "jwk" });
+  // EMSA-PKCS1-v1_5 block for SHA-256 of "contract"
+  const digestInfo = concatBytes(fromHex("3031300d060960864801650304020105000420"), createHash("sha256").update("contract").digest());
+  const block = new Uint8Array(256).fill(0xff);
+  block[0] = 0;
+  block[1] = 1;
+  block[255 - digestInfo.length] = 0;
+  block.set(digestInfo, 256 - digestInfo.length);
+  const body = encodeTlv(0x7c, [encodeTlv(0x82, E), encodeTlv(0x81, block)]);
+  const parts = [body.subarray(0, 100), body.subarray(100, 200), body.subarray(200)];
+  const signChained = (interrupt?: Uint8Array) => {
+    t.is(tx(card, verifyPin("123456")).sw, "9000");
+    t.is(tx(card, apdu(0x10, 0x87, 0x07, 0x9c, parts[0])).sw, "9000");
+    if (interrupt) {
+      tx(card, interrupt);
+      t.is(tx(card, apdu(0x10, 0x87, 0x07, 0x9c, parts[0])).sw, "9000", "the chain starts again");
+    }
+    t.is(tx(card, apdu(0x10, 0x87, 0x07, 0x9c, parts[1])).sw, "9000");
+    return tx(card, apdu(0x00, 0x87, 0x07, 0x9c, parts[2], 0));
+  };
+  r = signChained();
+  t.is(r.sw.slice(0, 2), "61", "the signature does not fit one response");
+  const rest = tx(card, apdu(0, 0xc0, 0, 0, E, parseInt(r.sw.slice(2), 16)));
+  t.is(rest.sw, "9000");
+  const sig = findTlv(decodeTlvs(readTlv(concatBytes(r.bytes, rest.bytes)).value), 0x82)!.value;
+  t.true(verify("sha256", Buffer.from("contract"), pub, sig), "VERIFY, chained 9C parts, GET RESPONSE: one signature");
+  t.is(signChained(getData("5fc102")).sw, "6982", "a GET DATA inside the chain ends the grant");
+});
+
 test("RSA signature input must be a full 256-byte block below the modulus", (t) => {
   const card = newCard();
   mgmAuth(card);

@@ -90,6 +90,8 @@ const INS = {
   YK_SET_MANAGEMENT_KEY: 0xff,
 } as const;
 const MANAGEMENT_KEY_REF = 0x9b;
+/** The digital signature key: PIN always. */
+const SIGNATURE_KEY_REF = 0x9c;
 const PIN_REF = 0x80;
 const PUK_REF = 0x81;
 
@@ -120,7 +122,11 @@ export interface PivCardState {
 export class PivCard implements Card {
   // Security status and protocol state of the current session (lost on reset).
   private pinVerified = false;
-  /** Set by a successful VERIFY, consumed by the next 9C signature (PIN always). */
+  /**
+   * PIN always (9C): true only between a successful VERIFY and the next
+   * command. `dispatch` clears it on every command that is not the 9C
+   * signature itself or a chained part of it; see `dispatch` for why.
+   */
   private pinAlways = false;
   private mgmAuthenticated = false;
   private witness?: Uint8Array;
@@ -237,6 +243,19 @@ export class PivCard implements Card {
   }
 
   private dispatch(bytes: Uint8Array): Uint8Array {
+    // PIN always: SP 800-73-4 wants the PIN "verified every time immediately
+    // before a digital signature key operation". So a VERIFY's grant lives for
+    // one command: any other command in between (GET DATA, a 9A signature,
+    // an empty VERIFY, SELECT...) ends it. Only the parts of a chained 9C
+    // GENERAL AUTHENTICATE carry it to the part that signs; a GET RESPONSE
+    // can only follow the signature, which has consumed it already.
+    // Real middleware fits: OpenSC's PIV driver keeps the card locked from
+    // its context-specific VERIFY to the signature and sends nothing between
+    // (it unlocks after "the next card command that should be a crypto
+    // operation"), and YubiKeys behave the same way (yubico-piv-tool #430).
+    const pinAlways = this.pinAlways;
+    this.pinAlways = false;
+
     const n = bytes.length;
     if (n < 4) return sw(SW.WRONG_LENGTH);
     const cla = bytes[0];
@@ -257,7 +276,8 @@ export class PivCard implements Card {
         return sw(SW.CHAINING_NOT_SUPPORTED);
       }
       let c = this.chain;
-      if (c === undefined || c.ins !== ins || c.p1 !== p1 || c.p2 !== p2) {
+      const restarted = c !== undefined && (c.ins !== ins || c.p1 !== p1 || c.p2 !== p2);
+      if (c === undefined || restarted) {
         c = this.chain = { ins, p1, p2, parts: [], size: 0 };
       }
       c.parts.push(Uint8Array.from(data));
@@ -266,12 +286,16 @@ export class PivCard implements Card {
         this.chain = undefined;
         return sw(SW.NOT_ENOUGH_MEMORY);
       }
+      // the first or a next part of one 9C signature: the grant waits for the last part
+      if (ins === INS.GENERAL_AUTHENTICATE && p2 === SIGNATURE_KEY_REF && !restarted) this.pinAlways = pinAlways;
       return sw(SW.OK);
     }
+    let continues = true;
     if (this.chain !== undefined) {
       const c = this.chain;
       this.chain = undefined;
-      if (c.ins === ins && c.p1 === p1 && c.p2 === p2) data = concatBytes(...c.parts, data);
+      continues = c.ins === ins && c.p1 === p1 && c.p2 === p2;
+      if (continues) data = concatBytes(...c.parts, data);
     }
 
     switch (ins) {
@@ -288,7 +312,8 @@ export class PivCard implements Card {
       case INS.RESET_RETRY_COUNTER:
         return this.resetRetryCounter(p1, p2, data);
       case INS.GENERAL_AUTHENTICATE:
-        return this.generalAuthenticate(p1, p2, data, le);
+        // a chain left unfinished for another operation is not "immediately before"
+        return this.generalAuthenticate(p1, p2, data, le, pinAlways && continues);
       case INS.GENERATE:
         return this.generate(p1, p2, data, le);
       case INS.PUT_DATA:
@@ -379,7 +404,6 @@ export class PivCard implements Card {
       // reset the security status of the PIN (SP 800-73-4, 3.2.1)
       if (p2 !== PIN_REF || data.length !== 0) return sw(data.length ? SW.WRONG_DATA : SW.REF_DATA_NOT_FOUND);
       this.pinVerified = false;
-      this.pinAlways = false;
       return sw(SW.OK);
     }
     if (p1 !== 0x00) return sw(SW.INCORRECT_P1P2);
@@ -395,7 +419,6 @@ export class PivCard implements Card {
     }
     s.pinLeft--;
     this.pinVerified = false;
-    this.pinAlways = false;
     return sw(0x63c0 | s.pinLeft);
   }
 
@@ -411,7 +434,6 @@ export class PivCard implements Card {
       if (isPin) {
         s.pinLeft--;
         this.pinVerified = false;
-        this.pinAlways = false;
         return sw(0x63c0 | s.pinLeft);
       }
       s.pukLeft--;
@@ -466,7 +488,7 @@ export class PivCard implements Card {
     return this.respond(template, le);
   }
 
-  private generalAuthenticate(p1: number, p2: number, data: Uint8Array, le: number | undefined): Uint8Array {
+  private generalAuthenticate(p1: number, p2: number, data: Uint8Array, le: number | undefined, pinAlways: boolean): Uint8Array {
     let items: Tlv[];
     try {
       const outer = readTlv(data, 0);
@@ -488,14 +510,14 @@ export class PivCard implements Card {
     if (response === undefined || response.value.length !== 0) return sw(SW.WRONG_DATA);
     if ((challenge === undefined) === (exponentiation === undefined)) return sw(SW.WRONG_DATA);
     // access rules: 9E none; 9C PIN always; every other key PIN once per session
-    if (p2 === 0x9c) {
-      if (!this.pinAlways) return sw(SW.SECURITY_NOT_SATISFIED);
+    // (the 9C grant is gone after this command whatever it answers: see dispatch)
+    if (p2 === SIGNATURE_KEY_REF) {
+      if (!pinAlways) return sw(SW.SECURITY_NOT_SATISFIED);
     } else if (p2 !== 0x9e && !this.pinVerified) {
       return sw(SW.SECURITY_NOT_SATISFIED);
     }
     const result = challenge !== undefined ? key.sign(challenge.value) : key.agree(exponentiation!.value);
     if (result === undefined) return sw(SW.WRONG_DATA);
-    if (p2 === 0x9c) this.pinAlways = false;
     return this.respond(encodeTlv(0x7c, encodeTlv(0x82, result)), le);
   }
 

@@ -134,6 +134,7 @@ class VerifyPin implements fc.Command<Model, Real> {
   check = () => true;
   run(m: Model, r: Real) {
     const sw = tx(r.card, apdu(0, 0x20, 0, 0x80, pinBlock(this.right ? m.pin : "999999"))).sw;
+    m.always = false; // PIN always: only a VERIFY that succeeds right now grants the next 9C signature
     if (m.pinLeft === 0) {
       if (sw !== "6983") throw new Error(`blocked PIN answered ${sw}`);
       return;
@@ -158,7 +159,7 @@ class Sign implements fc.Command<Model, Real> {
     const allowed = this.slot === 0x9a ? m.verified : m.always;
     if (m.pinLeft === 0 && sw === "9000") throw new Error("a signature succeeded with the PIN blocked");
     if ((sw === "9000") !== allowed) throw new Error(`sign ${this.slot.toString(16)} answered ${sw}, model allows: ${allowed}`);
-    if (this.slot === 0x9c && sw === "9000") m.always = false;
+    m.always = false; // any command after the VERIFY, a 9A signature too, ends the 9C grant
   }
   toString = () => `sign(${this.slot.toString(16)})`;
 }
@@ -172,6 +173,7 @@ class Unblock implements fc.Command<Model, Real> {
   run(m: Model, r: Real) {
     const puk = this.right ? "12345678" : "00000000";
     const sw = tx(r.card, apdu(0, 0x2c, 0, 0x80, concatBytes(pinBlock(puk), pinBlock(this.newPin)))).sw;
+    m.always = false;
     if (m.pukLeft === 0) {
       if (sw !== "6983") throw new Error(`blocked PUK answered ${sw}`);
       return;

@@ -235,6 +235,8 @@ export class PcscReader implements Reader {
   private readonly opts: Required<Omit<PcscReaderOptions, "timeoutMs" | "bus">>;
   private readonly bus: EventBus | undefined;
   private state = 0;
+  /** Whether pcscd has reported this reader's state yet (until then `present` is a guess). */
+  private stateKnown = false;
   private atr: Uint8Array | undefined;
   private proto: number | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -266,10 +268,15 @@ export class PcscReader implements Reader {
     this.presence.setMaxListeners(0);
     const initial = ctx.status.get(this.name);
     this.state = initial?.state ?? 0;
+    this.stateKnown = initial !== undefined;
     this.atr = initial?.atr;
     this.onStatus = (s) => {
       const was = this.present;
       this.state = s.state;
+      if (!this.stateKnown) {
+        this.stateKnown = true;
+        this.presence.emit("known");
+      }
       const now = this.present;
       this.atr = now && s.atr && s.atr.length > 0 ? new Uint8Array(s.atr) : now ? this.atr : undefined;
       if (now !== was) this.presence.emit("presence", now);
@@ -291,6 +298,26 @@ export class PcscReader implements Reader {
   /** The ATR pcscd reported for the card now in the reader. */
   get lastAtr(): Uint8Array | undefined {
     return this.present ? this.atr : undefined;
+  }
+
+  /**
+   * Resolves once pcscd has reported whether a card is in the reader. Right
+   * after open() on a fresh context the first status may still be on its way,
+   * and `present` would say "empty" for a reader that holds a card.
+   */
+  waitForState(timeoutMs = 5000): Promise<void> {
+    if (this.stateKnown) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.presence.off("known", onKnown);
+        reject(new PcscError(`pcscd reported no state for "${this.name}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onKnown = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.presence.once("known", onKnown);
+    });
   }
 
   /** Resolves when a card is present (at once if one is), with its ATR. */

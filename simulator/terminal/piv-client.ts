@@ -166,6 +166,10 @@ export class PivClient {
    * A signature with the key in `slot`. ECDSA: the digest goes in, a DER
    * ECDSA-Sig-Value comes out. RSA: the client builds the PKCS#1 v1.5
    * DigestInfo block (SHA-1/256/384/512 by digest length) and gets s = m^d mod n.
+   * Slot 9C (PIN always): call verifyPin() right before, with no other call
+   * in between; the card refuses (6982) if anything else came after the
+   * VERIFY. This method sends only the GENERAL AUTHENTICATE (chained parts)
+   * and its GET RESPONSEs, which the card counts as one operation.
    */
   async signDigest(slot: PivSlot, alg: PivKeyAlg, digest: Uint8Array): Promise<Uint8Array> {
     let input: Uint8Array;

@@ -1,11 +1,13 @@
+import { createHash } from "node:crypto";
 import type { Clock, EventBus } from "../../core/index.js";
-import { CaError, type CaAdapter, type Holder, type IssuedCertificate, type Profile } from "../ca/api.js";
+import { CaError, renewalStatement, type CaAdapter, type Holder, type IssuedCertificate, type Profile, type RenewRequest } from "../ca/api.js";
 import type { Reader } from "../reader/reader.js";
 import { DEFAULT_MANAGEMENT_KEY, type KeyAlgorithm } from "./algorithms.js";
 import { fromPem } from "./csr.js";
 import { PROFILE_SLOTS, requestFromCard, subjectOf, type ManagementAlg } from "./issuance.js";
+import { PivError, type PivClient } from "./piv-client.js";
 import { TerminalRefusal } from "./refusal.js";
-import { closeSession, openSession, readCertificate, verifyPin } from "./session.js";
+import { closeSession, openSession, readCertificate, verifyPin, type CardCertificate } from "./session.js";
 
 export interface RenewOptions {
   pin: string;
@@ -30,8 +32,11 @@ export interface RenewResult {
  * The renewal kiosk: card plus PIN. It refuses an expired card (from the
  * CHUID, before any PIN try is spent) and a wrong PIN; otherwise new keys, new
  * requests signed by the card, the CA renews, the certificates are written back.
- * A card that was reported lost and then found has revoked certificates: the
- * CA will not renew those, so the kiosk issues new ones for the same holder.
+ * The CA wants proof that the card is here: before any new key is made, the
+ * card signs each CA's renewal challenge with the old key of that slot
+ * (generating the new key replaces it). A card that was reported lost and
+ * then found has revoked certificates: the kiosk issues new ones for the same
+ * holder instead.
  */
 export class RenewalKiosk {
   private readonly ca: CaAdapter;
@@ -50,12 +55,22 @@ export class RenewalKiosk {
       }
       await verifyPin(client, opts.pin);
       const previous: Partial<Record<Profile, string>> = {};
+      const olds: Partial<Record<Profile, CardCertificate>> = {};
       for (const { profile, slot } of PROFILE_SLOTS) {
         const cert = await readCertificate(client, slot);
-        if (cert) previous[profile] = cert.serial;
+        if (cert) {
+          previous[profile] = cert.serial;
+          olds[profile] = cert;
+        }
       }
       if (!previous.authentication && !previous.signature) {
         throw new TerminalRefusal("not-personalised", "the card holds no certificate to renew");
+      }
+      // Every proof first, while every old key is still on the card: a refusal here leaves the card as it was.
+      const proofs: Partial<Record<Profile, Pick<RenewRequest, "challenge" | "proof">>> = {};
+      for (const { profile, slot } of PROFILE_SLOTS) {
+        const old = olds[profile];
+        if (old && (await this.renewable(old.serial))) proofs[profile] = await this.prove(client, slot, old, opts.pin);
       }
       const alg = opts.alg ?? "p256";
       await client.authenticate(opts.managementKey ?? DEFAULT_MANAGEMENT_KEY, opts.managementAlg ?? "3des");
@@ -64,9 +79,10 @@ export class RenewalKiosk {
       for (const { profile, slot } of PROFILE_SLOTS) {
         const csrPem = await requestFromCard(client, slot, alg, opts.pin, subjectOf(opts.holder));
         const old = previous[profile];
+        const proof = proofs[profile];
         let cert: IssuedCertificate;
-        if (old && (await this.renewable(old))) {
-          cert = await this.ca.renew(old, { csrPem, cardExpiry });
+        if (old && proof) {
+          cert = await this.ca.renew(old, { csrPem, cardExpiry, ...proof });
         } else {
           reissued = true;
           cert = await this.ca.issue({ csrPem, profile, holder: opts.holder, cardExpiry });
@@ -83,7 +99,25 @@ export class RenewalKiosk {
     }
   }
 
-  /** A revoked (lost, then found) certificate cannot be renewed; anything else the CA knows can. */
+  /**
+   * The old key's signature over the CA's single-use challenge for `old`
+   * (nothing for a CA without renewal authorisation). SHA-256 whatever the
+   * key, as the CA verifies it.
+   */
+  private async prove(client: PivClient, slot: number, old: CardCertificate, pin: string): Promise<Pick<RenewRequest, "challenge" | "proof">> {
+    if (!this.ca.capabilities().renewalAuthorisation || !this.ca.renewalChallenge) return {};
+    const ch = await this.ca.renewalChallenge(old.serial);
+    const digest = new Uint8Array(createHash("sha256").update(renewalStatement(ch.serial, ch.challenge)).digest());
+    await verifyPin(client, pin); // slot 9C wants the PIN right before each signature
+    try {
+      return { challenge: ch.challenge, proof: await client.signDigest(slot as 0x9a | 0x9c, old.alg, digest) };
+    } catch (err) {
+      if (err instanceof PivError) throw new TerminalRefusal("card-error", `card refused to sign the renewal challenge (SW ${err.sw.toString(16)})`);
+      throw err;
+    }
+  }
+
+  /** A revoked (lost, then found) certificate is issued afresh by the kiosk; anything else the CA knows is renewed. */
   private async renewable(serial: string): Promise<boolean> {
     const status = await this.ca.status(serial);
     return status.status === "good" || status.status === "on-hold";

@@ -1,13 +1,8 @@
 import { performance } from "node:perf_hooks";
 import { CLA_CHAINING, maskCommand, swHex, toHex, type EventBus } from "../../core/index.js";
 import type { Reader } from "../reader/reader.js";
+import { dataOf, volatileParts } from "./traced-reader-volatile.js";
 
-/**
- * Instructions whose data or answer carries key material, signatures or
- * certificates (which hold both): their bytes differ between two runs with one
- * seed, so the trace marks them volatile.
- */
-const VOLATILE_INS = new Set([0x47, 0x87, 0xcb, 0xdb]);
 const GET_RESPONSE = 0xc0;
 
 /**
@@ -77,9 +72,8 @@ export class TracedReader implements Reader {
     if (p.chained || sw >> 8 === 0x61) return;
     this.pending = undefined;
     this.exchanges++;
-    const ins = p.command.length >= 2 ? p.command[1] : -1;
-    const volatile = ["micros"];
-    if (VOLATILE_INS.has(ins)) volatile.push("command", "response");
+    // Only what carries key material or signatures is marked: the rest must repeat.
+    const volatile = ["micros", ...volatileParts(p.command)];
     this.bus.emit(
       "apdu.exchange",
       {
@@ -104,13 +98,6 @@ function joinChained(first: Uint8Array, next: Uint8Array): Uint8Array {
   // Lc is informational here (the trace is never re-sent), so a short form is kept when it fits.
   const lc = data.length <= 255 ? Uint8Array.of(data.length) : Uint8Array.of(0, data.length >> 8, data.length & 0xff);
   return concat([head, lc, data]);
-}
-
-function dataOf(cmd: Uint8Array): Uint8Array {
-  if (cmd.length <= 5) return new Uint8Array(0);
-  if (cmd[4] !== 0) return cmd.subarray(5, 5 + cmd[4]);
-  if (cmd.length >= 7) return cmd.subarray(7, 7 + ((cmd[5] << 8) | cmd[6]));
-  return new Uint8Array(0);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

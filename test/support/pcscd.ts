@@ -10,7 +10,8 @@
  * with vpcd on free ports instead of 35963/35964. Clients (this process,
  * opensc-tool, ...) find the daemon through PCSCLITE_CSOCK_NAME. Without
  * namespaces it falls back to /run/pcscd, which must then be free.
- * A lock file serialises test processes that want a pcscd.
+ * A lock file serialises test processes that want a pcscd in one network
+ * namespace (see lockPath).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -19,7 +20,21 @@ import os from "node:os";
 import path from "node:path";
 import { listPcscReaders } from "../../simulator/reader/pcsc.js";
 
-const LOCK = path.join(os.tmpdir(), "cardloop-pcscd.lock");
+/**
+ * The lock guards what pcscd runs share: the loopback routes quickack changes
+ * (one set per network namespace; two processes must never save each other's
+ * setting) and, without mount namespaces, /run/pcscd. So it is per network
+ * namespace: a test that runs the harness inside `unshare -n` has its own.
+ */
+export function lockPath(): string {
+  let ns = "";
+  try {
+    ns = "-" + /\[(\d+)\]/.exec(fs.readlinkSync("/proc/self/ns/net"))![1];
+  } catch {
+    // no /proc: one lock for the machine
+  }
+  return path.join(os.tmpdir(), `cardloop-pcscd${ns}.lock`);
+}
 const VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 export const READER_0 = "Virtual PCD 00 00";
 export const READER_1 = "Virtual PCD 00 01";
@@ -32,6 +47,8 @@ export interface Pcscd {
   ports: [number, number];
   /** Whether pcscd runs in its own mount namespace (private socket). */
   isolated: boolean;
+  /** Temp dir with its run dir and reader config; stop() removes it. */
+  dir: string;
   /** Environment for child processes that must reach this pcscd. */
   env: NodeJS.ProcessEnv;
   /** pcscd's log so far (stdout + stderr). */
@@ -68,6 +85,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** An exclusive lock file holding our PID; a dead holder's lock is taken over. */
 async function acquireLock(timeoutMs: number): Promise<() => void> {
+  const LOCK = lockPath();
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     try {
@@ -204,7 +222,7 @@ export async function startPcscd(opts: StartOptions = {}): Promise<Pcscd> {
       await stop();
       throw err;
     }
-    return { pid, socket, ports, isolated, env, log: () => log, stop };
+    return { pid, socket, ports, isolated, dir, env, log: () => log, stop };
   } catch (err) {
     release();
     throw err;

@@ -1,0 +1,25 @@
+import { sign, verify, X509Certificate, type KeyObject } from "node:crypto";
+import { renewalStatement } from "./api.js";
+
+/**
+ * Renewal authorisation by proof of possession: the old certificate's key
+ * signs `renewalStatement(serial, challenge)`. SHA-256 whatever the key, then
+ * ECDSA with a DER signature or RSA PKCS#1 v1.5: what a PIV card makes from a
+ * digest, and what node's sign/verify do by default for those key types.
+ */
+
+/** True when `proof` is the old certificate's key's signature over the statement. */
+export function proofVerifies(oldCertificateDer: Uint8Array, serial: string, challenge: string, proof: Uint8Array): boolean {
+  try {
+    const key = new X509Certificate(Buffer.from(oldCertificateDer)).publicKey;
+    return verify("sha256", renewalStatement(serial, challenge), key, proof);
+  } catch {
+    // a signature that is not even well-formed for this key type proves nothing
+    return false;
+  }
+}
+
+/** The proof made with a software key (tests, certify's fixtures); a card makes it with its slot's key. */
+export function signRenewal(oldPrivateKey: KeyObject, serial: string, challenge: string): Uint8Array {
+  return new Uint8Array(sign("sha256", renewalStatement(serial, challenge), oldPrivateKey));
+}
