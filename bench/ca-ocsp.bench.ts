@@ -39,11 +39,11 @@ try {
   ca.store.bulkRevoke(serials.filter((_, i) => i % 2 === 1), 1, 1, now, { at: now, serial: null, role: "bench", action: "bulk-revoke", outcome: "ok" });
   await ca.close();
   const token = readFileSync(join(dir, "ca", "operator.token"), "utf8").trim();
-  const issuing = certificateParts(fromPem(readFileSync(join(dir, "ca", "keys", "issuing.crt.pem"), "utf8")));
-  const requests = serials.map((s) => Buffer.from(buildOcspRequest(issuing.subject, issuing.spki, s)));
-
   const server = await spawnCaServer(join(dir, "ca"));
   children.push(server);
+  // The issuing CA's certificate is built on first use (it carries the served URL): ask the server for it.
+  const issuing = certificateParts(fromPem(await (await fetch(`${server.url}/ca`)).text()));
+  const requests = serials.map((s) => Buffer.from(buildOcspRequest(issuing.subject, issuing.spki, s)));
 
   // A sample response, for the peer's fixed body.
   const sample = Buffer.from(await (await fetch(`${server.url}/ocsp`, { method: "POST", body: requests[0], headers: { "content-type": "application/ocsp-request" } })).arrayBuffer());
