@@ -432,6 +432,11 @@ test.serial("yubico-piv-tool: status shows both slots, read-certificate returns 
     await reader.waitForRemoval(5000);
     await p.bridge.insert();
     await reader.waitForCard(5000);
+    // pcscd reports "present" before it has finished powering the card: one exchange
+    // of our own makes sure the card answers before yubico-piv-tool connects.
+    await reader.connect();
+    await reader.transmit(Uint8Array.of(0x00, 0xa4, 0x04, 0x00, 0x09, 0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00));
+    await reader.disconnect();
   } finally {
     await reader.close();
   }

@@ -81,9 +81,9 @@ export class RenewalKiosk {
         const old = previous[profile];
         const proof = proofs[profile];
         let cert: IssuedCertificate;
-        if (old && proof) {
-          cert = await this.ca.renew(old, { csrPem, cardExpiry, ...proof });
-        } else {
+        const renewed = old && proof ? await this.renewOrRefused(old, { csrPem, cardExpiry, ...proof }) : undefined;
+        if (renewed) cert = renewed;
+        else {
           reissued = true;
           cert = await this.ca.issue({ csrPem, profile, holder: opts.holder, cardExpiry });
         }
@@ -117,9 +117,25 @@ export class RenewalKiosk {
     }
   }
 
-  /** A revoked (lost, then found) certificate is issued afresh by the kiosk; anything else the CA knows is renewed. */
+  /**
+   * Every certificate the CA knows is renewed, a revoked one too (a lost card
+   * that was found is renewed the same way, and the CA links the new
+   * certificates to the card). Only one the CA does not know is issued afresh.
+   */
   private async renewable(serial: string): Promise<boolean> {
-    const status = await this.ca.status(serial);
-    return status.status === "good" || status.status === "on-hold";
+    return (await this.ca.status(serial)).status !== "unknown";
+  }
+
+  /**
+   * A CA that will not renew a revoked certificate (OpenSSL's adapter answers
+   * 409) gets the card's new request as a fresh issuance instead: undefined here.
+   */
+  private async renewOrRefused(old: string, req: RenewRequest): Promise<IssuedCertificate | undefined> {
+    try {
+      return await this.ca.renew(old, req);
+    } catch (err) {
+      if (err instanceof CaError && err.status === 409 && (await this.ca.status(old)).status === "revoked") return undefined;
+      throw err;
+    }
   }
 }
