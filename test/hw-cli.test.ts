@@ -6,7 +6,7 @@
  * as a user would; this process only watches the readers.
  */
 import test from "ava";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,6 +14,7 @@ import { EmbeddedCa } from "../simulator/ca/index.js";
 import { loadCard } from "../simulator/card/index.js";
 import { PcscReader } from "../simulator/reader/pcsc.js";
 import { READER_0, READER_1, startPcscd, type Pcscd } from "./support/pcscd.js";
+import { finished, runTool, type Run } from "./support/processes.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const BIN = path.join(ROOT, "bin/cardloop.js");
@@ -34,12 +35,6 @@ test.after.always(async () => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** A cardloop child that reaches our pcscd (HOME private: no OpenSC cache from elsewhere). */
 function cardloop(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...pcscd.env, HOME: tmp, ...env }, stdio: ["ignore", "pipe", "pipe"] });
@@ -48,25 +43,10 @@ function cardloop(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return child;
 }
 
-function finished(child: ChildProcess): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => (stdout += d));
-  child.stderr!.on("data", (d) => (stderr += d));
-  return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code: code ?? (signal ? -1 : -2), stdout, stderr })));
-}
-
 const cli = (args: string[], env?: NodeJS.ProcessEnv) => finished(cardloop(args, env));
 
 /** Any other tool, against our pcscd. */
-function tool(cmd: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: { ...pcscd.env, HOME: tmp }, encoding: "utf8", timeout: 30000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const tool = (cmd: string, args: string[]): Promise<Run> => runTool(cmd, args, { env: { ...pcscd.env, HOME: tmp } });
 
 const vpcd = (index: 0 | 1) => `127.0.0.1:${pcscd.ports[index]}`;
 const oneLine = (r: Run) => r.stderr.trim().split("\n").length === 1;

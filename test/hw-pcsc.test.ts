@@ -7,7 +7,7 @@
  * process's event loop, so a synchronous spawn would deadlock.
  */
 import test from "ava";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { pathToFileURL } from "node:url";
 import fs from "node:fs";
 import os from "node:os";
@@ -25,6 +25,7 @@ import { IssuanceStation, PivClient } from "../simulator/terminal/index.js";
 import { runFiles } from "../scenarios/index.js";
 import { registerReader } from "../scenarios/readers.js";
 import { READER_0, READER_1, startPcscd, type Pcscd } from "./support/pcscd.js";
+import { finished, runTool, type Run } from "./support/processes.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const PKCS11 = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
@@ -45,25 +46,9 @@ test.after.always(async () => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a tool against our pcscd (HOME is private: no OpenSC cache from elsewhere). */
 function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      args,
-      { env: { ...pcscd.env, HOME: tmp, ...opts.env }, encoding: "utf8", timeout: opts.timeoutMs ?? 30000, cwd: ROOT },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runTool(cmd, args, { env: { ...pcscd.env, HOME: tmp, ...opts.env }, timeoutMs: opts.timeoutMs, cwd: ROOT });
 }
 
 /** A card that echoes the command back with 9000 (a transport test needs no applet). */
@@ -257,14 +242,6 @@ function cardloop(args: string[]) {
     env: { ...pcscd.env, HOME: tmp },
     stdio: ["ignore", "pipe", "pipe"],
   });
-}
-
-function finished(child: ReturnType<typeof cardloop>): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => (stdout += d));
-  child.stderr!.on("data", (d) => (stderr += d));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr })));
 }
 
 test.serial("cardloop card serve: the card file's card appears in pcscd until SIGTERM, then its state is saved", async (t) => {
