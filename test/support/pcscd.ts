@@ -144,7 +144,8 @@ function spawnDaemon(isolated: boolean, runDir: string, confDir: string, debug: 
 
 /** Starts a private pcscd with vpcd and waits until both virtual readers are listed. */
 export async function startPcscd(opts: StartOptions = {}): Promise<Pcscd> {
-  const timeoutMs = opts.timeoutMs ?? 15000;
+  // Generous: on a loaded 2-core machine (the whole suite in parallel) pcscd can be slow to load vpcd.
+  const timeoutMs = opts.timeoutMs ?? 30000;
   for (const tool of ["pcscd"]) if (!which(tool)) throw new Error(`${tool} is not installed (apt-get install pcscd)`);
   if (!fs.existsSync(VPCD_DRIVER)) throw new Error(`vpcd driver missing: ${VPCD_DRIVER} (apt-get install vsmartcard-vpcd)`);
   const unlock = await acquireLock(60000);
@@ -214,7 +215,9 @@ export async function startPcscd(opts: StartOptions = {}): Promise<Pcscd> {
         const names = await listPcscReaders({ timeoutMs: 2000 }).catch(() => [] as string[]);
         if (names.includes(READER_0) && names.includes(READER_1)) break;
         if (performance.now() > deadline || child.exitCode !== null) {
-          throw new Error(`pcscd (pid ${pid}) did not list the virtual readers: ${names.join(", ") || "none"}`);
+          // pcscd's own last words say why (vpcd could not bind, driver not loaded, ...): keep them for the next person.
+          const tail = log.trim().split("\n").slice(-5).join(" | ");
+          throw new Error(`pcscd (pid ${pid}) did not list the virtual readers in ${timeoutMs} ms: ${names.join(", ") || "none"}${tail ? `; pcscd said: ${tail}` : ""}`);
         }
         await sleep(100);
       }
