@@ -110,6 +110,11 @@ async function acquireLock(timeoutMs: number): Promise<() => void> {
   }
 }
 
+/**
+ * A probe, not a server: bound and closed at once, with no connection accepted.
+ * It binds the wildcard address because that is where vpcd will listen (Debian's
+ * vpcd binds INADDR_ANY, see DEVELOPERS.md), so a port taken on any interface counts.
+ */
 function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.createServer();
