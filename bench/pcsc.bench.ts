@@ -1,6 +1,7 @@
 /**
  * APDU round trip through the real PC/SC stack (pcsclite -> pcscd -> vpcd ->
- * the emulated PIV card over loopback TCP): cardloop's PcscReader.transmit
+ * the emulated PIV card, reached through the harness's unix-socket relay in
+ * pcscd's network namespace): cardloop's PcscReader.transmit
  * against a bare pcsclite loop (the binding's own callback API), measured in
  * the same run on the same card, in alternating rounds so drift hits both.
  * Target: cardloop adds <= 10% at the median.
@@ -10,7 +11,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { PivCard } from "../simulator/card/index.js";
 import { PcscReader } from "../simulator/reader/pcsc.js";
-import { VpcdBridge } from "../simulator/reader/vpcd.js";
+import { VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
 import { READER_0, startPcscd } from "../test/support/pcscd.js";
 
 const ROUNDS = 6;
@@ -40,7 +41,7 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const pcscd = await startPcscd({ quickack: true });
   const card = PivCard.create({ expires: new Date("2030-01-01T00:00:00Z") });
-  const bridge = new VpcdBridge(card, { port: pcscd.ports[0] });
+  const bridge = new VpcdBridge(card, parseVpcdEndpoint(pcscd.endpoints[0]));
   const bare: number[] = [];
   const ours: number[] = [];
   try {
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
   const so = [...ours].sort((a, b) => a - b);
   const result = {
     benchmark: "pcsc",
-    description: "APDU round trip GET DATA CHUID through pcsclite -> pcscd -> vpcd -> emulated PIV card (loopback quickack on)",
+    description: "APDU round trip GET DATA CHUID through pcsclite -> pcscd -> vpcd -> relay -> emulated PIV card (quickack on in pcscd's namespace)",
     apdusEach: bare.length,
     bare: { p50Ms: percentile(sb, 50), p95Ms: percentile(sb, 95), p99Ms: percentile(sb, 99), meanMs: mean(bare) },
     cardloop: { p50Ms: percentile(so, 50), p95Ms: percentile(so, 95), p99Ms: percentile(so, 99), meanMs: mean(ours) },

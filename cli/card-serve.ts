@@ -2,12 +2,12 @@ import { existsSync } from "node:fs";
 import { Command } from "commander";
 import { UsageError, errorMessage } from "../core/index.js";
 import { loadCard, saveCard } from "../simulator/card/index.js";
-import { VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
+import { VpcdBridge, formatVpcdEndpoint, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
 import { cardCommand } from "./card.js";
 import { action } from "./exit.js";
 
 /**
- * `cardloop card serve --vpcd [HOST:PORT] --card card.json`: puts the card
+ * `cardloop card serve --vpcd [HOST:PORT|unix:PATH] --card card.json`: puts the card
  * file's card into vsmartcard's virtual reader inside pcscd, so PC/SC
  * applications and middleware see it, until SIGINT/SIGTERM; then saves the
  * card's state (PIN counters, keys, objects) back to the file.
@@ -19,14 +19,14 @@ export function register(program: Command): void {
     .command("serve")
     .description("attach a card file's card to pcscd through vsmartcard's vpcd until interrupted, then save it")
     .requiredOption("--card <file>", "card file (read at start, written back at exit)")
-    .option("--vpcd [host:port]", "vpcd endpoint (default 127.0.0.1:35963, reader \"Virtual PCD 00 00\"; 35964 is \"... 00 01\")")
+    .option("--vpcd [host:port|unix:path]", "vpcd endpoint (default 127.0.0.1:35963, reader \"Virtual PCD 00 00\"; 35964 is \"... 00 01\"), or a unix socket relaying to one")
     .action(
       action(async (opts: { card: string; vpcd?: string | boolean }) => {
         if (!existsSync(opts.card)) throw new UsageError(`no card file ${opts.card}`);
         const endpoint = parseVpcdEndpoint(typeof opts.vpcd === "string" ? opts.vpcd : undefined);
         const piv = loadCard(opts.card);
         const bridge = new VpcdBridge(piv, endpoint);
-        const where = `${endpoint.host}:${endpoint.port}`;
+        const where = formatVpcdEndpoint(endpoint);
         let warned = false;
         bridge.on("retry", (err: unknown) => {
           if (warned) return;

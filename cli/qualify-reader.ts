@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option("--out <dir>", "write qualification.json, junit.xml, report.html and run.jsonl there")
     .option("--emulated-card", "use cardloop's emulated PIV card through vpcd as the reference card")
     .option("--card <file>", "card file for --emulated-card (default: a fresh card; the file is saved back)")
-    .option("--vpcd <host:port>", "vpcd endpoint for --emulated-card (default 127.0.0.1:35963)")
+    .option("--vpcd <host:port|unix:path>", "vpcd endpoint for --emulated-card (default 127.0.0.1:35963)")
     .option("--interactive", "ask the operator to remove and reinsert a real card")
     .option("--management-key <hex>", "the reference card's management key (default: the 0102..08 test key)")
     .addOption(new Option("--management-alg <alg>", "management key algorithm").choices(["3des", "aes128", "aes192", "aes256"]).default("3des"))
@@ -83,7 +83,7 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
   let reader: PcscReader | undefined;
   try {
     reader = await PcscReader.open(name, { timeoutMs });
-    if (bridge) await withTimeout(bridge.insert(), timeoutMs, `vpcd at ${bridge.host}:${bridge.port} did not accept the card`);
+    if (bridge) await withTimeout(bridge.insert(), timeoutMs, `vpcd at ${bridge.endpoint} did not accept the card`);
     if (!reader.present) process.stderr.write(`waiting for a card in "${name}"...\n`);
     await reader.waitForCard(timeoutMs);
     const actuator: CardActuator | undefined = bridge

@@ -60,7 +60,7 @@ export function register(program: Command): void {
       "--reader <kind>",
       'reader kind (overrides the files): memory, or pcsc / "pcsc:Virtual PCD 00 0x": each scenario card is put into vpcd and driven through pcscd',
     )
-    .option("--vpcd <host:port>", "where pcscd's vpcd takes cards, for pcsc readers (default $CARDLOOP_VPCD, then 127.0.0.1:35963)")
+    .option("--vpcd <host:port|unix:path>", "where pcscd's vpcd takes cards, for pcsc readers (default $CARDLOOP_VPCD, then 127.0.0.1:35963)")
     .option("--seed <n>", "seed for every scenario (overrides the files)")
     .option("--out <dir>", "write run.jsonl, junit.xml, report.json, report.md and report.html here")
     .option("--json", "print the JSON summary on stdout instead of text")

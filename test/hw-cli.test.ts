@@ -48,7 +48,7 @@ const cli = (args: string[], env?: NodeJS.ProcessEnv) => finished(cardloop(args,
 /** Any other tool, against our pcscd. */
 const tool = (cmd: string, args: string[]): Promise<Run> => runTool(cmd, args, { env: { ...pcscd.env, HOME: tmp } });
 
-const vpcd = (index: 0 | 1) => `127.0.0.1:${pcscd.ports[index]}`;
+const vpcd = (index: 0 | 1) => pcscd.endpoints[index];
 const oneLine = (r: Run) => r.stderr.trim().split("\n").length === 1;
 
 /** Watches a reader from this process: presence changes, in order. */

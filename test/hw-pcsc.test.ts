@@ -8,7 +8,6 @@
  */
 import test from "ava";
 import { spawn } from "node:child_process";
-import { pathToFileURL } from "node:url";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -20,7 +19,7 @@ import type { Card } from "../simulator/card/card.js";
 import { openReader } from "../simulator/reader/open.js";
 import { makeVpcdSlotFactory, openVpcdCardSlot } from "../simulator/reader/vpcd-slot.js";
 import { PcscReader, listPcscReaders } from "../simulator/reader/pcsc.js";
-import { VpcdBridge } from "../simulator/reader/vpcd.js";
+import { VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
 import { IssuanceStation, PivClient } from "../simulator/terminal/index.js";
 import { runFiles } from "../scenarios/index.js";
 import { registerReader } from "../scenarios/readers.js";
@@ -33,9 +32,12 @@ const MGM_KEY = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8,
 
 let pcscd: Pcscd;
 let tmp: string;
+/** The host's local routing table before any harness of this file ran. */
+let hostRoutesBefore: string;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 
 test.before(async () => {
+  hostRoutesBefore = (await runTool("ip", ["route", "show", "table", "local"])).stdout;
   pcscd = await startPcscd({ quickack: true });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cardloop-hw-"));
 });
@@ -68,13 +70,13 @@ function echoCard(atr: Uint8Array): Card & { log: string[] } {
 }
 
 test.serial("pcscd lists both virtual readers; a card inserted through vpcd is seen, exchanged with, reset and removed", async (t) => {
-  const routes = await run("ip", ["route", "show", "table", "local"]);
-  t.regex(routes.stdout, /local 127\.0\.0\.1 .*quickack 1/, "loopback quickack is on for the run");
+  const routes = await run("nsenter", ["-t", String(pcscd.pid), "-n", "ip", "route", "show", "table", "local"]);
+  t.regex(routes.stdout, /local 127\.0\.0\.1 .*quickack 1/, "loopback quickack is on in pcscd's namespace");
   const names = await listPcscReaders();
   t.true(names.includes(READER_0) && names.includes(READER_1), names.join(", "));
 
   const card = echoCard(ATR);
-  const bridge = new VpcdBridge(card, { port: pcscd.ports[0] });
+  const bridge = new VpcdBridge(card, parseVpcdEndpoint(pcscd.endpoints[0]));
   const reader = await PcscReader.open(READER_0);
   cleanups.push(() => reader.close(), () => bridge.close());
   const presence: boolean[] = [];
@@ -119,7 +121,7 @@ test.serial("pcscd lists both virtual readers; a card inserted through vpcd is s
 
 test.serial("a T=0-only card is connected with T=0; asking for T=1 only is refused", async (t) => {
   const t0Atr = Uint8Array.of(0x3b, 0x02, 0x14, 0x50); // no TD1: T=0 only, two historical bytes
-  const bridge = new VpcdBridge(echoCard(t0Atr), { port: pcscd.ports[0] });
+  const bridge = new VpcdBridge(echoCard(t0Atr), parseVpcdEndpoint(pcscd.endpoints[0]));
   cleanups.push(() => bridge.close());
   await bridge.insert();
   const only1 = await PcscReader.open(READER_0, { protocols: ["T1"] });
@@ -139,7 +141,7 @@ test.serial("a T=0-only card is connected with T=0; asking for T=1 only is refus
 
 test.serial("openReader: pcsc:NAME reaches the PIV card through pcscd; memory needs a card; unknown kinds are usage errors", async (t) => {
   const card = PivCard.create({ expires: new Date("2031-06-30T00:00:00Z") });
-  const bridge = new VpcdBridge(card, { port: pcscd.ports[0] });
+  const bridge = new VpcdBridge(card, parseVpcdEndpoint(pcscd.endpoints[0]));
   cleanups.push(() => bridge.close());
   await bridge.insert();
   const bus = new EventBus(new SystemClock());
@@ -170,7 +172,7 @@ test.serial("openReader: pcsc:NAME reaches the PIV card through pcscd; memory ne
 
 test.serial("qualification of Virtual PCD 00 00 with the emulated PIV card passes every criterion", async (t) => {
   const card = PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") });
-  const bridge = new VpcdBridge(card, { port: pcscd.ports[0] });
+  const bridge = new VpcdBridge(card, parseVpcdEndpoint(pcscd.endpoints[0]));
   cleanups.push(() => bridge.close());
   const reader = await PcscReader.open(READER_0);
   cleanups.push(() => reader.close());
@@ -209,7 +211,7 @@ test.serial("qualification of Virtual PCD 00 00 with the emulated PIV card passe
 
 test.serial("qualification fails a criterion when a threshold is not met, and says which", async (t) => {
   const card = PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") });
-  const bridge = new VpcdBridge(card, { port: pcscd.ports[0] });
+  const bridge = new VpcdBridge(card, parseVpcdEndpoint(pcscd.endpoints[0]));
   cleanups.push(() => bridge.close());
   const reader = await PcscReader.open(READER_0);
   cleanups.push(() => reader.close());
@@ -247,7 +249,7 @@ function cardloop(args: string[]) {
 test.serial("cardloop card serve: the card file's card appears in pcscd until SIGTERM, then its state is saved", async (t) => {
   const file = path.join(tmp, "serve-card.json");
   saveCard(PivCard.create({ expires: new Date("2030-03-03T00:00:00Z") }), file);
-  const child = cardloop(["card", "serve", "--vpcd", `127.0.0.1:${pcscd.ports[0]}`, "--card", file]);
+  const child = cardloop(["card", "serve", "--vpcd", pcscd.endpoints[0], "--card", file]);
   const done = finished(child);
   cleanups.push(() => child.kill("SIGKILL"));
   const reader = await PcscReader.open(READER_0);
@@ -283,7 +285,7 @@ test.serial("cardloop card serve with a bad endpoint or no card file exits 2 wit
 test.serial("cardloop qualify-reader --emulated-card qualifies Virtual PCD 00 00: JSON, JUnit, self-contained HTML", async (t) => {
   const out = path.join(tmp, "qualify");
   const r = await finished(
-    cardloop(["qualify-reader", "--reader", READER_0, "--emulated-card", "--vpcd", `127.0.0.1:${pcscd.ports[0]}`, "--iterations", "200", "--json", "--out", out]),
+    cardloop(["qualify-reader", "--reader", READER_0, "--emulated-card", "--vpcd", pcscd.endpoints[0], "--iterations", "200", "--json", "--out", out]),
   );
   t.is(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
   const json = JSON.parse(r.stdout);
@@ -327,7 +329,7 @@ let personalised: Promise<Personalised> | undefined;
 function personalisedCard(): Promise<Personalised> {
   personalised ??= (async () => {
     const card = PivCard.create({ expires: new Date("2032-12-31T00:00:00Z") });
-    const bridge = new VpcdBridge(card, { port: pcscd.ports[1] });
+    const bridge = new VpcdBridge(card, parseVpcdEndpoint(pcscd.endpoints[1]));
     cleanups.push(() => bridge.close());
     await bridge.insert();
     const reader = await PcscReader.open(READER_1);
@@ -439,7 +441,7 @@ test.serial("yubico-piv-tool: status shows both slots, read-certificate returns 
 
 test.serial("openVpcdCardSlot: the emulated card behind pcscd as a removable card slot", async (t) => {
   const card = PivCard.create({ expires: new Date("2030-01-01") });
-  const slot = await openVpcdCardSlot(card, { vpcd: `127.0.0.1:${pcscd.ports[0]}` });
+  const slot = await openVpcdCardSlot(card, { vpcd: pcscd.endpoints[0] });
   try {
     t.is(slot.reader.name, READER_0);
     await slot.reader.connect();
@@ -452,13 +454,13 @@ test.serial("openVpcdCardSlot: the emulated card behind pcscd as a removable car
   } finally {
     await slot.close();
   }
-  await t.throwsAsync(() => openVpcdCardSlot(card, { vpcd: `127.0.0.1:${pcscd.ports[0]}`, reader: "ACME USB Reader 00 00" }), {
+  await t.throwsAsync(() => openVpcdCardSlot(card, { vpcd: pcscd.endpoints[0], reader: "ACME USB Reader 00 00" }), {
     message: /only go into a vpcd reader/,
   });
 });
 
 test.serial("the full lifecycle scenarios pass with the cards behind pcscd and the host side on pcsclite", async (t) => {
-  registerReader("pcsc", makeVpcdSlotFactory({ vpcd: `127.0.0.1:${pcscd.ports[0]}` }));
+  registerReader("pcsc", makeVpcdSlotFactory({ vpcd: pcscd.endpoints[0] }));
   const lib = path.join(ROOT, "scenarios/library");
   // 07 loses and finds the card: removal and reinsertion through vpcd and pcscd
   const run = await runFiles([path.join(lib, "01-full-lifecycle.yaml"), path.join(lib, "07-found-card-renewed.yaml")], { reader: `pcsc:${READER_0}` });
@@ -473,57 +475,45 @@ test.serial("the full lifecycle scenarios pass with the cards behind pcscd and t
 
 // --- the harness leaves the machine as it found it ----------------------------------------------
 
-/**
- * Node code run inside a fresh network namespace (`unshare -n`, lo up): its
- * loopback routes are its own, so what the harness does to them is seen
- * alone, whatever other test processes do to the machine's. Prints
- * "ROUTES-BEFORE", the script's stdout, and "ROUTES-AFTER" once node is gone.
- */
-function inNetns(script: string): Promise<Run> {
-  const support = pathToFileURL(path.join(ROOT, "test/support/pcscd.ts")).href;
-  const code = `import { spawnSync } from "node:child_process";
-import { startPcscd, lockPath } from ${JSON.stringify(support)};
-const routes = () => spawnSync("ip", ["route", "show", "table", "local"], { encoding: "utf8" }).stdout;
-${script}`;
-  const sh = `ip link set lo up || exit 99
-echo ROUTES-BEFORE; ip route show table local
-"${process.execPath}" --import tsx --input-type=module -e "$0"; echo "NODE-EXIT $?"
-echo ROUTES-AFTER; ip route show table local`;
-  return run("unshare", ["-n", "sh", "-c", sh, code], { timeoutMs: 60000 });
+/** Listening TCP sockets (`ss -ltnpH`) in the host's network namespace, or in pid's with nsenter. */
+async function listeners(pid?: number): Promise<string[]> {
+  const ss = ["ss", "-ltnpH"];
+  const r = pid === undefined ? await run(ss[0], ss.slice(1)) : await run("nsenter", ["-t", String(pid), "-n", ...ss]);
+  if (r.code !== 0) throw new Error(`ss failed: ${r.stderr}`);
+  return r.stdout.split("\n").filter((l) => l.trim() !== "");
 }
 
-function section(out: string, from: string, to?: string): string {
-  const start = out.indexOf(from + "\n");
-  const end = to === undefined ? out.length : out.indexOf(to, start);
-  return start < 0 || end < 0 ? "" : out.slice(start + from.length + 1, end);
-}
+test.serial("while the harness's pcscd runs, nothing of ours listens in the host's network namespace beyond 127.0.0.1", async (t) => {
+  t.true(pcscd.isolated, "pcscd runs in its own namespaces on this machine");
+  const ours = [pcscd.pid, pcscd.relayPid, process.pid];
+  const host = await listeners();
+  t.deepEqual(host.filter((l) => l.includes(`pid=${pcscd.pid},`) || l.includes(`pid=${pcscd.relayPid},`)), [], "pcscd and the relay listen on no host TCP port");
+  const wide = host.filter((l) => ours.some((p) => l.includes(`pid=${p},`)) && !/^\S+\s+\d+\s+\d+\s+(127\.0\.0\.1|\[::1\]):\d+\s/.test(l));
+  t.deepEqual(wide, [], "whatever this process listens on is on loopback");
+  // the control: ss does show vpcd's wildcard listeners, inside pcscd's namespace
+  const inside = await listeners(pcscd.pid);
+  for (const port of pcscd.ports) t.true(inside.some((l) => l.includes(`:${port} `) && l.includes(`pid=${pcscd.pid},`)), `vpcd listens on ${port} in the namespace: ${inside.join(" / ")}`);
+});
 
-test.serial("the pcscd harness turns loopback quickack on for its run and restores the routes exactly, on stop() and when killed", async (t) => {
-  // stop(): quickack on while pcscd runs, the routes as before once it stopped
-  const stopped = await inNetns(`const p = await startPcscd({ quickack: true });
-console.log("ROUTES-DURING"); console.log(routes());
-await p.stop();
-console.log("STOPPED");`);
-  t.is(stopped.code, 0, stopped.stderr);
-  t.regex(stopped.stdout, /NODE-EXIT 0/, stopped.stderr);
-  const before = section(stopped.stdout, "ROUTES-BEFORE", "ROUTES-DURING");
-  const during = section(stopped.stdout, "ROUTES-DURING", "STOPPED");
-  t.regex(before, /^local 127\.0\.0\.1 /m);
-  t.notRegex(before, /quickack/, "a fresh namespace starts without quickack");
-  t.regex(during, /^local 127\.0\.0\.1 .*quickack 1/m);
-  t.regex(during, /^local 127\.0\.0\.0\/8 .*quickack 1/m);
-  t.is(section(stopped.stdout, "ROUTES-AFTER"), before, "stop() restored the local table exactly");
-
-  // killed by SIGTERM mid-run (an ava timeout, Ctrl-C): the signal handler restores before dying
-  const killed = await inNetns(`const p = await startPcscd({ quickack: true });
-console.log("LOCK " + lockPath()); console.log("DIR " + p.dir);
-console.log("ROUTES-DURING"); console.log(routes());
-process.kill(process.pid, "SIGTERM");
-await new Promise((r) => setTimeout(r, 20000));`);
-  for (const m of killed.stdout.matchAll(/^(?:LOCK|DIR) (\S+)$/gm)) fs.rmSync(m[1], { recursive: true, force: true });
-  t.regex(killed.stdout, /NODE-EXIT 143/, "node died of the SIGTERM: " + killed.stderr);
-  t.regex(section(killed.stdout, "ROUTES-DURING", "NODE-EXIT"), /^local 127\.0\.0\.1 .*quickack 1/m);
-  const beforeKill = section(killed.stdout, "ROUTES-BEFORE", "LOCK");
-  t.notRegex(beforeKill, /quickack/);
-  t.is(section(killed.stdout, "ROUTES-AFTER"), beforeKill, "the exit path restored the local table exactly");
+test.serial("the pcscd harness never touches the host's routes: quickack is on only in pcscd's namespace; stop() ends pcscd and the relay", async (t) => {
+  const hostRoutes = async () => (await run("ip", ["route", "show", "table", "local"])).stdout;
+  t.is(await hostRoutes(), hostRoutesBefore, "the host's local table is as before, with this file's pcscd running");
+  // a second harness beside this file's: isolated runs share nothing, so no lock holds it up
+  const other = await startPcscd({ quickack: true, timeoutMs: 20000 });
+  process.env.PCSCLITE_CSOCK_NAME = pcscd.socket; // startPcscd set it to the other's (this process's pcsclite has read it already)
+  let stopped = false;
+  try {
+    const inside = await run("nsenter", ["-t", String(other.pid), "-n", "ip", "route", "show", "table", "local"]);
+    t.is(inside.code, 0, inside.stderr);
+    t.regex(inside.stdout, /^local 127\.0\.0\.1 .*quickack 1/m);
+    t.regex(inside.stdout, /^local 127\.0\.0\.0\/8 .*quickack 1/m);
+    t.is(await hostRoutes(), hostRoutesBefore, "the host's local table is untouched while it runs");
+    await other.stop();
+    stopped = true;
+  } finally {
+    if (!stopped) await other.stop();
+  }
+  t.is(await hostRoutes(), hostRoutesBefore, "and after it stopped");
+  for (const pid of [other.pid, other.relayPid]) t.throws(() => process.kill(pid, 0), undefined, `pid ${pid} is gone after stop()`);
+  t.false(fs.existsSync(other.dir), "its temp dir (run dir, relay sockets) is removed");
 });

@@ -3,7 +3,7 @@ import type { Card } from "../card/card.js";
 import { ReaderError } from "./memory.js";
 import { PcscReader } from "./pcsc.js";
 import type { Reader } from "./reader.js";
-import { VpcdBridge, parseVpcdEndpoint } from "./vpcd.js";
+import { VpcdBridge, formatVpcdEndpoint, parseVpcdEndpoint, vpcdEndpointAt, type VpcdEndpoint } from "./vpcd.js";
 
 /** vpcd's two readers: "... 00 00" listens on the vpcd port, "... 00 01" on the next one. */
 export const VPCD_READERS = ["Virtual PCD 00 00", "Virtual PCD 00 01"] as const;
@@ -17,7 +17,10 @@ export interface VpcdCardSlot {
 }
 
 export interface VpcdSlotOptions {
-  /** vpcd endpoint HOST:PORT of "Virtual PCD 00 00"; default CARDLOOP_VPCD, then 127.0.0.1:35963. */
+  /**
+   * vpcd endpoint of "Virtual PCD 00 00", HOST:PORT or unix:PATH (reader 1 is
+   * the next port, or the socket numbered one up); default CARDLOOP_VPCD, then 127.0.0.1:35963.
+   */
   vpcd?: string;
   /** One of VPCD_READERS; omitted: the first one that is free. */
   reader?: string;
@@ -32,8 +35,8 @@ export interface VpcdSlotOptions {
  */
 const LEAVE_GRACE_MS = 3000;
 
-/** vpcd ports this process has put a card into. */
-const busyPorts = new Set<number>();
+/** vpcd endpoints (formatted) this process has put a card into. */
+const busyPorts = new Set<string>();
 
 /** The reader holds a card that is not ours: a choice of reader, not a fault of the run. */
 class OccupiedError extends UsageError {}
@@ -54,18 +57,19 @@ export async function openVpcdCardSlot(card: Card, opts: VpcdSlotOptions = {}): 
     if (index < 0) {
       throw new UsageError(`an emulated card can only go into a vpcd reader (${VPCD_READERS.join(", ")}), not "${opts.reader}"`);
     }
-    if (busyPorts.has(endpoint.port + index)) {
+    if (busyPorts.has(formatVpcdEndpoint(vpcdEndpointAt(endpoint, index)))) {
       throw new UsageError(`"${opts.reader}" already holds another card of this run (use --reader pcsc to spread the cards over both vpcd readers)`);
     }
     candidates = [index];
   }
   let occupied: OccupiedError | undefined;
   for (const index of candidates) {
-    const port = endpoint.port + index;
+    const at = vpcdEndpointAt(endpoint, index);
+    const port = formatVpcdEndpoint(at);
     if (busyPorts.has(port)) continue;
     busyPorts.add(port);
     try {
-      return await attach(card, VPCD_READERS[index], endpoint.host, port, timeoutMs, () => busyPorts.delete(port));
+      return await attach(card, VPCD_READERS[index], at, timeoutMs, () => busyPorts.delete(port));
     } catch (err) {
       busyPorts.delete(port);
       // Without a reader named, a foreign card in one vpcd reader sends us to the other.
@@ -79,14 +83,14 @@ export async function openVpcdCardSlot(card: Card, opts: VpcdSlotOptions = {}): 
   throw occupied ?? new UsageError("both vpcd readers already hold cards of this run (vpcd offers two)");
 }
 
-async function attach(card: Card, name: string, host: string, port: number, timeoutMs: number, release: () => void): Promise<VpcdCardSlot> {
+async function attach(card: Card, name: string, endpoint: VpcdEndpoint, timeoutMs: number, release: () => void): Promise<VpcdCardSlot> {
   let reader: PcscReader;
   try {
     reader = await PcscReader.open(name, { timeoutMs });
   } catch (err) {
     throw new UsageError(`cannot use "${name}" for an emulated card: ${errorMessage(err)}`, { cause: err });
   }
-  const bridge = new VpcdBridge(card, { host, port });
+  const bridge = new VpcdBridge(card, endpoint);
   try {
     await reader.waitForState(timeoutMs);
     // vpcd serves one card connection at a time and queues a second one; the
@@ -135,7 +139,7 @@ async function insertWithin(bridge: VpcdBridge, timeoutMs: number): Promise<void
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       void bridge.remove(); // cancels the pending insert
-      reject(new ReaderError(`vpcd at ${bridge.host}:${bridge.port} did not take the card within ${timeoutMs} ms (is pcscd running with vpcd there? see --vpcd)`));
+      reject(new ReaderError(`vpcd at ${bridge.endpoint} did not take the card within ${timeoutMs} ms (is pcscd running with vpcd there? see --vpcd)`));
     }, timeoutMs);
   });
   const inserted = bridge.insert();

@@ -1,7 +1,10 @@
 import test from "ava";
 import fc from "fast-check";
+import fs from "node:fs";
 import net from "node:net";
-import { FrameDecoder, VpcdBridge, encodeFrame, parseVpcdEndpoint } from "./vpcd.js";
+import os from "node:os";
+import path from "node:path";
+import { FrameDecoder, VpcdBridge, encodeFrame, formatVpcdEndpoint, parseVpcdEndpoint, vpcdEndpointAt } from "./vpcd.js";
 import type { Card } from "../card/card.js";
 
 /** A card that records what happens to it and echoes each command's header with 9000. */
@@ -72,6 +75,38 @@ test("endpoint parsing: defaults, host, port, host:port; bad ports are errors", 
   t.deepEqual(parseVpcdEndpoint("10.0.0.2:4000"), { host: "10.0.0.2", port: 4000 });
   t.deepEqual(parseVpcdEndpoint(":4000"), { host: "127.0.0.1", port: 4000 });
   t.throws(() => parseVpcdEndpoint("h:70000"), { message: /port/ });
+});
+
+test("unix endpoints: parsed, formatted, and reader 1's socket is the one numbered up", (t) => {
+  t.deepEqual(parseVpcdEndpoint("unix:/tmp/x/vpcd0.sock"), { path: "/tmp/x/vpcd0.sock" });
+  t.throws(() => parseVpcdEndpoint("unix:"), { message: /socket path/ });
+  t.is(formatVpcdEndpoint({ path: "/a/vpcd0.sock" }), "unix:/a/vpcd0.sock");
+  t.is(formatVpcdEndpoint({ host: "127.0.0.1", port: 35963 }), "127.0.0.1:35963");
+  t.deepEqual(vpcdEndpointAt({ path: "/a9/vpcd0.sock" }, 1), { path: "/a9/vpcd1.sock" });
+  t.deepEqual(vpcdEndpointAt({ host: "h", port: 4000 }, 1), { host: "h", port: 4001 });
+  t.throws(() => vpcdEndpointAt({ path: "/a/vpcd.sock" }, 1), { message: /reader number/ });
+});
+
+test("a bridge dials a unix socket endpoint the same way", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cardloop-vpcd-unix-"));
+  const sock = path.join(dir, "vpcd0.sock");
+  const got: Buffer[] = [];
+  const server = net.createServer((s) => {
+    s.on("data", (d) => got.push(d));
+    s.write(encodeFrame(Uint8Array.of(4)));
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+  const { card } = recordingCard();
+  const bridge = new VpcdBridge(card, parseVpcdEndpoint(`unix:${sock}`));
+  t.is(bridge.endpoint, `unix:${sock}`);
+  await bridge.insert();
+  t.true(bridge.inserted);
+  const deadline = Date.now() + 2000;
+  while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual([...Buffer.concat(got)], [0, 2, 0x3b, 0x00], "the ATR answers GET ATR");
+  await bridge.close();
+  await new Promise((r) => server.close(r));
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test("controls and APDUs: power, reset, ATR answered, APDU answered, unknown control ignored", async (t) => {

@@ -15,6 +15,10 @@ import type { Card } from "../card/card.js";
  * is answered with the card's response. A card is "inserted" while the TCP
  * connection is up; vpcd polls presence with GET ATR, so closing the
  * connection is a removal.
+ *
+ * The endpoint may also be a unix socket (`unix:/path`): a relay that pipes
+ * each connection to vpcd's TCP port, as the test harness runs inside pcscd's
+ * private network namespace (test/support/pcscd.ts); the frames are the same.
  */
 export const VPCD_DEFAULT_HOST = "127.0.0.1";
 export const VPCD_DEFAULT_PORT = 35963;
@@ -27,6 +31,8 @@ const CTRL_ATR = 4;
 export interface VpcdBridgeOptions {
   host?: string;
   port?: number;
+  /** A unix socket relaying to vpcd; when given, host and port are not used. */
+  path?: string;
   /** First reconnect delay; doubles on each failure up to `maxBackoffMs`. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
@@ -44,9 +50,23 @@ export class VpcdError extends CardloopError {
   }
 }
 
-/** "HOST:PORT", "HOST", ":PORT" or "PORT" -> endpoint with defaults filled in. */
-export function parseVpcdEndpoint(spec: string | undefined): { host: string; port: number } {
+export interface VpcdTcpEndpoint {
+  host: string;
+  port: number;
+}
+export interface VpcdUnixEndpoint {
+  path: string;
+}
+export type VpcdEndpoint = VpcdTcpEndpoint | VpcdUnixEndpoint;
+
+/** "HOST:PORT", "HOST", ":PORT", "PORT" or "unix:PATH" -> endpoint with defaults filled in. */
+export function parseVpcdEndpoint(spec: string | undefined): VpcdEndpoint {
   if (spec === undefined || spec === "" ) return { host: VPCD_DEFAULT_HOST, port: VPCD_DEFAULT_PORT };
+  if (spec.startsWith("unix:")) {
+    const path = spec.slice("unix:".length);
+    if (path === "") throw new VpcdError(`bad vpcd endpoint "${spec}": unix: needs a socket path`);
+    return { path };
+  }
   let host = VPCD_DEFAULT_HOST;
   let portText: string | undefined;
   if (/^\d+$/.test(spec)) portText = spec;
@@ -63,6 +83,24 @@ export function parseVpcdEndpoint(spec: string | undefined): { host: string; por
     throw new VpcdError(`bad vpcd endpoint "${spec}": the port must be 1..65535`);
   }
   return { host, port };
+}
+
+/** "HOST:PORT" or "unix:PATH", as parseVpcdEndpoint reads it. */
+export function formatVpcdEndpoint(e: VpcdEndpoint): string {
+  return "path" in e ? `unix:${e.path}` : `${e.host}:${e.port}`;
+}
+
+/**
+ * The endpoint of vpcd's reader `index` when `e` is reader 0's: the next TCP
+ * port(s), or for a unix socket the last number in its name counted up
+ * (vpcd0.sock -> vpcd1.sock).
+ */
+export function vpcdEndpointAt(e: VpcdEndpoint, index: number): VpcdEndpoint {
+  if (index === 0) return e;
+  if (!("path" in e)) return { host: e.host, port: e.port + index };
+  const m = /^(.*?)(\d+)(\D*)$/.exec(e.path);
+  if (!m) throw new VpcdError(`vpcd endpoint unix:${e.path} has no reader number in its name (like vpcd0.sock), so reader ${index}'s socket is unknown`);
+  return { path: `${m[1]}${Number(m[2]) + index}${m[3]}` };
 }
 
 /** Splits a TCP byte stream into length-prefixed frames. */
@@ -100,6 +138,8 @@ export function encodeFrame(payload: Uint8Array): Buffer {
 export class VpcdBridge extends EventEmitter {
   readonly host: string;
   readonly port: number;
+  /** The unix socket dialled instead of host:port, if any. */
+  readonly path: string | undefined;
   readonly stats: VpcdStats = { apdus: 0, controls: 0, connects: 0 };
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
@@ -116,12 +156,18 @@ export class VpcdBridge extends EventEmitter {
     this.card = card;
     this.host = opts.host ?? VPCD_DEFAULT_HOST;
     this.port = opts.port ?? VPCD_DEFAULT_PORT;
+    this.path = opts.path;
     this.initialBackoffMs = opts.initialBackoffMs ?? 50;
     this.maxBackoffMs = opts.maxBackoffMs ?? 2000;
     this.backoffMs = this.initialBackoffMs;
   }
 
-  /** True while the card sits in the virtual reader (the TCP connection is up). */
+  /** Where this bridge dials: "HOST:PORT" or "unix:PATH". */
+  get endpoint(): string {
+    return this.path !== undefined ? `unix:${this.path}` : `${this.host}:${this.port}`;
+  }
+
+  /** True while the card sits in the virtual reader (the connection is up). */
   get inserted(): boolean {
     return this.socket !== undefined && !this.socket.connecting && !this.socket.destroyed;
   }
@@ -187,8 +233,8 @@ export class VpcdBridge extends EventEmitter {
   private dial(): void {
     this.retryTimer = undefined;
     if (!this.wanted) return;
-    const s = net.connect({ host: this.host, port: this.port });
-    s.setNoDelay(true); // each response is one write; no reason to wait for more
+    const s = this.path !== undefined ? net.connect({ path: this.path }) : net.connect({ host: this.host, port: this.port });
+    if (this.path === undefined) s.setNoDelay(true); // TCP: each response is one write; no reason to wait for more
     this.socket = s;
     this.decoder.reset();
     let connected = false;

@@ -1,17 +1,25 @@
 /**
  * Test harness for the real PC/SC stack: a private pcscd (foreground, in the
- * background, stopped by PID) with vsmartcard's vpcd driver, and loopback
- * TCP quickack for the run.
+ * background, stopped by PID) with vsmartcard's vpcd driver.
  *
- * Isolation: pcscd 1.9 ignores PCSCLITE_CSOCK_NAME, so when we may create a
- * mount namespace (root with CAP_SYS_ADMIN) pcscd runs in one where a private
- * directory is bind-mounted on /run/pcscd: its socket and pid file land in our
- * temp dir and never clash with a system pcscd. Its reader config is ours too,
- * with vpcd on free ports instead of 35963/35964. Clients (this process,
- * opensc-tool, ...) find the daemon through PCSCLITE_CSOCK_NAME. Without
- * namespaces it falls back to /run/pcscd, which must then be free.
- * A lock file serialises test processes that want a pcscd in one network
- * namespace (see lockPath).
+ * Isolation: when we may create namespaces (root with CAP_SYS_ADMIN) pcscd
+ * runs in its own mount AND network namespace. The mount namespace has a
+ * private directory bind-mounted on /run/pcscd (pcscd 1.9 ignores
+ * PCSCLITE_CSOCK_NAME), so its socket lands in our temp dir; clients (this
+ * process, opensc-tool, ...) find it through PCSCLITE_CSOCK_NAME, and a unix
+ * socket path crosses network namespaces. The network namespace holds vpcd's
+ * TCP listeners, which Debian's vpcd binds on INADDR_ANY: there they are
+ * reachable from nowhere else. A relay in the same namespace
+ * (test/support/vpcd-relay.ts) offers them as unix sockets in our temp dir
+ * (`endpoints`, "unix:.../vpcd0.sock" and "...vpcd1.sock"), which the card
+ * side (VpcdBridge, `cardloop card serve --vpcd`) dials. Loopback quickack is
+ * set on the namespace's own lo; the host's routes are never touched.
+ *
+ * Without namespaces it falls back to the host: /run/pcscd (which must then
+ * be free), vpcd on free ports of the host (open beyond loopback for the run),
+ * the relay beside it, no quickack (~45 ms per APDU), and a lock file
+ * serialising test processes that want a pcscd (see lockPath). Isolated runs
+ * share nothing, so they take no lock.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -21,10 +29,8 @@ import path from "node:path";
 import { listPcscReaders } from "../../simulator/reader/pcsc.js";
 
 /**
- * The lock guards what pcscd runs share: the loopback routes quickack changes
- * (one set per network namespace; two processes must never save each other's
- * setting) and, without mount namespaces, /run/pcscd. So it is per network
- * namespace: a test that runs the harness inside `unshare -n` has its own.
+ * The lock guards what pcscd runs on the host (the fallback) share: /run/pcscd
+ * and the port probe. Per network namespace, as ports are.
  */
 export function lockPath(): string {
   let ns = "";
@@ -36,18 +42,23 @@ export function lockPath(): string {
   return path.join(os.tmpdir(), `cardloop-pcscd${ns}.lock`);
 }
 const VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
+const RELAY = path.join(import.meta.dirname, "vpcd-relay.ts");
 export const READER_0 = "Virtual PCD 00 00";
 export const READER_1 = "Virtual PCD 00 01";
 
 export interface Pcscd {
   pid: number;
+  /** The relay's PID (it pipes the unix endpoints to vpcd's ports). */
+  relayPid: number;
   /** The daemon's socket; also in `env.PCSCLITE_CSOCK_NAME`. */
   socket: string;
-  /** vpcd ports for READER_0 and READER_1. */
+  /** Where the card side reaches READER_0 and READER_1: "unix:PATH" (VpcdBridge / --vpcd endpoints). */
+  endpoints: [string, string];
+  /** vpcd's TCP ports for READER_0 and READER_1, inside pcscd's network namespace when isolated. */
   ports: [number, number];
-  /** Whether pcscd runs in its own mount namespace (private socket). */
+  /** Whether pcscd runs in its own mount and network namespaces. */
   isolated: boolean;
-  /** Temp dir with its run dir and reader config; stop() removes it. */
+  /** Temp dir with its run dir, reader config and relay sockets; stop() removes it. */
   dir: string;
   /** Environment for child processes that must reach this pcscd. */
   env: NodeJS.ProcessEnv;
@@ -60,8 +71,8 @@ export interface StartOptions {
   /** pcscd -d (debug log) and -a (APDU log). */
   debug?: boolean;
   /**
-   * Turn on loopback quickack while this pcscd runs (restored by stop()).
-   * Done under the pcscd lock, so two test processes never save each other's setting.
+   * Loopback quickack in pcscd's network namespace (its own lo; see
+   * DEVELOPERS.md). Not available in the fallback without namespaces.
    */
   quickack?: boolean;
   timeoutMs?: number;
@@ -111,7 +122,8 @@ async function acquireLock(timeoutMs: number): Promise<() => void> {
 }
 
 /**
- * A probe, not a server: bound and closed at once, with no connection accepted.
+ * A probe, not a server: bound and closed at once, with no connection accepted
+ * (only the fallback on the host needs it; a fresh namespace has every port free).
  * It binds the wildcard address because that is where vpcd will listen (Debian's
  * vpcd binds INADDR_ANY, see DEVELOPERS.md), so a port taken on any interface counts.
  */
@@ -132,19 +144,33 @@ async function freePortPair(): Promise<[number, number]> {
   throw new Error("no two consecutive free TCP ports found");
 }
 
+const QUICKACK_ROUTES = ["127.0.0.0/8", "127.0.0.1"];
+
 /**
- * pcscd runs under a small sh that kills it when our stdin pipe closes, so a
- * test process that dies (ava timeout, SIGKILL) leaves no daemon behind. The
- * sh prints pcscd's PID first; stop() signals that PID.
+ * pcscd runs under a small sh that kills it (and the relay) when our stdin
+ * pipe closes, so a test process that dies (ava timeout, SIGKILL) leaves no
+ * daemon behind; the relay also exits when pcscd is gone. The sh prints
+ * pcscd's and the relay's PIDs first; stop() signals those.
  */
-function spawnDaemon(isolated: boolean, runDir: string, confDir: string, debug: boolean): ChildProcess {
-  const args = ["-f", "-c", confDir, ...(debug ? ["-d", "-a"] : [])];
-  const guard = 'pcscd "$@" & p=$!; echo "pcscd-pid $p"; cat >/dev/null; kill -TERM $p 2>/dev/null; wait $p';
-  if (!isolated) return spawn("sh", ["-c", guard, "sh", ...args], { stdio: ["pipe", "pipe", "pipe"] });
-  const script = `mkdir -p /run/pcscd && mount --bind "$0" /run/pcscd && { ${guard}; }`;
-  return spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, runDir, ...args], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+function spawnDaemon(isolated: boolean, dir: string, runDir: string, confDir: string, port: number, opts: StartOptions): ChildProcess {
+  const args = ["-f", "-c", confDir, ...(opts.debug ? ["-d", "-a"] : [])];
+  const env = {
+    ...process.env,
+    CARDLOOP_RELAY_NODE: process.execPath,
+    CARDLOOP_RELAY_TSX: import.meta.resolve("tsx"),
+    CARDLOOP_RELAY_SCRIPT: RELAY,
+    CARDLOOP_RELAY_DIR: dir,
+    CARDLOOP_RELAY_PORT: String(port),
+  };
+  const relay = '"$CARDLOOP_RELAY_NODE" --import "$CARDLOOP_RELAY_TSX" "$CARDLOOP_RELAY_SCRIPT" "$CARDLOOP_RELAY_DIR" "$CARDLOOP_RELAY_PORT" $p';
+  const guard = `pcscd "$@" & p=$!; echo "pcscd-pid $p"; ${relay} & r=$!; echo "relay-pid $r"; cat >/dev/null; kill -TERM $p $r 2>/dev/null; wait $p; wait $r`;
+  const stdio: ["pipe", "pipe", "pipe"] = ["pipe", "pipe", "pipe"];
+  if (!isolated) return spawn("sh", ["-c", guard, "sh", ...args], { stdio, env });
+  const quickack = opts.quickack
+    ? QUICKACK_ROUTES.map((r) => `ip route change local ${r} dev lo table local quickack 1 proto kernel scope host src 127.0.0.1 && `).join("")
+    : "";
+  const script = `ip link set lo up && ${quickack}mkdir -p /run/pcscd && mount --bind "$0" /run/pcscd && { ${guard}; }`;
+  return spawn("unshare", ["--mount", "--propagation", "private", "--net", "sh", "-c", script, runDir, ...args], { stdio, env });
 }
 
 /** Starts a private pcscd with vpcd and waits until both virtual readers are listed. */
@@ -153,76 +179,90 @@ export async function startPcscd(opts: StartOptions = {}): Promise<Pcscd> {
   const timeoutMs = opts.timeoutMs ?? 30000;
   for (const tool of ["pcscd"]) if (!which(tool)) throw new Error(`${tool} is not installed (apt-get install pcscd)`);
   if (!fs.existsSync(VPCD_DRIVER)) throw new Error(`vpcd driver missing: ${VPCD_DRIVER} (apt-get install vsmartcard-vpcd)`);
-  const unlock = await acquireLock(60000);
-  let undoQuickack: (() => void) | undefined;
+  if (opts.quickack && !which("ip")) throw new Error("ip (iproute2) is not installed");
+  let unlock: (() => void) | undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cardloop-pcscd-"));
   const release = () => {
-    undoQuickack?.();
-    unlock();
+    fs.rmSync(dir, { recursive: true, force: true });
+    unlock?.();
   };
   try {
-    if (opts.quickack) undoQuickack = enableLoopbackQuickack();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cardloop-pcscd-"));
     const runDir = path.join(dir, "run");
     const confDir = path.join(dir, "reader.conf.d");
     fs.mkdirSync(runDir);
     fs.mkdirSync(confDir);
-    const ports = await freePortPair();
-    const hex = `0x${ports[0].toString(16).toUpperCase()}`;
-    fs.writeFileSync(
-      path.join(confDir, "vpcd"),
-      `FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:${hex}\nLIBPATH      ${VPCD_DRIVER}\nCHANNELID    ${hex}\n`,
-    );
 
     let isolated = !!which("unshare") && process.getuid?.() === 0;
     let child: ChildProcess;
     let log = "";
+    let isolationLog = "";
     let socket: string;
+    let ports: [number, number];
     for (;;) {
       log = "";
-      if (!isolated && fs.existsSync("/run/pcscd/pcscd.pid")) {
-        const other = Number(fs.readFileSync("/run/pcscd/pcscd.pid", "utf8"));
-        if (alive(other)) {
-          throw new Error(`another pcscd (pid ${other}) owns /run/pcscd and this machine has no mount namespaces for a private one`);
+      if (!isolated) {
+        // On the host: /run/pcscd and the ports are shared with other test processes.
+        unlock = await acquireLock(60000);
+        if (fs.existsSync("/run/pcscd/pcscd.pid")) {
+          const other = Number(fs.readFileSync("/run/pcscd/pcscd.pid", "utf8"));
+          if (alive(other)) {
+            throw new Error(`another pcscd (pid ${other}) owns /run/pcscd and this machine has no mount namespaces for a private one`);
+          }
         }
       }
-      child = spawnDaemon(isolated, runDir, confDir, !!opts.debug);
+      // A fresh network namespace has every port free: vpcd's defaults will do.
+      ports = isolated ? [35963, 35964] : await freePortPair();
+      const hex = `0x${ports[0].toString(16).toUpperCase()}`;
+      fs.writeFileSync(
+        path.join(confDir, "vpcd"),
+        `FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:${hex}\nLIBPATH      ${VPCD_DRIVER}\nCHANNELID    ${hex}\n`,
+      );
+      child = spawnDaemon(isolated, dir, runDir, confDir, ports[0], opts);
       child.stdout!.on("data", (d) => (log += d));
       child.stderr!.on("data", (d) => (log += d));
       socket = isolated ? path.join(runDir, "pcscd.comm") : "/run/pcscd/pcscd.comm";
       const up = await waitFor(() => fs.existsSync(socket) || child.exitCode !== null, 5000);
-      if (up && child.exitCode === null && /pcscd-pid \d+/.test(log)) break;
+      if (up && child.exitCode === null && /relay-pid \d+/.test(log)) break;
       child.stdin!.end();
+      await waitFor(() => child.exitCode !== null || child.signalCode !== null, 5000);
       if (isolated) {
-        // No namespace here (container without CAP_SYS_ADMIN): use the shared location.
+        // No namespaces here (container without CAP_SYS_ADMIN): use the host's.
+        isolationLog = log.trim().split("\n").slice(-2).join(" | ");
         isolated = false;
         continue;
       }
-      throw new Error(`pcscd did not start (exit ${child.exitCode}): ${log.trim().split("\n").slice(-3).join(" | ")}`);
+      const why = log.trim().split("\n").slice(-3).join(" | ");
+      throw new Error(`pcscd did not start (exit ${child.exitCode}): ${why}${isolationLog ? `; in namespaces: ${isolationLog}` : ""}`);
     }
     const pid = Number(/pcscd-pid (\d+)/.exec(log)![1]);
+    const relayPid = Number(/relay-pid (\d+)/.exec(log)![1]);
+    const socks = [0, 1].map((i) => path.join(dir, `vpcd${i}.sock`));
+    const endpoints = socks.map((s) => `unix:${s}`) as [string, string];
     // libpcsclite reads this once per process: set it before any PC/SC call.
     process.env.PCSCLITE_CSOCK_NAME = socket;
     const env = { ...process.env, PCSCLITE_CSOCK_NAME: socket };
 
     const stop = async () => {
-      if (alive(pid)) {
-        process.kill(pid, "SIGTERM");
-        if (!(await waitFor(() => !alive(pid), 5000))) process.kill(pid, "SIGKILL");
-      }
+      // pcscd and the relay are the sh's children: it reaps them once our stdin pipe closes.
+      for (const p of [pid, relayPid]) if (alive(p)) process.kill(p, "SIGTERM");
       child.stdin!.end();
-      await waitFor(() => child.exitCode !== null || child.signalCode !== null, 5000);
-      fs.rmSync(dir, { recursive: true, force: true });
+      const exited = () => child.exitCode !== null || child.signalCode !== null;
+      if (!(await waitFor(exited, 5000))) {
+        for (const p of [pid, relayPid]) if (alive(p)) process.kill(p, "SIGKILL");
+        await waitFor(exited, 5000);
+      }
       release();
     };
     try {
       const deadline = performance.now() + timeoutMs;
       for (;;) {
         const names = await listPcscReaders({ timeoutMs: 2000 }).catch(() => [] as string[]);
-        if (names.includes(READER_0) && names.includes(READER_1)) break;
+        if (names.includes(READER_0) && names.includes(READER_1) && socks.every((s) => fs.existsSync(s))) break;
         if (performance.now() > deadline || child.exitCode !== null) {
           // pcscd's own last words say why (vpcd could not bind, driver not loaded, ...): keep them for the next person.
           const tail = log.trim().split("\n").slice(-5).join(" | ");
-          throw new Error(`pcscd (pid ${pid}) did not list the virtual readers in ${timeoutMs} ms: ${names.join(", ") || "none"}${tail ? `; pcscd said: ${tail}` : ""}`);
+          const relay = socks.every((s) => fs.existsSync(s)) ? "" : " (the relay's sockets are missing)";
+          throw new Error(`pcscd (pid ${pid}) did not list the virtual readers in ${timeoutMs} ms: ${names.join(", ") || "none"}${relay}${tail ? `; pcscd said: ${tail}` : ""}`);
         }
         await sleep(100);
       }
@@ -230,7 +270,7 @@ export async function startPcscd(opts: StartOptions = {}): Promise<Pcscd> {
       await stop();
       throw err;
     }
-    return { pid, socket, ports, isolated, dir, env, log: () => log, stop };
+    return { pid, relayPid, socket, endpoints, ports, isolated, dir, env, log: () => log, stop };
   } catch (err) {
     release();
     throw err;
@@ -244,53 +284,4 @@ async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean>
     await sleep(20);
   }
   return true;
-}
-
-const QUICKACK_ROUTES = ["127.0.0.0/8", "127.0.0.1"];
-
-/**
- * Loopback quickack: vpcd writes each frame's length and body in separate
- * sends, so Nagle on its side meets delayed ACK on ours and every APDU costs
- * ~40 ms. Returns a function restoring the routes exactly as they were (also
- * run at process exit, in case a test dies first).
- */
-export function enableLoopbackQuickack(): () => void {
-  if (!which("ip")) throw new Error("ip (iproute2) is not installed");
-  const show = spawnSync("ip", ["route", "show", "table", "local"], { encoding: "utf8" });
-  if (show.status !== 0) throw new Error(`ip route show failed: ${show.stderr.trim()}`);
-  const saved = show.stdout
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => QUICKACK_ROUTES.some((r) => l.startsWith(`local ${r} `)));
-  for (const line of saved) {
-    if (/\bquickack\b/.test(line)) continue;
-    const r = spawnSync("ip", ["route", "change", "table", "local", ...line.split(/\s+/), "quickack", "1"], { encoding: "utf8" });
-    if (r.status !== 0) {
-      restore(saved);
-      throw new Error(`cannot enable loopback quickack (needs root): ${r.stderr.trim()}`);
-    }
-  }
-  let done = false;
-  // A killed test (ava timeout, Ctrl-C) must not leave the machine changed:
-  // restore, then let the signal do what it would have done.
-  const onSignal = (sig: NodeJS.Signals) => {
-    undo();
-    process.kill(process.pid, sig);
-  };
-  const undo = () => {
-    if (done) return;
-    done = true;
-    process.off("exit", undo);
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
-    restore(saved);
-  };
-  process.on("exit", undo);
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
-  return undo;
-}
-
-function restore(saved: string[]): void {
-  for (const line of saved) spawnSync("ip", ["route", "replace", "table", "local", ...line.split(/\s+/)]);
 }
