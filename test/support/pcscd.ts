@@ -27,6 +27,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { listPcscReaders } from "../../simulator/reader/pcsc.js";
+import { alive } from "./processes.js";
 
 /**
  * The lock guards what pcscd runs on the host (the fallback) share: /run/pcscd
@@ -83,15 +84,6 @@ function which(cmd: string): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** An exclusive lock file holding our PID; a dead holder's lock is taken over. */
@@ -122,16 +114,17 @@ async function acquireLock(timeoutMs: number): Promise<() => void> {
 }
 
 /**
- * A probe, not a server: bound and closed at once, with no connection accepted
- * (only the fallback on the host needs it; a fresh namespace has every port free).
- * It binds the wildcard address because that is where vpcd will listen (Debian's
- * vpcd binds INADDR_ANY, see DEVELOPERS.md), so a port taken on any interface counts.
+ * A probe, bound and closed at once (only the fallback on the host needs it; a
+ * fresh namespace has every port free). On loopback, like everything of ours:
+ * a port held on the wildcard or on 127.0.0.1 shows here, and the rare one held
+ * on another address only makes pcscd fail to list the readers, which the
+ * start reports with pcscd's own words.
  */
 function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.createServer();
     s.once("error", () => resolve(false));
-    s.listen({ port, host: "0.0.0.0", exclusive: true }, () => s.close(() => resolve(true)));
+    s.listen({ port, host: "127.0.0.1", exclusive: true }, () => s.close(() => resolve(true)));
   });
 }
 

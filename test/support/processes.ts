@@ -28,3 +28,13 @@ export function runTool(cmd: string, args: string[], opts: { env?: NodeJS.Proces
     });
   });
 }
+
+/** True while a process with this pid exists (signal 0 only checks). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -9,6 +9,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { alive } from "./processes.js";
 
 const [dir, portText, pidText] = process.argv.slice(2);
 const port = Number(portText);
@@ -44,15 +45,6 @@ function relay(index: number): net.Server {
   });
   server.listen(sockPath);
   return server;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function shutdown(): void {
