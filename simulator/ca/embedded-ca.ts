@@ -322,7 +322,9 @@ export class EmbeddedCa implements CaAdapter {
     const now = this.clock.now();
     let notAfter = addYears(now, this.opts.maxValidityYears).getTime();
     if (cardExpiry !== undefined && cardExpiry !== null) {
-      const exp = cardExpiry instanceof Date ? cardExpiry : new Date(String(cardExpiry));
+      // Only a Date (in process) or a date string (JSON): String() of anything else is no date, and can throw.
+      if (!(cardExpiry instanceof Date) && typeof cardExpiry !== "string") throw new CaError(400, "bad-card-expiry", "cardExpiry must be a date string");
+      const exp = cardExpiry instanceof Date ? cardExpiry : new Date(cardExpiry);
       if (!Number.isFinite(exp.getTime())) throw new CaError(400, "bad-card-expiry", "cardExpiry is not a valid date");
       if (exp.getTime() <= now.getTime()) throw new CaError(400, "card-expired", "the card has already expired");
       notAfter = Math.min(notAfter, exp.getTime());
