@@ -1,5 +1,6 @@
 import "reflect-metadata";
 import { Command, CommanderError } from "commander";
+import { keepPcscContextUntilExit } from "../simulator/reader/pcsc.js";
 import { ExitCode, exitWith } from "./exit.js";
 
 /**
@@ -29,8 +30,17 @@ const requested = process.argv.slice(2).find((a) => !a.startsWith("-"));
 const loaders = requested !== undefined && requested in COMMANDS ? COMMANDS[requested] : Object.values(COMMANDS).flat();
 for (const load of loaders) (await load()).register(program);
 
+// Every command has finished its work when its action resolves (servers wait
+// for their signal inside it), so the process exits then rather than when the
+// event loop drains: a PC/SC context's native threads are ended by the exit,
+// never joined (see keepPcscContextUntilExit).
+keepPcscContextUntilExit();
+
 try {
   await program.parseAsync(process.argv);
+  await flushed(process.stdout);
+  await flushed(process.stderr);
+  process.exit(process.exitCode ?? 0);
 } catch (err) {
   if (err instanceof CommanderError) {
     // help and version are not errors
@@ -40,4 +50,9 @@ try {
     process.exit(ExitCode.Usage); // commander already printed its one line
   }
   exitWith(err);
+}
+
+/** Resolves once everything written to the stream so far has been handed to the OS. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write("", () => resolve()));
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { EventBus, RunLogWriter, SystemClock, UsageError, addYears, errorMessage, fromHex } from "../core/index.js";
+import { EventBus, RunLogWriter, SystemClock, UsageError, addYears, errorMessage, fromHex, withDeadline } from "../core/index.js";
 import { DEFAULT_THRESHOLDS, qualifyReader, writeQualificationReports, type CardActuator, type Thresholds } from "../conformance/qualify/index.js";
 import { PivCard, loadCard, saveCard } from "../simulator/card/index.js";
 import { PcscReader } from "../simulator/reader/pcsc.js";
@@ -83,7 +83,7 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
   let reader: PcscReader | undefined;
   try {
     reader = await PcscReader.open(name, { timeoutMs });
-    if (bridge) await withTimeout(bridge.insert(), timeoutMs, `vpcd at ${bridge.endpoint} did not accept the card`);
+    if (bridge) await withDeadline(bridge.insert(), timeoutMs, () => new UsageError(`vpcd at ${bridge!.endpoint} did not accept the card within ${timeoutMs} ms`));
     if (!reader.present) process.stderr.write(`waiting for a card in "${name}"...\n`);
     await reader.waitForCard(timeoutMs);
     const actuator: CardActuator | undefined = bridge
@@ -171,14 +171,4 @@ function positiveNumber(s: string, flag: string): number {
 function hexKey(s: string): Uint8Array {
   if (!/^([0-9a-fA-F]{2})+$/.test(s)) throw new UsageError("--management-key must be hex");
   return fromHex(s);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new UsageError(`${message} within ${ms} ms`)), ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e) => (clearTimeout(t), reject(e)),
-    );
-  });
 }

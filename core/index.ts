@@ -8,3 +8,4 @@ export * from "./tlv.js";
 export * from "./redact.js";
 export * from "./events.js";
 export * from "./runlog.js";
+export * from "./deadline.js";

@@ -128,3 +128,14 @@ test("stats: nearest-rank percentiles", (t) => {
   t.is(percentile([1, 2, 3, 4], 25), 1);
   t.true(Number.isNaN(percentile([], 50)));
 });
+
+test("an actuator that never reinserts the card fails the removal criterion within presenceTimeoutMs, and the battery goes on", async (t) => {
+  const { reader, actuator } = setup(PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") }));
+  const stuck = { remove: actuator.remove, insert: () => new Promise<void>(() => undefined) };
+  const r = await qualifyReader(reader, { iterations: 9, actuator: stuck, authenticate, thresholds: { presenceTimeoutMs: 50 }, timer: tickingTimer() });
+  const removal = r.criteria.find((c) => c.id === "removal")!;
+  t.is(removal.outcome, "fail");
+  t.regex(removal.message, /insertion (did not complete|not reported) within 50 ms/);
+  t.true(r.criteria.some((c) => c.id === "throughput"), "the criteria after it still ran");
+  t.is(r.outcome, "fail");
+});

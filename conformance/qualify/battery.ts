@@ -7,6 +7,7 @@ import {
   errorMessage,
   swHex,
   toHex,
+  withDeadline,
   type CommandApdu,
   type EventBus,
   type Outcome,
@@ -325,8 +326,8 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
     try {
       const removed = waitPresence(reader, false, thresholds.presenceTimeoutMs);
       const t0 = now();
-      await opts.actuator.remove();
-      await removed;
+      // together: whichever fails first is the criterion's failure, and neither rejection goes unhandled
+      await Promise.all([within(opts.actuator.remove(), thresholds.presenceTimeoutMs, "the card's removal"), removed]);
       const removalMs = now() - t0;
       let failedWhileOut = false;
       try {
@@ -337,8 +338,8 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
       if (!failedWhileOut) throw new Error("an APDU succeeded while the card was out");
       const inserted = waitPresence(reader, true, thresholds.presenceTimeoutMs);
       const t1 = now();
-      await opts.actuator.insert();
-      await inserted;
+      // together: whichever fails first is the criterion's failure, and neither rejection goes unhandled
+      await Promise.all([within(opts.actuator.insert(), thresholds.presenceTimeoutMs, "the card's insertion"), inserted]);
       const insertionMs = now() - t1;
       const atr2 = await reader.connect();
       if (toHex(atr2) !== toHex(atrBytes)) throw new Error("a different ATR after reinsertion");
@@ -465,6 +466,11 @@ function waitPresence(reader: Reader, want: boolean, timeoutMs: number): Promise
       resolve();
     });
   });
+}
+
+/** An actuator (a person, a robot, vpcd) that never finishes fails the criterion instead of stalling the run. */
+function within<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  return withDeadline(p, timeoutMs, () => new Error(`${what} did not complete within ${timeoutMs} ms`));
 }
 
 function withEvidence(err: Error, evidence: Record<string, unknown>): Error {

@@ -35,9 +35,23 @@ interface NativeContext extends EventEmitter {
   readers: Record<string, NativeReader>;
 }
 
-/** How long an unused context stays open (reused by the next open), and the settling pause before closing. */
+/** How long an unused context stays open (reused by the next open). */
 const LINGER_MS = 100;
-const SETTLE_MS = 20;
+/** Close only after this long without a status event: see PcscContext.release. */
+const QUIET_MS = 250;
+/** ... but close within this long of the last release whatever happens. */
+const MAX_CLOSE_WAIT_MS = 3000;
+
+/**
+ * Whether releasing the last reader closes the native context. A CLI that
+ * exits explicitly when its command is done turns this off: the process's exit
+ * ends libpcsclite's threads, and the binding's close (which can block for
+ * good, see PcscContext.release) is never called.
+ */
+let closeWhenUnused = true;
+export function keepPcscContextUntilExit(): void {
+  closeWhenUnused = false;
+}
 
 /** Largest response an APDU can have: 65536 data bytes and SW1SW2. */
 const MAX_RESPONSE = 65538;
@@ -72,6 +86,8 @@ class PcscContext extends EventEmitter {
   /** Last status pcscd reported per reader (the binding keeps no ATR). */
   readonly status = new Map<string, { state: number; atr?: Uint8Array }>();
   private lastError: unknown;
+  /** When a reader last reported a status (its thread then goes back into SCardGetStatusChange). */
+  private lastStatusAt = 0;
   private readonly native: NativeContext;
 
   static acquire(): PcscContext {
@@ -111,6 +127,7 @@ class PcscContext extends EventEmitter {
       r.on("status", (st: { state: number; atr?: Buffer }) => {
         const present = (st.state & r.SCARD_STATE_PRESENT) !== 0;
         this.status.set(r.name, { state: st.state, atr: present && st.atr ? new Uint8Array(st.atr) : undefined });
+        this.lastStatusAt = performance.now();
       });
       r.on("end", () => {
         this.readers.delete(r.name);
@@ -174,22 +191,28 @@ class PcscContext extends EventEmitter {
 
   /**
    * The binding's close() cancels each monitoring thread's blocking
-   * SCardGetStatusChange and then joins the thread on the main thread. A
-   * cancel that lands before the thread is inside that call is lost and the
-   * join blocks the process for good. So the context lingers a moment after
-   * its last user (open/close cycles reuse it) and closes only once every
-   * reader has reported its first status, i.e. its thread is settled in the
-   * blocking call.
+   * SCardGetStatusChange, retrying for 50 ms, and then joins the thread on the
+   * main thread. libpcsclite drops a cancel that lands while the thread is not
+   * inside that call (it has just reported a change and is on its way back),
+   * and then the join blocks the process for good. So the context lingers
+   * after its last user (open/close cycles reuse it) and closes only once
+   * every reader has reported its first status and no status has come for
+   * QUIET_MS: each thread has long been back in the blocking call. A change
+   * landing in the very moment of the close can still lose the race; the CLI
+   * avoids it altogether (keepPcscContextUntilExit).
    */
   release(): void {
     if (--this.users > 0) return;
-    this.closeTimer = setTimeout(() => void this.closeWhenSettled(), LINGER_MS);
+    if (!closeWhenUnused) return;
+    this.closeTimer = setTimeout(() => void this.closeWhenQuiet(), LINGER_MS);
   }
 
-  private async closeWhenSettled(): Promise<void> {
+  private async closeWhenQuiet(): Promise<void> {
     this.closeTimer = undefined;
-    for (let waited = 0; waited < 2000 && !this.settled(); waited += 10) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const deadline = performance.now() + MAX_CLOSE_WAIT_MS;
+    while (performance.now() < deadline && !(this.settled() && performance.now() - this.lastStatusAt >= QUIET_MS)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
     if (this.users > 0 || this.closeTimer) return; // acquired again meanwhile
     PcscContext.current = undefined;
     for (const r of this.readers.values()) r.close();

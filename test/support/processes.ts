@@ -7,13 +7,27 @@ export interface Run {
   stderr: string;
 }
 
-/** Collects a spawned child's output until it closes. Attach before the child can write much. */
-export function finished(child: ChildProcess): Promise<Run> {
+/**
+ * Collects a spawned child's output until it closes. Attach before the child
+ * can write much. A child still running after `timeoutMs` is killed and its
+ * Run says so on stderr, with what it had printed: a hung child fails its
+ * test with evidence instead of stalling the whole suite into ava's timeout.
+ */
+export function finished(child: ChildProcess, timeoutMs = 90000): Promise<Run> {
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (d) => (stdout += d));
   child.stderr?.on("data", (d) => (stderr += d));
-  return new Promise((resolve) => child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      stderr += `\n[test harness: pid ${child.pid} still running after ${timeoutMs} ms; killed]`;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
 }
 
 /**
