@@ -9,3 +9,4 @@ export * from "./redact.js";
 export * from "./events.js";
 export * from "./runlog.js";
 export * from "./deadline.js";
+export * from "./dirs.js";

@@ -1,4 +1,5 @@
-import { closeSync, openSync, readFileSync, writeSync, mkdirSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { makeDirs } from "./dirs.js";
 import { dirname } from "node:path";
 import type { AnyEvent, EventBus } from "./events.js";
 import { FormatError } from "./errors.js";
@@ -14,7 +15,7 @@ export class RunLogWriter {
   private detach?: () => void;
 
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirs(dirname(path));
     this.fd = openSync(path, "w");
   }
 

@@ -1,6 +1,6 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readRunLog, type AnyEvent } from "../core/index.js";
+import { makeDirs, readRunLog, type AnyEvent } from "../core/index.js";
 import { buildCertifyReport, evidenceSummary, type CertifyReport, type CheckRow } from "./certify-model.js";
 
 const xml = (s: string) => s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
@@ -90,7 +90,7 @@ export interface CertifyReportFiles {
 export function writeCertifyReports(runLog: string | readonly AnyEvent[], outDir: string): { files: CertifyReportFiles; report: CertifyReport } {
   const events = typeof runLog === "string" ? readRunLog(runLog) : runLog;
   const report = buildCertifyReport(events);
-  mkdirSync(outDir, { recursive: true });
+  makeDirs(outDir);
   const files = {
     junit: join(outDir, "junit.xml"),
     json: join(outDir, "certify.json"),

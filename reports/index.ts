@@ -1,6 +1,6 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readRunLog, type AnyEvent } from "../core/index.js";
+import { makeDirs, readRunLog, type AnyEvent } from "../core/index.js";
 import { toHtml } from "./html.js";
 import { toJsonSummary } from "./json.js";
 import { toJUnit } from "./junit.js";
@@ -24,7 +24,7 @@ export interface ReportFiles {
 export function writeReports(runLog: string | readonly AnyEvent[], outDir: string): { files: ReportFiles; report: Report } {
   const events = typeof runLog === "string" ? readRunLog(runLog) : runLog;
   const report = buildReport(events);
-  mkdirSync(outDir, { recursive: true });
+  makeDirs(outDir);
   const files: ReportFiles = {
     junit: join(outDir, "junit.xml"),
     json: join(outDir, "report.json"),

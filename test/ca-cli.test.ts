@@ -73,6 +73,8 @@ test("bad input: one line on stderr and exit 2, never an internal error", async 
     [["--data", tmp(), "--port", "abc"], /--port must be 0\.\.65535/],
     [["--data", tmp(), "--port", "0", "--key-type", "dsa"], /--key-type must be ec or rsa/],
     [["--data", file, "--port", "0"], /--data .*a-file: not a directory/],
+    // procfs refuses a new directory with ENOENT, on which node's recursive mkdir used to spin for ever
+    [["--data", "/proc/cardloop-no-such/ca", "--port", "0"], /cannot create directory \/proc\/cardloop-no-such\/ca: ENOENT/],
     [["--data", tmp(), "--port", "0", "--public-url", "ftp:/x"], /--public-url must be an http\(s\) URL/],
     [["--port", "0"], /required option '--data <dir>'/],
     [["--data", tmp(), "--port", "0", "--max-failed-attempts", "0"], /--max-failed-attempts must be a whole number from 1 \(got 0\)/],

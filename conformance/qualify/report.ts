@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import { createRequire } from "node:module";
+import { makeDirs } from "../../core/index.js";
 import path from "node:path";
 import type { QualificationReport } from "./battery.js";
 import { percentile } from "./stats.js";
@@ -111,7 +112,7 @@ new Chart(document.getElementById("latency"), {type: "bar", data,
 
 /** Writes qualification.json, junit.xml and report.html into `dir`; returns their paths. */
 export function writeQualificationReports(r: QualificationReport, dir: string): { json: string; junit: string; html: string } {
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const files = {
     json: path.join(dir, "qualification.json"),
     junit: path.join(dir, "junit.xml"),

@@ -1,9 +1,9 @@
 import "reflect-metadata";
 import { createHash, createPublicKey, timingSafeEqual } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Pkcs10CertificateRequest } from "@peculiar/x509";
-import { addYears, CryptoRandom, SystemClock, type Clock, type EventBus, type Random } from "../../core/index.js";
+import { addYears, CryptoRandom, makeDirs, SystemClock, type Clock, type EventBus, type Random } from "../../core/index.js";
 import {
   CaError,
   REASON_CODES,
@@ -41,6 +41,8 @@ declare module "../../core/events.js" {
   }
 }
 
+/** Outstanding renewal challenges kept per certificate; asking for more drops the oldest. */
+export const CHALLENGES_PER_SERIAL = 4;
 export type RenewalPolicy = "revoke-superseded" | "keep-until-expiry";
 
 export interface EmbeddedCaOptions {
@@ -158,7 +160,7 @@ export class EmbeddedCa implements CaAdapter {
     const clock = options.clock ?? new SystemClock();
     const random = options.random ?? new CryptoRandom();
     const dir = options.dataDir;
-    if (dir) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (dir) makeDirs(dir, 0o700);
     const hsm = options.hsm === true ? {} : options.hsm === false ? undefined : options.hsm;
     // The issuing CA certificate points at the root's CRL under the CA's base URL, as known when that
     // certificate is first built (a served CA sets its URL once it listens).
@@ -243,7 +245,7 @@ export class EmbeddedCa implements CaAdapter {
     const now = this.clock.nowMs();
     const challenge = Buffer.from(this.random.bytes(32)).toString("base64url");
     const expiresAt = now + this.opts.renewalChallengeMs;
-    this.store.addChallenge(challenge, serial, expiresAt, now);
+    this.store.addChallenge(challenge, serial, expiresAt, now, CHALLENGES_PER_SERIAL);
     return { serial, challenge, expiresAt: new Date(expiresAt) };
   }
 

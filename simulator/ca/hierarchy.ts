@@ -1,9 +1,9 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock, Random } from "../../core/index.js";
 import * as derReader from "./der-reader.js";
-import { addYears } from "../../core/index.js";
+import { addYears, makeDirs } from "../../core/index.js";
 import { KU, OID } from "./oids.js";
 import { KeyObjectSigner, type Signer } from "./signer.js";
 import { SoftHsmSigner } from "./softhsm.js";
@@ -72,7 +72,7 @@ const DAY = 86_400_000;
 export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
   const dir = opts.dataDir;
   const files = dir ? join(dir, "keys") : undefined;
-  if (files) mkdirSync(files, { recursive: true, mode: 0o700 });
+  if (files) makeDirs(files, 0o700);
   let meta: CaJson = { keyType: opts.keyType, hsm: opts.hsm !== undefined, name: opts.name };
   if (opts.hsm) meta.hsmLabel = opts.hsm.label ?? "cardloop-ca";
   const metaPath = dir ? join(dir, "ca.json") : undefined;

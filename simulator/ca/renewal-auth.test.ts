@@ -2,7 +2,7 @@ import test from "ava";
 import { KeyObject } from "node:crypto";
 import { SeededRandom, VirtualClock } from "../../core/index.js";
 import { CaError, type RenewRequest } from "./api.js";
-import { EmbeddedCa } from "./embedded-ca.js";
+import { CHALLENGES_PER_SERIAL, EmbeddedCa } from "./embedded-ca.js";
 import { signRenewal } from "./renewal-proof.js";
 import { makeCsr, proveRenewal } from "./testing.js";
 
@@ -134,4 +134,24 @@ test("renewal of an unknown or malformed serial: 404 / 400, audited", async (t) 
   await t.throwsAsync(ca.renewalChallenge("0abc"), { instanceOf: CaError, message: /no certificate/ });
   const rows = ca.audit().filter((e) => e.action === "renew");
   t.deepEqual(rows.map((e) => [e.serial, e.outcome]), [["0abc", "not-found"], [null, "bad-serial"]]);
+});
+
+test("asking for challenges again and again keeps only the newest few per certificate: the oldest stop working, the newest still renews", async (t) => {
+  const { ca, clock, serial, oldKey, csrPem } = await setup();
+  t.teardown(() => ca.close());
+  const proofs = [];
+  for (let i = 0; i < CHALLENGES_PER_SERIAL + 2; i++) {
+    proofs.push(await proveRenewal(ca, serial, oldKey));
+    clock.advance(1000);
+  }
+  const live = () => ca.store.db.prepare("SELECT count(*) FROM renewal_challenges WHERE serial = ?").pluck().get(serial);
+  t.is(live(), CHALLENGES_PER_SERIAL);
+  // another certificate's challenges are not this one's to evict
+  const other = await ca.issue({ csrPem: (await makeCsr()).pem, profile: "signature", holder });
+  await ca.renewalChallenge(other.serial);
+  t.is(live(), CHALLENGES_PER_SERIAL);
+  await refused(t, ca, serial, { csrPem, ...proofs[0] }, "bad-challenge");
+  await refused(t, ca, serial, { csrPem, ...proofs[1] }, "bad-challenge");
+  const renewed = await ca.renew(serial, { csrPem, ...proofs.at(-1)! });
+  t.not(renewed.serial, serial);
 });

@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkcs11js from "pkcs11js";
 import { DerWriter } from "../../pki/der-writer.js";
-import type { Random } from "../../core/index.js";
+import { makeDirs, type Random } from "../../core/index.js";
 import { children, content, readWhole } from "./der-reader.js";
 import { OID } from "./oids.js";
 import { rawEcdsaToDer, sha256, signatureAlgorithm, type Signer } from "./signer.js";
@@ -55,7 +55,7 @@ export class SoftHsmSigner implements Signer {
       throw new Error("SoftHSMv2 library not found (install the Debian package softhsm2)");
     }
     const tokens = join(opts.dir, "tokens");
-    mkdirSync(tokens, { recursive: true, mode: 0o700 });
+    makeDirs(tokens, 0o700);
     const conf = join(opts.dir, "softhsm2.conf");
     writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
     const pinFile = join(opts.dir, "user.pin");

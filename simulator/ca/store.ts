@@ -112,6 +112,7 @@ CREATE TABLE IF NOT EXISTS renewal_challenges (
   serial TEXT NOT NULL,
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS renewal_challenges_by_serial ON renewal_challenges (serial, expires_at);
 `;
 
 export class CaStore {
@@ -165,6 +166,9 @@ export class CaStore {
       getChallenge: db.prepare(`SELECT serial, expires_at FROM renewal_challenges WHERE challenge = ?`),
       takeChallenge: db.prepare(`DELETE FROM renewal_challenges WHERE challenge = ? AND serial = ? AND expires_at > ?`),
       purgeChallenges: db.prepare(`DELETE FROM renewal_challenges WHERE expires_at <= ?`),
+      keepNewestChallenges: db.prepare(
+        `DELETE FROM renewal_challenges WHERE serial = ? AND challenge NOT IN (SELECT challenge FROM renewal_challenges WHERE serial = ? ORDER BY expires_at DESC LIMIT ?)`,
+      ),
       getMeta: db.prepare(`SELECT value FROM meta WHERE key = ?`).pluck(),
       setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
     };
@@ -298,10 +302,16 @@ export class CaStore {
 
   // ------------------------------------------------------ renewal challenges
 
-  /** Stores a renewal challenge; expired ones are dropped on the way (they can never be used). */
-  addChallenge(challenge: string, serial: string, expiresAt: number, now: number): void {
+  /**
+   * Stores a renewal challenge; expired ones are dropped on the way (they can
+   * never be used), and so are a serial's oldest beyond `perSerial`, so that
+   * asking again and again cannot grow the table. Evicting rather than
+   * refusing: a refusal would let anyone who knows a serial block its renewal.
+   */
+  addChallenge(challenge: string, serial: string, expiresAt: number, now: number, perSerial: number): void {
     this.transaction(() => {
       this.st.purgeChallenges.run(now);
+      this.st.keepNewestChallenges.run(serial, serial, perSerial - 1);
       this.st.insertChallenge.run(challenge, serial, expiresAt);
     });
   }
