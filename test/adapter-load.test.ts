@@ -109,6 +109,19 @@ test("a key the adapter does not take is refused, named, before anything starts"
   await refused("openssl", "validity: 400d\nvalidityDays: 400\n", /give validity or validityDays, not both/);
 });
 
+test("a module that exports configKeys is held to them: a misspelt key or a wrong type is refused before createAdapter runs", async (t) => {
+  const example = "module:conformance/examples/my-adapter.ts";
+  await t.throwsAsync(loadAdapter(example, { url: "http://127.0.0.1:1", hodl: false }, clock), {
+    instanceOf: UsageError,
+    message: "--ca-config: unknown key hodl for --ca module:conformance/examples/my-adapter.ts (known: url, hold)",
+  });
+  await t.throwsAsync(loadAdapter(example, { url: "http://127.0.0.1:1", hold: "no" }, clock), { instanceOf: UsageError, message: '--ca-config: hold must be a boolean (got "no")' });
+  // a configKeys that is no shape is the module's mistake, said in one line
+  const badKeys = join(dir, "bad-keys.ts");
+  writeFileSync(badKeys, "export const configKeys = { url: 'text' };\nexport function createAdapter() { throw new Error('must not run'); }\n");
+  await t.throwsAsync(loadAdapter(`module:${badKeys}`, {}, clock), { instanceOf: UsageError, message: /configKeys url must be "any", "string", "number", "boolean", a list of strings or a mapping \(got "text"\)/ });
+});
+
 test("a user's module gets its YAML keys as they are: it documents its own", async (t) => {
   const mod = join(dir, "echo-module.ts");
   writeFileSync(mod, "export function createAdapter(o) { throw new Error('got ' + JSON.stringify(Object.keys(o).sort())); }\n");

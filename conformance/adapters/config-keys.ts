@@ -95,6 +95,26 @@ export const CONFIG_KEYS = {
   http: { operatorToken: "string", capabilities: CAPABILITIES, timeoutMs: "number" } as const satisfies ShapeOf<Omit<HttpAdapterOptions, "url">>,
 } as const;
 
+/**
+ * A module adapter's own `configKeys` export, checked before it is used: a
+ * mapping whose every value is a Shape. Refuses in one line what is not.
+ */
+export function moduleShape(value: unknown, module: string): { readonly [key: string]: Shape } {
+  const bad = (why: string) => new UsageError(`adapter module ${module}: configKeys ${why}`);
+  const check = (v: unknown, at: string): void => {
+    if (v === "any" || v === "string" || v === "number" || v === "boolean") return;
+    if (Array.isArray(v)) {
+      if (v.length === 0 || !v.every((x) => typeof x === "string")) throw bad(`${at} must list strings`);
+      return;
+    }
+    if (v === null || typeof v !== "object") throw bad(`${at} must be "any", "string", "number", "boolean", a list of strings or a mapping (got ${JSON.stringify(v)})`);
+    for (const [k, inner] of Object.entries(v)) check(inner, at ? `${at}.${k}` : k);
+  };
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw bad("must be a mapping of option -> shape");
+  check(value, "");
+  return value as { readonly [key: string]: Shape };
+}
+
 /** Refuses, in one line naming it, the first key or value `shape` does not know. */
 export function checkConfig(config: Record<string, unknown>, shape: { readonly [key: string]: Shape }, adapter: string, at = ""): void {
   for (const [key, value] of Object.entries(config)) {

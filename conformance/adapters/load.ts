@@ -4,7 +4,7 @@ import { pathToFileURL } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { parseDuration, UsageError, type Clock } from "../../core/index.js";
 import type { CaAdapter } from "../../simulator/ca/api.js";
-import { checkConfig, CONFIG_KEYS } from "./config-keys.js";
+import { checkConfig, CONFIG_KEYS, moduleShape } from "./config-keys.js";
 
 /**
  * What a user's adapter module exports: `createAdapter(options)`, given the
@@ -84,7 +84,7 @@ export async function loadAdapter(spec: string, config: Record<string, unknown>,
     const path = spec.slice("module:".length);
     if (!path) throw new UsageError("--ca module:PATH needs a path");
     const abs = isAbsolute(path) ? path : resolve(process.cwd(), path);
-    let mod: { createAdapter?: CreateAdapter; default?: { createAdapter?: CreateAdapter } };
+    let mod: { createAdapter?: CreateAdapter; configKeys?: unknown; default?: { createAdapter?: CreateAdapter; configKeys?: unknown } };
     try {
       mod = await import(pathToFileURL(abs).href);
     } catch (err) {
@@ -92,6 +92,9 @@ export async function loadAdapter(spec: string, config: Record<string, unknown>,
     }
     const create = mod.createAdapter ?? mod.default?.createAdapter;
     if (typeof create !== "function") throw new UsageError(`adapter module ${path} exports no createAdapter(options)`);
+    // A module that declares its options gets the shipped adapters' strictness; one that does not gets the YAML as it is.
+    const keys = mod.configKeys ?? mod.default?.configKeys;
+    if (keys !== undefined) checkConfig(config, moduleShape(keys, path), `module:${path}`);
     const ca = await create({ ...config, clock });
     for (const m of ["capabilities", "issue", "renew", "revoke", "release", "status", "crl", "ocsp", "anchors", "close"] as const) {
       if (typeof (ca as unknown as Record<string, unknown>)?.[m] !== "function") throw new UsageError(`adapter from ${path} lacks ${m}()`);

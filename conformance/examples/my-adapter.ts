@@ -29,6 +29,14 @@ interface MyOptions {
   hold?: boolean;
 }
 
+/**
+ * Optional: the options this adapter takes, so that cardloop refuses a
+ * misspelt key or a wrong type in --ca-config (one line, exit 2) instead of
+ * running with the default. Shapes: "any", "string", "number", "boolean", a
+ * list of allowed strings, or a mapping of the same.
+ */
+export const configKeys = { url: "string", hold: "boolean" } as const;
+
 /** Every call goes through here: a refusal becomes a CaError with the HTTP status, which the checks judge. */
 async function call(base: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(base + path, {
