@@ -10,3 +10,4 @@ export * from "./events.js";
 export * from "./runlog.js";
 export * from "./deadline.js";
 export * from "./dirs.js";
+export * from "./keygen.js";

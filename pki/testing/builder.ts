@@ -1,4 +1,5 @@
 import { type KeyObject, createHash, generateKeyPairSync, sign } from "node:crypto";
+import { generateEcKeyPair, generateEd25519KeyPair } from "../../core/keygen.js";
 import { utcParts } from "../time.js";
 
 /**
@@ -106,12 +107,12 @@ export interface TestKey {
 export function newKey(type: KeyType = "p256"): TestKey {
   const kp =
     type === "p256"
-      ? generateKeyPairSync("ec", { namedCurve: "P-256" })
+      ? generateEcKeyPair("P-256")
       : type === "p384"
-        ? generateKeyPairSync("ec", { namedCurve: "P-384" })
+        ? generateEcKeyPair("P-384")
         : type === "ed25519"
-          ? generateKeyPairSync("ed25519")
-          : generateKeyPairSync("rsa", { modulusLength: 2048 });
+          ? generateEd25519KeyPair()
+          : generateKeyPairSync("rsa", { modulusLength: 2048 }); // exported just below; see core/keygen.ts
   return { type, ...kp, spki: new Uint8Array(kp.publicKey.export({ type: "spki", format: "der" })) };
 }
 

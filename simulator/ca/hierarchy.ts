@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock, Random } from "../../core/index.js";
 import * as derReader from "./der-reader.js";
-import { addYears, makeDirs } from "../../core/index.js";
+import { addYears, generateEcKeyPair, makeDirs } from "../../core/index.js";
 import { KU, OID } from "./oids.js";
 import { KeyObjectSigner, type Signer } from "./signer.js";
 import { SoftHsmSigner } from "./softhsm.js";
@@ -81,7 +81,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
 
   const newKey = (): KeyObject =>
     meta.keyType === "ec"
-      ? generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey
+      ? generateEcKeyPair("P-256").privateKey // exported just below: no KeyGenJob (core/keygen.ts)
       : generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
 
   const keyFile = (label: string): KeyObject => {

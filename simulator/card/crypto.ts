@@ -1,3 +1,4 @@
+import { generateEcKeyPair } from "../../core/keygen.js";
 import {
   createCipheriv,
   createECDH,
@@ -88,11 +89,13 @@ export class CardKey {
   }
 
   static generate(alg: AsymAlg): CardKey {
-    const pair =
-      alg === ALG.RSA2048
-        ? generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 65537 })
-        : generateKeyPairSync("ec", { namedCurve: CURVES[alg].namedCurve });
-    return new CardKey(alg, pair.privateKey, pair.publicKey);
+    if (alg === ALG.RSA2048) {
+      const pair = generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 65537 });
+      return new CardKey(alg, pair.privateKey, pair.publicKey);
+    }
+    // Not generateKeyPairSync: its job can deadlock the export just below (core/keygen.ts).
+    const { privateKey, publicKey } = generateEcKeyPair(CURVES[alg].namedCurve as "P-256" | "P-384");
+    return new CardKey(alg, privateKey, publicKey);
   }
 
   /** From the card file's secure-memory form (PKCS#8 DER). */
