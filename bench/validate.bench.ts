@@ -16,7 +16,7 @@ import { Worker, isMainThread, parentPort, workerData } from "node:worker_thread
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { Validator } from "../pki/index.js";
-import { KU, buildCert, buildCrl, name, newKey } from "../pki/testing/builder.js";
+import { buildCert, buildCrl, twoLevelPki } from "../pki/testing/builder.js";
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2031, 0, 15);
@@ -34,18 +34,10 @@ interface Inputs {
 }
 
 function makeInputs(): Inputs {
-  const rootKey = newKey("p256");
-  const caKey = newKey("p256");
-  const rootName = name(["C", "XX"], ["O", "bench"], ["CN", "Bench Root"]);
-  const caName = name(["C", "XX"], ["O", "bench"], ["CN", "Bench Issuing CA"]);
-  const root = buildCert({ serial: 1, issuer: rootName, subject: rootName, notBefore: NOW - 900 * DAY, notAfter: NOW + 900 * DAY, subjectKey: rootKey, issuerKey: rootKey, ca: true, keyUsage: KU.keyCertSign | KU.cRLSign });
-  const ca = buildCert({ serial: 2, issuer: rootName, subject: caName, notBefore: NOW - 800 * DAY, notAfter: NOW + 800 * DAY, subjectKey: caKey, issuerKey: rootKey, ca: true, pathLen: 0, keyUsage: KU.keyCertSign | KU.cRLSign });
+  const { caKey, caName, root, ca, rootCrl, leafSpec } = twoLevelPki("bench", NOW);
   const entries = Array.from({ length: 10_000 }, (_, i) => ({ serial: 0x10_0000_0000 + i * 7919, date: NOW - (i % 300) * DAY, reason: 1 }));
   const crl = buildCrl({ issuer: caName, issuerKey: caKey, thisUpdate: NOW - DAY, nextUpdate: NOW + 6 * DAY, entries });
-  const rootCrl = buildCrl({ issuer: rootName, issuerKey: rootKey, thisUpdate: NOW - DAY, nextUpdate: NOW + 30 * DAY, entries: [] });
-  const leaves = Array.from({ length: LEAVES }, (_, i) =>
-    buildCert({ serial: 0x5000_0000 + i, issuer: caName, subject: name(["C", "XX"], ["CN", `Holder ${i}`]), notBefore: NOW - 100 * DAY, notAfter: NOW + 100 * DAY, subjectKey: newKey("p256"), issuerKey: caKey, ca: false, keyUsage: KU.digitalSignature }),
-  );
+  const leaves = Array.from({ length: LEAVES }, (_, i) => buildCert(leafSpec(0x5000_0000 + i)));
   // The raw peer verifies the first leaf's signature (same key, same size of data).
   const v = new Validator();
   const c = v.certificate(leaves[0]);

@@ -7,7 +7,7 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import * as pkijs from "pkijs";
 import * as asn1js from "asn1js";
-import { createHash, webcrypto } from "node:crypto";
+import { KeyObject, createHash, webcrypto } from "node:crypto";
 import { Certificate as PkiCertificate, Crl as PkiCrl, publicKeyOf, verifySignature } from "../pki/index.js";
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
@@ -45,6 +45,8 @@ export interface Csr {
   pem: string;
   /** SubjectPublicKeyInfo of the requested key, hex. */
   spkiHex: string;
+  /** The requested key's private half: in this process only, never in evidence (a renewal proves with it). */
+  key: KeyObject;
 }
 
 /** A fresh key (never leaves this process, never logged) and a PKCS#10 request signed by it. */
@@ -57,7 +59,7 @@ export async function makeCsr(commonName: string, alg: KeyAlg = "p256"): Promise
     signingAlgorithm: alg === "p256" ? { name: "ECDSA", hash: "SHA-256" } : params,
   });
   const spki = await webcrypto.subtle.exportKey("spki", keys.publicKey);
-  return { pem: csr.toString("pem"), spkiHex: toHex(spki) };
+  return { pem: csr.toString("pem"), spkiHex: toHex(spki), key: KeyObject.from(keys.privateKey) };
 }
 
 /** The same request with one bit of its signature flipped: it still parses, it no longer verifies. */

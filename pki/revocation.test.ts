@@ -1,24 +1,18 @@
 import test from "ava";
 import { Validator } from "./index.js";
-import { KU, type KeyType, type TestKey, buildCert, buildCrl, buildOcsp, name, newKey } from "./testing/builder.js";
+import { KU, type KeyType, type TestKey, buildCert, buildCrl, buildOcsp, name, newKey, twoLevelPki } from "./testing/builder.js";
 
 /** Revocation by CRL and OCSP, validation at a past time, policies, usages and algorithms. */
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2031, 5, 1);
-const rootKey = newKey("p256");
-const caKey = newKey("p256");
+const { caKey, caName, root, ca, rootCrl, leafSpec: underCa } = twoLevelPki("rev", NOW);
 const leafKey = newKey("p256");
 const respKey = newKey("p256");
-const rootName = name(["C", "XX"], ["O", "rev"], ["CN", "Root"]);
-const caName = name(["C", "XX"], ["O", "rev"], ["CN", "Issuing CA"]);
 const leafName = name(["C", "XX"], ["CN", "Holder"]);
 
-const root = buildCert({ serial: 1, issuer: rootName, subject: rootName, notBefore: NOW - 900 * DAY, notAfter: NOW + 900 * DAY, subjectKey: rootKey, issuerKey: rootKey, ca: true, keyUsage: KU.keyCertSign | KU.cRLSign });
-const ca = buildCert({ serial: 2, issuer: rootName, subject: caName, notBefore: NOW - 800 * DAY, notAfter: NOW + 800 * DAY, subjectKey: caKey, issuerKey: rootKey, ca: true, pathLen: 0, keyUsage: KU.keyCertSign | KU.cRLSign });
-const leafSpec = { serial: 77, issuer: caName, subject: leafName, notBefore: NOW - 100 * DAY, notAfter: NOW + 100 * DAY, subjectKey: leafKey, issuerKey: caKey, ca: false, keyUsage: KU.digitalSignature };
+const leafSpec = underCa(77, leafName, leafKey);
 const leaf = buildCert(leafSpec);
-const rootCrl = buildCrl({ issuer: rootName, issuerKey: rootKey, thisUpdate: NOW - DAY, nextUpdate: NOW + 30 * DAY, entries: [] });
 const caCrl = (entries: Parameters<typeof buildCrl>[0]["entries"], nextUpdate = NOW + 7 * DAY) => buildCrl({ issuer: caName, issuerKey: caKey, thisUpdate: NOW - DAY, nextUpdate, entries });
 
 const base = { anchors: [root], intermediates: [ca], time: NOW };

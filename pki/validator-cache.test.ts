@@ -1,6 +1,6 @@
 import test from "ava";
 import { Validator, type ValidatorStats } from "./index.js";
-import { KU, buildCert, buildCrl, name, newKey } from "./testing/builder.js";
+import { buildCert, buildCrl, twoLevelPki } from "./testing/builder.js";
 
 /**
  * The caches issue 4 promises: "an intermediate already verified is not
@@ -10,12 +10,7 @@ import { KU, buildCert, buildCrl, name, newKey } from "./testing/builder.js";
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2031, 5, 1);
-const rootKey = newKey("p256");
-const caKey = newKey("p256");
-const rootName = name(["C", "XX"], ["O", "cache"], ["CN", "Root"]);
-const caName = name(["C", "XX"], ["O", "cache"], ["CN", "Issuing CA"]);
-const root = buildCert({ serial: 1, issuer: rootName, subject: rootName, notBefore: NOW - 900 * DAY, notAfter: NOW + 900 * DAY, subjectKey: rootKey, issuerKey: rootKey, ca: true, keyUsage: KU.keyCertSign | KU.cRLSign });
-const ca = buildCert({ serial: 2, issuer: rootName, subject: caName, notBefore: NOW - 800 * DAY, notAfter: NOW + 800 * DAY, subjectKey: caKey, issuerKey: rootKey, ca: true, pathLen: 0, keyUsage: KU.keyCertSign | KU.cRLSign });
+const { caKey, caName, root, ca, rootCrl, leafSpec } = twoLevelPki("cache", NOW);
 const REVOKED = 0x1005;
 const caCrl = buildCrl({
   issuer: caName,
@@ -24,9 +19,7 @@ const caCrl = buildCrl({
   nextUpdate: NOW + 6 * DAY,
   entries: Array.from({ length: 500 }, (_, i) => ({ serial: 0x9000 + i, date: NOW - 10 * DAY, reason: 1 })).concat({ serial: REVOKED, date: NOW - DAY, reason: 1 }),
 });
-const rootCrl = buildCrl({ issuer: rootName, issuerKey: rootKey, thisUpdate: NOW - DAY, nextUpdate: NOW + 30 * DAY, entries: [] });
-const newLeaf = (serial: number) =>
-  buildCert({ serial, issuer: caName, subject: name(["C", "XX"], ["CN", `Holder ${serial}`]), notBefore: NOW - 100 * DAY, notAfter: NOW + 100 * DAY, subjectKey: newKey("p256"), issuerKey: caKey, ca: false, keyUsage: KU.digitalSignature });
+const newLeaf = (serial: number) => buildCert(leafSpec(serial));
 
 const diff = (after: ValidatorStats, before: ValidatorStats): ValidatorStats => ({
   validations: after.validations - before.validations,

@@ -11,9 +11,8 @@ import {
   type RevocationReason,
   type RevocationResult,
 } from "../../simulator/ca/api.js";
-import { signRenewal } from "../../simulator/ca/renewal-proof.js";
+import { proveRenewal } from "../../simulator/ca/renewal-proof.js";
 import { buildOcspRequest, certInfo, makeCsr, normSerial, parseCrl, parseOcspResponse, type CertInfo, type Csr, type CrlInfo, type KeyAlg, type OcspInfo } from "../pkix.js";
-import { keyedCsr } from "./keyed-csr.js";
 import { Precondition, type CertifyOptions } from "./types.js";
 
 export interface Issued {
@@ -99,7 +98,7 @@ export class Fixtures {
   /** A fresh certificate whose key certify keeps, so that it can prove a renewal as the card would. */
   async issueRenewable(profile: Profile): Promise<Issued> {
     const holder = this.holder(profile);
-    const csr = await keyedCsr(holder.name);
+    const csr = await makeCsr(holder.name);
     const c = await this.issue(profile, { holder, csr });
     this.keys.set(normSerial(c.issued.serial), csr.key);
     return c;
@@ -116,8 +115,7 @@ export class Fixtures {
     if (!signer) throw new Error(`certify kept no key for ${old.issued.serial}: issue it with issueRenewable()`);
     // A CA that certified a key of its own leaves the holder nothing to prove with: judged once, by ISS-PUBLIC-KEY.
     if (!key && old.info.spkiHex !== old.requestedSpki) throw new Precondition("the CA certified another key than requested, so the old key cannot prove the renewal: see ISS-PUBLIC-KEY");
-    const ch = await this.ca.renewalChallenge(old.issued.serial);
-    return { challenge: ch.challenge, proof: signRenewal(signer, ch.serial, ch.challenge) };
+    return proveRenewal(this.ca, old.issued.serial, signer);
   }
 
   /** Renews `old` as the renewal kiosk would: with the old key's proof. */

@@ -2,7 +2,6 @@ import { addYears } from "../../core/index.js";
 import { CaError, type RenewRequest, type RevocationReason } from "../../simulator/ca/api.js";
 import { certInfo, makeCsr, normSerial } from "../pkix.js";
 import { isRefusal } from "./fixtures.js";
-import { keyedCsr } from "./keyed-csr.js";
 import { fail, pass, skip, type Check } from "./types.js";
 
 /** Reasons every CA of this policy must record (certificateHold is judged by REV-HOLD-RELEASE). */
@@ -56,7 +55,7 @@ export const renewalChecks: Check[] = [
       // Anyone who knows a serial: no proof at all, then a proof made with a key of their own.
       const attempts: { what: string; extra: () => Promise<Partial<RenewRequest>> }[] = [
         { what: "no proof", extra: async () => ({}) },
-        { what: "a proof by another key", extra: async () => ctx.fx.renewalProof(old, (await keyedCsr(old.holder.name)).key) },
+        { what: "a proof by another key", extra: async () => ctx.fx.renewalProof(old, (await makeCsr(old.holder.name)).key) },
       ];
       const tried: Record<string, unknown>[] = [];
       for (const a of attempts) {

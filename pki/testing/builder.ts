@@ -343,3 +343,35 @@ export const KU = {
   keyCertSign: 32,
   cRLSign: 64,
 } as const;
+
+// ------------------------------------------------------------------ a ready hierarchy
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The hierarchy most tests and the validation bench start from: a P-256 root
+ * and an issuing CA under it (pathLen 0, keyCertSign and cRLSign), both valid
+ * well around `now`, the root's empty CRL, and end-entity specs under the CA
+ * (digitalSignature, valid now +-100 days; a new key unless one is given).
+ */
+export function twoLevelPki(label: string, now: number) {
+  const rootKey = newKey("p256");
+  const caKey = newKey("p256");
+  const rootName = name(["C", "XX"], ["O", label], ["CN", "Root"]);
+  const caName = name(["C", "XX"], ["O", label], ["CN", "Issuing CA"]);
+  const root = buildCert({ serial: 1, issuer: rootName, subject: rootName, notBefore: now - 900 * DAY_MS, notAfter: now + 900 * DAY_MS, subjectKey: rootKey, issuerKey: rootKey, ca: true, keyUsage: KU.keyCertSign | KU.cRLSign });
+  const ca = buildCert({ serial: 2, issuer: rootName, subject: caName, notBefore: now - 800 * DAY_MS, notAfter: now + 800 * DAY_MS, subjectKey: caKey, issuerKey: rootKey, ca: true, pathLen: 0, keyUsage: KU.keyCertSign | KU.cRLSign });
+  const rootCrl = buildCrl({ issuer: rootName, issuerKey: rootKey, thisUpdate: now - DAY_MS, nextUpdate: now + 30 * DAY_MS, entries: [] });
+  const leafSpec = (serial: bigint | number, subject = name(["C", "XX"], ["CN", `Holder ${serial}`]), subjectKey = newKey("p256")): CertSpec => ({
+    serial,
+    issuer: caName,
+    subject,
+    notBefore: now - 100 * DAY_MS,
+    notAfter: now + 100 * DAY_MS,
+    subjectKey,
+    issuerKey: caKey,
+    ca: false,
+    keyUsage: KU.digitalSignature,
+  });
+  return { rootKey, caKey, rootName, caName, root, ca, rootCrl, leafSpec };
+}

@@ -1,5 +1,5 @@
-import { sign, verify, X509Certificate, type KeyObject } from "node:crypto";
-import { renewalStatement } from "./api.js";
+import { KeyObject, sign, verify, X509Certificate, type webcrypto } from "node:crypto";
+import { renewalStatement, type CaAdapter, type RenewRequest } from "./api.js";
 
 /**
  * Renewal authorisation by proof of possession: the old certificate's key
@@ -22,4 +22,15 @@ export function proofVerifies(oldCertificateDer: Uint8Array, serial: string, cha
 /** The proof made with a software key (tests, certify's fixtures); a card makes it with its slot's key. */
 export function signRenewal(oldPrivateKey: KeyObject, serial: string, challenge: string): Uint8Array {
   return new Uint8Array(sign("sha256", renewalStatement(serial, challenge), oldPrivateKey));
+}
+
+/**
+ * What a card does at the renewal kiosk, with a software key: fetch the CA's
+ * challenge for `serial` and sign it with the old certificate's private key.
+ */
+export async function proveRenewal(ca: CaAdapter, serial: string, oldKey: webcrypto.CryptoKey | KeyObject): Promise<Pick<RenewRequest, "challenge" | "proof">> {
+  if (!ca.renewalChallenge) throw new Error(`${ca.name} hands out no renewal challenges`);
+  const ch = await ca.renewalChallenge(serial);
+  const key = oldKey instanceof KeyObject ? oldKey : KeyObject.from(oldKey);
+  return { challenge: ch.challenge, proof: signRenewal(key, ch.serial, ch.challenge) };
 }

@@ -1,8 +1,6 @@
 import "reflect-metadata";
-import { KeyObject, webcrypto } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import { Pkcs10CertificateRequestGenerator } from "@peculiar/x509";
-import type { CaAdapter, RenewRequest } from "./api.js";
-import { signRenewal } from "./renewal-proof.js";
 
 /**
  * PKCS#10 requests for tests, demos and benchmarks when no emulated card is
@@ -39,13 +37,4 @@ export async function makeCsr(opts: CsrOptions = {}): Promise<{ pem: string; key
   return { pem: `-----BEGIN CERTIFICATE REQUEST-----\n${b64}\n-----END CERTIFICATE REQUEST-----\n`, keys };
 }
 
-/**
- * What a card does at the renewal kiosk, with a software key: fetch the CA's
- * challenge for `serial` and sign it with the old certificate's private key.
- */
-export async function proveRenewal(ca: CaAdapter, serial: string, oldKey: webcrypto.CryptoKey | KeyObject): Promise<Pick<RenewRequest, "challenge" | "proof">> {
-  if (!ca.renewalChallenge) throw new Error(`${ca.name} hands out no renewal challenges`);
-  const ch = await ca.renewalChallenge(serial);
-  const key = oldKey instanceof KeyObject ? oldKey : KeyObject.from(oldKey);
-  return { challenge: ch.challenge, proof: signRenewal(key, ch.serial, ch.challenge) };
-}
+export { proveRenewal } from "./renewal-proof.js";

@@ -47,6 +47,3 @@ export async function openReader(spec: string, opts: OpenReaderOptions = {}): Pr
   }
   throw new UsageError(`unknown reader "${spec}": use "memory" or "pcsc:NAME"`);
 }
-
-// The scenario engine's vpcd card slots live in their own module; re-exported for existing callers.
-export { openVpcdCardSlot, vpcdSlotFactory, makeVpcdSlotFactory, VPCD_READERS, type VpcdCardSlot } from "./vpcd-slot.js";

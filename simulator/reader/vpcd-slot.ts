@@ -162,6 +162,3 @@ export function makeVpcdSlotFactory(opts: Omit<VpcdSlotOptions, "reader"> = {}) 
     return openVpcdCardSlot(card, { ...opts, reader: reader || undefined });
   };
 }
-
-/** The factory with default options (endpoint from CARDLOOP_VPCD or 127.0.0.1:35963). */
-export const vpcdSlotFactory = makeVpcdSlotFactory();

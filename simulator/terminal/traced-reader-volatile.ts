@@ -6,6 +6,8 @@
  * seeded run sends or reads (CHUID, CCC, Discovery, key history, PIN status,
  * status words) must repeat, and is compared.
  */
+import { TAG } from "../card/objects.js";
+
 export type VolatilePart = "command" | "response";
 
 const INS = {
@@ -25,9 +27,9 @@ const INS = {
  * certificate.
  */
 const SIGNED_OR_KEYED_OBJECTS = new Set<number>([
-  0x5fc101, 0x5fc105, 0x5fc10a, 0x5fc10b, 0x5fc122, // certificates
-  0x5fc106, // security object
-  0x5fc103, 0x5fc108, 0x5fc121, // fingerprints, facial image, iris
+  TAG.CERT_CARD_AUTH, TAG.CERT_PIV_AUTH, TAG.CERT_DIGITAL_SIGNATURE, TAG.CERT_KEY_MANAGEMENT, TAG.SM_CERT_SIGNER,
+  TAG.SECURITY_OBJECT,
+  TAG.FINGERPRINTS, TAG.FACIAL_IMAGE, TAG.IRIS_IMAGES,
   0x5fff01, // YubiKey attestation certificate
 ]);
 for (let tag = 0x5fc10d; tag <= 0x5fc120; tag++) SIGNED_OR_KEYED_OBJECTS.add(tag);

@@ -104,6 +104,8 @@ test("volatileParts reads the object tag of extended-length GET DATA and PUT DAT
   t.deepEqual(volatileParts(fromHex("00CB3FFF0000055C035FC1050000")), ["response"]);
   t.deepEqual(volatileParts(fromHex("00DB3FFF0000085C035FC10B530100")), ["command"]);
   t.deepEqual(volatileParts(fromHex("00CB3FFF035C017E00")), [], "Discovery object, one-byte tag");
+  t.deepEqual(volatileParts(fromHex("00CB3FFF055C035FC12300")), ["response"], "SM certificate signer (5FC123) carries a certificate");
+  t.deepEqual(volatileParts(fromHex("00CB3FFF055C035FC12200")), [], "biometric group template (5FC122) does not");
   t.deepEqual(volatileParts(fromHex("00A4040005A000000308")), []);
   t.deepEqual(volatileParts(fromHex("0020")), []);
 });
