@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SeededRandom, SystemClock } from "../core/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
-import { toPem } from "../simulator/ca/x509.js";
+import { encodePem } from "../pki/index.js";
 import { benchSerials, writeResult } from "./ca-bench-util.js";
 
 const N = Number(process.env.CA_BENCH_CRL_N ?? 1_000_000);
@@ -42,7 +42,7 @@ try {
   const peerDir = join(dir, "openssl");
   mkdirSync(peerDir);
   const key = join(dir, "ca", "keys", "issuing.key.pem");
-  writeFileSync(join(peerDir, "issuing.pem"), toPem(ca.hierarchy.issuing.certificate));
+  writeFileSync(join(peerDir, "issuing.pem"), encodePem(ca.hierarchy.issuing.certificate, "CERTIFICATE"));
   const yymmdd = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, "").slice(2, 14) + "Z";
   const exp = yymmdd(now + 3 * 365 * 86_400_000);
   const rev = yymmdd(now);

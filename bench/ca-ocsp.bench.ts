@@ -24,8 +24,7 @@ import { join } from "node:path";
 import { Pool } from "undici";
 import { SystemClock } from "../core/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
-import { buildOcspRequest, readOcspStatuses } from "../simulator/ca/ocsp.js";
-import { certificateParts, fromPem } from "../simulator/ca/x509.js";
+import { buildOcspRequest, Certificate, OcspResponse, pemToDer } from "../pki/index.js";
 import { benchSerials, spawnCaServer, spawnPrintingUrl, stop, writeResult } from "./ca-bench-util.js";
 
 const CERTS = 20_000;
@@ -51,12 +50,13 @@ try {
   const server = await spawnCaServer(join(dir, "ca"));
   children.push(server);
   // The issuing CA's certificate is built on first use (it carries the served URL): ask the server for it.
-  const issuing = certificateParts(fromPem(await (await fetch(`${server.url}/ca`)).text()));
-  const requests = serials.map((s) => Buffer.from(buildOcspRequest(issuing.subject, issuing.spki, s)));
+  const issuingCert = new Certificate(pemToDer(await (await fetch(`${server.url}/ca`)).text(), "CERTIFICATE"));
+  const issuing = { name: issuingCert.subjectDer, spki: issuingCert.spki };
+  const requests = serials.map((s) => Buffer.from(buildOcspRequest(issuing, [s])));
 
   // A sample response, for the peer's fixed body.
   const sample = Buffer.from(await (await fetch(`${server.url}/ocsp`, { method: "POST", body: requests[0], headers: { "content-type": "application/ocsp-request" } })).arrayBuffer());
-  if (readOcspStatuses(sample).statuses[0] !== "good") throw new Error("unexpected OCSP answer");
+  if (new OcspResponse(sample).responses[0]?.status !== "good") throw new Error("unexpected OCSP answer");
 
   // Warm-up (not measured): one pass over every serial fills the responder's cache of signed responses,
   // as a running responder's cache is; the measured run then reflects the steady state.
@@ -94,8 +94,8 @@ s.listen(0, "127.0.0.1", () => console.log("http://127.0.0.1:" + s.address().por
   const goodOnes = serials.filter((_, i) => i % 2 === 0).slice(0, LATENCY_SAMPLES);
   const pool = new Pool(server.url, { connections: 2 });
   const ask = async (serial: string) => {
-    const r = await pool.request({ path: "/ocsp", method: "POST", body: Buffer.from(buildOcspRequest(issuing.subject, issuing.spki, serial)), headers: { "content-type": "application/ocsp-request" } });
-    return readOcspStatuses(new Uint8Array(await r.body.arrayBuffer())).statuses[0];
+    const r = await pool.request({ path: "/ocsp", method: "POST", body: Buffer.from(buildOcspRequest(issuing, [serial])), headers: { "content-type": "application/ocsp-request" } });
+    return new OcspResponse(new Uint8Array(await r.body.arrayBuffer())).responses[0]?.status;
   };
   const rtts: number[] = [];
   for (const s of goodOnes) {

@@ -2,7 +2,8 @@
  * Wall time of `cardloop demo` (the whole scenario library on the embedded
  * defaults, reports included; target <= 3 s), beside two peers measured in
  * the same run: a bare `node -e ''` start (the floor any CLI pays) and
- * `cardloop --version` (node + tsx + loading every subcommand, doing nothing).
+ * `cardloop --version` (the command's own start: node, the build in dist/
+ * or tsx when it is stale, commander and core; bench/cli-start.bench.ts).
  * The demo's own report gives the third figure: the sum of the scenarios'
  * wall times, i.e. the lifecycle work itself.
  */

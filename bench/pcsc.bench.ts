@@ -12,7 +12,7 @@ import path from "node:path";
 import { PivCard } from "../simulator/card/index.js";
 import { PcscReader } from "../simulator/reader/pcsc.js";
 import { VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
-import { READER_0, startPcscd } from "../test/support/pcscd.js";
+import { READER_0, startPcscd } from "../harness/pcscd.js";
 
 const ROUNDS = 6;
 const PER_ROUND = 2000;

@@ -13,7 +13,7 @@ import {
   toHex,
 } from "../core/index.js";
 import { loadCard, saveCard, type PivCard } from "../simulator/card/index.js";
-import { openReader, type OpenedReader } from "../simulator/reader/open.js";
+import { openReader, type OpenedReader } from "../simulator/reader/index.js";
 import { ExitCode, action } from "./exit.js";
 
 /** One step of an APDU session: a command (with an optional expected SW) or a card reset. */

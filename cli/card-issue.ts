@@ -1,7 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import { SystemClock, UsageError, errorMessage } from "../core/index.js";
 import type { PivCard, ManagementAlg } from "../simulator/card/index.js";
-import type { Holder } from "../simulator/ca/api.js";
+import type { Holder } from "../simulator/ca/index.js";
 import type { KeyAlgorithm, PersonaliseResult } from "../simulator/terminal/index.js";
 
 /**
@@ -41,7 +41,7 @@ export function checkIssueOptions(opts: IssueCliOptions, given: readonly string[
 
 /** Keys on the card, both certificates from the CA onto it; the card's PIN stays the one it was created with. */
 export async function issueCard(card: PivCard, opts: IssueCliOptions, managementKey?: Uint8Array): Promise<PersonaliseResult> {
-  const [{ EmbeddedCa }, { IssuanceStation }, { MemoryReader }] = await Promise.all([
+  const [{ EmbeddedCa, CaError }, { IssuanceStation, TerminalRefusal }, { MemoryReader }] = await Promise.all([
     import("../simulator/ca/index.js"),
     import("../simulator/terminal/index.js"),
     import("../simulator/reader/index.js"),
@@ -75,8 +75,7 @@ export async function issueCard(card: PivCard, opts: IssueCliOptions, management
     });
   } catch (err) {
     // A CA refusal (bad holder, policy) or a card refusal is the user's input, not a bug.
-    const name = (err as Error)?.name;
-    if (name === "CaError" || name === "TerminalRefusal" || err instanceof UsageError) throw new UsageError(`issuance failed: ${errorMessage(err)}`);
+    if (err instanceof CaError || err instanceof TerminalRefusal || err instanceof UsageError) throw new UsageError(`issuance failed: ${errorMessage(err)}`);
     throw err;
   } finally {
     await ca.close();

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { Command } from "commander";
 import { UsageError, errorMessage } from "../core/index.js";
 import { loadCard, saveCard } from "../simulator/card/index.js";
-import { VpcdBridge, formatVpcdEndpoint, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
+import { VpcdBridge, formatVpcdEndpoint, parseVpcdEndpoint } from "../simulator/reader/index.js";
 import { cardCommand } from "./card.js";
 import { action } from "./exit.js";
 

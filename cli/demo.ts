@@ -1,10 +1,9 @@
 import { performance } from "node:perf_hooks";
 import { join, relative, resolve } from "node:path";
 import type { Command } from "commander";
-import { writeReports } from "../reports/index.js";
+import { scenarioSummaryText, writeReports } from "../reports/index.js";
 import { libraryFiles, runFiles } from "../scenarios/index.js";
 import { ExitCode, action } from "./exit.js";
-import { summaryText } from "./run.js";
 
 export const DEFAULT_DEMO_OUT = join("reports", "out", "latest");
 
@@ -19,12 +18,12 @@ export function register(program: Command): void {
 export async function demoCommand(outDir: string): Promise<number> {
   const t0 = performance.now();
   const runLog = join(outDir, "run.jsonl");
-  const run = await runFiles(libraryFiles(), { runLog });
-  const { files } = writeReports(runLog, outDir);
+  await runFiles(libraryFiles(), { runLog });
+  const { files, report } = writeReports(runLog, outDir);
   const wallMs = performance.now() - t0;
-  process.stdout.write(summaryText(run.results, wallMs));
+  process.stdout.write(scenarioSummaryText(report, wallMs, process.cwd()));
   const rel = (p: string) => relative(process.cwd(), resolve(p)) || p;
   process.stdout.write(`JUnit: ${rel(files.junit)}  JSON: ${rel(files.json)}  Markdown: ${rel(files.markdown)}\n`);
   process.stdout.write(`HTML report: ${rel(files.html)}\n`);
-  return run.passed ? ExitCode.Ok : ExitCode.Failed;
+  return report.totals.failed === 0 ? ExitCode.Ok : ExitCode.Failed;
 }

@@ -1,6 +1,5 @@
-import "reflect-metadata";
 import { Command, CommanderError } from "commander";
-import { keepPcscContextUntilExit } from "../simulator/reader/pcsc.js";
+import { keepPcscContextUntilExit } from "../simulator/reader/index.js";
 import { ExitCode, exitWith } from "./exit.js";
 
 /**
@@ -26,8 +25,11 @@ const program = new Command("cardloop")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-const requested = process.argv.slice(2).find((a) => !a.startsWith("-"));
-const loaders = requested !== undefined && requested in COMMANDS ? COMMANDS[requested] : Object.values(COMMANDS).flat();
+const args = process.argv.slice(2);
+const requested = args.find((a) => !a.startsWith("-"));
+// `--version` alone needs no command; anything else unknown (help, a typo) lists them all.
+const versionOnly = args.length === 1 && (args[0] === "--version" || args[0] === "-V");
+const loaders = requested !== undefined && requested in COMMANDS ? COMMANDS[requested] : versionOnly ? [] : Object.values(COMMANDS).flat();
 for (const load of loaders) (await load()).register(program);
 
 // Every command has finished its work when its action resolves (servers wait

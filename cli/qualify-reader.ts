@@ -1,12 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { EventBus, RunLogWriter, SystemClock, UsageError, addYears, errorMessage, fromHex, withDeadline } from "../core/index.js";
-import { DEFAULT_THRESHOLDS, qualifyReader, writeQualificationReports, type CardActuator, type Thresholds } from "../conformance/qualify/index.js";
+import { EventBus, RunLogWriter, SystemClock, UsageError, addYears, errorMessage, fromHex, withDeadline, type AnyEvent } from "../core/index.js";
+import { DEFAULT_THRESHOLDS, qualifyReader, type CardActuator, type Thresholds } from "../conformance/index.js";
+import { buildQualificationReport, qualificationJson, qualificationSummaryText, writeQualificationReports } from "../reports/index.js";
 import { PivCard, loadCard, saveCard } from "../simulator/card/index.js";
-import { PcscReader } from "../simulator/reader/pcsc.js";
-import type { Reader } from "../simulator/reader/reader.js";
-import { VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
+import { PcscReader, VpcdBridge, parseVpcdEndpoint, type Reader } from "../simulator/reader/index.js";
 import { PivClient } from "../simulator/terminal/index.js";
 import { ExitCode, action } from "./exit.js";
 
@@ -69,8 +68,11 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
 
   const clock = new SystemClock();
   const bus = new EventBus(clock);
-  const runLog = opts.out ? new RunLogWriter(join(opts.out, "run.jsonl")) : undefined;
-  runLog?.attach(bus);
+  // The report is built from the run log: the file with --out, else the same events kept in memory.
+  const events: AnyEvent[] = [];
+  bus.on((e) => events.push(e));
+  const runLogPath = opts.out ? join(opts.out, "run.jsonl") : undefined;
+  const runLog = runLogPath ? new RunLogWriter(runLogPath).attach(bus) : undefined;
   bus.emit("run.started", { name: `qualify-reader ${name}`, kind: "qualify-reader" });
 
   let bridge: VpcdBridge | undefined;
@@ -91,7 +93,7 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
       : opts.interactive
         ? operatorActuator(name)
         : undefined;
-    const report = await qualifyReader(reader, {
+    const result = await qualifyReader(reader, {
       iterations,
       thresholds,
       actuator,
@@ -99,13 +101,12 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
       authenticate: (r: Reader) => new PivClient(r).authenticate(managementKey ?? fromHex("010203040506070801020304050607080102030405060708"), opts.managementAlg),
       progress: opts.json ? undefined : (m) => process.stderr.write(`  ${m}\n`),
     });
-    bus.emit("run.finished", { outcome: report.outcome, summary: { reader: name, criteria: report.criteria.length } });
-    if (opts.out) {
-      const files = writeQualificationReports(report, opts.out);
-      if (!opts.json) process.stdout.write(`reports: ${files.json} ${files.junit} ${files.html}\n`);
-    }
-    if (opts.json) process.stdout.write(JSON.stringify({ ...report, samples: undefined }, null, 2) + "\n");
-    else printSummary(report);
+    bus.emit("run.finished", { outcome: result.outcome, summary: { reader: name, criteria: result.criteria.length } });
+    runLog?.close();
+    const written = runLogPath ? writeQualificationReports(runLogPath, opts.out!) : undefined;
+    const report = written?.report ?? buildQualificationReport(events);
+    if (written && !opts.json) process.stdout.write(`reports: ${written.files.json} ${written.files.junit} ${written.files.html}\n`);
+    process.stdout.write(opts.json ? qualificationJson(report) : qualificationSummaryText(report));
     return report.outcome === "pass" ? ExitCode.Ok : ExitCode.Failed;
   } finally {
     runLog?.close();
@@ -113,17 +114,6 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
     if (bridge) await bridge.close();
     if (card && opts.card) saveCard(card, opts.card);
   }
-}
-
-function printSummary(r: Awaited<ReturnType<typeof qualifyReader>>): void {
-  const out: string[] = [`reader ${r.reader}: ATR ${r.atr}${r.protocol ? `, ${r.protocol}` : ""}`];
-  for (const c of r.criteria) out.push(`${c.outcome.toUpperCase().padEnd(4)} ${c.id.padEnd(20)} ${c.message}`);
-  for (const [cls, l] of Object.entries(r.latency)) {
-    out.push(`latency ${cls.padEnd(14)} n=${String(l.count).padEnd(5)} p50 ${l.p50Ms.toFixed(3)} ms  p95 ${l.p95Ms.toFixed(3)} ms  p99 ${l.p99Ms.toFixed(3)} ms`);
-  }
-  if (r.throughput) out.push(`throughput ${r.throughput.apdusPerSecond.toFixed(0)} APDUs/s`);
-  out.push(`qualification ${r.outcome.toUpperCase()}`);
-  process.stdout.write(out.join("\n") + "\n");
 }
 
 /** A person moves the card; no answer is read: the reader's presence event is the answer. */

@@ -1,45 +1,52 @@
 import { performance } from "node:perf_hooks";
 import { join, relative } from "node:path";
 import type { Command } from "commander";
-import { writeReports, toJsonSummary, buildReport } from "../reports/index.js";
+import { writeReports, toJsonSummary, buildReport, scenarioSummaryText } from "../reports/index.js";
 import { UsageError, errorMessage } from "../core/index.js";
-import { readerKinds, registerCaTarget, registerReader, runFiles, type OpenedCa, type ScenarioResult } from "../scenarios/index.js";
-import { VPCD_READERS, makeVpcdSlotFactory } from "../simulator/reader/vpcd-slot.js";
-import { parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
+import { readerKinds, registerCaTarget, registerReader, runFiles, type OpenedCa } from "../scenarios/index.js";
+import { VPCD_READERS, makeVpcdSlotFactory } from "../simulator/reader/index.js";
+import { parseVpcdEndpoint } from "../simulator/reader/index.js";
 import { ExitCode, action, usage } from "./exit.js";
+
+let httpTargetRegistered = false;
 
 /**
  * `--ca http://...`: a served embedded CA (`cardloop ca serve --virtual-clock`)
  * through the HTTP CaAdapter. Scenarios move time, so the served CA must let
  * its clock be moved; the run starts at the CA's time and moves it along.
+ * Called by runCommand (the scenarios know only the embedded CA themselves).
  */
-registerCaTarget(
-  (target) => /^https?:\/\//.test(target),
-  async (url): Promise<OpenedCa> => {
-    const { HttpCa } = await import("../conformance/adapters/http.js");
-    const base = url.replace(/\/$/, "");
-    let ca;
-    try {
-      ca = await HttpCa.connect({ url: base });
-    } catch (err) {
-      throw new UsageError(`CA target ${base}: ${errorMessage(err)}`);
-    }
-    const clock = (await (await fetch(`${base}/api/v1/clock`)).json()) as { now?: string; virtual?: boolean };
-    if (!clock.virtual || !clock.now) {
-      await ca.close();
-      throw new UsageError(`CA target ${base} keeps real time, and scenarios move time: serve it with \`cardloop ca serve --virtual-clock\``);
-    }
-    return {
-      ca,
-      now: new Date(clock.now),
-      shared: true,
-      advanceTo: async (time) => {
-        const res = await fetch(`${base}/api/v1/clock`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ to: time.toISOString() }) });
-        if (!res.ok) throw new Error(`CA at ${base} refused to move its clock to ${time.toISOString()}: HTTP ${res.status} ${await res.text()}`);
-      },
-    };
-  },
-);
+function registerHttpCaTarget(): void {
+  if (httpTargetRegistered) return;
+  httpTargetRegistered = true;
+  registerCaTarget(
+    (target) => /^https?:\/\//.test(target),
+    async (url): Promise<OpenedCa> => {
+      const { HttpCa } = await import("../conformance/index.js");
+      const base = url.replace(/\/$/, "");
+      let ca;
+      try {
+        ca = await HttpCa.connect({ url: base });
+      } catch (err) {
+        throw new UsageError(`CA target ${base}: ${errorMessage(err)}`);
+      }
+      const clock = (await (await fetch(`${base}/api/v1/clock`)).json()) as { now?: string; virtual?: boolean };
+      if (!clock.virtual || !clock.now) {
+        await ca.close();
+        throw new UsageError(`CA target ${base} keeps real time, and scenarios move time: serve it with \`cardloop ca serve --virtual-clock\``);
+      }
+      return {
+        ca,
+        now: new Date(clock.now),
+        shared: true,
+        advanceTo: async (time) => {
+          const res = await fetch(`${base}/api/v1/clock`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ to: time.toISOString() }) });
+          if (!res.ok) throw new Error(`CA at ${base} refused to move its clock to ${time.toISOString()}: HTTP ${res.status} ${await res.text()}`);
+        },
+      };
+    },
+  );
+}
 
 interface RunCliOptions {
   ca?: string;
@@ -70,17 +77,19 @@ export function register(program: Command): void {
 export async function runCommand(files: string[], opts: RunCliOptions): Promise<number> {
   const seed = opts.seed === undefined ? undefined : /^\d+$/.test(opts.seed) ? Number(opts.seed) : usage(`--seed must be a non-negative integer, got "${opts.seed}"`);
   registerPcscReader(opts);
+  registerHttpCaTarget();
   const t0 = performance.now();
   const run = await runFiles(files, { ca: opts.ca, reader: opts.reader, seed, runLog: opts.out ? join(opts.out, "run.jsonl") : undefined });
   const wallMs = performance.now() - t0;
   // Reports are built from the run log (or the same events in memory), never from the engine's results.
   const written = opts.out ? writeReports(join(opts.out, "run.jsonl"), opts.out) : undefined;
-  if (opts.json) process.stdout.write(toJsonSummary(written?.report ?? buildReport(run.events)));
+  const report = written?.report ?? buildReport(run.events);
+  if (opts.json) process.stdout.write(toJsonSummary(report));
   else {
-    process.stdout.write(summaryText(run.results, wallMs));
+    process.stdout.write(scenarioSummaryText(report, wallMs, process.cwd()));
     if (written) process.stdout.write(`reports: ${relative(process.cwd(), opts.out!) || "."}/ (junit.xml, report.json, report.md, report.html)\n`);
   }
-  return run.passed ? ExitCode.Ok : ExitCode.Failed;
+  return report.totals.failed === 0 ? ExitCode.Ok : ExitCode.Failed;
 }
 
 /**
@@ -104,20 +113,4 @@ function registerPcscReader(opts: RunCliOptions): void {
   }
   if (opts.vpcd !== undefined) parseVpcdEndpoint(opts.vpcd); // a bad endpoint is a usage error now, not a failed scenario later
   registerReader("pcsc", makeVpcdSlotFactory({ vpcd: opts.vpcd ?? process.env.CARDLOOP_VPCD }));
-}
-
-export function summaryText(results: ScenarioResult[], wallMs: number): string {
-  const lines: string[] = [];
-  for (const r of results) {
-    const tag = r.outcome === "pass" ? "PASS " : r.outcome === "fail" ? "FAIL " : "ERROR";
-    lines.push(`${tag} ${r.name} (${r.steps.length} steps, ${r.wallMs.toFixed(0)} ms)`);
-    for (const s of r.steps.filter((x) => x.outcome !== "pass")) {
-      const where = `${relative(process.cwd(), r.file)}:${s.step.line}`;
-      lines.push(`      ${where}: step ${s.step.index + 1} ${s.step.action}${s.step.label ? ` "${s.step.label}"` : ""}: ${s.message}`);
-    }
-    if (r.error) lines.push(`      run stopped: ${r.error}`);
-  }
-  const passed = results.filter((r) => r.outcome === "pass").length;
-  lines.push(`${passed}/${results.length} scenarios passed in ${(wallMs / 1000).toFixed(2)} s`);
-  return lines.join("\n") + "\n";
 }

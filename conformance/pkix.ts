@@ -1,17 +1,34 @@
 /**
- * The certificate, CRL and OCSP reading the checks need, on @peculiar/x509,
- * pkijs and node:crypto. Kept in one small file so that it can be pointed at
- * pki/ once that module is complete, without touching the checks.
+ * The certificate, CRL, CSR and OCSP reading and writing the checks need, as
+ * thin adapters over pki/'s views and builders (the checks want serials as
+ * normalised hex, Dates and PEM strings). pki/ does all the DER.
  */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
-import * as pkijs from "pkijs";
-import * as asn1js from "asn1js";
 import { KeyObject, createHash, webcrypto } from "node:crypto";
-import { Certificate as PkiCertificate, Crl as PkiCrl, publicKeyOf, verifySignature } from "../pki/index.js";
+import {
+  Certificate as PkiCertificate,
+  Crl as PkiCrl,
+  KeyUsage,
+  OcspResponse,
+  Oids,
+  OID,
+  Tag,
+  buildCsr,
+  buildOcspRequest as buildPkiOcspRequest,
+  encodeName,
+  encodeOcspRequest,
+  encodePem,
+  parseOcspRequest,
+  pemToDer as pemBlockToDer,
+  publicKeyOf,
+  readOne,
+  softwareSigningKey,
+  verifySignature,
+} from "../pki/index.js";
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]["crypto"] }));
+/** The first PEM block's DER (pki's PEM reader; one argument, so it can be passed to map). */
+export function pemToDer(pem: string): Uint8Array {
+  return pemBlockToDer(pem);
+}
 
 export type KeyAlg = "p256" | "rsa1024" | "rsa2048";
 
@@ -25,14 +42,9 @@ export function normSerial(hex: string): string {
   return h === "" ? "0" : BigInt("0x" + h).toString(16);
 }
 
-export function pemToDer(pem: string): Uint8Array {
-  const b64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
-  return new Uint8Array(Buffer.from(b64, "base64"));
-}
-
+/** pki's PEM writer, under the name the adapters use. */
 export function derToPem(der: Uint8Array, label: string): string {
-  const b64 = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n").trim();
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+  return encodePem(der, label);
 }
 
 const ALGS: Record<KeyAlg, webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams> = {
@@ -51,22 +63,18 @@ export interface Csr {
 
 /** A fresh key (never leaves this process, never logged) and a PKCS#10 request signed by it. */
 export async function makeCsr(commonName: string, alg: KeyAlg = "p256"): Promise<Csr> {
-  const params = ALGS[alg];
-  const keys = (await webcrypto.subtle.generateKey(params, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: `CN=${commonName.replace(/[,+="\\<>;#]/g, " ")}`,
-    keys: keys as unknown as Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[0]["keys"],
-    signingAlgorithm: alg === "p256" ? { name: "ECDSA", hash: "SHA-256" } : params,
-  });
-  const spki = await webcrypto.subtle.exportKey("spki", keys.publicKey);
-  return { pem: csr.toString("pem"), spkiHex: toHex(spki), key: KeyObject.from(keys.privateKey) };
+  const keys = (await webcrypto.subtle.generateKey(ALGS[alg], true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const key = KeyObject.from(keys.privateKey);
+  const signer = softwareSigningKey(key, KeyObject.from(keys.publicKey));
+  const der = buildCsr(encodeName([[OID.commonName, commonName.replace(/[,+="\\<>;#]/g, " ")]]), signer);
+  return { pem: encodePem(der, "CERTIFICATE REQUEST"), spkiHex: toHex(signer.spki), key };
 }
 
 /** The same request with one bit of its signature flipped: it still parses, it no longer verifies. */
 export function breakSignature(pem: string, label = "CERTIFICATE REQUEST"): string {
   const der = pemToDer(pem);
   der[der.length - 2] ^= 0x01; // inside the signature value (the last field of every signed object)
-  return derToPem(der, label);
+  return encodePem(der, label);
 }
 
 export interface CertInfo {
@@ -87,59 +95,49 @@ export interface CertInfo {
   ocspUrls: string[];
   crlUrls: string[];
   spkiHex: string;
-  cert: x509.X509Certificate;
+  cert: PkiCertificate;
 }
 
 const KU_NAMES: Array<[number, string]> = [
-  [x509.KeyUsageFlags.digitalSignature, "digitalSignature"],
-  [x509.KeyUsageFlags.nonRepudiation, "nonRepudiation"],
-  [x509.KeyUsageFlags.keyEncipherment, "keyEncipherment"],
-  [x509.KeyUsageFlags.dataEncipherment, "dataEncipherment"],
-  [x509.KeyUsageFlags.keyAgreement, "keyAgreement"],
-  [x509.KeyUsageFlags.keyCertSign, "keyCertSign"],
-  [x509.KeyUsageFlags.cRLSign, "cRLSign"],
-  [x509.KeyUsageFlags.encipherOnly, "encipherOnly"],
-  [x509.KeyUsageFlags.decipherOnly, "decipherOnly"],
+  [KeyUsage.digitalSignature, "digitalSignature"],
+  [KeyUsage.nonRepudiation, "nonRepudiation"],
+  [KeyUsage.keyEncipherment, "keyEncipherment"],
+  [KeyUsage.dataEncipherment, "dataEncipherment"],
+  [KeyUsage.keyAgreement, "keyAgreement"],
+  [KeyUsage.keyCertSign, "keyCertSign"],
+  [KeyUsage.cRLSign, "cRLSign"],
+  [KeyUsage.encipherOnly, "encipherOnly"],
+  [KeyUsage.decipherOnly, "decipherOnly"],
 ];
 
 export const EKU = {
-  clientAuth: "1.3.6.1.5.5.7.3.2",
-  emailProtection: "1.3.6.1.5.5.7.3.4",
-  ocspSigning: "1.3.6.1.5.5.7.3.9",
+  clientAuth: OID.kpClientAuth,
+  emailProtection: OID.kpEmailProtection,
+  ocspSigning: OID.kpOcspSigning,
 } as const;
 
 export function certInfo(pem: string): CertInfo {
-  const cert = new x509.X509Certificate(pem);
-  const der = new Uint8Array(cert.rawData);
-  const pk = pkijs.Certificate.fromBER(der);
-  const ku = cert.getExtension(x509.KeyUsagesExtension);
-  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
-  const bc = cert.getExtension(x509.BasicConstraintsExtension);
-  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
-  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
-  const aia = cert.getExtension(x509.AuthorityInfoAccessExtension);
-  const cdp = cert.getExtension(x509.CRLDistributionPointsExtension);
-  const urls = (names: x509.GeneralName[] | undefined) =>
-    (names ?? []).filter((n) => n.type === "url").map((n) => n.value);
+  const der = pemToDer(pem);
+  const cert = new PkiCertificate(der);
+  const ku = cert.keyUsage;
+  const bc = cert.basicConstraints;
   return {
     pem,
     der,
-    serial: normSerial(toHex(pk.serialNumber.valueBlock.valueHexView)),
-    serialRawHex: toHex(pk.serialNumber.valueBlock.valueHexView),
-    subject: cert.subject,
-    issuer: cert.issuer,
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    keyUsage: ku ? { critical: ku.critical, names: KU_NAMES.filter(([f]) => (ku.usages & f) !== 0).map(([, n]) => n) } : undefined,
-    extKeyUsage: eku ? eku.usages.map(String) : undefined,
-    basicConstraints: bc ? { ca: bc.ca, critical: bc.critical } : undefined,
-    aki: aki?.keyId,
-    ski: ski?.keyId,
-    ocspUrls: urls(aia?.ocsp),
-    crlUrls: (cdp?.distributionPoints ?? []).flatMap((dp) =>
-      (dp.distributionPoint?.fullName ?? []).filter((n) => n.uniformResourceIdentifier).map((n) => n.uniformResourceIdentifier!),
-    ),
-    spkiHex: toHex(cert.publicKey.rawData),
+    serial: normSerial(cert.serial),
+    serialRawHex: cert.serial,
+    subject: cert.subject.display,
+    issuer: cert.issuer.display,
+    notBefore: new Date(cert.notBefore),
+    notAfter: new Date(cert.notAfter),
+    keyUsage: ku === undefined ? undefined : { critical: cert.extensions.get(Oids.keyUsage)!.critical, names: KU_NAMES.filter(([f]) => (ku & f) !== 0).map(([, n]) => n) },
+    extKeyUsage: cert.extKeyUsage,
+    basicConstraints: bc ? { ca: bc.ca, critical: cert.extensions.get(Oids.basicConstraints)!.critical } : undefined,
+    aki: cert.authorityKeyId?.keyId,
+    ski: cert.subjectKeyId,
+    ocspUrls: cert.authorityInfoAccess.ocsp,
+    crlUrls: cert.crlDistributionPoints,
+    spkiHex: toHex(cert.spki),
     cert,
   };
 }
@@ -172,27 +170,32 @@ export interface CrlInfo {
   number?: bigint;
   aki?: string;
   entries: Map<string, CrlEntry>;
-  crl: x509.X509Crl;
+  crl: PkiCrl;
 }
 
 export function parseCrl(der: Uint8Array): CrlInfo {
-  const crl = new x509.X509Crl(der);
-  const numExt = crl.extensions.find((e) => e.type === "2.5.29.20");
+  const crl = new PkiCrl(der);
+  const numExt = crl.extensions.get(OID.crlNumber);
   let number: bigint | undefined;
-  if (numExt) {
-    const asn = asn1js.fromBER(numExt.value);
-    if (asn.offset !== -1 && asn.result instanceof asn1js.Integer) {
-      number = BigInt("0x" + (toHex(asn.result.valueBlock.valueHexView) || "0"));
-    }
+  if (numExt && numExt.value[0] === Tag.Integer) {
+    const t = readOne(numExt.value, Tag.Integer, "CRLNumber");
+    number = BigInt("0x" + (toHex(numExt.value.subarray(t.valueStart, t.end)) || "0"));
   }
-  const akiExt = crl.extensions.find((e) => e.type === "2.5.29.35");
-  const aki = akiExt ? new x509.AuthorityKeyIdentifierExtension(akiExt.rawData).keyId : undefined;
   const entries = new Map<string, CrlEntry>();
-  for (const e of crl.entries) {
-    const serial = normSerial(e.serialNumber);
-    entries.set(serial, { serial, revocationDate: e.revocationDate, reason: e.reason });
+  for (const e of crl.entries()) {
+    const serial = normSerial(e.serial);
+    entries.set(serial, { serial, revocationDate: new Date(e.revocationDate), reason: e.reasonCode });
   }
-  return { der, issuer: crl.issuer, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate, number, aki, entries, crl };
+  return {
+    der,
+    issuer: crl.issuer.display,
+    thisUpdate: new Date(crl.thisUpdate),
+    nextUpdate: crl.nextUpdate === undefined ? undefined : new Date(crl.nextUpdate),
+    number,
+    aki: crl.authorityKeyId?.keyId,
+    entries,
+    crl,
+  };
 }
 
 /** Verifies a CRL's signature with the issuer's key (pki/'s signature code, as relying parties use it). */
@@ -208,54 +211,24 @@ export async function crlSignedBy(der: Uint8Array, issuerPem: string): Promise<b
 
 // ---------------------------------------------------------------- OCSP
 
-const SHA1 = "1.3.14.3.2.26";
-const NONCE = "1.3.6.1.5.5.7.48.1.2";
-
 /** An OCSP request for serials issued by `issuerPem` (SHA-1 CertIDs, as every responder accepts). */
 export function buildOcspRequest(issuerPem: string, serials: string[], nonce?: Uint8Array): Uint8Array {
-  const issuer = pkijs.Certificate.fromBER(pemToDer(issuerPem));
-  const nameHash = createHash("sha1").update(new Uint8Array(issuer.subject.toSchema().toBER())).digest();
-  const keyHash = createHash("sha1").update(issuer.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest();
-  const req = new pkijs.OCSPRequest();
-  req.tbsRequest.requestList = serials.map(
-    (s) =>
-      new pkijs.Request({
-        reqCert: new pkijs.CertID({
-          hashAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: SHA1, algorithmParams: new asn1js.Null() }),
-          issuerNameHash: new asn1js.OctetString({ valueHex: nameHash }),
-          issuerKeyHash: new asn1js.OctetString({ valueHex: keyHash }),
-          serialNumber: new asn1js.Integer({ valueHex: serialToDerContents(s) }),
-        }),
-      }),
-  );
-  if (nonce) {
-    req.tbsRequest.requestExtensions = [
-      new pkijs.Extension({ extnID: NONCE, extnValue: new asn1js.OctetString({ valueHex: nonce }).toBER() }),
-    ];
-  }
-  return new Uint8Array(req.toSchema(true).toBER());
-}
-
-function serialToDerContents(hex: string): ArrayBuffer {
-  let h = normSerial(hex);
-  if (h.length % 2) h = "0" + h;
-  if (parseInt(h.slice(0, 2), 16) & 0x80) h = "00" + h;
-  const b = Buffer.from(h, "hex");
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  const issuer = new PkiCertificate(pemToDer(issuerPem));
+  return buildPkiOcspRequest({ name: issuer.subjectDer, spki: issuer.spki }, serials.map(normSerial), nonce);
 }
 
 /** The serials an OCSP request asks about (used by adapters that answer per request). */
 export function ocspRequestSerials(der: Uint8Array): string[] {
-  const req = pkijs.OCSPRequest.fromBER(der);
-  return req.tbsRequest.requestList.map((r) => normSerial(toHex(r.reqCert.serialNumber.valueBlock.valueHexView)));
+  return parseOcspRequest(der).certIds.map((c) => normSerial(c.serialHex));
 }
 
 /** The request without its nonce extension (a fault a broken proxy or responder introduces). */
 export function stripOcspNonce(der: Uint8Array): Uint8Array {
-  const req = pkijs.OCSPRequest.fromBER(der);
-  req.tbsRequest.requestExtensions = (req.tbsRequest.requestExtensions ?? []).filter((e) => e.extnID !== NONCE);
-  if (req.tbsRequest.requestExtensions.length === 0) delete req.tbsRequest.requestExtensions;
-  return new Uint8Array(req.toSchema(true).toBER());
+  const req = parseOcspRequest(der);
+  return encodeOcspRequest(
+    req.certIds.map((c) => c.der),
+    req.extensions.filter((e) => e !== req.nonceExtension),
+  );
 }
 
 export const OCSP_STATUS = ["successful", "malformedRequest", "internalError", "tryLater", "(4)", "sigRequired", "unauthorized"];
@@ -288,65 +261,50 @@ export interface OcspInfo {
 }
 
 export function parseOcspResponse(der: Uint8Array): OcspInfo {
-  const resp = pkijs.OCSPResponse.fromBER(der);
-  const responseStatus = resp.responseStatus.valueBlock.valueDec;
+  const resp = new OcspResponse(der);
   const out: OcspInfo = {
     der,
-    responseStatus,
-    responseStatusName: OCSP_STATUS[responseStatus] ?? String(responseStatus),
+    responseStatus: resp.statusCode,
+    responseStatusName: OCSP_STATUS[resp.statusCode] ?? String(resp.statusCode),
     responses: [],
     certsPem: [],
   };
-  if (!resp.responseBytes) return out;
-  const basicDer = resp.responseBytes.response.valueBlock.valueHexView;
-  const basic = pkijs.BasicOCSPResponse.fromBER(basicDer);
-  const rd = basic.tbsResponseData;
-  const raw = asn1js.fromBER(basicDer);
-  const seq = raw.result as asn1js.Sequence;
-  out.tbs = new Uint8Array(seq.valueBlock.value[0].valueBeforeDecodeView);
-  out.producedAt = rd.producedAt;
-  out.sigAlg = basic.signatureAlgorithm.algorithmId;
-  const params = basic.signatureAlgorithm.algorithmParams as asn1js.BaseBlock | undefined;
-  if (params && !(params instanceof asn1js.Null)) out.sigParams = new Uint8Array(params.toBER());
-  out.signature = new Uint8Array(basic.signature.valueBlock.valueHexView);
-  if (rd.responderID instanceof pkijs.RelativeDistinguishedNames) {
-    out.responderByName = rd.responderID.typesAndValues.map((tv) => `${tv.type}=${tv.value.valueBlock.value}`).join(",");
-  } else if (rd.responderID instanceof asn1js.OctetString) {
-    out.responderByKeyHash = toHex(rd.responderID.valueBlock.valueHexView);
-  }
-  for (const ext of rd.responseExtensions ?? []) {
-    if (ext.extnID === NONCE) {
-      // The nonce extension value is an OCTET STRING wrapping the nonce; some responders omit the wrapping.
-      const inner = asn1js.fromBER(ext.extnValue.valueBlock.valueHexView);
-      out.nonce =
-        inner.offset !== -1 && inner.result instanceof asn1js.OctetString
-          ? toHex(inner.result.valueBlock.valueHexView)
-          : toHex(ext.extnValue.valueBlock.valueHexView);
-    }
-  }
-  for (const r of rd.responses) {
-    const cs = r.certStatus as asn1js.BaseBlock & { idBlock: { tagNumber: number }; valueBlock: { value?: asn1js.BaseBlock[] } };
-    const tag = cs.idBlock.tagNumber;
+  if (resp.tbs.length === 0) return out; // no responseBytes
+  out.tbs = resp.tbs;
+  out.producedAt = new Date(resp.producedAt);
+  out.sigAlg = resp.signatureAlgorithm.oid;
+  const params = resp.signatureAlgorithm.params;
+  if (params && !(params.length === 2 && params[0] === Tag.Null && params[1] === 0)) out.sigParams = params;
+  out.signature = resp.signature;
+  if ("byName" in resp.responderId) out.responderByName = resp.responderId.byName.display;
+  else out.responderByKeyHash = resp.responderId.byKeyHash;
+  const nonce = resp.extensions.get(OID.ocspNonce);
+  if (nonce) out.nonce = unwrapNonce(nonce.value);
+  for (const r of resp.responses) {
     const single: SingleStatus = {
-      serial: normSerial(toHex(r.certID.serialNumber.valueBlock.valueHexView)),
-      status: tag === 0 ? "good" : tag === 1 ? "revoked" : "unknown",
-      thisUpdate: r.thisUpdate,
-      nextUpdate: r.nextUpdate,
+      serial: normSerial(r.certId.serial),
+      status: r.status,
+      thisUpdate: new Date(r.thisUpdate),
+      nextUpdate: r.nextUpdate === undefined ? undefined : new Date(r.nextUpdate),
     };
-    if (tag === 1) {
-      const parts = cs.valueBlock.value ?? [];
-      const time = parts[0] as asn1js.GeneralizedTime | undefined;
-      if (time && "toDate" in time) single.revokedAt = time.toDate();
-      const reasonBlock = parts[1] as (asn1js.Constructed & { valueBlock: { value: asn1js.Enumerated[] } }) | undefined;
-      const en = reasonBlock?.valueBlock?.value?.[0];
-      if (en && en instanceof asn1js.Enumerated) single.reason = en.valueBlock.valueDec;
+    if (r.status === "revoked") {
+      if (r.revocationTime !== undefined) single.revokedAt = new Date(r.revocationTime);
+      if (r.revocationReasonCode !== undefined) single.reason = r.revocationReasonCode;
     }
     out.responses.push(single);
   }
-  for (const c of basic.certs ?? []) {
-    out.certsPem.push(derToPem(new Uint8Array(c.toSchema().toBER()), "CERTIFICATE"));
-  }
+  for (const c of resp.certs) out.certsPem.push(encodePem(c.der, "CERTIFICATE"));
   return out;
+}
+
+/** The nonce extension value is an OCTET STRING wrapping the nonce; some responders omit the wrapping. */
+function unwrapNonce(value: Uint8Array): string {
+  try {
+    const t = readOne(value, Tag.OctetString, "nonce");
+    return toHex(value.subarray(t.valueStart, t.end));
+  } catch {
+    return toHex(value);
+  }
 }
 
 /** Verifies the BasicOCSPResponse signature with `signerPem`'s key (pki/'s signature code). */
@@ -362,13 +320,7 @@ export function ocspSignedBy(info: OcspInfo, signerPem: string): boolean {
 
 /** SHA-1 of a certificate's subjectPublicKey bits: the byKey ResponderID form. */
 export function keyHash(pem: string): string {
-  const c = pkijs.Certificate.fromBER(pemToDer(pem));
-  return createHash("sha1").update(c.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView).digest("hex");
-}
-
-/** The DER of a certificate's subject Name, hex (for byName responder matching). */
-export function subjectName(pem: string): string {
-  return new x509.X509Certificate(pem).subject;
+  return createHash("sha1").update(new PkiCertificate(pemToDer(pem)).publicKeyBits).digest("hex");
 }
 
 /** Flips one bit of the signature of a signed object in a DER blob, leaving it parseable. */
@@ -381,5 +333,5 @@ export function corruptSignatureIn(der: Uint8Array, signature: Uint8Array): Uint
 }
 
 export function crlSignature(der: Uint8Array): Uint8Array {
-  return new Uint8Array(pkijs.CertificateRevocationList.fromBER(der).signatureValue.valueBlock.valueHexView);
+  return new PkiCrl(der).signature;
 }

@@ -1,5 +1,5 @@
-import type { Clock, EventBus, Outcome } from "../core/index.js";
-import type { CaAdapter } from "../simulator/ca/api.js";
+import { DEFAULT_POLICY, type Clock, type EventBus, type LifecyclePolicy, type Outcome } from "../core/index.js";
+import type { CaAdapter } from "../simulator/ca/index.js";
 import { CATALOG, Fixtures, Precondition, type Check, type CertifyOptions, type Level, DEFAULT_OPTIONS } from "./checks/index.js";
 
 export interface CheckResult {
@@ -24,6 +24,8 @@ export interface RunCatalogOptions {
   bus: EventBus;
   clock: Clock;
   options?: Partial<CertifyOptions>;
+  /** The lifecycle policy the CA is judged against (the default policy when absent). */
+  policy?: LifecyclePolicy;
   /** Check IDs to run (all when absent). */
   only?: string[];
   checks?: readonly Check[];
@@ -39,9 +41,10 @@ export async function runCatalog(ca: CaAdapter, o: RunCatalogOptions): Promise<C
   }
   const checks = o.only ? all.filter((c) => o.only!.includes(c.id)) : all;
   const caps = ca.capabilities();
-  const fx = new Fixtures(ca, o.clock, options);
-  const ctx = { ca, caps, clock: o.clock, options, fx };
-  o.bus.emit("run.started", { name: `certify ${ca.name}`, kind: "certify", meta: { ca: ca.name, capabilities: caps, options } });
+  const policy = o.policy ?? DEFAULT_POLICY;
+  const fx = new Fixtures(ca, o.clock, options, policy);
+  const ctx = { ca, caps, clock: o.clock, options, policy, fx };
+  o.bus.emit("run.started", { name: `certify ${ca.name}`, kind: "certify", meta: { ca: ca.name, capabilities: caps, options, policy: policyRules(policy) } });
   const results: CheckResult[] = [];
   for (const check of checks) {
     const head = { id: check.id, title: check.title, level: check.level, source: check.source };
@@ -87,6 +90,11 @@ export async function runCatalog(ca: CaAdapter, o: RunCatalogOptions): Promise<C
     summary: { ca: ca.name, checks: results.length, pass: count("pass"), fail: count("fail"), error: count("error"), skip: count("skip"), mustFailures: mustFailures.map((r) => r.id) },
   });
   return { ca: ca.name, results, mustFailures };
+}
+
+/** The rules certify judges by, for the run log; the policy's transport PIN and PUK stay out of it. */
+function policyRules(p: LifecyclePolicy): Record<string, unknown> {
+  return { name: p.name, lifetimeYears: p.lifetimeYears, capAtCardExpiry: p.capAtCardExpiry, maxFailedAttempts: p.maxFailedAttempts, renewal: p.renewal, reasonsByRole: p.reasonsByRole };
 }
 
 /** Evidence goes into JSON: Dates become ISO strings, bigints decimal strings, bytes base64. */

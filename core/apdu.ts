@@ -1,5 +1,4 @@
 import { FormatError } from "./errors.js";
-import { toHex } from "./hex.js";
 
 /**
  * ISO/IEC 7816-4 command APDU. `le` is the number of bytes expected
@@ -147,10 +146,6 @@ export function swOnly(sw: number): Uint8Array {
 
 export function swHex(sw: number): string {
   return sw.toString(16).toUpperCase().padStart(4, "0");
-}
-
-export function formatApdu(bytes: Uint8Array): string {
-  return toHex(bytes).toUpperCase();
 }
 
 /** INS codes whose command data carries a PIN, PUK or key: masked before any log. */

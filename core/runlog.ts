@@ -13,6 +13,7 @@ export class RunLogWriter {
   private buffer: string[] = [];
   private bytes = 0;
   private detach?: () => void;
+  private closed = false;
 
   constructor(readonly path: string) {
     makeDirs(dirname(path));
@@ -39,7 +40,10 @@ export class RunLogWriter {
     this.bytes = 0;
   }
 
+  /** Idempotent: a caller may close early to read the log back, and again in its finally. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.detach?.();
     this.flush();
     closeSync(this.fd);
@@ -66,6 +70,14 @@ export function parseRunLog(text: string, source = "run log"): AnyEvent[] {
   return events;
 }
 
+/** The one reader of run log files: every report, test and tool goes through it. */
 export function readRunLog(path: string): AnyEvent[] {
   return parseRunLog(readFileSync(path, "utf8"), path);
+}
+
+/** A run log as its file, or as the events themselves when the run kept them in memory (no --out). */
+export type RunLogSource = string | readonly AnyEvent[];
+
+export function loadRunLog(source: RunLogSource): readonly AnyEvent[] {
+  return typeof source === "string" ? readRunLog(source) : source;
 }

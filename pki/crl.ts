@@ -51,6 +51,8 @@ export interface RevokedEntry {
   revocationDate: number;
   /** Reason name; "unspecified" when the entry has no reasonCode. */
   reason: string;
+  /** The reasonCode as carried, when the entry has one. */
+  reasonCode?: number;
   invalidityDate?: number;
   holdInstruction?: string;
 }
@@ -258,6 +260,7 @@ export class Crl {
       if (reason) {
         const code = decodeSmallInt(reason.value, readOne(reason.value, Tag.Enumerated, "CRLReason"));
         out.reason = RevocationReasons[code] ?? `reason-${code}`;
+        out.reasonCode = code;
       }
       const inv = exts.get(CrlOids.invalidityDate);
       if (inv) out.invalidityDate = decodeTime(inv.value, readOne(inv.value, Tag.GeneralizedTime, "invalidityDate"));

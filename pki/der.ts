@@ -127,7 +127,6 @@ export function readOne(buf: Uint8Array, tag: number, what: string): Tlv {
   return t;
 }
 
-export const bytesOf = (buf: Uint8Array, t: Tlv): Uint8Array => buf.subarray(t.start, t.end);
 export const valueOf = (buf: Uint8Array, t: Tlv): Uint8Array => buf.subarray(t.valueStart, t.end);
 
 /** Precomputed "2.5.29.n" (extensions) and "2.5.4.n" (name attributes): the OIDs every certificate repeats. */

@@ -11,7 +11,7 @@ import { KU, buildCert, buildCrl, buildOcsp, name, newKey } from "./testing/buil
  * Never hanging is by construction (every loop advances); this test finishing is the check.
  */
 
-const PKITS = new URL("../../shared/vectors/pkits/", import.meta.url).pathname;
+const PKITS = new URL("./testdata/pkits/", import.meta.url).pathname;
 const file = (p: string) => new Uint8Array(readFileSync(join(PKITS, p)));
 const anchor = file("certs/TrustAnchorRootCertificate.crt");
 const goodCa = file("certs/GoodCACert.crt");

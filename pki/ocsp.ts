@@ -22,6 +22,8 @@ export interface SingleResponse {
   status: "good" | "revoked" | "unknown";
   revocationTime?: number;
   revocationReason?: string;
+  /** The CRLReason code, when the response carries one. */
+  revocationReasonCode?: number;
   thisUpdate: number;
   nextUpdate?: number;
 }
@@ -35,6 +37,8 @@ export type ResponderId = { byName: ParsedName } | { byKeyHash: string };
 export class OcspResponse {
   readonly der: Uint8Array;
   readonly status: string;
+  /** OCSPResponseStatus as its number (0 successful, 1 malformedRequest, ...). */
+  readonly statusCode: number = 0;
   readonly tbs: Uint8Array = new Uint8Array(0);
   readonly signatureAlgorithm: AlgorithmId = { oid: "" };
   readonly signature: Uint8Array = new Uint8Array(0);
@@ -55,6 +59,7 @@ export class OcspResponse {
     let basic: { buf: Uint8Array; start: number; end: number };
     if (r.peek() === Tag.Enumerated) {
       const st = decodeSmallInt(der, r.read());
+      this.statusCode = st;
       this.status = OcspStatuses[st] ?? `status-${st}`;
       const rb = r.optional(ctx(0));
       r.done("OCSPResponse");
@@ -131,6 +136,7 @@ function readSingle(b: Uint8Array, r: DerReader): SingleResponse {
   let status: SingleResponse["status"];
   let revocationTime: number | undefined;
   let revocationReason: string | undefined;
+  let revocationReasonCode: number | undefined;
   if (st.tag === ctxPrim(0)) status = "good";
   else if (st.tag === ctxPrim(2)) status = "unknown";
   else if (st.tag === ctx(1)) {
@@ -141,6 +147,7 @@ function readSingle(b: Uint8Array, r: DerReader): SingleResponse {
     if (reason) {
       const code = decodeSmallInt(b, DerReader.of(b, reason).expect(Tag.Enumerated, "CRLReason"));
       revocationReason = RevocationReasons[code] ?? `reason-${code}`;
+      revocationReasonCode = code;
     }
     ri.done("RevokedInfo");
   } else throw new DecodeError("bad CertStatus", st.start);
@@ -155,5 +162,6 @@ function readSingle(b: Uint8Array, r: DerReader): SingleResponse {
   if (nextUpdate !== undefined) out.nextUpdate = nextUpdate;
   if (revocationTime !== undefined) out.revocationTime = revocationTime;
   if (revocationReason !== undefined) out.revocationReason = revocationReason;
+  if (revocationReasonCode !== undefined) out.revocationReasonCode = revocationReasonCode;
   return out;
 }

@@ -9,7 +9,20 @@ import { DecodeError } from "./errors.js";
  * on hostile input. A BEGIN without its END is an error, so every byte is read once or twice.
  */
 export function decodePem(text: string, label?: string): Uint8Array[] {
-  const out: Uint8Array[] = [];
+  return pemBlocks(text, label).map((b) => b.der);
+}
+
+/**
+ * Every block with the wanted label (any label when none is given) as its own PEM
+ * string, re-encoded by `encodePem` under the label it was found with: a chain of
+ * certificates split into one PEM per certificate. Same scan and errors as `decodePem`.
+ */
+export function splitPem(text: string, label?: string): string[] {
+  return pemBlocks(text, label).map((b) => encodePem(b.der, b.label));
+}
+
+function pemBlocks(text: string, label?: string): Array<{ label: string; der: Uint8Array }> {
+  const out: Array<{ label: string; der: Uint8Array }> = [];
   const BEGIN = "-----BEGIN ";
   const DASHES = "-----";
   let p = text.indexOf(BEGIN);
@@ -29,7 +42,7 @@ export function decodePem(text: string, label?: string): Uint8Array[] {
     if (!label || found === label || (label === "CERTIFICATE" && found === "TRUSTED CERTIFICATE")) {
       const b64 = text.slice(bodyStart, end).replace(/\s+/g, "");
       if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) throw new DecodeError(`bad base64 in PEM ${found}`);
-      out.push(new Uint8Array(Buffer.from(b64, "base64")));
+      out.push({ label: found, der: new Uint8Array(Buffer.from(b64, "base64")) });
     }
     p = text.indexOf(BEGIN, end + endMarker.length);
   }
@@ -46,4 +59,17 @@ export function readPemOrDer(bytes: Uint8Array, label?: string): Uint8Array[] {
   }
   if (bytes.length === 0 || bytes[0] !== 0x30) throw new DecodeError("neither PEM nor DER");
   return [bytes];
+}
+
+/** The one PEM writer: base64 in 64-column lines (RFC 7468), ending with a newline. */
+export function encodePem(der: Uint8Array, label: string): string {
+  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64");
+  return `-----BEGIN ${label}-----\n${b64.replace(/(.{64})/g, "$1\n").replace(/\n$/, "")}\n-----END ${label}-----\n`;
+}
+
+/** The first PEM block with `label` (any label when none is given), as DER; DecodeError when there is none. */
+export function pemToDer(text: string, label?: string): Uint8Array {
+  const [first] = decodePem(text, label);
+  if (!first) throw new DecodeError(label ? `no PEM ${label} block` : "no PEM block");
+  return first;
 }

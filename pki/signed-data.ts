@@ -118,10 +118,6 @@ const SCHEMES: Record<string, Scheme> = {
 const RSA_PSS = "1.2.840.113549.1.1.10";
 const EC_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
 
-export function isSupportedAlgorithm(alg: AlgorithmId): boolean {
-  return alg.oid === RSA_PSS || alg.oid in SCHEMES;
-}
-
 /** Verifies `sig` over `data` under `pk` with the algorithm `alg`. Never throws. */
 export function verifySignature(pk: PublicKey, alg: AlgorithmId, data: Uint8Array, sig: Uint8Array): VerifyResult {
   if (!pk.key) return "unsupported";

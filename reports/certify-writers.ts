@@ -1,31 +1,27 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeDirs, readRunLog, type AnyEvent } from "../core/index.js";
+import { loadRunLog, makeDirs, type RunLogSource } from "../core/index.js";
 import { buildCertifyReport, evidenceSummary, type CertifyReport, type CheckRow } from "./certify-model.js";
+import { junitXml, type JUnitCase } from "./junit-xml.js";
 
-const xml = (s: string) => s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
-const html = xml;
+const html = (s: string) =>
+  s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
 const md = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 /** JUnit XML: one testcase per check; a failed MUST is a <failure>, a failed SHOULD too (CI decides on the exit code). */
 export function certifyJUnit(r: CertifyReport): string {
-  const secs = (ms?: number) => ((ms ?? 0) / 1000).toFixed(3);
-  const total = r.checks.reduce((n, c) => n + (c.durationMs ?? 0), 0);
-  const cases = r.checks.map((c) => {
-    const name = `${c.id} [${c.level}] ${c.title}`;
-    let body = "";
-    if (c.outcome === "fail") body = `<failure message="${xml(c.message)}" type="${c.level}">${xml(`${c.source}\n${JSON.stringify(c.evidence, null, 2)}`)}</failure>`;
-    else if (c.outcome === "error") body = `<error message="${xml(c.message)}" type="${c.level}"/>`;
-    else if (c.outcome === "skip") body = `<skipped message="${xml(c.message)}"/>`;
-    return `    <testcase classname="certify.${xml(r.ca)}" name="${xml(name)}" time="${secs(c.durationMs)}">${body}</testcase>`;
+  const cases = r.checks.map((c): JUnitCase => {
+    const testcase: JUnitCase = { name: `${c.id} [${c.level}] ${c.title}`, classname: `certify.${r.ca}`, ms: c.durationMs ?? 0 };
+    if (c.outcome === "fail") testcase.result = { kind: "failure", message: c.message, type: c.level, detail: `${c.source}\n${JSON.stringify(c.evidence, null, 2)}` };
+    else if (c.outcome === "error") testcase.result = { kind: "error", message: c.message, type: c.level };
+    else if (c.outcome === "skip") testcase.result = { kind: "skipped", message: c.message };
+    return testcase;
   });
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="cardloop certify" tests="${r.checks.length}" failures="${r.totals.fail}" errors="${r.totals.error}" time="${secs(total)}">
-  <testsuite name="certify ${xml(r.ca)}" tests="${r.checks.length}" failures="${r.totals.fail}" errors="${r.totals.error}" skipped="${r.totals.skip}" time="${secs(total)}" timestamp="${xml(r.startTime.slice(0, 19))}">
-${cases.join("\n")}
-  </testsuite>
-</testsuites>
-`;
+  const ms = r.checks.reduce((n, c) => n + (c.durationMs ?? 0), 0);
+  return junitXml({
+    name: "cardloop certify",
+    suites: [{ name: `certify ${r.ca}`, ms, timestamp: r.startTime, id: 0, package: "cardloop.certify", properties: [["ca", r.ca]], cases, systemOut: "" }],
+  });
 }
 
 export function certifyJson(r: CertifyReport): string {
@@ -87,9 +83,8 @@ export interface CertifyReportFiles {
 }
 
 /** All four reports, from the run log (the only input a report ever has). */
-export function writeCertifyReports(runLog: string | readonly AnyEvent[], outDir: string): { files: CertifyReportFiles; report: CertifyReport } {
-  const events = typeof runLog === "string" ? readRunLog(runLog) : runLog;
-  const report = buildCertifyReport(events);
+export function writeCertifyReports(runLog: RunLogSource, outDir: string): { files: CertifyReportFiles; report: CertifyReport } {
+  const report = buildCertifyReport(loadRunLog(runLog));
   makeDirs(outDir);
   const files = {
     junit: join(outDir, "junit.xml"),

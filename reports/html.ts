@@ -1,7 +1,5 @@
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { INS_NAMES, failureLine, percentile, type Report, type RunReport } from "./model.js";
+import { chartJs } from "./chart-js.js";
+import { INS_NAMES, failureLine, apduPercentile, type Report, type RunReport } from "./model.js";
 
 /**
  * A single self-contained HTML file: styles, data and chart.js are inlined,
@@ -13,8 +11,8 @@ export function toHtml(report: Report, options: { title?: string } = {}): string
   const chartData = {
     labels: report.runs.map((r) => r.name),
     ins: insSeries(report.runs),
-    p50: report.runs.map((r) => Math.round(percentile(r.apdu.micros, 50))),
-    p95: report.runs.map((r) => Math.round(percentile(r.apdu.micros, 95))),
+    p50: report.runs.map((r) => Math.round(apduPercentile(r.apdu.micros, 50))),
+    p95: report.runs.map((r) => Math.round(apduPercentile(r.apdu.micros, 95))),
   };
   return `<!DOCTYPE html>
 <html lang="en">
@@ -119,7 +117,7 @@ function apduTable(runs: RunReport[]): string {
 ${runs
   .map(
     (r) =>
-      `<tr><td>${esc(r.name)}</td><td>${r.apdu.count}</td><td>${Math.round(percentile(r.apdu.micros, 50))}</td><td>${Math.round(percentile(r.apdu.micros, 95))}</td><td>${Math.round(Math.max(0, ...r.apdu.micros))}</td><td>${esc(
+      `<tr><td>${esc(r.name)}</td><td>${r.apdu.count}</td><td>${Math.round(apduPercentile(r.apdu.micros, 50))}</td><td>${Math.round(apduPercentile(r.apdu.micros, 95))}</td><td>${Math.round(Math.max(0, ...r.apdu.micros))}</td><td>${esc(
         Object.entries(r.apdu.bySw)
           .map(([sw, n]) => `${sw}×${n}`)
           .join(" "),
@@ -132,24 +130,6 @@ ${runs
 function insSeries(runs: RunReport[]): { label: string; data: number[] }[] {
   const all = [...new Set(runs.flatMap((r) => Object.keys(r.apdu.byIns)))].sort();
   return all.map((ins) => ({ label: `${ins} ${INS_NAMES[ins] ?? ""}`.trim(), data: runs.map((r) => r.apdu.byIns[ins] ?? 0) }));
-}
-
-let chartSource: string | undefined;
-
-/**
- * chart.js's UMD bundle, made safe to inline: its banner's web addresses lose
- * their scheme (nothing in the file may point at the network) and no
- * "</script" can close the tag early.
- */
-function chartJs(): string {
-  if (chartSource === undefined) {
-    // The package's exports map hides dist/chart.umd.js: find it beside the CommonJS entry.
-    const path = join(dirname(createRequire(import.meta.url).resolve("chart.js")), "chart.umd.js");
-    chartSource = readFileSync(path, "utf8")
-      .replace(/https?:\/\//g, "")
-      .replace(/<\/script/gi, "<\\/script");
-  }
-  return chartSource;
 }
 
 function safeJson(v: unknown): string {

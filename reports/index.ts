@@ -1,13 +1,13 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeDirs, readRunLog, type AnyEvent } from "../core/index.js";
+import { loadRunLog, makeDirs, type RunLogSource } from "../core/index.js";
 import { toHtml } from "./html.js";
 import { toJsonSummary } from "./json.js";
 import { toJUnit } from "./junit.js";
 import { toMarkdown } from "./markdown.js";
 import { buildReport, type Report } from "./model.js";
 
-export { buildReport, failureLine, percentile, type Report, type RunReport, type StepReport } from "./model.js";
+export { buildReport, failureLine, apduPercentile, type Report, type RunReport, type StepReport } from "./model.js";
 export { toJUnit } from "./junit.js";
 export { toJsonSummary } from "./json.js";
 export { toMarkdown } from "./markdown.js";
@@ -21,9 +21,8 @@ export interface ReportFiles {
 }
 
 /** Every report from one run log (the only input reports ever have). */
-export function writeReports(runLog: string | readonly AnyEvent[], outDir: string): { files: ReportFiles; report: Report } {
-  const events = typeof runLog === "string" ? readRunLog(runLog) : runLog;
-  const report = buildReport(events);
+export function writeReports(runLog: RunLogSource, outDir: string): { files: ReportFiles; report: Report } {
+  const report = buildReport(loadRunLog(runLog));
   makeDirs(outDir);
   const files: ReportFiles = {
     junit: join(outDir, "junit.xml"),
@@ -41,3 +40,19 @@ export function writeReports(runLog: string | readonly AnyEvent[], outDir: strin
 // certify's reports: one row per check.* event pair, from the run log as well.
 export { buildCertifyReport, type CertifyReport, type CheckRow } from "./certify-model.js";
 export { writeCertifyReports, certifyJUnit, certifyMarkdown, certifyHtml } from "./certify-writers.js";
+
+// qualify-reader's reports: criteria from check.* events, figures from qualify.* events.
+export {
+  buildQualificationReport,
+  type QualificationReport,
+  type CriterionResult,
+  type AtrInfo,
+  type Throughput,
+  type QualifyStartedData,
+  type QualifyCardData,
+  type QualifySamplesData,
+} from "./qualify-model.js";
+export { writeQualificationReports, qualificationJson, qualificationJunit, qualificationHtml, type QualificationReportFiles } from "./qualify-writers.js";
+
+// What the CLI prints at the end, from the same models.
+export { scenarioSummaryText, certifySummaryText, qualificationSummaryText } from "./text.js";

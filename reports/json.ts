@@ -1,4 +1,4 @@
-import { failureLine, percentile, type Report } from "./model.js";
+import { failureLine, apduPercentile, type Report } from "./model.js";
 
 /** The machine-readable summary: totals, one entry per scenario, failures with their evidence. */
 export function toJsonSummary(report: Report): string {
@@ -14,7 +14,7 @@ export function toJsonSummary(report: Report): string {
       count: r.apdu.count,
       byIns: r.apdu.byIns,
       bySw: r.apdu.bySw,
-      micros: { p50: percentile(r.apdu.micros, 50), p95: percentile(r.apdu.micros, 95), max: Math.max(0, ...r.apdu.micros) },
+      micros: { p50: apduPercentile(r.apdu.micros, 50), p95: apduPercentile(r.apdu.micros, 95), max: Math.max(0, ...r.apdu.micros) },
     },
     cards: r.cards,
     failures: r.steps

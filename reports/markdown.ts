@@ -1,4 +1,4 @@
-import { failureLine, percentile, type Report } from "./model.js";
+import { failureLine, apduPercentile, type Report } from "./model.js";
 
 /** A short Markdown summary that fits a CI step summary (GitHub's $GITHUB_STEP_SUMMARY and the like). */
 export function toMarkdown(report: Report): string {
@@ -13,7 +13,7 @@ export function toMarkdown(report: Report): string {
     "| --- | --- | ---: | ---: | ---: | --- |",
     ...report.runs.map(
       (r) =>
-        `| ${icon(r.outcome)} | ${cell(r.name)} | ${r.steps.length} | ${r.apdu.count} | ${Math.round(percentile(r.apdu.micros, 95))} | ${r.startTime.slice(0, 10)} → ${r.endTime.slice(0, 10)} |`,
+        `| ${icon(r.outcome)} | ${cell(r.name)} | ${r.steps.length} | ${r.apdu.count} | ${Math.round(apduPercentile(r.apdu.micros, 95))} | ${r.startTime.slice(0, 10)} → ${r.endTime.slice(0, 10)} |`,
     ),
   ];
   const failed = report.runs.filter((r) => r.outcome !== "pass");

@@ -1,4 +1,4 @@
-import type { AnyEvent, Outcome } from "../core/index.js";
+import { percentile, type AnyEvent, type Outcome } from "../core/index.js";
 
 /**
  * What every report shows, rebuilt from the run log alone. A run log holds one
@@ -51,6 +51,8 @@ export interface RunReport {
   metrics: { name: string; value: number; unit: string; labels?: Record<string, string> }[];
   /** Wall time of the whole run in ms, when the run recorded it. */
   wallMs?: number;
+  /** Why the run stopped before its steps were done, when it says. */
+  error?: string;
 }
 
 export interface Report {
@@ -96,6 +98,7 @@ export function buildReport(events: readonly AnyEvent[]): Report {
       case "run.finished":
         run.outcome = e.data.outcome;
         if (typeof e.data.summary?.wallMs === "number") run.wallMs = e.data.summary.wallMs;
+        if (typeof e.data.summary?.error === "string") run.error = e.data.summary.error;
         break;
       case "step.started":
         stepApdus = 0;
@@ -162,10 +165,9 @@ export function failureLine(step: StepReport): string {
   return `step ${step.index + 1} ${step.action}${label}${where}: ${step.message ?? step.outcome}`;
 }
 
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+/** An APDU latency percentile (core's nearest rank) in µs; 0 for a run without APDUs, as the tables show it. */
+export function apduPercentile(micros: readonly number[], p: number): number {
+  return micros.length === 0 ? 0 : percentile(micros, p);
 }
 
 export const INS_NAMES: Record<string, string> = {

@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import test from "ava";
 import { parse as parseJUnit, type ITestResult } from "test-results-parser";
 import { EventBus, VirtualClock, type AnyEvent } from "../core/index.js";
-import { buildReport, toHtml, toJUnit, toJsonSummary, toMarkdown } from "./index.js";
+import { buildCertifyReport, buildReport, certifySummaryText, scenarioSummaryText, toHtml, toJUnit, toJsonSummary, toMarkdown } from "./index.js";
 
 /** A small run log made through the real EventBus, with a failing step full of characters XML dislikes. */
 function runLog(opts: { finish: boolean }): AnyEvent[] {
@@ -119,4 +119,35 @@ test("JSON, Markdown and HTML agree on the totals", (t) => {
   t.regex(html, /<strong>0\/1<\/strong> scenarios passed/);
   t.false(html.includes('R&D <"card">'), "names are escaped");
   t.notRegex(html, /https?:\/\//);
+});
+
+test("the CLI's summary lines come from the report model: each run, its failing steps with file and line, why a run stopped, the total", (t) => {
+  const events = runLog({ finish: true });
+  const clock = new VirtualClock("2025-01-02T00:00:00Z");
+  const bus = new EventBus(clock);
+  bus.on((e) => events.push(e));
+  bus.emit("run.started", { name: "broken", kind: "scenario", meta: { file: "/w/s/broken.yaml" } });
+  bus.emit("run.finished", { outcome: "error", summary: { wallMs: 1.4, error: "CA did not open" } });
+  t.is(
+    scenarioSummaryText(buildReport(events), 2345, process.cwd()),
+    [
+      'FAIL  R&D <"card"> run (2 steps, 5 ms)',
+      '      x.yaml:9: step 2 authenticate "a <b> & \u0001": result: expected "ok", got "refused" ]]>',
+      "ERROR broken (0 steps, 1 ms)",
+      "      run stopped: CA did not open",
+      "0/2 scenarios passed in 2.35 s",
+      "",
+    ].join("\n"),
+  );
+});
+
+test("certify's summary lines come from its report model", (t) => {
+  const bus = new EventBus(new VirtualClock("2026-01-01T00:00:00Z"));
+  const events: AnyEvent[] = [];
+  bus.on((e) => events.push(e));
+  const head = { id: "A-1", title: "t", level: "MUST" as const, source: "s" };
+  bus.emit("run.started", { name: "certify x", kind: "certify", meta: { ca: "x" } });
+  bus.emit("check.started", head);
+  bus.emit("check.finished", { ...head, outcome: "fail", message: "no" });
+  t.is(certifySummaryText(buildCertifyReport(events)), `FAIL  MUST   A-1                        no\n\nx: FAIL (1 MUST failed, 0 SHOULD failed, 0 skipped)\n`);
 });

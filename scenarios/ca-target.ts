@@ -1,11 +1,10 @@
-import { UsageError, type Clock, type Random } from "../core/index.js";
+import { UsageError, type Clock, type LifecyclePolicy, type Random } from "../core/index.js";
 import { EmbeddedCa, type CaAdapter } from "../simulator/ca/index.js";
-import type { Policy } from "./policy.js";
 
 export interface CaTargetOptions {
   clock: Clock;
   random: Random;
-  policy: Policy;
+  policy: LifecyclePolicy;
 }
 
 /** A CA ready for a run, and how its time relates to the run's. */
@@ -38,7 +37,7 @@ const TARGETS: { matches: (target: string) => boolean; open: CaFactory }[] = [
       ca: await EmbeddedCa.open({
         clock: opts.clock,
         random: opts.random,
-        maxValidityYears: opts.policy.lifetimeYears,
+        policy: opts.policy,
         // A throwaway CA: cheaper hashing of cancellation codes keeps a scenario in milliseconds.
         kdfLog2N: 10,
       }),

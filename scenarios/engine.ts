@@ -1,7 +1,8 @@
 import { performance } from "node:perf_hooks";
 import { EventBus, SeededRandom, UsageError, VirtualClock, errorMessage, type AnyEvent, type Outcome } from "../core/index.js";
 import { PivCard } from "../simulator/card/index.js";
-import { MobileApp, TracedReader } from "../simulator/terminal/index.js";
+import { MobileApp } from "../simulator/terminal/index.js";
+import { TracedReader } from "../simulator/reader/index.js";
 import { openCa, type OpenedCa } from "./ca-target.js";
 import "./events.js";
 import type { Scenario } from "./format.js";
@@ -96,7 +97,7 @@ export async function runScenario(original: Scenario, opts: RunOptions = {}): Pr
         holder: { id: spec.id + runTag, name: h.name, email: h.email, ...(org ? { organisation: org.name } : {}), registration: h.answers },
         organisationName: org?.name,
         slot,
-        reader: new TracedReader(slot.reader, bus, `${readerKind}:${spec.id}`),
+        reader: new TracedReader(slot.reader, bus, { name: `${readerKind}:${spec.id}` }),
         present: true,
         pin: scenario.policy.transportPin,
         puk: scenario.policy.puk,

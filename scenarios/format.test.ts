@@ -1,6 +1,9 @@
 import test from "ava";
 import fc from "fast-check";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CARD_REVOCATION_REASONS, DEFAULT_POLICY, resolvePolicyRef } from "../core/index.js";
 import { libraryFiles } from "./runner.js";
 import { loadScenario, parseScenario, ACTIONS } from "./format.js";
 import { ScenarioError } from "./source.js";
@@ -211,4 +214,42 @@ test("edge cases found by the mutation property stay located errors", (t) => {
     t.is(locatedOrParsed(text), undefined, text);
   }
   t.is(errorOf(card("99999999y")).field, "actors.cards[0].expires");
+});
+
+test("a scenario's policy comes from core: shipped by name, or a file beside the scenario", (t) => {
+  const withPolicy = (ref: string) => GOOD.replace("start: 2025-01-01T00:00:00Z", `start: 2025-01-01T00:00:00Z\npolicy: ${ref}`);
+  t.deepEqual(parseScenario(GOOD, "s.yaml").policy, DEFAULT_POLICY);
+  t.is(parseScenario(withPolicy("ocsp"), "s.yaml").policy.revocation, "ocsp");
+  const dir = mkdtempSync(join(tmpdir(), "scenario-policy-"));
+  try {
+    const policyText = readFileSync(resolvePolicyRef("default", dir), "utf8");
+    writeFileSync(join(dir, "short.yaml"), policyText.replace("lifetime: 3y", "lifetime: 1y").replace("maxFailedAttempts: 5", "maxFailedAttempts: 2"));
+    const s = parseScenario(withPolicy("./short.yaml"), join(dir, "s.yaml"));
+    t.like(s.policy, { lifetimeYears: 1, maxFailedAttempts: 2 });
+    // a mistake in the policy file is a ScenarioError located in the policy file
+    writeFileSync(join(dir, "bad.yaml"), policyText.replace("maxFailedAttempts: 5", "maxFailedAttempts: many"));
+    const err = t.throws(() => parseScenario(withPolicy("bad.yaml"), join(dir, "s.yaml")), { instanceOf: ScenarioError });
+    t.is(err!.file, join(dir, "bad.yaml"));
+    t.is(err!.field, "revocation.maxFailedAttempts");
+    t.regex(err!.message, /bad\.yaml:\d+:\d+: revocation\.maxFailedAttempts: expected a number, got "many"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // an unknown name or a missing file is located at the scenario's `policy:`
+  const unknown = errorOf(withPolicy("strict"));
+  t.is(unknown.field, "policy");
+  t.is(unknown.line, 4);
+  t.regex(unknown.reason, /cannot load policy "strict": no shipped policy named "strict"/);
+  t.regex(errorOf(withPolicy("./nowhere.yaml")).reason, /cannot load policy "\.\/nowhere\.yaml": ENOENT/);
+});
+
+test("revoke steps take the roles and a card's reasons from core's one vocabulary", (t) => {
+  const revoke = (args: string) => GOOD.replace("  - advance: 30d\n", `  - revoke: { card: ann-card, ${args} }\n`);
+  const step = parseScenario(revoke("role: holder, code: wrong, reason: privilegeWithdrawn"), "s.yaml").steps[1];
+  t.like(step.args, { role: "holder", reason: "privilegeWithdrawn" });
+  t.regex(errorOf(revoke("role: auditor")).reason, /"auditor" is not one of: holder, legal-representative, authorised-representative, operator/);
+  // a CA-level reason, a hold and removeFromCRL are not a card's reasons
+  for (const reason of ["cACompromise", "certificateHold", "removeFromCRL"]) {
+    t.regex(errorOf(revoke(`role: operator, reason: ${reason}`)).reason, new RegExp(`"${reason}" is not one of: ${CARD_REVOCATION_REASONS.join(", ")}`));
+  }
 });

@@ -1,6 +1,18 @@
 import { readFileSync } from "node:fs";
-import { addYears, parseDuration } from "../core/index.js";
-import { loadPolicy, pinText, resolvePolicyPath, type Policy } from "./policy.js";
+import { dirname } from "node:path";
+import {
+  addYears,
+  CARD_REVOCATION_REASONS,
+  parseDuration,
+  parsePolicy,
+  PolicyError,
+  pinText,
+  resolvePolicyRef,
+  REVOKER_ROLES,
+  type LifecyclePolicy,
+  type RevocationReason,
+  type RevokerRole,
+} from "../core/index.js";
 import { parseYaml, ScenarioError, type Located } from "./source.js";
 
 /**
@@ -30,16 +42,6 @@ export const ACTIONS = [
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
-export const ROLES = ["holder", "legal-representative", "authorised-representative", "operator"] as const;
-export type Role = (typeof ROLES)[number];
-export const REASONS = [
-  "unspecified",
-  "keyCompromise",
-  "affiliationChanged",
-  "superseded",
-  "cessationOfOperation",
-  "privilegeWithdrawn",
-] as const;
 
 export interface HolderSpec {
   id: string;
@@ -86,9 +88,9 @@ export interface StepArgs {
   at?: "signing-time" | "now";
   by?: number;
   to?: Date;
-  role?: Role;
+  role?: RevokerRole;
   code?: string;
-  reason?: (typeof REASONS)[number];
+  reason?: RevocationReason;
   certificate?: "authentication" | "signature" | "both";
   times?: number;
 }
@@ -99,7 +101,7 @@ export interface Scenario {
   seed: number | string;
   start: Date;
   policyRef: string;
-  policy: Policy;
+  policy: LifecyclePolicy;
   ca: string;
   reader: string;
   holders: HolderSpec[];
@@ -173,13 +175,7 @@ export function parseScenario(text: string, file: string, overrides: { seed?: nu
   const start = root.get("start").date();
   const policyNode = root.get("policy");
   const policyRef = policyNode.optStr() ?? "default";
-  let policy: Policy;
-  try {
-    policy = loadPolicy(resolvePolicyPath(policyRef, file));
-  } catch (err) {
-    if (err instanceof ScenarioError) throw err;
-    throw policyNode.fail(`cannot load policy "${policyRef}": ${(err as Error).message}`);
-  }
+  const policy = scenarioPolicy(policyNode, policyRef, file);
   const caNode = root.get("ca");
   const ca = caNode.optStr() ?? "embedded";
   if (!/^[a-z][a-z0-9-]*$/.test(ca) && !/^https?:\/\/\S+$/.test(ca)) caNode.fail(`expected "embedded", another target name or an http(s) URL, got "${ca}"`);
@@ -221,6 +217,24 @@ export function parseScenario(text: string, file: string, overrides: { seed?: nu
     cards,
     steps,
   };
+}
+
+/** The scenario's policy; a mistake in the policy file is reported where it is, a missing file at the scenario's `policy:`. */
+function scenarioPolicy(node: Located, ref: string, scenarioFile: string): LifecyclePolicy {
+  let path: string;
+  let text: string;
+  try {
+    path = resolvePolicyRef(ref, dirname(scenarioFile));
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    node.fail(`cannot load policy "${ref}": ${(err as Error).message}`);
+  }
+  try {
+    return parsePolicy(text, path);
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ScenarioError(err.file, err.line, err.column, err.field, err.reason);
+    throw err;
+  }
 }
 
 function unique(seen: Set<string>, id: string, node: Located): void {
@@ -334,11 +348,11 @@ function parseArgs(action: Action, node: Located, cards: Set<string>, documents:
   if (to) args.to = to.date();
   if (action === "advance" && args.by === undefined && args.to === undefined) node.fail('advance needs a duration (e.g. "advance: 30d") or "to: <date>"');
   const role = get("role");
-  if (role) args.role = role.oneOf(ROLES);
+  if (role) args.role = role.oneOf(REVOKER_ROLES);
   const code = get("code");
   if (code) args.code = code.str();
   const reason = get("reason");
-  if (reason) args.reason = reason.oneOf(REASONS);
+  if (reason) args.reason = reason.oneOf(CARD_REVOCATION_REASONS);
   const cert = get("certificate");
   if (cert) args.certificate = cert.oneOf(["authentication", "signature", "both"] as const);
   const times = get("times");

@@ -1,7 +1,6 @@
 /** The scenario engine and the library of scenario files. */
 export { loadScenario, parseScenario, ACTIONS, OUTCOME_FIELDS, type Scenario, type Step, type StepArgs, type CardSpec, type HolderSpec, type Action } from "./format.js";
 export { ScenarioError } from "./source.js";
-export { loadPolicy, resolvePolicyPath, type Policy } from "./policy.js";
 export { runScenario, type ScenarioResult, type StepResult, type StepOutcome, type RunOptions } from "./engine.js";
 export { compare, wrongSecret } from "./outcome.js";
 export { runFiles, libraryFiles, LIBRARY_DIR, type RunFilesOptions, type RunFilesResult } from "./runner.js";

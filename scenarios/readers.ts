@@ -1,7 +1,7 @@
 import { UsageError } from "../core/index.js";
 import type { Card } from "../simulator/card/index.js";
 import { MemoryReader } from "../simulator/reader/index.js";
-import type { Reader } from "../simulator/reader/reader.js";
+import type { Reader } from "../simulator/reader/index.js";
 
 /**
  * A reader with one card that a scenario can take out (lose-card) and put

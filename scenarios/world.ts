@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
-import { errorMessage, type EventBus, type SeededRandom, type VirtualClock, type Outcome } from "../core/index.js";
-import type { CaAdapter, CancellationCodes, Holder, Profile, RevokerRole } from "../simulator/ca/index.js";
+import { DEFAULT_REASON_BY_ROLE, errorMessage, type EventBus, type RevokerRole, type SeededRandom, type VirtualClock, type Outcome } from "../core/index.js";
+import type { CaAdapter, CancellationCodes, Holder, Profile } from "../simulator/ca/index.js";
 import {
   IssuanceStation,
   RelyingParty,
@@ -11,8 +11,8 @@ import {
   pinRefusal,
   type MobileApp,
   type SignedDocument,
-  type TracedReader,
 } from "../simulator/terminal/index.js";
+import type { TracedReader } from "../simulator/reader/index.js";
 import "./events.js";
 import type { CardSpec, Scenario, Step } from "./format.js";
 import { compare, refusalOutcome, wrongSecret, type StepOutcome } from "./outcome.js";
@@ -320,8 +320,8 @@ export class World {
     const a = step.args;
     const c = this.card(step);
     if (!c.serials) throw new TerminalRefusal("not-personalised", `card ${c.spec.id} has no certificates`);
-    const role = a.role! as RevokerRole;
-    const reason = a.reason ?? (role === "holder" ? "keyCompromise" : role === "operator" ? "unspecified" : "affiliationChanged");
+    const role = a.role!;
+    const reason = a.reason ?? DEFAULT_REASON_BY_ROLE[role];
     const mode = a.code ?? "correct";
     const credentials = this.credentials(c, role, mode);
     const revoked: string[] = [];

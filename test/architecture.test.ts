@@ -73,3 +73,64 @@ test("simulator's parts do not import upward: card and reader stand below termin
   }
   t.deepEqual(violations, []);
 });
+
+/** A component's public face is its index.ts; simulator's parts are components of their own. */
+function unitOf(file: string): string {
+  const parts = relative(root, file).split(sep);
+  return parts[0] === "simulator" && parts.length > 2 ? `simulator/${parts[1]}` : parts[0];
+}
+
+test("components import one another only through their index.ts", (t) => {
+  const violations: string[] = [];
+  for (const comp of Object.keys(ALLOWED)) {
+    let files: string[];
+    try {
+      files = sources(join(root, comp));
+    } catch {
+      continue;
+    }
+    for (const file of files) {
+      for (const m of readFileSync(file, "utf8").matchAll(IMPORT)) {
+        const target = resolve(dirname(file), m[1] ?? m[2]);
+        const from = unitOf(file);
+        const to = unitOf(target);
+        if (from === to || to === "node_modules") continue;
+        const expected = join(root, to, "index.js");
+        if (target !== expected && target !== join(root, to, "index.ts")) violations.push(`${relative(root, file)} imports ${relative(root, target)} (use ${to}/index.ts)`);
+      }
+    }
+  }
+  t.deepEqual(violations, []);
+});
+
+const PRODUCTION = ["core", "pki", "simulator", "conformance", "scenarios", "reports", "dashboard", "cli"];
+const productionFiles = () => PRODUCTION.flatMap((c) => {
+  try {
+    return sources(join(root, c));
+  } catch {
+    return [];
+  }
+});
+
+// pki/README.md, "Second opinions": pki/ reads and writes every PKI structure; these
+// libraries only check it, in tests and benchmarks. No production file may use them.
+const SECOND_OPINIONS = /from\s+["'](asn1js|pkijs|@peculiar\/x509)["']|import\(\s*["'](asn1js|pkijs|@peculiar\/x509)["']\s*\)/;
+
+test("no production module imports asn1js, pkijs or @peculiar/x509; none outside pki/ parses certificates with node:crypto", (t) => {
+  const files = productionFiles();
+  t.true(files.length > 100, "the scan found the production sources");
+  const libraries = files.filter((f) => SECOND_OPINIONS.test(readFileSync(f, "utf8"))).map((f) => relative(root, f));
+  t.deepEqual(libraries, []);
+  const x509 = files.filter((f) => component(f) !== "pki" && /\bX509Certificate\b/.test(readFileSync(f, "utf8"))).map((f) => relative(root, f));
+  t.deepEqual(x509, []);
+});
+
+test("no production file is over 450 lines unless its first comment says why", (t) => {
+  // The convention: such a file's first comment contains "over 450 lines" and the reason.
+  const long = productionFiles()
+    .map((f) => ({ f, text: readFileSync(f, "utf8") }))
+    .filter(({ text }) => text.split("\n").length > 450)
+    .filter(({ text }) => !/^(?:import[^\n]*\n|\s)*(?:\/\/[^\n]*over 450 lines|\/\*\*?[\s\S]*?over 450 lines[\s\S]*?\*\/)/.test(text))
+    .map(({ f }) => relative(root, f));
+  t.deepEqual(long, []);
+});

@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { EmbeddedCa, DataDirLockedError } from "../simulator/ca/index.js";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import test from "ava";
+import test, { type ExecutionContext } from "ava";
 import { makeCsr } from "../simulator/ca/testing.js";
 
 /** `cardloop ca serve` as a user meets it: what it prints, where it listens, how it refuses bad input. */
@@ -14,8 +15,19 @@ function tmp(): string {
   return mkdtempSync(join(tmpdir(), "cardloop-ca-cli-"));
 }
 
-function serve(args: string[]): Promise<{ child: ChildProcess; url: string; stdout: () => string; stderr: () => string }> {
-  const child = spawn(process.execPath, [CLI, "ca", "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+function killGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Starts `ca serve` in its own process group, owned by test `t`: the group is killed when the test ends, pass or fail. */
+function serve(t: ExecutionContext, args: string[]): Promise<{ child: ChildProcess; url: string; stdout: () => string; stderr: () => string }> {
+  const child = spawn(process.execPath, [CLI, "ca", "serve", ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  t.teardown(() => killGroup(child));
   let out = "";
   let err = "";
   child.stderr!.on("data", (d) => (err += d));
@@ -43,7 +55,7 @@ function run(...args: string[]) {
 
 test("serve prints its base URL alone on one line, on 127.0.0.1 by default; the clock stays put without --virtual-clock", async (t) => {
   const data = tmp();
-  const s = await serve(["--data", data, "--port", "0"]);
+  const s = await serve(t, ["--data", data, "--port", "0"]);
   try {
     t.regex(s.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const chain = await fetch(`${s.url}/ca`);
@@ -122,8 +134,8 @@ async function exercise(url: string, token: string): Promise<{ thirdAttempt: num
 test("--max-failed-attempts and --renewal change what the served CA does (defaults: 5, supersede)", async (t) => {
   const [dataA, dataB] = [tmp(), tmp()];
   const [flagged, plain] = await Promise.all([
-    serve(["--data", dataA, "--port", "0", "--max-failed-attempts", "2", "--renewal", "keep"]),
-    serve(["--data", dataB, "--port", "0"]),
+    serve(t, ["--data", dataA, "--port", "0", "--max-failed-attempts", "2", "--renewal", "keep"]),
+    serve(t, ["--data", dataB, "--port", "0"]),
   ]);
   try {
     const token = (dir: string) => readFileSync(join(dir, "operator.token"), "utf8").trim();
@@ -137,10 +149,85 @@ test("--max-failed-attempts and --renewal change what the served CA does (defaul
 
 test("--renewal supersede is the default spelled out", async (t) => {
   const data = tmp();
-  const s = await serve(["--data", data, "--port", "0", "--renewal", "supersede", "--max-failed-attempts", "5"]);
+  const s = await serve(t, ["--data", data, "--port", "0", "--renewal", "supersede", "--max-failed-attempts", "5"]);
   try {
     t.deepEqual(await exercise(s.url, readFileSync(join(data, "operator.token"), "utf8").trim()), { thirdAttempt: 200, oldAfterRenewal: "revoked superseded" });
   } finally {
     await stop(s.child);
+  }
+});
+
+test("one writer per data directory: a second ca serve exits 2 naming the first's pid; so does an in-process open", async (t) => {
+  const data = tmp();
+  const first = await serve(t, ["--data", data, "--port", "0"]);
+  const second = run("ca", "serve", "--data", data, "--port", "0");
+  t.is(second.code, 2, second.stderr);
+  const lines = second.stderr.trim().split("\n");
+  t.is(lines.length, 1, second.stderr);
+  t.regex(lines[0], new RegExp(`already served by process ${first.child.pid}\\b`));
+  t.notRegex(lines[0], /internal error/);
+  t.is(second.stdout, "");
+  const inProcess = await t.throwsAsync(EmbeddedCa.open({ dataDir: data, kdfLog2N: 4 }), { instanceOf: DataDirLockedError });
+  t.is(inProcess?.holderPid, first.child.pid);
+  // The first server is unharmed and still answers.
+  t.is((await fetch(`${first.url}/ca`)).status, 200);
+  t.is(await stop(first.child), 0);
+  // Released on a clean stop: the directory serves again.
+  const again = await serve(t, ["--data", data, "--port", "0"]);
+  t.is((await fetch(`${again.url}/ca`)).status, 200);
+  t.is(await stop(again.child), 0);
+});
+
+test("a server killed with SIGKILL leaves no lock behind: the next one starts", async (t) => {
+  const data = tmp();
+  const first = await serve(t, ["--data", data, "--port", "0"]);
+  const gone = new Promise((r) => first.child.once("exit", r));
+  killGroup(first.child, "SIGKILL");
+  await gone;
+  const next = await serve(t, ["--data", data, "--port", "0"]);
+  t.is((await fetch(`${next.url}/ca`)).status, 200);
+  t.is(await stop(next.child), 0);
+});
+
+test("--policy FILE sets the served CA's rules; the flags still override it; a bad file is one line and exit 2", async (t) => {
+  const dir = tmp();
+  const policyFile = join(dir, "short.yaml");
+  const base = readFileSync(join(ROOT, "policies", "default.yaml"), "utf8");
+  writeFileSync(
+    policyFile,
+    base.replace("lifetime: 3y", "lifetime: 1y").replace("renewal: revoke-superseded", "renewal: keep-until-expiry").replace("maxFailedAttempts: 5", "maxFailedAttempts: 2"),
+  );
+  const [data, overridden] = [join(dir, "ca"), join(dir, "ca2")];
+  const [s, o] = await Promise.all([
+    serve(t, ["--data", data, "--port", "0", "--policy", policyFile]),
+    serve(t, ["--data", overridden, "--port", "0", "--policy", policyFile, "--max-failed-attempts", "5", "--renewal", "supersede"]),
+  ]);
+  try {
+    const token = (d: string) => readFileSync(join(d, "operator.token"), "utf8").trim();
+    t.deepEqual(await exercise(s.url, token(data)), { thirdAttempt: 423, oldAfterRenewal: "good" }, "the policy's lockout (2) and renewal (keep)");
+    t.deepEqual(await exercise(o.url, token(overridden)), { thirdAttempt: 200, oldAfterRenewal: "revoked superseded" }, "the flags win");
+    const csr = (await makeCsr()).pem;
+    const res = await fetch(`${s.url}/api/v1/certificates`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ csr, profile: "signature", holder: { id: "P-1", name: "Pat", email: "pat@example.org" } }),
+    });
+    const j = (await res.json()) as { notBefore: string; notAfter: string };
+    const years = (Date.parse(j.notAfter) - Date.parse(j.notBefore)) / (365.25 * 86_400_000);
+    t.true(years > 0.99 && years < 1.01, `one year (got ${years})`);
+  } finally {
+    await Promise.all([stop(s.child), stop(o.child)]);
+  }
+  const bad = join(dir, "bad.yaml");
+  writeFileSync(bad, base.replace("lifetime: 3y", "lifetime: forever"));
+  for (const [file, message] of [
+    [bad, /bad\.yaml:\d+:\d+: .*lifetime/],
+    [join(dir, "missing.yaml"), /missing\.yaml.*cannot read/],
+  ] as const) {
+    const r = run("ca", "serve", "--data", join(dir, "ca3"), "--port", "0", "--policy", file);
+    t.is(r.code, 2, r.stderr);
+    t.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+    t.regex(r.stderr, message);
+    t.is(r.stdout, "");
   }
 });

@@ -68,7 +68,7 @@ test("OpenSSL: a failed MUST exits 1 and the reports say what it gets wrong", as
   const md = readFileSync(join(dir, "certify.md"), "utf8");
   t.regex(md, /## What this CA gets wrong\n\n- \*\*ISS-WEAK-KEY\*\* \(MUST, lifecycle policy/);
   const junit = readFileSync(join(dir, "junit.xml"), "utf8");
-  t.regex(junit, /<testcase classname="certify.openssl" name="ISS-WEAK-KEY \[MUST\][^"]*" time="[0-9.]+"><failure message="the CA issued a certificate for an RSA-1024 key"/);
+  t.regex(junit, /<testcase name="ISS-WEAK-KEY \[MUST\][^"]*" classname="certify.openssl" time="[0-9.]+">\s*<failure message="the CA issued a certificate for an RSA-1024 key"/);
   t.is((junit.match(/<testcase /g) ?? []).length, 3);
 });
 
@@ -164,4 +164,43 @@ test("--ca-config: a misspelt key exits 2 with one line naming it; honourCardExp
   t.deepEqual(off.outcome, { "ISS-VALIDITY-CARD-EXPIRY": "fail", "ISS-VALIDITY-MAX": "pass" });
   t.is(on.code, 0, on.stderr);
   t.deepEqual(on.outcome, { "ISS-VALIDITY-CARD-EXPIRY": "pass", "ISS-VALIDITY-MAX": "pass" });
+});
+
+test("--policy: the checks judge by the policy file (lifetime cap, renewal rule, lockout count); a bad policy exits 2 with one located line", async (t) => {
+  const dir = tmp();
+  const only = "ISS-VALIDITY-MAX,REN-OLD-SUPERSEDED,REV-AUTH-LOCKOUT";
+  const certify = async (policy: string, out: string) => {
+    const r = await cardloop(["certify", "--ca", "embedded", "--policy", policy, "--only", only, "--json", "--out", join(dir, out)]);
+    const checks = r.stdout ? (JSON.parse(r.stdout).checks as { id: string; outcome: string; message: string }[]) : [];
+    return { ...r, outcome: Object.fromEntries(checks.map((c) => [c.id, c.outcome])), message: Object.fromEntries(checks.map((c) => [c.id, c.message])) };
+  };
+  // the embedded CA keeps the default policy: 3 years, superseded at renewal, locked after 5 wrong codes
+  const shipped = readFileSync(join(root, "policies/default.yaml"), "utf8");
+  writeFileSync(
+    join(dir, "stricter.yaml"),
+    shipped.replace("lifetime: 3y", "lifetime: 2y").replace("renewal: revoke-superseded", "renewal: keep-until-expiry").replace("maxFailedAttempts: 5", "maxFailedAttempts: 3"),
+  );
+  const [byDefault, stricter] = await Promise.all([certify("default", "default"), certify(join(dir, "stricter.yaml"), "stricter")]);
+  t.is(byDefault.code, 0, byDefault.stderr);
+  t.deepEqual(byDefault.outcome, { "ISS-VALIDITY-MAX": "pass", "REN-OLD-SUPERSEDED": "pass", "REV-AUTH-LOCKOUT": "pass" });
+  t.is(byDefault.message["REV-AUTH-LOCKOUT"], "locked after 5 wrong codes (refused with 423), not before");
+  t.is(stricter.code, 1, stricter.stderr);
+  t.deepEqual(stricter.outcome, { "ISS-VALIDITY-MAX": "fail", "REN-OLD-SUPERSEDED": "fail", "REV-AUTH-LOCKOUT": "fail" });
+  t.regex(stricter.message["ISS-VALIDITY-MAX"], /^validity longer than 2 years/);
+  t.regex(stricter.message["REV-AUTH-LOCKOUT"], /^the right code still revoked after 3 wrong ones/);
+  // the run log says which rules judged, and never the policy's PIN or PUK
+  const started = readRunLog(join(dir, "stricter", "run.jsonl")).find((e) => e.type === "run.started")!;
+  t.like((started.data as { meta?: Record<string, unknown> }).meta?.policy, { lifetimeYears: 2, maxFailedAttempts: 3, renewal: "keep-until-expiry" });
+  const log = readFileSync(join(dir, "stricter", "run.jsonl"), "utf8");
+  t.false(log.includes("12345678"));
+  t.false(log.includes('"transportPin"'));
+
+  writeFileSync(join(dir, "bad.yaml"), shipped.replace("maxFailedAttempts: 5", "maxFailedAttempts: 0"));
+  const bad = await certify(join(dir, "bad.yaml"), "bad");
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /^cardloop: \S+bad\.yaml:\d+:\d+: revocation\.maxFailedAttempts: expected an integer >= 1, got 0\n$/);
+  t.false(existsSync(join(dir, "bad", "junit.xml")));
+  const unknown = await certify("strict", "unknown");
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /^cardloop: no shipped policy named "strict"/);
 });

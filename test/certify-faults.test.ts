@@ -133,9 +133,15 @@ const CASES: Case[] = [
     how: "a CA handing out no codes",
     ...faulty("no-codes"),
     alsoFails: ["LIFECYCLE-SCENARIO"], // the holder revokes with the code the CA did not hand out
-    skips: ["REV-AUTH-WRONG-CODE", "REV-AUTH-ROLE"], // no code, so no wrong or other role's code to try
+    skips: ["REV-AUTH-WRONG-CODE", "REV-AUTH-ROLE", "REV-AUTH-LOCKOUT"], // no code, so no wrong or other role's code to try
   },
-  { check: "REV-AUTH-WRONG-CODE", how: "a CA accepting any holder code", ...faulty("ignore-holder-code") },
+  {
+    check: "REV-AUTH-WRONG-CODE",
+    how: "a CA accepting any holder code",
+    ...faulty("ignore-holder-code"),
+    skips: ["REV-AUTH-LOCKOUT"], // the first wrong code revokes: nothing is left to lock
+  },
+  { check: "REV-AUTH-LOCKOUT", how: "embedded CA that never locks revocation", ...embedded({ maxFailedAttempts: 1_000_000 }) },
   { check: "REV-AUTH-ROLE", how: "a CA accepting any representative's code", ...faulty("ignore-representative-code") },
   {
     check: "PROP-CRL",

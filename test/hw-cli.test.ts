@@ -10,11 +10,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { readRunLog } from "../core/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
 import { loadCard } from "../simulator/card/index.js";
 import { PcscReader } from "../simulator/reader/pcsc.js";
-import { READER_0, READER_1, startPcscd, type Pcscd } from "./support/pcscd.js";
-import { finished, runTool, type Run } from "./support/processes.js";
+import { READER_0, READER_1, startPcscd, type Pcscd } from "../harness/pcscd.js";
+import { finished, runTool, type Run } from "../harness/processes.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const BIN = path.join(ROOT, "bin/cardloop.js");
@@ -130,7 +131,7 @@ test.serial("apdu --reader pcsc:NAME: a script against the card `card serve` put
   const lines = res.stdout.trim().split("\n").map((l) => JSON.parse(l));
   t.deepEqual(lines[0], { command: "0020008008FFFFFFFFFFFFFFFF", response: "", sw: "63C1", expected: "9000", ok: false });
   t.deepEqual(lines[1], { command: "00F8000000", response: "00C0FFEE", sw: "9000" });
-  const events = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const events: any[] = readRunLog(log); // the one run-log reader; loosely typed like the JSON it replaces
   const exchanges = events.filter((e) => e.type === "apdu.exchange");
   t.is(exchanges.length, 2);
   t.is(exchanges[0].data.reader, READER_0, "the exchanges went through the PC/SC reader");
@@ -176,7 +177,7 @@ test.serial('run --reader "pcsc:Virtual PCD 00 00": the scenario card goes into 
     await w.reader.close();
   }
   t.deepEqual(w.seen, [true, false], "pcscd saw the scenario's card arrive in the reader and leave at the end");
-  const events = fs.readFileSync(path.join(out, "run.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const events: any[] = readRunLog(path.join(out, "run.jsonl"));
   t.is(events.find((e) => e.type === "run.started").data.meta.reader, `pcsc:${READER_0}`);
   t.true(events.filter((e) => e.type === "apdu.exchange").length > 50);
   t.is(events.find((e) => e.type === "run.finished").data.outcome, "pass");

@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { EventBus, SystemClock, type AnyEvent } from "../core/index.js";
+import { EventBus, SystemClock, readRunLog, type AnyEvent } from "../core/index.js";
 import { qualifyReader } from "../conformance/qualify/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
 import { ATR, PivCard, loadCard, saveCard } from "../simulator/card/index.js";
@@ -23,8 +23,8 @@ import { VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
 import { IssuanceStation, PivClient } from "../simulator/terminal/index.js";
 import { runFiles } from "../scenarios/index.js";
 import { registerReader } from "../scenarios/readers.js";
-import { READER_0, READER_1, startPcscd, type Pcscd } from "./support/pcscd.js";
-import { finished, runTool, type Run } from "./support/processes.js";
+import { READER_0, READER_1, startPcscd, type Pcscd } from "../harness/pcscd.js";
+import { finished, runTool, type Run } from "../harness/processes.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const PKCS11 = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
@@ -291,7 +291,7 @@ test.serial("cardloop qualify-reader --emulated-card qualifies Virtual PCD 00 00
   t.true(html.includes("new Chart("));
   t.true(html.includes("Chart.js v"), "chart.js is inlined");
   t.false(/<script[^>]+src=|<link[^>]+href=/.test(html), "no external resources");
-  const log = fs.readFileSync(path.join(out, "run.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const log = readRunLog(path.join(out, "run.jsonl"));
   t.is(log.filter((e) => e.type === "check.finished").length, json.criteria.length);
 });
 

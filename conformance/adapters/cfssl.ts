@@ -14,11 +14,11 @@ import {
   type IssuedCertificate,
   type Profile,
   type RenewRequest,
-  type RevocationReason,
   type RevocationResult,
   type RevokeRequest,
-  REASON_CODES,
-} from "../../simulator/ca/api.js";
+} from "../../simulator/ca/index.js";
+import { reasonForCode } from "../../core/index.js";
+import { splitPem } from "../../pki/index.js";
 import { certInfo, normSerial } from "../pkix.js";
 import { ocspOverHttp, startLoopbackServer, type LoopbackServer } from "./loopback-http.js";
 import { freeLoopbackPort, lastLines, run, runOk, SerialQueue, startDaemon, stopDaemon } from "./process.js";
@@ -48,7 +48,6 @@ const DEFAULT_USAGES: Record<Profile, string[]> = {
   signature: ["digital signature", "content committment"],
 };
 
-const REASON_BY_CODE = new Map(Object.entries(REASON_CODES).map(([k, v]) => [v, k as RevocationReason]));
 
 // CFSSL's certdb schema (certdb/sqlite migrations of the packaged version): the package ships no
 // migrations, so the adapter creates the two tables itself.
@@ -206,8 +205,8 @@ export class CfsslCa implements CaAdapter {
 
   async issue(req: IssueRequest): Promise<IssuedCertificate> {
     const r = await this.api("/api/v1/cfssl/sign", { certificate_request: req.csrPem, profile: req.profile });
-    const pem = String(r.certificate ?? "");
-    if (!pem.includes("BEGIN CERTIFICATE")) throw new CaError(500, "cfssl", "cfssl sign returned no certificate");
+    const [pem] = splitPem(String(r.certificate ?? ""), "CERTIFICATE");
+    if (!pem) throw new CaError(500, "cfssl", "cfssl sign returned no certificate");
     const info = certInfo(pem);
     this.meta.set(info.serial, { profile: req.profile, holder: req.holder });
     // The deployment runs the refresh cycle after signing, so a new certificate is known to OCSP.
@@ -247,7 +246,7 @@ export class CfsslCa implements CaAdapter {
       const delay = this.opts.ocsp?.refreshDelayMs ?? 0;
       setTimeout(() => void this.refreshOcsp().catch(() => undefined), delay);
     }
-    return { serial: s, status: "revoked", reason: REASON_BY_CODE.get(after.reason ?? 0) ?? "unspecified", revokedAt: parseDbTime(after.revoked_at)! };
+    return { serial: s, status: "revoked", reason: reasonForCode(after.reason ?? 0) ?? "unspecified", revokedAt: parseDbTime(after.revoked_at)! };
   }
 
   async release(serial: string): Promise<void> {
@@ -260,7 +259,7 @@ export class CfsslCa implements CaAdapter {
     if (!row) return { serial: s, status: "unknown" };
     const notAfter = parseDbTime(row.expiry);
     if (row.status !== "revoked") return { serial: s, status: "good", notAfter };
-    return { serial: s, status: "revoked", reason: REASON_BY_CODE.get(row.reason ?? 0), revokedAt: parseDbTime(row.revoked_at), notAfter };
+    return { serial: s, status: "revoked", reason: reasonForCode(row.reason ?? 0), revokedAt: parseDbTime(row.revoked_at), notAfter };
   }
 
   async crl(): Promise<Uint8Array> {

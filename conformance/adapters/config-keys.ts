@@ -1,5 +1,5 @@
 import { UsageError } from "../../core/index.js";
-import type { CaCapabilities } from "../../simulator/ca/api.js";
+import type { CaCapabilities } from "../../simulator/ca/index.js";
 import type { CfsslOptions } from "./cfssl.js";
 import type { EmbeddedAdapterOptions } from "./embedded.js";
 import type { HttpAdapterOptions } from "./http.js";
@@ -90,7 +90,7 @@ export const CONFIG_KEYS = {
     kdfLog2N: "number",
     operatorToken: "string",
     serve: "boolean",
-  } as const satisfies ShapeOf<Omit<EmbeddedAdapterOptions, "clock" | "random" | "events">>,
+  } as const satisfies ShapeOf<Omit<EmbeddedAdapterOptions, "clock" | "random" | "events" | "policy">>,
   // url is --ca itself
   http: { operatorToken: "string", capabilities: CAPABILITIES, timeoutMs: "number" } as const satisfies ShapeOf<Omit<HttpAdapterOptions, "url">>,
 } as const;

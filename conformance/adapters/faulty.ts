@@ -10,9 +10,10 @@ import {
   type RevocationResult,
   type RevokeRequest,
   type CancellationCodes,
-} from "../../simulator/ca/api.js";
+} from "../../simulator/ca/index.js";
 import { certInfo, corruptSignatureIn, crlSignature, derToPem, makeCsr, normSerial, ocspRequestSerials, parseOcspResponse, pemToDer, stripOcspNonce } from "../pkix.js";
-import * as x509 from "@peculiar/x509";
+import { CertificationRequest } from "../../pki/index.js";
+import { createPublicKey } from "node:crypto";
 
 /** One deliberate defect each: what a misconfigured or buggy CA does. */
 export type Fault =
@@ -65,10 +66,10 @@ export const FAULTS: readonly Fault[] = [
 ];
 
 async function csrProblem(pem: string): Promise<"broken-signature" | "weak-key" | undefined> {
-  const csr = new x509.Pkcs10CertificateRequest(pem);
-  if (!(await csr.verify().catch(() => false))) return "broken-signature";
-  const alg = csr.publicKey.algorithm as { name: string; modulusLength?: number };
-  if (alg.name.startsWith("RSA") && (alg.modulusLength ?? 0) < 2048) return "weak-key";
+  const csr = new CertificationRequest(pemToDer(pem));
+  if (!csr.verify()) return "broken-signature";
+  const key = createPublicKey({ key: Buffer.from(csr.spki), format: "der", type: "spki" });
+  if (key.asymmetricKeyType === "rsa" && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) return "weak-key";
   return undefined;
 }
 

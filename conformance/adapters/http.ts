@@ -10,7 +10,8 @@ import {
   type RenewRequest,
   type RevocationResult,
   type RevokeRequest,
-} from "../../simulator/ca/api.js";
+} from "../../simulator/ca/index.js";
+import { splitPem } from "../../pki/index.js";
 import { ocspOverHttp } from "./loopback-http.js";
 
 export interface HttpAdapterOptions {
@@ -36,8 +37,6 @@ const FULL: CaCapabilities = {
   virtualClock: false,
   renewalAuthorisation: true,
 };
-
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g;
 
 /** The embedded CA's REST API (issue 3) spoken over HTTP with undici. */
 export class HttpCa implements CaAdapter {
@@ -177,7 +176,7 @@ export class HttpCa implements CaAdapter {
     const res = await request(`${this.base}/ca`, { method: "GET", dispatcher: this.agent });
     const text = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`GET /ca answered ${res.statusCode}`);
-    const certs = text.match(PEM_CERT) ?? [];
+    const certs = splitPem(text, "CERTIFICATE");
     if (!certs.length) throw new Error("GET /ca returned no certificate");
     return certs;
   }

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { request } from "undici";
-import { CaError } from "../../simulator/ca/api.js";
+import { errorResponse, OcspStatus } from "../../pki/index.js";
+import { CaError } from "../../simulator/ca/index.js";
 
 /** DER of an OCSPResponse with status malformedRequest and no body (RFC 6960 4.2.1). */
-export const MALFORMED_REQUEST = new Uint8Array([0x30, 0x03, 0x0a, 0x01, 0x01]);
+export const MALFORMED_REQUEST = errorResponse(OcspStatus.malformedRequest);
 
 export interface LoopbackServer {
   url: string;

@@ -1,4 +1,4 @@
-import { REASON_CODES } from "../../simulator/ca/api.js";
+import { REASON_CODES } from "../../core/index.js";
 import { certInfo, crlSignedBy, keyHash, normSerial, type CrlInfo } from "../pkix.js";
 import type { Watch } from "./fixtures.js";
 import { fail, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";

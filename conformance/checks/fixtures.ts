@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID, type KeyObject } from "node:crypto";
-import type { Clock } from "../../core/index.js";
+import { DEFAULT_POLICY, type Clock, type LifecyclePolicy } from "../../core/index.js";
 import {
   CaError,
   type CaAdapter,
@@ -10,8 +10,8 @@ import {
   type RenewRequest,
   type RevocationReason,
   type RevocationResult,
-} from "../../simulator/ca/api.js";
-import { proveRenewal } from "../../simulator/ca/renewal-proof.js";
+} from "../../simulator/ca/index.js";
+import { proveRenewal } from "../../simulator/ca/index.js";
 import { buildOcspRequest, certInfo, makeCsr, normSerial, parseCrl, parseOcspResponse, type CertInfo, type Csr, type CrlInfo, type KeyAlg, type OcspInfo } from "../pkix.js";
 import { Precondition, type CertifyOptions } from "./types.js";
 
@@ -60,6 +60,7 @@ export class Fixtures {
     readonly ca: CaAdapter,
     readonly clock: Clock,
     readonly options: CertifyOptions,
+    readonly policy: LifecyclePolicy = DEFAULT_POLICY,
   ) {}
 
   once<T>(key: string, make: () => Promise<T>): Promise<T> {
@@ -132,10 +133,10 @@ export class Fixtures {
     });
   }
 
-  /** Five years out: beyond the policy's 3-year cap, so the policy (not the card) limits validity. */
+  /** Two years beyond the policy's lifetime cap (5 years out by default), so the policy (not the card) limits validity. */
   defaultCardExpiry(): Date {
     const d = this.clock.now();
-    return new Date(Date.UTC(d.getUTCFullYear() + 5, d.getUTCMonth(), d.getUTCDate()));
+    return new Date(Date.UTC(d.getUTCFullYear() + this.policy.lifetimeYears + 2, d.getUTCMonth(), d.getUTCDate()));
   }
 
   /** Revokes as the holder would (email, name, own code); CAs without authorisation ignore the credentials. */

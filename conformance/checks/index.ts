@@ -19,7 +19,3 @@ export const CATALOG: readonly Check[] = [
   ...ocspChecks,
   ...lifecycleChecks,
 ];
-
-export function checkById(id: string): Check | undefined {
-  return CATALOG.find((c) => c.id === id);
-}

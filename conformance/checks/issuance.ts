@@ -2,7 +2,7 @@ import { addYears } from "../../core/index.js";
 import { validate } from "../../pki/index.js";
 import { certInfo, EKU, keyHash, makeCsr, breakSignature, normSerial, pemToDer } from "../pkix.js";
 import { isRefusal, type Issued } from "./fixtures.js";
-import { fail, pass, Precondition, type Check, type CheckContext } from "./types.js";
+import { fail, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
 
 const certEvidence = (c: Issued) => ({ serial: c.issued.serial, certificate: c.issued.certificatePem });
 
@@ -26,17 +26,17 @@ export const issuanceChecks: Check[] = [
   {
     id: "ISS-VALIDITY-MAX",
     title: "Certificate validity does not exceed the policy maximum",
-    source: "lifecycle policy: issue (at most 3 years)",
+    source: "lifecycle policy: issue (at most the policy's lifetime, 3 years by default)",
     level: "MUST",
     async run(ctx) {
       const bad: string[] = [];
       const seen: Record<string, unknown>[] = [];
       for (const c of await profileCerts(ctx)) {
-        const limit = addYears(c.info.notBefore, ctx.options.maxValidityYears);
+        const limit = addYears(c.info.notBefore, ctx.policy.lifetimeYears);
         seen.push({ serial: c.issued.serial, notBefore: c.info.notBefore, notAfter: c.info.notAfter, limit });
         if (c.info.notAfter > limit) bad.push(`${c.issued.serial}: notAfter ${c.info.notAfter.toISOString()} > ${limit.toISOString()}`);
       }
-      return bad.length ? fail(`validity longer than ${ctx.options.maxValidityYears} years: ${bad.join("; ")}`, { certificates: seen }) : pass("within the policy maximum", { certificates: seen });
+      return bad.length ? fail(`validity longer than ${ctx.policy.lifetimeYears} years: ${bad.join("; ")}`, { certificates: seen }) : pass("within the policy maximum", { certificates: seen });
     },
   },
   {
@@ -46,6 +46,7 @@ export const issuanceChecks: Check[] = [
     level: "MUST",
     needs: ["cardExpiryCap"],
     async run(ctx) {
+      if (!ctx.policy.capAtCardExpiry) return skip(`the policy ${ctx.policy.name} does not cap certificates at the card's expiry`);
       const now = ctx.clock.now();
       const cardExpiry = new Date(Math.floor(now.getTime() / 1000) * 1000 + 400 * 86400_000);
       const c = await ctx.fx.issue("authentication", { cardExpiry });

@@ -1,5 +1,5 @@
-import { createHash, verify as verifySig, X509Certificate } from "node:crypto";
-import { validate, type ValidationResult, type Usage } from "../../pki/index.js";
+import { createHash, verify as verifySig } from "node:crypto";
+import { Certificate, publicKeyOf, validate, type ValidationResult, type Usage } from "../../pki/index.js";
 import { PivCard } from "../../simulator/card/index.js";
 import { MemoryReader, type Reader } from "../../simulator/reader/index.js";
 import {
@@ -13,7 +13,7 @@ import {
   verifyPin,
   type PivClient,
 } from "../../simulator/terminal/index.js";
-import type { IssuedCertificate } from "../../simulator/ca/api.js";
+import type { IssuedCertificate } from "../../simulator/ca/index.js";
 import { normSerial, pemToDer } from "../pkix.js";
 import { fail, pass, type Check, type CheckContext } from "./types.js";
 
@@ -55,7 +55,8 @@ async function signWithCard(reader: Reader, slot: SigningSlot, data: Uint8Array)
 }
 
 function signatureVerifies(certDer: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
-  return verifySig("sha256", data, new X509Certificate(Buffer.from(certDer)).publicKey, signature);
+  const key = publicKeyOf(new Certificate(certDer).spki).key;
+  return key !== undefined && verifySig("sha256", data, key, signature);
 }
 
 export const lifecycleChecks: Check[] = [

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { REASON_CODES } from "../../simulator/ca/api.js";
+import { REASON_CODES } from "../../core/index.js";
 import { buildOcspRequest, certInfo, certSignedBy, EKU, keyHash, normSerial, ocspSignedBy, parseOcspResponse, type OcspInfo } from "../pkix.js";
 import { fail, pass, Precondition, type Check, type CheckContext } from "./types.js";
 
@@ -27,7 +27,7 @@ function signerOf(r: OcspInfo, issuerPem: string): string | undefined {
     const norm = (s: string) => s.replace(/\s/g, "").toLowerCase();
     return candidates.find((c) => {
       const subj = certInfo(c).subject;
-      // pkijs renders names as OID=value; compare on the values
+      // attribute types may be rendered as short names or OIDs; compare on the values
       const values = (s: string) => s.split(",").map((p) => p.split("=").slice(1).join("=")).map(norm).sort().join("|");
       return values(subj) === values(r.responderByName!);
     });

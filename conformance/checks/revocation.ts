@@ -1,11 +1,18 @@
-import { addYears } from "../../core/index.js";
-import { CaError, type RenewRequest, type RevocationReason } from "../../simulator/ca/api.js";
+import { addYears, CARD_REVOCATION_REASONS, reasonAllowed, type LifecyclePolicy, type RevocationReason } from "../../core/index.js";
+import { CaError, type RenewRequest } from "../../simulator/ca/index.js";
 import { certInfo, makeCsr, normSerial } from "../pkix.js";
 import { isRefusal } from "./fixtures.js";
-import { fail, pass, skip, type Check } from "./types.js";
+import { fail, pass, skip, type Check, type CheckContext } from "./types.js";
 
-/** Reasons every CA of this policy must record (certificateHold is judged by REV-HOLD-RELEASE). */
-const REASONS: RevocationReason[] = ["keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "privilegeWithdrawn"];
+/**
+ * Reasons every CA must record as the holder gives them, of those the policy
+ * lets a holder give: a card's reasons but unspecified, which RFC 5280 5.3.1
+ * has a CRL entry state by leaving the reason out (certificateHold is judged
+ * by REV-HOLD-RELEASE).
+ */
+function recordedReasons(policy: LifecyclePolicy): RevocationReason[] {
+  return CARD_REVOCATION_REASONS.filter((r) => r !== "unspecified" && reasonAllowed(policy, "holder", r));
+}
 
 export const renewalChecks: Check[] = [
   {
@@ -21,23 +28,27 @@ export const renewalChecks: Check[] = [
       if (normSerial(renewed.serial) === normSerial(old.issued.serial)) return fail("the renewed certificate has the old serial", ev);
       if (info.spkiHex !== csr.spkiHex) return fail("the renewed certificate does not certify the new key", ev);
       if (info.subject !== old.info.subject) return fail(`subject changed: ${old.info.subject} -> ${info.subject}`, ev);
-      if (info.notAfter > addYears(info.notBefore, ctx.options.maxValidityYears)) return fail("renewed validity exceeds the policy maximum", ev);
+      if (info.notAfter > addYears(info.notBefore, ctx.policy.lifetimeYears)) return fail("renewed validity exceeds the policy maximum", ev);
       return pass("new serial, new key, same subject", ev);
     },
   },
   {
     id: "REN-OLD-SUPERSEDED",
     title: "Renewal supersedes the old certificate",
-    source: "lifecycle policy: renew (the old ones superseded)",
+    source: "lifecycle policy: renew (the old ones superseded, or kept until expiry if the policy says so)",
     level: "SHOULD",
     needs: ["renew"],
     async run(ctx) {
       const { old } = await ctx.fx.renewal();
       const st = await ctx.ca.status(old.issued.serial);
-      const ev = { oldSerial: old.issued.serial, status: st };
+      const ev = { oldSerial: old.issued.serial, status: st, renewal: ctx.policy.renewal };
+      const state = `${st.status}${st.reason ? ` (${st.reason})` : ""}`;
+      if (ctx.policy.renewal === "keep-until-expiry") {
+        return st.status === "good" ? pass("old certificate kept valid until it expires, as the policy says", ev) : fail(`old certificate is ${state} after renewal; the policy keeps it`, ev);
+      }
       return st.status === "revoked" && st.reason === "superseded"
         ? pass("old certificate revoked as superseded", ev)
-        : fail(`old certificate is ${st.status}${st.reason ? ` (${st.reason})` : ""} after renewal`, ev);
+        : fail(`old certificate is ${state} after renewal`, ev);
     },
   },
   {
@@ -87,7 +98,9 @@ export const revocationChecks: Check[] = [
     async run(ctx) {
       const results: Record<string, unknown>[] = [];
       const bad: string[] = [];
-      for (const reason of REASONS) {
+      const reasons = recordedReasons(ctx.policy);
+      if (reasons.length === 0) return skip(`the policy ${ctx.policy.name} lets a holder give none of a card's reasons`);
+      for (const reason of reasons) {
         const c = await ctx.fx.issue("authentication");
         try {
           const r = await ctx.fx.revokeAsHolder(c, reason);
@@ -100,7 +113,7 @@ export const revocationChecks: Check[] = [
           bad.push(`${reason} refused (${err.status} ${err.reason})`);
         }
       }
-      return bad.length ? fail(bad.join("; "), { results }) : pass(`${REASONS.join(", ")} recorded`, { results });
+      return bad.length ? fail(bad.join("; "), { results }) : pass(`${reasons.join(", ")} recorded`, { results });
     },
   },
   {
@@ -202,6 +215,26 @@ export const revocationChecks: Check[] = [
     },
   },
   {
+    id: "REV-AUTH-LOCKOUT",
+    title: "Revocation locks after the policy's number of wrong codes, not before",
+    source: "lifecycle policy: revoke (lockout after repeated wrong credentials)",
+    level: "MUST",
+    needs: ["authorisation", "cancellationCodes"],
+    async run(ctx) {
+      const n = ctx.policy.maxFailedAttempts;
+      // One wrong code fewer than the limit leaves the holder able to revoke; the limit itself locks even the right code out.
+      const early = await wrongCodesThenRight(ctx, n - 1);
+      if (!early) return skip("the CA handed out no holder code: see REV-CANCELLATION-CODES");
+      const atLimit = (await wrongCodesThenRight(ctx, n))!;
+      const ev = { maxFailedAttempts: n, afterFewer: early, afterLimit: atLimit };
+      if (early.wrongRefused < n - 1 || atLimit.wrongRefused < n) return skip("the CA accepted a wrong code, so nothing was left to lock: see REV-AUTH-WRONG-CODE", ev);
+      if (early.refusedWith !== undefined) return fail(`the right code was refused (${early.refusedWith}) after ${n - 1} wrong ones; the policy locks after ${n}`, ev);
+      if (atLimit.refusedWith === undefined) return fail(`the right code still revoked after ${n} wrong ones: no lockout`, ev);
+      if (atLimit.statusAfter !== "good") return fail(`refused (${atLimit.refusedWith}) but the certificate is now ${atLimit.statusAfter}`, ev);
+      return pass(`locked after ${n} wrong codes (refused with ${atLimit.refusedWith}), not before`, ev);
+    },
+  },
+  {
     id: "REV-AUTH-ROLE",
     title: "A representative cannot revoke another organisation's card",
     source: "lifecycle policy: revoke (representatives, for their organisation's cards)",
@@ -227,3 +260,31 @@ export const revocationChecks: Check[] = [
     },
   },
 ];
+
+/**
+ * A fresh certificate, `wrong` wrong holder codes, then the right one: what
+ * the right one got and the status after. Undefined when the CA gave no code.
+ */
+async function wrongCodesThenRight(ctx: CheckContext, wrong: number): Promise<{ wrongRefused: number; refusedWith?: number; statusAfter: string } | undefined> {
+  const c = await ctx.fx.issue("authentication");
+  const right = ctx.fx.codesFor(c.holder)?.holder;
+  if (!right) return undefined;
+  const attempt = (code: string) => ctx.ca.revoke({ serial: c.issued.serial, reason: "keyCompromise", role: "holder", code, email: c.holder.email, name: c.holder.name });
+  let wrongRefused = 0;
+  for (let i = 0; i < wrong; i++) {
+    try {
+      await attempt(`${right}-wrong-${i}`);
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      wrongRefused++;
+    }
+  }
+  let refusedWith: number | undefined;
+  try {
+    await attempt(right);
+  } catch (err) {
+    if (!isRefusal(err)) throw err;
+    refusedWith = err.status;
+  }
+  return { wrongRefused, refusedWith, statusAfter: (await ctx.ca.status(c.issued.serial)).status };
+}

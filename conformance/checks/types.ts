@@ -1,5 +1,5 @@
-import type { Clock } from "../../core/index.js";
-import type { CaAdapter, CaCapabilities } from "../../simulator/ca/api.js";
+import type { Clock, LifecyclePolicy } from "../../core/index.js";
+import type { CaAdapter, CaCapabilities } from "../../simulator/ca/index.js";
 import type { Fixtures } from "./fixtures.js";
 
 export type Level = "MUST" | "SHOULD";
@@ -20,8 +20,6 @@ export interface CertifyOptions {
   pollIntervalMs: number;
   /** Issuance requests sent at once by the concurrency check. */
   concurrency: number;
-  /** The lifecycle policy's maximum certificate lifetime. */
-  maxValidityYears: number;
   /** Tolerated clock difference between us and the CA (a notBefore this far in the future is still "now"). */
   clockSkewMs: number;
 }
@@ -30,7 +28,6 @@ export const DEFAULT_OPTIONS: CertifyOptions = {
   propagationThresholdMs: 10_000,
   pollIntervalMs: 100,
   concurrency: 16,
-  maxValidityYears: 3,
   clockSkewMs: 60_000,
 };
 
@@ -39,6 +36,8 @@ export interface CheckContext {
   caps: CaCapabilities;
   clock: Clock;
   options: CertifyOptions;
+  /** What the CA is judged against: lifetime cap, card-expiry cap, lockout count, renewal rule, reasons by role. */
+  policy: LifecyclePolicy;
   fx: Fixtures;
 }
 

@@ -22,7 +22,8 @@ import {
   type RenewRequest,
   type RevocationResult,
   type RevokeRequest,
-} from "../../simulator/ca/api.js";
+} from "../../simulator/ca/index.js";
+import { splitPem } from "../../pki/index.js";
 
 interface MyOptions {
   url?: string;
@@ -149,7 +150,7 @@ export async function createAdapter(options: MyOptions & Record<string, unknown>
 
     async anchors() {
       const chain = await (await fetch(`${base}/ca`)).text();
-      const pems = chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+      const pems = splitPem(chain, "CERTIFICATE"); // one PEM per certificate, issuing CA first
       return pems.slice(-1); // the root
     },
 

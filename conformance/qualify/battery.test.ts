@@ -1,13 +1,15 @@
 import test from "ava";
-import { EventBus, VirtualClock, type AnyEvent } from "../../core/index.js";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EventBus, RunLogWriter, VirtualClock, readRunLog, type AnyEvent } from "../../core/index.js";
 import { PivCard } from "../../simulator/card/index.js";
 import type { Card } from "../../simulator/card/card.js";
 import { MemoryReader } from "../../simulator/reader/index.js";
 import type { Reader } from "../../simulator/reader/reader.js";
 import { PivClient } from "../../simulator/terminal/index.js";
 import { qualifyReader, type QualifyOptions } from "./battery.js";
-import { qualificationHtml, qualificationJson, qualificationJunit } from "./report.js";
-import { percentile, summarise } from "./stats.js";
+import { buildQualificationReport, qualificationHtml, qualificationJson, qualificationJunit, writeQualificationReports } from "../../reports/index.js";
 
 const MGM_KEY = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
 const authenticate: QualifyOptions["authenticate"] = (r) => new PivClient(r).authenticate(MGM_KEY);
@@ -119,16 +121,6 @@ test("reports: JSON without raw samples, JUnit with one testcase per criterion, 
   t.true(html.includes("FAIL"));
 });
 
-test("stats: nearest-rank percentiles", (t) => {
-  const s = [5, 1, 4, 2, 3, 6, 7, 8, 9, 10];
-  const sum = summarise(s);
-  t.is(sum.p50Ms, 5);
-  t.is(sum.p95Ms, 10);
-  t.is(sum.minMs, 1);
-  t.is(percentile([1, 2, 3, 4], 25), 1);
-  t.true(Number.isNaN(percentile([], 50)));
-});
-
 test("an actuator that never reinserts the card fails the removal criterion within presenceTimeoutMs, and the battery goes on", async (t) => {
   const { reader, actuator } = setup(PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") }));
   const stuck = { remove: actuator.remove, insert: () => new Promise<void>(() => undefined) };
@@ -138,4 +130,37 @@ test("an actuator that never reinserts the card fails the removal criterion with
   t.regex(removal.message, /insertion (did not complete|not reported) within 50 ms/);
   t.true(r.criteria.some((c) => c.id === "throughput"), "the criteria after it still ran");
   t.is(r.outcome, "fail");
+});
+
+test("the run log carries the whole qualification: the report rebuilt from its events alone is the battery's report", async (t) => {
+  const { reader, actuator } = setup(PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") }));
+  const bus = new EventBus(new VirtualClock("2026-01-01T00:00:00Z"));
+  const events: AnyEvent[] = [];
+  bus.on((e) => events.push(e));
+  const dir = mkdtempSync(join(tmpdir(), "cardloop-qualify-"));
+  const log = new RunLogWriter(join(dir, "run.jsonl")).attach(bus);
+  const r = await qualifyReader(reader, { iterations: 40, actuator, authenticate, bus, thresholds: { maxP95Ms: 0.5 }, timer: tickingTimer() });
+  log.close();
+  // in memory and through the file: the same report, down to the key order of its JSON
+  t.is(qualificationJson(buildQualificationReport(events)), qualificationJson(r));
+  const { files, report } = writeQualificationReports(join(dir, "run.jsonl"), join(dir, "out"));
+  t.deepEqual(report, JSON.parse(JSON.stringify(r)));
+  t.deepEqual(buildQualificationReport(readRunLog(join(dir, "run.jsonl"))).samples, r.samples, "every sample, for the histogram");
+  t.is(readFileSync(files.json, "utf8"), qualificationJson(r));
+  t.is(readFileSync(files.junit, "utf8"), qualificationJunit(r));
+  t.is(readFileSync(files.html, "utf8"), qualificationHtml(r));
+  t.is(report.outcome, "fail", "the 0.5 ms latency threshold cannot be met with a 1 ms tick");
+});
+
+test("a qualification cut short (a criterion started, never finished) reports a failure, never a pass", async (t) => {
+  const { reader, actuator } = setup(PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") }));
+  const bus = new EventBus(new VirtualClock("2026-01-01T00:00:00Z"));
+  const events: AnyEvent[] = [];
+  bus.on((e) => events.push(e));
+  await qualifyReader(reader, { iterations: 5, actuator, authenticate, bus, timer: tickingTimer() });
+  const cut = events.slice(0, events.findIndex((e) => e.type === "check.finished" && e.data.id === "case-3"));
+  const report = buildQualificationReport(cut);
+  t.is(report.outcome, "fail");
+  t.deepEqual(report.criteria.at(-1), { id: "case-3", title: report.criteria.at(-1)!.title, outcome: "error", message: "started but never finished", durationMs: 0 });
+  t.regex(qualificationJunit(report), /<failure message="started but never finished" type="error"\/>/);
 });

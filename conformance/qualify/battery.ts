@@ -1,5 +1,4 @@
 import {
-  CLA_CHAINING,
   concatBytes,
   decodeResponse,
   encodeCommand,
@@ -7,14 +6,14 @@ import {
   errorMessage,
   swHex,
   toHex,
-  withDeadline,
+  summarise,
   type CommandApdu,
   type EventBus,
-  type Outcome,
 } from "../../core/index.js";
-import type { Reader } from "../../simulator/reader/reader.js";
+import type { CriterionResult, QualificationReport as ReportShape } from "../../reports/index.js";
+import type { Reader } from "../../simulator/reader/index.js";
 import { describeAtr, parseAtr, type ParsedAtr } from "./atr.js";
-import { summarise, type LatencySummary } from "./stats.js";
+import { getData, putChained, testContent, waitPresence, withEvidence, within, type Transmit } from "./card-io.js";
 
 /**
  * Reader qualification: a battery of criteria run through one reader with a
@@ -26,7 +25,8 @@ import { summarise, type LatencySummary } from "./stats.js";
  * the end.
  */
 
-export interface Thresholds {
+// A type, not an interface: it goes into events as a plain record of numbers.
+export type Thresholds = {
   /** Per APDU class, the 95th percentile round trip must not exceed this. */
   maxP95Ms: number;
   maxP99Ms: number;
@@ -36,7 +36,7 @@ export interface Thresholds {
   maxLongRunErrors: number;
   /** How long removal/insertion may take to be reported. */
   presenceTimeoutMs: number;
-}
+};
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
   maxP95Ms: 100,
@@ -64,37 +64,13 @@ export interface QualifyOptions {
   progress?: (message: string) => void;
 }
 
-export interface CriterionResult {
-  id: string;
-  title: string;
-  outcome: Outcome;
-  message: string;
-  evidence?: Record<string, unknown>;
-  durationMs: number;
-}
+export type { CriterionResult } from "../../reports/index.js";
 
-export interface QualificationReport {
-  reader: string;
-  atr: string;
-  atrInfo?: {
-    summary: string;
-    ts: string;
-    t0: string;
-    interfaces: Array<Record<string, string | number>>;
-    historical: string;
-    protocols: number[];
-    tckValid?: boolean;
-  };
-  protocol?: string;
-  iterations: number;
-  thresholds: Thresholds;
-  criteria: CriterionResult[];
-  latency: Record<string, LatencySummary>;
-  /** Raw round-trip samples per class (ms), for charts. */
-  samples: Record<string, number[]>;
-  throughput?: { apdus: number; seconds: number; apdusPerSecond: number };
-  outcome: "pass" | "fail";
-}
+/**
+ * What the battery returns; the run log carries the same (check.* and
+ * qualify.* events), and reports/ rebuilds it from there.
+ */
+export type QualificationReport = ReportShape<Thresholds>;
 
 const PIV_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00);
 const TAG_CHUID = Uint8Array.of(0x5f, 0xc1, 0x02);
@@ -104,11 +80,7 @@ const TEST_OBJECTS = [
   { tag: Uint8Array.of(0x5f, 0xc1, 0x0e), size: 2048, id: "large-read-2k" },
   { tag: Uint8Array.of(0x5f, 0xc1, 0x0f), size: 4096, id: "large-read-4k" },
 ];
-const SHORT_CHUNK = 255;
-
 class Skip extends Error {}
-
-type Transmit = (cls: string, cmd: CommandApdu | Uint8Array) => Promise<{ data: Uint8Array; sw: number; raw: Uint8Array }>;
 
 export async function qualifyReader(reader: Reader & { protocol?: string }, opts: QualifyOptions): Promise<QualificationReport> {
   const thresholds = { ...DEFAULT_THRESHOLDS, ...opts.thresholds };
@@ -127,6 +99,7 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
     outcome: "pass",
   };
   const say = opts.progress ?? (() => undefined);
+  opts.bus?.emit("qualify.started", { reader: reader.name, iterations, thresholds: { ...thresholds } });
 
   const transmit: Transmit = async (cls, cmd) => {
     const bytes = cmd instanceof Uint8Array ? cmd : encodeCommand(cmd);
@@ -216,6 +189,12 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
     if (!atr) throw new Error("no parsed ATR to compare with");
     if (!atr.protocols.includes(n)) throw withEvidence(new Error(`negotiated ${p}, the ATR offers ${atr.protocols.map((x) => `T=${x}`).join(", ")}`), { protocol: p });
     return { message: `negotiated ${p}`, evidence: { protocol: p, offered: atr.protocols } };
+  });
+
+  opts.bus?.emit("qualify.card", {
+    atr: report.atr,
+    ...(report.atrInfo ? { atrInfo: report.atrInfo } : {}),
+    ...(report.protocol !== undefined ? { protocol: report.protocol } : {}),
   });
 
   // --- APDU cases ---------------------------------------------------------
@@ -375,6 +354,7 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
     }
     const seconds = (now() - t0) / 1000;
     report.throughput = { apdus: iterations, seconds, apdusPerSecond: iterations / seconds };
+    opts.bus?.emit("qualify.throughput", report.throughput, ["seconds", "apdusPerSecond"]);
     longErrors = errors.length;
     if (errors.length > thresholds.maxLongRunErrors) {
       throw withEvidence(new Error(`${errors.length} error(s) in ${iterations} APDUs`), { errors: errors.slice(0, 20) });
@@ -384,6 +364,8 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
 
   // --- latency and throughput -----------------------------------------------------
   for (const [cls, s] of Object.entries(samples)) report.latency[cls] = summarise(s);
+  // Every sample, not only the summary: the HTML report's histogram is drawn from them.
+  opts.bus?.emit("qualify.samples", { samplesMs: samples }, ["samplesMs"]);
   await run("latency", `Latency per APDU class: p95 <= ${thresholds.maxP95Ms} ms, p99 <= ${thresholds.maxP99Ms} ms`, async () => {
     const over = Object.entries(report.latency)
       .filter(([, l]) => l.p95Ms > thresholds.maxP95Ms || l.p99Ms > thresholds.maxP99Ms)
@@ -420,61 +402,6 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
   }
   report.outcome = criteria.some((c) => c.outcome === "fail") ? "fail" : "pass";
   return report;
-}
-
-function getData(tag: Uint8Array, le: number): CommandApdu {
-  return { cla: 0, ins: 0xcb, p1: 0x3f, p2: 0xff, data: encodeTlv(0x5c, tag), le };
-}
-
-/** PUT DATA in 255-byte links (CLA bit 0x10 on all but the last); returns the number of links. */
-async function putChained(transmit: Transmit, body: Uint8Array): Promise<number> {
-  let links = 0;
-  for (let off = 0; off < body.length; off += SHORT_CHUNK) {
-    const last = off + SHORT_CHUNK >= body.length;
-    const r = await transmit("chained", {
-      cla: last ? 0 : CLA_CHAINING,
-      ins: 0xdb,
-      p1: 0x3f,
-      p2: 0xff,
-      data: body.subarray(off, Math.min(body.length, off + SHORT_CHUNK)),
-    });
-    links++;
-    if (r.sw !== 0x9000) throw withEvidence(new Error(`PUT DATA link ${links} answered SW ${swHex(r.sw)}`), { link: links, sw: swHex(r.sw) });
-  }
-  return links;
-}
-
-/** A recognisable, position-dependent pattern: a shifted or truncated read cannot pass. */
-function testContent(size: number): Uint8Array {
-  // the container's own TLV header takes 4 bytes (53 82 LL LL)
-  const n = size - 4;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + (i >> 8)) & 0xff;
-  return out;
-}
-
-function waitPresence(reader: Reader, want: boolean, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`${want ? "insertion" : "removal"} not reported within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = reader.onPresence((p) => {
-      if (p !== want) return;
-      clearTimeout(t);
-      off();
-      resolve();
-    });
-  });
-}
-
-/** An actuator (a person, a robot, vpcd) that never finishes fails the criterion instead of stalling the run. */
-function within<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  return withDeadline(p, timeoutMs, () => new Error(`${what} did not complete within ${timeoutMs} ms`));
-}
-
-function withEvidence(err: Error, evidence: Record<string, unknown>): Error {
-  return Object.assign(err, { evidence });
 }
 
 function hex2(b: number): string {

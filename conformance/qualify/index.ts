@@ -8,5 +8,4 @@ export {
   type CriterionResult,
   type QualificationReport,
 } from "./battery.js";
-export { summarise, percentile, type LatencySummary } from "./stats.js";
-export { qualificationJson, qualificationJunit, qualificationHtml, writeQualificationReports } from "./report.js";
+// Its reports (JSON, JUnit, HTML) are built from the run log by reports/ (writeQualificationReports).

@@ -1,5 +1,5 @@
 import { type KeyObject, createHash, generateKeyPairSync, sign } from "node:crypto";
-import { generateEcKeyPair, generateEd25519KeyPair } from "../../core/keygen.js";
+import { generateEcKeyPair, generateEd25519KeyPair } from "../../core/index.js";
 import { utcParts } from "../time.js";
 
 /**

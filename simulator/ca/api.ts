@@ -5,33 +5,12 @@
  */
 export type Profile = "authentication" | "signature";
 
-export type RevocationReason =
-  | "unspecified"
-  | "keyCompromise"
-  | "cACompromise"
-  | "affiliationChanged"
-  | "superseded"
-  | "cessationOfOperation"
-  | "certificateHold"
-  | "removeFromCRL"
-  | "privilegeWithdrawn"
-  | "aACompromise";
-
-/** RFC 5280 CRLReason codes. */
-export const REASON_CODES: Record<RevocationReason, number> = {
-  unspecified: 0,
-  keyCompromise: 1,
-  cACompromise: 2,
-  affiliationChanged: 3,
-  superseded: 4,
-  cessationOfOperation: 5,
-  certificateHold: 6,
-  removeFromCRL: 8,
-  privilegeWithdrawn: 9,
-  aACompromise: 10,
-};
-
-export type RevokerRole = "holder" | "legal-representative" | "authorised-representative" | "operator";
+/**
+ * The revocation vocabulary lives in core/policy.ts (the one place that knows
+ * reasons and roles); re-exported here so that the seam reads whole.
+ */
+export { REASON_CODES, type RevocationReason, type RevokerRole } from "../../core/index.js";
+import { CardloopError, type RevocationReason, type RevokerRole } from "../../core/index.js";
 
 export interface Holder {
   id: string;
@@ -172,14 +151,13 @@ export interface CaCapabilities {
 }
 
 /** A CA refusal, mapped from HTTP where one is involved: 400, 403, 404, 409, 423. */
-export class CaError extends Error {
+export class CaError extends CardloopError {
   constructor(
     readonly status: number,
     readonly reason: string,
     message: string,
   ) {
-    super(message);
-    this.name = "CaError";
+    super(`ca-${reason}`, message);
   }
 }
 

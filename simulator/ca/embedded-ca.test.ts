@@ -4,6 +4,7 @@ import test from "ava";
 import fc from "fast-check";
 import { X509Certificate } from "@peculiar/x509";
 import { SeededRandom, VirtualClock, addYears } from "../../core/index.js";
+import { buildOcspRequest as buildPkiOcspRequest, OcspResponse } from "../../pki/index.js";
 import { CaError } from "./api.js";
 import { EmbeddedCa, type EmbeddedCaOptions } from "./embedded-ca.js";
 import { makeCsr, proveRenewal } from "./testing.js";
@@ -11,6 +12,16 @@ import { makeCsr, proveRenewal } from "./testing.js";
 const START = "2026-03-01T10:00:00Z";
 const holder = { id: "NID-1", name: "Ann Example", email: "ann@example.org", registration: { dateOfBirth: "1990-04-01" } };
 const proHolder = { id: "NID-2", name: "Bob Worker", email: "bob@acme.example", organisation: "Acme" };
+
+/** An OCSP request for one serial of the issuer (pki's builder). */
+const buildOcspRequest = (issuerName: Uint8Array, issuerSpki: Uint8Array, serialHex: string, nonce?: Uint8Array): Uint8Array =>
+  buildPkiOcspRequest({ name: issuerName, spki: issuerSpki }, [serialHex], nonce);
+
+/** The response status and each certStatus, read with pki's OcspResponse (no signature check). */
+function readOcspStatuses(der: Uint8Array): { responseStatus: number; statuses: Array<"good" | "revoked" | "unknown"> } {
+  const r = new OcspResponse(der);
+  return { responseStatus: r.statusCode, statuses: r.responses.map((s) => s.status) };
+}
 
 // Low scrypt cost keeps the suite quick; production default is 2^14.
 async function newCa(extra: Partial<EmbeddedCaOptions> = {}) {
@@ -252,7 +263,6 @@ test("OCSP answers malformedRequest to any garbage and never throws", async (t) 
 
 test("property: mutated OCSP requests get a successful answer or malformedRequest, never an internal error or a throw", async (t) => {
   const { ca } = await newCa();
-  const { buildOcspRequest, readOcspStatuses } = await import("./ocsp.js");
   const r = await ca.issue({ csrPem, profile: "authentication", holder });
   const issuing = ca.hierarchy.issuing;
   const nonce = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
@@ -285,7 +295,6 @@ test("property: mutated OCSP requests get a successful answer or malformedReques
 
 test("OCSP: a cached good answer turns revoked at once after the acknowledgement; nonce is echoed", async (t) => {
   const { ca, clock } = await newCa();
-  const { buildOcspRequest, readOcspStatuses } = await import("./ocsp.js");
   const r = await ca.issue({ csrPem, profile: "authentication", holder });
   const issuing = ca.hierarchy.issuing;
   const req = buildOcspRequest(issuing.name, issuing.signer.spki, r.serial);

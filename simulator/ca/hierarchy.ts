@@ -2,12 +2,10 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:cryp
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock, Random } from "../../core/index.js";
-import * as derReader from "./der-reader.js";
 import { addYears, generateEcKeyPair, makeDirs } from "../../core/index.js";
-import { KU, OID } from "./oids.js";
+import { buildCertificate, Certificate, encodeName, encodePem, ext, keyIdentifier, KU, OID, pemToDer } from "../../pki/index.js";
 import { KeyObjectSigner, type Signer } from "./signer.js";
 import { SoftHsmSigner } from "./softhsm.js";
-import { buildCertificate, certificateParts, encodeName, ext, fromPem, keyIdentifier, toPem } from "./x509.js";
 
 /**
  * The CA's two-level hierarchy (root -> issuing CA) plus the delegated OCSP
@@ -104,13 +102,13 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
   const identity = (label: string, signer: Signer, build: () => Uint8Array): CaIdentity => {
     const p = certFile(label);
     let der: Uint8Array;
-    if (p && existsSync(p)) der = fromPem(readFileSync(p, "utf8"));
+    if (p && existsSync(p)) der = pemToDer(readFileSync(p, "utf8"), "CERTIFICATE");
     else {
       der = build();
-      if (p) writeFileSync(p, toPem(der));
+      if (p) writeFileSync(p, encodePem(der, "CERTIFICATE"));
     }
-    const parts = certificateParts(der);
-    return { signer, certificate: der, name: parts.subject, keyId: keyIdentifier(parts.spki), notAfter: notAfterOf(der) };
+    const cert = new Certificate(der);
+    return { signer, certificate: der, name: cert.subjectDer, keyId: keyIdentifier(cert.spki), notAfter: cert.notAfter };
   };
 
   /**
@@ -125,7 +123,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
     const certificate = (): Uint8Array => {
       if (!der) {
         der = build();
-        if (p) writeFileSync(p, toPem(der));
+        if (p) writeFileSync(p, encodePem(der, "CERTIFICATE"));
       }
       return der;
     };
@@ -233,7 +231,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
     renewResponder() {
       const der = buildResponder(opts.clock.nowMs());
       const p = certFile("ocsp");
-      if (p) writeFileSync(p, toPem(der));
+      if (p) writeFileSync(p, encodePem(der, "CERTIFICATE"));
       responder.certificate = der;
       responder.notAfter = notAfterOf(der);
     },
@@ -243,22 +241,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
   };
 }
 
-/** notAfter of a certificate we built (Time of the validity's second element), in ms. */
+/** notAfter of a certificate we built, in ms. */
 function notAfterOf(der: Uint8Array): number {
-  // Small local parse: tbs -> [version] serial sigAlg issuer validity
-  const { readWhole, readTlv, children, content } = derReader;
-  const top = readWhole(der, 0x30);
-  const tbs = readTlv(der, top.contentStart, top.end);
-  const f = children(der, tbs);
-  const i = f[0].tag === 0xa0 ? 4 : 3;
-  const [, na] = children(der, f[i]);
-  return parseTime(na.tag, Buffer.from(content(der, na)).toString("latin1"));
-}
-
-export function parseTime(tag: number, s: string): number {
-  const m = tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
-  if (!m) throw new derReader.DerError(`bad time "${s}"`);
-  let y = Number(m[1]);
-  if (tag === 0x17) y += y < 50 ? 2000 : 1900;
-  return Date.UTC(y, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  return new Certificate(der).notAfter;
 }

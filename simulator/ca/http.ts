@@ -1,18 +1,57 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { CaError } from "./api.js";
-import type { EmbeddedCa } from "./embedded-ca.js";
-import { errorResponse, OcspStatus } from "./ocsp.js";
+import type { Clock } from "../../core/index.js";
+import { errorResponse, OcspStatus } from "../../pki/index.js";
+import {
+  CaError,
+  type BulkRevocationResult,
+  type CertificateStatus,
+  type IssuedCertificate,
+  type IssueRequest,
+  type RenewalChallenge,
+  type RenewRequest,
+  type RevocationReason,
+  type RevocationResult,
+  type RevokeRequest,
+} from "./api.js";
+import type { AuditEntry } from "./store.js";
 
 /**
- * The CA's HTTP face (express 5) over an EmbeddedCa. OCSP is answered by a
+ * The CA's HTTP face (express 5) over a CaHttpBackend (an EmbeddedCa). OCSP is answered by a
  * bare node handler in front of express: it is the hot path (tens of
  * thousands of requests per second) and needs none of express's machinery.
  *
  * Operator actions (bulk revocation, release from hold, unlock, audit) need
  * `Authorization: Bearer <operator token>`.
  */
+/** What the HTTP layer needs of a CA: EmbeddedCa is one; a test can serve anything shaped like it. */
+export interface CaHttpBackend {
+  /** Read for GET /api/v1/clock; moved by POST /api/v1/clock when it is a VirtualClock and the server allows it. */
+  readonly clock: Clock;
+  issue(req: IssueRequest): Promise<IssuedCertificate>;
+  renewalChallenge(serial: string): Promise<RenewalChallenge>;
+  renew(serial: string, req: RenewRequest): Promise<IssuedCertificate>;
+  revoke(req: RevokeRequest): Promise<RevocationResult>;
+  revokeMany(serials: string[], reason: RevocationReason, operatorToken: string): Promise<BulkRevocationResult>;
+  /** Trusted: the server checks the operator token first. */
+  release(serial: string): Promise<void>;
+  unlock(serial: string, operatorToken: string): Promise<void>;
+  status(serial: string): Promise<CertificateStatus>;
+  certificatePem(serial: string): string | undefined;
+  audit(serial?: string): AuditEntry[];
+  /** Whether `token` is the operator's (constant time). */
+  checkToken(token: unknown): boolean;
+  currentCrl(): Uint8Array;
+  rootCrl(): Uint8Array;
+  /** Issuing CA first, root last. */
+  chainPem(): string[];
+  /** DER in, DER out, synchronously; never throws (the hot path). */
+  answerOcsp(request: Uint8Array): Uint8Array;
+  /** The base URL the CA is reached at, for the URLs it writes into certificates. */
+  serveAt(url: string): void;
+}
+
 export interface CaServerOptions {
   host?: string;
   port?: number;
@@ -32,7 +71,7 @@ const MAX_OCSP_REQUEST = 64 * 1024;
 /** The largest time a JavaScript Date can hold (ECMA-262 21.4.1.1). */
 const MAX_DATE_MS = 8.64e15;
 
-export async function startCaServer(ca: EmbeddedCa, opts: CaServerOptions = {}): Promise<CaServer> {
+export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {}): Promise<CaServer> {
   const app = buildApp(ca, opts);
   const server = createServer((req, res) => {
     const url = req.url ?? "/";
@@ -50,7 +89,7 @@ export async function startCaServer(ca: EmbeddedCa, opts: CaServerOptions = {}):
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
-  ca.baseUrl = (opts.publicUrl ?? url).replace(/\/$/, "");
+  ca.serveAt(opts.publicUrl ?? url);
   return {
     url,
     server,
@@ -63,7 +102,7 @@ export async function startCaServer(ca: EmbeddedCa, opts: CaServerOptions = {}):
 }
 
 /** The OCSP hot path: plain node:http, no closures beyond the body's (see bench/ca-ocsp.bench.ts). */
-function handleOcsp(ca: EmbeddedCa, req: IncomingMessage, res: ServerResponse): void {
+function handleOcsp(ca: CaHttpBackend, req: IncomingMessage, res: ServerResponse): void {
   if (req.method === "POST") {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -73,7 +112,7 @@ function handleOcsp(ca: EmbeddedCa, req: IncomingMessage, res: ServerResponse): 
     });
     req.on("end", () => {
       if (size > MAX_OCSP_REQUEST) return sendOcsp(res, errorResponse(OcspStatus.malformedRequest));
-      sendOcsp(res, ca.ocspResponder.handle(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+      sendOcsp(res, ca.answerOcsp(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     });
     req.on("error", () => res.destroy());
     return;
@@ -87,7 +126,7 @@ function handleOcsp(ca: EmbeddedCa, req: IncomingMessage, res: ServerResponse): 
     } catch {
       return sendOcsp(res, errorResponse(OcspStatus.malformedRequest));
     }
-    return sendOcsp(res, ca.ocspResponder.handle(der));
+    return sendOcsp(res, ca.answerOcsp(der));
   }
   res.writeHead(405, { "content-type": "application/json", allow: "GET, POST" });
   res.end(JSON.stringify({ error: "method-not-allowed", message: "OCSP accepts GET and POST" }));
@@ -98,7 +137,7 @@ function sendOcsp(res: ServerResponse, body: Uint8Array): void {
   res.end(body);
 }
 
-function buildApp(ca: EmbeddedCa, opts: CaServerOptions) {
+function buildApp(ca: CaHttpBackend, opts: CaServerOptions) {
   const app = express();
   app.disable("x-powered-by");
   app.use(express.json({ limit: "64mb" }));
@@ -116,7 +155,7 @@ function buildApp(ca: EmbeddedCa, opts: CaServerOptions) {
     if (!b || typeof b !== "object" || Array.isArray(b)) throw new CaError(400, "bad-request", "the body must be a JSON object");
     return b as Record<string, unknown>;
   };
-  const issuedJson = (r: Awaited<ReturnType<EmbeddedCa["issue"]>>) => ({
+  const issuedJson = (r: IssuedCertificate) => ({
     serial: r.serial,
     certificate: r.certificatePem,
     chain: r.chainPem,
@@ -255,7 +294,7 @@ function base64Bytes(v: unknown): Uint8Array {
   return new Uint8Array(Buffer.from(v.replace(/-/g, "+").replace(/_/g, "/"), "base64"));
 }
 
-async function statusJson(ca: EmbeddedCa, serial: string) {
+async function statusJson(ca: CaHttpBackend, serial: string) {
   const s = await ca.status(serial);
   return {
     serial: s.serial,

@@ -2,6 +2,7 @@
 export * from "./api.js";
 export { EmbeddedCa, type EmbeddedCaOptions, type RenewalPolicy } from "./embedded-ca.js";
 export { startCaServer, type CaServer, type CaServerOptions } from "./http.js";
-export { buildCrl, type CrlInput } from "./crl.js";
-export { parseOcspRequest, buildOcspResponse, OcspStatus } from "./ocsp.js";
 export { CaStore, Status } from "./store.js";
+export { DataDirLockedError } from "./data-dir-lock.js";
+export type { CaHttpBackend } from "./http.js";
+export { proveRenewal, signRenewal } from "./renewal-proof.js";

@@ -1,7 +1,7 @@
 import type { Clock } from "../../core/index.js";
-import { DerError } from "./der-reader.js";
+import { buildOcspResponse, DecodeError, errorResponse, issuerHashes, OcspStatus, parseOcspRequest, type CertStatusSpec, type SingleResponseSpec } from "../../pki/index.js";
 import type { CaHierarchy } from "./hierarchy.js";
-import { buildOcspResponse, errorResponse, issuerHashes, OcspStatus, parseOcspRequest, type SingleResponse, type SingleStatus } from "./ocsp.js";
+import type { StatusChanges } from "./status-changes.js";
 import { Status, type StatusCode } from "./store.js";
 
 export interface OcspLookup {
@@ -20,8 +20,9 @@ const RENEW_MARGIN_MS = 7 * 86_400_000;
 /**
  * Answers OCSP requests for the issuing CA. Nonce-less single requests (the
  * common, cacheable case) are served from a per-serial cache of signed
- * responses; any change to a serial (issue, revoke, release) drops its entry,
- * so a revocation is visible on the very next request.
+ * responses; it follows the CA's StatusChanges, so any change to a serial
+ * (issue, revoke, hold, release, supersede) drops its entry and a revocation
+ * is visible on the very next request.
  */
 export class OcspResponder {
   private readonly cache = new Map<string, CacheEntry>();
@@ -29,9 +30,12 @@ export class OcspResponder {
   private readonly seen = new Map<string, { serial: string; certIdKey: string }>();
   private readonly hashes: ReturnType<typeof issuerHashes>;
   constructor(
-    private readonly o: { clock: Clock; hierarchy: CaHierarchy; validityMs: number; lookup: OcspLookup; maxCache?: number },
+    private readonly o: { clock: Clock; hierarchy: CaHierarchy; validityMs: number; lookup: OcspLookup; changes?: StatusChanges; maxCache?: number },
   ) {
     this.hashes = issuerHashes(o.hierarchy.issuing.name, o.hierarchy.issuing.signer.spki);
+    o.changes?.on((change) => {
+      for (const serial of change.serials) this.invalidate(serial);
+    });
   }
 
   invalidate(serial: string): void {
@@ -57,7 +61,7 @@ export class OcspResponder {
       req = parseOcspRequest(der);
       if (req.certIds.length > MAX_REQUESTS) return errorResponse(OcspStatus.malformedRequest);
     } catch (err) {
-      if (err instanceof DerError || err instanceof RangeError || err instanceof TypeError) return errorResponse(OcspStatus.malformedRequest);
+      if (err instanceof DecodeError || err instanceof RangeError || err instanceof TypeError) return errorResponse(OcspStatus.malformedRequest);
       return errorResponse(OcspStatus.internalError);
     }
     try {
@@ -80,21 +84,21 @@ export class OcspResponder {
     }
   }
 
-  private single(c: { der: Uint8Array; hashAlgorithm: string; issuerNameHash: Uint8Array; issuerKeyHash: Uint8Array; serialHex: string }, now: number): SingleResponse {
+  private single(c: { der: Uint8Array; hashAlgorithm: string; issuerNameHash: Uint8Array; issuerKeyHash: Uint8Array; serialHex: string }, now: number): SingleResponseSpec {
     const thisUpdate = Math.floor(now / 1000) * 1000;
     const base = { certId: c.der, thisUpdate, nextUpdate: thisUpdate + this.o.validityMs };
     const h = this.hashes.get(c.hashAlgorithm);
     const ours = h !== undefined && h.name.equals(c.issuerNameHash) && h.key.equals(c.issuerKeyHash);
     if (!ours) return { ...base, status: { kind: "unknown" } };
     const row = this.o.lookup(c.serialHex);
-    let status: SingleStatus;
+    let status: CertStatusSpec;
     if (!row) status = { kind: "unknown" };
     else if (row.status === Status.good) status = { kind: "good" };
     else status = { kind: "revoked", at: row.revokedAt ?? 0, reason: row.reason };
     return { ...base, status };
   }
 
-  private sign(now: number, responses: SingleResponse[], nonce?: Uint8Array): Uint8Array {
+  private sign(now: number, responses: SingleResponseSpec[], nonce?: Uint8Array): Uint8Array {
     return buildOcspResponse(this.o.hierarchy.responder, now, responses, nonce);
   }
 

@@ -1,4 +1,5 @@
-import { KeyObject, sign, verify, X509Certificate, type webcrypto } from "node:crypto";
+import { createPublicKey, KeyObject, sign, verify, type webcrypto } from "node:crypto";
+import { Certificate } from "../../pki/index.js";
 import { renewalStatement, type CaAdapter, type RenewRequest } from "./api.js";
 
 /**
@@ -11,7 +12,7 @@ import { renewalStatement, type CaAdapter, type RenewRequest } from "./api.js";
 /** True when `proof` is the old certificate's key's signature over the statement. */
 export function proofVerifies(oldCertificateDer: Uint8Array, serial: string, challenge: string, proof: Uint8Array): boolean {
   try {
-    const key = new X509Certificate(Buffer.from(oldCertificateDer)).publicKey;
+    const key = createPublicKey({ key: Buffer.from(new Certificate(oldCertificateDer).spki), format: "der", type: "spki" });
     return verify("sha256", renewalStatement(serial, challenge), key, proof);
   } catch {
     // a signature that is not even well-formed for this key type proves nothing

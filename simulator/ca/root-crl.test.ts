@@ -3,10 +3,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventBus, SeededRandom, VirtualClock } from "../../core/index.js";
-import { Certificate, Crl, Validator } from "../../pki/index.js";
+import { Certificate, Crl, pemToDer, Validator } from "../../pki/index.js";
 import { EmbeddedCa, type EmbeddedCaOptions } from "./embedded-ca.js";
 import { makeCsr } from "./testing.js";
-import { fromPem } from "./x509.js";
 
 /** The root's CRL (ARL): with it and the issuing CA's CRL the full path validates with revocation required. */
 
@@ -51,16 +50,16 @@ test("pki validator, revocation required: the full embedded-CA chain validates; 
   const bad = await ca.issue({ csrPem, profile: "signature", holder });
   await ca.revoke({ serial: bad.serial, reason: "keyCompromise", role: "holder", code: good.cancellationCodes!.holder, email: holder.email, name: holder.name });
   const v = new Validator();
-  const anchors = [fromPem(good.chainPem[1])];
-  const intermediates = [fromPem(good.chainPem[0])];
+  const anchors = [pemToDer(good.chainPem[1])];
+  const intermediates = [pemToDer(good.chainPem[0])];
   const crls = [await ca.crl(), ...(await ca.authorityCrls())];
   const opts = { anchors, intermediates, crls, time: clock.now(), revocation: "require" as const };
 
-  const ok = v.validate(fromPem(good.certificatePem), { ...opts, usage: "authentication" });
+  const ok = v.validate(pemToDer(good.certificatePem), { ...opts, usage: "authentication" });
   t.true(ok.valid, JSON.stringify(ok));
   if (ok.valid) t.is(ok.path.length, 3, "leaf, issuing CA, root");
 
-  const revoked = v.validate(fromPem(bad.certificatePem), { ...opts, usage: "signature" });
+  const revoked = v.validate(pemToDer(bad.certificatePem), { ...opts, usage: "signature" });
   t.false(revoked.valid);
   if (!revoked.valid) {
     t.is(revoked.code, "revoked");
@@ -68,14 +67,14 @@ test("pki validator, revocation required: the full embedded-CA chain validates; 
     t.is(revoked.revocation?.reason, "keyCompromise");
   }
 
-  const noArl = v.validate(fromPem(good.certificatePem), { ...opts, crls: [await ca.crl()], usage: "authentication" });
+  const noArl = v.validate(pemToDer(good.certificatePem), { ...opts, crls: [await ca.crl()], usage: "authentication" });
   t.false(noArl.valid);
   if (!noArl.valid) {
     t.is(noArl.code, "crl-missing");
     t.is(noArl.position, 1, "the issuing CA is the certificate without a CRL");
   }
   // The ARL is scoped to CA certificates: it is never evidence for a leaf.
-  const arlOnly = v.validate(fromPem(good.certificatePem), { ...opts, crls: await ca.authorityCrls(), usage: "authentication" });
+  const arlOnly = v.validate(pemToDer(good.certificatePem), { ...opts, crls: await ca.authorityCrls(), usage: "authentication" });
   t.false(arlOnly.valid);
   if (!arlOnly.valid) t.is(arlOnly.position, 0);
 });
@@ -102,9 +101,9 @@ test("the root's CRL follows the clock: same list within half its validity, a ne
   const issued = await ca.issue({ csrPem, profile: "authentication", holder });
   clock.advance(800 * DAY);
   const crls = [await ca.crl(), ...(await ca.authorityCrls())];
-  const r = new Validator().validate(fromPem(issued.certificatePem), {
-    anchors: [fromPem(issued.chainPem[1])],
-    intermediates: [fromPem(issued.chainPem[0])],
+  const r = new Validator().validate(pemToDer(issued.certificatePem), {
+    anchors: [pemToDer(issued.chainPem[1])],
+    intermediates: [pemToDer(issued.chainPem[0])],
     crls,
     time: clock.now(),
     revocation: "require",

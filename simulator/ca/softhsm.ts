@@ -2,11 +2,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkcs11js from "pkcs11js";
-import { DerWriter } from "../../pki/der-writer.js";
 import { makeDirs, type Random } from "../../core/index.js";
-import { children, content, readWhole } from "./der-reader.js";
-import { OID } from "./oids.js";
-import { rawEcdsaToDer, sha256, signatureAlgorithm, type Signer } from "./signer.js";
+import { p256Spki, rawEcdsaToDer, readOne, signatureAlgorithm, Tag } from "../../pki/index.js";
+import { sha256, type Signer } from "./signer.js";
 
 /**
  * The issuing CA key inside SoftHSMv2, reached through pkcs11js.
@@ -116,7 +114,7 @@ export class SoftHsmSigner implements Signer {
     }
     const [attr] = mod.C_GetAttributeValue(session, pub, [{ type: pkcs11js.CKA_EC_POINT }]);
     const point = unwrapOctetString(attr.value as Buffer);
-    return new SoftHsmSigner(mod, session, priv, ecSpki(point));
+    return new SoftHsmSigner(mod, session, priv, p256Spki(point));
   }
 
   sign(data: Uint8Array): Uint8Array {
@@ -146,22 +144,9 @@ function findOne(mod: pkcs11js.PKCS11, session: Buffer, cls: number, label: stri
 
 /** CKA_EC_POINT is the DER OCTET STRING holding the uncompressed point (SoftHSM); accept a bare point too. */
 function unwrapOctetString(v: Buffer): Uint8Array {
-  if (v[0] === 0x04 && v.length > 2 && v[1] + 2 === v.length && v[2] === 0x04) {
-    const t = readWhole(v, 0x04);
-    return content(v, t);
-  }
-  if (v[0] === 0x04 && v[1] === 0x81) {
-    const t = readWhole(v, 0x04);
-    return content(v, t);
+  if ((v[0] === 0x04 && v.length > 2 && v[1] + 2 === v.length && v[2] === 0x04) || (v[0] === 0x04 && v[1] === 0x81)) {
+    const t = readOne(v, Tag.OctetString, "CKA_EC_POINT");
+    return v.subarray(t.valueStart, t.end);
   }
   return v;
-}
-
-function ecSpki(point: Uint8Array): Uint8Array {
-  const w = new DerWriter(128).begin(0x30);
-  w.begin(0x30).oid(OID.ecPublicKey).oid(OID.prime256v1).end();
-  w.bitString(point);
-  const spki = new Uint8Array(w.end().finish());
-  children(spki, readWhole(spki, 0x30)); // sanity: well-formed
-  return spki;
 }

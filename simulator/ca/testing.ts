@@ -1,6 +1,5 @@
-import "reflect-metadata";
-import { webcrypto } from "node:crypto";
-import { Pkcs10CertificateRequestGenerator } from "@peculiar/x509";
+import { KeyObject, webcrypto } from "node:crypto";
+import { buildCsr, encodeName, encodePem, OID, softwareSigningKey } from "../../pki/index.js";
 
 /**
  * PKCS#10 requests for tests, demos and benchmarks when no emulated card is
@@ -10,7 +9,8 @@ export interface CsrOptions {
   keyType?: "ec" | "rsa";
   /** RSA modulus length (tests use 1024 to check the CA refuses it). */
   rsaBits?: number;
-  subject?: string;
+  /** The subject's commonName (default "card"). */
+  commonName?: string;
   /** Corrupt the signature so that it no longer verifies. */
   badSignature?: boolean;
 }
@@ -22,19 +22,14 @@ export async function makeCsr(opts: CsrOptions = {}): Promise<{ pem: string; key
     ? { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: opts.rsaBits ?? 2048 }
     : { name: "ECDSA", namedCurve: "P-256" };
   const keys = (await subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
-  const csr = await Pkcs10CertificateRequestGenerator.create({
-    name: opts.subject ?? "CN=card",
-    keys: keys as never,
-    signingAlgorithm: rsa ? { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } : { name: "ECDSA", hash: "SHA-256" },
-  });
-  let der = new Uint8Array(csr.rawData);
+  const key = softwareSigningKey(KeyObject.from(keys.privateKey), KeyObject.from(keys.publicKey));
+  let der = buildCsr(encodeName([[OID.commonName, opts.commonName ?? "card"]]), key);
   if (opts.badSignature) {
     der = der.slice();
     // The signature's last octet: still well-formed DER, no longer a valid signature.
     der[der.length - 1] ^= 0x01;
   }
-  const b64 = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
-  return { pem: `-----BEGIN CERTIFICATE REQUEST-----\n${b64}\n-----END CERTIFICATE REQUEST-----\n`, keys };
+  return { pem: encodePem(der, "CERTIFICATE REQUEST"), keys };
 }
 
 export { proveRenewal } from "./renewal-proof.js";

@@ -1,4 +1,5 @@
-import { generateEcKeyPair } from "../../core/keygen.js";
+import { generateEcKeyPair } from "../../core/index.js";
+import { rawEcdsaToDer } from "../../pki/index.js";
 import {
   createCipheriv,
   createECDH,
@@ -180,7 +181,7 @@ function ecdsaSignDigest(c: Curve, d: bigint, digest: Uint8Array): Uint8Array {
     if (r === 0n) continue;
     const s = (modInverse(k, c.n) * ((e + r * d) % c.n)) % c.n;
     if (s === 0n) continue;
-    return derEcdsaSig(r, s);
+    return rawEcdsaToDer(Buffer.concat([bigIntToBytes(r, c.size), bigIntToBytes(s, c.size)]));
   }
 }
 
@@ -203,20 +204,3 @@ function bigIntToBytes(v: bigint, size: number): Buffer {
   return Buffer.from(v.toString(16).padStart(size * 2, "0"), "hex");
 }
 
-function derInteger(v: bigint): Buffer {
-  let hex = v.toString(16);
-  if (hex.length % 2) hex = "0" + hex;
-  let b = Buffer.from(hex, "hex");
-  if (b[0] & 0x80) b = Buffer.concat([Buffer.of(0), b]);
-  return Buffer.concat([Buffer.of(0x02, b.length), b]);
-}
-
-function derEcdsaSig(r: bigint, s: bigint): Uint8Array {
-  const body = Buffer.concat([derInteger(r), derInteger(s)]);
-  const len = body.length < 0x80 ? Buffer.of(body.length) : Buffer.of(0x81, body.length);
-  return new Uint8Array(Buffer.concat([Buffer.of(0x30), len, body]));
-}
-
-export function randomChallenge(n: number): Uint8Array {
-  return new Uint8Array(randomBytes(n));
-}

@@ -1,17 +1,20 @@
 export type { Card } from "./card.js";
 export { ATR } from "./atr.js";
+export { CardOs } from "./card-os.js";
+export { CardStatusError, type Answer, type Applet } from "./applet.js";
+export type { Command } from "./command.js";
+export { PivCard } from "./piv-card.js";
+export { FIRMWARE_VERSION } from "./yubikey-extension.js";
 export {
-  PivCard,
   DEFAULT_PIN,
   DEFAULT_PUK,
   DEFAULT_MANAGEMENT_KEY,
-  FIRMWARE_VERSION,
   MANAGEMENT_ALG_ID,
   MAX_OBJECT_SIZE,
   type ManagementAlg,
   type PivCardOptions,
   type PivCardState,
-} from "./piv-card.js";
+} from "./piv-state.js";
 export type { PivCardJson } from "./state-json.js";
 export { saveCard, loadCard } from "./file.js";
 export { ALG, type AsymAlg, type SymAlg } from "./crypto.js";

@@ -1,4 +1,4 @@
-import { encodeTlv } from "../../core/index.js";
+import { concatBytes, encodeTlv } from "../../core/index.js";
 
 /** PIV AID (SP 800-73-4 part 1, 2.2): RID A0 00 00 03 08, PIX 00 00 10 00 01 00. */
 export const PIV_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00);
@@ -141,8 +141,11 @@ export function buildKeyHistory(): Uint8Array {
   );
 }
 
-/** Certificate object: 70 certificate, 71 CertInfo 00 (uncompressed), FE error detection. */
-export function buildCertificateObject(der: Uint8Array): Uint8Array {
-  return container(encodeTlv(0x70, der), encodeTlv(0x71, Uint8Array.of(0)), encodeTlv(0xfe, new Uint8Array(0)));
+/**
+ * A public key's data objects (part 2, table 14): 86 point for EC, 81 modulus
+ * and 82 exponent for RSA. GENERATE answers them inside 7F49; YubiKey's GET
+ * METADATA inside its tag 04.
+ */
+export function publicKeyObjects(pub: { point?: Uint8Array; modulus?: Uint8Array; exponent?: Uint8Array }): Uint8Array {
+  return pub.point !== undefined ? encodeTlv(0x86, pub.point) : concatBytes(encodeTlv(0x81, pub.modulus!), encodeTlv(0x82, pub.exponent!));
 }
-

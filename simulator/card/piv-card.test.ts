@@ -501,6 +501,18 @@ test("PIN always: a chained 9C signature (RSA-2048) and its GET RESPONSE are one
   t.is(signChained(getData("5fc102")).sw, "6982", "a GET DATA inside the chain ends the grant");
 });
 
+test("PIN always: a whole 9C signature that cuts off a chain of another header is not right after the VERIFY", (t) => {
+  const card = newCard();
+  mgmAuth(card);
+  tx(card, generate(0x9c, 0x11));
+  const digest = createHash("sha256").update("doc").digest();
+  t.is(tx(card, verifyPin("123456")).sw, "9000");
+  t.is(tx(card, apdu(0x10, 0x87, 0x14, 0x9c, fromHex("7c"))).sw, "9000", "a chained part for another algorithm");
+  t.is(tx(card, sign(0x11, 0x9c, digest)).sw, "6982", "the chain was left unfinished for another operation");
+  t.is(tx(card, verifyPin("123456")).sw, "9000");
+  t.is(tx(card, sign(0x11, 0x9c, digest)).sw, "9000");
+});
+
 test("RSA signature input must be a full 256-byte block below the modulus", (t) => {
   const card = newCard();
   mgmAuth(card);

@@ -1,6 +1,6 @@
 import { FormatError } from "../../core/index.js";
 import { CardKey, isAsymAlg, isSymAlg, SYM_KEY_LENGTH } from "./crypto.js";
-import type { PivCardState } from "./piv-card.js";
+import type { PivCardState } from "./piv-state.js";
 
 /**
  * The card file: the card's secure memory as JSON (PIN, PUK, management key,

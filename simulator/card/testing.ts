@@ -1,6 +1,8 @@
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { encodeTlv, fromHex, readTlv, decodeTlvs, findTlv, toHex } from "../../core/index.js";
-import { DEFAULT_MANAGEMENT_KEY, PivCard, type PivCardOptions } from "./piv-card.js";
+import type { Card } from "./card.js";
+import { PivCard } from "./piv-card.js";
+import { DEFAULT_MANAGEMENT_KEY, type PivCardOptions } from "./piv-state.js";
 
 /**
  * Helpers for tests that talk to a PivCard directly in APDUs (no client in
@@ -12,7 +14,7 @@ export interface Reply {
   bytes: Uint8Array;
 }
 
-export function tx(card: PivCard, hex: string | Uint8Array): Reply {
+export function tx(card: Card, hex: string | Uint8Array): Reply {
   const res = card.transmit(typeof hex === "string" ? fromHex(hex) : hex);
   const n = res.length;
   return {
@@ -67,7 +69,7 @@ export function dyn(reply: Reply, tag: number): Uint8Array {
 }
 
 /** Mutual management-key authentication in raw APDUs; returns the final reply. */
-export function mgmAuth(card: PivCard, key: Uint8Array = DEFAULT_MANAGEMENT_KEY, alg = 0x03): Reply {
+export function mgmAuth(card: Card, key: Uint8Array = DEFAULT_MANAGEMENT_KEY, alg = 0x03): Reply {
   const block = alg === 0x03 ? 8 : 16;
   const r1 = tx(card, apdu(0, 0x87, alg, 0x9b, encodeTlv(0x7c, encodeTlv(0x80, new Uint8Array(0))), 0));
   if (r1.sw !== "9000") return r1;

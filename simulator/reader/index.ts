@@ -1,3 +1,33 @@
+/** The `Reader` seam and everything that fits it: memory, vpcd bridge, PC/SC, and the fault and trace wrappers. */
 export type { Reader } from "./reader.js";
 export { MemoryReader, ReaderError, emitExchange, type MemoryReaderOptions } from "./memory.js";
-export { TracingReader, type TraceEntry } from "./trace.js";
+export { TracedReader, type TracedReaderOptions, type TraceEntry } from "./traced.js";
+export { volatileParts, type VolatilePart } from "./traced-volatile.js";
+export { FaultyReader, parseFaults, type Fault, type FaultRule, type InjectedFault } from "./fault.js";
+export { openReader, type OpenedReader, type OpenReaderOptions } from "./open.js";
+export {
+  PcscReader,
+  PcscError,
+  listPcscReaders,
+  keepPcscContextUntilExit,
+  type PcscProtocol,
+  type Disposition,
+  type PcscReaderOptions,
+} from "./pcsc.js";
+export {
+  VpcdBridge,
+  VpcdError,
+  VPCD_DEFAULT_HOST,
+  VPCD_DEFAULT_PORT,
+  parseVpcdEndpoint,
+  formatVpcdEndpoint,
+  vpcdEndpointAt,
+  FrameDecoder,
+  encodeFrame,
+  type VpcdBridgeOptions,
+  type VpcdStats,
+  type VpcdEndpoint,
+  type VpcdTcpEndpoint,
+  type VpcdUnixEndpoint,
+} from "./vpcd.js";
+export { VPCD_READERS, openVpcdCardSlot, makeVpcdSlotFactory, type VpcdCardSlot, type VpcdSlotOptions } from "./vpcd-slot.js";

@@ -1,7 +1,7 @@
 import test from "ava";
-import { EventBus, VirtualClock, fromHex, toHex, type AnyEvent } from "../../core/index.js";
+import { fromHex, toHex } from "../../core/index.js";
 import { ATR, PivCard } from "../card/index.js";
-import { MemoryReader, ReaderError, TracingReader } from "./index.js";
+import { MemoryReader, ReaderError } from "./index.js";
 
 const card = () => PivCard.create({ expires: new Date("2030-01-01T00:00:00Z") });
 
@@ -37,36 +37,4 @@ test("memory reader: insertion and removal are announced; removal drops the sess
   reader.remove();
   t.deepEqual(seen, [true, false, true, false, true]);
   t.is(c.state.pinLeft, 2, "the card keeps its memory when it leaves the reader");
-});
-
-test("bus events only when someone listens; tracing reader records masked commands", async (t) => {
-  const bus = new EventBus(new VirtualClock(0));
-  const inner = new MemoryReader(card(), { name: "inner" });
-  const traced = new TracingReader(inner, bus);
-  t.is(traced.name, "inner");
-  await traced.connect();
-  await traced.transmit(fromHex("002000800831323334353637ff")); // nobody listens yet
-  const events: AnyEvent[] = [];
-  bus.on((e) => events.push(e));
-  await traced.transmit(fromHex("002000800831323334353636ff"));
-  await traced.transmit(fromHex("00cb3fff035c017e00"));
-  t.is(traced.trace.length, 3);
-  t.is(toHex(traced.trace[0].command), "0020008008ffffffffffffffff");
-  t.is(toHex(traced.trace[0].response), "63c2");
-  t.is(events.length, 2);
-  t.deepEqual(
-    events.map((e) => [(e.data as { command: string }).command, (e.data as { sw: string }).sw]),
-    [
-      ["0020008008FFFFFFFFFFFFFFFF", "63C1"],
-      ["00CB3FFF035C017E00", "9000"],
-    ],
-  );
-  t.is((events[1].data as { response: string }).response, "7E124F0BA0000003080000100001005F2F024000");
-  const presence: boolean[] = [];
-  const off = traced.onPresence((p) => presence.push(p));
-  inner.remove();
-  off();
-  t.deepEqual(presence, [false]);
-  await traced.disconnect();
-  await t.throwsAsync(traced.reset(), { instanceOf: ReaderError });
 });

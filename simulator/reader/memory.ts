@@ -1,5 +1,5 @@
 import { CardloopError, maskCommand, toHex, type EventBus } from "../../core/index.js";
-import type { Card } from "../card/card.js";
+import type { Card } from "../card/index.js";
 import type { Reader } from "./reader.js";
 
 /** No card, no power, or a reader that was asked for something it cannot do. */

@@ -1,6 +1,6 @@
 import { UsageError } from "../../core/index.js";
 import type { EventBus } from "../../core/index.js";
-import type { Card } from "../card/card.js";
+import type { Card } from "../card/index.js";
 import { MemoryReader } from "./memory.js";
 import { PcscReader, type PcscReaderOptions } from "./pcsc.js";
 import type { Reader } from "./reader.js";

@@ -1,5 +1,5 @@
 import { UsageError, errorMessage } from "../../core/index.js";
-import type { Card } from "../card/card.js";
+import type { Card } from "../card/index.js";
 import { ReaderError } from "./memory.js";
 import { PcscReader } from "./pcsc.js";
 import type { Reader } from "./reader.js";

@@ -5,7 +5,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { FrameDecoder, VpcdBridge, encodeFrame, formatVpcdEndpoint, parseVpcdEndpoint, vpcdEndpointAt } from "./vpcd.js";
-import type { Card } from "../card/card.js";
+import type { Card } from "../card/index.js";
 
 /** A card that records what happens to it and echoes each command's header with 9000. */
 function recordingCard() {

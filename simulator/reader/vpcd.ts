@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import net from "node:net";
 import { CardloopError, errorMessage, swOnly, SW } from "../../core/index.js";
-import type { Card } from "../card/card.js";
+import type { Card } from "../card/index.js";
 
 /**
  * Attaches an emulated `Card` to vsmartcard's vpcd driver inside pcscd, so the
@@ -18,7 +18,7 @@ import type { Card } from "../card/card.js";
  *
  * The endpoint may also be a unix socket (`unix:/path`): a relay that pipes
  * each connection to vpcd's TCP port, as the test harness runs inside pcscd's
- * private network namespace (test/support/pcscd.ts); the frames are the same.
+ * private network namespace (harness/pcscd.ts); the frames are the same.
  */
 export const VPCD_DEFAULT_HOST = "127.0.0.1";
 export const VPCD_DEFAULT_PORT = 35963;

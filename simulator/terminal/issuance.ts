@@ -1,8 +1,9 @@
 import type { Clock, EventBus } from "../../core/index.js";
-import type { CaAdapter, CancellationCodes, Holder, IssuedCertificate, Profile } from "../ca/api.js";
-import type { Reader } from "../reader/reader.js";
+import type { CaAdapter, CancellationCodes, Holder, IssuedCertificate, Profile } from "../ca/index.js";
+import type { Reader } from "../reader/index.js";
 import { DEFAULT_MANAGEMENT_KEY, SLOT, type KeyAlgorithm } from "./algorithms.js";
-import { buildCsr, fromPem, type CsrSubject } from "./csr.js";
+import { pemToDer } from "../../pki/index.js";
+import { buildCsr, type CsrSubject } from "./csr.js";
 import { PivClient, PivError } from "./piv-client.js";
 import { TerminalRefusal } from "./refusal.js";
 import { closeSession, openSession, pinRefusal, verifyPin } from "./session.js";
@@ -64,7 +65,7 @@ export class IssuanceStation {
         const csrPem = await requestFromCard(client, slot, alg, opts.pin, subjectOf(opts.holder));
         const cert = await this.ca.issue({ csrPem, profile, holder: opts.holder, cardExpiry: opts.capAtCardExpiry === false ? undefined : cardExpiry });
         cancellationCodes ??= cert.cancellationCodes;
-        await client.writeCertificate(slot, fromPem(cert.certificatePem));
+        await client.writeCertificate(slot, pemToDer(cert.certificatePem));
         issued[profile] = cert;
       }
       return { authentication: issued.authentication!, signature: issued.signature!, cancellationCodes, cardExpiry };

@@ -1,6 +1,6 @@
 import type { Clock } from "../../core/index.js";
-import type { Profile } from "../ca/api.js";
-import type { Reader } from "../reader/reader.js";
+import type { Profile } from "../ca/index.js";
+import type { Reader } from "../reader/index.js";
 import { PROFILE_SLOTS } from "./issuance.js";
 import { TerminalRefusal } from "./refusal.js";
 import { closeSession, openSession, readCertificate } from "./session.js";
@@ -43,7 +43,7 @@ export class MobileApp {
       const certificates: Partial<Record<Profile, StoredCertificate>> = {};
       for (const { profile, slot } of PROFILE_SLOTS) {
         const cert = await readCertificate(client, slot);
-        if (cert) certificates[profile] = { serial: cert.serial, notAfter: cert.notAfter, subject: cert.x509.subject };
+        if (cert) certificates[profile] = { serial: cert.serial, notAfter: cert.notAfter, subject: cert.certificate.subject.display };
       }
       if (Object.keys(certificates).length === 0) throw new TerminalRefusal("not-personalised", "the card holds no certificate");
       this.copy = { certificates, syncedAt: this.clock.now() };

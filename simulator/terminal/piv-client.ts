@@ -19,7 +19,7 @@ import {
   swHex,
   type CommandApdu,
 } from "../../core/index.js";
-import type { Reader } from "../reader/reader.js";
+import type { Reader } from "../reader/index.js";
 
 export type PivSlot = 0x9a | 0x9c | 0x9d | 0x9e;
 export type PivKeyAlg = "p256" | "p384" | "rsa2048";

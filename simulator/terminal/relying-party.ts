@@ -1,11 +1,11 @@
-import { createHash, verify as verifySignature, type X509Certificate } from "node:crypto";
+import { createHash, verify as verifySignature } from "node:crypto";
 import type { Clock, Random } from "../../core/index.js";
 import { toHex } from "../../core/index.js";
-import { Validator, type ValidationResult, type Usage } from "../../pki/index.js";
-import type { CaAdapter } from "../ca/api.js";
-import type { Reader } from "../reader/reader.js";
+import { pemToDer, Validator, type ValidationResult, type Usage } from "../../pki/index.js";
+import type { CaAdapter } from "../ca/index.js";
+import type { Reader } from "../reader/index.js";
 import { SLOT } from "./algorithms.js";
-import { fromPem, signatureScheme } from "./csr.js";
+import { signatureScheme } from "./csr.js";
 import { buildOcspRequest } from "./ocsp-request.js";
 import { PivError } from "./piv-client.js";
 import { TerminalRefusal } from "./refusal.js";
@@ -75,7 +75,7 @@ export class RelyingParty {
   /** Intermediates the relying party learns from a CA's published chain (issuing CA first, root last). */
   trustChain(chainPem: readonly string[]): void {
     for (const pem of chainPem.slice(0, -1)) {
-      const der = fromPem(pem);
+      const der = pemToDer(pem);
       if (!this.intermediates.some((d) => Buffer.compare(d, der) === 0)) this.intermediates.push(der);
     }
   }
@@ -134,7 +134,7 @@ export class RelyingParty {
    * nonce), the issuing CA by the root's CRL (the ARL).
    */
   async check(leaf: Uint8Array, time: Date, usage: Usage): Promise<CertificateCheck> {
-    this.anchors ??= (await this.ca.anchors()).map(fromPem);
+    this.anchors ??= (await this.ca.anchors()).map((pem) => pemToDer(pem));
     if (this.intermediates.length === 0) return { valid: false, result: "unknown-issuer", detail: "the relying party knows no issuing CA" };
     const authority = await this.authorityCrls();
     const status =
@@ -230,7 +230,7 @@ async function signOnCard(sign: () => Promise<Uint8Array>): Promise<Uint8Array> 
 
 /** The card signed the hash of `data`; check it with the certificate's key. */
 function checkSignature(cert: CardCertificate, data: Uint8Array, signature: Uint8Array): boolean {
-  const key = (cert.x509 as X509Certificate).publicKey;
+  const key = cert.publicKey;
   const hash = signatureScheme(cert.alg).hash;
   try {
     return cert.alg === "rsa2048" ? verifySignature(hash, data, key, signature) : verifySignature(hash, data, { key, dsaEncoding: "der" }, signature);

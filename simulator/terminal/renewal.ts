@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Clock, EventBus } from "../../core/index.js";
-import { CaError, renewalStatement, type CaAdapter, type Holder, type IssuedCertificate, type Profile, type RenewRequest } from "../ca/api.js";
-import type { Reader } from "../reader/reader.js";
+import { CaError, renewalStatement, type CaAdapter, type Holder, type IssuedCertificate, type Profile, type RenewRequest } from "../ca/index.js";
+import type { Reader } from "../reader/index.js";
 import { DEFAULT_MANAGEMENT_KEY, type KeyAlgorithm } from "./algorithms.js";
-import { fromPem } from "./csr.js";
+import { pemToDer } from "../../pki/index.js";
 import { PROFILE_SLOTS, requestFromCard, subjectOf, type ManagementAlg } from "./issuance.js";
 import { PivError, type PivClient } from "./piv-client.js";
 import { TerminalRefusal } from "./refusal.js";
@@ -87,7 +87,7 @@ export class RenewalKiosk {
           reissued = true;
           cert = await this.ca.issue({ csrPem, profile, holder: opts.holder, cardExpiry });
         }
-        await client.writeCertificate(slot, fromPem(cert.certificatePem));
+        await client.writeCertificate(slot, pemToDer(cert.certificatePem));
         issued[profile] = cert;
       }
       return { authentication: issued.authentication!, signature: issued.signature!, previous, reissued, cardExpiry };

@@ -1,7 +1,6 @@
-import { X509Certificate } from "node:crypto";
-import * as asn1js from "asn1js";
-import { toHex } from "../../core/index.js";
-import type { Reader } from "../reader/reader.js";
+import type { KeyObject } from "node:crypto";
+import { Certificate, DecodeError, publicKeyOf } from "../../pki/index.js";
+import type { Reader } from "../reader/index.js";
 import type { KeyAlgorithm } from "./algorithms.js";
 import { PivClient, PivError } from "./piv-client.js";
 import { TerminalRefusal } from "./refusal.js";
@@ -45,7 +44,10 @@ export function pinRefusal(err: unknown, what: "PIN" | "PUK"): unknown {
 
 export interface CardCertificate {
   der: Uint8Array;
-  x509: X509Certificate;
+  /** pki's view of the certificate (subject, validity, extensions). */
+  certificate: Certificate;
+  /** The subject public key, loaded by pki (once per SPKI). */
+  publicKey: KeyObject;
   /** Lower-case hex of the DER INTEGER's content, as the CA seam spells serials. */
   serial: string;
   notAfter: Date;
@@ -57,22 +59,20 @@ export async function readCertificate(client: PivClient, slot: number): Promise<
   return der && der.length > 0 ? describeCertificate(der) : undefined;
 }
 
+/** Reads a certificate with pki; DecodeError when it is not one or its key cannot be loaded. */
 export function describeCertificate(der: Uint8Array): CardCertificate {
-  const x509 = new X509Certificate(der);
-  return { der, x509, serial: serialOf(der), notAfter: new Date(x509.validTo), alg: keyAlgorithmOf(x509) };
+  const certificate = new Certificate(der);
+  const publicKey = publicKeyOf(certificate.spki).key;
+  if (!publicKey) throw new DecodeError("certificate: unsupported subject public key");
+  return { der, certificate, publicKey, serial: certificate.serial, notAfter: new Date(certificate.notAfter), alg: keyAlgorithmOf(publicKey) };
 }
 
 /** The serial as DER encodes it (sign byte kept), lower-case hex. */
 export function serialOf(der: Uint8Array): string {
-  const parsed = asn1js.fromBER(der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength) as ArrayBuffer);
-  const tbs = (parsed.result as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence;
-  const first = tbs.valueBlock.value[0];
-  const serial = (first.idBlock.tagClass === 3 ? tbs.valueBlock.value[1] : first) as asn1js.Integer;
-  return toHex(serial.valueBlock.valueHexView).toLowerCase();
+  return new Certificate(der).serial;
 }
 
-export function keyAlgorithmOf(cert: X509Certificate): KeyAlgorithm {
-  const details = cert.publicKey.asymmetricKeyDetails;
-  if (cert.publicKey.asymmetricKeyType === "rsa") return "rsa2048";
-  return details?.namedCurve === "secp384r1" ? "p384" : "p256";
+export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
+  if (key.asymmetricKeyType === "rsa") return "rsa2048";
+  return key.asymmetricKeyDetails?.namedCurve === "secp384r1" ? "p384" : "p256";
 }

@@ -1,0 +1,63 @@
+import type { RevocationReason } from "../../core/index.js";
+
+/** OpenSSL's CA database (index.txt), its time format and its reason names, as the OpenSSL adapter reads and writes them. */
+
+/** Reasons `openssl ca -crl_reason` accepts (privilegeWithdrawn and aACompromise it does not know). */
+export const OPENSSL_REASONS: Partial<Record<RevocationReason, string>> = {
+  unspecified: "unspecified",
+  keyCompromise: "keyCompromise",
+  cACompromise: "CACompromise",
+  affiliationChanged: "affiliationChanged",
+  superseded: "superseded",
+  cessationOfOperation: "cessationOfOperation",
+  removeFromCRL: "removeFromCRL",
+};
+
+export const REASON_FROM_INDEX: Record<string, RevocationReason> = {
+  unspecified: "unspecified",
+  keycompromise: "keyCompromise",
+  cacompromise: "cACompromise",
+  affiliationchanged: "affiliationChanged",
+  superseded: "superseded",
+  cessationofoperation: "cessationOfOperation",
+  certificatehold: "certificateHold",
+  removefromcrl: "removeFromCRL",
+};
+
+export interface IndexRow {
+  status: "V" | "R" | "E";
+  expiry: string;
+  revoked: string;
+  serialCol: string;
+  file: string;
+  subject: string;
+}
+
+export function parseIndex(text: string): IndexRow[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => {
+      const [status, expiry, revoked, serialCol, file, subject] = l.split("\t");
+      return { status: status as IndexRow["status"], expiry, revoked, serialCol, file, subject };
+    });
+}
+
+export function formatIndex(rows: IndexRow[]): string {
+  return rows.map((r) => [r.status, r.expiry, r.revoked, r.serialCol, r.file, r.subject].join("\t")).join("\n") + (rows.length ? "\n" : "");
+}
+
+/** openssl's YYMMDDHHMMSSZ. */
+export function opensslTime(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return (
+    p(d.getUTCFullYear() % 100) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes()) + p(d.getUTCSeconds()) + "Z"
+  );
+}
+
+export function parseOpensslTime(s: string): Date {
+  const m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  if (!m) throw new Error(`bad openssl time ${s}`);
+  const y = Number(m[1]) + (Number(m[1]) < 50 ? 2000 : 1900);
+  return new Date(Date.UTC(y, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+}

@@ -1,0 +1,103 @@
+import { createHash } from "node:crypto";
+import { type Certificate, KeyUsage, Oids } from "./certificate.js";
+import { hexOf, readOne, Tag } from "./der.js";
+import { type Failure, type Revocation, failure } from "./errors.js";
+import type { OcspResponse, SingleResponse } from "./ocsp.js";
+import type { PathInputs } from "./path.js";
+import { type PublicKey, publicKeyOf, verifyCached } from "./signed-data.js";
+import { isoTime as iso } from "./time.js";
+
+/**
+ * OCSP as revocation evidence (RFC 6960) for path.ts: does an answer match a
+ * certificate (CertID hashes), who may have signed it (the issuing CA or a
+ * responder it delegated to), and is it current and answering for the nonce.
+ */
+
+
+const HASH_BY_OID: Record<string, string> = {
+  "1.3.14.3.2.26": "sha1",
+  "2.16.840.1.101.3.4.2.1": "sha256",
+  "2.16.840.1.101.3.4.2.2": "sha384",
+  "2.16.840.1.101.3.4.2.3": "sha512",
+};
+const hashCache = new WeakMap<Uint8Array, Map<string, string>>();
+function hashHex(data: Uint8Array, alg: string): string {
+  let m = hashCache.get(data);
+  const hit = m?.get(alg);
+  if (hit) return hit;
+  const h = createHash(alg).update(data).digest("hex");
+  if (!m) hashCache.set(data, (m = new Map()));
+  m.set(alg, h);
+  return h;
+}
+
+export function certIdMatches(single: SingleResponse, cert: Certificate, issuer: Certificate): boolean {
+  const id = single.certId;
+  if (id.serial !== cert.serial) return false;
+  const alg = HASH_BY_OID[id.hashAlgorithm];
+  if (!alg) return false;
+  return id.issuerNameHash === hashHex(cert.issuerDer, alg) && id.issuerKeyHash === hashHex(issuer.publicKeyBits, alg);
+}
+
+function responderMatches(resp: OcspResponse, c: Certificate): boolean {
+  const id = resp.responderId;
+  return "byName" in id ? id.byName.key === c.subject.key : id.byKeyHash === hashHex(c.publicKeyBits, "sha1");
+}
+
+/** "good", a Revocation that happened after the validation time, or a Failure. */
+export function checkOcsp(inputs: PathInputs, resp: OcspResponse, single: SingleResponse, path: Certificate[], pos: number, issuerKey: PublicKey): "good" | Revocation | Failure {
+  const issuer = path[pos + 1];
+  const { time } = inputs;
+  // Who signed: the CA itself, or a responder the CA delegated to with id-kp-OCSPSigning.
+  let authorized = false;
+  let badSig = false;
+  if (responderMatches(resp, issuer)) {
+    const r = verifyCached(resp, issuerKey, resp.signatureAlgorithm, resp.tbs, resp.signature);
+    if (r === "ok") authorized = true;
+    else badSig = true;
+  }
+  if (!authorized) {
+    for (const d of [...resp.certs, ...inputs.intermediates]) {
+      if (!responderMatches(resp, d) || d.issuer.key !== issuer.subject.key) continue;
+      if (verifyCached(d, issuerKey, d.signatureAlgorithm, d.tbs, d.signature) !== "ok") continue;
+      if (!d.extKeyUsage?.includes(Oids.kpOcspSigning)) continue;
+      if (resp.producedAt < d.notBefore || resp.producedAt > d.notAfter) continue;
+      const ku = d.keyUsage;
+      if (ku !== undefined && !(ku & KeyUsage.digitalSignature)) continue;
+      const r = verifyCached(resp, publicKeyOf(d.spki, d.spkiAlgorithm), resp.signatureAlgorithm, resp.tbs, resp.signature);
+      if (r === "ok") {
+        authorized = true;
+        break;
+      }
+      badSig = true;
+    }
+  }
+  if (!authorized) {
+    return badSig
+      ? failure("ocsp-bad-signature", pos, "OCSP response signature does not verify")
+      : failure("ocsp-unauthorized-responder", pos, `OCSP responder is neither "${issuer.subject.display}" nor delegated by it`);
+  }
+  if (inputs.ocspNonce !== undefined && !nonceMatches(resp, inputs.ocspNonce)) return failure("ocsp-nonce-mismatch", pos, "OCSP response nonce does not match the request");
+  if (single.nextUpdate !== undefined ? time > single.nextUpdate : single.thisUpdate < time - inputs.ocspMaxAgeMs) {
+    return failure("ocsp-expired", pos, `OCSP answer (thisUpdate ${iso(single.thisUpdate)}) is not current at ${iso(time)}`);
+  }
+  if (single.status === "good") return "good";
+  if (single.status === "unknown") return failure("ocsp-unknown-status", pos, "OCSP responder does not know the certificate");
+  const rev: Revocation = { reason: single.revocationReason ?? "unspecified", time: single.revocationTime!, source: "ocsp" };
+  if (rev.time <= time) return failure("revoked", pos, `revoked ${iso(rev.time)} (${rev.reason})`, rev);
+  return rev;
+}
+
+function nonceMatches(resp: OcspResponse, expected: string): boolean {
+  const got = resp.nonce;
+  if (got === undefined) return false;
+  if (got === expected) return true;
+  try {
+    // RFC 8954: the extnValue is an OCTET STRING holding the nonce.
+    const e = resp.extensions.get("1.3.6.1.5.5.7.48.1.2")!.value;
+    const t = readOne(e, Tag.OctetString, "nonce");
+    return hexOf(e, t.valueStart, t.end) === expected;
+  } catch {
+    return false;
+  }
+}
