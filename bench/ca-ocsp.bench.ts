@@ -22,7 +22,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool } from "undici";
-import { SystemClock } from "../core/index.js";
+import { percentile, SystemClock } from "../core/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
 import { buildOcspRequest, Certificate, OcspResponse, pemToDer } from "../pki/index.js";
 import { benchSerials, spawnCaServer, spawnPrintingUrl, stop, writeResult } from "./ca-bench-util.js";
@@ -117,7 +117,7 @@ s.listen(0, "127.0.0.1", () => console.log("http://127.0.0.1:" + s.address().por
   await pool.close();
   await stop(server.child);
 
-  const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+  const q = (xs: number[], p: number) => percentile(xs, p * 100);
   const lagMax = Math.max(...lags);
   console.log(
     `revocation ack -> OCSP revoked: p50 ${q(lags, 0.5).toFixed(2)} ms, p99 ${q(lags, 0.99).toFixed(2)} ms, max ${lagMax.toFixed(2)} ms; peer plain OCSP round trip p50 ${q(rtts, 0.5).toFixed(2)} ms -> ratio ${(q(lags, 0.5) / q(rtts, 0.5)).toFixed(2)}`,

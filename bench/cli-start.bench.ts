@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
+import { percentile } from "../core/index.js";
 import { writeResult } from "./ca-bench-util.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -25,7 +26,7 @@ function timed(args: string[]): number {
   return ms;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => percentile(xs, 50);
 const summary = (xs: number[]) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
 
 // inside the project, so that the build finds node_modules as dist/ does (.tmp-* is git-ignored)

@@ -9,9 +9,9 @@
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { percentile } from "../core/index.js";
 import { PivCard } from "../simulator/card/index.js";
-import { PcscReader } from "../simulator/reader/pcsc.js";
-import { VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
+import { PcscReader, VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/index.js";
 import { READER_0, startPcscd } from "../harness/pcscd.js";
 
 const ROUNDS = 6;
@@ -32,10 +32,6 @@ interface BareReader {
   transmit(data: Buffer, len: number, protocol: number, cb: (err: unknown, res: Buffer) => void): void;
   close(): void;
   on(ev: string, fn: (...a: unknown[]) => void): void;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1];
 }
 
 async function main(): Promise<void> {
@@ -115,15 +111,13 @@ async function main(): Promise<void> {
     await pcscd.stop();
   }
 
-  const sb = [...bare].sort((a, b) => a - b);
-  const so = [...ours].sort((a, b) => a - b);
   const result = {
     benchmark: "pcsc",
     description: "APDU round trip GET DATA CHUID through pcsclite -> pcscd -> vpcd -> relay -> emulated PIV card (quickack on in pcscd's namespace)",
     apdusEach: bare.length,
-    bare: { p50Ms: percentile(sb, 50), p95Ms: percentile(sb, 95), p99Ms: percentile(sb, 99), meanMs: mean(bare) },
-    cardloop: { p50Ms: percentile(so, 50), p95Ms: percentile(so, 95), p99Ms: percentile(so, 99), meanMs: mean(ours) },
-    ratioP50: percentile(so, 50) / percentile(sb, 50),
+    bare: { p50Ms: percentile(bare, 50), p95Ms: percentile(bare, 95), p99Ms: percentile(bare, 99), meanMs: mean(bare) },
+    cardloop: { p50Ms: percentile(ours, 50), p95Ms: percentile(ours, 95), p99Ms: percentile(ours, 99), meanMs: mean(ours) },
+    ratioP50: percentile(ours, 50) / percentile(bare, 50),
     ratioMean: mean(ours) / mean(bare),
     targetRatio: 1.1,
   };

@@ -69,7 +69,7 @@ export function register(program: Command): void {
 
         let ca;
         try {
-          ca = await loadAdapter(target, config, clock);
+          ca = await loadAdapter(target, config, clock, policy);
           await ca.anchors(); // reachable before the first check, or not at all
         } catch (err) {
           await ca?.close().catch(() => undefined);

@@ -169,18 +169,27 @@ test("--ca-config: a misspelt key exits 2 with one line naming it; honourCardExp
 test("--policy: the checks judge by the policy file (lifetime cap, renewal rule, lockout count); a bad policy exits 2 with one located line", async (t) => {
   const dir = tmp();
   const only = "ISS-VALIDITY-MAX,REN-OLD-SUPERSEDED,REV-AUTH-LOCKOUT";
-  const certify = async (policy: string, out: string) => {
-    const r = await cardloop(["certify", "--ca", "embedded", "--policy", policy, "--only", only, "--json", "--out", join(dir, out)]);
+  const certify = async (policy: string, out: string, extra: string[] = []) => {
+    const r = await cardloop(["certify", "--ca", "embedded", "--policy", policy, "--only", only, "--json", "--out", join(dir, out), ...extra]);
     const checks = r.stdout ? (JSON.parse(r.stdout).checks as { id: string; outcome: string; message: string }[]) : [];
     return { ...r, outcome: Object.fromEntries(checks.map((c) => [c.id, c.outcome])), message: Object.fromEntries(checks.map((c) => [c.id, c.message])) };
   };
-  // the embedded CA keeps the default policy: 3 years, superseded at renewal, locked after 5 wrong codes
+  // the embedded CA runs the policy it is certified against, unless --ca-config pins its rules:
+  // here to the default's (3 years, superseded at renewal, locked after 5 wrong codes)
   const shipped = readFileSync(join(root, "policies/default.yaml"), "utf8");
   writeFileSync(
     join(dir, "stricter.yaml"),
     shipped.replace("lifetime: 3y", "lifetime: 2y").replace("renewal: revoke-superseded", "renewal: keep-until-expiry").replace("maxFailedAttempts: 5", "maxFailedAttempts: 3"),
   );
-  const [byDefault, stricter] = await Promise.all([certify("default", "default"), certify(join(dir, "stricter.yaml"), "stricter")]);
+  writeFileSync(join(dir, "default-rules.yaml"), "maxValidityYears: 3\nmaxFailedAttempts: 5\nrenewal: revoke-superseded\n");
+  const [byDefault, stricter, following] = await Promise.all([
+    certify("default", "default"),
+    certify(join(dir, "stricter.yaml"), "stricter", ["--ca-config", join(dir, "default-rules.yaml")]),
+    certify(join(dir, "stricter.yaml"), "following"),
+  ]);
+  t.is(following.code, 0, following.stderr);
+  t.deepEqual(following.outcome, { "ISS-VALIDITY-MAX": "pass", "REN-OLD-SUPERSEDED": "pass", "REV-AUTH-LOCKOUT": "pass" });
+  t.is(following.message["REV-AUTH-LOCKOUT"], "locked after 3 wrong codes (refused with 423), not before");
   t.is(byDefault.code, 0, byDefault.stderr);
   t.deepEqual(byDefault.outcome, { "ISS-VALIDITY-MAX": "pass", "REN-OLD-SUPERSEDED": "pass", "REV-AUTH-LOCKOUT": "pass" });
   t.is(byDefault.message["REV-AUTH-LOCKOUT"], "locked after 5 wrong codes (refused with 423), not before");

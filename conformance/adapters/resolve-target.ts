@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { parseDuration, UsageError, type Clock } from "../../core/index.js";
+import { parseDuration, UsageError, type Clock, type LifecyclePolicy } from "../../core/index.js";
 import type { CaAdapter } from "../../simulator/ca/index.js";
 import { checkConfig, CONFIG_KEYS, moduleShape } from "./config-keys.js";
 import { importUserModule } from "./user-module.js";
@@ -66,12 +66,13 @@ function shipped(spec: string): keyof typeof CONFIG_KEYS | undefined {
  * Builds the adapter for `--ca`: embedded | openssl | cfssl | http(s)://URL | module:PATH.
  * Starting the CA is part of this: a failure here means "could not be reached or started".
  */
-export async function loadAdapter(spec: string, config: Record<string, unknown>, clock: Clock): Promise<CaAdapter> {
+export async function loadAdapter(spec: string, config: Record<string, unknown>, clock: Clock, policy?: LifecyclePolicy): Promise<CaAdapter> {
   const kind = shipped(spec);
   if (kind) checkConfig(config, CONFIG_KEYS[kind], spec);
   if (spec === "embedded") {
+    // The reference CA runs the policy it is certified against; --ca-config keys still win.
     const { createEmbeddedAdapter } = await import("./embedded.js");
-    return createEmbeddedAdapter({ ...config, clock } as Parameters<typeof createEmbeddedAdapter>[0]);
+    return createEmbeddedAdapter({ ...(policy ? { policy } : {}), ...config, clock } as Parameters<typeof createEmbeddedAdapter>[0]);
   }
   if (spec === "openssl") {
     const { OpensslCa } = await import("./openssl.js");
