@@ -2,57 +2,55 @@
  * Wall time of `cardloop demo` (the whole scenario library on the embedded
  * defaults, reports included; target <= 3 s), beside two peers measured in
  * the same run: a bare `node -e ''` start (the floor any CLI pays) and
- * `cardloop --version` (the command's own start: node, the build in dist/
- * or tsx when it is stale, commander and core; bench/cli-start.bench.ts).
+ * `cardloop --version` (the command's own start: node, the build in dist/,
+ * commander and core; bench/cli-start.bench.ts).
  * The demo's own report gives the third figure: the sum of the scenarios'
- * wall times, i.e. the lifecycle work itself.
+ * wall times, i.e. the lifecycle work itself. It times the build, so it
+ * refuses to run while dist/ is missing or stale (tsx would be timed instead).
  */
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { performance } from "node:perf_hooks";
-import { percentile } from "../core/index.js";
+import { join } from "node:path";
+import { percentile, summarise } from "../core/index.js";
+import { buildIsCurrent } from "../bin/build-state.js";
+import { ROOT, timedNode } from "./timed-node.js";
 
-const ROOT = resolve(import.meta.dirname, "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const TARGET_MS = 3000;
 
-function timed(args: string[]): number {
-  const t0 = performance.now();
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8" });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${args.join(" ")} exited ${r.status}: ${r.stderr}`);
-  return ms;
-}
-
 const median = (xs: number[]) => percentile(xs, 50);
+
+if (!buildIsCurrent(ROOT)) {
+  console.error("bench/demo: dist/ is missing or older than the sources; run `node bin/build.js` (or `make setup`) first");
+  process.exit(1);
+}
 
 const out = mkdtempSync(join(tmpdir(), "cardloop-demo-bench-"));
 const cli = join(ROOT, "bin", "cardloop.js");
-timed([cli, "demo", "--out", out]); // warm the file cache (and tsx's transform cache)
+timedNode([cli, "demo", "--out", out]); // warm the file cache
 const demo: number[] = [];
 const bareNode: number[] = [];
 const cliStart: number[] = [];
 const scenarioSum: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   // Interleaved, so a noisy neighbour hurts every figure alike.
-  bareNode.push(timed(["-e", ""]));
-  cliStart.push(timed([cli, "--version"]));
-  demo.push(timed([cli, "demo", "--out", out]));
+  bareNode.push(timedNode(["-e", ""]));
+  cliStart.push(timedNode([cli, "--version"]));
+  demo.push(timedNode([cli, "demo", "--out", out]));
   const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as { runs: { wallMs?: number }[]; totals: { steps: number; apdus: number } };
   scenarioSum.push(report.runs.reduce((s, r) => s + (r.wallMs ?? 0), 0));
 }
 const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as { totals: { runs: number; steps: number; apdus: number } };
 rmSync(out, { recursive: true, force: true });
 
+const demoWall = summarise(demo);
 const result = {
   benchmark: "demo",
   runs: RUNS,
   library: report.totals,
-  demoWallMs: { median: median(demo), min: Math.min(...demo), max: Math.max(...demo), all: demo },
+  demoWallMs: { median: demoWall.p50Ms, min: demoWall.minMs, max: demoWall.maxMs, all: demo },
   targetMs: TARGET_MS,
-  withinTarget: median(demo) <= TARGET_MS,
+  withinTarget: demoWall.p50Ms <= TARGET_MS,
   peers: {
     bareNodeStartMs: median(bareNode),
     cliStartMs: median(cliStart),

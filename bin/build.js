@@ -16,26 +16,41 @@
 //    instead of a second copy compiled by tsx (see
 //    conformance/adapters/user-module.ts).
 import { build } from "esbuild";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { BUILD_STATE_FILE, writeBuildState } from "./build-state.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 // `--out DIR` builds elsewhere (tests do, so as not to pull dist/ from under a running command)
 const outAt = process.argv.indexOf("--out");
 const OUT = outAt > 0 ? resolve(process.argv[outAt + 1]) : join(ROOT, "dist");
 
-/** Source (relative to the root) -> output file name in dist/. */
-const ENTRIES = { "cli/main.ts": "main", "conformance/adapters/source-hooks.ts": "source-hooks", "simulator/ca/api.ts": "simulator-ca-api" };
-for (const dir of ["core", "pki", "simulator/card", "simulator/reader", "simulator/terminal", "simulator/ca", "conformance", "scenarios", "reports", "dashboard"]) {
-  if (existsSync(join(ROOT, dir, "index.ts"))) ENTRIES[`${dir}/index.ts`] = `${dir.replaceAll("/", "-")}-index`;
+/** The programs: the command itself, and the module hooks a user's adapter module is loaded with. Source (relative to the root) -> output name. */
+const PROGRAMS = { "cli/main.ts": "main", "conformance/adapters/source-hooks.ts": "source-hooks" };
+
+/**
+ * The component faces, each an entry of its own (see above): every top-level
+ * folder's index.ts, those of the simulator's components, and the CA's API.
+ * Found on disk, so a component added or removed needs no edit here.
+ */
+function componentFaces() {
+  const dirsIn = (dir) =>
+    readdirSync(join(ROOT, dir), { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !d.name.startsWith(".") && d.name !== "node_modules")
+      .map((d) => (dir === "." ? d.name : `${dir}/${d.name}`));
+  const faces = [...dirsIn("."), ...dirsIn("simulator")].map((dir) => `${dir}/index.ts`).filter((f) => existsSync(join(ROOT, f)));
+  faces.push("simulator/ca/api.ts");
+  return Object.fromEntries(faces.map((src) => [src, src.replace(/\.ts$/, "").replaceAll("/", "-")]));
 }
+const FACES = componentFaces();
+const ENTRIES = { ...PROGRAMS, ...FACES };
 
 /** What the build tells the code it contains: which source each face was built from. */
 const manifest = {
   dist: relative(ROOT, OUT).split(sep).join("/"),
-  hooks: "source-hooks.js",
-  faces: Object.fromEntries(Object.entries(ENTRIES).map(([src, out]) => [src, `${out}.js`])),
+  hooks: `${PROGRAMS["conformance/adapters/source-hooks.ts"]}.js`,
+  faces: Object.fromEntries(Object.entries(FACES).map(([src, out]) => [src, `${out}.js`])),
 };
 
 /**
@@ -68,7 +83,7 @@ const sourceLocations = {
 
 const started = performance.now();
 const builtAt = Date.now();
-if (existsSync(OUT) && readdirSync(OUT).length > 0 && !existsSync(join(OUT, "build.json"))) {
+if (existsSync(OUT) && readdirSync(OUT).length > 0 && !existsSync(join(OUT, BUILD_STATE_FILE))) {
   console.error(`bin/build.js: ${OUT} is not empty and holds no earlier build: not replacing it`);
   process.exit(2);
 }
@@ -95,5 +110,5 @@ const { metafile } = await build({
 });
 // bin/cardloop.js runs the build only while none of these is newer than it
 const inputs = Object.keys(metafile.inputs).filter((f) => !f.startsWith("node_modules/") && !f.startsWith("<"));
-writeFileSync(join(OUT, "build.json"), JSON.stringify({ builtAt, inputs }) + "\n");
+writeBuildState(OUT, { builtAt, inputs });
 if (process.argv.includes("--verbose")) console.log(`dist/ built in ${Math.round(performance.now() - started)} ms`);

@@ -4,25 +4,10 @@
 // compile the sources. While the build is missing, or any source it was made
 // from is newer (an edit, a checkout), it runs the sources through tsx
 // instead, so the command never runs stale code.
-import { readFileSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { buildIsCurrent } from "./build-state.js";
 
-const root = new URL("../", import.meta.url);
-
-function buildIsCurrent() {
-  let build;
-  try {
-    build = JSON.parse(readFileSync(new URL("dist/build.json", root), "utf8"));
-  } catch {
-    return false;
-  }
-  try {
-    return build.inputs.every((file) => statSync(new URL(file, root)).mtimeMs < build.builtAt);
-  } catch {
-    return false; // a source is gone
-  }
-}
-
-if (buildIsCurrent()) {
+if (buildIsCurrent(fileURLToPath(new URL("../", import.meta.url)))) {
   // Stack traces are shown only with CARDLOOP_DEBUG; then they name the .ts
   // sources (reading the maps costs every start ~15% otherwise).
   if (process.env.CARDLOOP_DEBUG) process.setSourceMapsEnabled(true);

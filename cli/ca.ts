@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
-import { SystemClock, UsageError, VirtualClock, errorMessage, loadPolicy, resolvePolicyRef } from "../core/index.js";
-import type { DataDirLockedError as LockedError, RenewalPolicy } from "../simulator/ca/index.js";
+import { SystemClock, UsageError, VirtualClock, errorMessage, type RenewalRule } from "../core/index.js";
+import { loadPolicy, resolvePolicyRef } from "../policies/index.js";
 import { action, usage } from "./exit.js";
 
 interface ServeOptions {
@@ -12,13 +12,13 @@ interface ServeOptions {
   hsm: boolean;
   keyType: string;
   publicUrl?: string;
-  policy?: string;
+  policy: string;
   maxFailedAttempts?: string;
   renewal?: string;
 }
 
 /** The CLI's words for the renewal policies. */
-const RENEWAL = new Map<string, RenewalPolicy>([
+const RENEWAL = new Map<string, RenewalRule>([
   ["supersede", "revoke-superseded"],
   ["keep", "keep-until-expiry"],
 ]);
@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option("--hsm", "keep the issuing CA key in SoftHSMv2 (first start only)", false)
     .option("--key-type <type>", "ec (P-256) or rsa, for a new CA", "ec")
     .option("--public-url <url>", "base URL written into certificates (default: the listening address)")
-    .option("--policy <file>", "lifecycle policy file (YAML), or a shipped one by name (default, ocsp): lifetime, card-expiry cap, lockout, renewal, reasons per role (default: default)")
+    .option("--policy <file>", "lifecycle policy file (YAML), or a shipped one by name (default, ocsp): lifetime, card-expiry cap, lockout, renewal, reasons per role", "default")
     .option("--max-failed-attempts <n>", "wrong revocation credentials before a certificate locks (423); overrides the policy's (default policy: 5)")
     .option("--renewal <policy>", "supersede (revoke the old certificate as superseded) or keep (valid until it expires); overrides the policy's (default policy: supersede)")
     .action(
@@ -46,7 +46,7 @@ export function register(program: Command): void {
         const maxFailedAttempts = o.maxFailedAttempts === undefined ? undefined : attempts(o.maxFailedAttempts);
         const renewal = o.renewal === undefined ? undefined : RENEWAL.get(o.renewal);
         if (o.renewal !== undefined && !renewal) usage(`--renewal must be supersede or keep (got ${o.renewal})`);
-        const policy = o.policy === undefined ? undefined : loadPolicy(resolvePolicyRef(o.policy, process.cwd()));
+        const policy = loadPolicy(resolvePolicyRef(o.policy, process.cwd()));
         const { DataDirLockedError, EmbeddedCa, startCaServer } = await import("../simulator/ca/index.js");
         // CLI wiring may read the wall clock: a virtual clock starts at "now".
         const clock = o.virtualClock ? new VirtualClock(Date.now()) : new SystemClock();
@@ -56,8 +56,8 @@ export function register(program: Command): void {
         try {
           embedded = await EmbeddedCa.open({ dataDir: o.data, clock, keyType: o.keyType, hsm: o.hsm || undefined, policy, maxFailedAttempts, renewal });
         } catch (err) {
-          // One writer per data directory: the refusal names the running CA's pid.
-          if (err instanceof DataDirLockedError) throw new UsageError(lockedMessage(err));
+          // One writer per data directory: the error's message is the line, naming the running CA's pid.
+          if (err instanceof DataDirLockedError) throw new UsageError(err.message);
           throw new UsageError(`cannot open the CA in ${o.data}: ${errorMessage(err)}`);
         }
         let server;
@@ -86,9 +86,4 @@ function attempts(text: string): number {
   const n = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
   if (!(n >= 1)) usage(`--max-failed-attempts must be a whole number from 1 (got ${text})`);
   return n;
-}
-
-function lockedMessage(err: LockedError): string {
-  const who = err.holderPid === undefined ? "another process" : `process ${err.holderPid}`;
-  return `cannot serve the CA in ${err.dataDir}: it is already served by ${who} (one CA per data directory)`;
 }

@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { EventBus, RunLogWriter, SystemClock, UsageError, parseDuration, errorMessage, loadPolicy, resolvePolicyRef } from "../core/index.js";
+import { EventBus, RunLogWriter, SystemClock, UsageError, parseDuration, errorMessage } from "../core/index.js";
+import { loadPolicy, resolvePolicyRef } from "../policies/index.js";
 import { ExitCode, action, usage } from "./exit.js";
 
 interface Options {
@@ -12,7 +13,8 @@ interface Options {
   json?: boolean;
   threshold?: string;
   concurrency?: string;
-  policy?: string;
+  /** Commander fills in the option's default ("default"). */
+  policy: string;
 }
 
 /**
@@ -55,21 +57,19 @@ export function register(program: Command): void {
         if (!Number.isInteger(concurrency) || concurrency < 2 || concurrency > 1000) usage(`--concurrency must be 2..1000 (got ${o.concurrency})`);
         const only = o.only ? o.only.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
 
-        const { CATALOG } = await import("../conformance/index.js");
+        const { CATALOG, resolveAdapter, readCaConfig, runCatalog } = await import("../conformance/index.js");
         const unknown = (only ?? []).filter((id) => !CATALOG.some((c) => c.id === id));
         if (unknown.length) usage(`unknown check ID: ${unknown.join(", ")}`);
         // A policy mistake is the user's input: one located line, exit 2, before any CA starts.
-        const policy = loadPolicy(resolvePolicyRef(o.policy ?? "default", process.cwd()));
+        const policy = loadPolicy(resolvePolicyRef(o.policy, process.cwd()));
 
-        const { loadAdapter, readCaConfig } = await import("../conformance/index.js");
-        const { runCatalog } = await import("../conformance/index.js");
         const { writeCertifyReports, certifySummaryText } = await import("../reports/index.js");
         const config = readCaConfig(o.caConfig);
         const clock = new SystemClock();
 
         let ca;
         try {
-          ca = await loadAdapter(target, config, clock, policy);
+          ca = await resolveAdapter(target, config, clock, policy);
           await ca.anchors(); // reachable before the first check, or not at all
         } catch (err) {
           await ca?.close().catch(() => undefined);

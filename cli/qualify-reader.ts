@@ -68,11 +68,12 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
 
   const clock = new SystemClock();
   const bus = new EventBus(clock);
-  // The report is built from the run log: the file with --out, else the same events kept in memory.
-  const events: AnyEvent[] = [];
-  bus.on((e) => events.push(e));
+  // The report is built from the run log: the file with --out, else the same events kept in memory
+  // (only then: a long run's samples are not held twice).
   const runLogPath = opts.out ? join(opts.out, "run.jsonl") : undefined;
   const runLog = runLogPath ? new RunLogWriter(runLogPath).attach(bus) : undefined;
+  const events: AnyEvent[] | undefined = runLog ? undefined : [];
+  if (events) bus.on((e) => events.push(e));
   bus.emit("run.started", { name: `qualify-reader ${name}`, kind: "qualify-reader" });
 
   let bridge: VpcdBridge | undefined;
@@ -93,7 +94,7 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
       : opts.interactive
         ? operatorActuator(name)
         : undefined;
-    const result = await qualifyReader(reader, {
+    const qualification = await qualifyReader(reader, {
       iterations,
       thresholds,
       actuator,
@@ -101,10 +102,11 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
       authenticate: (r: Reader) => new PivClient(r).authenticate(managementKey ?? fromHex("010203040506070801020304050607080102030405060708"), opts.managementAlg),
       progress: opts.json ? undefined : (m) => process.stderr.write(`  ${m}\n`),
     });
-    bus.emit("run.finished", { outcome: result.outcome, summary: { reader: name, criteria: result.criteria.length } });
+    bus.emit("run.finished", { outcome: qualification.outcome, summary: { reader: name, criteria: qualification.criteria.length } });
     runLog?.close();
+    // What is printed and the exit code come from the report rebuilt from the run log, as the files do.
     const written = runLogPath ? writeQualificationReports(runLogPath, opts.out!) : undefined;
-    const report = written?.report ?? buildQualificationReport(events);
+    const report = written?.report ?? buildQualificationReport(events!);
     if (written && !opts.json) process.stdout.write(`reports: ${written.files.json} ${written.files.junit} ${written.files.html}\n`);
     process.stdout.write(opts.json ? qualificationJson(report) : qualificationSummaryText(report));
     return report.outcome === "pass" ? ExitCode.Ok : ExitCode.Failed;

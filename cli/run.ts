@@ -4,21 +4,17 @@ import type { Command } from "commander";
 import { writeReports, toJsonSummary, buildReport, scenarioSummaryText } from "../reports/index.js";
 import { UsageError, errorMessage } from "../core/index.js";
 import { readerKinds, registerCaTarget, registerReader, runFiles, type OpenedCa } from "../scenarios/index.js";
-import { VPCD_READERS, makeVpcdSlotFactory } from "../simulator/reader/index.js";
-import { parseVpcdEndpoint } from "../simulator/reader/index.js";
+import { VPCD_READERS, makeVpcdSlotFactory, parseVpcdEndpoint } from "../simulator/reader/index.js";
 import { ExitCode, action, usage } from "./exit.js";
-
-let httpTargetRegistered = false;
 
 /**
  * `--ca http://...`: a served embedded CA (`cardloop ca serve --virtual-clock`)
  * through the HTTP CaAdapter. Scenarios move time, so the served CA must let
  * its clock be moved; the run starts at the CA's time and moves it along.
- * Called by runCommand (the scenarios know only the embedded CA themselves).
+ * Called by runCommand, once per process as the command runs once (the
+ * scenarios know only the embedded CA themselves).
  */
 function registerHttpCaTarget(): void {
-  if (httpTargetRegistered) return;
-  httpTargetRegistered = true;
   registerCaTarget(
     (target) => /^https?:\/\//.test(target),
     async (url): Promise<OpenedCa> => {

@@ -4,8 +4,17 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { breakSignature, buildOcspRequest, makeCsr, normSerial, ocspRequestSerials, parseOcspResponse, stripOcspNonce } from "./pkix.js";
+import { encodeOcspRequest, encodePem, extension, nonceExtension, parseOcspRequest } from "../pki/index.js";
+import { buildCert, buildCrl, buildOcsp, integer, name, newKey, tlv } from "../pki/testing/builder.js";
+import { breakSignature, buildOcspRequest, makeCsr, normSerial, ocspRequestSerials, ocspSignedBy, parseCrl, parseOcspResponse, stripOcspNonce } from "./pkix.js";
 import { MALFORMED_REQUEST } from "./adapters/loopback-http.js";
+
+/** A CA made with pki's test builder, for the tests that need no openssl. */
+const NOW = Date.UTC(2026, 3, 1);
+const caKey = newKey("p256");
+const caName = name(["CN", "pkix test CA"]);
+const caSpec = { serial: 1, issuer: caName, subject: caName, notBefore: NOW - 86_400_000, notAfter: NOW + 86_400_000, subjectKey: caKey, issuerKey: caKey, ca: true };
+const caCert = buildCert(caSpec);
 
 test("normSerial compares serials as integers", (t) => {
   fc.assert(
@@ -46,4 +55,35 @@ test("a malformedRequest response parses as such; a broken CSR no longer verifie
   const verdict = (f: string) => spawnSync("openssl", ["req", "-in", join(dir, f), "-verify", "-noout"], { encoding: "utf8" }).stderr;
   t.regex(verdict("good.csr"), /verify OK/);
   t.regex(verdict("bad.csr"), /verify failure/);
+});
+
+test("stripOcspNonce drops the nonce and keeps every other request extension, in order", (t) => {
+  const ids = parseOcspRequest(buildOcspRequest(encodePem(caCert, "CERTIFICATE"), ["0abc"])).certIds.map((c) => c.der);
+  const other = extension("1.3.6.1.5.5.7.48.1.4", false, (w) => w.null());
+  const later = extension("1.3.6.1.5.5.7.48.1.6", false, (w) => w.null());
+  const stripped = parseOcspRequest(stripOcspNonce(encodeOcspRequest(ids, [other, nonceExtension(Uint8Array.of(1, 2)), later])));
+  t.is(stripped.nonceExtension, undefined);
+  t.deepEqual(stripped.extensions.map((e) => Buffer.from(e)), [Buffer.from(other), Buffer.from(later)]);
+});
+
+test("parseCrl: the CRL number from pki's view; none, or a malformed one, is undefined", (t) => {
+  const crl = (over: Partial<Parameters<typeof buildCrl>[0]>) => parseCrl(buildCrl({ issuer: caName, issuerKey: caKey, thisUpdate: NOW, entries: [], ...over }));
+  t.is(crl({ crlNumber: 7 }).number, 7n);
+  t.is(crl({ crlNumber: null }).number, undefined);
+  t.is(crl({ crlNumber: null, extra: [{ oid: "2.5.29.20", value: integer(1n << 160n) }] }).number, 1n << 160n, "too long for RFC 5280, still read: CRL-NUMBER judges it");
+  t.is(crl({ crlNumber: null, extra: [{ oid: "2.5.29.20", value: tlv(0x04, Uint8Array.of(1)) }] }).number, undefined);
+});
+
+test("parseOcspResponse: the nonce unwrapped (or bare), the signature checked with the view's algorithm", (t) => {
+  const single = { issuerName: caName, issuerKey: caKey, serial: 5, status: "good" as const, thisUpdate: NOW };
+  const nonce = Uint8Array.of(0xab, 0xcd, 0xef);
+  const wrapped = parseOcspResponse(buildOcsp({ responderName: caName, signer: caKey, producedAt: NOW, responses: [single], nonce }));
+  t.is(wrapped.nonce, "abcdef");
+  t.is(wrapped.responseStatusName, "successful");
+  t.is(wrapped.responderByName, "CN=pkix test CA");
+  t.true(ocspSignedBy(wrapped, encodePem(caCert, "CERTIFICATE")));
+  t.false(ocspSignedBy(wrapped, encodePem(buildCert({ ...caSpec, subjectKey: newKey("p256") }), "CERTIFICATE")));
+  t.is(parseOcspResponse(buildOcsp({ responderName: caName, signer: caKey, producedAt: NOW, responses: [single], nonce, bareNonce: true })).nonce, "abcdef");
+  t.is(parseOcspResponse(buildOcsp({ responderName: caName, signer: caKey, producedAt: NOW, responses: [single] })).nonce, undefined);
+  t.false(ocspSignedBy(parseOcspResponse(MALFORMED_REQUEST), encodePem(caCert, "CERTIFICATE")));
 });

@@ -4,47 +4,32 @@
  * normalised hex, Dates and PEM strings). pki/ does all the DER.
  */
 import { KeyObject, createHash, webcrypto } from "node:crypto";
+import { toHex } from "../core/index.js";
 import {
   Certificate as PkiCertificate,
   Crl as PkiCrl,
+  DecodeError,
   KeyUsage,
   OcspResponse,
-  Oids,
   OID,
-  Tag,
   buildCsr,
   buildOcspRequest as buildPkiOcspRequest,
   encodeName,
   encodeOcspRequest,
   encodePem,
   parseOcspRequest,
-  pemToDer as pemBlockToDer,
+  pemToDer,
   publicKeyOf,
-  readOne,
   softwareSigningKey,
   verifySignature,
 } from "../pki/index.js";
 
-/** The first PEM block's DER (pki's PEM reader; one argument, so it can be passed to map). */
-export function pemToDer(pem: string): Uint8Array {
-  return pemBlockToDer(pem);
-}
-
 export type KeyAlg = "p256" | "rsa1024" | "rsa2048";
-
-export function toHex(b: ArrayBuffer | Uint8Array): string {
-  return Buffer.from(b instanceof Uint8Array ? b : new Uint8Array(b)).toString("hex");
-}
 
 /** Serial numbers compared as integers: "00ab" and "ab" are one serial. */
 export function normSerial(hex: string): string {
   const h = hex.replace(/[^0-9a-fA-F]/g, "").toLowerCase();
   return h === "" ? "0" : BigInt("0x" + h).toString(16);
-}
-
-/** pki's PEM writer, under the name the adapters use. */
-export function derToPem(der: Uint8Array, label: string): string {
-  return encodePem(der, label);
 }
 
 const ALGS: Record<KeyAlg, webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams> = {
@@ -98,17 +83,8 @@ export interface CertInfo {
   cert: PkiCertificate;
 }
 
-const KU_NAMES: Array<[number, string]> = [
-  [KeyUsage.digitalSignature, "digitalSignature"],
-  [KeyUsage.nonRepudiation, "nonRepudiation"],
-  [KeyUsage.keyEncipherment, "keyEncipherment"],
-  [KeyUsage.dataEncipherment, "dataEncipherment"],
-  [KeyUsage.keyAgreement, "keyAgreement"],
-  [KeyUsage.keyCertSign, "keyCertSign"],
-  [KeyUsage.cRLSign, "cRLSign"],
-  [KeyUsage.encipherOnly, "encipherOnly"],
-  [KeyUsage.decipherOnly, "decipherOnly"],
-];
+/** The KeyUsage names in bit order (pki's table lists them so). */
+const KU_NAMES = Object.entries(KeyUsage);
 
 export const EKU = {
   clientAuth: OID.kpClientAuth,
@@ -130,9 +106,9 @@ export function certInfo(pem: string): CertInfo {
     issuer: cert.issuer.display,
     notBefore: new Date(cert.notBefore),
     notAfter: new Date(cert.notAfter),
-    keyUsage: ku === undefined ? undefined : { critical: cert.extensions.get(Oids.keyUsage)!.critical, names: KU_NAMES.filter(([f]) => (ku & f) !== 0).map(([, n]) => n) },
+    keyUsage: ku === undefined ? undefined : { critical: cert.extensions.get(OID.keyUsage)!.critical, names: KU_NAMES.filter(([, mask]) => (ku & mask) !== 0).map(([name]) => name) },
     extKeyUsage: cert.extKeyUsage,
-    basicConstraints: bc ? { ca: bc.ca, critical: cert.extensions.get(Oids.basicConstraints)!.critical } : undefined,
+    basicConstraints: bc ? { ca: bc.ca, critical: cert.extensions.get(OID.basicConstraints)!.critical } : undefined,
     aki: cert.authorityKeyId?.keyId,
     ski: cert.subjectKeyId,
     ocspUrls: cert.authorityInfoAccess.ocsp,
@@ -175,12 +151,6 @@ export interface CrlInfo {
 
 export function parseCrl(der: Uint8Array): CrlInfo {
   const crl = new PkiCrl(der);
-  const numExt = crl.extensions.get(OID.crlNumber);
-  let number: bigint | undefined;
-  if (numExt && numExt.value[0] === Tag.Integer) {
-    const t = readOne(numExt.value, Tag.Integer, "CRLNumber");
-    number = BigInt("0x" + (toHex(numExt.value.subarray(t.valueStart, t.end)) || "0"));
-  }
   const entries = new Map<string, CrlEntry>();
   for (const e of crl.entries()) {
     const serial = normSerial(e.serial);
@@ -191,11 +161,21 @@ export function parseCrl(der: Uint8Array): CrlInfo {
     issuer: crl.issuer.display,
     thisUpdate: new Date(crl.thisUpdate),
     nextUpdate: crl.nextUpdate === undefined ? undefined : new Date(crl.nextUpdate),
-    number,
+    number: crlNumberOf(crl),
     aki: crl.authorityKeyId?.keyId,
     entries,
     crl,
   };
+}
+
+/** The cRLNumber; a malformed one counts as none (the CRL-NUMBER check then says so) rather than failing every CRL check. */
+function crlNumberOf(crl: PkiCrl): bigint | undefined {
+  try {
+    return crl.crlNumber;
+  } catch (err) {
+    if (err instanceof DecodeError) return undefined;
+    throw err;
+  }
 }
 
 /** Verifies a CRL's signature with the issuer's key (pki/'s signature code, as relying parties use it). */
@@ -213,8 +193,7 @@ export async function crlSignedBy(der: Uint8Array, issuerPem: string): Promise<b
 
 /** An OCSP request for serials issued by `issuerPem` (SHA-1 CertIDs, as every responder accepts). */
 export function buildOcspRequest(issuerPem: string, serials: string[], nonce?: Uint8Array): Uint8Array {
-  const issuer = new PkiCertificate(pemToDer(issuerPem));
-  return buildPkiOcspRequest({ name: issuer.subjectDer, spki: issuer.spki }, serials.map(normSerial), nonce);
+  return buildPkiOcspRequest(new PkiCertificate(pemToDer(issuerPem)), serials.map(normSerial), nonce);
 }
 
 /** The serials an OCSP request asks about (used by adapters that answer per request). */
@@ -230,8 +209,6 @@ export function stripOcspNonce(der: Uint8Array): Uint8Array {
     req.extensions.filter((e) => e !== req.nonceExtension),
   );
 }
-
-export const OCSP_STATUS = ["successful", "malformedRequest", "internalError", "tryLater", "(4)", "sigRequired", "unauthorized"];
 
 export interface SingleStatus {
   serial: string;
@@ -254,10 +231,10 @@ export interface OcspInfo {
   responderByKeyHash?: string;
   certsPem: string[];
   sigAlg?: string;
-  /** DER of the signature AlgorithmIdentifier's parameters, when present (RSA-PSS). */
-  sigParams?: Uint8Array;
   signature?: Uint8Array;
   tbs?: Uint8Array;
+  /** pki's view of the response (the signature algorithm with its parameters, the responder's name). */
+  ocsp: OcspResponse;
 }
 
 export function parseOcspResponse(der: Uint8Array): OcspInfo {
@@ -265,21 +242,19 @@ export function parseOcspResponse(der: Uint8Array): OcspInfo {
   const out: OcspInfo = {
     der,
     responseStatus: resp.statusCode,
-    responseStatusName: OCSP_STATUS[resp.statusCode] ?? String(resp.statusCode),
+    responseStatusName: resp.status,
     responses: [],
     certsPem: [],
+    ocsp: resp,
   };
   if (resp.tbs.length === 0) return out; // no responseBytes
   out.tbs = resp.tbs;
   out.producedAt = new Date(resp.producedAt);
   out.sigAlg = resp.signatureAlgorithm.oid;
-  const params = resp.signatureAlgorithm.params;
-  if (params && !(params.length === 2 && params[0] === Tag.Null && params[1] === 0)) out.sigParams = params;
   out.signature = resp.signature;
   if ("byName" in resp.responderId) out.responderByName = resp.responderId.byName.display;
   else out.responderByKeyHash = resp.responderId.byKeyHash;
-  const nonce = resp.extensions.get(OID.ocspNonce);
-  if (nonce) out.nonce = unwrapNonce(nonce.value);
+  if (resp.nonce !== undefined) out.nonce = resp.nonce;
   for (const r of resp.responses) {
     const single: SingleStatus = {
       serial: normSerial(r.certId.serial),
@@ -297,22 +272,12 @@ export function parseOcspResponse(der: Uint8Array): OcspInfo {
   return out;
 }
 
-/** The nonce extension value is an OCTET STRING wrapping the nonce; some responders omit the wrapping. */
-function unwrapNonce(value: Uint8Array): string {
-  try {
-    const t = readOne(value, Tag.OctetString, "nonce");
-    return toHex(value.subarray(t.valueStart, t.end));
-  } catch {
-    return toHex(value);
-  }
-}
-
 /** Verifies the BasicOCSPResponse signature with `signerPem`'s key (pki/'s signature code). */
 export function ocspSignedBy(info: OcspInfo, signerPem: string): boolean {
-  if (!info.tbs || !info.signature || !info.sigAlg) return false;
+  if (!info.tbs || !info.signature) return false;
   try {
     const signer = new PkiCertificate(pemToDer(signerPem));
-    return verifySignature(publicKeyOf(signer.spki), { oid: info.sigAlg, ...(info.sigParams ? { params: info.sigParams } : {}) }, info.tbs, info.signature) === "ok";
+    return verifySignature(publicKeyOf(signer.spki), info.ocsp.signatureAlgorithm, info.tbs, info.signature) === "ok";
   } catch {
     return false;
   }

@@ -10,6 +10,7 @@ import {
   needsExtended,
   swHex,
   swOnly,
+  tryDecodeCommand,
   type CommandApdu,
 } from "./apdu.js";
 import { FormatError } from "./errors.js";
@@ -103,6 +104,37 @@ test("APDU decoder: malformed lengths are FormatErrors, never other exceptions",
       return true;
     }),
     { numRuns: 5000 },
+  );
+});
+
+test("tryDecodeCommand answers undefined exactly where decodeCommand throws, and the same command otherwise", (t) => {
+  for (const short of ["", "00", "00a404"]) t.is(tryDecodeCommand(fromHex(short)), undefined, `${short.length / 2} bytes: no header`);
+  t.is(tryDecodeCommand(fromHex("00a40400020a")), undefined);
+  t.is(tryDecodeCommand(fromHex("00a4040000000001aabbcc")), undefined);
+  t.is(tryDecodeCommand(fromHex("00a4040000"))?.le, 256);
+  t.throws(() => decodeCommand(fromHex("00a40400020a")), { instanceOf: FormatError, message: "apdu: Lc=2 does not match the 1 bytes after the header" });
+  t.throws(() => decodeCommand(fromHex("00a40400000002aa")), { instanceOf: FormatError, message: "apdu: extended Lc=2 does not match the 1 bytes after it" });
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 600 }), commandArb.map(encodeCommand)), (b) => {
+      const quiet = tryDecodeCommand(b);
+      let loud: CommandApdu | undefined;
+      try {
+        loud = decodeCommand(b);
+      } catch (err) {
+        return quiet === undefined && err instanceof FormatError;
+      }
+      return (
+        quiet !== undefined &&
+        quiet.cla === loud.cla &&
+        quiet.ins === loud.ins &&
+        quiet.p1 === loud.p1 &&
+        quiet.p2 === loud.p2 &&
+        toHex(quiet.data) === toHex(loud.data) &&
+        quiet.le === loud.le &&
+        quiet.extended === loud.extended
+      );
+    }),
+    { numRuns: 3000 },
   );
 });
 

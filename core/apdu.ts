@@ -89,47 +89,77 @@ export function encodeCommand(cmd: CommandApdu): Uint8Array {
   return res;
 }
 
-/** Decodes a command APDU; throws FormatError("apdu") on a malformed length structure. */
-export function decodeCommand(bytes: Uint8Array): CommandApdu {
-  const n = bytes.length;
-  if (n < 4) throw new FormatError("apdu", `command shorter than its 4-byte header (${n} bytes)`);
-  const [cla, ins, p1, p2] = bytes;
-  const base = { cla, ins, p1, p2 };
-  const empty = new Uint8Array(0);
-  if (n === 4) return { ...base, data: empty };
-  const b4 = bytes[4];
-  if (n === 5) return { ...base, data: empty, le: b4 === 0 ? 256 : b4 };
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Decodes a command APDU (ISO 7816-4, 5.1: cases 1-4, short and extended)
+ * without copying its data; undefined when the length bytes do not match the
+ * command's size. This is the card's per-APDU path, so it neither throws nor
+ * builds a message: every result has one shape (`le` and `extended` always
+ * present) so the code that reads it stays monomorphic.
+ */
+export function tryDecodeCommand(b: Uint8Array): CommandApdu | undefined {
+  const n = b.length;
+  // Shorter than the header needs no test of its own (one compare less per
+  // APDU, measurable here): b[4] is then undefined, and every length
+  // comparison below is false, so it ends in `return undefined`.
+  if (n === 4) return decoded(b, EMPTY, undefined, false);
+  const b4 = b[4];
+  if (n === 5) return decoded(b, EMPTY, b4 === 0 ? 256 : b4, false);
   if (b4 !== 0) {
     // short: case 3 (5+Lc) or case 4 (5+Lc+1)
-    const lc = b4;
-    if (n === 5 + lc) return { ...base, data: bytes.subarray(5, 5 + lc) };
-    if (n === 6 + lc) {
-      const le = bytes[5 + lc];
-      return { ...base, data: bytes.subarray(5, 5 + lc), le: le === 0 ? 256 : le };
-    }
-    throw new FormatError("apdu", `Lc=${lc} does not match the ${n - 5} bytes after the header`);
+    if (n === 5 + b4) return decoded(b, b.subarray(5), undefined, false);
+    if (n === 6 + b4) return decoded(b, b.subarray(5, 5 + b4), b[5 + b4] === 0 ? 256 : b[5 + b4], false);
+    return undefined;
   }
   // b4 === 0 and n >= 6: extended
   if (n === 7) {
-    const le = (bytes[5] << 8) | bytes[6];
-    return { ...base, data: empty, le: le === 0 ? 65536 : le, extended: true };
+    const le = (b[5] << 8) | b[6];
+    return decoded(b, EMPTY, le === 0 ? 65536 : le, true);
   }
-  if (n < 7) throw new FormatError("apdu", "truncated extended length");
-  const lc = (bytes[5] << 8) | bytes[6];
-  if (lc === 0) throw new FormatError("apdu", "extended Lc of zero");
-  if (n === 7 + lc) return { ...base, data: bytes.subarray(7, 7 + lc), extended: true };
+  if (n < 7) return undefined;
+  const lc = (b[5] << 8) | b[6];
+  if (lc === 0) return undefined;
+  if (n === 7 + lc) return decoded(b, b.subarray(7), undefined, true);
   if (n === 9 + lc) {
-    const le = (bytes[7 + lc] << 8) | bytes[8 + lc];
-    return { ...base, data: bytes.subarray(7, 7 + lc), le: le === 0 ? 65536 : le, extended: true };
+    const le = (b[7 + lc] << 8) | b[8 + lc];
+    return decoded(b, b.subarray(7, 7 + lc), le === 0 ? 65536 : le, true);
   }
-  throw new FormatError("apdu", `extended Lc=${lc} does not match the ${n - 7} bytes after it`);
+  return undefined;
+}
+
+function decoded(b: Uint8Array, data: Uint8Array, le: number | undefined, extended: boolean): CommandApdu {
+  return { cla: b[0], ins: b[1], p1: b[2], p2: b[3], data, le, extended };
+}
+
+/** Decodes a command APDU; throws FormatError("apdu") on a malformed length structure. */
+export function decodeCommand(bytes: Uint8Array): CommandApdu {
+  const cmd = tryDecodeCommand(bytes);
+  if (cmd === undefined) throw new FormatError("apdu", malformation(bytes));
+  return cmd;
+}
+
+/** Why `tryDecodeCommand` refused these bytes (only asked once it has). */
+function malformation(b: Uint8Array): string {
+  const n = b.length;
+  if (n < 4) return `command shorter than its 4-byte header (${n} bytes)`;
+  if (b[4] !== 0) return `Lc=${b[4]} does not match the ${n - 5} bytes after the header`;
+  if (n < 7) return "truncated extended length";
+  const lc = (b[5] << 8) | b[6];
+  if (lc === 0) return "extended Lc of zero";
+  return `extended Lc=${lc} does not match the ${n - 7} bytes after it`;
 }
 
 export function encodeResponse(res: ResponseApdu): Uint8Array {
-  const out = new Uint8Array(res.data.length + 2);
-  out.set(res.data, 0);
-  out[res.data.length] = res.sw >> 8;
-  out[res.data.length + 1] = res.sw & 0xff;
+  return responseWithSw(res.data, res.sw);
+}
+
+/** `encodeResponse` without a ResponseApdu to build: the card answers every APDU through it. */
+export function responseWithSw(data: Uint8Array, sw: number): Uint8Array {
+  const out = new Uint8Array(data.length + 2);
+  out.set(data, 0);
+  out[data.length] = sw >> 8;
+  out[data.length + 1] = sw & 0xff;
   return out;
 }
 
@@ -164,10 +194,8 @@ const SECRET_DATA_INS = new Set([
 export function maskCommand(bytes: Uint8Array): Uint8Array {
   if (bytes.length <= 5 || !SECRET_DATA_INS.has(bytes[1])) return bytes;
   const out = Uint8Array.from(bytes);
-  let cmd: CommandApdu;
-  try {
-    cmd = decodeCommand(bytes);
-  } catch {
+  const cmd = tryDecodeCommand(bytes);
+  if (cmd === undefined) {
     // Lengths that do not add up: the card will answer 6700, but the bytes may
     // still be a mistyped PIN. Hide everything after the header.
     out.fill(0xff, 5);

@@ -13,5 +13,3 @@ export * from "./deadline.js";
 export * from "./dirs.js";
 export * from "./keygen.js";
 export * from "./policy.js";
-export * from "./yaml-source.js";
-export * from "./policy-file.js";

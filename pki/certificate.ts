@@ -19,6 +19,7 @@ import {
 import type { VerifyResult } from "./signed-data.js";
 import { DecodeError } from "./errors.js";
 import { type ParsedName, parseNameCached } from "./name.js";
+import { OID } from "./oids.js";
 
 /** An AlgorithmIdentifier: its OID and, if any, the raw parameters element. */
 export interface AlgorithmId {
@@ -43,23 +44,6 @@ export class Extension {
   }
 }
 
-export const Oids = {
-  basicConstraints: "2.5.29.19",
-  keyUsage: "2.5.29.15",
-  extKeyUsage: "2.5.29.37",
-  subjectKeyId: "2.5.29.14",
-  authorityKeyId: "2.5.29.35",
-  crlDistributionPoints: "2.5.29.31",
-  authorityInfoAccess: "1.3.6.1.5.5.7.1.1",
-  subjectInfoAccess: "1.3.6.1.5.5.7.1.11",
-  certificatePolicies: "2.5.29.32",
-  subjectAltName: "2.5.29.17",
-  issuerAltName: "2.5.29.18",
-  freshestCrl: "2.5.29.46",
-  ocspNoCheck: "1.3.6.1.5.5.7.48.1.5",
-  kpOcspSigning: "1.3.6.1.5.5.7.3.9",
-} as const;
-
 /**
  * Extensions this module processes (or that carry no constraint it must enforce).
  * A critical extension outside this set makes the certificate unusable (RFC 5280 4.2).
@@ -67,33 +51,20 @@ export const Oids = {
  * are not enforced here, so a certificate marking them critical is rejected.
  */
 export const KNOWN_CERT_EXTENSIONS: ReadonlySet<string> = new Set([
-  Oids.basicConstraints,
-  Oids.keyUsage,
-  Oids.extKeyUsage,
-  Oids.subjectKeyId,
-  Oids.authorityKeyId,
-  Oids.crlDistributionPoints,
-  Oids.authorityInfoAccess,
-  Oids.subjectInfoAccess,
-  Oids.certificatePolicies,
-  Oids.subjectAltName,
-  Oids.issuerAltName,
-  Oids.freshestCrl,
-  Oids.ocspNoCheck,
+  OID.basicConstraints,
+  OID.keyUsage,
+  OID.extKeyUsage,
+  OID.subjectKeyIdentifier,
+  OID.authorityKeyIdentifier,
+  OID.crlDistributionPoints,
+  OID.authorityInfoAccess,
+  OID.subjectInfoAccess,
+  OID.certificatePolicies,
+  OID.subjectAltName,
+  OID.issuerAltName,
+  OID.freshestCrl,
+  OID.ocspNoCheck,
 ]);
-
-/** KeyUsage bits (RFC 5280 4.2.1.3), bit 0 first. */
-export const KeyUsage = {
-  digitalSignature: 1 << 0,
-  nonRepudiation: 1 << 1,
-  keyEncipherment: 1 << 2,
-  dataEncipherment: 1 << 3,
-  keyAgreement: 1 << 4,
-  keyCertSign: 1 << 5,
-  cRLSign: 1 << 6,
-  encipherOnly: 1 << 7,
-  decipherOnly: 1 << 8,
-} as const;
 
 export function readAlgorithm(buf: Uint8Array, r: DerReader, what: string): AlgorithmId {
   const seq = r.enter(Tag.Sequence, what);
@@ -105,6 +76,26 @@ export function readAlgorithm(buf: Uint8Array, r: DerReader, what: string): Algo
   }
   seq.done(what);
   return { oid, params };
+}
+
+/** The SIGNED{} envelope (a certificate, CRL, CSR, basic OCSP response): what is signed, the algorithm, the signature. */
+export interface SignedParts {
+  tbsTlv: Tlv;
+  /** The signed bytes. */
+  tbs: Uint8Array;
+  /** The outer AlgorithmIdentifier element, for comparing with a copy inside the signed part. */
+  algorithmTlv: Tlv;
+  signatureAlgorithm: AlgorithmId;
+  signature: Uint8Array;
+}
+
+/** Reads the three elements of a SIGNED{} SEQUENCE from `r`, which is positioned at its first one. */
+export function readSigned(buf: Uint8Array, r: DerReader, tbsName: string, signatureName: string): SignedParts {
+  const tbsTlv = r.expect(Tag.Sequence, tbsName);
+  const algorithmTlv = readTlv(buf, r.pos, r.end);
+  const signatureAlgorithm = readAlgorithm(buf, r, "signatureAlgorithm");
+  const signature = decodeBitString(buf, r.expect(Tag.BitString, signatureName)).bytes;
+  return { tbsTlv, tbs: buf.subarray(tbsTlv.start, tbsTlv.end), algorithmTlv, signatureAlgorithm, signature };
 }
 
 /** Reads `[3] Extensions` style content: SEQUENCE OF Extension, into a Map by OID. */
@@ -170,11 +161,10 @@ export class Certificate {
     this.der = der;
     const outer = readOne(der, Tag.Sequence, "Certificate");
     const cert = DerReader.of(der, outer);
-    const tbsTlv = cert.expect(Tag.Sequence, "TBSCertificate");
-    this.tbs = der.subarray(tbsTlv.start, tbsTlv.end);
-    const outerAlg = readTlv(der, cert.pos, cert.end);
-    this.signatureAlgorithm = readAlgorithm(der, cert, "signatureAlgorithm");
-    this.signature = decodeBitString(der, cert.expect(Tag.BitString, "signatureValue")).bytes;
+    const { tbsTlv, tbs: signed, algorithmTlv: outerAlg, signatureAlgorithm, signature } = readSigned(der, cert, "TBSCertificate", "signatureValue");
+    this.tbs = signed;
+    this.signatureAlgorithm = signatureAlgorithm;
+    this.signature = signature;
     cert.done("Certificate");
 
     const tbs = DerReader.of(der, tbsTlv);
@@ -250,7 +240,7 @@ export class Certificate {
 
   get basicConstraints(): BasicConstraints | undefined {
     if (this._bc === undefined) {
-      const e = this.extensions.get(Oids.basicConstraints);
+      const e = this.extensions.get(OID.basicConstraints);
       this._bc = e ? decodeBasicConstraints(e.value) : null;
     }
     return this._bc ?? undefined;
@@ -259,7 +249,7 @@ export class Certificate {
   /** KeyUsage bits, or undefined when the extension is absent (= any usage). */
   get keyUsage(): number | undefined {
     if (this._ku === undefined) {
-      const e = this.extensions.get(Oids.keyUsage);
+      const e = this.extensions.get(OID.keyUsage);
       this._ku = e ? decodeNamedBits(e.value, readOne(e.value, Tag.BitString, "KeyUsage")) : null;
     }
     return this._ku ?? undefined;
@@ -267,7 +257,7 @@ export class Certificate {
 
   get extKeyUsage(): string[] | undefined {
     if (this._eku === undefined) {
-      const e = this.extensions.get(Oids.extKeyUsage);
+      const e = this.extensions.get(OID.extKeyUsage);
       if (!e) this._eku = null;
       else {
         const r = DerReader.of(e.value, readOne(e.value, Tag.Sequence, "ExtKeyUsage"));
@@ -281,7 +271,7 @@ export class Certificate {
 
   get subjectKeyId(): string | undefined {
     if (this._ski === undefined) {
-      const e = this.extensions.get(Oids.subjectKeyId);
+      const e = this.extensions.get(OID.subjectKeyIdentifier);
       if (!e) this._ski = null;
       else {
         const t = readOne(e.value, Tag.OctetString, "SubjectKeyIdentifier");
@@ -293,7 +283,7 @@ export class Certificate {
 
   get authorityKeyId(): AuthorityKeyId | undefined {
     if (this._aki === undefined) {
-      const e = this.extensions.get(Oids.authorityKeyId);
+      const e = this.extensions.get(OID.authorityKeyIdentifier);
       this._aki = e ? decodeAuthorityKeyId(e.value) : null;
     }
     return this._aki ?? undefined;
@@ -301,14 +291,14 @@ export class Certificate {
 
   /** URIs of the CRL distribution points (fullName uniformResourceIdentifier only). */
   get crlDistributionPoints(): string[] {
-    const e = this.extensions.get(Oids.crlDistributionPoints);
+    const e = this.extensions.get(OID.crlDistributionPoints);
     return e ? collectUris(e.value) : [];
   }
 
   /** AIA: OCSP responder and caIssuers URIs. */
   get authorityInfoAccess(): { ocsp: string[]; caIssuers: string[] } {
     const out = { ocsp: [] as string[], caIssuers: [] as string[] };
-    const e = this.extensions.get(Oids.authorityInfoAccess);
+    const e = this.extensions.get(OID.authorityInfoAccess);
     if (!e) return out;
     const r = DerReader.of(e.value, readOne(e.value, Tag.Sequence, "AuthorityInfoAccess"));
     while (!r.atEnd()) {
@@ -317,8 +307,8 @@ export class Certificate {
       const loc = ad.read();
       if (loc.tag === ctxPrim(6)) {
         const uri = decodeString(e.value, { ...loc, tag: Tag.Ia5String });
-        if (method === "1.3.6.1.5.5.7.48.1") out.ocsp.push(uri);
-        else if (method === "1.3.6.1.5.5.7.48.2") out.caIssuers.push(uri);
+        if (method === OID.adOcsp) out.ocsp.push(uri);
+        else if (method === OID.adCaIssuers) out.caIssuers.push(uri);
       }
     }
     return out;

@@ -1,10 +1,9 @@
-import { type AlgorithmId, type AuthorityKeyId, type Extension, readAlgorithm, readExtensions } from "./certificate.js";
+import { type AlgorithmId, type AuthorityKeyId, type Extension, readAlgorithm, readExtensions, readSigned } from "./certificate.js";
 import {
   DerReader,
   Tag,
   ctx,
   ctxPrim,
-  decodeBitString,
   decodeBoolean,
   decodeSmallInt,
   decodeString,
@@ -15,36 +14,23 @@ import {
   readTlv,
 } from "./der.js";
 import type { VerifyResult } from "./signed-data.js";
-import { DecodeError, RevocationReasons } from "./errors.js";
+import { reasonForCode } from "../core/index.js";
+import { DecodeError } from "./errors.js";
 import { type ParsedName, parseName } from "./name.js";
-
-export const CrlOids = {
-  crlNumber: "2.5.29.20",
-  deltaCrlIndicator: "2.5.29.27",
-  issuingDistributionPoint: "2.5.29.28",
-  authorityKeyId: "2.5.29.35",
-  issuerAltName: "2.5.29.18",
-  freshestCrl: "2.5.29.46",
-  authorityInfoAccess: "1.3.6.1.5.5.7.1.1",
-  expiredCertsOnCrl: "2.5.29.60",
-  reasonCode: "2.5.29.21",
-  holdInstructionCode: "2.5.29.23",
-  invalidityDate: "2.5.29.24",
-  certificateIssuer: "2.5.29.29",
-} as const;
+import { OID } from "./oids.js";
 
 const KNOWN_CRL_EXTENSIONS = new Set<string>([
-  CrlOids.crlNumber,
-  CrlOids.deltaCrlIndicator,
-  CrlOids.issuingDistributionPoint,
-  CrlOids.authorityKeyId,
-  CrlOids.issuerAltName,
-  CrlOids.freshestCrl,
-  CrlOids.authorityInfoAccess,
-  CrlOids.expiredCertsOnCrl,
+  OID.crlNumber,
+  OID.deltaCrlIndicator,
+  OID.issuingDistributionPoint,
+  OID.authorityKeyIdentifier,
+  OID.issuerAltName,
+  OID.freshestCrl,
+  OID.authorityInfoAccess,
+  OID.expiredCertsOnCrl,
 ]);
 /** certificateIssuer is left out on purpose: indirect CRLs are not supported, so it makes a CRL unusable. */
-const KNOWN_ENTRY_EXTENSIONS = new Set<string>([CrlOids.reasonCode, CrlOids.holdInstructionCode, CrlOids.invalidityDate]);
+const KNOWN_ENTRY_EXTENSIONS = new Set<string>([OID.crlReason, OID.holdInstructionCode, OID.invalidityDate]);
 
 export interface RevokedEntry {
   serial: string;
@@ -95,10 +81,10 @@ export class Crl {
     this.der = der;
     const outer = readOne(der, Tag.Sequence, "CertificateList");
     const top = DerReader.of(der, outer);
-    const tbsTlv = top.expect(Tag.Sequence, "TBSCertList");
-    this.tbs = der.subarray(tbsTlv.start, tbsTlv.end);
-    this.signatureAlgorithm = readAlgorithm(der, top, "signatureAlgorithm");
-    this.signature = decodeBitString(der, top.expect(Tag.BitString, "signatureValue")).bytes;
+    const { tbsTlv, tbs, signatureAlgorithm, signature } = readSigned(der, top, "TBSCertList", "signatureValue");
+    this.tbs = tbs;
+    this.signatureAlgorithm = signatureAlgorithm;
+    this.signature = signature;
     top.done("CertificateList");
 
     const r = DerReader.of(der, tbsTlv);
@@ -129,13 +115,25 @@ export class Crl {
     return (this._issuer ??= parseName(this.der, this.issuerRange[0], this.issuerRange[1]));
   }
 
+  /**
+   * The cRLNumber extension (RFC 5280 5.2.3), or undefined when the CRL has none.
+   * The content octets are read unsigned: a negative number (which 5.2.3 forbids)
+   * comes out as a large one, so a "longer than 20 octets" check still catches it.
+   */
+  get crlNumber(): bigint | undefined {
+    const e = this.extensions.get(OID.crlNumber);
+    if (!e) return undefined;
+    const t = readOne(e.value, Tag.Integer, "CRLNumber");
+    return t.end === t.valueStart ? 0n : BigInt("0x" + hexOf(e.value, t.valueStart, t.end));
+  }
+
   /** A delta CRL only lists changes since a base CRL; it cannot stand alone. */
   get isDelta(): boolean {
-    return this.extensions.has(CrlOids.deltaCrlIndicator);
+    return this.extensions.has(OID.deltaCrlIndicator);
   }
 
   get authorityKeyId(): AuthorityKeyId | undefined {
-    const e = this.extensions.get(CrlOids.authorityKeyId);
+    const e = this.extensions.get(OID.authorityKeyIdentifier);
     if (!e) return undefined;
     const r = DerReader.of(e.value, readOne(e.value, Tag.Sequence, "AuthorityKeyIdentifier"));
     const k = r.optional(ctxPrim(0));
@@ -143,7 +141,7 @@ export class Crl {
   }
 
   get scope(): CrlScope | undefined {
-    const e = this.extensions.get(CrlOids.issuingDistributionPoint);
+    const e = this.extensions.get(OID.issuingDistributionPoint);
     if (!e) return undefined;
     const v = e.value;
     const r = DerReader.of(v, readOne(v, Tag.Sequence, "IssuingDistributionPoint"));
@@ -256,15 +254,15 @@ export class Crl {
     const ext = r.optional(Tag.Sequence);
     if (ext) {
       const exts = readExtensions(der, ext, "CRL entry extension");
-      const reason = exts.get(CrlOids.reasonCode);
+      const reason = exts.get(OID.crlReason);
       if (reason) {
         const code = decodeSmallInt(reason.value, readOne(reason.value, Tag.Enumerated, "CRLReason"));
-        out.reason = RevocationReasons[code] ?? `reason-${code}`;
+        out.reason = reasonForCode(code) ?? `reason-${code}`;
         out.reasonCode = code;
       }
-      const inv = exts.get(CrlOids.invalidityDate);
+      const inv = exts.get(OID.invalidityDate);
       if (inv) out.invalidityDate = decodeTime(inv.value, readOne(inv.value, Tag.GeneralizedTime, "invalidityDate"));
-      const hold = exts.get(CrlOids.holdInstructionCode);
+      const hold = exts.get(OID.holdInstructionCode);
       if (hold) out.holdInstruction = hexOf(hold.value, 0, hold.value.length);
     }
     return out;

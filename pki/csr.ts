@@ -1,5 +1,5 @@
-import { type AlgorithmId, readAlgorithm } from "./certificate.js";
-import { DerReader, Tag, ctx, decodeBitString, decodeSmallInt, readOne } from "./der.js";
+import { type AlgorithmId, readSigned } from "./certificate.js";
+import { DerReader, Tag, ctx, decodeSmallInt, readOne } from "./der.js";
 import { DecodeError } from "./errors.js";
 import { type ParsedName, parseName } from "./name.js";
 import { publicKeyOf, verifySignature } from "./signed-data.js";
@@ -20,10 +20,10 @@ export class CertificationRequest {
   constructor(der: Uint8Array) {
     this.der = der;
     const top = DerReader.of(der, readOne(der, Tag.Sequence, "CertificationRequest"));
-    const infoTlv = top.expect(Tag.Sequence, "CertificationRequestInfo");
-    this.info = der.subarray(infoTlv.start, infoTlv.end);
-    this.signatureAlgorithm = readAlgorithm(der, top, "signatureAlgorithm");
-    this.signature = decodeBitString(der, top.expect(Tag.BitString, "signature")).bytes;
+    const { tbsTlv: infoTlv, tbs: signed, signatureAlgorithm, signature } = readSigned(der, top, "CertificationRequestInfo", "signature");
+    this.info = signed;
+    this.signatureAlgorithm = signatureAlgorithm;
+    this.signature = signature;
     top.done("CertificationRequest");
     const info = DerReader.of(der, infoTlv);
     if (decodeSmallInt(der, info.expect(Tag.Integer, "version")) !== 0) throw new DecodeError("unknown CertificationRequest version", infoTlv.start);

@@ -6,10 +6,6 @@
  * 127 octets, moves the content right once to make room for the long form.
  * So a value of any size (a CRL with a million entries) costs one append per
  * element plus one memmove per nesting level, never a tree of small buffers.
- *
- * For true streaming (content produced piecewise into a sink), callers that
- * know a length up front can use `derHeader(tag, length)` and write the
- * content themselves.
  */
 export class DerWriter {
   private buf: Buffer;
@@ -205,16 +201,7 @@ export class DerWriter {
   }
 }
 
-/** The octets of a DER tag + length header, for callers that stream content they have measured. */
-export function derHeader(tag: number, length: number): Buffer {
-  const n = lengthOfLength(length);
-  const out = Buffer.allocUnsafe(1 + n);
-  out[0] = tag;
-  writeLength(out, 1, length);
-  return out;
-}
-
-export function lengthOfLength(len: number): number {
+function lengthOfLength(len: number): number {
   if (len < 0x80) return 1;
   if (len < 0x100) return 2;
   if (len < 0x10000) return 3;

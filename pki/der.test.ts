@@ -1,6 +1,6 @@
 import test from "ava";
-import { DecodeError, DerReader, Tag, decodeOid, decodeTime, readOne, readTlv } from "./index.js";
-import { hexOf, integerHex } from "./der.js";
+import { DerReader, Tag, decodeOid, decodeTime, hexOf, integerHex, readOne, readTlv } from "./der.js";
+import { DecodeError } from "./errors.js";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 const ascii = (tag: number, s: string) => new Uint8Array([tag, s.length, ...Buffer.from(s, "latin1")]);

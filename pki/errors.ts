@@ -1,4 +1,4 @@
-import { CardloopError, REASON_CODES } from "../core/index.js";
+import { CardloopError } from "../core/index.js";
 
 /**
  * The only error pki/ decoders throw: bytes that are not the DER they claim to be.
@@ -46,11 +46,6 @@ export const ResultCodes = [
   "ocsp-unsuccessful",
 ] as const;
 export type ResultCode = (typeof ResultCodes)[number];
-
-/** Revocation reasons (RFC 5280 5.3.1), by their enumerated value: core's REASON_CODES turned around for the decoders' lookups. */
-export const RevocationReasons: Readonly<Record<number, string>> = Object.freeze(
-  Object.fromEntries(Object.entries(REASON_CODES).map(([name, code]) => [code, name])),
-);
 
 export interface Revocation {
   /** Reason name, e.g. "keyCompromise"; "unspecified" when the entry carries none. */

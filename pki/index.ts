@@ -1,13 +1,16 @@
+/**
+ * pki's public face: the views, the validator, the PEM codec and the builders.
+ * The DER reader and writer stay inside pki/: no other component reads or
+ * writes DER (test/architecture.test.ts holds them to it).
+ */
 export * from "./errors.js";
-export { DerReader, readTlv, readOne, decodeOid, decodeTime, Tag } from "./der.js";
-export type { Tlv } from "./der.js";
 export { parseName, normalizeText } from "./name.js";
 export type { ParsedName } from "./name.js";
-export { Certificate, KeyUsage, Oids } from "./certificate.js";
+export { Certificate } from "./certificate.js";
 export type { AlgorithmId, Extension, BasicConstraints, AuthorityKeyId } from "./certificate.js";
 export { Crl } from "./crl.js";
 export type { RevokedEntry, CrlScope } from "./crl.js";
-export { OcspResponse } from "./ocsp.js";
+export { OcspResponse, OcspStatus } from "./ocsp.js";
 export type { SingleResponse, CertId, ResponderId } from "./ocsp.js";
 export { publicKeyOf, verifySignature } from "./signed-data.js";
 export type { Usage, RevocationPolicy } from "./path.js";
@@ -16,19 +19,18 @@ export type { ValidateOptions, ValidationResult, Valid, CertInput, CrlInput, Ocs
 export { decodePem, readPemOrDer } from "./pem.js";
 export { isoTime, utcParts } from "./time.js";
 export { encodePem, pemToDer, splitPem } from "./pem.js";
-export { DerWriter, derHeader } from "./der-writer.js";
-export { OID, KU } from "./oids.js";
+export { OID, KU, KeyUsage } from "./oids.js";
 export { CertificationRequest } from "./csr.js";
 export { parseOcspRequest } from "./ocsp-request.js";
 export type { OcspRequest, OcspRequestCertId } from "./ocsp-request.js";
-export { algorithmIdentifier, signatureAlgorithm, rawEcdsaToDer, p256Spki, subjectPublicKeyBits, keyIdentifier, softwareSigningKey } from "./build/keys.js";
+export { algorithmIdentifier, signatureAlgorithm, rawEcdsaToDer, p256Spki, p256SpkiFromEcPoint, p256EcParams, keyIdentifier, softwareSigningKey } from "./build/keys.js";
 export type { SigningKey } from "./build/keys.js";
 export { encodeName, extension, ext, buildCertificate } from "./build/certificate.js";
 export { csrInfo, assembleCsr, buildCsr } from "./build/csr.js";
 export type { NameAttr, CertificateSpec } from "./build/certificate.js";
 export { buildCrl } from "./build/crl.js";
 export type { CrlSpec } from "./build/crl.js";
-export { OcspStatus, errorResponse, buildOcspResponse, issuerHashes } from "./build/ocsp-response.js";
+export { errorResponse, buildOcspResponse, issuerHashes } from "./build/ocsp-response.js";
 export type { CertStatusSpec, SingleResponseSpec, ResponderIdentity } from "./build/ocsp-response.js";
 export { buildOcspRequest, encodeOcspRequest, nonceExtension } from "./build/ocsp-request.js";
 export type { OcspIssuer } from "./build/ocsp-request.js";

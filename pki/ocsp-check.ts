@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { type Certificate, KeyUsage, Oids } from "./certificate.js";
-import { hexOf, readOne, Tag } from "./der.js";
+import type { Certificate } from "./certificate.js";
 import { type Failure, type Revocation, failure } from "./errors.js";
 import type { OcspResponse, SingleResponse } from "./ocsp.js";
+import { KeyUsage, OID } from "./oids.js";
 import type { PathInputs } from "./path.js";
 import { type PublicKey, publicKeyOf, verifyCached } from "./signed-data.js";
 import { isoTime as iso } from "./time.js";
@@ -13,12 +13,11 @@ import { isoTime as iso } from "./time.js";
  * responder it delegated to), and is it current and answering for the nonce.
  */
 
-
 const HASH_BY_OID: Record<string, string> = {
-  "1.3.14.3.2.26": "sha1",
-  "2.16.840.1.101.3.4.2.1": "sha256",
-  "2.16.840.1.101.3.4.2.2": "sha384",
-  "2.16.840.1.101.3.4.2.3": "sha512",
+  [OID.sha1]: "sha1",
+  [OID.sha256]: "sha256",
+  [OID.sha384]: "sha384",
+  [OID.sha512]: "sha512",
 };
 const hashCache = new WeakMap<Uint8Array, Map<string, string>>();
 function hashHex(data: Uint8Array, alg: string): string {
@@ -60,7 +59,7 @@ export function checkOcsp(inputs: PathInputs, resp: OcspResponse, single: Single
     for (const d of [...resp.certs, ...inputs.intermediates]) {
       if (!responderMatches(resp, d) || d.issuer.key !== issuer.subject.key) continue;
       if (verifyCached(d, issuerKey, d.signatureAlgorithm, d.tbs, d.signature) !== "ok") continue;
-      if (!d.extKeyUsage?.includes(Oids.kpOcspSigning)) continue;
+      if (!d.extKeyUsage?.includes(OID.kpOcspSigning)) continue;
       if (resp.producedAt < d.notBefore || resp.producedAt > d.notAfter) continue;
       const ku = d.keyUsage;
       if (ku !== undefined && !(ku & KeyUsage.digitalSignature)) continue;
@@ -77,7 +76,7 @@ export function checkOcsp(inputs: PathInputs, resp: OcspResponse, single: Single
       ? failure("ocsp-bad-signature", pos, "OCSP response signature does not verify")
       : failure("ocsp-unauthorized-responder", pos, `OCSP responder is neither "${issuer.subject.display}" nor delegated by it`);
   }
-  if (inputs.ocspNonce !== undefined && !nonceMatches(resp, inputs.ocspNonce)) return failure("ocsp-nonce-mismatch", pos, "OCSP response nonce does not match the request");
+  if (inputs.ocspNonce !== undefined && !resp.echoesNonce(inputs.ocspNonce)) return failure("ocsp-nonce-mismatch", pos, "OCSP response nonce does not match the request");
   if (single.nextUpdate !== undefined ? time > single.nextUpdate : single.thisUpdate < time - inputs.ocspMaxAgeMs) {
     return failure("ocsp-expired", pos, `OCSP answer (thisUpdate ${iso(single.thisUpdate)}) is not current at ${iso(time)}`);
   }
@@ -86,18 +85,4 @@ export function checkOcsp(inputs: PathInputs, resp: OcspResponse, single: Single
   const rev: Revocation = { reason: single.revocationReason ?? "unspecified", time: single.revocationTime!, source: "ocsp" };
   if (rev.time <= time) return failure("revoked", pos, `revoked ${iso(rev.time)} (${rev.reason})`, rev);
   return rev;
-}
-
-function nonceMatches(resp: OcspResponse, expected: string): boolean {
-  const got = resp.nonce;
-  if (got === undefined) return false;
-  if (got === expected) return true;
-  try {
-    // RFC 8954: the extnValue is an OCTET STRING holding the nonce.
-    const e = resp.extensions.get("1.3.6.1.5.5.7.48.1.2")!.value;
-    const t = readOne(e, Tag.OctetString, "nonce");
-    return hexOf(e, t.valueStart, t.end) === expected;
-  } catch {
-    return false;
-  }
 }

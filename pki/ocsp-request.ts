@@ -1,7 +1,7 @@
-import { readAlgorithm, readExtensions } from "./certificate.js";
-import { DerReader, Tag, ctx, decodeOid, hexOf, readOne } from "./der.js";
+import { readAlgorithm } from "./certificate.js";
+import { DerReader, Tag, type Tlv, ctx, decodeBoolean, decodeOid, hexOf, readOne } from "./der.js";
 import { DecodeError } from "./errors.js";
-import { NONCE_OID } from "./ocsp.js";
+import { OID } from "./oids.js";
 
 /**
  * An OCSPRequest (RFC 6960 4.1.1) as a responder reads it. Requests come from
@@ -19,18 +19,47 @@ export interface OcspRequestCertId {
   serialHex: string;
 }
 
-export interface OcspRequest {
-  certIds: OcspRequestCertId[];
-  /** The whole nonce Extension, echoed byte for byte in the response. */
-  nonceExtension?: Uint8Array;
-  /** Every requestExtension's DER, in order (the nonce included). */
-  extensions: Uint8Array[];
+/**
+ * A parsed request. A responder needs the CertIDs and the nonce only, so the
+ * other requestExtensions are not collected while parsing; `extensions` walks
+ * them on first use (tools: re-sending a request without its nonce).
+ */
+export class OcspRequest {
+  private _extensions?: Uint8Array[];
+
+  constructor(
+    readonly certIds: OcspRequestCertId[],
+    /** The whole nonce Extension, echoed byte for byte in the response. */
+    readonly nonceExtension: Uint8Array | undefined,
+    private readonly der: Uint8Array,
+    /** The requestExtensions' SEQUENCE OF content in `der` (undefined: the request has none). */
+    private readonly extensionsTlv: Tlv | undefined,
+  ) {}
+
+  /** Every requestExtension's DER, in order; the nonce is the very `nonceExtension` array, so callers can filter it out by identity. */
+  get extensions(): Uint8Array[] {
+    if (!this._extensions) {
+      const out: Uint8Array[] = [];
+      if (this.extensionsTlv) {
+        const nonceAt = this.nonceExtension ? this.nonceExtension.byteOffset - this.der.byteOffset : -1;
+        const r = DerReader.of(this.der, this.extensionsTlv);
+        while (!r.atEnd()) {
+          const e = r.read();
+          out.push(e.start === nonceAt ? this.nonceExtension! : this.der.subarray(e.start, e.end));
+        }
+      }
+      this._extensions = out;
+    }
+    return this._extensions;
+  }
 }
 
 export function parseOcspRequest(der: Uint8Array): OcspRequest {
   const top = DerReader.of(der, readOne(der, Tag.Sequence, "OCSPRequest"));
   const tbs = top.enter(Tag.Sequence, "tbsRequest");
-  const out: OcspRequest = { certIds: [], extensions: [] };
+  const certIds: OcspRequestCertId[] = [];
+  let extensions: Tlv | undefined;
+  let nonce: Uint8Array | undefined;
   let sawList = false;
   while (!tbs.atEnd()) {
     const f = tbs.read();
@@ -38,24 +67,45 @@ export function parseOcspRequest(der: Uint8Array): OcspRequest {
     if (f.tag === Tag.Sequence && !sawList) {
       sawList = true;
       const list = DerReader.of(der, f);
-      while (!list.atEnd()) out.certIds.push(readCertId(der, list.enter(Tag.Sequence, "Request")));
+      while (!list.atEnd()) certIds.push(readCertId(der, list.enter(Tag.Sequence, "Request")));
     } else if (f.tag === ctx(2)) {
-      // Checked as a whole (a response echoes the nonce, so it must be well-formed), then kept as DER.
       const er = DerReader.of(der, f);
-      const seq = er.expect(Tag.Sequence, "requestExtensions");
+      extensions = er.expect(Tag.Sequence, "requestExtensions");
       er.done("requestExtensions");
-      readExtensions(der, seq, "request extension");
-      const exts = DerReader.of(der, seq);
-      while (!exts.atEnd()) {
-        const e = exts.read();
-        const whole = der.subarray(e.start, e.end);
-        out.extensions.push(whole);
-        if (extensionOid(der, e) === NONCE_OID) out.nonceExtension = whole;
-      }
+      nonce = checkExtensions(der, extensions);
     } else throw new DecodeError(`unexpected field 0x${f.tag.toString(16)} in tbsRequest`, f.start);
   }
-  if (out.certIds.length === 0) throw new DecodeError("no requests in OCSPRequest");
-  return out;
+  if (certIds.length === 0) throw new DecodeError("no requests in OCSPRequest");
+  return new OcspRequest(certIds, nonce, der, extensions);
+}
+
+/**
+ * Checks requestExtensions in one walk, as readExtensions would (each a
+ * well-formed Extension, no OID twice: a response echoes the nonce, so it must
+ * be well-formed), and returns the nonce Extension's DER. Nothing else is kept.
+ */
+function checkExtensions(der: Uint8Array, seq: Tlv): Uint8Array | undefined {
+  let nonce: Uint8Array | undefined;
+  let first: string | undefined;
+  let seen: Set<string> | undefined; // made at a second extension only: most requests carry one (the nonce) or none
+  const exts = DerReader.of(der, seq);
+  while (!exts.atEnd()) {
+    const whole = exts.expect(Tag.Sequence, "request extension");
+    const e = DerReader.of(der, whole);
+    const oid = decodeOid(der, e.read());
+    const critical = e.optional(Tag.Boolean);
+    if (critical) decodeBoolean(der, critical);
+    const value = e.expect(Tag.OctetString, "request extension");
+    e.done("request extension");
+    if (first === undefined) first = oid;
+    else {
+      seen ??= new Set([first]);
+      if (seen.has(oid)) throw new DecodeError(`request extension: duplicate extension ${oid}`, value.start);
+      seen.add(oid);
+    }
+    if (oid === OID.ocspNonce) nonce = der.subarray(whole.start, whole.end);
+  }
+  return nonce;
 }
 
 function readCertId(der: Uint8Array, req: DerReader): OcspRequestCertId {
@@ -79,9 +129,4 @@ function readCertId(der: Uint8Array, req: DerReader): OcspRequestCertId {
     issuerKeyHash: der.subarray(keyHash.valueStart, keyHash.end),
     serialHex: hexOf(der, s, serial.end),
   };
-}
-
-/** The extnID of an Extension already checked by readExtensions. */
-function extensionOid(der: Uint8Array, ext: { start: number; valueStart: number; end: number; tag: number }): string {
-  return decodeOid(der, DerReader.of(der, ext).read());
 }

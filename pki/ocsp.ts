@@ -1,13 +1,22 @@
-import { type AlgorithmId, Certificate, type Extension, readAlgorithm, readExtensions } from "./certificate.js";
-import { DerReader, Tag, ctx, ctxPrim, decodeBitString, decodeOid, decodeSmallInt, decodeTime, hexOf, integerHex, readOne } from "./der.js";
+import { type AlgorithmId, Certificate, type Extension, readAlgorithm, readExtensions, readSigned } from "./certificate.js";
+import { DerReader, Tag, ctx, ctxPrim, decodeOid, decodeSmallInt, decodeTime, hexOf, integerHex, readOne } from "./der.js";
 import type { VerifyResult } from "./signed-data.js";
-import { DecodeError, RevocationReasons } from "./errors.js";
+import { reasonForCode } from "../core/index.js";
+import { DecodeError } from "./errors.js";
 import { type ParsedName, parseName } from "./name.js";
+import { OID } from "./oids.js";
 
-const BASIC = "1.3.6.1.5.5.7.48.1.1";
-export const NONCE_OID = "1.3.6.1.5.5.7.48.1.2";
+/** OCSPResponseStatus (RFC 6960 4.2.1) by name: the one table the reader and the builders share (4 is not used). */
+export const OcspStatus = {
+  successful: 0,
+  malformedRequest: 1,
+  internalError: 2,
+  tryLater: 3,
+  sigRequired: 5,
+  unauthorized: 6,
+} as const;
 
-export const OcspStatuses = ["successful", "malformedRequest", "internalError", "tryLater", "unused", "sigRequired", "unauthorized"] as const;
+const STATUS_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(OcspStatus).map(([name, code]) => [code, name]));
 
 export interface CertId {
   /** Hash algorithm OID of the two hashes below. */
@@ -51,6 +60,7 @@ export class OcspResponse {
   verifiedResult: VerifyResult | undefined = undefined;
   /** Certificates the responder sent along (for a delegated responder). */
   readonly certs: Certificate[] = [];
+  private _nonce?: string | null;
 
   constructor(der: Uint8Array) {
     this.der = der;
@@ -60,7 +70,7 @@ export class OcspResponse {
     if (r.peek() === Tag.Enumerated) {
       const st = decodeSmallInt(der, r.read());
       this.statusCode = st;
-      this.status = OcspStatuses[st] ?? `status-${st}`;
+      this.status = STATUS_NAMES.get(st) ?? `status-${st}`;
       const rb = r.optional(ctx(0));
       r.done("OCSPResponse");
       if (!rb) {
@@ -69,7 +79,7 @@ export class OcspResponse {
       }
       const rbs = DerReader.of(der, rb).enter(Tag.Sequence, "ResponseBytes");
       const type = decodeOid(der, rbs.read());
-      if (type !== BASIC) throw new DecodeError(`unsupported OCSP response type ${type}`, rb.start);
+      if (type !== OID.ocspBasic) throw new DecodeError(`unsupported OCSP response type ${type}`, rb.start);
       const oct = rbs.expect(Tag.OctetString, "response");
       rbs.done("ResponseBytes");
       const inner = der.subarray(oct.valueStart, oct.end);
@@ -80,10 +90,10 @@ export class OcspResponse {
     }
     const b = basic.buf;
     const br = DerReader.of(b, readOne(b, Tag.Sequence, "BasicOCSPResponse"));
-    const tbsTlv = br.expect(Tag.Sequence, "ResponseData");
-    this.tbs = b.subarray(tbsTlv.start, tbsTlv.end);
-    this.signatureAlgorithm = readAlgorithm(b, br, "signatureAlgorithm");
-    this.signature = decodeBitString(b, br.expect(Tag.BitString, "signature")).bytes;
+    const { tbsTlv, tbs, signatureAlgorithm, signature } = readSigned(b, br, "ResponseData", "signature");
+    this.tbs = tbs;
+    this.signatureAlgorithm = signatureAlgorithm;
+    this.signature = signature;
     const certs = br.optional(ctx(0));
     if (certs) {
       const cr = DerReader.of(b, certs).enter(Tag.Sequence, "certs");
@@ -117,10 +127,38 @@ export class OcspResponse {
     t.done("ResponseData");
   }
 
-  /** The nonce extension's value as hex (the whole extnValue content), if present. */
+  /**
+   * The nonce as hex, if the response carries one: the content of the OCTET
+   * STRING the extnValue holds (RFC 8954), or, from a responder that echoes the
+   * nonce without that wrapping, the extnValue itself.
+   */
   get nonce(): string | undefined {
-    const e = this.extensions.get(NONCE_OID);
-    return e ? hexOf(e.value, 0, e.value.length) : undefined;
+    if (this._nonce === undefined) {
+      const e = this.extensions.get(OID.ocspNonce);
+      this._nonce = e ? nonceHex(e.value) : null;
+    }
+    return this._nonce ?? undefined;
+  }
+
+  /**
+   * Whether the response echoes the nonce `expectedHex`: as RFC 8954's OCTET
+   * STRING, or bare, as some responders echo it (a bare value may itself parse
+   * as an OCTET STRING, so both readings are tried).
+   */
+  echoesNonce(expectedHex: string): boolean {
+    if (this.nonce === expectedHex) return true;
+    const e = this.extensions.get(OID.ocspNonce);
+    return e !== undefined && hexOf(e.value, 0, e.value.length) === expectedHex;
+  }
+}
+
+function nonceHex(value: Uint8Array): string {
+  try {
+    const t = readOne(value, Tag.OctetString, "nonce");
+    return hexOf(value, t.valueStart, t.end);
+  } catch (err) {
+    if (err instanceof DecodeError) return hexOf(value, 0, value.length);
+    throw err;
   }
 }
 
@@ -146,7 +184,7 @@ function readSingle(b: Uint8Array, r: DerReader): SingleResponse {
     const reason = ri.optional(ctx(0));
     if (reason) {
       const code = decodeSmallInt(b, DerReader.of(b, reason).expect(Tag.Enumerated, "CRLReason"));
-      revocationReason = RevocationReasons[code] ?? `reason-${code}`;
+      revocationReason = reasonForCode(code) ?? `reason-${code}`;
       revocationReasonCode = code;
     }
     ri.done("RevokedInfo");

@@ -1,4 +1,5 @@
-import { type Certificate, KeyUsage } from "./certificate.js";
+import type { Certificate } from "./certificate.js";
+import { KeyUsage } from "./oids.js";
 import type { Crl, RevokedEntry } from "./crl.js";
 import { DecodeError, type Failure, type Revocation, failure } from "./errors.js";
 import type { OcspResponse } from "./ocsp.js";

@@ -138,6 +138,11 @@ test("OCSP: bad signature, stale answer, unknown status, nonce", (t) => {
   t.is(ocspCode([ocspFromCa({ responses: [single({ status: "unknown" })] })]), "ocsp-unknown-status");
   const nonce = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
   t.is(ocspCode([ocspFromCa({ nonce })], { ocspNonce: nonce }), "valid");
+  t.is(ocspCode([ocspFromCa({ nonce, bareNonce: true })], { ocspNonce: nonce }), "valid", "a nonce echoed without its OCTET STRING still matches");
+  t.is(ocspCode([ocspFromCa({ nonce, bareNonce: true })], { ocspNonce: new Uint8Array([9, 9]) }), "ocsp-nonce-mismatch");
+  // a bare nonce whose bytes happen to read as an OCTET STRING (04 02 ..) still matches as sent
+  const lookalike = new Uint8Array([0x04, 0x02, 0xaa, 0xbb]);
+  t.is(ocspCode([ocspFromCa({ nonce: lookalike, bareNonce: true })], { ocspNonce: lookalike }), "valid");
   t.is(ocspCode([ocspFromCa({ nonce })], { ocspNonce: new Uint8Array([9, 9]) }), "ocsp-nonce-mismatch");
   t.is(ocspCode([ocspFromCa()], { ocspNonce: nonce }), "ocsp-nonce-mismatch");
 });

@@ -1,11 +1,9 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { loadRunLog, makeDirs, type RunLogSource } from "../core/index.js";
+import type { RunLogSource } from "../core/index.js";
 import { buildCertifyReport, evidenceSummary, type CertifyReport, type CheckRow } from "./certify-model.js";
+import { escapeHtml } from "./escape.js";
 import { junitXml, type JUnitCase } from "./junit-xml.js";
+import { writeReportSet } from "./report-set.js";
 
-const html = (s: string) =>
-  s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "");
 const md = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 /** JUnit XML: one testcase per check; a failed MUST is a <failure>, a failed SHOULD too (CI decides on the exit code). */
@@ -54,10 +52,10 @@ export function certifyMarkdown(r: CertifyReport): string {
 
 export function certifyHtml(r: CertifyReport): string {
   const row = (c: CheckRow) => `<tr class="${c.outcome}">
-<td><code>${html(c.id)}</code></td><td>${c.level}</td><td class="o">${ICON[c.outcome]}</td><td>${html(c.title)}<br><small>${html(c.source)}</small></td>
-<td>${html(c.message)}<details><summary>evidence</summary><pre>${html(JSON.stringify(c.evidence, null, 2))}</pre></details></td></tr>`;
+<td><code>${escapeHtml(c.id)}</code></td><td>${c.level}</td><td class="o">${ICON[c.outcome]}</td><td>${escapeHtml(c.title)}<br><small>${escapeHtml(c.source)}</small></td>
+<td>${escapeHtml(c.message)}<details><summary>evidence</summary><pre>${escapeHtml(JSON.stringify(c.evidence, null, 2))}</pre></details></td></tr>`;
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>cardloop certify: ${html(r.ca)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>cardloop certify: ${escapeHtml(r.ca)}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #ddd;padding:.4rem;vertical-align:top;text-align:left}
@@ -65,10 +63,10 @@ tr.pass .o{color:#176b1e}tr.fail .o,tr.error .o{color:#b00020;font-weight:bold}t
 pre{max-width:70rem;overflow:auto;background:#f6f6f6;padding:.5rem;font-size:.8rem}
 .verdict{font-size:1.3rem}.fail-v{color:#b00020}.pass-v{color:#176b1e}
 </style></head><body>
-<h1>cardloop certify: ${html(r.ca)}</h1>
+<h1>cardloop certify: ${escapeHtml(r.ca)}</h1>
 <p class="verdict ${r.verdict}-v">Verdict: <strong>${r.verdict.toUpperCase()}</strong>: ${r.totals.mustFailed} MUST failed, ${r.totals.shouldFailed} SHOULD failed
 (${r.totals.pass} pass, ${r.totals.fail} fail, ${r.totals.error} error, ${r.totals.skip} skip)</p>
-<p>Run ${html(r.startTime)} to ${html(r.endTime)}</p>
+<p>Run ${escapeHtml(r.startTime)} to ${escapeHtml(r.endTime)}</p>
 <table><thead><tr><th>ID</th><th>Level</th><th>Outcome</th><th>Check</th><th>Result</th></tr></thead><tbody>
 ${r.checks.map(row).join("\n")}
 </tbody></table></body></html>
@@ -84,17 +82,10 @@ export interface CertifyReportFiles {
 
 /** All four reports, from the run log (the only input a report ever has). */
 export function writeCertifyReports(runLog: RunLogSource, outDir: string): { files: CertifyReportFiles; report: CertifyReport } {
-  const report = buildCertifyReport(loadRunLog(runLog));
-  makeDirs(outDir);
-  const files = {
-    junit: join(outDir, "junit.xml"),
-    json: join(outDir, "certify.json"),
-    markdown: join(outDir, "certify.md"),
-    html: join(outDir, "certify.html"),
-  };
-  writeFileSync(files.junit, certifyJUnit(report));
-  writeFileSync(files.json, certifyJson(report));
-  writeFileSync(files.markdown, certifyMarkdown(report));
-  writeFileSync(files.html, certifyHtml(report));
-  return { files, report };
+  return writeReportSet(runLog, outDir, buildCertifyReport, {
+    junit: { file: "junit.xml", render: certifyJUnit },
+    json: { file: "certify.json", render: certifyJson },
+    markdown: { file: "certify.md", render: certifyMarkdown },
+    html: { file: "certify.html", render: certifyHtml },
+  });
 }

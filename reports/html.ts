@@ -1,4 +1,5 @@
 import { chartJs } from "./chart-js.js";
+import { escapeHtml, inlineJson } from "./escape.js";
 import { INS_NAMES, failureLine, apduPercentile, type Report, type RunReport } from "./model.js";
 
 /**
@@ -19,12 +20,12 @@ export function toHtml(report: Report, options: { title?: string } = {}): string
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title>
+<title>${escapeHtml(title)}</title>
 <style>${CSS}</style>
 </head>
 <body>
 <header>
-  <h1>${esc(title)}</h1>
+  <h1>${escapeHtml(title)}</h1>
   <p class="${t.failed === 0 ? "pass" : "fail"}"><strong>${t.passed}/${t.runs}</strong> scenarios passed ·
   ${t.steps} checked steps (${t.stepsFailed} failed) · ${t.apdus} APDU exchanges</p>
 </header>
@@ -36,7 +37,7 @@ export function toHtml(report: Report, options: { title?: string } = {}): string
 ${report.runs.map(runSection).join("\n")}
 <script>${chartJs()}</script>
 <script>
-const DATA = ${safeJson(chartData)};
+const DATA = ${inlineJson(chartData)};
 const palette = ["#3867d6","#20bf6b","#f7b731","#eb3b5a","#8854d0","#0fb9b1","#fa8231","#4b6584","#a5b1c2"];
 new Chart(document.getElementById("apduCount"), {
   type: "bar",
@@ -59,18 +60,18 @@ new Chart(document.getElementById("apduLatency"), {
 function runSection(run: RunReport): string {
   const ok = run.outcome === "pass";
   return `<section class="run">
-  <h2><span class="badge ${ok ? "pass" : "fail"}">${ok ? "PASS" : run.outcome.toUpperCase()}</span> ${esc(run.name)}</h2>
-  <p class="meta">${run.file ? `<code>${esc(run.file)}</code> · ` : ""}seed ${esc(String(run.seed ?? "-"))} ·
-  virtual time ${esc(run.startTime)} → ${esc(run.endTime)} · ${run.apdu.count} APDUs${run.wallMs !== undefined ? ` · ${run.wallMs.toFixed(0)} ms wall` : ""}</p>
+  <h2><span class="badge ${ok ? "pass" : "fail"}">${ok ? "PASS" : run.outcome.toUpperCase()}</span> ${escapeHtml(run.name)}</h2>
+  <p class="meta">${run.file ? `<code>${escapeHtml(run.file)}</code> · ` : ""}seed ${escapeHtml(String(run.seed ?? "-"))} ·
+  virtual time ${escapeHtml(run.startTime)} → ${escapeHtml(run.endTime)} · ${run.apdu.count} APDUs${run.wallMs !== undefined ? ` · ${run.wallMs.toFixed(0)} ms wall` : ""}</p>
   ${timeline(run)}
   <table class="steps">
     <thead><tr><th>#</th><th>virtual time</th><th>step</th><th>outcome</th><th>APDUs</th><th>ms</th><th>detail</th></tr></thead>
     <tbody>
 ${run.steps
   .map(
-    (s) => `    <tr class="${s.outcome}"><td>${s.index + 1}</td><td>${esc(s.time.replace(".000Z", "Z"))}</td><td>${esc(s.action)}${s.label ? `<br><small>${esc(s.label)}</small>` : ""}</td>
+    (s) => `    <tr class="${s.outcome}"><td>${s.index + 1}</td><td>${escapeHtml(s.time.replace(".000Z", "Z"))}</td><td>${escapeHtml(s.action)}${s.label ? `<br><small>${escapeHtml(s.label)}</small>` : ""}</td>
       <td>${s.outcome}</td><td>${s.apdus}</td><td>${s.durationMs === undefined ? "" : s.durationMs.toFixed(1)}</td>
-      <td>${s.outcome === "pass" ? `<code>${esc(JSON.stringify(s.actual ?? ""))}</code>` : `${esc(failureLine(s))}<br>expected <code>${esc(JSON.stringify(s.expected))}</code><br>actual <code>${esc(JSON.stringify(s.actual))}</code>`}</td></tr>`,
+      <td>${s.outcome === "pass" ? `<code>${escapeHtml(JSON.stringify(s.actual ?? ""))}</code>` : `${escapeHtml(failureLine(s))}<br>expected <code>${escapeHtml(JSON.stringify(s.expected))}</code><br>actual <code>${escapeHtml(JSON.stringify(s.actual))}</code>`}</td></tr>`,
   )
   .join("\n")}
     </tbody>
@@ -92,7 +93,7 @@ function timeline(run: RunReport): string {
   const parts: string[] = [];
   cards.forEach(([card, events], i) => {
     const y = 20 + i * lane;
-    parts.push(`<text x="4" y="${y + 4}" class="lane">${esc(card)}</text>`);
+    parts.push(`<text x="4" y="${y + 4}" class="lane">${escapeHtml(card)}</text>`);
     parts.push(`<line x1="${left}" y1="${y}" x2="${width - 20}" y2="${y}" class="axis"/>`);
     // Labels of nearby events (lost, then revoked two hours later) stack instead of overprinting.
     const levels: number[] = [];
@@ -103,12 +104,12 @@ function timeline(run: RunReport): string {
       if (k === -1) k = levels.length;
       levels[k] = px;
       parts.push(
-        `<g><title>${esc(`${e.time} ${e.state}${e.detail ? `: ${e.detail}` : ""}`)}</title><circle cx="${cx}" cy="${y}" r="6" class="st-${esc(e.state)}"/>` +
-          `<text x="${cx}" y="${y + 18 + k * 11}" class="ev">${esc(e.state)}</text></g>`,
+        `<g><title>${escapeHtml(`${e.time} ${e.state}${e.detail ? `: ${e.detail}` : ""}`)}</title><circle cx="${cx}" cy="${y}" r="6" class="st-${escapeHtml(e.state)}"/>` +
+          `<text x="${cx}" y="${y + 18 + k * 11}" class="ev">${escapeHtml(e.state)}</text></g>`,
       );
     });
   });
-  return `<figure class="timeline"><figcaption>Card lifecycle (virtual time ${esc(run.startTime.slice(0, 10))} → ${esc(run.endTime.slice(0, 10))})</figcaption>
+  return `<figure class="timeline"><figcaption>Card lifecycle (virtual time ${escapeHtml(run.startTime.slice(0, 10))} → ${escapeHtml(run.endTime.slice(0, 10))})</figcaption>
   <svg viewBox="0 0 ${width} ${height}" width="100%" role="img">${parts.join("")}</svg></figure>`;
 }
 
@@ -117,7 +118,7 @@ function apduTable(runs: RunReport[]): string {
 ${runs
   .map(
     (r) =>
-      `<tr><td>${esc(r.name)}</td><td>${r.apdu.count}</td><td>${Math.round(apduPercentile(r.apdu.micros, 50))}</td><td>${Math.round(apduPercentile(r.apdu.micros, 95))}</td><td>${Math.round(Math.max(0, ...r.apdu.micros))}</td><td>${esc(
+      `<tr><td>${escapeHtml(r.name)}</td><td>${r.apdu.count}</td><td>${Math.round(apduPercentile(r.apdu.micros, 50))}</td><td>${Math.round(apduPercentile(r.apdu.micros, 95))}</td><td>${Math.round(Math.max(0, ...r.apdu.micros))}</td><td>${escapeHtml(
         Object.entries(r.apdu.bySw)
           .map(([sw, n]) => `${sw}×${n}`)
           .join(" "),
@@ -130,14 +131,6 @@ ${runs
 function insSeries(runs: RunReport[]): { label: string; data: number[] }[] {
   const all = [...new Set(runs.flatMap((r) => Object.keys(r.apdu.byIns)))].sort();
   return all.map((ins) => ({ label: `${ins} ${INS_NAMES[ins] ?? ""}`.trim(), data: runs.map((r) => r.apdu.byIns[ins] ?? 0) }));
-}
-
-function safeJson(v: unknown): string {
-  return JSON.stringify(v).replace(/</g, "\\u003c");
-}
-
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
 const CSS = `

@@ -1,3 +1,5 @@
+import { showable } from "./escape.js";
+
 /**
  * The one JUnit XML writer, in the Jenkins/Ant shape CI systems read and
  * reports/junit.xsd describes. Scenario runs, certify and qualify-reader map
@@ -101,11 +103,9 @@ function timestamp(iso: string): string {
   return iso.replace(/\.\d+Z$|Z$/, "");
 }
 
-// XML 1.0 cannot carry most C0 controls at all, even escaped.
-const INVALID_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g;
-
+// XML 1.0 cannot carry most C0 controls at all, even escaped: shown as "?" (escape.ts), as in the HTML reports.
 function text(s: string): string {
-  return s.replace(INVALID_XML, "?").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return showable(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 function attr(s: string): string {

@@ -3,15 +3,10 @@ import { summarise, type AnyEvent, type LatencySummary, type Outcome } from "../
 /**
  * A reader qualification as the reports see it, rebuilt from the run log
  * alone: the criteria from check.* events, the reader's set-up and its
- * measured figures from the qualify.* events below (their types are declared
- * here, the report's input contract, and merged into core's EventMap so the
- * battery that emits them is checked against it).
+ * measured figures from the qualify.* events the battery sends (declared in
+ * conformance/qualify/events.ts; read here through the local shapes below,
+ * since reports import only core).
  */
-export interface QualifyStartedData {
-  reader: string;
-  iterations: number;
-  thresholds: Record<string, number>;
-}
 
 // Types, not interfaces, where a value doubles as a criterion's evidence (a plain record).
 export type AtrInfo = {
@@ -24,31 +19,25 @@ export type AtrInfo = {
   tckValid?: boolean;
 };
 
-/** What the card and the reader said about themselves: the ATR (hex) as read, and the negotiated protocol. */
-export interface QualifyCardData {
-  atr: string;
-  atrInfo?: AtrInfo;
-  protocol?: string;
-}
-
-/** Every round trip measured, in ms, per APDU class: the latency table and the histogram come from these. */
-export interface QualifySamplesData {
-  samplesMs: Record<string, number[]>;
-}
-
 export type Throughput = {
   apdus: number;
   seconds: number;
   apdusPerSecond: number;
 };
 
-declare module "../core/events.js" {
-  interface EventMap {
-    "qualify.started": QualifyStartedData;
-    "qualify.card": QualifyCardData;
-    "qualify.samples": QualifySamplesData;
-    "qualify.throughput": Throughput;
-  }
+/** The qualify.* events' data, as this model reads it. */
+interface StartedData {
+  reader: string;
+  iterations: number;
+  thresholds: Record<string, number>;
+}
+interface CardData {
+  atr: string;
+  atrInfo?: AtrInfo;
+  protocol?: string;
+}
+interface SamplesData {
+  samplesMs: Record<string, number[]>;
 }
 
 export interface CriterionResult {
@@ -60,13 +49,13 @@ export interface CriterionResult {
   durationMs: number;
 }
 
-export interface QualificationReport<T extends object = Record<string, number>> {
+export interface QualificationReport {
   reader: string;
   atr: string;
   atrInfo?: AtrInfo;
   protocol?: string;
   iterations: number;
-  thresholds: T;
+  thresholds: Record<string, number>;
   criteria: CriterionResult[];
   latency: Record<string, LatencySummary>;
   /** Raw round-trip samples per class (ms), for charts. */
@@ -76,37 +65,43 @@ export interface QualificationReport<T extends object = Record<string, number>> 
 }
 
 export function buildQualificationReport(events: readonly AnyEvent[]): QualificationReport {
-  // Key order as the battery builds its report: the JSON report reads the same either way.
+  // Key order fixed here, whatever order the events come in: the JSON report reads the same from any log.
   const report: QualificationReport = { reader: "unknown", atr: "", iterations: 0, thresholds: {}, criteria: [], latency: {}, samples: {}, outcome: "pass" };
-  let card: QualifyCardData | undefined;
+  let card: CardData | undefined;
   let throughput: Throughput | undefined;
   const open = new Map<string, { title: string }>();
   for (const e of events) {
-    switch (e.type) {
-      case "qualify.started":
-        Object.assign(report, { reader: e.data.reader, iterations: e.data.iterations, thresholds: e.data.thresholds });
-        break;
-      case "qualify.card":
-        card = e.data;
-        report.atr = e.data.atr;
-        break;
-      case "qualify.samples":
-        report.samples = e.data.samplesMs;
-        report.latency = Object.fromEntries(Object.entries(e.data.samplesMs).map(([cls, s]) => [cls, summarise(s)]));
-        break;
-      case "qualify.throughput":
-        throughput = e.data;
-        break;
-      case "check.started":
-        open.set(e.data.id, { title: e.data.title });
-        break;
-      case "check.finished": {
-        open.delete(e.data.id);
-        const d = e.data;
-        const evidence = d.evidence === undefined ? {} : { evidence: d.evidence };
-        report.criteria.push({ id: d.id, title: d.title, outcome: d.outcome, message: d.message ?? "", ...evidence, durationMs: d.durationMs ?? 0 });
+    if (e.type === "check.started") {
+      open.set(e.data.id, { title: e.data.title });
+      continue;
+    }
+    if (e.type === "check.finished") {
+      open.delete(e.data.id);
+      const d = e.data;
+      const evidence = d.evidence === undefined ? {} : { evidence: d.evidence };
+      report.criteria.push({ id: d.id, title: d.title, outcome: d.outcome, message: d.message ?? "", ...evidence, durationMs: d.durationMs ?? 0 });
+      continue;
+    }
+    // qualify.* are declared by the battery, not core: matched as strings, their data read through the shapes above
+    switch (e.type as string) {
+      case "qualify.started": {
+        const d = e.data as unknown as StartedData;
+        Object.assign(report, { reader: d.reader, iterations: d.iterations, thresholds: d.thresholds });
         break;
       }
+      case "qualify.card":
+        card = e.data as unknown as CardData;
+        report.atr = card.atr;
+        break;
+      case "qualify.samples": {
+        const d = e.data as unknown as SamplesData;
+        report.samples = d.samplesMs;
+        report.latency = Object.fromEntries(Object.entries(d.samplesMs).map(([cls, s]) => [cls, summarise(s)]));
+        break;
+      }
+      case "qualify.throughput":
+        throughput = e.data as unknown as Throughput;
+        break;
     }
   }
   // A criterion that started and never finished (the run died): an error, never a pass.

@@ -1,9 +1,9 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { loadRunLog, makeDirs, percentile, type RunLogSource } from "../core/index.js";
+import { percentile, type RunLogSource } from "../core/index.js";
 import { chartJs } from "./chart-js.js";
+import { escapeHtml, inlineJson } from "./escape.js";
 import { junitXml, type JUnitCase } from "./junit-xml.js";
 import { buildQualificationReport, type QualificationReport } from "./qualify-model.js";
+import { writeReportSet } from "./report-set.js";
 
 /** The report as JSON (raw samples left out: they are for the chart only). */
 export function qualificationJson(r: QualificationReport): string {
@@ -25,20 +25,18 @@ export function qualificationJunit(r: QualificationReport): string {
   return junitXml({ name: "qualify-reader", suites: [{ name: r.reader, ms, id: 0, package: "cardloop.qualify-reader", properties, cases, systemOut: "" }] });
 }
 
-const h = (s: string) => s.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c]!);
-
 /** Self-contained HTML: verdict, criteria table, latency table, histogram per APDU class. */
 export function qualificationHtml(r: QualificationReport): string {
   const rows = r.criteria
     .map(
       (c) =>
-        `<tr class="${c.outcome}"><td>${h(c.id)}</td><td>${h(c.title)}</td><td>${c.outcome.toUpperCase()}</td><td>${h(c.message)}</td><td>${c.durationMs.toFixed(1)}</td></tr>`,
+        `<tr class="${c.outcome}"><td>${escapeHtml(c.id)}</td><td>${escapeHtml(c.title)}</td><td>${c.outcome.toUpperCase()}</td><td>${escapeHtml(c.message)}</td><td>${c.durationMs.toFixed(1)}</td></tr>`,
     )
     .join("\n");
   const lat = Object.entries(r.latency)
     .map(
       ([cls, l]) =>
-        `<tr><td>${h(cls)}</td><td>${l.count}</td><td>${l.p50Ms.toFixed(3)}</td><td>${l.p95Ms.toFixed(3)}</td><td>${l.p99Ms.toFixed(3)}</td><td>${l.maxMs.toFixed(3)}</td></tr>`,
+        `<tr><td>${escapeHtml(cls)}</td><td>${l.count}</td><td>${l.p50Ms.toFixed(3)}</td><td>${l.p95Ms.toFixed(3)}</td><td>${l.p99Ms.toFixed(3)}</td><td>${l.maxMs.toFixed(3)}</td></tr>`,
     )
     .join("\n");
   // One stacked histogram, a dataset per class, over [min, p95 of all]: the
@@ -54,11 +52,11 @@ export function qualificationHtml(r: QualificationReport): string {
     for (const v of s) counts[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width)))]++;
     return { label: cls, data: counts };
   });
-  const chartData = JSON.stringify({ labels, datasets }).replace(/</g, "\\u003c");
+  const chartData = inlineJson({ labels, datasets });
   const verdict = r.outcome === "pass" ? "PASS" : "FAIL";
   const tp = r.throughput ? `${r.throughput.apdusPerSecond.toFixed(0)} APDUs/s over ${r.throughput.apdus} APDUs` : "n/a";
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Reader qualification: ${h(r.reader)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Reader qualification: ${escapeHtml(r.reader)}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
@@ -66,9 +64,9 @@ tr.pass td:nth-child(3){color:#176f2c;font-weight:bold}tr.fail td:nth-child(3),t
 tr.skip td:nth-child(3){color:#777}.verdict{font-size:1.4em;font-weight:bold}.PASS{color:#176f2c}.FAIL{color:#b00020}
 code{background:#f3f3f3;padding:1px 4px}
 </style></head><body>
-<h1>Reader qualification: ${h(r.reader)}</h1>
+<h1>Reader qualification: ${escapeHtml(r.reader)}</h1>
 <p class="verdict ${verdict}">${verdict}</p>
-<p>ATR <code>${h(r.atr)}</code>${r.atrInfo ? ` (${h(r.atrInfo.summary)})` : ""}; protocol ${h(r.protocol ?? "n/a")}; throughput ${h(tp)}.</p>
+<p>ATR <code>${escapeHtml(r.atr)}</code>${r.atrInfo ? ` (${escapeHtml(r.atrInfo.summary)})` : ""}; protocol ${escapeHtml(r.protocol ?? "n/a")}; throughput ${escapeHtml(tp)}.</p>
 <h2>Criteria</h2>
 <table><thead><tr><th>id</th><th>criterion</th><th>outcome</th><th>detail</th><th>ms</th></tr></thead><tbody>
 ${rows}
@@ -98,15 +96,9 @@ export interface QualificationReportFiles {
 
 /** qualification.json, junit.xml and report.html from the run log (the only input a report ever has). */
 export function writeQualificationReports(runLog: RunLogSource, dir: string): { files: QualificationReportFiles; report: QualificationReport } {
-  const report = buildQualificationReport(loadRunLog(runLog));
-  makeDirs(dir);
-  const files = {
-    json: join(dir, "qualification.json"),
-    junit: join(dir, "junit.xml"),
-    html: join(dir, "report.html"),
-  };
-  writeFileSync(files.json, qualificationJson(report));
-  writeFileSync(files.junit, qualificationJunit(report));
-  writeFileSync(files.html, qualificationHtml(report));
-  return { files, report };
+  return writeReportSet(runLog, dir, buildQualificationReport, {
+    json: { file: "qualification.json", render: qualificationJson },
+    junit: { file: "junit.xml", render: qualificationJunit },
+    html: { file: "report.html", render: qualificationHtml },
+  });
 }

@@ -3,16 +3,15 @@ import { dirname } from "node:path";
 import {
   addYears,
   CARD_REVOCATION_REASONS,
+  errorMessage,
   parseDuration,
-  parsePolicy,
-  PolicyError,
-  pinText,
-  resolvePolicyRef,
   REVOKER_ROLES,
+  UsageError,
   type LifecyclePolicy,
   type RevocationReason,
   type RevokerRole,
 } from "../core/index.js";
+import { loadPolicy, pinText, PolicyError, PolicyReadError, resolvePolicyRef } from "../policies/index.js";
 import { parseYaml, ScenarioError, type Located } from "./source.js";
 
 /**
@@ -221,17 +220,13 @@ export function parseScenario(text: string, file: string, overrides: { seed?: nu
 
 /** The scenario's policy; a mistake in the policy file is reported where it is, a missing file at the scenario's `policy:`. */
 function scenarioPolicy(node: Located, ref: string, scenarioFile: string): LifecyclePolicy {
-  let path: string;
-  let text: string;
   try {
-    path = resolvePolicyRef(ref, dirname(scenarioFile));
-    text = readFileSync(path, "utf8");
+    return loadPolicy(resolvePolicyRef(ref, dirname(scenarioFile)));
   } catch (err) {
-    node.fail(`cannot load policy "${ref}": ${(err as Error).message}`);
-  }
-  try {
-    return parsePolicy(text, path);
-  } catch (err) {
+    // No such shipped name, or no file to read: the scenario's `policy:` is the mistake.
+    if (err instanceof UsageError) node.fail(`cannot load policy "${ref}": ${err.message}`);
+    if (err instanceof PolicyReadError) node.fail(`cannot load policy "${ref}": ${errorMessage(err.cause)}`);
+    // A mistake inside the policy file stays located there, as the scenario run's kind of error.
     if (err instanceof PolicyError) throw new ScenarioError(err.file, err.line, err.column, err.field, err.reason);
     throw err;
   }

@@ -18,7 +18,7 @@ const SPY = "embedded-spy";
 registerCaTarget(
   (t) => t === SPY,
   async (_t, opts) => {
-    const ca = await EmbeddedCa.open({ clock: opts.clock, random: opts.random, maxValidityYears: opts.policy.lifetimeYears, kdfLog2N: 4 });
+    const ca = await EmbeddedCa.open({ clock: opts.clock, random: opts.random, policy: opts.policy, kdfLog2N: 4 });
     seen.add(ca.operatorToken);
     const issue = ca.issue.bind(ca);
     const revoke = ca.revoke.bind(ca);

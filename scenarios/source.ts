@@ -1,6 +1,6 @@
-import { parseYaml as parseYamlSource, SourceError, type Located } from "../core/index.js";
+import { parseYaml as parseYamlSource, SourceError, type Located } from "../policies/index.js";
 
-export type { Located } from "../core/index.js";
+export type { Located } from "../policies/index.js";
 
 /**
  * A scenario file that cannot be used: names the file, line, column and the

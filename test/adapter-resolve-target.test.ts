@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SystemClock, UsageError } from "../core/index.js";
-import { loadAdapter, readCaConfig } from "../conformance/adapters/resolve-target.js";
+import { resolveAdapter, readCaConfig } from "../conformance/adapters/resolve-target.js";
 import { EmbeddedCa, startCaServer } from "../simulator/ca/index.js";
 import { certInfo, EKU, makeCsr } from "../conformance/pkix.js";
 
@@ -23,7 +23,7 @@ test("--ca-config YAML reaches the adapter: validity for openssl (days) and cfss
   const config = readCaConfig(cfg);
   t.deepEqual(config, { validity: "400d" });
   for (const spec of ["openssl", "cfssl"]) {
-    const ca = await loadAdapter(spec, config, clock);
+    const ca = await resolveAdapter(spec, config, clock);
     try {
       const c = await ca.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "authentication", holder });
       t.is(days(c.notBefore, c.notAfter), 400, spec);
@@ -34,7 +34,7 @@ test("--ca-config YAML reaches the adapter: validity for openssl (days) and cfss
 });
 
 test("embedded, http://URL and module:PATH load; the module gets the YAML options", async (t) => {
-  const embedded = await loadAdapter("embedded", {}, clock);
+  const embedded = await resolveAdapter("embedded", {}, clock);
   t.is(embedded.name, "embedded");
   await embedded.close();
 
@@ -44,12 +44,12 @@ test("embedded, http://URL and module:PATH load; the module gets the YAML option
     await server.close();
     await inner.close();
   });
-  const http = await loadAdapter(server.url, {}, clock);
+  const http = await resolveAdapter(server.url, {}, clock);
   t.is(http.name, `http ${server.url}`);
   t.is((await http.anchors()).length, 1);
   await http.close();
 
-  const mod = await loadAdapter("module:conformance/examples/my-adapter.ts", { url: server.url, hold: false }, clock);
+  const mod = await resolveAdapter("module:conformance/examples/my-adapter.ts", { url: server.url, hold: false }, clock);
   t.is(mod.name, `my-ca ${server.url}`);
   t.false(mod.capabilities().hold);
   const c = await mod.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "signature", holder });
@@ -58,7 +58,7 @@ test("embedded, http://URL and module:PATH load; the module gets the YAML option
 });
 
 test("embedded with serve: true answers at the URLs its certificates name", async (t) => {
-  const ca = await loadAdapter("embedded", { serve: true }, clock);
+  const ca = await resolveAdapter("embedded", { serve: true }, clock);
   t.teardown(() => ca.close());
   const c = await ca.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "authentication", holder });
   const info = certInfo(c.certificatePem);
@@ -69,23 +69,23 @@ test("embedded with serve: true answers at the URLs its certificates name", asyn
 });
 
 test("unusable targets and configs are usage errors", async (t) => {
-  await t.throwsAsync(loadAdapter("ldap://ca", {}, clock), { instanceOf: UsageError, message: /--ca must be embedded, openssl, cfssl/ });
+  await t.throwsAsync(resolveAdapter("ldap://ca", {}, clock), { instanceOf: UsageError, message: /--ca must be embedded, openssl, cfssl/ });
   const empty = join(dir, "empty-module.ts");
   writeFileSync(empty, "export const nothing = 1;\n");
-  await t.throwsAsync(loadAdapter(`module:${empty}`, {}, clock), { instanceOf: UsageError, message: /exports no createAdapter/ });
+  await t.throwsAsync(resolveAdapter(`module:${empty}`, {}, clock), { instanceOf: UsageError, message: /exports no createAdapter/ });
   const partial = join(dir, "partial-module.ts");
   writeFileSync(partial, "export function createAdapter() { return { name: 'half', issue() {} }; }\n");
-  await t.throwsAsync(loadAdapter(`module:${partial}`, {}, clock), { instanceOf: UsageError, message: /lacks capabilities\(\)/ });
+  await t.throwsAsync(resolveAdapter(`module:${partial}`, {}, clock), { instanceOf: UsageError, message: /lacks capabilities\(\)/ });
   const bad = join(dir, "bad.yaml");
   writeFileSync(bad, "validity: [\n");
   t.throws(() => readCaConfig(bad), { instanceOf: UsageError, message: /not valid YAML/ });
-  await t.throwsAsync(loadAdapter("openssl", { validity: "three years" }, clock), { instanceOf: UsageError, message: /validity/ });
+  await t.throwsAsync(resolveAdapter("openssl", { validity: "three years" }, clock), { instanceOf: UsageError, message: /validity/ });
   t.throws(() => readCaConfig(join(dir, "missing.yaml")), { instanceOf: UsageError });
 });
 
 test("a key the adapter does not take is refused, named, before anything starts", async (t) => {
   const refused = async (spec: string, text: string, message: RegExp) => {
-    const err = await t.throwsAsync(loadAdapter(spec, yaml("refused.yaml", text), clock), { instanceOf: UsageError, message });
+    const err = await t.throwsAsync(resolveAdapter(spec, yaml("refused.yaml", text), clock), { instanceOf: UsageError, message });
     t.false(err?.message.includes("\n"), "one line");
   };
   // misspelt, at the top and nested: each would otherwise silently be the default
@@ -111,25 +111,25 @@ test("a key the adapter does not take is refused, named, before anything starts"
 
 test("a module that exports configKeys is held to them: a misspelt key or a wrong type is refused before createAdapter runs", async (t) => {
   const example = "module:conformance/examples/my-adapter.ts";
-  await t.throwsAsync(loadAdapter(example, { url: "http://127.0.0.1:1", hodl: false }, clock), {
+  await t.throwsAsync(resolveAdapter(example, { url: "http://127.0.0.1:1", hodl: false }, clock), {
     instanceOf: UsageError,
     message: "--ca-config: unknown key hodl for --ca module:conformance/examples/my-adapter.ts (known: url, hold)",
   });
-  await t.throwsAsync(loadAdapter(example, { url: "http://127.0.0.1:1", hold: "no" }, clock), { instanceOf: UsageError, message: '--ca-config: hold must be a boolean (got "no")' });
+  await t.throwsAsync(resolveAdapter(example, { url: "http://127.0.0.1:1", hold: "no" }, clock), { instanceOf: UsageError, message: '--ca-config: hold must be a boolean (got "no")' });
   // a configKeys that is no shape is the module's mistake, said in one line
   const badKeys = join(dir, "bad-keys.ts");
   writeFileSync(badKeys, "export const configKeys = { url: 'text' };\nexport function createAdapter() { throw new Error('must not run'); }\n");
-  await t.throwsAsync(loadAdapter(`module:${badKeys}`, {}, clock), { instanceOf: UsageError, message: /configKeys url must be "any", "string", "number", "boolean", a list of strings or a mapping \(got "text"\)/ });
+  await t.throwsAsync(resolveAdapter(`module:${badKeys}`, {}, clock), { instanceOf: UsageError, message: /configKeys url must be "any", "string", "number", "boolean", a list of strings or a mapping \(got "text"\)/ });
 });
 
 test("a user's module gets its YAML keys as they are: it documents its own", async (t) => {
   const mod = join(dir, "echo-module.ts");
   writeFileSync(mod, "export function createAdapter(o) { throw new Error('got ' + JSON.stringify(Object.keys(o).sort())); }\n");
-  await t.throwsAsync(loadAdapter(`module:${mod}`, { anythingAtAll: 1 }, clock), { message: 'got ["anythingAtAll","clock"]' });
+  await t.throwsAsync(resolveAdapter(`module:${mod}`, { anythingAtAll: 1 }, clock), { message: 'got ["anythingAtAll","clock"]' });
 });
 
 test("profiles through YAML: OpenSSL extension lines and CFSSL usages reach the certificates", async (t) => {
-  const openssl = await loadAdapter(
+  const openssl = await resolveAdapter(
     "openssl",
     yaml("openssl-profiles.yaml", "profiles:\n  authentication:\n    keyUsage: ~   # removes the line\n    extendedKeyUsage: clientAuth,emailProtection\n"),
     clock,
@@ -141,7 +141,7 @@ test("profiles through YAML: OpenSSL extension lines and CFSSL usages reach the 
   const s = certInfo((await openssl.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "signature", holder })).certificatePem);
   t.deepEqual(s.keyUsage?.names, ["digitalSignature", "nonRepudiation"]); // the other profile keeps its defaults
 
-  const cfssl = await loadAdapter("cfssl", yaml("cfssl-usages.yaml", 'usages:\n  authentication: ["digital signature", "client auth", "email protection"]\n'), clock);
+  const cfssl = await resolveAdapter("cfssl", yaml("cfssl-usages.yaml", 'usages:\n  authentication: ["digital signature", "client auth", "email protection"]\n'), clock);
   t.teardown(() => cfssl.close());
   const c = certInfo((await cfssl.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "authentication", holder })).certificatePem);
   t.deepEqual([...(c.extKeyUsage ?? [])].sort(), [EKU.clientAuth, EKU.emailProtection].sort());

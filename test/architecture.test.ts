@@ -5,13 +5,14 @@ import { join, relative, resolve, dirname, sep } from "node:path";
 // DESIGN.md: dependencies point down the diagram only; a cycle is a bug.
 const ALLOWED: Record<string, string[]> = {
   core: [],
+  policies: ["core"],
   pki: ["core"],
   simulator: ["core", "pki"],
-  scenarios: ["core", "pki", "simulator", "reports"],
-  conformance: ["core", "pki", "simulator", "scenarios", "reports"],
+  scenarios: ["core", "policies", "pki", "simulator", "reports"],
+  conformance: ["core", "policies", "pki", "simulator", "scenarios", "reports"],
   reports: ["core"],
   dashboard: ["core"],
-  cli: ["core", "pki", "simulator", "scenarios", "conformance", "reports", "dashboard"],
+  cli: ["core", "policies", "pki", "simulator", "scenarios", "conformance", "reports", "dashboard"],
 };
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
@@ -103,7 +104,7 @@ test("components import one another only through their index.ts", (t) => {
   t.deepEqual(violations, []);
 });
 
-const PRODUCTION = ["core", "pki", "simulator", "conformance", "scenarios", "reports", "dashboard", "cli"];
+const PRODUCTION = ["core", "policies", "pki", "simulator", "conformance", "scenarios", "reports", "dashboard", "cli"];
 const productionFiles = () => PRODUCTION.flatMap((c) => {
   try {
     return sources(join(root, c));
@@ -123,6 +124,37 @@ test("no production module imports asn1js, pkijs or @peculiar/x509; none outside
   t.deepEqual(libraries, []);
   const x509 = files.filter((f) => component(f) !== "pki" && /\bX509Certificate\b/.test(readFileSync(f, "utf8"))).map((f) => relative(root, f));
   t.deepEqual(x509, []);
+});
+
+// pki/README.md: pki/ is the one place that reads and writes DER. Its reader and
+// writer are not for other components: they ask pki's views and builders instead.
+const DER_INTERNALS = new Set(["DerReader", "readOne", "readTlv", "Tag", "decodeOid", "DerWriter"]);
+const NAMED_IMPORT = /(?:^|\s)(?:import|export)\s+(?:type\s+)?\{([^}]*)\}\s*from\s+["'](\.[^"']+)["']/g;
+const NAMESPACE_IMPORT = /(?:^|\s)import\s+\*\s+as\s+(\w+)\s+from\s+["'](\.[^"']+)["']/g;
+
+test("no production file outside pki/ imports pki's DER reader or writer", (t) => {
+  const violations: string[] = [];
+  let pkiImports = 0;
+  for (const file of productionFiles()) {
+    if (component(file) === "pki") continue;
+    const text = readFileSync(file, "utf8");
+    const fromPki = (spec: string) => component(resolve(dirname(file), spec)) === "pki";
+    for (const m of text.matchAll(NAMED_IMPORT)) {
+      if (!fromPki(m[2])) continue;
+      pkiImports++;
+      for (const item of m[1].split(",")) {
+        const name = item.trim().replace(/^type\s+/, "").split(/\s+as\s+/)[0];
+        if (DER_INTERNALS.has(name)) violations.push(`${relative(root, file)} imports ${name}`);
+      }
+    }
+    for (const m of text.matchAll(NAMESPACE_IMPORT)) {
+      if (!fromPki(m[2])) continue;
+      pkiImports++;
+      for (const name of DER_INTERNALS) if (new RegExp(`\\b${m[1]}\\.${name}\\b`).test(text)) violations.push(`${relative(root, file)} uses ${m[1]}.${name}`);
+    }
+  }
+  t.true(pkiImports > 20, "the scan found the imports of pki");
+  t.deepEqual(violations, []);
 });
 
 test("no production file is over 450 lines unless its first comment says why", (t) => {

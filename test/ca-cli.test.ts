@@ -164,7 +164,7 @@ test("one writer per data directory: a second ca serve exits 2 naming the first'
   t.is(second.code, 2, second.stderr);
   const lines = second.stderr.trim().split("\n");
   t.is(lines.length, 1, second.stderr);
-  t.regex(lines[0], new RegExp(`already served by process ${first.child.pid}\\b`));
+  t.regex(lines[0], new RegExp(`in use by process ${first.child.pid}\\b`));
   t.notRegex(lines[0], /internal error/);
   t.is(second.stdout, "");
   const inProcess = await t.throwsAsync(EmbeddedCa.open({ dataDir: data, kdfLog2N: 4 }), { instanceOf: DataDirLockedError });

@@ -4,15 +4,22 @@
  */
 import test from "ava";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { buildIsCurrent, writeBuildState } from "../bin/build-state.js";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..");
+const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
 // inside the project, so that the build finds node_modules as dist/ does (.tmp-* is git-ignored)
 const out = mkdtempSync(join(root, ".tmp-cli-build-"));
-test.after.always(() => rmSync(out, { recursive: true, force: true }));
+// a project root of its own for bin/cardloop.js, so that dist/ is never touched (also inside, for node_modules)
+const home = mkdtempSync(join(root, ".tmp-cli-build-home-"));
+test.after.always(() => {
+  rmSync(out, { recursive: true, force: true });
+  rmSync(home, { recursive: true, force: true });
+});
 
 async function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -33,7 +40,7 @@ test.serial("the build runs: --version, and it records the sources it was made f
   await built;
   const r = await node([join(out, "main.js"), "--version"]);
   t.is(r.code, 0, r.stderr);
-  t.is(r.stdout, "0.1.0\n");
+  t.is(r.stdout, `${version}\n`);
   const state = JSON.parse(readFileSync(join(out, "build.json"), "utf8")) as { builtAt: number; inputs: string[] };
   t.true(state.inputs.includes("cli/main.ts"));
   t.true(state.inputs.includes("simulator/ca/api.ts"));
@@ -65,4 +72,58 @@ test.serial("a TypeScript adapter module run by the build shares the build's cla
   t.is(r.code, 2);
   t.regex(r.stderr, /^same CaError: true; same UsageError: true\n/);
   t.regex(r.stderr, /could not be started or reached: the probe declines/);
+});
+
+/** Sets a file's modification time `ms` from now. */
+function touch(file: string, ms: number): void {
+  const at = new Date(Date.now() + ms);
+  utimesSync(file, at, at);
+}
+
+test.serial("a fresh build is current; one input touched after it, or deleted, makes it stale", async (t) => {
+  await built;
+  t.true(buildIsCurrent(root, out), "the build just made is current");
+  // A tree of its own to touch and delete in: the project's sources are left alone.
+  const tree = mkdtempSync(join(home, "tree-"));
+  const dist = join(tree, "dist");
+  mkdirSync(join(tree, "src"));
+  mkdirSync(dist);
+  const inputs = ["src/a.ts", "src/b.ts"];
+  for (const f of inputs) {
+    writeFileSync(join(tree, f), "export {};\n");
+    touch(join(tree, f), -60_000);
+  }
+  writeBuildState(dist, { builtAt: Date.now(), inputs });
+  t.true(buildIsCurrent(tree), "dist/ beside the sources is the default");
+  t.true(buildIsCurrent(tree, dist));
+  touch(join(tree, "src/b.ts"), 60_000);
+  t.false(buildIsCurrent(tree), "an input newer than the build");
+  touch(join(tree, "src/b.ts"), -60_000);
+  t.true(buildIsCurrent(tree));
+  rmSync(join(tree, "src/a.ts"));
+  t.false(buildIsCurrent(tree), "an input gone");
+  t.false(buildIsCurrent(join(tree, "src")), "no build at all");
+});
+
+test.serial("bin/cardloop.js runs a current build, and the sources through tsx once an input is newer: the command still answers", async (t) => {
+  // A root holding the command, a stand-in build that says who answered, and the real sources for tsx.
+  mkdirSync(join(home, "bin"));
+  for (const f of ["cardloop.js", "build-state.js"]) copyFileSync(join(root, "bin", f), join(home, "bin", f));
+  symlinkSync(join(root, "cli"), join(home, "cli"));
+  mkdirSync(join(home, "dist"));
+  writeFileSync(join(home, "dist", "main.js"), 'process.stdout.write("the build answered\\n");\n');
+  const input = join(home, "input.ts");
+  writeFileSync(input, "export {};\n");
+  touch(input, -60_000);
+  writeBuildState(join(home, "dist"), { builtAt: Date.now(), inputs: ["input.ts"] });
+  const command = join(home, "bin", "cardloop.js");
+
+  const current = await node([command, "--version"]);
+  t.is(current.code, 0, current.stderr);
+  t.is(current.stdout, "the build answered\n");
+
+  touch(input, 60_000);
+  const stale = await node([command, "--version"]);
+  t.is(stale.code, 0, stale.stderr);
+  t.is(stale.stdout, `${version}\n`, "the sources answered, through tsx");
 });

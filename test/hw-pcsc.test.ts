@@ -13,12 +13,13 @@ import os from "node:os";
 import path from "node:path";
 import { EventBus, SystemClock, readRunLog, type AnyEvent } from "../core/index.js";
 import { qualifyReader } from "../conformance/qualify/index.js";
+import { buildQualificationReport } from "../reports/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
 import { ATR, PivCard, loadCard, saveCard } from "../simulator/card/index.js";
 import type { Card } from "../simulator/card/card.js";
 import { openReader } from "../simulator/reader/open.js";
 import { makeVpcdSlotFactory, openVpcdCardSlot } from "../simulator/reader/vpcd-slot.js";
-import { PcscReader, listPcscReaders } from "../simulator/reader/pcsc.js";
+import { PcscReader, listPcscReaders } from "../simulator/reader/index.js";
 import { VpcdBridge, parseVpcdEndpoint } from "../simulator/reader/vpcd.js";
 import { IssuanceStation, PivClient } from "../simulator/terminal/index.js";
 import { runFiles } from "../scenarios/index.js";
@@ -174,7 +175,7 @@ test.serial("openReader: pcsc:NAME reaches the PIV card through pcscd; memory ne
  * Qualifies Virtual PCD 00 00 with a fresh emulated PIV card. The card leaves the
  * reader whatever happens: a failure must not leave it there for the tests after.
  */
-async function qualifyEmulated(options: Omit<Parameters<typeof qualifyReader>[1], "authenticate">, removable = false) {
+async function qualifyEmulated(options: Omit<Parameters<typeof qualifyReader>[1], "authenticate" | "bus">, removable = false) {
   const card = PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") });
   const bridge = new VpcdBridge(card, parseVpcdEndpoint(pcscd.endpoints[0]));
   cleanups.push(() => bridge.close());
@@ -183,12 +184,17 @@ async function qualifyEmulated(options: Omit<Parameters<typeof qualifyReader>[1]
   try {
     await bridge.insert();
     await reader.waitForCard(5000);
-    const report = await qualifyReader(reader, {
+    // the report as qualify-reader makes it: rebuilt from the run's events
+    const bus = new EventBus(new SystemClock());
+    const events: AnyEvent[] = [];
+    bus.on((e) => events.push(e));
+    await qualifyReader(reader, {
       ...options,
+      bus,
       ...(removable ? { actuator: { remove: () => bridge.remove(), insert: () => bridge.insert() } } : {}),
       authenticate: (r) => new PivClient(r).authenticate(MGM_KEY),
     });
-    return { card, report };
+    return { card, report: buildQualificationReport(events) };
   } finally {
     await reader.close();
     await bridge.close();

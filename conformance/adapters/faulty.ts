@@ -11,8 +11,8 @@ import {
   type RevokeRequest,
   type CancellationCodes,
 } from "../../simulator/ca/index.js";
-import { certInfo, corruptSignatureIn, crlSignature, derToPem, makeCsr, normSerial, ocspRequestSerials, parseOcspResponse, pemToDer, stripOcspNonce } from "../pkix.js";
-import { CertificationRequest } from "../../pki/index.js";
+import { certInfo, corruptSignatureIn, crlSignature, makeCsr, normSerial, ocspRequestSerials, parseOcspResponse, stripOcspNonce } from "../pkix.js";
+import { CertificationRequest, encodePem, pemToDer } from "../../pki/index.js";
 import { createPublicKey } from "node:crypto";
 
 /** One deliberate defect each: what a misconfigured or buggy CA does. */
@@ -118,7 +118,7 @@ export class FaultyCa implements CaAdapter {
     if (this.fault === "corrupt-certificate-signature") {
       const der = pemToDer(out.certificatePem);
       const sig = new Uint8Array(certInfo(out.certificatePem).cert.signature);
-      return { ...out, certificatePem: derToPem(corruptSignatureIn(der, sig), "CERTIFICATE") };
+      return { ...out, certificatePem: encodePem(corruptSignatureIn(der, sig), "CERTIFICATE") };
     }
     return out;
   }

@@ -1,28 +1,23 @@
-import type { RevocationReason } from "../../core/index.js";
+import { REVOCATION_REASONS, type RevocationReason } from "../../core/index.js";
 
 /** OpenSSL's CA database (index.txt), its time format and its reason names, as the OpenSSL adapter reads and writes them. */
 
-/** Reasons `openssl ca -crl_reason` accepts (privilegeWithdrawn and aACompromise it does not know). */
-export const OPENSSL_REASONS: Partial<Record<RevocationReason, string>> = {
-  unspecified: "unspecified",
-  keyCompromise: "keyCompromise",
-  cACompromise: "CACompromise",
-  affiliationChanged: "affiliationChanged",
-  superseded: "superseded",
-  cessationOfOperation: "cessationOfOperation",
-  removeFromCRL: "removeFromCRL",
-};
+/**
+ * RFC 5280's reasons as openssl ca knows them (apps/ca.c's crl_reasons): the
+ * names up to removeFromCRL, cACompromise spelt "CACompromise";
+ * privilegeWithdrawn and aACompromise it does not know.
+ */
+const UNKNOWN_TO_OPENSSL: readonly RevocationReason[] = ["privilegeWithdrawn", "aACompromise"];
+const OPENSSL_SPELLING: Partial<Record<RevocationReason, string>> = { cACompromise: "CACompromise" };
+const KNOWN_TO_OPENSSL = REVOCATION_REASONS.filter((r) => !UNKNOWN_TO_OPENSSL.includes(r));
 
-export const REASON_FROM_INDEX: Record<string, RevocationReason> = {
-  unspecified: "unspecified",
-  keycompromise: "keyCompromise",
-  cacompromise: "cACompromise",
-  affiliationchanged: "affiliationChanged",
-  superseded: "superseded",
-  cessationofoperation: "cessationOfOperation",
-  certificatehold: "certificateHold",
-  removefromcrl: "removeFromCRL",
-};
+/** Reasons `openssl ca -crl_reason` is given; a hold is not one of them (openssl ca -crl_hold, which the adapter does not offer). */
+export const OPENSSL_REASONS: Partial<Record<RevocationReason, string>> = Object.fromEntries(
+  KNOWN_TO_OPENSSL.filter((r) => r !== "certificateHold").map((r) => [r, OPENSSL_SPELLING[r] ?? r]),
+);
+
+/** index.txt's reason field (openssl writes it in any case) -> the reason: a hold written by hand is read too. */
+export const REASON_FROM_INDEX: Record<string, RevocationReason> = Object.fromEntries(KNOWN_TO_OPENSSL.map((r) => [r.toLowerCase(), r]));
 
 export interface IndexRow {
   status: "V" | "R" | "E";

@@ -16,7 +16,8 @@ import {
   type RevocationResult,
   type RevokeRequest,
 } from "../../simulator/ca/index.js";
-import { certInfo, normSerial, ocspRequestSerials, pemToDer } from "../pkix.js";
+import { pemToDer } from "../../pki/index.js";
+import { certInfo, normSerial, ocspRequestSerials } from "../pkix.js";
 import { MALFORMED_REQUEST, ocspOverHttp, startLoopbackServer, type LoopbackServer } from "./loopback-http.js";
 import { lastLines, run, runOk, SerialQueue } from "./process.js";
 import { formatIndex, OPENSSL_REASONS, opensslTime, parseIndex, parseOpensslTime, REASON_FROM_INDEX, type IndexRow } from "./openssl-index.js";

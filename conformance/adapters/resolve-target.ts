@@ -66,13 +66,13 @@ function shipped(spec: string): keyof typeof CONFIG_KEYS | undefined {
  * Builds the adapter for `--ca`: embedded | openssl | cfssl | http(s)://URL | module:PATH.
  * Starting the CA is part of this: a failure here means "could not be reached or started".
  */
-export async function loadAdapter(spec: string, config: Record<string, unknown>, clock: Clock, policy?: LifecyclePolicy): Promise<CaAdapter> {
+export async function resolveAdapter(spec: string, config: Record<string, unknown>, clock: Clock, policy?: LifecyclePolicy): Promise<CaAdapter> {
   const kind = shipped(spec);
   if (kind) checkConfig(config, CONFIG_KEYS[kind], spec);
   if (spec === "embedded") {
-    // The reference CA runs the policy it is certified against; --ca-config keys still win.
+    // The reference CA runs the policy it is certified against (its own default without one); --ca-config keys still win.
     const { createEmbeddedAdapter } = await import("./embedded.js");
-    return createEmbeddedAdapter({ ...(policy ? { policy } : {}), ...config, clock } as Parameters<typeof createEmbeddedAdapter>[0]);
+    return createEmbeddedAdapter({ policy, ...config, clock } as Parameters<typeof createEmbeddedAdapter>[0]);
   }
   if (spec === "openssl") {
     const { OpensslCa } = await import("./openssl.js");

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID, type KeyObject } from "node:crypto";
-import { DEFAULT_POLICY, type Clock, type LifecyclePolicy } from "../../core/index.js";
+import type { Clock, LifecyclePolicy } from "../../core/index.js";
 import {
   CaError,
   type CaAdapter,
@@ -60,7 +60,7 @@ export class Fixtures {
     readonly ca: CaAdapter,
     readonly clock: Clock,
     readonly options: CertifyOptions,
-    readonly policy: LifecyclePolicy = DEFAULT_POLICY,
+    readonly policy: LifecyclePolicy,
   ) {}
 
   once<T>(key: string, make: () => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 import { addYears } from "../../core/index.js";
-import { validate } from "../../pki/index.js";
-import { certInfo, EKU, keyHash, makeCsr, breakSignature, normSerial, pemToDer } from "../pkix.js";
+import { pemToDer, validate } from "../../pki/index.js";
+import { certInfo, EKU, keyHash, makeCsr, breakSignature, normSerial } from "../pkix.js";
 import { isRefusal, type Issued } from "./fixtures.js";
 import { fail, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
 
@@ -209,8 +209,8 @@ export const issuanceChecks: Check[] = [
       // check is about signatures and chaining; the dates are ISS-VALIDITY-*'s business.
       const at = Math.max(ctx.clock.nowMs(), c.info.notBefore.getTime());
       const r = validate(c.info.der, {
-        anchors: anchors.map(pemToDer),
-        intermediates: chain.map(pemToDer),
+        anchors: anchors.map((p) => pemToDer(p)),
+        intermediates: chain.map((p) => pemToDer(p)),
         time: Math.min(at, c.info.notAfter.getTime() - 1),
         revocation: "off",
       });

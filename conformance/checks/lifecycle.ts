@@ -1,5 +1,5 @@
 import { createHash, verify as verifySig } from "node:crypto";
-import { Certificate, publicKeyOf, validate, type ValidationResult, type Usage } from "../../pki/index.js";
+import { Certificate, pemToDer, publicKeyOf, validate, type ValidationResult, type Usage } from "../../pki/index.js";
 import { PivCard } from "../../simulator/card/index.js";
 import { MemoryReader, type Reader } from "../../simulator/reader/index.js";
 import {
@@ -14,7 +14,7 @@ import {
   type PivClient,
 } from "../../simulator/terminal/index.js";
 import type { IssuedCertificate } from "../../simulator/ca/index.js";
-import { normSerial, pemToDer } from "../pkix.js";
+import { normSerial } from "../pkix.js";
 import { fail, pass, type Check, type CheckContext } from "./types.js";
 
 /**
@@ -89,12 +89,12 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
   const card = PivCard.create({ expires: cardExpiry });
   const reader = new MemoryReader(card, { name: "certify lifecycle" });
   const holder = ctx.fx.holder("lifecycle");
-  const anchors = (await ca.anchors()).map(pemToDer);
+  const anchors = (await ca.anchors()).map((p) => pemToDer(p));
 
   let chain: string[] = [];
   const check = async (certDer: Uint8Array, at: Date, usage: Usage, revocation: "require" | "off" = "require"): Promise<ValidationResult> => {
     const crls = revocation === "off" ? [] : [await ca.crl(), ...((await ca.authorityCrls?.()) ?? [])];
-    return validate(certDer, { anchors, intermediates: chain.map(pemToDer), time: at, usage, revocation, crls });
+    return validate(certDer, { anchors, intermediates: chain.map((p) => pemToDer(p)), time: at, usage, revocation, crls });
   };
   const describe = (r: ValidationResult) => (r.valid ? "valid" : `${r.code}: ${r.detail}`);
 

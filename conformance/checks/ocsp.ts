@@ -23,14 +23,10 @@ async function goodResponse(ctx: CheckContext) {
 function signerOf(r: OcspInfo, issuerPem: string): string | undefined {
   const candidates = [...r.certsPem, issuerPem];
   if (r.responderByKeyHash) return candidates.find((c) => keyHash(c) === r.responderByKeyHash);
-  if (r.responderByName) {
-    const norm = (s: string) => s.replace(/\s/g, "").toLowerCase();
-    return candidates.find((c) => {
-      const subj = certInfo(c).subject;
-      // attribute types may be rendered as short names or OIDs; compare on the values
-      const values = (s: string) => s.split(",").map((p) => p.split("=").slice(1).join("=")).map(norm).sort().join("|");
-      return values(subj) === values(r.responderByName!);
-    });
+  const id = r.ocsp.responderId;
+  if ("byName" in id) {
+    // pki's name key: the RFC 5280 7.1 comparison a relying party makes
+    return candidates.find((c) => certInfo(c).cert.subject.key === id.byName.key);
   }
   return undefined;
 }
@@ -184,7 +180,7 @@ export const ocspChecks: Check[] = [
       const { request, response } = await ctx.fx.ocsp([a.issued.serial], { nonce });
       const ev = { ...respEvidence(response, request), sentNonce: nonce.toString("hex") };
       if (!response.nonce) return fail("no nonce in the response", ev);
-      return response.nonce === nonce.toString("hex") ? pass("nonce echoed", ev) : fail("a different nonce came back", ev);
+      return response.ocsp.echoesNonce(nonce.toString("hex")) ? pass("nonce echoed", ev) : fail("a different nonce came back", ev);
     },
   },
   {

@@ -20,6 +20,14 @@ function setup<C extends Card>(card: C) {
   return { card, reader, actuator };
 }
 
+/** A bus and the events it carried: the run log, in memory. */
+function recorder() {
+  const bus = new EventBus(new VirtualClock("2026-01-01T00:00:00Z"));
+  const events: AnyEvent[] = [];
+  bus.on((e) => events.push(e));
+  return { bus, events };
+}
+
 // A fake timer: every reading advances 1 ms, so latencies are deterministic.
 function tickingTimer() {
   let t = 0;
@@ -28,16 +36,17 @@ function tickingTimer() {
 
 test("every criterion passes for the emulated card in a memory reader (protocol: not reported, skipped)", async (t) => {
   const { reader, actuator, card } = setup(PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") }));
-  const events: AnyEvent[] = [];
-  const bus = new EventBus(new VirtualClock("2026-01-01T00:00:00Z"));
-  bus.on((e) => events.push(e));
+  const { bus, events } = recorder();
   const r = await qualifyReader(reader, { iterations: 60, actuator, authenticate, bus, timer: tickingTimer() });
   const outcomes = Object.fromEntries(r.criteria.map((c) => [c.id, c.outcome]));
   t.is(outcomes.protocol, "skip");
   for (const c of r.criteria.filter((c) => c.id !== "protocol")) t.is(c.outcome, "pass", `${c.id}: ${c.message}`);
   t.is(r.outcome, "pass");
-  t.is(r.throughput?.apdus, 60);
-  t.is(r.latency.case4.p50Ms, 1);
+  // the figures are in the run log only
+  const report = buildQualificationReport(events);
+  t.is(report.outcome, "pass");
+  t.is(report.throughput?.apdus, 60);
+  t.is(report.latency.case4.p50Ms, 1);
   // check events mirror the criteria; metrics carry latencies
   t.is(events.filter((e) => e.type === "check.finished").length, r.criteria.length);
   t.true(events.some((e) => e.type === "metric.sample" && e.data.name === "apdu.latency.p95"));
@@ -105,7 +114,9 @@ test("a reader that loses the ATR's TCK fails the ATR criterion", async (t) => {
 
 test("reports: JSON without raw samples, JUnit with one testcase per criterion, HTML self-contained with the chart", async (t) => {
   const { reader, actuator } = setup(PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") }));
-  const r = await qualifyReader(reader, { iterations: 30, actuator, authenticate, thresholds: { maxP95Ms: 0.5 }, timer: tickingTimer() });
+  const { bus, events } = recorder();
+  await qualifyReader(reader, { iterations: 30, actuator, authenticate, bus, thresholds: { maxP95Ms: 0.5 }, timer: tickingTimer() });
+  const r = buildQualificationReport(events);
   const json = JSON.parse(qualificationJson(r));
   t.is(json.samples, undefined);
   t.is(json.criteria.length, r.criteria.length);
@@ -132,31 +143,38 @@ test("an actuator that never reinserts the card fails the removal criterion with
   t.is(r.outcome, "fail");
 });
 
-test("the run log carries the whole qualification: the report rebuilt from its events alone is the battery's report", async (t) => {
+test("the run log carries the whole qualification: the report rebuilt from its events alone is what the battery measured and judged", async (t) => {
   const { reader, actuator } = setup(PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") }));
-  const bus = new EventBus(new VirtualClock("2026-01-01T00:00:00Z"));
-  const events: AnyEvent[] = [];
-  bus.on((e) => events.push(e));
+  const { bus, events } = recorder();
   const dir = mkdtempSync(join(tmpdir(), "cardloop-qualify-"));
   const log = new RunLogWriter(join(dir, "run.jsonl")).attach(bus);
   const r = await qualifyReader(reader, { iterations: 40, actuator, authenticate, bus, thresholds: { maxP95Ms: 0.5 }, timer: tickingTimer() });
   log.close();
+  const fromMemory = buildQualificationReport(events);
+  // the criteria and the verdict as the battery judged them
+  t.deepEqual(fromMemory.criteria, JSON.parse(JSON.stringify(r.criteria)));
+  t.is(fromMemory.outcome, r.outcome);
+  // the figures as the battery measured them: its latency and throughput criteria's evidence
+  const evidence = (id: string) => r.criteria.find((c) => c.id === id)!.evidence!;
+  const latency = evidence("latency") as Record<string, { p50: number; p95: number; p99: number; n: number }>;
+  t.deepEqual(Object.keys(fromMemory.latency), Object.keys(latency));
+  for (const [cls, l] of Object.entries(fromMemory.latency)) t.deepEqual(latency[cls], { p50: l.p50Ms, p95: l.p95Ms, p99: l.p99Ms, n: l.count }, cls);
+  t.deepEqual(fromMemory.throughput, evidence("throughput"));
+  t.like(fromMemory, { reader: "memory", iterations: 40, thresholds: { maxP95Ms: 0.5 } });
   // in memory and through the file: the same report, down to the key order of its JSON
-  t.is(qualificationJson(buildQualificationReport(events)), qualificationJson(r));
   const { files, report } = writeQualificationReports(join(dir, "run.jsonl"), join(dir, "out"));
-  t.deepEqual(report, JSON.parse(JSON.stringify(r)));
-  t.deepEqual(buildQualificationReport(readRunLog(join(dir, "run.jsonl"))).samples, r.samples, "every sample, for the histogram");
-  t.is(readFileSync(files.json, "utf8"), qualificationJson(r));
-  t.is(readFileSync(files.junit, "utf8"), qualificationJunit(r));
-  t.is(readFileSync(files.html, "utf8"), qualificationHtml(r));
+  t.is(qualificationJson(report), qualificationJson(fromMemory));
+  t.deepEqual(report, JSON.parse(JSON.stringify(fromMemory)));
+  t.deepEqual(buildQualificationReport(readRunLog(join(dir, "run.jsonl"))).samples, fromMemory.samples, "every sample, for the histogram");
+  t.is(readFileSync(files.json, "utf8"), qualificationJson(fromMemory));
+  t.is(readFileSync(files.junit, "utf8"), qualificationJunit(fromMemory));
+  t.is(readFileSync(files.html, "utf8"), qualificationHtml(fromMemory));
   t.is(report.outcome, "fail", "the 0.5 ms latency threshold cannot be met with a 1 ms tick");
 });
 
 test("a qualification cut short (a criterion started, never finished) reports a failure, never a pass", async (t) => {
   const { reader, actuator } = setup(PivCard.create({ expires: new Date("2031-01-01T00:00:00Z") }));
-  const bus = new EventBus(new VirtualClock("2026-01-01T00:00:00Z"));
-  const events: AnyEvent[] = [];
-  bus.on((e) => events.push(e));
+  const { bus, events } = recorder();
   await qualifyReader(reader, { iterations: 5, actuator, authenticate, bus, timer: tickingTimer() });
   const cut = events.slice(0, events.findIndex((e) => e.type === "check.finished" && e.data.id === "case-3"));
   const report = buildQualificationReport(cut);

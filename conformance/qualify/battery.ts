@@ -9,11 +9,13 @@ import {
   summarise,
   type CommandApdu,
   type EventBus,
+  type LatencySummary,
+  type Outcome,
 } from "../../core/index.js";
-import type { CriterionResult, QualificationReport as ReportShape } from "../../reports/index.js";
 import type { Reader } from "../../simulator/reader/index.js";
 import { describeAtr, parseAtr, type ParsedAtr } from "./atr.js";
 import { getData, putChained, testContent, waitPresence, withEvidence, within, type Transmit } from "./card-io.js";
+import type { AtrInfo, Throughput } from "./events.js";
 
 /**
  * Reader qualification: a battery of criteria run through one reader with a
@@ -64,13 +66,26 @@ export interface QualifyOptions {
   progress?: (message: string) => void;
 }
 
-export type { CriterionResult } from "../../reports/index.js";
+/** One criterion as judged; the run log carries it as a check.started/check.finished pair. */
+export interface CriterionResult {
+  id: string;
+  title: string;
+  outcome: Outcome;
+  message: string;
+  evidence?: Record<string, unknown>;
+  durationMs: number;
+}
 
 /**
- * What the battery returns; the run log carries the same (check.* and
- * qualify.* events), and reports/ rebuilds it from there.
+ * What the battery returns: the verdict and the criteria, for the caller's
+ * closing line. Everything else it measured (ATR, latencies, samples,
+ * throughput) is in the run log only (qualify.* events, events.ts): the
+ * report is rebuilt from there (reports/ buildQualificationReport).
  */
-export type QualificationReport = ReportShape<Thresholds>;
+export interface Qualification {
+  outcome: "pass" | "fail";
+  criteria: CriterionResult[];
+}
 
 const PIV_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x01, 0x00);
 const TAG_CHUID = Uint8Array.of(0x5f, 0xc1, 0x02);
@@ -82,22 +97,18 @@ const TEST_OBJECTS = [
 ];
 class Skip extends Error {}
 
-export async function qualifyReader(reader: Reader & { protocol?: string }, opts: QualifyOptions): Promise<QualificationReport> {
+export async function qualifyReader(reader: Reader & { protocol?: string }, opts: QualifyOptions): Promise<Qualification> {
   const thresholds = { ...DEFAULT_THRESHOLDS, ...opts.thresholds };
   const iterations = opts.iterations ?? 1000;
   const now = opts.timer ?? (() => performance.now());
   const samples: Record<string, number[]> = {};
   const criteria: CriterionResult[] = [];
-  const report: QualificationReport = {
-    reader: reader.name,
-    atr: "",
-    iterations,
-    thresholds,
-    criteria,
-    latency: {},
-    samples,
-    outcome: "pass",
-  };
+  // What the criteria measure and later ones read; the run log gets each as a qualify.* event.
+  let atrHex = "";
+  let atrInfo: AtrInfo | undefined;
+  let protocol: string | undefined;
+  let throughput: Throughput | undefined;
+  const latency: Record<string, LatencySummary> = {};
   const say = opts.progress ?? (() => undefined);
   opts.bus?.emit("qualify.started", { reader: reader.name, iterations, thresholds: { ...thresholds } });
 
@@ -162,9 +173,9 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
   let atrBytes: Uint8Array = new Uint8Array(0);
   await run("atr", "ATR is well formed (TS, T0, interface bytes, historical bytes, TCK) and names the protocols offered", async () => {
     atrBytes = await reader.connect();
-    report.atr = toHex(atrBytes).toUpperCase();
+    atrHex = toHex(atrBytes).toUpperCase();
     atr = parseAtr(atrBytes);
-    report.atrInfo = {
+    const info: AtrInfo = {
       summary: describeAtr(atr),
       ts: hex2(atr.ts),
       t0: hex2(atr.t0),
@@ -177,14 +188,15 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
       protocols: atr.protocols,
       tckValid: atr.tckValid,
     };
-    if (atr.tckValid === false) throw withEvidence(new Error("TCK does not check"), report.atrInfo);
-    return { message: report.atrInfo.summary, evidence: report.atrInfo };
+    atrInfo = info;
+    if (atr.tckValid === false) throw withEvidence(new Error("TCK does not check"), info);
+    return { message: info.summary, evidence: info };
   });
 
   await run("protocol", "The negotiated protocol is one the card offers", async () => {
     const p = reader.protocol;
     if (p === undefined) throw new Skip("this reader does not report the negotiated protocol");
-    report.protocol = p;
+    protocol = p;
     const n = p === "T0" ? 0 : 1;
     if (!atr) throw new Error("no parsed ATR to compare with");
     if (!atr.protocols.includes(n)) throw withEvidence(new Error(`negotiated ${p}, the ATR offers ${atr.protocols.map((x) => `T=${x}`).join(", ")}`), { protocol: p });
@@ -192,9 +204,9 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
   });
 
   opts.bus?.emit("qualify.card", {
-    atr: report.atr,
-    ...(report.atrInfo ? { atrInfo: report.atrInfo } : {}),
-    ...(report.protocol !== undefined ? { protocol: report.protocol } : {}),
+    atr: atrHex,
+    ...(atrInfo ? { atrInfo } : {}),
+    ...(protocol !== undefined ? { protocol } : {}),
   });
 
   // --- APDU cases ---------------------------------------------------------
@@ -353,8 +365,8 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
       }
     }
     const seconds = (now() - t0) / 1000;
-    report.throughput = { apdus: iterations, seconds, apdusPerSecond: iterations / seconds };
-    opts.bus?.emit("qualify.throughput", report.throughput, ["seconds", "apdusPerSecond"]);
+    throughput = { apdus: iterations, seconds, apdusPerSecond: iterations / seconds };
+    opts.bus?.emit("qualify.throughput", throughput, ["seconds", "apdusPerSecond"]);
     longErrors = errors.length;
     if (errors.length > thresholds.maxLongRunErrors) {
       throw withEvidence(new Error(`${errors.length} error(s) in ${iterations} APDUs`), { errors: errors.slice(0, 20) });
@@ -363,25 +375,25 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
   });
 
   // --- latency and throughput -----------------------------------------------------
-  for (const [cls, s] of Object.entries(samples)) report.latency[cls] = summarise(s);
+  for (const [cls, s] of Object.entries(samples)) latency[cls] = summarise(s);
   // Every sample, not only the summary: the HTML report's histogram is drawn from them.
   opts.bus?.emit("qualify.samples", { samplesMs: samples }, ["samplesMs"]);
   await run("latency", `Latency per APDU class: p95 <= ${thresholds.maxP95Ms} ms, p99 <= ${thresholds.maxP99Ms} ms`, async () => {
-    const over = Object.entries(report.latency)
+    const over = Object.entries(latency)
       .filter(([, l]) => l.p95Ms > thresholds.maxP95Ms || l.p99Ms > thresholds.maxP99Ms)
       .map(([c, l]) => `${c} p95 ${l.p95Ms.toFixed(2)} p99 ${l.p99Ms.toFixed(2)}`);
-    const evidence = Object.fromEntries(Object.entries(report.latency).map(([c, l]) => [c, { p50: round(l.p50Ms), p95: round(l.p95Ms), p99: round(l.p99Ms), n: l.count }]));
+    const evidence = Object.fromEntries(Object.entries(latency).map(([c, l]) => [c, { p50: round(l.p50Ms), p95: round(l.p95Ms), p99: round(l.p99Ms), n: l.count }]));
     if (over.length) throw withEvidence(new Error(`over threshold: ${over.join("; ")}`), evidence);
-    const l = report.latency.case4 ?? Object.values(report.latency)[0];
+    const l = latency.case4 ?? Object.values(latency)[0];
     return { message: l ? `case 4 p50 ${l.p50Ms.toFixed(3)} ms, p95 ${l.p95Ms.toFixed(3)} ms, p99 ${l.p99Ms.toFixed(3)} ms` : "no samples", evidence };
   });
   await run("throughput", `Throughput: at least ${thresholds.minApdusPerSecond} APDUs/s over the long run`, async () => {
-    const tp = report.throughput;
+    const tp = throughput;
     if (!tp || longErrors > thresholds.maxLongRunErrors) throw new Error("no clean long run to measure");
     if (tp.apdusPerSecond < thresholds.minApdusPerSecond) throw withEvidence(new Error(`${tp.apdusPerSecond.toFixed(1)} APDUs/s`), tp);
     return { message: `${tp.apdusPerSecond.toFixed(0)} APDUs/s`, evidence: tp };
   });
-  for (const [cls, l] of Object.entries(report.latency)) {
+  for (const [cls, l] of Object.entries(latency)) {
     for (const [q, v] of [["p50", l.p50Ms], ["p95", l.p95Ms], ["p99", l.p99Ms]] as const) {
       opts.bus?.emit("metric.sample", { name: `apdu.latency.${q}`, value: v, unit: "ms", labels: { class: cls, reader: reader.name } }, ["value"]);
     }
@@ -400,8 +412,9 @@ export async function qualifyReader(reader: Reader & { protocol?: string }, opts
     }
     delete samples.cleanup;
   }
-  report.outcome = criteria.some((c) => c.outcome === "fail") ? "fail" : "pass";
-  return report;
+  // The rule reports/ judges the run log by: nothing judged, or a criterion failed, is no pass.
+  const failed = criteria.length === 0 || criteria.some((c) => c.outcome === "fail" || c.outcome === "error");
+  return { outcome: failed ? "fail" : "pass", criteria };
 }
 
 function hex2(b: number): string {

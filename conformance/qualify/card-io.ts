@@ -1,5 +1,5 @@
 import { CLA_CHAINING, encodeTlv, swHex, withDeadline, type CommandApdu } from "../../core/index.js";
-import type { Reader } from "../../simulator/reader/index.js";
+import { waitPresence as waitReaderPresence, type Reader } from "../../simulator/reader/index.js";
 
 /** The battery's card I/O: PIV commands it builds, chained writes, and waits on the reader's presence events. */
 
@@ -39,18 +39,7 @@ export function testContent(size: number): Uint8Array {
 }
 
 export function waitPresence(reader: Reader, want: boolean, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      off();
-      reject(new Error(`${want ? "insertion" : "removal"} not reported within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const off = reader.onPresence((p) => {
-      if (p !== want) return;
-      clearTimeout(t);
-      off();
-      resolve();
-    });
-  });
+  return waitReaderPresence(reader, want, timeoutMs, () => new Error(`${want ? "insertion" : "removal"} not reported within ${timeoutMs} ms`));
 }
 
 /** An actuator (a person, a robot, vpcd) that never finishes fails the criterion instead of stalling the run. */

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, sign as nodeSign, type KeyObject } from "node:crypto";
-import { DerReader, Tag, decodeBitString, readOne } from "../der.js";
+import { DerReader, Tag, decodeBitString, readOne, valueOf } from "../der.js";
 import { DerWriter } from "../der-writer.js";
 import { OID } from "../oids.js";
 
@@ -44,6 +44,21 @@ export function p256Spki(point: Uint8Array): Uint8Array {
   w.begin(Tag.Sequence).oid(OID.ecPublicKey).oid(OID.prime256v1).end();
   w.bitString(point);
   return new Uint8Array(w.end().finish());
+}
+
+/** PKCS#11 CKA_EC_PARAMS for a P-256 key: the DER of its namedCurve OID. */
+export function p256EcParams(): Uint8Array {
+  return new Uint8Array(new DerWriter(16).oid(OID.prime256v1).finish());
+}
+
+/**
+ * SubjectPublicKeyInfo of a P-256 key from a PKCS#11 token's CKA_EC_POINT:
+ * the DER OCTET STRING around the uncompressed point (SoftHSM), or the bare
+ * 65-octet point that some tokens give.
+ */
+export function p256SpkiFromEcPoint(ecPoint: Uint8Array): Uint8Array {
+  const point = ecPoint.length === 65 && ecPoint[0] === 0x04 ? ecPoint : valueOf(ecPoint, readOne(ecPoint, Tag.OctetString, "CKA_EC_POINT"));
+  return p256Spki(point);
 }
 
 /** The subjectPublicKey BIT STRING content of an SPKI (without the unused-bits octet). */

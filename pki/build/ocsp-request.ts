@@ -4,10 +4,10 @@ import { DerWriter } from "../der-writer.js";
 import { OID } from "../oids.js";
 import { subjectPublicKeyBits } from "./keys.js";
 
-/** The issuer a CertID names: its subject Name DER and its SubjectPublicKeyInfo DER. */
+/** The issuer a CertID names: its subject Name DER and its SubjectPublicKeyInfo DER (a pki Certificate is one). */
 export interface OcspIssuer {
-  name: Uint8Array;
-  spki: Uint8Array;
+  readonly subjectDer: Uint8Array;
+  readonly spki: Uint8Array;
 }
 
 /**
@@ -17,7 +17,7 @@ export interface OcspIssuer {
  * unsigned big-endian bytes.
  */
 export function buildOcspRequest(issuer: OcspIssuer, serials: ReadonlyArray<string | Uint8Array>, nonce?: Uint8Array): Uint8Array {
-  const nameHash = createHash("sha1").update(issuer.name).digest();
+  const nameHash = createHash("sha1").update(issuer.subjectDer).digest();
   const keyHash = createHash("sha1").update(subjectPublicKeyBits(issuer.spki)).digest();
   const certIds = serials.map((s) => {
     const w = new DerWriter(96).begin(Tag.Sequence);

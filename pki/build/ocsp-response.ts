@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { Tag } from "../der.js";
 import { DerWriter } from "../der-writer.js";
+import { OcspStatus } from "../ocsp.js";
 import { OID } from "../oids.js";
 import { subjectPublicKeyBits, type SigningKey } from "./keys.js";
 
@@ -9,15 +10,6 @@ import { subjectPublicKeyBits, type SigningKey } from "./keys.js";
  * writer per response, the responder's key hash computed once per key, no
  * intermediate objects per SingleResponse.
  */
-
-export const OcspStatus = {
-  successful: 0,
-  malformedRequest: 1,
-  internalError: 2,
-  tryLater: 3,
-  sigRequired: 5,
-  unauthorized: 6,
-} as const;
 
 /** An unsuccessful OCSPResponse: just the status (RFC 6960 4.2.1). */
 export function errorResponse(status: number): Uint8Array {

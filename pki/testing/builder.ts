@@ -240,7 +240,8 @@ export interface CrlSpec {
   thisUpdate: number;
   nextUpdate?: number;
   entries: CrlEntrySpec[];
-  crlNumber?: number;
+  /** 1 when not given; null leaves the extension out (`extra` may then carry a malformed one). */
+  crlNumber?: number | null;
   extra?: ExtensionSpec[];
 }
 
@@ -252,7 +253,8 @@ export function buildCrl(s: CrlSpec): Uint8Array {
     for (const x of e.extra ?? []) ex.push(ext(x));
     return seq(integer(e.serial), time(e.date), ...(ex.length ? [seq(...ex)] : []));
   });
-  const crlExts = [ext({ oid: "2.5.29.35", value: seq(tlv(0x80, keyId(s.issuerKey.spki))) }), ext({ oid: "2.5.29.20", value: integer(s.crlNumber ?? 1) })];
+  const crlExts = [ext({ oid: "2.5.29.35", value: seq(tlv(0x80, keyId(s.issuerKey.spki))) })];
+  if (s.crlNumber !== null) crlExts.push(ext({ oid: "2.5.29.20", value: integer(s.crlNumber ?? 1) }));
   for (const x of s.extra ?? []) crlExts.push(ext(x));
   const alg = algorithmFor(s.issuerKey);
   const tbs = seq(
@@ -290,6 +292,8 @@ export interface OcspSpec {
   responses: OcspSingleSpec[];
   certs?: Uint8Array[];
   nonce?: Uint8Array;
+  /** Echo the nonce as the bare extnValue, without RFC 8954's OCTET STRING around it (some responders do). */
+  bareNonce?: boolean;
   /** Corrupt the signature. */
   badSignature?: boolean;
 }
@@ -327,7 +331,7 @@ export function buildOcsp(s: OcspSpec): Uint8Array {
     return seq(certId, status, generalizedTime(r.thisUpdate), ...(r.nextUpdate !== undefined ? [explicit(0, generalizedTime(r.nextUpdate))] : []));
   });
   const rid = s.responderName ? explicit(1, s.responderName) : tlv(0xa2, octets(sha1(publicKeyBits(s.responderKey!.spki))));
-  const exts = s.nonce ? [explicit(1, seq(seq(oid("1.3.6.1.5.5.7.48.1.2"), octets(octets(s.nonce)))))] : [];
+  const exts = s.nonce ? [explicit(1, seq(seq(oid("1.3.6.1.5.5.7.48.1.2"), octets(s.bareNonce ? s.nonce : octets(s.nonce)))))] : [];
   const tbs = seq(rid, generalizedTime(s.producedAt), seq(...singles), ...exts);
   const alg = algorithmFor(s.signer);
   const sig = signWith(s.signer, tbs);

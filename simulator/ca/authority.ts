@@ -15,11 +15,9 @@ export interface AuthorityOptions {
   operatorToken: string;
   /** log2 of scrypt's N for codes and answers. */
   kdfLog2N: number;
-  /** Wrong credentials before a certificate's revocation locks. */
-  maxFailedAttempts: number;
   /** How long (at the CA's clock) a renewal challenge can be used. */
   renewalChallengeMs: number;
-  /** Its reasonsByRole: which role may give which reason. */
+  /** Its reasonsByRole (which role may give which reason) and maxFailedAttempts (wrong credentials before a certificate's revocation locks). */
   policy: LifecyclePolicy;
 }
 
@@ -109,7 +107,7 @@ export class Authority {
 
   /** Counts one wrong credential (call inside the store's transaction); true when the certificate is now locked. */
   recordWrongCredentials(serial: string): boolean {
-    return this.o.store.recordFailure(serial, this.o.maxFailedAttempts).locked;
+    return this.o.store.recordFailure(serial, this.o.policy.maxFailedAttempts).locked;
   }
 
   /**

@@ -2,12 +2,15 @@ import type { Clock, EventBus } from "../../core/index.js";
 import { buildCrl } from "../../pki/index.js";
 import "./events.js";
 import type { CaHierarchy } from "./hierarchy.js";
+import { affectsCrl, type StatusChanges } from "./status-changes.js";
 import type { CaStore } from "./store.js";
 
 export interface CrlPublisherOptions {
   store: CaStore;
   hierarchy: CaHierarchy;
   clock: Clock;
+  /** The status changes it follows: one that alters what the CRL lists makes the next access reissue it. */
+  changes: StatusChanges;
   events?: EventBus;
   /** The issuing CA's CRL: nextUpdate - thisUpdate. */
   validityMs: number;
@@ -23,9 +26,10 @@ interface Signed {
 /**
  * Generation and cache of the CA's CRLs (Boulder's crl-updater, the signing
  * half): the issuing CA's full CRL over its end-entity certificates, and the
- * root's ARL. A CRL is reissued on access when something changed since or
- * when it is past half its validity at the CA's clock. When to reissue
- * without anyone asking is CrlSchedule's job, not this one's.
+ * root's ARL. It follows the CA's StatusChanges itself: a CRL is reissued on
+ * access when something it lists changed since, or when it is past half its
+ * validity at the CA's clock. When to reissue without anyone asking is
+ * CrlSchedule's job, not this one's.
  */
 export class CrlPublisher {
   private issuing?: Signed;
@@ -33,15 +37,10 @@ export class CrlPublisher {
   private dirty = true;
   private readonly reissued: Array<() => void> = [];
 
-  constructor(private readonly o: CrlPublisherOptions) {}
-
-  /** What the issuing CA's CRL lists changed: the next access reissues it. */
-  markChanged(): void {
-    this.dirty = true;
-  }
-
-  get changed(): boolean {
-    return this.dirty;
+  constructor(private readonly o: CrlPublisherOptions) {
+    o.changes.on((change) => {
+      if (affectsCrl(change)) this.dirty = true;
+    });
   }
 
   /** Called after every reissue of the issuing CA's CRL, whoever asked for it. */
@@ -49,8 +48,9 @@ export class CrlPublisher {
     this.reissued.push(listener);
   }
 
-  /** Which signed CRLs are past half their validity at `now` (a CRL not yet signed is not due: it is made on first access). */
-  due(now: number): { issuing: boolean; root: boolean } {
+  /** Which signed CRLs are past half their validity at the CA's clock (a CRL not yet signed is not due: it is made on first access). */
+  due(): { issuing: boolean; root: boolean } {
+    const now = this.o.clock.nowMs();
     return {
       issuing: this.issuing !== undefined && now >= this.issuing.nextUpdate - this.o.validityMs / 2,
       root: this.root !== undefined && now >= this.root.nextUpdate - this.o.rootValidityMs / 2,

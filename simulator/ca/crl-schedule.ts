@@ -14,8 +14,9 @@ export interface CrlScheduleOptions {
  * When the CRLs are reissued without anyone asking (Boulder's crl-updater,
  * the timing half): shortly after status changes (debounced, but at least
  * every maxDelayMs under a sustained stream), and when a signed CRL is past
- * half its validity at the CA's clock. It follows StatusChanges; what a CRL
- * contains and how it is signed is CrlPublisher's.
+ * half its validity at the CA's clock. It follows StatusChanges only to time
+ * the reissue; that a change makes the CRL stale, what a CRL contains and how
+ * it is signed are CrlPublisher's.
  */
 export class CrlSchedule {
   private debounce?: NodeJS.Timeout;
@@ -27,18 +28,15 @@ export class CrlSchedule {
     private readonly publisher: CrlPublisher,
     changes: StatusChanges,
     private readonly o: CrlScheduleOptions,
-    now: () => number,
   ) {
     publisher.onReissued(() => this.cancelPending());
     changes.on((change) => {
-      if (!affectsCrl(change)) return;
-      publisher.markChanged();
-      this.soon();
+      if (affectsCrl(change)) this.soon();
     });
     if (o.everyMs > 0) {
       this.periodic = setInterval(() => {
         if (this.closed) return;
-        const due = publisher.due(now());
+        const due = publisher.due();
         if (due.issuing) publisher.reissue();
         if (due.root) publisher.reissueRoot();
       }, o.everyMs);
@@ -54,8 +52,9 @@ export class CrlSchedule {
   /** Debounce: reissue after a quiet spell, but at least every maxDelayMs under sustained changes. */
   private soon(): void {
     if (this.closed) return;
+    // current(): reissues only if the CRL is stale (any reissue since cancels these timers anyway).
     const fire = () => {
-      if (!this.closed && this.publisher.changed) this.publisher.reissue();
+      if (!this.closed) this.publisher.current();
     };
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(fire, this.o.debounceMs);

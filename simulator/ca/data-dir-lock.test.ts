@@ -35,10 +35,19 @@ test("a second EmbeddedCa.open on one data directory fails, naming the holder; a
 test("in-memory CAs take no lock; closing twice releases once", async (t) => {
   const a = await EmbeddedCa.open({ kdfLog2N: 4, crlScheduleMs: 0 });
   const b = await EmbeddedCa.open({ kdfLog2N: 4, crlScheduleMs: 0 });
-  await a.close();
+  t.is((await b.status("0abc")).status, "unknown", "a second in-memory CA opens beside the first");
   await a.close();
   await b.close();
-  t.pass();
+
+  // A CA closed twice must not free the lock its successor now holds.
+  const dataDir = tmp(t);
+  const opts = { dataDir, kdfLog2N: 4, crlScheduleMs: 0 };
+  const first = await EmbeddedCa.open(opts);
+  await first.close();
+  const successor = await EmbeddedCa.open(opts);
+  await first.close();
+  await t.throwsAsync(EmbeddedCa.open(opts), { instanceOf: DataDirLockedError });
+  await successor.close();
 });
 
 test("a pid file left behind by a dead holder is no lock: only the held lock counts", async (t) => {

@@ -15,7 +15,7 @@ const proHolder = { id: "NID-2", name: "Bob Worker", email: "bob@acme.example", 
 
 /** An OCSP request for one serial of the issuer (pki's builder). */
 const buildOcspRequest = (issuerName: Uint8Array, issuerSpki: Uint8Array, serialHex: string, nonce?: Uint8Array): Uint8Array =>
-  buildPkiOcspRequest({ name: issuerName, spki: issuerSpki }, [serialHex], nonce);
+  buildPkiOcspRequest({ subjectDer: issuerName, spki: issuerSpki }, [serialHex], nonce);
 
 /** The response status and each certStatus, read with pki's OcspResponse (no signature check). */
 function readOcspStatuses(der: Uint8Array): { responseStatus: number; statuses: Array<"good" | "revoked" | "unknown"> } {

@@ -37,13 +37,10 @@ import type { CaHttpBackend } from "./http.js";
 import { Issuance } from "./issuance.js";
 import { OcspResponder } from "./ocsp-responder.js";
 import { Revocation } from "./revocation.js";
-import { StatusChanges } from "./status-changes.js";
 import { CaStore, Status, type StatusCode } from "./store.js";
 import { checkSerial } from "./validation.js";
 
 export { CHALLENGES_PER_SERIAL } from "./authority.js";
-/** What happens to the old certificate at renewal (the policy's renewal rule). */
-export type RenewalPolicy = RenewalRule;
 
 export interface EmbeddedCaOptions {
   /** Where the CA lives (created on first start; one CA at a time: see data-dir-lock.ts). Omitted: a throwaway in-memory CA. */
@@ -67,7 +64,7 @@ export interface EmbeddedCaOptions {
   /** Wrong credentials before a certificate's revocation locks (423); overrides the policy's. */
   maxFailedAttempts?: number;
   /** Overrides the policy's renewal rule. */
-  renewal?: RenewalPolicy;
+  renewal?: RenewalRule;
   /** CRL nextUpdate - thisUpdate. */
   crlValidityMs?: number;
   /** The root's CRL (ARL) nextUpdate - thisUpdate; 30 days by default. */
@@ -113,8 +110,8 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
   readonly clock: Clock;
   readonly store: CaStore;
   readonly hierarchy: CaHierarchy;
-  readonly ocspResponder: OcspResponder;
   readonly operatorToken: string;
+  /** The rules it applies: the options' policy with their explicit overrides folded in. */
   readonly policy: LifecyclePolicy;
   baseUrl: string;
   private readonly s: Services;
@@ -129,8 +126,9 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
     this.operatorToken = operatorToken;
     this.lock = lock;
     this.baseUrl = (options.baseUrl ?? "http://127.0.0.1:8440").replace(/\/$/, "");
-    const policy = (this.policy = options.policy ?? DEFAULT_POLICY);
-    const changes = new StatusChanges();
+    const policy = (this.policy = effectivePolicy(options));
+    // The store announces every committed status change; the OCSP cache, the CRL publisher and its schedule follow it.
+    const changes = store.changes;
     const authority = new Authority({
       store,
       clock,
@@ -138,7 +136,6 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
       operatorToken,
       policy,
       kdfLog2N: options.kdfLog2N ?? 14,
-      maxFailedAttempts: options.maxFailedAttempts ?? policy.maxFailedAttempts,
       renewalChallengeMs: options.renewalChallengeMs ?? 5 * 60_000,
     });
     const issuance = new Issuance({
@@ -147,30 +144,28 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
       random,
       hierarchy,
       authority,
-      changes,
       events,
       baseUrl: () => this.baseUrl,
-      lifetimeYears: options.maxValidityYears ?? policy.lifetimeYears,
+      lifetimeYears: policy.lifetimeYears,
       capAtCardExpiry: policy.capAtCardExpiry,
-      renewal: options.renewal ?? policy.renewal,
+      renewal: policy.renewal,
     });
-    const revocation = new Revocation({ store, clock, authority, changes, events });
+    const revocation = new Revocation({ store, clock, authority, events });
     const crls = new CrlPublisher({
       store,
       hierarchy,
       clock,
+      changes,
       events,
       validityMs: options.crlValidityMs ?? 24 * HOUR,
       rootValidityMs: options.rootCrlValidityMs ?? 30 * DAY,
     });
-    const schedule = new CrlSchedule(
-      crls,
-      changes,
-      { debounceMs: options.crlDebounceMs ?? 500, maxDelayMs: options.crlMaxDelayMs ?? 10_000, everyMs: options.crlScheduleMs ?? 60_000 },
-      () => clock.nowMs(),
-    );
+    const schedule = new CrlSchedule(crls, changes, {
+      debounceMs: options.crlDebounceMs ?? 500,
+      maxDelayMs: options.crlMaxDelayMs ?? 10_000,
+      everyMs: options.crlScheduleMs ?? 60_000,
+    });
     const ocsp = new OcspResponder({ clock, hierarchy, changes, validityMs: options.ocspValidityMs ?? HOUR, lookup: (serial) => this.lookupForOcsp(serial) });
-    this.ocspResponder = ocsp;
     this.s = { authority, issuance, revocation, crls, schedule, ocsp };
   }
 
@@ -215,7 +210,8 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
       hold: true,
       authorisation: true,
       cancellationCodes: true,
-      cardExpiryCap: this.policy.capAtCardExpiry,
+      // What the CA can do, whatever its policy: whether the policy asks for the cap is the policy's (ctx.policy in the checks).
+      cardExpiryCap: true,
       crl: true,
       ocsp: true,
       ocspGet: true,
@@ -336,10 +332,6 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
     return this.s.crls.currentRoot();
   }
 
-  regenerateRootCrl(): Buffer {
-    return this.s.crls.reissueRoot();
-  }
-
   async ocsp(request: Uint8Array): Promise<Uint8Array> {
     this.checkOpen();
     return this.s.ocsp.handle(request);
@@ -381,6 +373,18 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
   private checkOpen(): void {
     if (this.closed) throw new CaError(503, "closed", "the CA is closed");
   }
+}
+
+/** The options' policy (DEFAULT_POLICY when absent) with the explicit overrides folded in; the very policy object when there are none. */
+function effectivePolicy(o: EmbeddedCaOptions): LifecyclePolicy {
+  const base = o.policy ?? DEFAULT_POLICY;
+  if (o.maxValidityYears === undefined && o.maxFailedAttempts === undefined && o.renewal === undefined) return base;
+  return {
+    ...base,
+    lifetimeYears: o.maxValidityYears ?? base.lifetimeYears,
+    maxFailedAttempts: o.maxFailedAttempts ?? base.maxFailedAttempts,
+    renewal: o.renewal ?? base.renewal,
+  };
 }
 
 /** The operator token kept in <dataDir>/operator.token (0600), made on first start; in memory, a fresh one. */

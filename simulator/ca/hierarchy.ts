@@ -3,8 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock, Random } from "../../core/index.js";
 import { addYears, generateEcKeyPair, makeDirs } from "../../core/index.js";
-import { buildCertificate, Certificate, encodeName, encodePem, ext, keyIdentifier, KU, OID, pemToDer } from "../../pki/index.js";
-import { KeyObjectSigner, type Signer } from "./signer.js";
+import { buildCertificate, Certificate, encodeName, encodePem, ext, keyIdentifier, KU, OID, pemToDer, softwareSigningKey, type SigningKey } from "../../pki/index.js";
 import { SoftHsmSigner } from "./softhsm.js";
 
 /**
@@ -39,7 +38,8 @@ export interface HierarchyOptions {
 }
 
 export interface CaIdentity {
-  signer: Signer;
+  /** pki's SigningKey: one signing path for certificates, CRLs and OCSP, whether the key is a file (softwareSigningKey) or in SoftHSM. */
+  signer: SigningKey;
   certificate: Uint8Array;
   name: Uint8Array;
   keyId: Uint8Array;
@@ -99,7 +99,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
     return b;
   };
 
-  const identity = (label: string, signer: Signer, build: () => Uint8Array): CaIdentity => {
+  const identity = (label: string, signer: SigningKey, build: () => Uint8Array): CaIdentity => {
     const p = certFile(label);
     let der: Uint8Array;
     if (p && existsSync(p)) der = pemToDer(readFileSync(p, "utf8"), "CERTIFICATE");
@@ -116,7 +116,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
    * certificate that carries a URL only known later. Name and key are known
    * now, so everything it signs (CRLs, OCSP responder, leaves) works at once.
    */
-  const lazyIdentity = (label: string, signer: Signer, name: Uint8Array, build: () => Uint8Array): CaIdentity => {
+  const lazyIdentity = (label: string, signer: SigningKey, name: Uint8Array, build: () => Uint8Array): CaIdentity => {
     const p = certFile(label);
     if (p && existsSync(p)) return identity(label, signer, build);
     let der: Uint8Array | undefined;
@@ -140,7 +140,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
     };
   };
 
-  const rootSigner = new KeyObjectSigner(keyFile("root"));
+  const rootSigner = softwareSigningKey(keyFile("root"));
   const rootName = encodeName([[OID.commonName, `${meta.name} Root CA`], [OID.organization, meta.name]]);
   const rootKeyId = keyIdentifier(rootSigner.spki);
   const root = identity("root", rootSigner, () =>
@@ -159,14 +159,14 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
   );
 
   let hsmSigner: SoftHsmSigner | undefined;
-  let issuingSigner: Signer;
+  let issuingSigner: SigningKey;
   if (meta.hsm) {
     if (!dir) throw new Error("an HSM-backed issuing key needs a data directory (for the private token directory)");
     if (meta.keyType !== "ec") throw new Error("the SoftHSM issuing key is ECDSA P-256 only");
     hsmSigner = SoftHsmSigner.open({ dir: join(dir, "softhsm"), label: meta.hsmLabel ?? opts.hsm?.label, library: opts.hsm?.library, random: opts.random });
     issuingSigner = hsmSigner;
   } else {
-    issuingSigner = new KeyObjectSigner(keyFile("issuing"));
+    issuingSigner = softwareSigningKey(keyFile("issuing"));
   }
   const issuingName = encodeName([[OID.commonName, `${meta.name} Issuing CA`], [OID.organization, meta.name]]);
   const issuingKeyId = keyIdentifier(issuingSigner.spki);
@@ -197,7 +197,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
     );
   });
 
-  const responderSigner = new KeyObjectSigner(keyFile("ocsp"));
+  const responderSigner = softwareSigningKey(keyFile("ocsp"));
   const responderName = encodeName([[OID.commonName, `${meta.name} OCSP Responder`], [OID.organization, meta.name]]);
   const buildResponder = (at: number) =>
     buildCertificate(

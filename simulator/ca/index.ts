@@ -1,6 +1,6 @@
 /** The embedded reference CA: in-process (EmbeddedCa) or served over HTTP (startCaServer). */
 export * from "./api.js";
-export { EmbeddedCa, type EmbeddedCaOptions, type RenewalPolicy } from "./embedded-ca.js";
+export { EmbeddedCa, type EmbeddedCaOptions } from "./embedded-ca.js";
 export { startCaServer, type CaServer, type CaServerOptions } from "./http.js";
 export { CaStore, Status } from "./store.js";
 export { DataDirLockedError } from "./data-dir-lock.js";

@@ -5,17 +5,18 @@ import type { Authority } from "./authority.js";
 import { requireCertificate } from "./certificates.js";
 import "./events.js";
 import type { CaHierarchy } from "./hierarchy.js";
-import type { StatusChanges } from "./status-changes.js";
 import { Status, type CaStore, type CardRow } from "./store.js";
 import { checkCardExpiry, checkHolder, checkProfile, checkSerial, renewalRole, verifyCsr } from "./validation.js";
+
+/** What issuance asks of the authority: a new card's codes, and whether (and then once) a renewal may happen. */
+export type IssuanceAuthority = Pick<Authority, "registerCard" | "authoriseRenewal" | "consumeChallenge">;
 
 export interface IssuanceOptions {
   store: CaStore;
   clock: Clock;
   random: Random;
   hierarchy: CaHierarchy;
-  authority: Authority;
-  changes: StatusChanges;
+  authority: IssuanceAuthority;
   events?: EventBus;
   /** The CA's base URL as it is now (a served CA learns it once it listens): AIA and CDP. */
   baseUrl: () => string;
@@ -29,7 +30,7 @@ export interface IssuanceOptions {
  * Issuance (Boulder's CA): the profiles, the validity caps (the policy's
  * lifetime, the card's expiry), serials and signing, for first issuance and
  * for renewal. Who may renew is the authority's question; this service asks
- * it, then signs, stores and announces the new certificate.
+ * it, then signs and stores the new certificate (the store announces it).
  */
 export class Issuance {
   constructor(private readonly o: IssuanceOptions) {}
@@ -53,7 +54,6 @@ export class Issuance {
       if (newCard) inserted = insertCardOnce(store, newCard);
       store.insertCertificate({ serial, card_id: cardId, profile, not_before: notBefore, not_after: notAfter, der: Buffer.from(der) });
     });
-    this.o.changes.changed("issued", [serial]);
     this.o.events?.emit("ca.issued", { serial, profile, holderId: cardId, notAfter: new Date(notAfter).toISOString() }, ["serial"]);
     return this.issued(serial, der, notBefore, notAfter, inserted ? codes : undefined);
   }
@@ -97,8 +97,6 @@ export class Issuance {
       }
       store.audit({ at, serial, role, action: "renew", outcome: "ok", detail: JSON.stringify({ newSerial, superseded }) });
     });
-    this.o.changes.changed("issued", [newSerial]);
-    if (superseded) this.o.changes.changed("superseded", [serial]);
     this.o.events?.emit("ca.issued", { serial: newSerial, profile, holderId: card.card_id, notAfter: new Date(notAfter).toISOString(), renewalOf: serial }, ["serial", "renewalOf"]);
     return this.issued(newSerial, der, notBefore, notAfter, undefined);
   }

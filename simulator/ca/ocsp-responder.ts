@@ -29,16 +29,17 @@ export class OcspResponder {
   /** Raw nonce-less request bytes (latin1) -> serial: a repeated request skips parsing entirely. */
   private readonly seen = new Map<string, { serial: string; certIdKey: string }>();
   private readonly hashes: ReturnType<typeof issuerHashes>;
+  /** `changes` is required: a responder that did not follow them would serve a cached "good" after a revocation. */
   constructor(
-    private readonly o: { clock: Clock; hierarchy: CaHierarchy; validityMs: number; lookup: OcspLookup; changes?: StatusChanges; maxCache?: number },
+    private readonly o: { clock: Clock; hierarchy: CaHierarchy; validityMs: number; lookup: OcspLookup; changes: StatusChanges; maxCache?: number },
   ) {
     this.hashes = issuerHashes(o.hierarchy.issuing.name, o.hierarchy.issuing.signer.spki);
-    o.changes?.on((change) => {
+    o.changes.on((change) => {
       for (const serial of change.serials) this.invalidate(serial);
     });
   }
 
-  invalidate(serial: string): void {
+  private invalidate(serial: string): void {
     this.cache.delete(serial);
   }
 

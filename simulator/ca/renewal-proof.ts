@@ -1,5 +1,5 @@
-import { createPublicKey, KeyObject, sign, verify, type webcrypto } from "node:crypto";
-import { Certificate } from "../../pki/index.js";
+import { KeyObject, sign, verify, type webcrypto } from "node:crypto";
+import { Certificate, publicKeyOf } from "../../pki/index.js";
 import { renewalStatement, type CaAdapter, type RenewRequest } from "./api.js";
 
 /**
@@ -12,7 +12,8 @@ import { renewalStatement, type CaAdapter, type RenewRequest } from "./api.js";
 /** True when `proof` is the old certificate's key's signature over the statement. */
 export function proofVerifies(oldCertificateDer: Uint8Array, serial: string, challenge: string, proof: Uint8Array): boolean {
   try {
-    const key = createPublicKey({ key: Buffer.from(new Certificate(oldCertificateDer).spki), format: "der", type: "spki" });
+    const key = publicKeyOf(new Certificate(oldCertificateDer).spki).key;
+    if (!key) return false; // a key node cannot load verifies nothing
     return verify("sha256", renewalStatement(serial, challenge), key, proof);
   } catch {
     // a signature that is not even well-formed for this key type proves nothing

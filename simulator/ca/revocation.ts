@@ -3,15 +3,16 @@ import { CaError, type BulkRevocationResult, type RevocationResult, type RevokeR
 import type { Authority } from "./authority.js";
 import { requireCertificate } from "./certificates.js";
 import "./events.js";
-import type { StatusChanges } from "./status-changes.js";
 import { Status, type CaStore, type StatusCode } from "./store.js";
 import { checkCredentialShape, checkReason, checkRole, checkSerial, roleLabel } from "./validation.js";
+
+/** What revocation asks of the authority: the operator token, the reasons per role, the credentials and the lockout count. */
+export type RevocationAuthority = Pick<Authority, "isOperator" | "checkReasonForRole" | "credentialsMatch" | "recordWrongCredentials">;
 
 export interface RevocationOptions {
   store: CaStore;
   clock: Clock;
-  authority: Authority;
-  changes: StatusChanges;
+  authority: RevocationAuthority;
   events?: EventBus;
 }
 
@@ -19,8 +20,8 @@ export interface RevocationOptions {
  * Revocation (Boulder's RA, the acting half): revoke, hold, release, unlock
  * and bulk revocation. The authority says whether the credentials allow it;
  * this service writes the change and its audit row in one transaction,
- * acknowledges only after the commit, and announces it once (StatusChanges),
- * which the OCSP cache and the CRL publisher follow.
+ * acknowledges only after the commit; the store announces the change
+ * (StatusChanges), which the OCSP cache and the CRL publisher follow.
  */
 export class Revocation {
   private readonly perSerial = new Map<string, Promise<void>>();
@@ -92,7 +93,6 @@ export class Revocation {
     });
     if (!ok) throw new CaError(409, "already-revoked", "the certificate is already revoked");
     // Committed (fsynced): only now is the revocation acknowledged.
-    this.o.changes.changed(status === Status.onHold ? "on-hold" : "revoked", [serial]);
     events?.emit("ca.revocation", { serial, role, action: "revoke", outcome: "ok", reason }, ["serial"]);
     return { serial, status: status === Status.onHold ? "on-hold" : "revoked", reason, revokedAt: new Date(at) };
   }
@@ -109,7 +109,6 @@ export class Revocation {
       store.audit({ at, serial, role: actor, action: "release", outcome: ok ? "ok" : "not-on-hold" });
     });
     if (!ok) throw new CaError(409, "not-on-hold", "the certificate is not on hold");
-    this.o.changes.changed("released", [serial]);
     this.o.events?.emit("ca.revocation", { serial, role: actor, action: "release", outcome: "ok" }, ["serial"]);
   }
 
@@ -137,23 +136,34 @@ export class Revocation {
       store.audit({ at, serial: null, role: "operator", action: "bulk-revoke", outcome: "denied" });
       throw new CaError(403, "forbidden", "a valid operator token is required");
     }
+    // A refused request revokes nothing: one row for it (the serials may not even be serials).
+    const refused = (outcome: string, detail: string | undefined) => store.audit({ at, serial: null, role: "operator", action: "bulk-revoke", outcome, detail });
     let r: RevocationReason;
     let clean: string[];
     try {
       r = checkReason(reason);
+    } catch (err) {
+      refused("bad-request", err instanceof CaError ? err.reason : undefined);
+      throw err;
+    }
+    try {
       this.o.authority.checkReasonForRole("operator", r);
+    } catch (err) {
+      // Audited as the single revocation audits it.
+      refused("reason-not-allowed", r);
+      throw err;
+    }
+    try {
       if (!Array.isArray(serials) || serials.length === 0) throw new CaError(400, "bad-serials", "serials must be a non-empty array of hex serial numbers");
       clean = new Array<string>(serials.length);
       for (let i = 0; i < serials.length; i++) clean[i] = checkSerial(serials[i]); // validate all before writing anything
     } catch (err) {
-      // Nothing was revoked: one row for the request (the serials may not even be serials).
-      store.audit({ at, serial: null, role: "operator", action: "bulk-revoke", outcome: "bad-request", detail: err instanceof CaError ? err.reason : undefined });
+      refused("bad-request", err instanceof CaError ? err.reason : undefined);
       throw err;
     }
     const status = r === "certificateHold" ? Status.onHold : Status.revoked;
     // One audit row per serial, written in the revocation's own transaction.
     const out = store.bulkRevoke(clean, status, REASON_CODES[r], at, { at, role: "operator", action: "bulk-revoke", detail: r });
-    this.o.changes.changed(status === Status.onHold ? "on-hold" : "revoked", out.revoked);
     this.o.events?.emit("ca.revocation", { serial: null, role: "operator", action: "bulk-revoke", outcome: "ok", reason: r, count: out.revoked.length });
     return { revoked: out.revoked.length, revokedAt: new Date(at), unknown: out.unknown, alreadyRevoked: out.alreadyRevoked };
   }

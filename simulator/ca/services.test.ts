@@ -4,6 +4,7 @@ import { buildOcspRequest, OcspResponse } from "../../pki/index.js";
 import { CaError } from "./api.js";
 import { EmbeddedCa, type EmbeddedCaOptions } from "./embedded-ca.js";
 import { StatusChanges, type StatusChange } from "./status-changes.js";
+import { CaStore, Status } from "./store.js";
 import { makeCsr } from "./testing.js";
 
 /**
@@ -26,7 +27,7 @@ async function newCa(extra: Partial<EmbeddedCaOptions> = {}) {
 
 function ocspStatus(ca: EmbeddedCa, serial: string): Promise<string> {
   const issuing = ca.hierarchy.issuing;
-  const req = buildOcspRequest({ name: issuing.name, spki: issuing.signer.spki }, [serial]);
+  const req = buildOcspRequest({ subjectDer: issuing.name, spki: issuing.signer.spki }, [serial]);
   return ca.ocsp(req).then((der) => new OcspResponse(der).responses[0].status);
 }
 
@@ -79,7 +80,8 @@ test("hold, release and supersession reach the OCSP cache and the CRL at once, t
 test("the policy sets the lifetime, the card-expiry cap, the lockout and the renewal rule", async (t) => {
   const policy: LifecyclePolicy = { ...DEFAULT_POLICY, name: "short", lifetimeYears: 1, capAtCardExpiry: false, maxFailedAttempts: 2, renewal: "keep-until-expiry" };
   const { ca } = await newCa({ policy });
-  t.false(ca.capabilities().cardExpiryCap);
+  t.false(ca.policy.capAtCardExpiry);
+  t.true(ca.capabilities().cardExpiryCap, "a capability is what the CA can do; whether the policy asks for it is the policy's");
   const r = await ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: new Date("2026-06-01T00:00:00Z") });
   t.is(r.notAfter.getTime(), addYears(new Date(START), 1).getTime(), "one year, not capped at the card");
   for (let i = 0; i < 2; i++) {
@@ -94,7 +96,8 @@ test("the policy sets the lifetime, the card-expiry cap, the lockout and the ren
 
 test("explicit options override the policy; without either, the default policy applies", async (t) => {
   const policy: LifecyclePolicy = { ...DEFAULT_POLICY, lifetimeYears: 1, renewal: "keep-until-expiry" };
-  const { ca } = await newCa({ policy, maxValidityYears: 2, renewal: "revoke-superseded" });
+  const { ca } = await newCa({ policy, maxValidityYears: 2, renewal: "revoke-superseded", maxFailedAttempts: 7 });
+  t.like(ca.policy, { name: policy.name, lifetimeYears: 2, renewal: "revoke-superseded", maxFailedAttempts: 7, capAtCardExpiry: policy.capAtCardExpiry }, "the policy the CA reports is the one it applies");
   const r = await ca.issue({ csrPem, profile: "authentication", holder });
   t.is(r.notAfter.getTime(), addYears(new Date(START), 2).getTime());
   await ca.renew(r.serial, { csrPem, operatorToken: ca.operatorToken });
@@ -120,6 +123,15 @@ test("reasons by role: a reason the policy does not give a role is refused (403)
   t.deepEqual([bulk?.status, bulk?.reason], [403, "reason-not-allowed"]);
   t.is((await ca.status(r.serial)).status, "good");
   t.true(ca.audit(r.serial).some((e) => e.outcome === "reason-not-allowed"));
+  const refusals = ca.audit().filter((e) => e.outcome === "reason-not-allowed");
+  t.deepEqual(
+    refusals.map((e) => [e.serial, e.role, e.action, e.detail]),
+    [
+      [r.serial, "holder", "revoke", "cACompromise"],
+      [null, "operator", "bulk-revoke", "keyCompromise"],
+    ],
+    "the bulk refusal is audited as the single one is",
+  );
   t.is((await ca.revoke({ serial: r.serial, reason: "keyCompromise", ...creds })).status, "revoked");
   await ca.close();
 });
@@ -144,4 +156,46 @@ test("the default policy refuses no reason the CA accepted before policies (ever
     }
   }
   await ca.close();
+});
+
+test("the store announces each committed status change once, after the commit; a rolled-back write is never announced", (t) => {
+  const store = new CaStore(":memory:");
+  t.teardown(() => store.close());
+  const heard: StatusChange[] = [];
+  let inTransaction = false;
+  store.changes.on((c) => {
+    t.false(inTransaction, "announced after the commit, not inside the transaction");
+    heard.push({ kind: c.kind, serials: [...c.serials] });
+  });
+  const cert = (serial: string) => ({ serial, card_id: "c", profile: "authentication", not_before: 0, not_after: 1, der: null });
+  store.transaction(() => {
+    inTransaction = true;
+    store.insertCertificate(cert("01"));
+    store.insertCertificate(cert("02"));
+    t.deepEqual(heard, [], "nothing heard before the commit");
+    inTransaction = false;
+  });
+  store.insertSynthetic(["04", "03"], "c", 0, 1);
+  store.transaction(() => store.setRevoked("01", Status.onHold, 6, 10));
+  store.transaction(() => store.release("01", 11));
+  store.transaction(() => store.release("01", 12)); // not on hold: nothing changed, nothing said
+  store.transaction(() => store.setRevoked("02", Status.revoked, 4, 13)); // superseded (renewal)
+  store.bulkRevoke(["01", "02", "03", "ff"], Status.revoked, 1, 14, { at: 14, role: "operator", action: "bulk-revoke" });
+  t.throws(() =>
+    store.transaction(() => {
+      store.insertCertificate(cert("05"));
+      store.setRevoked("04", Status.revoked, 1, 15);
+      throw new Error("disk full");
+    }),
+  );
+  t.deepEqual(heard, [
+    { kind: "issued", serials: ["01"] },
+    { kind: "issued", serials: ["02"] },
+    { kind: "issued", serials: ["03", "04"] },
+    { kind: "on-hold", serials: ["01"] },
+    { kind: "released", serials: ["01"] },
+    { kind: "superseded", serials: ["02"] },
+    { kind: "revoked", serials: ["01", "03"] },
+  ]);
+  t.is(store.revocationState("04").status, Status.good, "the rolled-back revocation is undone too");
 });

@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkcs11js from "pkcs11js";
 import { makeDirs, type Random } from "../../core/index.js";
-import { p256Spki, rawEcdsaToDer, readOne, signatureAlgorithm, Tag } from "../../pki/index.js";
-import { sha256, type Signer } from "./signer.js";
+import { p256EcParams, p256SpkiFromEcPoint, rawEcdsaToDer, signatureAlgorithm, type SigningKey } from "../../pki/index.js";
 
 /**
  * The issuing CA key inside SoftHSMv2, reached through pkcs11js.
@@ -12,7 +12,8 @@ import { sha256, type Signer } from "./signer.js";
  * The token directory and SOFTHSM2_CONF live under the CA's data directory,
  * so nothing touches /var/lib/softhsm or the system configuration. The key
  * never leaves the token (CKA_SENSITIVE, not extractable). SoftHSM's
- * CKM_ECDSA signs a hash, so we hash first and turn its raw r||s into DER.
+ * CKM_ECDSA signs a hash, so we hash first and pki turns its raw r||s into
+ * DER (as it reads the token's public key: no DER is handled here).
  *
  * SOFTHSM2_CONF is read by the library at C_Initialize and is process-wide:
  * one process uses one SoftHSM token directory.
@@ -33,10 +34,7 @@ export interface SoftHsmOptions {
   random: Random;
 }
 
-const P256_PARAMS = Buffer.from("06082a8648ce3d030107", "hex");
-
-export class SoftHsmSigner implements Signer {
-  readonly keyType = "ec" as const;
+export class SoftHsmSigner implements SigningKey {
   readonly algorithm = signatureAlgorithm("ec");
   private constructor(
     private readonly mod: pkcs11js.PKCS11,
@@ -97,7 +95,7 @@ export class SoftHsmSigner implements Signer {
         [
           { type: pkcs11js.CKA_TOKEN, value: true },
           { type: pkcs11js.CKA_LABEL, value: keyLabel },
-          { type: pkcs11js.CKA_EC_PARAMS, value: P256_PARAMS },
+          { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from(p256EcParams()) },
           { type: pkcs11js.CKA_VERIFY, value: true },
         ],
         [
@@ -113,13 +111,13 @@ export class SoftHsmSigner implements Signer {
       pub = pair.publicKey;
     }
     const [attr] = mod.C_GetAttributeValue(session, pub, [{ type: pkcs11js.CKA_EC_POINT }]);
-    const point = unwrapOctetString(attr.value as Buffer);
-    return new SoftHsmSigner(mod, session, priv, p256Spki(point));
+    return new SoftHsmSigner(mod, session, priv, p256SpkiFromEcPoint(attr.value as Buffer));
   }
 
   sign(data: Uint8Array): Uint8Array {
     this.mod.C_SignInit(this.session, { mechanism: pkcs11js.CKM_ECDSA }, this.key);
-    const raw = this.mod.C_Sign(this.session, sha256(data), Buffer.alloc(132));
+    const digest = createHash("sha256").update(data).digest();
+    const raw = this.mod.C_Sign(this.session, digest, Buffer.alloc(132));
     return rawEcdsaToDer(raw);
   }
 
@@ -140,13 +138,4 @@ function findOne(mod: pkcs11js.PKCS11, session: Buffer, cls: number, label: stri
   const h = mod.C_FindObjects(session);
   mod.C_FindObjectsFinal(session);
   return h;
-}
-
-/** CKA_EC_POINT is the DER OCTET STRING holding the uncompressed point (SoftHSM); accept a bare point too. */
-function unwrapOctetString(v: Buffer): Uint8Array {
-  if ((v[0] === 0x04 && v.length > 2 && v[1] + 2 === v.length && v[2] === 0x04) || (v[0] === 0x04 && v[1] === 0x81)) {
-    const t = readOne(v, Tag.OctetString, "CKA_EC_POINT");
-    return v.subarray(t.valueStart, t.end);
-  }
-  return v;
 }

@@ -1,7 +1,8 @@
 /**
  * The one event of the CA's certificate state: every issue, revocation, hold,
- * release and supersession is announced here once, after its commit. The OCSP
- * response cache and the CRL publisher follow it; nobody invalidates by hand.
+ * release and supersession is announced here once, after its commit, by the
+ * store that wrote it (CaStore.changes). The OCSP response cache, the CRL
+ * publisher and the CRL schedule follow it; nobody invalidates by hand.
  */
 export type StatusChangeKind = "issued" | "revoked" | "on-hold" | "released" | "superseded";
 

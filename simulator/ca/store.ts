@@ -1,4 +1,6 @@
 import Database from "better-sqlite3";
+import { REASON_CODES } from "../../core/index.js";
+import { StatusChanges, type StatusChangeKind } from "./status-changes.js";
 
 /**
  * The CA's durable state in SQLite (better-sqlite3, WAL).
@@ -17,6 +19,12 @@ import Database from "better-sqlite3";
  * transactions took 26 s in the store alone, mostly WAL page writes. Appending
  * to the log writes sequential pages only. Lockout counters (rare writes)
  * stay in `certificates`.
+ *
+ * Every write that changes a certificate's status (insert, revoke, hold,
+ * release, bulk revocation) is announced on `changes` by the store itself,
+ * once its transaction commits (a rolled-back write is never announced): the
+ * OCSP cache and the CRL publisher follow it, and a new write path cannot
+ * forget to tell them.
  */
 
 export const Status = { good: 0, revoked: 1, onHold: 2 } as const;
@@ -117,11 +125,17 @@ CREATE INDEX IF NOT EXISTS renewal_challenges_by_serial ON renewal_challenges (s
 
 export class CaStore {
   readonly db: Database.Database;
+  /** The status changes this store committed (status-changes.ts). */
+  readonly changes = new StatusChanges();
   private readonly st: ReturnType<CaStore["prepare"]>;
   /** serial -> packed state (at * 64 + reason * 4 + status) for revoked and held certificates. */
   private readonly state = new Map<string, number>();
   /** Undo steps for in-memory state changed inside the current transaction. */
   private undo: Array<() => void> | undefined;
+  /** Status changes written inside the current transaction: announced when it commits, dropped when it rolls back. */
+  private pending: Array<{ kind: StatusChangeKind; serials: readonly string[] }> = [];
+  /** Set while bulkRevoke runs: it announces its serials as one change instead of setRevoked announcing each. */
+  private inBulk = false;
 
   /** `path` ":memory:" for a throwaway CA (demos, unit tests). */
   constructor(path: string) {
@@ -178,16 +192,28 @@ export class CaStore {
   transaction<T>(fn: () => T): T {
     if (this.undo) return fn(); // nested: part of the outer transaction
     this.undo = [];
+    let out: T;
     try {
-      const out = this.db.transaction(fn)();
-      this.undo = undefined;
-      return out;
+      out = this.db.transaction(fn)();
     } catch (err) {
       const steps = this.undo ?? [];
       this.undo = undefined;
+      this.pending = [];
       for (let i = steps.length - 1; i >= 0; i--) steps[i]();
       throw err;
     }
+    this.undo = undefined;
+    // Committed: only now may anyone (OCSP, CRL) act on the changes.
+    const committed = this.pending;
+    this.pending = [];
+    for (const c of committed) this.changes.changed(c.kind, c.serials);
+    return out;
+  }
+
+  /** Announces a status change: at once outside a transaction (a lone statement commits itself), else at the commit. */
+  private announce(kind: StatusChangeKind, serials: readonly string[]): void {
+    if (this.undo === undefined) this.changes.changed(kind, serials);
+    else this.pending.push({ kind, serials });
   }
 
   private setState(serial: string, packed: number | undefined): void {
@@ -210,6 +236,7 @@ export class CaStore {
 
   insertCertificate(row: Pick<CertificateRow, "serial" | "card_id" | "profile" | "not_before" | "not_after" | "der">): void {
     this.st.insertCert.run(row);
+    this.announce("issued", [row.serial]);
   }
 
   hasSerial(serial: string): boolean {
@@ -229,6 +256,7 @@ export class CaStore {
     if (cur !== undefined && (cur & 3) === Status.revoked) return false;
     this.st.appendRevocation.run(serial, status, reason, at);
     this.setState(serial, pack(status, reason, at));
+    if (!this.inBulk) this.announce(changeKind(status, reason), [serial]);
     return true;
   }
 
@@ -238,6 +266,7 @@ export class CaStore {
     if (cur === undefined || (cur & 3) !== Status.onHold) return false;
     this.st.appendRevocation.run(serial, Status.good, null, at);
     this.setState(serial, undefined);
+    this.announce("released", [serial]);
     return true;
   }
 
@@ -282,20 +311,27 @@ export class CaStore {
     const { role, action, detail = null } = audit;
     const row = this.st.audit;
     this.transaction(() => {
-      for (const s of serials) {
-        let outcome: string;
-        if (this.st.hasSerial.get(s) === undefined) {
-          out.unknown.push(s);
-          outcome = "not-found";
-        } else if (this.setRevoked(s, status, reason, at)) {
-          out.revoked.push(s);
-          outcome = "ok";
-        } else {
-          out.alreadyRevoked.push(s);
-          outcome = "already-revoked";
+      // One change for the whole batch (out.revoked itself, no copy), not one per serial.
+      this.inBulk = true;
+      try {
+        for (const s of serials) {
+          let outcome: string;
+          if (this.st.hasSerial.get(s) === undefined) {
+            out.unknown.push(s);
+            outcome = "not-found";
+          } else if (this.setRevoked(s, status, reason, at)) {
+            out.revoked.push(s);
+            outcome = "ok";
+          } else {
+            out.alreadyRevoked.push(s);
+            outcome = "already-revoked";
+          }
+          row.run(audit.at, s, role, action, outcome, detail);
         }
-        row.run(audit.at, s, role, action, outcome, detail);
+      } finally {
+        this.inBulk = false;
       }
+      this.announce(changeKind(status, reason), out.revoked);
     });
     return out;
   }
@@ -357,12 +393,19 @@ export class CaStore {
       for (const serial of sorted) {
         this.st.insertCert.run({ serial, card_id: cardId, profile: "authentication", not_before: notBefore, not_after: notAfter, der: null });
       }
+      this.announce("issued", sorted);
     });
   }
 
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** What a revocation-log entry is, as a status change: a hold, a supersession (renewal) or a revocation. */
+function changeKind(status: StatusCode, reason: number): StatusChangeKind {
+  if (status === Status.onHold) return "on-hold";
+  return reason === REASON_CODES.superseded ? "superseded" : "revoked";
 }
 
 // at (ms, < 2^47) * 64 + reason (4 bits) * 4 + status (2 bits): exact in a double.

@@ -1,5 +1,4 @@
-import { createPublicKey } from "node:crypto";
-import { CertificationRequest, pemToDer } from "../../pki/index.js";
+import { CertificationRequest, pemToDer, publicKeyOf } from "../../pki/index.js";
 import { isRevocationReason, isRevokerRole, REVOKER_ROLES, type RevocationReason, type RevokerRole } from "../../core/index.js";
 import { CaError, type Holder, type Profile, type RenewRequest, type RevokeRequest } from "./api.js";
 
@@ -103,13 +102,11 @@ export async function verifyCsr(pem: unknown): Promise<Uint8Array> {
     throw new CaError(400, "bad-csr", `the certificate request does not parse: ${(err as Error).message}`);
   }
   const spki = csr.spki;
-  let details: { type?: string; bits?: number; curve?: string };
-  try {
-    const k = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
-    details = { type: k.asymmetricKeyType, bits: k.asymmetricKeyDetails?.modulusLength, curve: k.asymmetricKeyDetails?.namedCurve };
-  } catch {
-    throw new CaError(400, "bad-csr", "the request's public key does not parse");
-  }
+  // pki's key cache: csr.verify() below finds this very key again instead of parsing the SPKI a second time.
+  const k = publicKeyOf(spki).key;
+  if (!k) throw new CaError(400, "bad-csr", "the request's public key does not parse");
+  const d = k.asymmetricKeyDetails;
+  const details = { type: k.asymmetricKeyType, bits: d?.modulusLength, curve: d?.namedCurve };
   if (details.type === "rsa") {
     if ((details.bits ?? 0) < 2048) throw new CaError(400, "weak-key", `RSA keys must be at least 2048 bits (got ${details.bits})`);
   } else if (details.type === "ec") {

@@ -1,8 +1,8 @@
-import { CLA_CHAINING, SW, concatBytes } from "../../core/index.js";
+import { CLA_CHAINING, SW, concatBytes, responseWithSw, swOnly, tryDecodeCommand } from "../../core/index.js";
 import { CardStatusError, type Answer, type Applet } from "./applet.js";
 import type { Card } from "./card.js";
 import { ATR } from "./atr.js";
-import { parseCommand, type Command } from "./command.js";
+import type { Command } from "./command.js";
 
 const INS_SELECT = 0xa4;
 const INS_GET_RESPONSE = 0xc0;
@@ -46,7 +46,7 @@ export class CardOs implements Card {
       // instruction must still look like a card: "no precise diagnosis".
       this.chain = undefined;
       this.pending = undefined;
-      return sw(err instanceof CardStatusError ? err.sw : SW.UNKNOWN);
+      return swOnly(err instanceof CardStatusError ? err.sw : SW.UNKNOWN);
     }
   }
 
@@ -60,11 +60,11 @@ export class CardOs implements Card {
   private dispatch(bytes: Uint8Array): Uint8Array {
     const applet = this.selected;
     applet.beforeCommand?.();
-    if (bytes.length < 4) return sw(SW.WRONG_LENGTH);
+    if (bytes.length < 4) return swOnly(SW.WRONG_LENGTH);
     const cla = bytes[0];
-    if ((cla & ~CLA_CHAINING) !== 0) return sw(SW.CLA_NOT_SUPPORTED);
-    const cmd = parseCommand(bytes);
-    if (cmd === undefined) return sw(SW.WRONG_LENGTH);
+    if ((cla & ~CLA_CHAINING) !== 0) return swOnly(SW.CLA_NOT_SUPPORTED);
+    const cmd: Command | undefined = tryDecodeCommand(bytes);
+    if (cmd === undefined) return swOnly(SW.WRONG_LENGTH);
     const ins = cmd.ins;
     if (ins !== INS_GET_RESPONSE) this.pending = undefined;
     if (cla & CLA_CHAINING) return this.chainPart(applet, cmd);
@@ -79,7 +79,7 @@ export class CardOs implements Card {
     const { ins, p1, p2 } = cmd;
     if (ins === INS_SELECT || ins === INS_GET_RESPONSE || !applet.acceptsChain(ins)) {
       this.chain = undefined;
-      return sw(SW.CHAINING_NOT_SUPPORTED);
+      return swOnly(SW.CHAINING_NOT_SUPPORTED);
     }
     let c = this.chain;
     const restarted = c !== undefined && (c.ins !== ins || c.p1 !== p1 || c.p2 !== p2);
@@ -90,10 +90,10 @@ export class CardOs implements Card {
     c.size += cmd.data.length;
     if (c.size > applet.maxChainSize) {
       this.chain = undefined;
-      return sw(SW.NOT_ENOUGH_MEMORY);
+      return swOnly(SW.NOT_ENOUGH_MEMORY);
     }
     applet.onChainPart?.(cmd, restarted);
-    return sw(SW.OK);
+    return swOnly(SW.OK);
   }
 
   /** The last part completes the chain of its own header; any other command drops the chain. */
@@ -106,52 +106,40 @@ export class CardOs implements Card {
 
   private select(cmd: Command): Uint8Array {
     const { p1, p2, data } = cmd;
-    if (p1 === 0x00) return sw(SW.FILE_NOT_FOUND); // by file id: this card has no files
-    if (p1 !== 0x04 || (p2 !== 0x00 && p2 !== 0x0c)) return sw(SW.INCORRECT_P1P2);
+    if (p1 === 0x00) return swOnly(SW.FILE_NOT_FOUND); // by file id: this card has no files
+    if (p1 !== 0x04 || (p2 !== 0x00 && p2 !== 0x0c)) return swOnly(SW.INCORRECT_P1P2);
     const next = this.applets.find((a) => a.selects(data));
     // a failed SELECT keeps the current selection
-    if (next === undefined) return sw(SW.FILE_NOT_FOUND);
+    if (next === undefined) return swOnly(SW.FILE_NOT_FOUND);
     if (next !== this.selected) {
       this.selected.resetSession();
       this.selected = next;
     }
     const fci = next.select();
-    return p2 === 0x0c ? sw(SW.OK) : this.respond(fci, cmd.le);
+    return p2 === 0x0c ? swOnly(SW.OK) : this.respond(fci, cmd.le);
   }
 
   private getResponse(cmd: Command): Uint8Array {
     if (cmd.p1 !== 0 || cmd.p2 !== 0) {
       this.pending = undefined;
-      return sw(SW.INCORRECT_P1P2);
+      return swOnly(SW.INCORRECT_P1P2);
     }
     const data = this.pending;
     this.pending = undefined;
-    if (data === undefined) return sw(SW.CONDITIONS_NOT_SATISFIED);
+    if (data === undefined) return swOnly(SW.CONDITIONS_NOT_SATISFIED);
     return this.respond(data, cmd.le);
   }
 
   private answer(a: Answer, le: number | undefined): Uint8Array {
-    return typeof a === "number" ? sw(a) : this.respond(a, le);
+    return typeof a === "number" ? swOnly(a) : this.respond(a, le);
   }
 
   /** Data plus 9000; when longer than Le the rest waits for GET RESPONSE behind 61xx. */
   private respond(data: Uint8Array, le: number | undefined): Uint8Array {
     const max = le ?? 256;
-    if (data.length <= max) return withSw(data, SW.OK);
+    if (data.length <= max) return responseWithSw(data, SW.OK);
     const rest = data.subarray(max);
     this.pending = rest;
-    return withSw(data.subarray(0, max), 0x6100 | (rest.length >= 256 ? 0 : rest.length));
+    return responseWithSw(data.subarray(0, max), 0x6100 | (rest.length >= 256 ? 0 : rest.length));
   }
-}
-
-function sw(status: number): Uint8Array {
-  return Uint8Array.of(status >> 8, status & 0xff);
-}
-
-function withSw(data: Uint8Array, status: number): Uint8Array {
-  const out = new Uint8Array(data.length + 2);
-  out.set(data, 0);
-  out[data.length] = status >> 8;
-  out[data.length + 1] = status & 0xff;
-  return out;
 }

@@ -4,8 +4,11 @@ export { CardOs } from "./card-os.js";
 export { CardStatusError, type Answer, type Applet } from "./applet.js";
 export type { Command } from "./command.js";
 export { PivCard } from "./piv-card.js";
-export { FIRMWARE_VERSION } from "./yubikey-extension.js";
+// The layers PivCard is built from, so a card of PIV and another applet can be put together outside this folder.
+export { PivApplet, type PivContext, type PivExtension } from "./piv-applet.js";
+export { FIRMWARE_VERSION, YubiKeyExtension } from "./yubikey-extension.js";
 export {
+  newPivState,
   DEFAULT_PIN,
   DEFAULT_PUK,
   DEFAULT_MANAGEMENT_KEY,

@@ -1,19 +1,12 @@
 /** The `Reader` seam and everything that fits it: memory, vpcd bridge, PC/SC, and the fault and trace wrappers. */
 export type { Reader } from "./reader.js";
-export { MemoryReader, ReaderError, emitExchange, type MemoryReaderOptions } from "./memory.js";
-export { TracedReader, type TracedReaderOptions, type TraceEntry } from "./traced.js";
-export { volatileParts, type VolatilePart } from "./traced-volatile.js";
+export { MemoryReader, ReaderError, type MemoryReaderOptions } from "./memory.js";
+export { TracedReader, type TracedReaderOptions } from "./traced.js";
 export { FaultyReader, parseFaults, type Fault, type FaultRule, type InjectedFault } from "./fault.js";
 export { openReader, type OpenedReader, type OpenReaderOptions } from "./open.js";
-export {
-  PcscReader,
-  PcscError,
-  listPcscReaders,
-  keepPcscContextUntilExit,
-  type PcscProtocol,
-  type Disposition,
-  type PcscReaderOptions,
-} from "./pcsc.js";
+export { waitPresence } from "./presence.js";
+export { PcscReader, type PcscProtocol, type Disposition, type PcscReaderOptions } from "./pcsc.js";
+export { PcscError, listPcscReaders, keepPcscContextUntilExit } from "./pcsc-context.js";
 export {
   VpcdBridge,
   VpcdError,

@@ -1,5 +1,5 @@
 import test from "ava";
-import { fromHex, toHex } from "../../core/index.js";
+import { EventBus, VirtualClock, fromHex, toHex, type AnyEvent } from "../../core/index.js";
 import { ATR, PivCard } from "../card/index.js";
 import { MemoryReader, ReaderError } from "./index.js";
 
@@ -37,4 +37,24 @@ test("memory reader: insertion and removal are announced; removal drops the sess
   reader.remove();
   t.deepEqual(seen, [true, false, true, false, true]);
   t.is(c.state.pinLeft, 2, "the card keeps its memory when it leaves the reader");
+});
+
+test("memory reader: an apdu.exchange per transport exchange, only while someone listens, PIN masked", async (t) => {
+  const bus = new EventBus(new VirtualClock(0));
+  const reader = new MemoryReader(card(), { name: "inner", bus });
+  await reader.connect();
+  await reader.transmit(fromHex("002000800831323334353637ff")); // nobody listens yet
+  const events: AnyEvent[] = [];
+  bus.on((e) => events.push(e));
+  await reader.transmit(fromHex("002000800831323334353636ff"));
+  await reader.transmit(fromHex("00cb3fff035c017e00"));
+  t.is(events.length, 2);
+  t.deepEqual(
+    events.map((e) => [(e.data as { command: string }).command, (e.data as { sw: string }).sw]),
+    [
+      ["0020008008FFFFFFFFFFFFFFFF", "63C1"],
+      ["00CB3FFF035C017E00", "9000"],
+    ],
+  );
+  t.is((events[1].data as { response: string }).response, "7E124F0BA0000003080000100001005F2F024000");
 });

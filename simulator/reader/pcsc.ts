@@ -2,16 +2,8 @@ import { EventEmitter } from "node:events";
 import { errorMessage, type EventBus } from "../../core/index.js";
 import { emitExchange } from "./memory.js";
 import { MAX_RESPONSE, PcscContext, PcscError, type NativeReader } from "./pcsc-context.js";
+import { waitPresence } from "./presence.js";
 import type { Reader } from "./reader.js";
-
-/**
- * A `Reader` over the real PC/SC stack (pcscd + libpcsclite) through the
- * `pcsclite` npm binding: any reader pcscd knows, including vpcd's virtual
- * ones. libpcsclite finds the daemon's socket through PCSCLITE_CSOCK_NAME
- * (read once per process), which is how tests talk to their private pcscd.
- */
-
-export { keepPcscContextUntilExit, listPcscReaders, PcscError } from "./pcsc-context.js";
 
 export type PcscProtocol = "T0" | "T1";
 export type Disposition = "leave" | "reset" | "unpower";
@@ -28,6 +20,12 @@ export interface PcscReaderOptions {
   bus?: EventBus;
 }
 
+/**
+ * A `Reader` over the real PC/SC stack (pcscd + libpcsclite) through the
+ * `pcsclite` npm binding: any reader pcscd knows, including vpcd's virtual
+ * ones. libpcsclite finds the daemon's socket through PCSCLITE_CSOCK_NAME
+ * (read once per process), which is how tests talk to their private pcscd.
+ */
 export class PcscReader implements Reader {
   readonly name: string;
   private ctx: PcscContext | undefined;
@@ -132,18 +130,7 @@ export class PcscReader implements Reader {
 
   private waitForPresence(want: boolean, timeoutMs: number): Promise<void> {
     if (this.present === want) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        off();
-        reject(new PcscError(`${want ? "no card inserted in" : "card not removed from"} "${this.name}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const off = this.onPresence((p) => {
-        if (p !== want) return;
-        clearTimeout(t);
-        off();
-        resolve();
-      });
-    });
+    return waitPresence(this, want, timeoutMs, () => new PcscError(`${want ? "no card inserted in" : "card not removed from"} "${this.name}" within ${timeoutMs} ms`));
   }
 
   private async waitForAtr(timeoutMs: number): Promise<Uint8Array> {

@@ -1,50 +1,31 @@
 import { performance } from "node:perf_hooks";
-import { CLA_CHAINING, maskCommand, swHex, toHex, type EventBus } from "../../core/index.js";
-import { emitExchange } from "./memory.js";
+import { CLA_CHAINING, concatBytes, maskCommand, swHex, toHex, type EventBus } from "../../core/index.js";
 import type { Reader } from "./reader.js";
 import { dataOf, volatileParts } from "./traced-volatile.js";
 
 const GET_RESPONSE = 0xc0;
 
-/** One recorded transport exchange; the command is already masked. */
-export interface TraceEntry {
-  command: Uint8Array;
-  response: Uint8Array;
-}
-
 export interface TracedReaderOptions {
   /** The reader's name in events (default: the wrapped reader's). */
   name?: string;
-  /**
-   * "logical" (default): one `apdu.exchange` per command as the host meant it,
-   * 61xx / GET RESPONSE continuations and chained parts (CLA 0x10) folded in,
-   * the response with its status word, key material and signatures marked
-   * volatile. Their number depends on byte lengths (an ECDSA signature is 70
-   * to 72 bytes), so counting them would make two runs with one seed differ
-   * for no reason that matters.
-   * "transport": one event per exchange on the wire, as the readers emit them
-   * themselves, and only while someone listens.
-   */
-  events?: "logical" | "transport";
-  /** Keep every transport exchange (command masked) in `trace`, e.g. to replay it. */
-  record?: boolean;
 }
 
 /**
- * Wraps any reader (memory, vpcd, PC/SC, faulty) and traces what passes
- * through it. Secret-bearing command data (PIN, PUK, keys) is masked before it
- * is emitted or recorded.
+ * Wraps any reader (memory, vpcd, PC/SC, faulty) and emits one `apdu.exchange`
+ * per command as the host meant it: 61xx / GET RESPONSE continuations and
+ * chained parts (CLA 0x10) folded in, the response with its status word, key
+ * material and signatures marked volatile. Transport exchanges are not events
+ * here: their number depends on byte lengths (an ECDSA signature is 70 to 72
+ * bytes), so counting them would make two runs with one seed differ for no
+ * reason that matters; a reader given a bus emits those itself.
+ * Secret-bearing command data (PIN, PUK, keys) is masked before it is emitted.
  */
 export class TracedReader implements Reader {
   readonly name: string;
-  /** Transport exchanges, continuations included (with `record`). */
-  readonly trace: TraceEntry[] = [];
   /** Raw transport exchanges, continuations included (for metrics). */
   transportExchanges = 0;
   /** Logical exchanges emitted. */
   exchanges = 0;
-  private readonly mode: "logical" | "transport";
-  private readonly record: boolean;
   private pending?: { command: Uint8Array; chunks: Uint8Array[]; micros: number; chained: boolean };
 
   constructor(
@@ -53,8 +34,6 @@ export class TracedReader implements Reader {
     options: TracedReaderOptions = {},
   ) {
     this.name = options.name ?? inner.name;
-    this.mode = options.events ?? "logical";
-    this.record = options.record ?? false;
   }
 
   connect(): Promise<Uint8Array> {
@@ -81,12 +60,7 @@ export class TracedReader implements Reader {
     const response = await this.inner.transmit(command);
     const micros = (performance.now() - t0) * 1000;
     this.transportExchanges++;
-    if (this.record) this.trace.push({ command: Uint8Array.from(maskCommand(command)), response: Uint8Array.from(response) });
-    if (this.mode === "transport") {
-      if (this.bus?.hasListeners) emitExchange(this.bus, this.name, command, response, Math.round(micros));
-    } else {
-      this.fold(command, response, micros);
-    }
+    this.fold(command, response, micros);
     return response;
   }
 
@@ -115,7 +89,7 @@ export class TracedReader implements Reader {
       {
         reader: this.name,
         command: toHex(maskCommand(p.command)).toUpperCase(),
-        response: toHex(concat(p.chunks)).toUpperCase() + swHex(sw),
+        response: toHex(concatBytes(...p.chunks)).toUpperCase() + swHex(sw),
         sw: swHex(sw),
         micros: Math.round(p.micros),
       },
@@ -128,18 +102,8 @@ export class TracedReader implements Reader {
 function joinChained(first: Uint8Array, next: Uint8Array): Uint8Array {
   const head = Uint8Array.from(first.subarray(0, 4));
   head[0] &= ~CLA_CHAINING;
-  const data = concat([dataOf(first), dataOf(next)]);
+  const data = concatBytes(dataOf(first), dataOf(next));
   // Lc is informational here (the trace is never re-sent), so a short form is kept when it fits.
   const lc = data.length <= 255 ? Uint8Array.of(data.length) : Uint8Array.of(0, data.length >> 8, data.length & 0xff);
-  return concat([head, lc, data]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(head, lc, data);
 }

@@ -1,5 +1,5 @@
-/** Key algorithms the terminals ask the card for (SP 800-78-4 ids: 07 RSA-2048, 11 P-256, 14 P-384). */
-export type KeyAlgorithm = "p256" | "p384" | "rsa2048";
+/** Key algorithms the terminals ask the card for (SP 800-78-4 ids: 07 RSA-2048, 11 P-256, 14 P-384): the policy's vocabulary. */
+export type { KeyAlgorithm } from "../../core/index.js";
 
 /** PIV key references (SP 800-73-4 table 4b). */
 export const SLOT = {

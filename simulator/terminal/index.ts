@@ -7,5 +7,4 @@ export { RenewalKiosk, type RenewOptions, type RenewResult } from "./renewal.js"
 export { MobileApp, type MobileView, type StoredCertificate } from "./mobile-app.js";
 export { RelyingParty, type AuthenticationResult, type CertificateCheck, type SignedDocument } from "./relying-party.js";
 export { TerminalRefusal, type RefusalReason } from "./refusal.js";
-export { openSession, closeSession, verifyPin, pinRefusal, readCertificate, describeCertificate, serialOf, type CardCertificate } from "./session.js";
-export { buildOcspRequest } from "./ocsp-request.js";
+export { openSession, closeSession, verifyPin, pinRefusal, readCertificate, describeCertificate, type CardCertificate } from "./session.js";

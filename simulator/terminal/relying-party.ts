@@ -1,12 +1,11 @@
 import { createHash, verify as verifySignature } from "node:crypto";
 import type { Clock, Random } from "../../core/index.js";
 import { toHex } from "../../core/index.js";
-import { pemToDer, Validator, type ValidationResult, type Usage } from "../../pki/index.js";
+import { buildOcspRequest, pemToDer, Validator, type Certificate, type ValidationResult, type Usage } from "../../pki/index.js";
 import type { CaAdapter } from "../ca/index.js";
 import type { Reader } from "../reader/index.js";
 import { SLOT } from "./algorithms.js";
 import { signatureScheme } from "./csr.js";
-import { buildOcspRequest } from "./ocsp-request.js";
 import { PivError } from "./piv-client.js";
 import { TerminalRefusal } from "./refusal.js";
 import { closeSession, describeCertificate, openSession, readCertificate, verifyPin, type CardCertificate } from "./session.js";
@@ -176,23 +175,28 @@ export class RelyingParty {
     return { crls, failures };
   }
 
-  /** One OCSP exchange (with a fresh nonce) about the leaf, with the issuing CA that issued it. */
-  private async ocsp(leaf: Uint8Array): Promise<{ ocspResponses: Uint8Array[]; ocspNonce?: Uint8Array }> {
+  /**
+   * One OCSP exchange (with a fresh nonce) about the leaf, with the issuing CA
+   * that issued it. The request is built from the validator's cached views: the
+   * certificates are not parsed again for it.
+   */
+  private async ocsp(leafDer: Uint8Array): Promise<{ ocspResponses: Uint8Array[]; ocspNonce?: Uint8Array }> {
+    const leaf = this.validator.certificate(leafDer);
     const issuer = this.issuerOf(leaf);
     if (!issuer) return { ocspResponses: [] };
     const nonce = this.random.bytes(16);
-    const response = await this.ca.ocsp(buildOcspRequest(leaf, issuer, nonce));
+    const response = await this.ca.ocsp(buildOcspRequest(issuer, [leaf.serial], nonce));
     return { ocspResponses: [response], ocspNonce: nonce };
   }
 
   /** The known intermediate named as the leaf's issuer (its key identifier matching, when both have one). */
-  private issuerOf(leafDer: Uint8Array): Uint8Array | undefined {
-    const leaf = this.validator.certificate(leafDer);
+  private issuerOf(leaf: Certificate): Certificate | undefined {
     const aki = leaf.authorityKeyId?.keyId;
-    return this.intermediates.find((der) => {
+    for (const der of this.intermediates) {
       const c = this.validator.certificate(der);
-      return c.subject.key === leaf.issuer.key && (!aki || !c.subjectKeyId || c.subjectKeyId === aki);
-    });
+      if (c.subject.key === leaf.issuer.key && (!aki || !c.subjectKeyId || c.subjectKeyId === aki)) return c;
+    }
+    return undefined;
   }
 }
 

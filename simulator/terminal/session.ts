@@ -67,12 +67,7 @@ export function describeCertificate(der: Uint8Array): CardCertificate {
   return { der, certificate, publicKey, serial: certificate.serial, notAfter: new Date(certificate.notAfter), alg: keyAlgorithmOf(publicKey) };
 }
 
-/** The serial as DER encodes it (sign byte kept), lower-case hex. */
-export function serialOf(der: Uint8Array): string {
-  return new Certificate(der).serial;
-}
-
-export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
+function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
   if (key.asymmetricKeyType === "rsa") return "rsa2048";
   return key.asymmetricKeyDetails?.namedCurve === "secp384r1" ? "p384" : "p256";
 }

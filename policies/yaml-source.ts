@@ -1,5 +1,5 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node } from "yaml";
-import { CardloopError } from "./errors.js";
+import { CardloopError } from "../core/index.js";
 
 /**
  * YAML input read with its positions, for files a person writes (scenarios,
@@ -15,16 +15,16 @@ export class SourceError extends CardloopError {
     readonly column: number,
     readonly field: string,
     readonly reason: string,
-    code = "source",
+    /** The kind of file, as the error's stable code: each reader names its own ("scenario", "policy"). */
+    code: string,
+    options?: { cause?: unknown },
   ) {
-    super(code, `${file}:${line}:${column}: ${field ? `${field}: ` : ""}${reason}`);
+    super(code, `${file}:${line}:${column}: ${field ? `${field}: ` : ""}${reason}`, options);
   }
 }
 
 /** Makes the error a kind of file reports (a scenario's, a policy's). */
 export type SourceErrorFactory = (file: string, line: number, column: number, field: string, reason: string) => SourceError;
-
-const sourceError: SourceErrorFactory = (file, line, column, field, reason) => new SourceError(file, line, column, field, reason);
 
 interface SourceContext {
   file: string;
@@ -167,8 +167,8 @@ export class Located {
   }
 }
 
-/** Parses YAML text; a syntax error becomes the source's error with its position. */
-export function parseYaml(text: string, file: string, error: SourceErrorFactory = sourceError): Located {
+/** Parses YAML text; a syntax error becomes the source's error (`error` makes it) with its position. */
+export function parseYaml(text: string, file: string, error: SourceErrorFactory): Located {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const first = doc.errors[0];
