@@ -12,7 +12,7 @@ import {
   swHex,
   toHex,
 } from "../core/index.js";
-import { loadCard, saveCard, type PivCard } from "../simulator/card/index.js";
+import { CardFile } from "../simulator/card/index.js";
 import { openReader, type OpenedReader } from "../simulator/reader/index.js";
 import { ExitCode, action } from "./exit.js";
 
@@ -106,7 +106,7 @@ export function register(program: Command): void {
     .command("apdu")
     .description("send APDUs to a card (an emulated card file, or the card in a PC/SC reader) and print each exchange")
     .option("--reader <kind>", 'memory (the --card file\'s card, in this process) or pcsc:NAME (the card in PC/SC reader NAME, e.g. "pcsc:Virtual PCD 00 00")', "memory")
-    .option("--card <file>", "card file for the memory reader (its state is saved back after the session)")
+    .option("--card <file>", "card file for the memory reader: held by this session alone (a second one is refused), every change saved before the card answers")
     .option("--script <file>", "script: one APDU per line, # comments, `reset` powers the card again, optional expected SW after the APDU (9000, 63Cx; - for stdin)")
     .option("--json", "print one JSON object per exchange: {command, response, sw}, plus {expected, ok} when an SW is expected; a reset prints {reset, atr}")
     .option("--log <file>", "write a run log (JSON Lines) of the exchanges, secrets masked")
@@ -148,7 +148,9 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
   if (steps.length === 0) throw new UsageError("no APDU to send (give hex APDUs or --script FILE)");
 
   // Only the memory reader holds the card here; a PC/SC card keeps its state wherever it lives.
-  const card: PivCard | undefined = opts.card !== undefined ? loadCard(opts.card) : undefined;
+  // The card file is locked for the session and keeps every change before the card answers it.
+  const file = opts.card !== undefined ? CardFile.open(opts.card) : undefined;
+  const card = file?.card;
   const bus = new EventBus(new SystemClock());
   const log = opts.log !== undefined ? new RunLogWriter(opts.log).attach(bus) : undefined;
   let opened: OpenedReader | undefined;
@@ -192,7 +194,7 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
   } finally {
     log?.close();
     await opened?.close();
-    if (card && opts.card !== undefined) saveCard(card, opts.card);
+    file?.close();
   }
   return failed > 0 ? ExitCode.Failed : ExitCode.Ok;
 }

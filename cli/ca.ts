@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option("--key-type <type>", "ec (P-256) or rsa, for a new CA", "ec")
     .option("--public-url <url>", "base URL written into certificates (default: the listening address)")
     .option("--policy <file>", "lifecycle policy file (YAML), or a shipped one by name (default, ocsp): lifetime, card-expiry cap, lockout, renewal, reasons per role", "default")
-    .option("--max-failed-attempts <n>", "wrong revocation credentials before a certificate locks (423); overrides the policy's (default policy: 5)")
+    .option("--max-failed-attempts <n>", "wrong revocation credentials from one source before it must wait (429, doubling); overrides the policy's (default policy: 5)")
     .option("--renewal <policy>", "supersede (revoke the old certificate as superseded) or keep (valid until it expires); overrides the policy's (default policy: supersede)")
     .action(
       action(async (o: ServeOptions) => {
@@ -77,6 +77,28 @@ export function register(program: Command): void {
         });
         await server.close();
         await embedded.close();
+      }),
+    );
+
+  ca.command("token")
+    .description("rotate a role's token: prints the new token once on stdout (only its hash is kept); refused while a CA serves the directory")
+    .requiredOption("--data <dir>", "the CA's data directory")
+    .requiredOption("--role <role>", "operator or ra (the issuing station)")
+    .action(
+      action(async (o: { data: string; role: string }) => {
+        const { DataDirLockedError, rotateToken, TOKEN_ROLES } = await import("../simulator/ca/index.js");
+        const role = TOKEN_ROLES.find((r) => r === o.role);
+        if (!role) usage(`--role must be operator or ra (got ${o.role})`);
+        if (!existsSync(o.data) || !statSync(o.data).isDirectory()) usage(`--data ${o.data}: not a directory`);
+        let token: string;
+        try {
+          token = await rotateToken(o.data, role);
+        } catch (err) {
+          // A running CA keeps the hashes it read at open: rotating under it would not take effect until its restart.
+          if (err instanceof DataDirLockedError) throw new UsageError(`${err.message}; stop it before rotating a token`);
+          throw new UsageError(`cannot rotate the ${role} token in ${o.data}: ${errorMessage(err)}`);
+        }
+        process.stdout.write(`${token}\n`);
       }),
     );
 }

@@ -1,4 +1,5 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { SystemClock, UsageError, errorMessage } from "../core/index.js";
 import type { PivCard, ManagementAlg } from "../simulator/card/index.js";
 import type { Holder } from "../simulator/ca/index.js";
@@ -62,7 +63,7 @@ export async function issueCard(card: PivCard, opts: IssueCliOptions, management
     ...(opts.organisation ? { organisation: opts.organisation } : {}),
   };
   try {
-    const station = new IssuanceStation({ ca, clock });
+    const station = new IssuanceStation({ ca, clock, raToken: ca.raToken ?? stationToken(opts.caData) });
     const reader = new MemoryReader(card, { name: "cardloop card new" });
     // The holder's PIN is the one the card was made with: personalisation "changes" it to itself.
     return await station.personalise(reader, {
@@ -79,6 +80,19 @@ export async function issueCard(card: PivCard, opts: IssueCliOptions, management
     throw err;
   } finally {
     await ca.close();
+  }
+}
+
+/**
+ * The issuing station's credential for a CA created earlier: the CA keeps only
+ * its hash, and wrote the token once to ra.token for its administrator.
+ */
+function stationToken(caData: string): string {
+  const file = join(caData, "ra.token");
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    throw new UsageError(`the CA in ${caData} issues only to its issuing station, and ${file} (its token) is gone: make a new one with \`cardloop ca token --data ${caData} --role ra\` and keep it in that file`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { Command } from "commander";
 import { UsageError, errorMessage } from "../core/index.js";
-import { loadCard, saveCard } from "../simulator/card/index.js";
+import { CardFile } from "../simulator/card/index.js";
 import { VpcdBridge, formatVpcdEndpoint, parseVpcdEndpoint } from "../simulator/reader/index.js";
 import { cardCommand } from "./card.js";
 import { action } from "./exit.js";
@@ -9,22 +9,37 @@ import { action } from "./exit.js";
 /**
  * `cardloop card serve --vpcd [HOST:PORT|unix:PATH] --card card.json`: puts the card
  * file's card into vsmartcard's virtual reader inside pcscd, so PC/SC
- * applications and middleware see it, until SIGINT/SIGTERM; then saves the
- * card's state (PIN counters, keys, objects) back to the file.
+ * applications and middleware see it, until SIGINT/SIGTERM. The card file is
+ * locked while served (a second session on it is refused) and keeps every
+ * change (PIN counters, keys, objects) before the card answers it.
  */
 export function register(program: Command): void {
   const card = cardCommand(program);
   if (card.commands.some((c) => c.name() === "serve")) return;
   card
     .command("serve")
-    .description("attach a card file's card to pcscd through vsmartcard's vpcd until interrupted, then save it")
-    .requiredOption("--card <file>", "card file (read at start, written back at exit)")
+    .description("attach a card file's card to pcscd through vsmartcard's vpcd until interrupted")
+    .requiredOption("--card <file>", "card file: held by this process alone while served, every change saved before the card answers")
     .option("--vpcd [host:port|unix:path]", "vpcd endpoint (default 127.0.0.1:35963, reader \"Virtual PCD 00 00\"; 35964 is \"... 00 01\"), or a unix socket relaying to one")
     .action(
       action(async (opts: { card: string; vpcd?: string | boolean }) => {
         if (!existsSync(opts.card)) throw new UsageError(`no card file ${opts.card}`);
         const endpoint = parseVpcdEndpoint(typeof opts.vpcd === "string" ? opts.vpcd : undefined);
-        const piv = loadCard(opts.card);
+        // Signals are ours until the card is out of vpcd; the lock is released after that (or at exit).
+        const stopped = new Promise<string>((resolve) => {
+          process.once("SIGINT", () => resolve("SIGINT"));
+          process.once("SIGTERM", () => resolve("SIGTERM"));
+        });
+        let failedWrite = false;
+        const file = CardFile.open(opts.card, {
+          exitOnSignal: false,
+          onWriteError: (err) => {
+            if (failedWrite) return;
+            failedWrite = true;
+            process.stderr.write(`cardloop: cannot save ${opts.card} (${errorMessage(err)}): the card answers 6581 until served again\n`);
+          },
+        });
+        const piv = file.card;
         const bridge = new VpcdBridge(piv, endpoint);
         const where = formatVpcdEndpoint(endpoint);
         let warned = false;
@@ -35,19 +50,18 @@ export function register(program: Command): void {
         });
         bridge.on("inserted", () => process.stderr.write(`card ${piv.serial} inserted in vpcd ${where}\n`));
         bridge.on("removed", () => process.stderr.write(`card ${piv.serial} removed (vpcd closed the connection); reconnecting\n`));
-        const stopped = new Promise<string>((resolve) => {
-          process.once("SIGINT", () => resolve("SIGINT"));
-          process.once("SIGTERM", () => resolve("SIGTERM"));
-        });
         bridge.insert().catch(() => undefined); // retried until stop; cancellation on stop is expected
         const signal = await stopped;
-        await bridge.close();
         try {
-          saveCard(piv, opts.card);
-        } catch (err) {
-          throw new UsageError(`cannot save ${opts.card}: ${errorMessage(err)}`);
+          await bridge.close();
+        } finally {
+          file.close();
         }
-        process.stderr.write(`${signal}: card ${piv.serial} saved to ${opts.card}\n`);
+        process.stderr.write(
+          failedWrite
+            ? `${signal}: card ${piv.serial} released; ${opts.card} holds its state from before the failed write\n`
+            : `${signal}: card ${piv.serial} saved to ${opts.card} (with every change) and released\n`,
+        );
       }),
     );
 }

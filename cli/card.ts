@@ -1,8 +1,8 @@
-import { accessSync, constants, existsSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { randomBytes, randomInt } from "node:crypto";
+import { existsSync } from "node:fs";
 import { Command, Option } from "commander";
-import { SystemClock, UsageError, addYears, fromHex } from "../core/index.js";
-import { PivCard, saveCard, type ManagementAlg } from "../simulator/card/index.js";
+import { SystemClock, UsageError, addYears, bytesEqual, fromHex, toHex } from "../core/index.js";
+import { DEFAULT_MANAGEMENT_KEY, DEFAULT_PUK, PivCard, lockCardFile, saveCard, type ManagementAlg } from "../simulator/card/index.js";
 import { ISSUE_ONLY, checkIssueOptions, issueCard, printIssued, type IssueCliOptions } from "./card-issue.js";
 import { action } from "./exit.js";
 
@@ -26,9 +26,9 @@ export function register(program: Command): void {
     .requiredOption("--out <file>", "card file to write")
     .option("--expires <YYYY-MM-DD>", "the card's expiry date (default: 5 years from today)")
     .option("--pin <pin>", "initial PIN, 6-8 characters", "123456")
-    .option("--puk <puk>", "initial PUK, 6-8 characters", "12345678")
+    .option("--puk <puk>", "initial PUK, 6-8 characters (default: 12345678, the well-known test PUK; with --issue a random 8-digit PUK, printed once)")
     .option("--serial <hex>", "card serial number in hex (default: random 4 bytes)")
-    .option("--management-key <hex>", "management key in hex: 24 bytes for 3des, 16/24/32 for aes128/192/256 (default: the well-known 0102...08 3DES test key)")
+    .option("--management-key <hex>", "management key in hex: 24 bytes for 3des, 16/24/32 for aes128/192/256 (default: the well-known 0102...08 3DES test key; with --issue a random key of --management-alg, printed once)")
     .addOption(
       new Option("--management-alg <alg>", "management key algorithm")
         .choices(["3des", "aes128", "aes192", "aes256"])
@@ -44,7 +44,17 @@ export function register(program: Command): void {
     .addOption(new Option("--key-alg <alg>", "with --issue: key algorithm generated on the card").choices(["p256", "p384", "rsa2048"]).default("p256"))
     .addHelpText(
       "after",
-      "\nWith --issue the certificate serials and the cancellation codes are printed on stdout (the CA keeps only a hash\nof each code: it is shown this once, for the holder). PIN, PUK and keys are never printed.",
+      [
+        "",
+        "Without --issue the card is a blank test card: unless given, PIN 123456, PUK 12345678 and the management key",
+        "0102...08 are the well-known defaults every PIV test card and new YubiKey has. Anyone holding such a card can",
+        "reset its PIN and write to it.",
+        "",
+        "With --issue the card gets a random PUK (8 digits) and a random management key unless --puk / --management-key",
+        "give them (the well-known defaults are refused). The certificate serials, the cancellation codes and the",
+        "generated PUK and management key are printed on stdout, once: the CA keeps only a hash of each code, and",
+        "the PUK and key are nowhere else but on the card. Nothing goes to stderr or a log; the PIN is never printed.",
+      ].join("\n"),
     )
     .action(
       action(async (opts: NewCardOptions, cmd: Command) => {
@@ -53,49 +63,94 @@ export function register(program: Command): void {
         checkIssueOptions(opts, given);
         const expires = opts.expires !== undefined ? parseDay(opts.expires) : addYears(startOfDay(new SystemClock().now()), 5);
         if (existsSync(opts.out) && !opts.force) throw new UsageError(`${opts.out} exists (use --force to overwrite it)`);
-        const managementKey = opts.managementKey !== undefined ? keyFromHex(opts.managementKey) : undefined;
+        const secrets = cardSecrets(opts);
         let created: PivCard;
         try {
           created = PivCard.create({
             expires,
             pin: opts.pin,
-            puk: opts.puk,
+            puk: secrets.puk,
             serial: opts.serial,
             managementAlg: opts.managementAlg,
-            managementKey,
+            managementKey: secrets.managementKey,
           });
         } catch (err) {
           if (err instanceof RangeError) throw new UsageError(err.message);
           throw err;
         }
-        // The card file is written only once the card is what was asked for: blank, or fully personalised.
-        // Certificates issued for a card that then cannot be saved would be orphans at the CA: check first.
-        if (opts.issue) {
-          try {
-            accessSync(dirname(resolve(opts.out)), constants.W_OK);
-          } catch (err) {
-            throw new UsageError(`cannot write ${opts.out}: ${(err as Error).message}`);
-          }
-        }
-        const issued = opts.issue ? await issueCard(created, opts, managementKey) : undefined;
+        // The file is ours from here to the end: a served or open card file is not overwritten under its session.
+        const lock = lockCardFile(opts.out);
         try {
-          saveCard(created, opts.out);
-        } catch (err) {
-          throw new UsageError(`cannot write ${opts.out}: ${(err as Error).message}`);
+          if (existsSync(opts.out) && !opts.force) throw new UsageError(`${opts.out} exists (use --force to overwrite it)`);
+          await writeNewCard(created, opts, secrets, expires);
+        } finally {
+          lock.release();
         }
-        process.stdout.write(
-          `card ${created.serial} expires ${expires.toISOString().slice(0, 10)} written to ${opts.out}\n`,
-        );
-        if (issued) printIssued(issued, opts);
       }),
     );
+}
+
+/** Issues (with --issue) and writes the new card, then says what the holder and issuer take away. */
+async function writeNewCard(created: PivCard, opts: NewCardOptions, secrets: CardSecrets, expires: Date): Promise<void> {
+  // The card file is written only once the card is what was asked for: blank, or fully personalised.
+  // Certificates issued for a card that then cannot be saved would be orphans at the CA: the lock,
+  // taken in the file's directory before issuing, has shown that the directory is writable.
+  const issued = opts.issue ? await issueCard(created, opts, secrets.managementKey) : undefined;
+  try {
+    saveCard(created, opts.out);
+  } catch (err) {
+    throw new UsageError(`cannot write ${opts.out}: ${(err as Error).message}`);
+  }
+  process.stdout.write(`card ${created.serial} expires ${expires.toISOString().slice(0, 10)} written to ${opts.out}\n`);
+  if (issued) {
+    printIssued(issued, opts);
+    printGeneratedSecrets(secrets, opts.managementAlg);
+  }
+}
+
+interface CardSecrets {
+  puk?: string;
+  managementKey?: Uint8Array;
+  /** Which of them this command made up (and so must print, once). */
+  generated: { puk: boolean; managementKey: boolean };
+}
+
+const KEY_LENGTH: Record<ManagementAlg, number> = { "3des": 24, aes128: 16, aes192: 24, aes256: 32 };
+
+/**
+ * PUK and management key. A blank card keeps the well-known test values unless
+ * given; an issued card never does: anyone holding it could reset its PIN or
+ * rewrite it. What is generated is printed once, like the cancellation codes.
+ */
+function cardSecrets(opts: NewCardOptions): CardSecrets {
+  const givenKey = opts.managementKey !== undefined ? keyFromHex(opts.managementKey) : undefined;
+  if (!opts.issue) return { puk: opts.puk, managementKey: givenKey, generated: { puk: false, managementKey: false } };
+  if (opts.puk === DEFAULT_PUK) throw new UsageError("--puk: an issued card must not keep the well-known test PUK (leave --puk out for a random one)");
+  if (givenKey !== undefined && bytesEqual(givenKey, DEFAULT_MANAGEMENT_KEY)) {
+    throw new UsageError("--management-key: an issued card must not keep the well-known test key (leave it out for a random one)");
+  }
+  return {
+    puk: opts.puk ?? String(randomInt(0, 100_000_000)).padStart(8, "0"),
+    managementKey: givenKey ?? new Uint8Array(randomBytes(KEY_LENGTH[opts.managementAlg])),
+    generated: { puk: opts.puk === undefined, managementKey: givenKey === undefined },
+  };
+}
+
+/** On stdout only, once: nothing else knows them (the card file holds them as the card's secure memory). */
+function printGeneratedSecrets(secrets: CardSecrets, alg: ManagementAlg): void {
+  const lines: string[] = [];
+  if (secrets.generated.puk) lines.push(`PUK (holder): ${secrets.puk}`);
+  if (secrets.generated.managementKey) lines.push(`management key (issuer, ${alg}): ${toHex(secrets.managementKey!)}`);
+  if (lines.length === 0) return;
+  lines.push("hand the PUK to the holder (it unblocks the PIN) and keep the management key at the issuer (it writes to the card): neither is shown again");
+  process.stdout.write(lines.join("\n") + "\n");
 }
 
 interface NewCardOptions extends IssueCliOptions {
   out: string;
   expires?: string;
   pin: string;
-  puk: string;
+  puk?: string;
   serial?: string;
   managementKey?: string;
   managementAlg: ManagementAlg;

@@ -4,7 +4,7 @@ import { Command, Option } from "commander";
 import { EventBus, RunLogWriter, SystemClock, UsageError, addYears, errorMessage, fromHex, withDeadline, type AnyEvent } from "../core/index.js";
 import { DEFAULT_THRESHOLDS, qualifyReader, type CardActuator, type Thresholds } from "../conformance/index.js";
 import { buildQualificationReport, qualificationJson, qualificationSummaryText, writeQualificationReports } from "../reports/index.js";
-import { PivCard, loadCard, saveCard } from "../simulator/card/index.js";
+import { CardFile, PivCard } from "../simulator/card/index.js";
 import { PcscReader, VpcdBridge, parseVpcdEndpoint, type Reader } from "../simulator/reader/index.js";
 import { PivClient } from "../simulator/terminal/index.js";
 import { ExitCode, action } from "./exit.js";
@@ -77,10 +77,12 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
   bus.emit("run.started", { name: `qualify-reader ${name}`, kind: "qualify-reader" });
 
   let bridge: VpcdBridge | undefined;
-  let card: PivCard | undefined;
+  // A card file is locked for the run and keeps every change before the card answers it.
+  let file: CardFile | undefined;
   if (opts.emulatedCard) {
     if (opts.card && !existsSync(opts.card)) throw new UsageError(`no card file ${opts.card}`);
-    card = opts.card ? loadCard(opts.card) : PivCard.create({ expires: addYears(clock.now(), 5) });
+    file = opts.card ? CardFile.open(opts.card) : undefined;
+    const card = file?.card ?? PivCard.create({ expires: addYears(clock.now(), 5) });
     bridge = new VpcdBridge(card, parseVpcdEndpoint(opts.vpcd));
   }
   let reader: PcscReader | undefined;
@@ -114,7 +116,7 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
     runLog?.close();
     await reader?.close();
     if (bridge) await bridge.close();
-    if (card && opts.card) saveCard(card, opts.card);
+    file?.close();
   }
 }
 

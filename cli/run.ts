@@ -14,16 +14,19 @@ import { ExitCode, action, usage } from "./exit.js";
  * Called by runCommand, once per process as the command runs once (the
  * scenarios know only the embedded CA themselves).
  */
-function registerHttpCaTarget(): void {
+function registerHttpCaTarget(caConfig: string | undefined): void {
   registerCaTarget(
     (target) => /^https?:\/\//.test(target),
-    async (url): Promise<OpenedCa> => {
-      const { HttpCa } = await import("../conformance/index.js");
+    async (url, opts): Promise<OpenedCa> => {
+      const { readCaConfig, resolveAdapter } = await import("../conformance/index.js");
       const base = url.replace(/\/$/, "");
+      // --ca-config gives the served CA's raToken (to issue) and operatorToken (operator steps).
+      const config = readCaConfig(caConfig);
       let ca;
       try {
-        ca = await HttpCa.connect({ url: base });
+        ca = await resolveAdapter(base, config, opts.clock);
       } catch (err) {
+        if (err instanceof UsageError) throw err;
         throw new UsageError(`CA target ${base}: ${errorMessage(err)}`);
       }
       const clock = (await (await fetch(`${base}/api/v1/clock`)).json()) as { now?: string; virtual?: boolean };
@@ -46,6 +49,7 @@ function registerHttpCaTarget(): void {
 
 interface RunCliOptions {
   ca?: string;
+  caConfig?: string;
   reader?: string;
   vpcd?: string;
   seed?: string;
@@ -59,6 +63,7 @@ export function register(program: Command): void {
     .description("run scenario files: exit 0 when every expectation holds, 1 when one fails, 2 on unusable input")
     .argument("<scenario...>", "scenario YAML files")
     .option("--ca <target>", "CA to run against: embedded, or the URL of a served CA (`cardloop ca serve --virtual-clock`); overrides the files")
+    .option("--ca-config <file>", "YAML for a served CA: raToken (the issuing station's) and operatorToken, as `cardloop ca serve` wrote them")
     .option(
       "--reader <kind>",
       'reader kind (overrides the files): memory, or pcsc / "pcsc:Virtual PCD 00 0x": each scenario card is put into vpcd and driven through pcscd',
@@ -73,7 +78,8 @@ export function register(program: Command): void {
 export async function runCommand(files: string[], opts: RunCliOptions): Promise<number> {
   const seed = opts.seed === undefined ? undefined : /^\d+$/.test(opts.seed) ? Number(opts.seed) : usage(`--seed must be a non-negative integer, got "${opts.seed}"`);
   registerPcscReader(opts);
-  registerHttpCaTarget();
+  if (opts.caConfig !== undefined && !/^https?:\/\//.test(opts.ca ?? "")) usage("--ca-config goes with --ca http(s)://URL");
+  registerHttpCaTarget(opts.caConfig);
   const t0 = performance.now();
   const run = await runFiles(files, { ca: opts.ca, reader: opts.reader, seed, runLog: opts.out ? join(opts.out, "run.jsonl") : undefined });
   const wallMs = performance.now() - t0;

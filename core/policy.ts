@@ -79,7 +79,7 @@ export interface LifecyclePolicy {
   alertBeforeMs: number;
   /** Where relying parties get certificate status. */
   revocation: "crl" | "ocsp";
-  /** Wrong revocation credentials before the CA stops trying them (lockout). */
+  /** Wrong revocation credentials from one source (per certificate and role) before that source must wait, doubling (429). */
   maxFailedAttempts: number;
   renewal: RenewalRule;
   /** Which role may give which revocation reason. */

@@ -3,7 +3,7 @@
  * `redactSecrets` on its way into the bus, so a field named like a secret is
  * masked even if a caller forgets.
  */
-const SECRET_KEY = /^(pin|puk|newPin|newPuk|oldPin|code|codes|cancellationCodes?|managementKey|mgmKey|privateKey|secret|password|token|operatorToken|answers|key)$/i;
+const SECRET_KEY = /^(pin|puk|newPin|newPuk|oldPin|code|codes|cancellationCodes?|managementKey|mgmKey|privateKey|secret|password|token|operatorToken|raToken|answers|key)$/i;
 
 export const MASK = "***";
 

@@ -1,20 +1,5 @@
 import {
-  DerReader,
-  Tag,
-  type Tlv,
-  ctx,
-  ctxPrim,
-  decodeBoolean,
-  decodeNamedBits,
-  decodeOid,
-  decodeSmallInt,
-  decodeString,
-  decodeTime,
-  hexOf,
-  integerHex,
-  readOne,
-  readTlv,
-  decodeBitString,
+  DerReader, Tag, type Tlv, ctx, ctxPrim, decodeBitString, decodeBoolean, decodeNamedBits, decodeOid, decodeSmallInt, decodeString, decodeTime, hexOf, integerHex, readOne, readTlv, checkDer, decodeOctetBitString,
 } from "./der.js";
 import type { VerifyResult } from "./signed-data.js";
 import { DecodeError } from "./errors.js";
@@ -72,6 +57,7 @@ export function readAlgorithm(buf: Uint8Array, r: DerReader, what: string): Algo
   let params: Uint8Array | undefined;
   if (!seq.atEnd()) {
     const p = seq.read();
+    checkDer(buf, p); // e.g. a NULL with content, a non-minimal curve OID
     params = buf.subarray(p.start, p.end);
   }
   seq.done(what);
@@ -86,30 +72,62 @@ export interface SignedParts {
   /** The outer AlgorithmIdentifier element, for comparing with a copy inside the signed part. */
   algorithmTlv: Tlv;
   signatureAlgorithm: AlgorithmId;
+  /** The signature octets; empty (never verifies) when `signatureDefect` is set. */
   signature: Uint8Array;
+  /** Why the signature cannot verify whatever the key, when its encoding already says so. */
+  signatureDefect?: string;
 }
 
-/** Reads the three elements of a SIGNED{} SEQUENCE from `r`, which is positioned at its first one. */
+const NO_SIGNATURE = new Uint8Array(0);
+
+/**
+ * Reads the three elements of a SIGNED{} SEQUENCE from `r`, which is positioned at its first one.
+ * The signature BIT STRING must have no unused bits: outside the signed bytes, any other count
+ * would be a second encoding of the same signature (malleability). As in OpenSSL ("invalid bit
+ * string bits left": the object parses, its signature fails), such a signature is kept as
+ * `signatureDefect` and an empty signature, which no key verifies: the validator answers
+ * bad-signature (crl-bad-signature, ocsp-bad-signature) for it, never "ok".
+ */
 export function readSigned(buf: Uint8Array, r: DerReader, tbsName: string, signatureName: string): SignedParts {
   const tbsTlv = r.expect(Tag.Sequence, tbsName);
   const algorithmTlv = readTlv(buf, r.pos, r.end);
   const signatureAlgorithm = readAlgorithm(buf, r, "signatureAlgorithm");
-  const signature = decodeBitString(buf, r.expect(Tag.BitString, signatureName)).bytes;
-  return { tbsTlv, tbs: buf.subarray(tbsTlv.start, tbsTlv.end), algorithmTlv, signatureAlgorithm, signature };
+  const bits = r.expect(Tag.BitString, signatureName);
+  const tbs = buf.subarray(tbsTlv.start, tbsTlv.end);
+  const unused = bits.end > bits.valueStart ? buf[bits.valueStart] : -1;
+  if (unused < 0 || unused > 7) throw new DecodeError(`${signatureName}: bad BIT STRING`, bits.start);
+  if (unused === 0) return { tbsTlv, tbs, algorithmTlv, signatureAlgorithm, signature: buf.subarray(bits.valueStart + 1, bits.end) };
+  const signatureDefect = `${signatureName} BIT STRING has ${unused} unused bits (must be 0): not a signature any key verifies`;
+  return { tbsTlv, tbs, algorithmTlv, signatureAlgorithm, signature: NO_SIGNATURE, signatureDefect };
 }
 
-/** Reads `[3] Extensions` style content: SEQUENCE OF Extension, into a Map by OID. */
-export function readExtensions(buf: Uint8Array, seqTlv: Tlv, what: string): Map<string, Extension> {
+/**
+ * Reads `[3] Extensions` style content: SEQUENCE OF Extension, into a Map by OID.
+ * `strict` (certificates and CRLs): SIZE (1..MAX); `critical` is DEFAULT FALSE, so an
+ * encoded FALSE is refused; every extnValue is one DER element, checked whole (checkDer)
+ * so values nobody decodes are DER too. OCSP messages are read without it: responders in
+ * the field echo a nonce without its OCTET STRING (see OcspResponse.nonce).
+ */
+export function readExtensions(buf: Uint8Array, seqTlv: Tlv, what: string, strict = false): Map<string, Extension> {
   const out = new Map<string, Extension>();
   const r = DerReader.of(buf, seqTlv);
+  if (strict && r.atEnd()) throw new DecodeError(`${what}: empty extensions (SIZE (1..MAX))`, seqTlv.start);
   while (!r.atEnd()) {
     const e = r.enter(Tag.Sequence, what);
     const oid = decodeOid(buf, e.read());
     let critical = false;
     const c = e.optional(Tag.Boolean);
-    if (c) critical = decodeBoolean(buf, c);
+    if (c) {
+      critical = decodeBoolean(buf, c);
+      if (strict && !critical) throw new DecodeError(`${what} ${oid}: critical FALSE encoded (a DEFAULT value is omitted in DER)`, c.start);
+    }
     const v = e.expect(Tag.OctetString, what);
     e.done(what);
+    if (strict) {
+      const inner = readTlv(buf, v.valueStart, v.end);
+      if (inner.end !== v.end) throw new DecodeError(`${what} ${oid}: trailing data after the value`, inner.end);
+      checkDer(buf, inner);
+    }
     if (out.has(oid)) throw new DecodeError(`${what}: duplicate extension ${oid}`, v.start);
     out.set(oid, new Extension(oid, critical, buf, v.valueStart, v.end));
   }
@@ -134,7 +152,10 @@ export class Certificate {
   readonly der: Uint8Array;
   readonly tbs: Uint8Array;
   readonly signatureAlgorithm: AlgorithmId;
+  /** The signature octets; empty when `signatureDefect` says why none can verify. */
   readonly signature: Uint8Array;
+  /** Set when the signature BIT STRING is not octet-aligned (unused bits != 0): it is then a bad signature under every key. */
+  readonly signatureDefect?: string;
   readonly version: number;
   readonly serial: string;
   readonly notBefore: number;
@@ -161,10 +182,11 @@ export class Certificate {
     this.der = der;
     const outer = readOne(der, Tag.Sequence, "Certificate");
     const cert = DerReader.of(der, outer);
-    const { tbsTlv, tbs: signed, algorithmTlv: outerAlg, signatureAlgorithm, signature } = readSigned(der, cert, "TBSCertificate", "signatureValue");
+    const { tbsTlv, tbs: signed, algorithmTlv: outerAlg, signatureAlgorithm, signature, signatureDefect } = readSigned(der, cert, "TBSCertificate", "signatureValue");
     this.tbs = signed;
     this.signatureAlgorithm = signatureAlgorithm;
     this.signature = signature;
+    if (signatureDefect) this.signatureDefect = signatureDefect;
     cert.done("Certificate");
 
     const tbs = DerReader.of(der, tbsTlv);
@@ -173,6 +195,7 @@ export class Certificate {
       const vr = DerReader.of(der, v);
       this.version = decodeSmallInt(der, vr.expect(Tag.Integer, "version")) + 1;
       vr.done("version");
+      if (this.version === 1) throw new DecodeError("version v1 encoded (a DEFAULT value is omitted in DER)", v.start);
     } else this.version = 1;
     if (this.version > 3) throw new DecodeError("unknown certificate version", tbsTlv.start);
     this.serial = integerHex(der, tbs.expect(Tag.Integer, "serialNumber"));
@@ -184,24 +207,36 @@ export class Certificate {
     const iss = tbs.expect(Tag.Sequence, "issuer");
     this.issuerRange = [iss.start, iss.end];
     const validity = tbs.enter(Tag.Sequence, "validity");
-    this.notBefore = decodeTime(der, validity.read());
-    this.notAfter = decodeTime(der, validity.read());
+    this.notBefore = decodeTime(der, validity.read(), true);
+    this.notAfter = decodeTime(der, validity.read(), true);
     validity.done("validity");
     const sub = tbs.expect(Tag.Sequence, "subject");
     this.subjectRange = [sub.start, sub.end];
     const spkiTlv = tbs.expect(Tag.Sequence, "subjectPublicKeyInfo");
     this.spki = der.subarray(spkiTlv.start, spkiTlv.end); // decoded on demand: a leaf's key is rarely needed
-    tbs.optional(ctxPrim(1)); // issuerUniqueID: not used for chaining (RFC 5280 4.1.2.8)
-    tbs.optional(ctxPrim(2)); // subjectUniqueID
+    // Strict DER for the parts decoded lazily (or by node:crypto): checked once, here.
+    checkDer(der, iss);
+    checkDer(der, sub);
+    checkDer(der, spkiTlv);
+    for (const n of [1, 2]) {
+      const u = tbs.optional(ctxPrim(n)); // issuer/subjectUniqueID: not used for chaining (RFC 5280 4.1.2.8)
+      if (u) decodeBitString(der, { ...u, tag: Tag.BitString });
+    }
     const ext = tbs.optional(ctx(3));
     if (ext) {
       if (this.version !== 3) throw new DecodeError("extensions in a non-v3 certificate", ext.start);
       const er = DerReader.of(der, ext);
       const seq = er.expect(Tag.Sequence, "Extensions");
       er.done("Extensions");
-      this.extensions = readExtensions(der, seq, "Extension");
+      this.extensions = readExtensions(der, seq, "Extension", true);
     } else this.extensions = new Map();
     tbs.done("TBSCertificate");
+    // DEFAULT values and named bits are type rules checkDer cannot see: decode these two now (both small).
+    if (this.extensions.has(OID.basicConstraints)) void this.basicConstraints;
+    if (this.extensions.has(OID.keyUsage)) void this.keyUsage;
+    const sr = DerReader.of(der, spkiTlv); // the key BIT STRING has no unused bits (the rest of the SPKI decodes on demand)
+    sr.read();
+    decodeOctetBitString(der, sr.expect(Tag.BitString, "subjectPublicKey"), "subjectPublicKey");
   }
 
   get spkiAlgorithm(): AlgorithmId {
@@ -216,7 +251,7 @@ export class Certificate {
   private decodeSpki(): void {
     const r = DerReader.of(this.spki, readOne(this.spki, Tag.Sequence, "SubjectPublicKeyInfo"));
     this._spkiAlgorithm = readAlgorithm(this.spki, r, "SubjectPublicKeyInfo.algorithm");
-    this._publicKeyBits = decodeBitString(this.spki, r.expect(Tag.BitString, "subjectPublicKey")).bytes;
+    this._publicKeyBits = decodeOctetBitString(this.spki, r.expect(Tag.BitString, "subjectPublicKey"), "subjectPublicKey");
     r.done("SubjectPublicKeyInfo");
   }
 
@@ -314,6 +349,29 @@ export class Certificate {
     return out;
   }
 
+  /**
+   * The subjectAltName mailboxes: rfc822Name (IA5String) and, RFC 9598, otherName
+   * id-on-SmtpUTF8Mailbox ([0] EXPLICIT UTF8String, decoded as UTF-8). Other names are skipped.
+   */
+  get emailAltNames(): string[] {
+    const e = this.extensions.get(OID.subjectAltName);
+    if (!e) return [];
+    const v = e.value;
+    const out: string[] = [];
+    const r = DerReader.of(v, readOne(v, Tag.Sequence, "SubjectAltName"));
+    while (!r.atEnd()) {
+      const g = r.read();
+      if (g.tag === ctxPrim(1)) out.push(decodeString(v, { ...g, tag: Tag.Ia5String }));
+      else if (g.tag === ctx(0)) {
+        const o = DerReader.of(v, g);
+        if (decodeOid(v, o.read()) !== SMTP_UTF8_MAILBOX) continue;
+        const inner = DerReader.of(v, o.expect(ctx(0), "otherName value"));
+        out.push(decodeString(v, inner.expect(Tag.Utf8String, "SmtpUTF8Mailbox")));
+      }
+    }
+    return out;
+  }
+
   /** OIDs of critical extensions this module does not process. */
   unknownCriticalExtensions(): readonly string[] {
     let out: string[] | undefined;
@@ -333,10 +391,12 @@ export class Certificate {
     void this.authorityKeyId;
     void this.crlDistributionPoints;
     void this.authorityInfoAccess;
+    void this.emailAltNames;
   }
 }
 
 const NONE: readonly string[] = Object.freeze([]);
+const SMTP_UTF8_MAILBOX = "1.3.6.1.5.5.7.8.9";
 
 function sameBytes(a?: Uint8Array, b?: Uint8Array): boolean {
   if (!a || !b) return a === b;
@@ -350,7 +410,10 @@ function decodeBasicConstraints(v: Uint8Array): BasicConstraints {
   let ca = false;
   let pathLen: number | undefined;
   const c = r.optional(Tag.Boolean);
-  if (c) ca = decodeBoolean(v, c);
+  if (c) {
+    ca = decodeBoolean(v, c);
+    if (!ca) throw new DecodeError("BasicConstraints: cA FALSE encoded (a DEFAULT value is omitted in DER)", c.start);
+  }
   const p = r.optional(Tag.Integer);
   if (p) pathLen = decodeSmallInt(v, p);
   r.done("BasicConstraints");

@@ -12,6 +12,8 @@ import {
   integerHex,
   readOne,
   readTlv,
+  checkDer,
+  checkMinimalInteger,
 } from "./der.js";
 import type { VerifyResult } from "./signed-data.js";
 import { reasonForCode } from "../core/index.js";
@@ -63,7 +65,10 @@ export class Crl {
   readonly der: Uint8Array;
   readonly tbs: Uint8Array;
   readonly signatureAlgorithm: AlgorithmId;
+  /** The signature octets; empty when `signatureDefect` says why none can verify. */
   readonly signature: Uint8Array;
+  /** Set when the signature BIT STRING is not octet-aligned (unused bits != 0): crl-bad-signature under every key. */
+  readonly signatureDefect?: string;
   readonly version: number;
   readonly thisUpdate: number;
   readonly nextUpdate?: number;
@@ -81,23 +86,29 @@ export class Crl {
     this.der = der;
     const outer = readOne(der, Tag.Sequence, "CertificateList");
     const top = DerReader.of(der, outer);
-    const { tbsTlv, tbs, signatureAlgorithm, signature } = readSigned(der, top, "TBSCertList", "signatureValue");
+    const { tbsTlv, tbs, algorithmTlv, signatureAlgorithm, signature, signatureDefect } = readSigned(der, top, "TBSCertList", "signatureValue");
     this.tbs = tbs;
     this.signatureAlgorithm = signatureAlgorithm;
     this.signature = signature;
+    if (signatureDefect) this.signatureDefect = signatureDefect;
     top.done("CertificateList");
 
     const r = DerReader.of(der, tbsTlv);
     const v = r.optional(Tag.Integer);
     this.version = v ? decodeSmallInt(der, v) + 1 : 1;
     if (this.version > 2) throw new DecodeError("unknown CRL version", tbsTlv.start);
-    const inner = readAlgorithm(der, r, "signature");
-    if (inner.oid !== this.signatureAlgorithm.oid) throw new DecodeError("TBSCertList.signature differs from signatureAlgorithm", tbsTlv.start);
+    const innerStart = r.pos;
+    readAlgorithm(der, r, "signature");
+    // RFC 5280 5.1.1.2: the same AlgorithmIdentifier inside and outside (bytes, as for certificates).
+    if (!sameBytes(der, innerStart, r.pos, algorithmTlv.start, algorithmTlv.end)) {
+      throw new DecodeError("TBSCertList.signature differs from signatureAlgorithm", innerStart);
+    }
     const iss = r.expect(Tag.Sequence, "issuer");
     this.issuerRange = [iss.start, iss.end];
-    this.thisUpdate = decodeTime(der, r.read());
+    checkDer(der, iss); // parsed lazily: strict DER checked once, here
+    this.thisUpdate = decodeTime(der, r.read(), true);
     const p = r.peek();
-    if (p === Tag.UtcTime || p === Tag.GeneralizedTime) this.nextUpdate = decodeTime(der, r.read());
+    if (p === Tag.UtcTime || p === Tag.GeneralizedTime) this.nextUpdate = decodeTime(der, r.read(), true);
     const revoked = r.optional(Tag.Sequence);
     if (revoked) this.revokedRange = [revoked.valueStart, revoked.end];
     const ext = r.optional(ctx(0));
@@ -106,7 +117,7 @@ export class Crl {
       const er = DerReader.of(der, ext);
       const seq = er.expect(Tag.Sequence, "crlExtensions");
       er.done("crlExtensions");
-      this.extensions = readExtensions(der, seq, "CRL extension");
+      this.extensions = readExtensions(der, seq, "CRL extension", true);
     } else this.extensions = new Map();
     r.done("TBSCertList");
   }
@@ -124,6 +135,7 @@ export class Crl {
     const e = this.extensions.get(OID.crlNumber);
     if (!e) return undefined;
     const t = readOne(e.value, Tag.Integer, "CRLNumber");
+    checkMinimalInteger(e.value, t);
     return t.end === t.valueStart ? 0n : BigInt("0x" + hexOf(e.value, t.valueStart, t.end));
   }
 
@@ -154,7 +166,11 @@ export class Crl {
       distributionPointUris: [],
       hasDistributionPoint: false,
     };
-    const flag = (t: { tag: number; start: number; valueStart: number; end: number }) => decodeBoolean(v, { ...t, tag: Tag.Boolean });
+    // The IDP booleans are DEFAULT FALSE: DER omits them rather than encoding FALSE.
+    const flag = (t: { tag: number; start: number; valueStart: number; end: number }) => {
+      if (!decodeBoolean(v, { ...t, tag: Tag.Boolean })) throw new DecodeError("IssuingDistributionPoint: FALSE encoded (a DEFAULT value is omitted in DER)", t.start);
+      return true;
+    };
     while (!r.atEnd()) {
       const t = r.read();
       switch (t.tag) {
@@ -228,12 +244,12 @@ export class Crl {
         const serialTlv = readTlv(der, entry.valueStart, entry.end);
         const serial = integerHex(der, serialTlv);
         const dateTlv = readTlv(der, serialTlv.end, entry.end);
-        decodeTime(der, dateTlv);
+        decodeTime(der, dateTlv, true);
         if (dateTlv.end < entry.end) {
           // Entry extensions: checked once here, so a CRL with an unknown critical one is refused as a whole.
           const ext = readTlv(der, dateTlv.end, entry.end);
           if (ext.tag !== Tag.Sequence || ext.end !== entry.end) throw new DecodeError("bad crlEntryExtensions", ext.start);
-          for (const e of readExtensions(der, ext, "CRL entry extension").values()) {
+          for (const e of readExtensions(der, ext, "CRL entry extension", true).values()) {
             if (e.critical && !KNOWN_ENTRY_EXTENSIONS.has(e.oid)) this.unknownEntryExt ??= e.oid;
           }
         }
@@ -249,11 +265,11 @@ export class Crl {
     const entry = readTlv(der, at, der.length);
     const r = DerReader.of(der, entry);
     const serial = integerHex(der, r.read());
-    const revocationDate = decodeTime(der, r.read());
+    const revocationDate = decodeTime(der, r.read(), true);
     const out: RevokedEntry = { serial, revocationDate, reason: "unspecified" };
     const ext = r.optional(Tag.Sequence);
     if (ext) {
-      const exts = readExtensions(der, ext, "CRL entry extension");
+      const exts = readExtensions(der, ext, "CRL entry extension", true);
       const reason = exts.get(OID.crlReason);
       if (reason) {
         const code = decodeSmallInt(reason.value, readOne(reason.value, Tag.Enumerated, "CRLReason"));
@@ -261,10 +277,16 @@ export class Crl {
         out.reasonCode = code;
       }
       const inv = exts.get(OID.invalidityDate);
-      if (inv) out.invalidityDate = decodeTime(inv.value, readOne(inv.value, Tag.GeneralizedTime, "invalidityDate"));
+      if (inv) out.invalidityDate = decodeTime(inv.value, readOne(inv.value, Tag.GeneralizedTime, "invalidityDate"), true);
       const hold = exts.get(OID.holdInstructionCode);
       if (hold) out.holdInstruction = hexOf(hold.value, 0, hold.value.length);
     }
     return out;
   }
+}
+
+function sameBytes(buf: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): boolean {
+  if (aEnd - a !== bEnd - b) return false;
+  for (let i = 0; i < aEnd - a; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
 }

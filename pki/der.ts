@@ -52,9 +52,12 @@ export function readTlv(buf: Uint8Array, pos: number, limit: number): Tlv {
     for (let i = 0; ; i++) {
       if (pos >= limit || i >= 3) throw new DecodeError("bad tag", start);
       const b = buf[pos++];
+      if (i === 0 && b === 0x80) throw new DecodeError("non-minimal tag number (leading 0x80)", start);
       n = (n << 7) | (b & 0x7f);
       if ((b & 0x80) === 0) break;
     }
+    // X.690 8.1.2.2: tag numbers up to 30 have the one-octet form only.
+    if (n < 31) throw new DecodeError("non-minimal tag number (high-tag form for a number below 31)", start);
     tag = ((tag & 0xe0) << 16) | n | 0x1000000;
   }
   if (pos >= limit) throw new DecodeError("missing length", start);
@@ -64,8 +67,11 @@ export function readTlv(buf: Uint8Array, pos: number, limit: number): Tlv {
     if (count === 0) throw new DecodeError("indefinite length is not DER", start);
     if (count > MAX_LENGTH_BYTES) throw new DecodeError("length too long", start);
     if (pos + count > limit) throw new DecodeError("truncated length", start);
+    // X.690 10.1: the definite form with the fewest octets (no long form below 128, no leading zero octet).
+    if (buf[pos] === 0) throw new DecodeError("non-minimal length (leading zero octet)", start);
     len = 0;
     for (let i = 0; i < count; i++) len = len * 256 + buf[pos++];
+    if (len < 0x80) throw new DecodeError("non-minimal length (long form below 128)", start);
   }
   const end = pos + len;
   if (end > limit) throw new DecodeError("element runs past its container", start);
@@ -161,9 +167,21 @@ export function decodeOid(buf: Uint8Array, t: Tlv): string {
   return out;
 }
 
+/** BOOLEAN, DER (X.690 11.1): TRUE is 0xFF, FALSE 0x00, nothing else. */
 export function decodeBoolean(buf: Uint8Array, t: Tlv): boolean {
   if (t.tag !== Tag.Boolean || t.end - t.valueStart !== 1) throw new DecodeError("bad BOOLEAN", t.start);
-  return buf[t.valueStart] !== 0;
+  const b = buf[t.valueStart];
+  if (b !== 0 && b !== 0xff) throw new DecodeError("BOOLEAN is not 0x00 or 0xFF (not DER)", t.start);
+  return b !== 0;
+}
+
+/** X.690 8.3.2: an INTEGER's (or ENUMERATED's) first nine bits are never all 0 or all 1. */
+export function checkMinimalInteger(buf: Uint8Array, t: Tlv): void {
+  const s = t.valueStart;
+  if (t.end - s < 2) return;
+  const a = buf[s];
+  const b = buf[s + 1] & 0x80;
+  if ((a === 0 && b === 0) || (a === 0xff && b !== 0)) throw new DecodeError("INTEGER with a redundant leading octet (not DER)", t.start);
 }
 
 /** A small non-negative INTEGER or ENUMERATED (lengths, versions, reason codes). */
@@ -171,6 +189,7 @@ export function decodeSmallInt(buf: Uint8Array, t: Tlv): number {
   const n = t.end - t.valueStart;
   if (n < 1 || n > 6) throw new DecodeError("INTEGER out of range", t.start);
   if (buf[t.valueStart] & 0x80) throw new DecodeError("negative INTEGER where a count is expected", t.start);
+  checkMinimalInteger(buf, t);
   let v = 0;
   for (let i = t.valueStart; i < t.end; i++) v = v * 256 + buf[i];
   return v;
@@ -179,6 +198,7 @@ export function decodeSmallInt(buf: Uint8Array, t: Tlv): number {
 /** An INTEGER's content octets as lowercase hex: exact identity for serial numbers. */
 export function integerHex(buf: Uint8Array, t: Tlv): string {
   if (t.tag !== Tag.Integer || t.end === t.valueStart) throw new DecodeError("bad INTEGER", t.start);
+  checkMinimalInteger(buf, t);
   return hexOf(buf, t.valueStart, t.end);
 }
 
@@ -189,17 +209,31 @@ export function hexOf(buf: Uint8Array, s: number, e: number): string {
   return out;
 }
 
-/** BIT STRING: the count of unused bits and the content bytes after it. */
+/** BIT STRING: the count of unused bits and the content bytes after it; DER (X.690 11.2.1): the unused bits are zero. */
 export function decodeBitString(buf: Uint8Array, t: Tlv): { unused: number; bytes: Uint8Array } {
   if (t.tag !== Tag.BitString || t.end === t.valueStart) throw new DecodeError("bad BIT STRING", t.start);
   const unused = buf[t.valueStart];
   if (unused > 7 || (unused > 0 && t.end - t.valueStart === 1)) throw new DecodeError("bad BIT STRING padding", t.start);
+  if (unused > 0 && (buf[t.end - 1] & ((1 << unused) - 1)) !== 0) throw new DecodeError("BIT STRING unused bits are not zero (not DER)", t.start);
   return { unused, bytes: buf.subarray(t.valueStart + 1, t.end) };
 }
 
-/** Named bits (KeyUsage, ReasonFlags) as a number, bit 0 = the first named bit. */
+/** A BIT STRING that holds octets (a signature, a public key): no unused bits at all. */
+export function decodeOctetBitString(buf: Uint8Array, t: Tlv, what: string): Uint8Array {
+  const { unused, bytes } = decodeBitString(buf, t);
+  if (unused !== 0) throw new DecodeError(`${what}: BIT STRING has ${unused} unused bits (must be 0)`, t.start);
+  return bytes;
+}
+
+/**
+ * Named bits (KeyUsage, ReasonFlags) as a number, bit 0 = the first named bit.
+ * DER (X.690 11.2.2): trailing zero bits are removed, so the last octet's last used bit is 1.
+ */
 export function decodeNamedBits(buf: Uint8Array, t: Tlv): number {
   const { unused, bytes } = decodeBitString(buf, t);
+  if (bytes.length > 0 && ((bytes[bytes.length - 1] >> unused) & 1) === 0) {
+    throw new DecodeError("named-bit BIT STRING with trailing zero bits (not DER)", t.start);
+  }
   let v = 0;
   const n = Math.min(bytes.length, 4);
   for (let i = 0; i < n; i++) {
@@ -212,6 +246,69 @@ export function decodeNamedBits(buf: Uint8Array, t: Tlv): number {
   return v >>> 0;
 }
 
+/**
+ * Walks one element and everything inside it, refusing what DER forbids there
+ * and the typed readers would not see on their own (names, keys, the values of
+ * extensions nobody decodes): a constructed form of a primitive universal type
+ * or a primitive SEQUENCE/SET, an end-of-contents marker, a BOOLEAN other than
+ * 0x00/0xFF, a non-minimal or empty INTEGER/ENUMERATED, non-zero unused bits, a
+ * NULL with content, a non-minimal OID arc. Lengths and tag forms are readTlv's.
+ * IMPLICIT context-specific values are opaque here (their readers check them).
+ * Runs on every new certificate: one readTlv per element, no strings built.
+ */
+export function checkDer(buf: Uint8Array, t: Tlv, depth = 0): void {
+  if (depth > 24) throw new DecodeError("nesting too deep", t.start);
+  const tag = t.tag;
+  const constructed = tag > 0xff ? ((tag >> 16) & 0x20) !== 0 : (tag & 0x20) !== 0;
+  if (tag < 0x40) {
+    const num = tag & 0x1f;
+    if (constructed) {
+      // SEQUENCE, SET, EXTERNAL, EMBEDDED PDV, CHARACTER STRING are the constructed universal types.
+      if (num !== 16 && num !== 17 && num !== 8 && num !== 11 && num !== 29) throw new DecodeError(`constructed encoding of universal type ${num} (not DER)`, t.start);
+    } else if (num <= 17) checkPrimitive(buf, t, num);
+  }
+  if (!constructed) return;
+  for (let pos = t.valueStart; pos < t.end; ) {
+    const c = readTlv(buf, pos, t.end);
+    checkDer(buf, c, depth + 1);
+    pos = c.end;
+  }
+}
+
+function checkPrimitive(buf: Uint8Array, t: Tlv, num: number): void {
+  switch (num) {
+    case 0:
+      throw new DecodeError("end-of-contents octets (indefinite length is not DER)", t.start);
+    case 1:
+      decodeBoolean(buf, t);
+      return;
+    case 2:
+    case 10:
+      if (t.end === t.valueStart) throw new DecodeError("empty INTEGER", t.start);
+      checkMinimalInteger(buf, t);
+      return;
+    case 3:
+      decodeBitString(buf, t);
+      return;
+    case 5:
+      if (t.end !== t.valueStart) throw new DecodeError("NULL with content", t.start);
+      return;
+    case 6: {
+      // what decodeOid refuses, without building the dotted string
+      if (t.end === t.valueStart || buf[t.end - 1] & 0x80) throw new DecodeError("bad OBJECT IDENTIFIER", t.start);
+      let atArcStart = true;
+      for (let i = t.valueStart; i < t.end; i++) {
+        if (atArcStart && buf[i] === 0x80) throw new DecodeError("non-minimal OID arc", i);
+        atArcStart = (buf[i] & 0x80) === 0;
+      }
+      return;
+    }
+    case 16:
+    case 17:
+      throw new DecodeError("SEQUENCE or SET in primitive form", t.start);
+  }
+}
+
 const digitsAt = (buf: Uint8Array, p: number, n: number, at: number): number => {
   let v = 0;
   for (let i = 0; i < n; i++) {
@@ -222,8 +319,12 @@ const digitsAt = (buf: Uint8Array, p: number, n: number, at: number): number => 
   return v;
 };
 
-/** UTCTime or GeneralizedTime (RFC 5280 4.1.2.5 profile: Zulu, with seconds) as ms since the epoch. */
-export function decodeTime(buf: Uint8Array, t: Tlv): number {
+/**
+ * UTCTime or GeneralizedTime (RFC 5280 4.1.2.5 profile: Zulu, with seconds) as ms since the epoch.
+ * DER (X.690 11.7): fractional seconds without trailing zeros. `wholeSeconds` (certificates and
+ * CRLs, RFC 5280 4.1.2.5.2) refuses fractions altogether.
+ */
+export function decodeTime(buf: Uint8Array, t: Tlv, wholeSeconds = false): number {
   const s = t.valueStart;
   const len = t.end - s;
   let year: number;
@@ -248,6 +349,8 @@ export function decodeTime(buf: Uint8Array, t: Tlv): number {
   if (after !== t.end - 1) {
     // GeneralizedTime fractional seconds: ".d+"
     if (t.tag !== Tag.GeneralizedTime || buf[after] !== 0x2e || t.end - 1 - (after + 1) < 1) throw new DecodeError("bad time", t.start);
+    if (wholeSeconds) throw new DecodeError("GeneralizedTime with fractional seconds (RFC 5280 4.1.2.5.2)", t.start);
+    if (buf[t.end - 2] === 0x30) throw new DecodeError("GeneralizedTime fraction with a trailing zero (not DER)", t.start);
     const frac = t.end - 1 - (after + 1);
     ms = Math.floor(digitsAt(buf, after + 1, Math.min(frac, 3), t.start) * 10 ** (3 - Math.min(frac, 3)));
     digitsAt(buf, after + 1, frac, t.start);

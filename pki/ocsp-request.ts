@@ -1,5 +1,5 @@
 import { readAlgorithm } from "./certificate.js";
-import { DerReader, Tag, type Tlv, ctx, decodeBoolean, decodeOid, hexOf, readOne } from "./der.js";
+import { DerReader, Tag, type Tlv, ctx, decodeBoolean, decodeOid, hexOf, readOne, readTlv } from "./der.js";
 import { DecodeError } from "./errors.js";
 import { OID } from "./oids.js";
 
@@ -35,6 +35,24 @@ export class OcspRequest {
     /** The requestExtensions' SEQUENCE OF content in `der` (undefined: the request has none). */
     private readonly extensionsTlv: Tlv | undefined,
   ) {}
+
+  /**
+   * The nonce itself, or undefined when the request has no nonce extension: the
+   * content of the OCTET STRING its extnValue holds (RFC 8954 / RFC 6960 4.4.1).
+   * An extnValue that is not exactly one OCTET STRING throws DecodeError. The
+   * length rule (1..32 octets) is the responder's to apply.
+   */
+  get nonce(): Uint8Array | undefined {
+    const ext = this.nonceExtension;
+    if (!ext) return undefined;
+    const e = DerReader.of(ext, readOne(ext, Tag.Sequence, "nonce extension"));
+    e.read(); // extnID, checked when parsed
+    e.optional(Tag.Boolean);
+    const v = e.expect(Tag.OctetString, "nonce extnValue");
+    const inner = readTlv(ext, v.valueStart, v.end);
+    if (inner.tag !== Tag.OctetString || inner.end !== v.end) throw new DecodeError("nonce: extnValue is not one OCTET STRING", v.start);
+    return ext.subarray(inner.valueStart, inner.end);
+  }
 
   /** Every requestExtension's DER, in order; the nonce is the very `nonceExtension` array, so callers can filter it out by identity. */
   get extensions(): Uint8Array[] {

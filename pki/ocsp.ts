@@ -51,6 +51,8 @@ export class OcspResponse {
   readonly tbs: Uint8Array = new Uint8Array(0);
   readonly signatureAlgorithm: AlgorithmId = { oid: "" };
   readonly signature: Uint8Array = new Uint8Array(0);
+  /** Set when the signature BIT STRING has unused bits: ocsp-bad-signature under every key (see readSigned). */
+  readonly signatureDefect?: string;
   readonly responderId: ResponderId = { byKeyHash: "" };
   readonly producedAt: number = 0;
   readonly responses: SingleResponse[] = [];
@@ -90,10 +92,11 @@ export class OcspResponse {
     }
     const b = basic.buf;
     const br = DerReader.of(b, readOne(b, Tag.Sequence, "BasicOCSPResponse"));
-    const { tbsTlv, tbs, signatureAlgorithm, signature } = readSigned(b, br, "ResponseData", "signature");
+    const { tbsTlv, tbs, signatureAlgorithm, signature, signatureDefect } = readSigned(b, br, "ResponseData", "signature");
     this.tbs = tbs;
     this.signatureAlgorithm = signatureAlgorithm;
     this.signature = signature;
+    if (signatureDefect) this.signatureDefect = signatureDefect;
     const certs = br.optional(ctx(0));
     if (certs) {
       const cr = DerReader.of(b, certs).enter(Tag.Sequence, "certs");

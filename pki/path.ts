@@ -178,7 +178,7 @@ function edgeSignature(child: Certificate, issuer: Certificate, pos: number): Fa
   const r = verifyCached(child, pk, child.signatureAlgorithm, child.tbs, child.signature);
   if (r === "ok") return undefined;
   if (r === "unsupported") return failure("unsupported-signature-algorithm", pos, `signature algorithm ${child.signatureAlgorithm.oid} or issuer key type ${pk.type} not supported`);
-  return failure("bad-signature", pos, `signature does not verify under the key of "${issuer.subject.display}"`);
+  return failure("bad-signature", pos, child.signatureDefect ?? `signature does not verify under the key of "${issuer.subject.display}"`);
 }
 
 function sameDer(a: Certificate, b: Certificate): boolean {
@@ -205,7 +205,7 @@ function validateFull(ctx: Ctx, path: Certificate[], usage: Usage): PathResult {
     const pos = n - i;
     const sig = verifyCached(c, workingKey, c.signatureAlgorithm, c.tbs, c.signature);
     if (sig === "unsupported") return failure("unsupported-signature-algorithm", pos, `signature algorithm ${c.signatureAlgorithm.oid} not supported with a ${workingKey.type} key`);
-    if (sig === "bad") return failure("bad-signature", pos, `signature does not verify under the key of "${path[pos + 1].subject.display}"`);
+    if (sig === "bad") return failure("bad-signature", pos, c.signatureDefect ?? `signature does not verify under the key of "${path[pos + 1].subject.display}"`);
     if (time < c.notBefore) return failure("not-yet-valid", pos, `notBefore ${iso(c.notBefore)} is after ${iso(time)}`);
     if (time > c.notAfter) return failure("expired", pos, `notAfter ${iso(c.notAfter)} is before ${iso(time)}`);
     if (c.issuer.key !== workingName) return failure("name-chaining", pos, `issuer "${c.issuer.display}" is not "${path[pos + 1].subject.display}"`);
@@ -370,7 +370,7 @@ function crlUsable(ctx: Ctx, crl: Crl, path: Certificate[], pos: number, issuerK
   }
   if (keyUsageBad) return failure("crl-issuer-key-usage", pos, `the key that signed the CRL from "${name}" lacks cRLSign`);
   if (signerFailure) return signerFailure;
-  return failure("crl-bad-signature", pos, `CRL from "${name}" does not verify under any key of its issuer`);
+  return failure("crl-bad-signature", pos, crl.signatureDefect ?? `CRL from "${name}" does not verify under any key of its issuer`);
 }
 
 /** An authentic CRL is usable when it has no critical extension we cannot process and is not past nextUpdate. */

@@ -65,8 +65,9 @@ export class World {
   ) {
     const ca = target.ca;
     this.ca = ca;
-    this.station = new IssuanceStation({ ca, clock, bus });
-    this.kiosk = new RenewalKiosk({ ca, clock, bus });
+    // The station and the operator desk hold the CA's credentials for their roles (when the CA has them).
+    this.station = new IssuanceStation({ ca, clock, bus, raToken: ca.credentials?.().raToken });
+    this.kiosk = new RenewalKiosk({ ca, clock, bus, raToken: ca.credentials?.().raToken });
     this.rp = new RelyingParty({ ca, clock, random: random.fork("relying-party"), revocation: scenario.policy.revocation });
   }
 
@@ -334,12 +335,14 @@ export class World {
     return { outcome: { result: "ok", revoked: revoked.length, status: "revoked" }, evidence: { serials: revoked, role, reason } };
   }
 
-  private credentials(c: CardState, role: RevokerRole, mode: string): { code?: string; email?: string; name?: string; answers?: Record<string, string> } {
+  private credentials(c: CardState, role: RevokerRole, mode: string): { code?: string; email?: string; name?: string; answers?: Record<string, string>; operatorToken?: string } {
     const corrupt = (s: string) => (mode === "wrong" ? wrongSecret(s) : mode === "correct" ? s : mode);
     if (role === "operator") {
       const answers: Record<string, string> = { holderId: c.holder.id, ...(c.holder.registration ?? {}) };
       if (mode !== "correct") for (const k of Object.keys(answers)) answers[k] = corrupt(answers[k]);
-      return { answers };
+      // The operator signs in at the desk with the operator's own credential; the holder's answers are checked on top.
+      const operatorToken = this.ca.credentials?.().operatorToken;
+      return { answers, ...(operatorToken ? { operatorToken } : {}) };
     }
     const codes = c.codes ?? { holder: "" };
     const code = role === "holder" ? codes.holder : role === "legal-representative" ? codes.legalRepresentative : codes.authorisedRepresentative;

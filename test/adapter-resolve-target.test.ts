@@ -25,7 +25,7 @@ test("--ca-config YAML reaches the adapter: validity for openssl (days) and cfss
   for (const spec of ["openssl", "cfssl"]) {
     const ca = await resolveAdapter(spec, config, clock);
     try {
-      const c = await ca.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "authentication", holder });
+      const c = await ca.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "authentication", holder, ...ca.credentials?.() });
       t.is(days(c.notBefore, c.notAfter), 400, spec);
     } finally {
       await ca.close();
@@ -49,10 +49,10 @@ test("embedded, http://URL and module:PATH load; the module gets the YAML option
   t.is((await http.anchors()).length, 1);
   await http.close();
 
-  const mod = await resolveAdapter("module:conformance/examples/my-adapter.ts", { url: server.url, hold: false }, clock);
+  const mod = await resolveAdapter("module:conformance/examples/my-adapter.ts", { url: server.url, hold: false, raToken: inner.raToken }, clock);
   t.is(mod.name, `my-ca ${server.url}`);
   t.false(mod.capabilities().hold);
-  const c = await mod.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "signature", holder });
+  const c = await mod.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "signature", holder, raToken: mod.credentials?.().raToken });
   t.is((await mod.status(c.serial)).status, "good");
   await mod.close();
 });
@@ -60,7 +60,7 @@ test("embedded, http://URL and module:PATH load; the module gets the YAML option
 test("embedded with serve: true answers at the URLs its certificates name", async (t) => {
   const ca = await resolveAdapter("embedded", { serve: true }, clock);
   t.teardown(() => ca.close());
-  const c = await ca.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "authentication", holder });
+  const c = await ca.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "authentication", holder, raToken: ca.credentials?.().raToken });
   const info = certInfo(c.certificatePem);
   t.regex(info.crlUrls[0], /^http:\/\/127\.0\.0\.1:\d+\//);
   const res = await fetch(info.crlUrls[0]);
@@ -113,7 +113,7 @@ test("a module that exports configKeys is held to them: a misspelt key or a wron
   const example = "module:conformance/examples/my-adapter.ts";
   await t.throwsAsync(resolveAdapter(example, { url: "http://127.0.0.1:1", hodl: false }, clock), {
     instanceOf: UsageError,
-    message: "--ca-config: unknown key hodl for --ca module:conformance/examples/my-adapter.ts (known: url, hold)",
+    message: "--ca-config: unknown key hodl for --ca module:conformance/examples/my-adapter.ts (known: url, hold, raToken, operatorToken)",
   });
   await t.throwsAsync(resolveAdapter(example, { url: "http://127.0.0.1:1", hold: "no" }, clock), { instanceOf: UsageError, message: '--ca-config: hold must be a boolean (got "no")' });
   // a configKeys that is no shape is the module's mistake, said in one line

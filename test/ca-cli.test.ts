@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { EmbeddedCa, DataDirLockedError } from "../simulator/ca/index.js";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -48,6 +48,12 @@ function stop(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** The tokens a data directory's first start wrote for the administrator. */
+function tokens(dir: string): { operator: string; ra: string } {
+  const read = (name: string) => readFileSync(join(dir, name), "utf8").trim();
+  return { operator: read("operator.token"), ra: read("ra.token") };
+}
+
 function run(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", timeout: 30_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -64,10 +70,10 @@ test("serve prints its base URL alone on one line, on 127.0.0.1 by default; the 
     const clock = await fetch(`${s.url}/api/v1/clock`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"advanceMs":1000}' });
     t.is(clock.status, 404);
     t.deepEqual(Object.keys((await clock.json()) as object).sort(), ["error", "message"]);
-    // The operator token lives in its 0600 file, and is never printed.
-    const token = readFileSync(join(data, "operator.token"), "utf8").trim();
-    t.true(token.length >= 20);
-    t.false(s.stdout().includes(token) || s.stderr().includes(token));
+    // The tokens live in their 0600 files, and are never printed.
+    const { operator, ra } = tokens(data);
+    t.true(operator.length >= 40 && ra.length >= 40);
+    t.false(s.stdout().includes(operator) || s.stderr().includes(operator) || s.stdout().includes(ra) || s.stderr().includes(ra));
   } finally {
     t.is(await stop(s.child), 0, "SIGTERM stops it cleanly");
   }
@@ -112,7 +118,8 @@ test("bad input: one line on stderr and exit 2, never an internal error", async 
  * What a served CA does with a wrong code twice and then the right one, and
  * with an operator's renewal: the flags under test change exactly these.
  */
-async function exercise(url: string, token: string): Promise<{ thirdAttempt: number; oldAfterRenewal: string }> {
+async function exercise(url: string, dir: string): Promise<{ thirdAttempt: number; oldAfterRenewal: string }> {
+  const { operator, ra } = tokens(dir);
   const post = async (path: string, body: unknown, bearer?: string) => {
     const headers: Record<string, string> = { "content-type": "application/json", ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) };
     const res = await fetch(url + path, { method: "POST", headers, body: JSON.stringify(body) });
@@ -120,12 +127,12 @@ async function exercise(url: string, token: string): Promise<{ thirdAttempt: num
   };
   const holder = { id: "CLI-1", name: "Cleo", email: "cleo@example.org" };
   const csr = (await makeCsr()).pem;
-  const a = await post("/api/v1/certificates", { csr, profile: "authentication", holder });
-  const b = await post("/api/v1/certificates", { csr, profile: "signature", holder });
+  const a = await post("/api/v1/certificates", { csr, profile: "authentication", holder }, ra);
+  const b = await post("/api/v1/certificates", { csr, profile: "signature", holder }, ra);
   const revoke = (code: string) => post(`/api/v1/certificates/${a.json.serial}/revoke`, { reason: "keyCompromise", role: "holder", code, email: holder.email, name: holder.name });
   for (let i = 0; i < 2; i++) if ((await revoke("AAAA-BBBB-CCCC-DDDD")).status !== 403) throw new Error("a wrong code was not refused");
   const third = await revoke(a.json.cancellationCodes.holder);
-  const renewed = await post(`/api/v1/certificates/${b.json.serial}/renew`, { csr }, token);
+  const renewed = await post(`/api/v1/certificates/${b.json.serial}/renew`, { csr }, operator);
   if (renewed.status !== 201) throw new Error(`operator renewal answered ${renewed.status}`);
   const old = (await (await fetch(`${url}/api/v1/certificates/${b.json.serial}`)).json()) as { status: string; reason?: string };
   return { thirdAttempt: third.status, oldAfterRenewal: old.reason ? `${old.status} ${old.reason}` : old.status };
@@ -138,9 +145,8 @@ test("--max-failed-attempts and --renewal change what the served CA does (defaul
     serve(t, ["--data", dataB, "--port", "0"]),
   ]);
   try {
-    const token = (dir: string) => readFileSync(join(dir, "operator.token"), "utf8").trim();
-    const [a, b] = await Promise.all([exercise(flagged.url, token(dataA)), exercise(plain.url, token(dataB))]);
-    t.deepEqual(a, { thirdAttempt: 423, oldAfterRenewal: "good" }, "locked after 2 wrong codes; the renewed certificate kept");
+    const [a, b] = await Promise.all([exercise(flagged.url, dataA), exercise(plain.url, dataB)]);
+    t.deepEqual(a, { thirdAttempt: 429, oldAfterRenewal: "good" }, "this source waits after 2 wrong codes; the renewed certificate kept");
     t.deepEqual(b, { thirdAttempt: 200, oldAfterRenewal: "revoked superseded" }, "2 wrong codes do not lock at 5; renewal supersedes");
   } finally {
     await Promise.all([stop(flagged.child), stop(plain.child)]);
@@ -151,7 +157,7 @@ test("--renewal supersede is the default spelled out", async (t) => {
   const data = tmp();
   const s = await serve(t, ["--data", data, "--port", "0", "--renewal", "supersede", "--max-failed-attempts", "5"]);
   try {
-    t.deepEqual(await exercise(s.url, readFileSync(join(data, "operator.token"), "utf8").trim()), { thirdAttempt: 200, oldAfterRenewal: "revoked superseded" });
+    t.deepEqual(await exercise(s.url, data), { thirdAttempt: 200, oldAfterRenewal: "revoked superseded" });
   } finally {
     await stop(s.child);
   }
@@ -203,13 +209,12 @@ test("--policy FILE sets the served CA's rules; the flags still override it; a b
     serve(t, ["--data", overridden, "--port", "0", "--policy", policyFile, "--max-failed-attempts", "5", "--renewal", "supersede"]),
   ]);
   try {
-    const token = (d: string) => readFileSync(join(d, "operator.token"), "utf8").trim();
-    t.deepEqual(await exercise(s.url, token(data)), { thirdAttempt: 423, oldAfterRenewal: "good" }, "the policy's lockout (2) and renewal (keep)");
-    t.deepEqual(await exercise(o.url, token(overridden)), { thirdAttempt: 200, oldAfterRenewal: "revoked superseded" }, "the flags win");
+    t.deepEqual(await exercise(s.url, data), { thirdAttempt: 429, oldAfterRenewal: "good" }, "the policy's lockout (2) and renewal (keep)");
+    t.deepEqual(await exercise(o.url, overridden), { thirdAttempt: 200, oldAfterRenewal: "revoked superseded" }, "the flags win");
     const csr = (await makeCsr()).pem;
     const res = await fetch(`${s.url}/api/v1/certificates`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${tokens(data).ra}` },
       body: JSON.stringify({ csr, profile: "signature", holder: { id: "P-1", name: "Pat", email: "pat@example.org" } }),
     });
     const j = (await res.json()) as { notBefore: string; notAfter: string };
@@ -225,6 +230,53 @@ test("--policy FILE sets the served CA's rules; the flags still override it; a b
     [join(dir, "missing.yaml"), /missing\.yaml.*cannot read/],
   ] as const) {
     const r = run("ca", "serve", "--data", join(dir, "ca3"), "--port", "0", "--policy", file);
+    t.is(r.code, 2, r.stderr);
+    t.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+    t.regex(r.stderr, message);
+    t.is(r.stdout, "");
+  }
+});
+
+test("ca token rotates a role's token: printed once on stdout, the old one stops working; refused while ca serve holds the directory", async (t) => {
+  const data = tmp();
+  const first = await serve(t, ["--data", data, "--port", "0"]);
+  const old = tokens(data);
+  const busy = run("ca", "token", "--data", data, "--role", "ra");
+  t.is(busy.code, 2, busy.stderr);
+  t.is(busy.stderr.trim().split("\n").length, 1, busy.stderr);
+  t.regex(busy.stderr, new RegExp(`in use by process ${first.child.pid}\\b.*stop it before rotating a token`));
+  t.is(busy.stdout, "");
+  t.is(await stop(first.child), 0);
+
+  const rotated = run("ca", "token", "--data", data, "--role", "ra");
+  t.is(rotated.code, 0, rotated.stderr);
+  const ra = rotated.stdout.trim();
+  t.regex(ra, /^[A-Za-z0-9_-]{43}$/, "one line: the new token, 256 bits base64url");
+  t.is(rotated.stderr, "");
+  t.false(existsSync(join(data, "ra.token")), "the file with the old token is gone");
+
+  const s = await serve(t, ["--data", data, "--port", "0"]);
+  try {
+    t.false(s.stdout().includes(ra) || s.stderr().includes(ra));
+    const issue = (token: string) =>
+      fetch(`${s.url}/api/v1/certificates`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify({ csr: "-", profile: "signature", holder: { id: "T-1", name: "Tom", email: "tom@example.org" } }),
+      }).then((r) => r.status);
+    t.is(await issue(old.ra), 401, "the old RA token no longer works");
+    t.is(await issue(ra), 400, "the new one does (the request itself is then judged: a bad CSR)");
+    t.is(await issue(old.operator), 403, "the operator's is untouched, and not the RA's");
+  } finally {
+    await stop(s.child);
+  }
+  for (const [args, message] of [
+    [["--data", data, "--role", "root"], /--role must be operator or ra \(got root\)/],
+    [["--data", join(data, "nope"), "--role", "ra"], /not a directory/],
+    [["--data", tmp(), "--role", "ra"], /there is no CA in/],
+    [["--role", "ra"], /required option '--data <dir>'/],
+  ] as const) {
+    const r = run("ca", "token", ...args);
     t.is(r.code, 2, r.stderr);
     t.is(r.stderr.trim().split("\n").length, 1, r.stderr);
     t.regex(r.stderr, message);

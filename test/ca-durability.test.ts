@@ -17,6 +17,7 @@ function serve(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [join(root, "bin/cardloop.js"), "ca", "serve", "--data", dataDir, "--port", "0"], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true, // its own process group: killed as a whole
   });
   return new Promise((resolve, reject) => {
     let out = "";
@@ -42,7 +43,11 @@ function killed(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once("exit", () => resolve());
-    child.kill("SIGKILL");
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      child.kill("SIGKILL");
+    }
   });
 }
 
@@ -61,8 +66,10 @@ test("every acknowledged revocation survives SIGKILL and restart", async (t) => 
     const holder = { id: "D-1", name: "Dora Durable", email: "dora@example.org" };
     const serials: string[] = [];
     let holderCode = "";
+    // The issuing station's token, as the first start wrote it for the administrator.
+    const raToken = readFileSync(join(dataDir, "ra.token"), "utf8").trim();
     for (let i = 0; i < 60; i++) {
-      const r = await post(`${first.url}/api/v1/certificates`, { csr, profile: i % 2 ? "signature" : "authentication", holder });
+      const r = await post(`${first.url}/api/v1/certificates`, { csr, profile: i % 2 ? "signature" : "authentication", holder }, raToken);
       const j = (await r.json()) as { serial: string; cancellationCodes?: { holder: string } };
       if (j.cancellationCodes) holderCode = j.cancellationCodes.holder;
       serials.push(j.serial);

@@ -5,8 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { SystemClock } from "../core/index.js";
-import { EmbeddedCa, startCaServer, type CaServer } from "../simulator/ca/index.js";
+import { EmbeddedCa, startCaServer, type CaServer, type IssueRequest } from "../simulator/ca/index.js";
 import { makeCsr } from "../simulator/ca/testing.js";
+
+/** Issues as the issuing station does: with its (RA) token. */
+const raIssue = (ca: EmbeddedCa, req: IssueRequest) => ca.issue({ ...req, raToken: ca.raToken });
 
 /** The openssl CLI as the CA's client: OCSP, CRL and chain verification against a served embedded CA. */
 const run = promisify(execFile);
@@ -23,8 +26,8 @@ test.before(async () => {
   ca = await EmbeddedCa.open({ clock: new SystemClock(), kdfLog2N: 4 });
   server = await startCaServer(ca, { port: 0 });
   const csr = (await makeCsr()).pem;
-  const a = await ca.issue({ csrPem: csr, profile: "authentication", holder });
-  const b = await ca.issue({ csrPem: csr, profile: "signature", holder });
+  const a = await raIssue(ca, { csrPem: csr, profile: "authentication", holder });
+  const b = await raIssue(ca, { csrPem: csr, profile: "signature", holder });
   good = { serial: a.serial, pem: a.certificatePem };
   revoked = { serial: b.serial, pem: b.certificatePem };
   writeFileSync(f("good.pem"), a.certificatePem);
@@ -109,7 +112,7 @@ test("openssl crl parses and verifies the CRL; openssl verify -crl_check accepts
 test("RSA option: an RSA hierarchy issues certificates and CRLs that openssl verifies", async (t) => {
   const rsa = await EmbeddedCa.open({ keyType: "rsa", clock: new SystemClock(), kdfLog2N: 4 });
   try {
-    const r = await rsa.issue({ csrPem: (await makeCsr()).pem, profile: "signature", holder: { id: "R-1", name: "Rosa", email: "rosa@example.org" } });
+    const r = await raIssue(rsa, { csrPem: (await makeCsr()).pem, profile: "signature", holder: { id: "R-1", name: "Rosa", email: "rosa@example.org" } });
     const p = (n: string) => f(`rsa-${n}`);
     writeFileSync(p("leaf.pem"), r.certificatePem);
     writeFileSync(p("chain.pem"), r.chainPem.join(""));

@@ -6,9 +6,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { SeededRandom, SystemClock } from "../core/index.js";
 import { HttpCa } from "../conformance/adapters/http.js";
-import { EmbeddedCa, startCaServer, type CaAdapter, type CaServer } from "../simulator/ca/index.js";
+import { EmbeddedCa, startCaServer, type CaAdapter, type CaServer, type IssueRequest } from "../simulator/ca/index.js";
 import { makeCsr } from "../simulator/ca/testing.js";
 import { RelyingParty } from "../simulator/terminal/index.js";
+
+/** Issues as the issuing station does: with its (RA) token. */
+const raIssue = (ca: EmbeddedCa, req: IssueRequest) => ca.issue({ ...req, raToken: ca.raToken });
 
 /**
  * The root's CRL (ARL) served at /crl/root and named by the issuing CA
@@ -46,8 +49,8 @@ test.before(async () => {
   ca = await EmbeddedCa.open({ clock, kdfLog2N: 4 });
   server = await startCaServer(ca, { port: 0 });
   const csr = (await makeCsr()).pem;
-  const a = await ca.issue({ csrPem: csr, profile: "authentication", holder });
-  const b = await ca.issue({ csrPem: csr, profile: "signature", holder });
+  const a = await raIssue(ca, { csrPem: csr, profile: "authentication", holder });
+  const b = await raIssue(ca, { csrPem: csr, profile: "signature", holder });
   good = { serial: a.serial, der: der(a.certificatePem) };
   revoked = { serial: b.serial, der: der(b.certificatePem) };
   chainPem = a.chainPem;
@@ -139,7 +142,7 @@ test.serial("relying party through the HTTP adapter (no authorityCrls): the root
 test("a CA certificate whose CRL distribution point does not answer: the issuing CA has no status, and the relying party says where it looked", async (t) => {
   // Built before the server knew its URL: the issuing CA certificate points at a closed port.
   const stale = await EmbeddedCa.open({ clock, kdfLog2N: 4, baseUrl: "http://127.0.0.1:9" });
-  const issued = await stale.issue({ csrPem: (await makeCsr()).pem, profile: "authentication", holder: { id: "S-1", name: "Sam", email: "sam@example.org" } });
+  const issued = await raIssue(stale, { csrPem: (await makeCsr()).pem, profile: "authentication", holder: { id: "S-1", name: "Sam", email: "sam@example.org" } });
   const served = await startCaServer(stale, { port: 0 });
   const http = await HttpCa.connect({ url: served.url });
   t.teardown(async () => {

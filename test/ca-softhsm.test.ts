@@ -5,8 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { SystemClock } from "../core/index.js";
-import { EmbeddedCa, startCaServer } from "../simulator/ca/index.js";
+import { EmbeddedCa, startCaServer, type IssueRequest } from "../simulator/ca/index.js";
 import { makeCsr } from "../simulator/ca/testing.js";
+
+/** Issues as the issuing station does: with its (RA) token. */
+const raIssue = (ca: EmbeddedCa, req: IssueRequest) => ca.issue({ ...req, raToken: ca.raToken });
 
 /** The issuing CA key inside the real SoftHSMv2 (private token directory under the CA's data dir). */
 const run = promisify(execFile);
@@ -24,7 +27,7 @@ test("issuing key in SoftHSM: certificates, CRL and OCSP responder cert verify w
 
   const server = await startCaServer(ca, { port: 0 });
   try {
-    const r = await ca.issue({ csrPem: (await makeCsr()).pem, profile: "signature", holder: { id: "S-1", name: "Sam", email: "sam@example.org" } });
+    const r = await raIssue(ca, { csrPem: (await makeCsr()).pem, profile: "signature", holder: { id: "S-1", name: "Sam", email: "sam@example.org" } });
     const f = (n: string) => join(dataDir, n);
     writeFileSync(f("leaf.pem"), r.certificatePem);
     writeFileSync(f("issuing.pem"), r.chainPem[0]);

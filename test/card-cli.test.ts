@@ -1,12 +1,15 @@
 import test from "ava";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
-import { UsageError, encodeCommand, toHex } from "../core/index.js";
+import { UsageError, encodeCommand, fromHex, toHex } from "../core/index.js";
 import { parseScript } from "../cli/apdu.js";
+import { CardFile, DEFAULT_MANAGEMENT_KEY, loadCard } from "../simulator/card/index.js";
+import { mgmAuth } from "../simulator/card/testing.js";
 
 const BIN = fileURLToPath(new URL("../bin/cardloop.js", import.meta.url));
 
@@ -134,6 +137,10 @@ test("bad arguments and unreadable files: one stderr line, exit 2", async (t) =>
     ["--issue without a holder", ["card", "new", "--out", join(dir, "i3.json"), "--issue"]],
     ["--issue with a bad email", ["card", "new", "--out", join(dir, "i4.json"), "--issue", "--holder-name", "A B", "--holder-email", "nobody"]],
     ["--ca-data not a directory", ["card", "new", "--out", join(dir, "i5.json"), "--issue", "--holder-name", "A B", "--holder-email", "a@b.test", "--ca-data", BIN]],
+    // an issued card never keeps the well-known PUK or management key
+    ["--issue with the default PUK", ["card", "new", "--out", join(dir, "i6.json"), "--issue", "--holder-name", "A B", "--holder-email", "a@b.test", "--puk", "12345678"]],
+    ["--issue with the default management key", ["card", "new", "--out", join(dir, "i7.json"), "--issue", "--holder-name", "A B", "--holder-email", "a@b.test", "--management-key", "010203040506070801020304050607080102030405060708"]],
+    ["card file in a missing directory", ["card", "new", "--out", join(dir, "nowhere", "c.json")]],
   ];
   const results = await Promise.all(cases.map(([, args]) => run(args)));
   results.forEach((r, i) => {
@@ -144,7 +151,8 @@ test("bad arguments and unreadable files: one stderr line, exit 2", async (t) =>
       t.false(r.stderr.toUpperCase().includes(secret.toUpperCase()), `${cases[i][0]} quotes a secret: ${r.stderr}`);
     }
   });
-  for (const n of [1, 2, 3, 4, 5]) t.false(existsSync(join(dir, `i${n}.json`)), "a refused card new writes no card file");
+  for (const n of [1, 2, 3, 4, 5, 6, 7]) t.false(existsSync(join(dir, `i${n}.json`)), "a refused card new writes no card file");
+  for (const n of [6, 7]) t.regex(results[cases.findIndex(([, a]) => a.includes(join(dir, `i${n}.json`)))].stderr, /must not keep the well-known/);
 });
 
 test("script parser: generated scripts read back exactly; any text parses or fails with a one-line UsageError", (t) => {
@@ -198,4 +206,121 @@ test("script parser: generated scripts read back exactly; any text parses or fai
     { numRuns: 3000 },
   );
   t.true(refused > 0, "the fuzzer produced invalid scripts too");
+});
+
+const ascii = (s: string) => Buffer.from(s, "ascii").toString("hex").toUpperCase();
+/** A PIN or PUK as PIV sends it: its characters, FF-padded to 8 bytes. */
+const block = (secret: string) => ascii(secret) + "FF".repeat(8 - secret.length);
+const rrc = (puk: string, pin: string) => `002C008010${block(puk)}${block(pin)}`;
+
+test("card new --issue: a random PUK and management key, printed once on stdout only; they work and the defaults do not", async (t) => {
+  const dir = tmp();
+  const path = join(dir, "issued.json");
+  const made = await run(["card", "new", "--out", path, "--issue", "--ca-data", join(dir, "ca"), "--holder-name", "Ida Issued", "--holder-email", "ida@example.test"]);
+  t.is(made.code, 0, made.stderr);
+  t.is(made.stderr, "", "nothing (and so no secret) on stderr");
+  const puk = /^PUK \(holder\): (\d{8})$/m.exec(made.stdout)?.[1];
+  const key = /^management key \(issuer, 3des\): ([0-9a-f]{48})$/m.exec(made.stdout)?.[1];
+  t.truthy(puk && key, made.stdout);
+  t.not(puk, "12345678");
+  t.not(key, toHex(DEFAULT_MANAGEMENT_KEY));
+  t.is(made.stdout.split(puk!).length, 2, "the PUK is printed once");
+  t.is(made.stdout.split(key!).length, 2, "the management key is printed once");
+  t.regex(made.stdout, /^cancellation code \(holder\): \S+$/m, "beside the cancellation code");
+  t.regex(made.stdout, /neither is shown again/);
+
+  // the PUK: the well-known one is refused, the printed one unblocks a blocked PIN
+  const wrongPin = `0020008008${block("999999")}`;
+  const script = join(dir, "unblock.apdu");
+  writeFileSync(
+    script,
+    [
+      "00A4040005A000000308 9000",
+      `${rrc("12345678", "24681357")} 63C2   # the default PUK`,
+      `${wrongPin} 63C2`,
+      `${wrongPin} 63C1`,
+      `${wrongPin} 63C0`,
+      `0020008008${block("123456")} 6983   # blocked`,
+      `${rrc(puk!, "24681357")} 9000   # the printed PUK`,
+      `0020008008${block("24681357")} 9000`,
+    ].join("\n"),
+  );
+  const unblocked = await run(["apdu", "--card", path, "--script", script]);
+  t.is(unblocked.code, 0, unblocked.stdout + unblocked.stderr);
+  t.false(unblocked.stdout.includes(ascii(puk!)), "the PUK is masked in apdu's output");
+
+  // the management key: the printed one authenticates, the well-known one does not
+  t.is(mgmAuth(loadCard(path), fromHex(key!)).sw, "9000");
+  t.is(mgmAuth(loadCard(path), DEFAULT_MANAGEMENT_KEY).sw, "6982");
+});
+
+test("card new without --issue keeps the blank test card's defaults, and --help says so", async (t) => {
+  const dir = tmp();
+  const path = join(dir, "blank.json");
+  const made = await run(["card", "new", "--out", path]);
+  t.is(made.code, 0, made.stderr);
+  t.notRegex(made.stdout, /PUK|management key/, "a blank card prints no secret");
+  const state = loadCard(path).state;
+  t.is(Buffer.from(state.puk).toString("latin1"), "12345678");
+  t.deepEqual(state.managementKey, DEFAULT_MANAGEMENT_KEY);
+  const help = await run(["card", "new", "--help"]);
+  t.regex(help.stdout, /Without --issue the card is a blank test card/);
+  t.regex(help.stdout, /With --issue the card gets a random PUK/);
+});
+
+test("a card file held by a session: apdu and card new --force are refused with one line naming the holder, exit 2; free again once closed", async (t) => {
+  const dir = tmp();
+  const path = join(dir, "held.json");
+  t.is((await run(["card", "new", "--out", path])).code, 0);
+  const held = CardFile.open(path);
+  t.teardown(() => held.close());
+  for (const args of [["apdu", "--card", path, "00FD000000"], ["card", "new", "--out", path, "--force"]]) {
+    const r = await run(args);
+    t.is(r.code, 2, args.join(" "));
+    t.is(r.stderr, `cardloop: card file ${path} is in use by pid ${process.pid}\n`);
+  }
+  t.is(loadCard(path).serial, held.card.serial, "card new --force did not replace the held card");
+  held.close();
+  const r = await run(["apdu", "--card", path, "00FD000000 9000"]);
+  t.is(r.code, 0, r.stderr);
+  t.false(existsSync(`${path}.lock`), "apdu released the card file at exit");
+});
+
+test("card serve holds its card file until SIGTERM or SIGINT, then releases it", async (t) => {
+  const dir = tmp();
+  const path = join(dir, "served.json");
+  t.is((await run(["card", "new", "--out", path])).code, 0);
+  // a loopback port nobody listens on: the served card waits for vpcd, holding its file
+  const port = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const p = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    const child = spawn(process.execPath, [BIN, "card", "serve", "--card", path, "--vpcd", `127.0.0.1:${port}`], { detached: true, stdio: ["ignore", "ignore", "pipe"] });
+    t.teardown(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // gone
+      }
+    });
+    let stderr = "";
+    const waiting = new Promise<void>((resolve) =>
+      child.stderr!.setEncoding("utf8").on("data", (c: string) => {
+        stderr += c;
+        if (/not reachable/.test(stderr)) resolve();
+      }),
+    );
+    const closed = new Promise<number | null>((resolve) => child.once("close", resolve));
+    await waiting;
+    const busy = await run(["apdu", "--card", path, "00FD000000"]);
+    t.is(busy.code, 2);
+    t.is(busy.stderr, `cardloop: card file ${path} is in use by pid ${child.pid}\n`);
+    process.kill(-child.pid!, signal);
+    t.is(await closed, 0, stderr);
+    t.regex(stderr, new RegExp(`${signal}: card [0-9a-f]+ saved to .* and released\\n$`));
+    t.false(existsSync(`${path}.lock`), `${signal}: released`);
+  }
 });

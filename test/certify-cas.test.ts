@@ -33,7 +33,7 @@ const runs = {
     // the embedded CA served by the same code as `cardloop ca serve`, talked to over HTTP
     const inner = await EmbeddedCa.open({ kdfLog2N: 10 });
     const server = await startCaServer(inner, { host: "127.0.0.1", port: 0 });
-    const ca = await HttpCa.connect({ url: server.url, operatorToken: inner.operatorToken });
+    const ca = await HttpCa.connect({ url: server.url, operatorToken: inner.operatorToken, raToken: inner.raToken });
     const close = ca.close.bind(ca);
     ca.close = async () => {
       await close();
@@ -71,17 +71,20 @@ test("embedded CA over HTTP (cardloop ca serve): same verdicts as in-process", a
   );
 });
 
-test("OpenSSL: accepts RSA-1024 keys and cannot record privilegeWithdrawn", async (t) => {
+test("OpenSSL: accepts RSA-1024 keys, cannot record privilegeWithdrawn, and its responder echoes any nonce and answers for any issuer", async (t) => {
   const r = await runs.openssl;
-  t.deepEqual(ids(r, "fail"), ["ISS-WEAK-KEY", "REV-REASONS"]);
+  t.deepEqual(ids(r, "fail"), ["ISS-WEAK-KEY", "OCSP-NONCE-LENGTH", "OCSP-UNAUTHORIZED", "REV-REASONS"]);
   t.deepEqual(ids(r, "error"), []);
-  t.is(r.mustFailures.length, 2);
+  t.is(r.mustFailures.length, 3);
+  // `openssl ocsp` signs whatever nonce it is sent, and says unknown where it serves no such issuer
+  t.is(byId(r, "OCSP-NONCE-LENGTH").message, "a 0-octet nonce was echoed; a 129-octet nonce was echoed");
+  t.is(byId(r, "OCSP-UNAUTHORIZED").message, "responseStatus successful (unknown) for an issuer the responder does not serve");
   const weak = byId(r, "ISS-WEAK-KEY");
   t.regex(String(weak.evidence.certificate), /BEGIN CERTIFICATE/); // the certificate it should never have issued
   const reasons = byId(r, "REV-REASONS");
   t.is(reasons.message, "privilegeWithdrawn refused (400 unsupported-reason)");
   // OpenSSL offers no hold/release, codes or authorisation: skipped with the reason, never passed
-  for (const id of ["REV-HOLD-RELEASE", "REV-CANCELLATION-CODES", "REV-AUTH-WRONG-CODE", "REV-AUTH-ROLE"]) {
+  for (const id of ["REV-HOLD-RELEASE", "REV-CANCELLATION-CODES", "REV-AUTH-WRONG-CODE", "REV-AUTH-ROLE", "ISS-AUTH-REQUIRED", "REV-OPERATOR-AUTH", "REV-LOCKOUT-HOLDER", "REN-CHALLENGE-FLOOD"]) {
     t.is(byId(r, id).outcome, "skip", id);
     t.regex(byId(r, id).message, /does not offer/);
   }
@@ -94,7 +97,10 @@ test("CFSSL: what it gets wrong, each for the reason observed", async (t) => {
   const r = await runs.cfssl;
   t.deepEqual(ids(r, "error"), []);
   t.deepEqual(ids(r, "fail", "MUST"), ["CRL-ENTRY-DATE", "CRL-ENTRY-REASON", "CRL-NUMBER", "ISS-WEAK-KEY", "OCSP-UNKNOWN", "REV-DUPLICATE"]);
-  t.deepEqual(ids(r, "fail", "SHOULD"), ["OCSP-GET", "OCSP-NONCE"]);
+  t.deepEqual(ids(r, "fail", "SHOULD"), ["OCSP-GET", "OCSP-NONCE", "OCSP-UNAUTHORIZED"]);
+  // ocspserve looks a CertID up by its serial alone: asked about another issuer's certificate with a serial it
+  // knows, it vouches for it
+  t.is(byId(r, "OCSP-UNAUTHORIZED").message, "responseStatus successful (good) for an issuer the responder does not serve");
   t.is(byId(r, "REV-DUPLICATE").message, "the CA acknowledged revoking an already revoked certificate");
   t.is(byId(r, "CRL-NUMBER").message, "no cRLNumber extension");
   t.is(byId(r, "CRL-ENTRY-REASON").message, "the entry has no reasonCode (revoked for keyCompromise)");

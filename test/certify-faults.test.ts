@@ -102,7 +102,7 @@ const CASES: Case[] = [
     how: "a CA certifying a key of its own",
     ...faulty("substitute-key"),
     alsoFails: ["LIFECYCLE-SCENARIO"], // the card's signatures do not verify under the certified key
-    skips: ["REN-NEW-CERTIFICATE", "REN-OLD-SUPERSEDED"], // the requested key cannot prove a renewal of a certificate for another
+    skips: ["REN-NEW-CERTIFICATE", "REN-OLD-SUPERSEDED", "REN-CHALLENGE-FLOOD"], // the requested key cannot prove a renewal of a certificate for another
   },
   { check: "ISS-AIA-OCSP", how: "OpenSSL profile without authorityInfoAccess", ...openssl({ profiles: { authentication: { authorityInfoAccess: null } } }) },
   { check: "ISS-CRL-DP", how: "OpenSSL profile without cRLDistributionPoints", ...openssl({ profiles: { authentication: { crlDistributionPoints: null } } }) },
@@ -133,7 +133,7 @@ const CASES: Case[] = [
     how: "a CA handing out no codes",
     ...faulty("no-codes"),
     alsoFails: ["LIFECYCLE-SCENARIO"], // the holder revokes with the code the CA did not hand out
-    skips: ["REV-AUTH-WRONG-CODE", "REV-AUTH-ROLE", "REV-AUTH-LOCKOUT"], // no code, so no wrong or other role's code to try
+    skips: ["REV-AUTH-WRONG-CODE", "REV-AUTH-ROLE", "REV-AUTH-LOCKOUT", "REV-LOCKOUT-HOLDER"], // no code, so no wrong or other role's code to try
   },
   {
     check: "REV-AUTH-WRONG-CODE",
@@ -183,7 +183,7 @@ const CASES: Case[] = [
     how: "a responder refusing POST",
     ...faulty("broken-ocsp-post"),
     // every response-judging check asks over POST: nothing comes back to judge
-    skips: ["PROP-OCSP", "OCSP-GOOD", "OCSP-REVOKED", "OCSP-UNKNOWN", "OCSP-SIGNATURE", "OCSP-RESPONDER-AUTHORISED", "OCSP-NONCE", "OCSP-TIMES"],
+    skips: ["PROP-OCSP", "OCSP-GOOD", "OCSP-REVOKED", "OCSP-UNKNOWN", "OCSP-SIGNATURE", "OCSP-RESPONDER-AUTHORISED", "OCSP-NONCE", "OCSP-TIMES", "OCSP-UNAUTHORIZED", "OCSP-NONCE-LENGTH"],
   },
   { check: "OCSP-GET", how: "a responder whose GET is broken", ...faulty("broken-ocsp-get") },
   { check: "OCSP-GOOD", how: "OpenSSL responder blind to valid certificates", ...openssl({ ocsp: { index: "drop-valid" } }) },
@@ -194,6 +194,12 @@ const CASES: Case[] = [
   { check: "OCSP-NONCE", how: "a responder path that loses the nonce", ...faulty("drop-ocsp-nonce") },
   { check: "OCSP-TIMES", how: "CFSSL pre-signing responses valid for one second (ocsprefresh -interval 1s)", ...cfssl({ ocsp: { interval: "1s" } }) },
   { check: "OCSP-MALFORMED", how: "a responder that crashes on a malformed request", ...faulty("crash-on-malformed-ocsp") },
+  { check: "ISS-AUTH-REQUIRED", how: "a CA issuing for anyone, without the issuing station's credential", ...faulty("issue-without-credential") },
+  { check: "REV-OPERATOR-AUTH", how: "a CA revoking as operator on the registration answers alone", ...faulty("operator-without-token") },
+  { check: "REV-LOCKOUT-HOLDER", how: "a CA whose wrong-code lockout locks the holder out too", ...faulty("lockout-locks-holder") },
+  { check: "REN-CHALLENGE-FLOOD", how: "a CA keeping only the newest renewal challenges", ...faulty("evict-renewal-challenges") },
+  { check: "OCSP-UNAUTHORIZED", how: "a responder that matches CertIDs on the serial alone", ...faulty("ignore-certid-issuer") },
+  { check: "OCSP-NONCE-LENGTH", how: "an embedded CA set to echo nonces of up to 4,096 octets", ...embedded({ ocspMaxNonceOctets: 4096 }) },
   {
     check: "LIFECYCLE-SCENARIO",
     how: "OpenSSL with a CRL that is never regenerated (the revoked card keeps authenticating)",

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import test from "ava";
@@ -8,37 +8,51 @@ import { readRunLog } from "../core/index.js";
 const ROOT = resolve(import.meta.dirname, "..");
 const CLI = join(ROOT, "bin", "cardloop.js");
 
-/** `cardloop ca serve` on an ephemeral port; resolves with its URL once it prints it. */
-function serveCa(extra: string[]): Promise<{ url: string; child: ChildProcess }> {
+/** `cardloop ca serve` on an ephemeral port, in its own process group; resolves with its URL once it prints it. */
+function serveCa(extra: string[]): Promise<{ url: string; child: ChildProcess; data: string }> {
   const data = mkdtempSync(join(tmpdir(), "cardloop-served-ca-"));
-  const child = spawn(process.execPath, [CLI, "ca", "serve", "--data", data, "--port", "0", ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "ca", "serve", "--data", data, "--port", "0", ...extra], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   return new Promise((resolveUrl, reject) => {
     let out = "";
     let err = "";
     child.stdout!.on("data", (d) => {
       out += d;
       const m = /^(http:\/\/\S+)\n/m.exec(out);
-      if (m) resolveUrl({ url: m[1], child });
+      if (m) resolveUrl({ url: m[1], child, data });
     });
     child.stderr!.on("data", (d) => (err += d));
     child.once("exit", (code) => reject(new Error(`ca serve exited ${code}: ${err}`)));
   });
 }
 
+/** Ends the server's whole process group. */
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((done) => {
     if (child.exitCode !== null) return done();
     child.once("exit", () => done());
-    child.kill("SIGTERM");
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      done();
+    }
   });
 }
 
+/** The --ca-config a station and an operator desk use: the tokens the CA wrote once into its data directory. */
+function tokensConfig(data: string): string {
+  const token = (f: string) => readFileSync(join(data, f), "utf8").trim();
+  const file = join(mkdtempSync(join(tmpdir(), "cardloop-served-cfg-")), "ca.yaml");
+  writeFileSync(file, `raToken: ${token("ra.token")}\noperatorToken: ${token("operator.token")}\n`, { mode: 0o600 });
+  return file;
+}
+
 test("scenarios run against a served embedded CA over HTTP, the run moved to the CA's time", async (t) => {
-  const { url, child } = await serveCa(["--virtual-clock"]);
+  const { url, child, data } = await serveCa(["--virtual-clock"]);
+  t.teardown(() => stop(child));
   try {
     const out = mkdtempSync(join(tmpdir(), "cardloop-served-run-"));
     const files = ["02-lost-card-holder-revokes.yaml", "07-found-card-renewed.yaml", "09-signatures-before-revocation.yaml"].map((f) => join(ROOT, "scenarios", "library", f));
-    const r = spawnSync(process.execPath, [CLI, "run", ...files, "--ca", url, "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(process.execPath, [CLI, "run", ...files, "--ca", url, "--ca-config", tokensConfig(data), "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
     t.is(r.status, 0, r.stdout + r.stderr);
     t.regex(r.stdout, /3\/3 scenarios passed/);
     const started = readRunLog(join(out, "run.jsonl")).filter((e) => e.type === "run.started");
@@ -54,8 +68,26 @@ test("scenarios run against a served embedded CA over HTTP, the run moved to the
   }
 });
 
+test("without the station's token a served CA issues nothing: the scenario fails at its issue step, refused for the credential", async (t) => {
+  const { url, child } = await serveCa(["--virtual-clock"]);
+  t.teardown(() => stop(child));
+  try {
+    const out = mkdtempSync(join(tmpdir(), "cardloop-served-run-"));
+    const file = join(ROOT, "scenarios", "library", "02-lost-card-holder-revokes.yaml");
+    const r = spawnSync(process.execPath, [CLI, "run", file, "--ca", url, "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    t.is(r.status, 1, r.stdout + r.stderr);
+    const steps = readRunLog(join(out, "run.jsonl")).filter((e) => e.type === "step.finished");
+    const issue = steps.find((e) => e.type === "step.finished" && e.data.action === "issue");
+    t.truthy(issue, "the issue step ran");
+    t.regex(JSON.stringify(issue), /credential/);
+  } finally {
+    await stop(child);
+  }
+});
+
 test("a served CA on real time cannot follow a scenario's clock: exit 2 with the fix", async (t) => {
   const { url, child } = await serveCa([]);
+  t.teardown(() => stop(child));
   try {
     const r = spawnSync(process.execPath, [CLI, "run", join(ROOT, "scenarios", "library", "02-lost-card-holder-revokes.yaml"), "--ca", url], { cwd: ROOT, encoding: "utf8" });
     t.is(r.status, 2);

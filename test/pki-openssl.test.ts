@@ -1,10 +1,12 @@
 import test from "ava";
 import fc from "fast-check";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { generateKeyPairSync } from "node:crypto";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Validator } from "../pki/index.js";
+import { generateEcKeyPair } from "../core/index.js";
+import { Certificate, Crl, Validator, buildCertificate, buildCrl, encodeName, ext, KU, OID, keyIdentifier, softwareSigningKey } from "../pki/index.js";
 import { DAY, KeyPool, T0, buildChain, chainParams, expectedFailures, type ChainParams } from "../pki/testing/chains.js";
 
 /**
@@ -121,3 +123,96 @@ test("openssl verify -crl_check_all -attime agrees with the validator on 200 gen
   t.true(agreedInvalid > 20, `invalid: ${agreedInvalid}`);
   t.true(singleFault > 20, `single-fault chains compared by reason: ${singleFault}`);
 });
+
+/** openssl in its own process group; the group is killed at teardown (also when the test fails or times out). */
+function opensslAsync(t: import("ava").ExecutionContext, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn("openssl", args, { detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const killGroup = () => {
+      try {
+        if (p.pid !== undefined) process.kill(-p.pid, "SIGKILL");
+      } catch {
+        // already exited
+      }
+    };
+    const timer = setTimeout(killGroup, 30_000);
+    t.teardown(() => {
+      clearTimeout(timer);
+      killGroup();
+    });
+    p.on("error", reject);
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+/** The signature BIT STRING (the last element of the outer SEQUENCE) with its unused-bits octet set: same signature, other bytes. */
+function signatureUnusedBits(der: Uint8Array, unused: number): Uint8Array {
+  const v = new Certificate(der); // any SIGNED{} has the same tail; the view only locates the signature octets
+  const sigLen = v.signature.length;
+  const out = Uint8Array.from(der);
+  out[der.length - sigLen - 1] = unused;
+  return out;
+}
+function crlSignatureUnusedBits(der: Uint8Array, unused: number): Uint8Array {
+  const out = Uint8Array.from(der);
+  out[der.length - new Crl(der).signature.length - 1] = unused;
+  return out;
+}
+
+test("signature BIT STRING with 1-7 unused bits: openssl verify / openssl crl refuse all 28 mutants, and so does the validator", async (t) => {
+  const T = Date.UTC(2026, 2, 1);
+  const DAY = 86_400_000;
+  const dir = mkdtempSync(join(tmpdir(), "pki-openssl-bits-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const verdicts: string[] = [];
+  for (const kind of ["ec", "rsa"] as const) {
+    const caKey = softwareSigningKey(kind === "ec" ? generateEcKeyPair("P-256").privateKey : generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey);
+    const leafKey = softwareSigningKey(generateEcKeyPair("P-256").privateKey);
+    const caName = encodeName([[OID.commonName, `Bits ${kind} CA`]]);
+    const ca = buildCertificate({ serial: Uint8Array.of(1), issuer: caName, subject: caName, notBefore: T - 9 * DAY, notAfter: T + 90 * DAY, spki: caKey.spki, extensions: [ext.basicConstraints(true), ext.keyUsage([KU.keyCertSign, KU.cRLSign])] }, caKey);
+    const leaf = buildCertificate({ serial: Uint8Array.of(7), issuer: caName, subject: encodeName([[OID.commonName, "Leaf"]]), notBefore: T - DAY, notAfter: T + 9 * DAY, spki: leafKey.spki, extensions: [ext.keyUsage([KU.digitalSignature])] }, caKey);
+    const crl = buildCrl({ issuerName: caName, issuerKeyId: keyIdentifier(caKey.spki), signer: caKey, crlNumber: 3n, thisUpdate: T - DAY, nextUpdate: T + DAY, entries: [["0102", T - DAY, 1]] });
+    const caFile = join(dir, `${kind}-ca.pem`);
+    writeFileSync(caFile, pem("CERTIFICATE", ca));
+    const attime = String(Math.floor(T / 1000));
+    // controls: openssl accepts the unmutated leaf and CRL
+    const ok = await opensslAsync(t, ["verify", "-no-CApath", "-no-CAstore", "-CAfile", caFile, "-attime", attime, writeTo(join(dir, `${kind}-leaf.pem`), pem("CERTIFICATE", leaf))]);
+    t.regex(ok.out, /: OK/, ok.out);
+    const crlOk = await opensslAsync(t, ["crl", "-noout", "-CAfile", caFile, "-in", writeTo(join(dir, `${kind}-crl.pem`), pem("X509 CRL", crl))]);
+    t.regex(crlOk.out, /verify OK/, crlOk.out);
+
+    const leafFiles: string[] = [];
+    for (let unused = 1; unused <= 7; unused++) {
+      const m = signatureUnusedBits(leaf, unused);
+      leafFiles.push(writeTo(join(dir, `${kind}-leaf-${unused}.pem`), pem("CERTIFICATE", m)));
+      const mine = new Validator().validate(m, { anchors: [ca], time: T, usage: "authentication" });
+      verdicts.push(`${kind} cert: validator ${mine.valid ? "valid" : mine.code}`);
+      const mc = crlSignatureUnusedBits(crl, unused);
+      const r = await opensslAsync(t, ["crl", "-noout", "-CAfile", caFile, "-in", writeTo(join(dir, `${kind}-crl-${unused}.pem`), pem("X509 CRL", mc))]);
+      t.notRegex(r.out, /verify OK/, `openssl crl accepted a CRL with ${unused} unused bits`);
+      t.regex(r.out, /invalid bit string bits left/);
+      const mineCrl = new Validator().validate(leaf, { anchors: [ca], crls: [mc], time: T, usage: "authentication" });
+      verdicts.push(`${kind} crl: validator ${mineCrl.valid ? "valid" : mineCrl.code}, openssl refused`);
+    }
+    const v = await opensslAsync(t, ["verify", "-no-CApath", "-no-CAstore", "-CAfile", caFile, "-attime", attime, ...leafFiles]);
+    const errors7 = [...v.out.matchAll(/^error 7 at 0 depth lookup: certificate signature failure$/gm)].length;
+    t.is(errors7, 7, v.out);
+    t.notRegex(v.out, /: OK$/m);
+  }
+  t.is(verdicts.length, 28);
+  t.deepEqual(
+    [...new Set(verdicts)].sort(),
+    ["ec cert: validator bad-signature", "ec crl: validator crl-bad-signature, openssl refused", "rsa cert: validator bad-signature", "rsa crl: validator crl-bad-signature, openssl refused"],
+  );
+});
+
+function writeTo(path: string, text: string): string {
+  writeFileSync(path, text);
+  return path;
+}

@@ -50,6 +50,7 @@ const CAPABILITIES = {
   bulkRevoke: "boolean",
   virtualClock: "boolean",
   renewalAuthorisation: "boolean",
+  issuanceAuthorisation: "boolean",
 } as const satisfies ShapeOf<CaCapabilities>;
 
 /** The keys each shipped adapter takes from --ca-config (`clock` and in-process objects are not YAML). */
@@ -87,12 +88,14 @@ export const CONFIG_KEYS = {
     crlScheduleMs: "number",
     renewalChallengeMs: "number",
     ocspValidityMs: "number",
+    ocspMaxNonceOctets: "number",
     kdfLog2N: "number",
     operatorToken: "string",
+    raToken: "string",
     serve: "boolean",
   } as const satisfies ShapeOf<Omit<EmbeddedAdapterOptions, "clock" | "random" | "events" | "policy">>,
   // url is --ca itself
-  http: { operatorToken: "string", capabilities: CAPABILITIES, timeoutMs: "number" } as const satisfies ShapeOf<Omit<HttpAdapterOptions, "url">>,
+  http: { operatorToken: "string", raToken: "string", capabilities: CAPABILITIES, timeoutMs: "number" } as const satisfies ShapeOf<Omit<HttpAdapterOptions, "url">>,
 } as const;
 
 /**

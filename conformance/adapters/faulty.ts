@@ -2,6 +2,7 @@ import {
   CaError,
   type CaAdapter,
   type CaCapabilities,
+  type CaCredentials,
   type CertificateStatus,
   type IssueRequest,
   type IssuedCertificate,
@@ -11,9 +12,10 @@ import {
   type RevokeRequest,
   type CancellationCodes,
 } from "../../simulator/ca/index.js";
-import { certInfo, corruptSignatureIn, crlSignature, makeCsr, normSerial, ocspRequestSerials, parseOcspResponse, stripOcspNonce } from "../pkix.js";
-import { CertificationRequest, encodePem, pemToDer } from "../../pki/index.js";
+import { buildOcspRequest, certInfo, corruptSignatureIn, crlSignature, makeCsr, normSerial, ocspRequestSerials, parseOcspResponse, stripOcspNonce } from "../pkix.js";
+import { CertificationRequest, encodeOcspRequest, encodePem, parseOcspRequest, pemToDer } from "../../pki/index.js";
 import { createPublicKey } from "node:crypto";
+import { DEFAULT_POLICY } from "../../core/index.js";
 
 /** One deliberate defect each: what a misconfigured or buggy CA does. */
 export type Fault =
@@ -56,14 +58,29 @@ export type Fault =
   /** POST of a well-formed request is refused (HTTP 415). */
   | "broken-ocsp-post"
   /** A malformed request crashes the responder (HTTP 500, no OCSP response). */
-  | "crash-on-malformed-ocsp";
+  | "crash-on-malformed-ocsp"
+  /** Issues for anyone: a request without the issuing station's credential is issued as if it had one. */
+  | "issue-without-credential"
+  /** Operator revocation on the registration answers alone, as if every caller were the operator. */
+  | "operator-without-token"
+  /** Wrong codes lock the certificate for everyone, its holder with the right code included. */
+  | "lockout-locks-holder"
+  /** Keeps only the newest renewal challenges per certificate: asking for more evicts the holder's. */
+  | "evict-renewal-challenges"
+  /** The responder looks at a CertID's serial only: a request naming another issuer is answered as if for this CA. */
+  | "ignore-certid-issuer";
 
 export const FAULTS: readonly Fault[] = [
   "ignore-card-expiry", "corrupt-certificate-signature", "substitute-key", "accept-broken-csr", "accept-weak-key",
   "duplicate-concurrent", "renew-returns-old", "renew-without-proof", "collapse-reasons", "ack-unknown-serial", "ack-duplicate", "release-noop",
   "no-codes", "ignore-holder-code", "ignore-representative-code", "corrupt-crl-signature", "corrupt-ocsp-signature",
   "drop-ocsp-nonce", "broken-ocsp-get", "broken-ocsp-post", "crash-on-malformed-ocsp",
+  "issue-without-credential", "operator-without-token", "lockout-locks-holder", "evict-renewal-challenges",
+  "ignore-certid-issuer",
 ];
+
+/** How many outstanding challenges "evict-renewal-challenges" keeps per certificate (the old embedded CA's 4). */
+const KEPT_CHALLENGES = 4;
 
 async function csrProblem(pem: string): Promise<"broken-signature" | "weak-key" | undefined> {
   const csr = new CertificationRequest(pemToDer(pem));
@@ -82,6 +99,10 @@ export class FaultyCa implements CaAdapter {
   private inFlight?: Promise<IssuedCertificate>;
   private readonly codes = new Map<string, CancellationCodes>();
   private readonly issued = new Map<string, IssuedCertificate>();
+  /** Wrong revocation credentials per serial ("lockout-locks-holder"). */
+  private readonly wrong = new Map<string, number>();
+  /** Outstanding challenges per serial, newest last ("evict-renewal-challenges"). */
+  private readonly challenges = new Map<string, string[]>();
 
   constructor(
     private readonly inner: CaAdapter,
@@ -94,8 +115,20 @@ export class FaultyCa implements CaAdapter {
     return this.inner.capabilities();
   }
 
+  credentials(): CaCredentials {
+    return this.inner.credentials?.() ?? {};
+  }
+
+  /** The inner CA's own credential, which a faulty CA hands to callers that brought none. */
+  private own(kind: keyof CaCredentials): string {
+    const token = this.inner.credentials?.()[kind];
+    if (!token) throw new Error(`fault ${this.fault} needs an inner CA whose ${kind} is known (the embedded CA)`);
+    return token;
+  }
+
   async issue(req: IssueRequest): Promise<IssuedCertificate> {
     let r = req;
+    if (this.fault === "issue-without-credential" && !req.raToken) r = { ...r, raToken: this.own("raToken") };
     if (this.fault === "ignore-card-expiry") r = { ...req, cardExpiry: undefined };
     const problem = this.fault === "accept-broken-csr" || this.fault === "accept-weak-key" || this.fault === "substitute-key" ? await csrProblem(req.csrPem) : undefined;
     if (
@@ -104,7 +137,7 @@ export class FaultyCa implements CaAdapter {
       (this.fault === "substitute-key" && !problem)
     ) {
       // what a CA that skips the check effectively does: it certifies whatever key it likes
-      r = { ...req, csrPem: (await makeCsr(req.holder.name)).pem };
+      r = { ...r, csrPem: (await makeCsr(req.holder.name)).pem };
     }
     if (this.fault === "duplicate-concurrent") {
       if (this.inFlight) return this.inFlight;
@@ -131,16 +164,22 @@ export class FaultyCa implements CaAdapter {
     }
     if (this.fault === "renew-without-proof" && req.proof === undefined && req.operatorToken === undefined) {
       // what a CA that skips the authorisation effectively does: it treats every caller as its operator
-      const token = (this.inner as { operatorToken?: unknown }).operatorToken;
-      if (typeof token !== "string") throw new Error("renew-without-proof needs an inner CA with an operator token (the embedded CA)");
-      return this.inner.renew(serial, { ...req, operatorToken: token });
+      return this.inner.renew(serial, { ...req, operatorToken: this.own("operatorToken") });
+    }
+    if (this.fault === "evict-renewal-challenges" && req.challenge !== undefined && !this.challenges.get(normSerial(serial))?.includes(req.challenge)) {
+      throw new CaError(403, "bad-challenge", "the renewal challenge is unknown, used, expired or for another certificate; ask for a new one");
     }
     return this.inner.renew(serial, req);
   }
 
-  renewalChallenge(serial: string): Promise<RenewalChallenge> {
-    if (!this.inner.renewalChallenge) return Promise.reject(new CaError(404, "not-offered", "the CA hands out no renewal challenges"));
-    return this.inner.renewalChallenge(serial);
+  async renewalChallenge(serial: string): Promise<RenewalChallenge> {
+    if (!this.inner.renewalChallenge) throw new CaError(404, "not-offered", "the CA hands out no renewal challenges");
+    const c = await this.inner.renewalChallenge(serial);
+    if (this.fault === "evict-renewal-challenges") {
+      const kept = [...(this.challenges.get(normSerial(serial)) ?? []), c.challenge].slice(-KEPT_CHALLENGES);
+      this.challenges.set(normSerial(serial), kept);
+    }
+    return c;
   }
 
   async revoke(req: RevokeRequest): Promise<RevocationResult> {
@@ -150,9 +189,15 @@ export class FaultyCa implements CaAdapter {
     // a CA that hands out no codes asks for none: the holder path works without one
     if (this.fault === "no-codes" && req.role === "holder" && !req.code) r = { ...req, code: this.codeFor(req.serial)?.holder };
     if (this.fault === "ignore-representative-code" && req.role === "legal-representative") r = { ...req, code: this.codeFor(req.serial)?.legalRepresentative ?? req.code };
+    if (this.fault === "operator-without-token" && req.role === "operator" && !req.operatorToken) r = { ...r, operatorToken: this.own("operatorToken") };
+    const key = normSerial(req.serial);
+    if (this.fault === "lockout-locks-holder" && (this.wrong.get(key) ?? 0) >= DEFAULT_POLICY.maxFailedAttempts) {
+      throw new CaError(423, "locked", "revocation of this certificate is locked after too many wrong attempts; an operator must unlock it");
+    }
     try {
       return await this.inner.revoke(r);
     } catch (err) {
+      if (this.fault === "lockout-locks-holder" && err instanceof CaError && (err.status === 403 || err.status === 429)) this.wrong.set(key, (this.wrong.get(key) ?? 0) + 1);
       if (this.fault === "ack-unknown-serial" && err instanceof CaError && (err.status === 404 || err.status === 400)) {
         return { serial: req.serial, status: "revoked", reason: req.reason, revokedAt: new Date(0) };
       }
@@ -164,13 +209,22 @@ export class FaultyCa implements CaAdapter {
     }
   }
 
+  /** The request with every CertID naming this CA's issuer (its other extensions, the nonce among them, kept). */
+  private asOwnIssuer(request: Uint8Array): Uint8Array {
+    const issuerPem = [...this.issued.values()][0]?.chainPem[0];
+    if (!issuerPem) return request;
+    const asked = parseOcspRequest(request);
+    const own = parseOcspRequest(buildOcspRequest(issuerPem, ocspRequestSerials(request)));
+    return encodeOcspRequest(own.certIds.map((c) => c.der), asked.extensions);
+  }
+
   private codeFor(serial: string): CancellationCodes | undefined {
     return this.codes.get(normSerial(serial));
   }
 
-  async release(serial: string): Promise<void> {
+  async release(serial: string, operatorToken?: string): Promise<void> {
     if (this.fault === "release-noop") return;
-    return this.inner.release(serial);
+    return this.inner.release(serial, operatorToken);
   }
 
   status(serial: string): Promise<CertificateStatus> {
@@ -192,7 +246,8 @@ export class FaultyCa implements CaAdapter {
     if (this.fault === "broken-ocsp-get" && method === "GET") throw new CaError(404, "ocsp-http", "OCSP responder answered HTTP 404");
     if (this.fault === "broken-ocsp-post" && method === "POST" && parses) throw new CaError(415, "ocsp-http", "OCSP responder answered HTTP 415");
     if (this.fault === "crash-on-malformed-ocsp" && !parses) throw new CaError(500, "ocsp-http", "OCSP responder answered HTTP 500");
-    const req = this.fault === "drop-ocsp-nonce" && parses ? stripOcspNonce(request) : request;
+    let req = this.fault === "drop-ocsp-nonce" && parses ? stripOcspNonce(request) : request;
+    if (this.fault === "ignore-certid-issuer" && parses) req = this.asOwnIssuer(req);
     const der = await this.inner.ocsp(req, method);
     if (this.fault === "corrupt-ocsp-signature") {
       const info = parseOcspResponse(der);

@@ -1,13 +1,16 @@
 import { request, Agent } from "undici";
 import {
   CaError,
+  type BulkRevocationResult,
   type CaAdapter,
   type CaCapabilities,
+  type CaCredentials,
   type CertificateStatus,
   type IssueRequest,
   type IssuedCertificate,
   type RenewalChallenge,
   type RenewRequest,
+  type RevocationReason,
   type RevocationResult,
   type RevokeRequest,
 } from "../../simulator/ca/index.js";
@@ -17,8 +20,14 @@ import { ocspOverHttp } from "./loopback-http.js";
 export interface HttpAdapterOptions {
   /** Base URL of a served embedded CA (`cardloop ca serve`), e.g. http://127.0.0.1:8440. */
   url: string;
-  /** Operator token, for release from hold (never logged). */
+  /**
+   * The operator's and the issuing station's tokens (never logged). The
+   * adapter never adds them by itself: callers read them with credentials()
+   * and put them into the requests that need them, so that a request without
+   * a credential is really sent without one.
+   */
   operatorToken?: string;
+  raToken?: string;
   /** What the served CA offers; the embedded CA's full set by default. */
   capabilities?: Partial<CaCapabilities>;
   timeoutMs?: number;
@@ -36,6 +45,7 @@ const FULL: CaCapabilities = {
   bulkRevoke: true,
   virtualClock: false,
   renewalAuthorisation: true,
+  issuanceAuthorisation: true,
 };
 
 /** The embedded CA's REST API (issue 3) spoken over HTTP with undici. */
@@ -66,12 +76,16 @@ export class HttpCa implements CaAdapter {
     return { ...FULL, ...(this.opts.capabilities ?? {}) };
   }
 
-  /** `bearer`: true for the configured operator token, or a token the request itself carries. */
-  private async call(method: "GET" | "POST", path: string, body?: unknown, bearer: boolean | string = false): Promise<{ status: number; json: Record<string, unknown> }> {
+  credentials(): CaCredentials {
+    const { operatorToken, raToken } = this.opts;
+    return { ...(operatorToken ? { operatorToken } : {}), ...(raToken ? { raToken } : {}) };
+  }
+
+  /** `bearer`: the credential the request itself carries, sent as Authorization: Bearer. */
+  private async call(method: "GET" | "POST", path: string, body?: unknown, bearer?: string): Promise<{ status: number; json: Record<string, unknown> }> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
-    const token = bearer === true ? this.opts.operatorToken : bearer || undefined;
-    if (token) headers.authorization = `Bearer ${token}`;
+    if (bearer) headers.authorization = `Bearer ${bearer}`;
     const res = await request(this.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), dispatcher: this.agent });
     const text = await res.body.text();
     let json: Record<string, unknown> = {};
@@ -80,7 +94,10 @@ export class HttpCa implements CaAdapter {
     } catch {
       json = { error: "not-json", message: text.slice(0, 200) };
     }
-    if (res.statusCode >= 400) throw new CaError(res.statusCode, String(json.error ?? "error"), String(json.message ?? `HTTP ${res.statusCode}`));
+    if (res.statusCode >= 400) {
+      const retry = Number(res.headers["retry-after"]);
+      throw new CaError(res.statusCode, String(json.error ?? "error"), String(json.message ?? `HTTP ${res.statusCode}`), Number.isFinite(retry) ? retry * 1000 : undefined);
+    }
     return { status: res.statusCode, json };
   }
 
@@ -101,7 +118,7 @@ export class HttpCa implements CaAdapter {
       profile: req.profile,
       holder: req.holder,
       ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}),
-    });
+    }, req.raToken);
     return this.issued(json);
   }
 
@@ -110,7 +127,6 @@ export class HttpCa implements CaAdapter {
     return { serial: String(json.serial), challenge: String(json.challenge), expiresAt: new Date(String(json.expiresAt)) };
   }
 
-  /** Only the request's own operator token authorises a renewal: the configured one (for release) is never added. */
   async renew(serial: string, req: RenewRequest): Promise<IssuedCertificate> {
     const { json } = await this.call(
       "POST",
@@ -121,19 +137,29 @@ export class HttpCa implements CaAdapter {
         ...(req.challenge !== undefined ? { challenge: req.challenge } : {}),
         ...(req.proof !== undefined ? { proof: Buffer.from(req.proof).toString("base64") } : {}),
       },
-      req.operatorToken ?? false,
+      req.operatorToken,
     );
     return this.issued(json);
   }
 
   async revoke(req: RevokeRequest): Promise<RevocationResult> {
-    const { serial, ...rest } = req;
-    const { json } = await this.call("POST", `/api/v1/certificates/${encodeURIComponent(serial)}/revoke`, rest);
+    const { serial, operatorToken, ...rest } = req;
+    const { json } = await this.call("POST", `/api/v1/certificates/${encodeURIComponent(serial)}/revoke`, rest, operatorToken);
     return { serial: String(json.serial), status: json.status as RevocationResult["status"], reason: json.reason as RevocationResult["reason"], revokedAt: new Date(String(json.revokedAt)) };
   }
 
-  async release(serial: string): Promise<void> {
-    await this.call("POST", `/api/v1/certificates/${encodeURIComponent(serial)}/release`, {}, true);
+  async revokeMany(serials: string[], reason: RevocationReason, operatorToken: string): Promise<BulkRevocationResult> {
+    const { json } = await this.call("POST", "/api/v1/revocations", { serials, reason }, operatorToken);
+    return {
+      revoked: Number(json.revoked),
+      revokedAt: new Date(String(json.revokedAt)),
+      unknown: (json.unknown as string[]) ?? [],
+      alreadyRevoked: (json.alreadyRevoked as string[]) ?? [],
+    };
+  }
+
+  async release(serial: string, operatorToken?: string): Promise<void> {
+    await this.call("POST", `/api/v1/certificates/${encodeURIComponent(serial)}/release`, {}, operatorToken);
   }
 
   async status(serial: string): Promise<CertificateStatus> {

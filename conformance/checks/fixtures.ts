@@ -3,9 +3,11 @@ import type { Clock, LifecyclePolicy } from "../../core/index.js";
 import {
   CaError,
   type CaAdapter,
+  type CaCredentials,
   type CancellationCodes,
   type Holder,
   type IssuedCertificate,
+  type IssueRequest,
   type Profile,
   type RenewRequest,
   type RevocationReason,
@@ -83,6 +85,24 @@ export class Fixtures {
     };
   }
 
+  /** What the CA was configured with (--ca-config, or the embedded CA's own tokens); never in evidence. */
+  credentials(): CaCredentials {
+    return this.ca.credentials?.() ?? {};
+  }
+
+  /** The issuing station's credential as a request field, when there is one. */
+  raCredential(): Pick<IssueRequest, "raToken"> {
+    const { raToken } = this.credentials();
+    return raToken ? { raToken } : {};
+  }
+
+  /** The operator's token; checks that need one and do not have it cannot judge. */
+  operatorToken(): string {
+    const { operatorToken } = this.credentials();
+    if (!operatorToken) throw new Precondition("certify holds no operator token for this CA: give operatorToken in --ca-config");
+    return operatorToken;
+  }
+
   codesFor(holder: Holder): CancellationCodes | undefined {
     return this.codes.get(holder.id);
   }
@@ -91,7 +111,7 @@ export class Fixtures {
     const holder = opts.holder ?? this.holder(profile);
     const csr = opts.csr ?? (await makeCsr(holder.name, opts.alg ?? "p256"));
     const cardExpiry = opts.cardExpiry ?? this.defaultCardExpiry();
-    const issued = await this.ca.issue({ csrPem: csr.pem, profile, holder, cardExpiry });
+    const issued = await this.ca.issue({ csrPem: csr.pem, profile, holder, cardExpiry, ...this.raCredential() });
     if (issued.cancellationCodes && !this.codes.has(holder.id)) this.codes.set(holder.id, issued.cancellationCodes);
     return { issued, info: certInfo(issued.certificatePem), holder, requestedSpki: csr.spkiHex };
   }
@@ -197,16 +217,26 @@ export class Fixtures {
 
   /** An OCSP exchange; over POST a transport failure is judged once, by OCSP-POST. */
   async ocsp(serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" } = {}): Promise<{ request: Uint8Array; response: OcspInfo }> {
+    return this.ocspFor(await this.issuerPem(), serials, opts);
+  }
+
+  /** An OCSP exchange naming `issuerPem` as the issuer in the CertIDs (another CA's, to see what the responder does). */
+  async ocspFor(issuerPem: string, serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" } = {}): Promise<{ request: Uint8Array; response: OcspInfo }> {
     try {
-      return await this.ocspRaw(serials, opts);
+      return await this.ocspExchange(issuerPem, serials, opts);
     } catch (err) {
       if ((opts.method ?? "POST") === "POST") throw new Precondition(`OCSP over POST failed (${(err as Error).message}): see OCSP-POST`);
       throw err;
     }
   }
 
+  /** An OCSP exchange whose transport failure is the caller's to judge (OCSP-POST, propagation). */
   async ocspRaw(serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" } = {}): Promise<{ request: Uint8Array; response: OcspInfo }> {
-    const request = buildOcspRequest(await this.issuerPem(), serials, opts.nonce);
+    return this.ocspExchange(await this.issuerPem(), serials, opts);
+  }
+
+  private async ocspExchange(issuerPem: string, serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" }): Promise<{ request: Uint8Array; response: OcspInfo }> {
+    const request = buildOcspRequest(issuerPem, serials, opts.nonce);
     const der = await this.ca.ocsp(request, opts.method ?? "POST");
     return { request, response: parseOcspResponse(der) };
   }

@@ -1,3 +1,4 @@
+import { authorisationChecks } from "./authorisation.js";
 import { crlChecks } from "./crl.js";
 import { issuanceChecks } from "./issuance.js";
 import { lifecycleChecks } from "./lifecycle.js";
@@ -14,6 +15,7 @@ export const CATALOG: readonly Check[] = [
   ...issuanceChecks,
   ...renewalChecks,
   ...revocationChecks,
+  ...authorisationChecks,
   ...propagationChecks,
   ...crlChecks,
   ...ocspChecks,

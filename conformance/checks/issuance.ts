@@ -14,7 +14,8 @@ async function profileCerts(ctx: CheckContext): Promise<Issued[]> {
 async function mustRefuse(ctx: CheckContext, csrPem: string, what: string) {
   const holder = ctx.fx.holder(what);
   try {
-    const issued = await ctx.ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: ctx.fx.defaultCardExpiry() });
+    // With the station's credential: the refusal must be about the request, not about who sent it.
+    const issued = await ctx.ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: ctx.fx.defaultCardExpiry(), ...ctx.fx.raCredential() });
     return fail(`the CA issued a certificate for ${what}`, { request: csrPem, serial: issued.serial, certificate: issued.certificatePem });
   } catch (err) {
     if (isRefusal(err)) return pass(`refused: ${err.status} ${err.reason}`, { request: csrPem, status: err.status, reason: err.reason, message: err.message });

@@ -99,7 +99,7 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
   const describe = (r: ValidationResult) => (r.valid ? "valid" : `${r.code}: ${r.detail}`);
 
   // issue: keys made on the card, requests signed by the card, certificates written back
-  const station = new IssuanceStation({ ca, clock });
+  const station = new IssuanceStation({ ca, clock, raToken: ctx.fx.credentials().raToken });
   const issued = await station.personalise(reader, { holder, pin: PIN });
   chain = issued.authentication.chainPem;
   const certs = (r: { authentication: IssuedCertificate; signature: IssuedCertificate }) => [r.authentication, r.signature];
@@ -127,7 +127,7 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
   // renew: new keys and certificates at the kiosk; the card authenticates with the new one
   let current = issued;
   if (caps.renew) {
-    const kiosk = new RenewalKiosk({ ca, clock });
+    const kiosk = new RenewalKiosk({ ca, clock, raToken: ctx.fx.credentials().raToken });
     const renewed = await kiosk.renew(reader, { pin: PIN, holder });
     const changed = certs(renewed).every((c, i) => normSerial(c.serial) !== normSerial(certs(issued)[i].serial));
     const again = await signWithCard(reader, SLOT.authentication, challenge);

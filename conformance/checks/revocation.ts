@@ -89,6 +89,12 @@ export const renewalChecks: Check[] = [
   },
 ];
 
+/** The operator's token for a request, when certify holds one (without it the CA refuses for that reason alone). */
+function operatorCredential(ctx: CheckContext): { operatorToken?: string } {
+  const { operatorToken } = ctx.fx.credentials();
+  return operatorToken ? { operatorToken } : {};
+}
+
 export const revocationChecks: Check[] = [
   {
     id: "REV-REASONS",
@@ -124,7 +130,7 @@ export const revocationChecks: Check[] = [
     async run(ctx) {
       const serial = ctx.fx.unknownSerial();
       try {
-        const r = await ctx.ca.revoke({ serial, reason: "keyCompromise", role: "operator" });
+        const r = await ctx.ca.revoke({ serial, reason: "keyCompromise", role: "operator", ...operatorCredential(ctx) });
         return fail("the CA acknowledged revoking a serial it never issued", { serial, answer: r });
       } catch (err) {
         if (isRefusal(err)) return pass(`refused: ${err.status} ${err.reason}`, { serial, status: err.status, reason: err.reason });
@@ -164,7 +170,7 @@ export const revocationChecks: Check[] = [
       const c = await ctx.fx.issue("authentication");
       const held = await ctx.fx.revokeAsHolder(c, "certificateHold");
       const onHold = await ctx.ca.status(c.issued.serial);
-      await ctx.ca.release(c.issued.serial);
+      await ctx.ca.release(c.issued.serial, ctx.fx.operatorToken());
       const released = await ctx.ca.status(c.issued.serial);
       const ev = { serial: c.issued.serial, answer: held, onHold, released };
       if (onHold.status !== "on-hold") return fail(`after certificateHold the status is ${onHold.status}`, ev);
@@ -216,22 +222,25 @@ export const revocationChecks: Check[] = [
   },
   {
     id: "REV-AUTH-LOCKOUT",
-    title: "Revocation locks after the policy's number of wrong codes, not before",
+    title: "Wrong codes are stopped after the policy's number, not before",
     source: "lifecycle policy: revoke (lockout after repeated wrong credentials)",
     level: "MUST",
     needs: ["authorisation", "cancellationCodes"],
     async run(ctx) {
       const n = ctx.policy.maxFailedAttempts;
-      // One wrong code fewer than the limit leaves the holder able to revoke; the limit itself locks even the right code out.
+      // From one caller: one wrong code fewer than the limit leaves the right code working; at the limit the guesser
+      // is stopped (locked, 423, or made to wait, 429) before its next code is even looked at, the right one included.
+      // That the holder elsewhere is not locked out with it is REV-LOCKOUT-HOLDER's to judge.
       const early = await wrongCodesThenRight(ctx, n - 1);
       if (!early) return skip("the CA handed out no holder code: see REV-CANCELLATION-CODES");
       const atLimit = (await wrongCodesThenRight(ctx, n))!;
       const ev = { maxFailedAttempts: n, afterFewer: early, afterLimit: atLimit };
       if (early.wrongRefused < n - 1 || atLimit.wrongRefused < n) return skip("the CA accepted a wrong code, so nothing was left to lock: see REV-AUTH-WRONG-CODE", ev);
-      if (early.refusedWith !== undefined) return fail(`the right code was refused (${early.refusedWith}) after ${n - 1} wrong ones; the policy locks after ${n}`, ev);
-      if (atLimit.refusedWith === undefined) return fail(`the right code still revoked after ${n} wrong ones: no lockout`, ev);
+      if (early.refusedWith !== undefined) return fail(`the right code was refused (${early.refusedWith}) after ${n - 1} wrong ones; the policy stops guessers after ${n}`, ev);
+      if (atLimit.refusedWith === undefined) return fail(`the next code after ${n} wrong ones was still looked at (the right one revoked): no limit on guessing`, ev);
+      if (atLimit.refusedWith !== 423 && atLimit.refusedWith !== 429) return fail(`after ${n} wrong codes the next was refused with ${atLimit.refusedWith}, not as locked (423) or too many attempts (429)`, ev);
       if (atLimit.statusAfter !== "good") return fail(`refused (${atLimit.refusedWith}) but the certificate is now ${atLimit.statusAfter}`, ev);
-      return pass(`locked after ${n} wrong codes (refused with ${atLimit.refusedWith}), not before`, ev);
+      return pass(`stopped after ${n} wrong codes (refused with ${atLimit.refusedWith}), not before`, ev);
     },
   },
   {

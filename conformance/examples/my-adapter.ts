@@ -11,6 +11,8 @@
  *
  *   url: http://127.0.0.1:8440
  *   hold: false          # say so if your CA cannot suspend certificates
+ *   raToken: ...         # the issuing station's credential (ra.token of `cardloop ca serve`)
+ *   operatorToken: ...   # the operator's (operator.token)
  */
 import {
   CaError,
@@ -28,6 +30,8 @@ import { splitPem } from "../../pki/index.js";
 interface MyOptions {
   url?: string;
   hold?: boolean;
+  raToken?: string;
+  operatorToken?: string;
 }
 
 /**
@@ -36,13 +40,18 @@ interface MyOptions {
  * running with the default. Shapes: "any", "string", "number", "boolean", a
  * list of allowed strings, or a mapping of the same.
  */
-export const configKeys = { url: "string", hold: "boolean" } as const;
+export const configKeys = { url: "string", hold: "boolean", raToken: "string", operatorToken: "string" } as const;
 
-/** Every call goes through here: a refusal becomes a CaError with the HTTP status, which the checks judge. */
-async function call(base: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+/**
+ * Every call goes through here: a refusal becomes a CaError with the HTTP
+ * status, which the checks judge. `token`: the credential the request carries.
+ */
+async function call(base: string, method: string, path: string, body?: unknown, token?: string): Promise<Record<string, unknown>> {
+  const headers: Record<string, string> = body === undefined ? {} : { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(base + path, {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
@@ -88,11 +97,19 @@ export async function createAdapter(options: MyOptions & Record<string, unknown>
         virtualClock: false,
         // Renewal needs proof of the old key (the challenge below); omit this if your CA has no such check.
         renewalAuthorisation: true,
+        // Issuing needs the issuing station's credential; omit this if anyone may ask your CA for a certificate.
+        issuanceAuthorisation: true,
       };
     },
 
+    // What --ca-config gave; certify puts each into the requests that need it (an adapter never adds them itself).
+    credentials() {
+      return { raToken: options.raToken, operatorToken: options.operatorToken };
+    },
+
     async issue(req: IssueRequest) {
-      return toIssued(await call(base, "POST", "/api/v1/certificates", { csr: req.csrPem, profile: req.profile, holder: req.holder, cardExpiry: req.cardExpiry?.toISOString() }));
+      const body = { csr: req.csrPem, profile: req.profile, holder: req.holder, cardExpiry: req.cardExpiry?.toISOString() };
+      return toIssued(await call(base, "POST", "/api/v1/certificates", body, req.raToken));
     },
 
     // Optional: a single-use challenge the card signs with the old key before it makes the new one.
@@ -103,17 +120,18 @@ export async function createAdapter(options: MyOptions & Record<string, unknown>
 
     async renew(serial: string, req: RenewRequest) {
       const proof = req.proof && Buffer.from(req.proof).toString("base64");
-      return toIssued(await call(base, "POST", `/api/v1/certificates/${serial}/renew`, { csr: req.csrPem, cardExpiry: req.cardExpiry?.toISOString(), challenge: req.challenge, proof }));
+      const body = { csr: req.csrPem, cardExpiry: req.cardExpiry?.toISOString(), challenge: req.challenge, proof };
+      return toIssued(await call(base, "POST", `/api/v1/certificates/${serial}/renew`, body, req.operatorToken));
     },
 
     async revoke(req: RevokeRequest): Promise<RevocationResult> {
-      const { serial, ...credentials } = req;
-      const j = await call(base, "POST", `/api/v1/certificates/${serial}/revoke`, credentials);
+      const { serial, operatorToken, ...credentials } = req;
+      const j = await call(base, "POST", `/api/v1/certificates/${serial}/revoke`, credentials, operatorToken);
       return { serial: String(j.serial), status: j.status as RevocationResult["status"], reason: j.reason as RevocationResult["reason"], revokedAt: new Date(String(j.revokedAt)) };
     },
 
-    async release(serial: string) {
-      await call(base, "POST", `/api/v1/certificates/${serial}/release`, {});
+    async release(serial: string, operatorToken?: string) {
+      await call(base, "POST", `/api/v1/certificates/${serial}/release`, {}, operatorToken);
     },
 
     async status(serial: string): Promise<CertificateStatus> {

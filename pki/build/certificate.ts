@@ -2,6 +2,7 @@ import { Tag } from "../der.js";
 import { DerWriter } from "../der-writer.js";
 import { OID } from "../oids.js";
 import type { SigningKey } from "./keys.js";
+import { checkMailbox, checkNameAttribute, NameError } from "./names.js";
 
 /**
  * X.509 v3 certificates and their parts (names, extensions), written in one
@@ -9,15 +10,20 @@ import type { SigningKey } from "./keys.js";
  * and OCSP responses share one signing path.
  */
 
-/** One name attribute; the string type defaults to PrintableString for countryName, else UTF8String. */
+/**
+ * One name attribute. The string type defaults to PrintableString for
+ * countryName, serialNumber and dnQualifier, IA5String for emailAddress and
+ * domainComponent, else UTF8String; a requested type the value does not fit
+ * is refused (names.ts), never written as other bytes.
+ */
 export type NameAttr = [oid: string, value: string, type?: "utf8" | "printable" | "ia5"];
 
-/** A Name of single-valued RDNs, in the order given. */
+/** A Name of single-valued RDNs, in the order given; values NFC, checked by names.ts (NameError). */
 export function encodeName(attrs: NameAttr[]): Uint8Array {
   const w = new DerWriter(128).begin(Tag.Sequence);
-  for (const [oid, value, type] of attrs) {
+  for (const [oid, raw, requested] of attrs) {
+    const { value, type: t } = checkNameAttribute(oid, raw, requested);
     w.begin(Tag.Set).begin(Tag.Sequence).oid(oid);
-    const t = type ?? (oid === OID.country ? "printable" : "utf8");
     if (t === "printable") w.printableString(value);
     else if (t === "ia5") w.ia5String(value);
     else w.utf8String(value);
@@ -25,6 +31,15 @@ export function encodeName(attrs: NameAttr[]): Uint8Array {
   }
   return new Uint8Array(w.end().finish());
 }
+
+/** A URI for an IA5String GeneralName: ASCII without controls or spaces (RFC 5280 4.2.1.6; IRIs are mapped to URIs first). */
+function uri(url: string): string {
+  if (!/^[\x21-\x7e]+$/.test(url)) throw new NameError("uniformResourceIdentifier", "must be printable ASCII (an IA5String URI)");
+  return url;
+}
+
+/** id-on-SmtpUTF8Mailbox (RFC 9598). */
+export const SMTP_UTF8_MAILBOX = "1.3.6.1.5.5.7.8.9";
 
 /** One Extension, DER: SEQUENCE { extnID, critical?, extnValue OCTET STRING { value } }. */
 export function extension(oid: string, critical: boolean, value: (w: DerWriter) => void): Uint8Array {
@@ -64,17 +79,29 @@ export const ext = {
   },
   ocspAccess(url: string): Uint8Array {
     return extension(OID.authorityInfoAccess, false, (w) =>
-      w.begin(Tag.Sequence).begin(Tag.Sequence).oid(OID.adOcsp).primitive(0x86, Buffer.from(url, "latin1")).end().end(),
+      w.begin(Tag.Sequence).begin(Tag.Sequence).oid(OID.adOcsp).primitive(0x86, Buffer.from(uri(url), "latin1")).end().end(),
     );
   },
   crlDistributionPoint(url: string): Uint8Array {
     // DistributionPoint { distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } } }
     return extension(OID.crlDistributionPoints, false, (w) =>
-      w.begin(Tag.Sequence).begin(Tag.Sequence).begin(0xa0).begin(0xa0).primitive(0x86, Buffer.from(url, "latin1")).end().end().end().end(),
+      w.begin(Tag.Sequence).begin(Tag.Sequence).begin(0xa0).begin(0xa0).primitive(0x86, Buffer.from(uri(url), "latin1")).end().end().end().end(),
     );
   },
+  /**
+   * subjectAltName with one mailbox (RFC 9598): an ASCII local part as [1]
+   * rfc822Name (IA5String, domain in A-labels); a non-ASCII one as [0]
+   * otherName id-on-SmtpUTF8Mailbox, [0] EXPLICIT UTF8String (domain in U-labels).
+   * A mailbox names.ts refuses throws NameError.
+   */
   emailAltName(email: string): Uint8Array {
-    return extension(OID.subjectAltName, false, (w) => w.begin(Tag.Sequence).primitive(0x81, Buffer.from(email, "latin1")).end());
+    const m = checkMailbox(email);
+    return extension(OID.subjectAltName, false, (w) => {
+      w.begin(Tag.Sequence);
+      if (m.form === "rfc822") w.primitive(0x81, Buffer.from(m.address, "latin1"));
+      else w.begin(0xa0).oid(SMTP_UTF8_MAILBOX).begin(0xa0).utf8String(m.address).end().end();
+      w.end();
+    });
   },
   ocspNoCheck(): Uint8Array {
     return extension(OID.ocspNoCheck, false, (w) => w.null());

@@ -26,12 +26,30 @@ export interface Holder {
   registration?: Record<string, string>;
 }
 
+/**
+ * What a caller of the CA holds. Bearer tokens over HTTP
+ * (`Authorization: Bearer <token>`); see simulator/ca/README.md, "Credentials".
+ */
+export interface CaCredentials {
+  /** The issuing station's (registration authority's) credential: needed to issue. */
+  raToken?: string;
+  /** The operator's credential: operator revocation, hold, release, unlock, bulk, audit, operator renewal. */
+  operatorToken?: string;
+}
+
+/** Where a request came from, for counting wrong credentials per source. HTTP: "ip:<remote address>"; in-process: "local". */
+export interface Caller {
+  source: string;
+}
+
 export interface IssueRequest {
   csrPem: string;
   profile: Profile;
   holder: Holder;
   /** The card's own expiry: no certificate outlives its card. */
   cardExpiry?: Date;
+  /** The issuing station's credential (CAs with `issuanceAuthorisation` refuse without it: 401). */
+  raToken?: string;
 }
 
 /**
@@ -104,6 +122,8 @@ export interface RevokeRequest {
   name?: string;
   /** Operator path: answers to the registration questions. */
   answers?: Record<string, string>;
+  /** Required (and checked before the answers) for role "operator". */
+  operatorToken?: string;
 }
 
 export interface RevocationResult {
@@ -148,14 +168,21 @@ export interface CaCapabilities {
    * token. Absent means false: the CA has no such concept (REN-AUTHORISED skips).
    */
   renewalAuthorisation?: boolean;
+  /** Issuing needs the RA credential (`IssueRequest.raToken`). Absent means false. */
+  issuanceAuthorisation?: boolean;
 }
 
-/** A CA refusal, mapped from HTTP where one is involved: 400, 403, 404, 409, 423. */
+/**
+ * A CA refusal, mapped from HTTP where one is involved: 400, 401 (no or a bad
+ * credential), 403, 404, 409, 429 (wait `retryAfterMs`), 503.
+ */
 export class CaError extends CardloopError {
   constructor(
     readonly status: number,
     readonly reason: string,
     message: string,
+    /** With 429: how long (at the CA's clock) before the same caller may try again. */
+    readonly retryAfterMs?: number,
   ) {
     super(`ca-${reason}`, message);
   }
@@ -171,8 +198,8 @@ export interface CaAdapter {
   revoke(req: RevokeRequest): Promise<RevocationResult>;
   /** Bulk revocation by an operator (token): what organisations and load tests use. Optional. */
   revokeMany?(serials: string[], reason: RevocationReason, operatorToken: string): Promise<BulkRevocationResult>;
-  /** Releases a certificate from hold; CaError(409) if it is not on hold. */
-  release(serial: string): Promise<void>;
+  /** Releases a certificate from hold (the operator's credential); CaError(409) if it is not on hold. */
+  release(serial: string, operatorToken?: string): Promise<void>;
   status(serial: string): Promise<CertificateStatus>;
   /** The issuing CA's current full CRL (the end-entity certificates it issued), DER. */
   crl(): Promise<Uint8Array>;
@@ -188,5 +215,11 @@ export interface CaAdapter {
   ocsp(request: Uint8Array, method?: "POST" | "GET"): Promise<Uint8Array>;
   /** Trust anchors (root certificates), PEM. */
   anchors(): Promise<string[]>;
+  /**
+   * The credentials this connection was configured with (ca-config, or the
+   * embedded CA's own), for callers to put into requests. Adapters never add
+   * them to requests by themselves.
+   */
+  credentials?(): CaCredentials;
   close(): Promise<void>;
 }

@@ -1,8 +1,11 @@
 import test from "ava";
 import { SeededRandom, VirtualClock } from "../../core/index.js";
-import { CaError } from "./api.js";
+import { CaError, type IssueRequest } from "./api.js";
 import { EmbeddedCa } from "./embedded-ca.js";
 import { makeCsr } from "./testing.js";
+
+/** Issues as the issuing station does: with its (RA) token. */
+const raIssue = (ca: EmbeddedCa, req: IssueRequest) => ca.issue({ ...req, raToken: ca.raToken });
 
 /** Every revocation attempt leaves a row in the audit trail of the certificate it was about. */
 const holder = { id: "AU-1", name: "Aud Itor", email: "aud@example.org" };
@@ -11,7 +14,7 @@ async function setup() {
   const clock = new VirtualClock("2026-03-01T10:00:00Z");
   const ca = await EmbeddedCa.open({ clock, random: new SeededRandom(5), kdfLog2N: 4, crlScheduleMs: 0 });
   const csrPem = (await makeCsr()).pem;
-  const issue = async () => (await ca.issue({ csrPem, profile: "authentication", holder })).serial;
+  const issue = async () => (await raIssue(ca, { csrPem, profile: "authentication", holder })).serial;
   return { ca, clock, issue };
 }
 
@@ -66,7 +69,7 @@ test("denied and malformed bulk requests are audited once (their serials are not
   await t.throwsAsync(ca.revokeMany([a], "noSuchReason" as never, ca.operatorToken), { instanceOf: CaError });
   const rows = ca.audit().filter((r) => r.action === "bulk-revoke");
   t.deepEqual(rows.map((r) => [r.serial, r.outcome, r.detail]), [
-    [null, "denied", null],
+    [null, "bad-credential", null],
     [null, "bad-request", "bad-serial"],
     [null, "bad-request", "bad-reason"],
   ]);
@@ -83,4 +86,70 @@ test("a revocation with a malformed serial is refused (400) and audited, without
   const rows = ca.audit();
   t.is(rows.length, 4);
   for (const r of rows) t.like(r, { serial: null, role: "holder", action: "revoke", outcome: "bad-request", detail: "bad-serial" });
+});
+
+test("defect 11: 1,000 malformed anonymous attempts write at most 10 rows per minute and one summary", async (t) => {
+  const { ca, clock, issue } = await setup();
+  t.teardown(() => ca.close());
+  const serial = await issue();
+  const before = ca.audit().length;
+  const attacker = { source: "ip:127.0.0.2" };
+  for (let i = 0; i < 1000; i++) {
+    const bad = i % 2 ? { serial: "zz", role: "\x00" } : { serial, role: "holder", reason: "noSuchReason" };
+    await t.throwsAsync(ca.revoke({ reason: "keyCompromise", code: "X", email: "a@b", name: "A", ...bad } as never, attacker), { instanceOf: CaError });
+  }
+  t.is(ca.audit().length - before, 10, "10 rows for (source, revoke, bad-request) in this minute, the rest counted");
+  // Another source is counted on its own: the holder's own mistakes still show.
+  await t.throwsAsync(ca.revoke({ serial: "zz", reason: "keyCompromise", role: "holder", code: "X", email: "a@b", name: "A" }, { source: "ip:127.0.0.1" }));
+  t.is(ca.audit().length - before, 11);
+  clock.advance(60_000);
+  const rows = ca.audit().slice(before);
+  t.is(rows.length, 12, "the minute is over: one summary row");
+  t.like(rows.at(-1), { serial: null, action: "revoke", outcome: "suppressed", detail: "990" });
+  t.true(rows.at(-1)!.at < clock.nowMs(), "dated in the minute it covers");
+  t.false(rows.some((r) => r.role.includes("\x00")), "no value from the request verbatim");
+  t.true(rows.some((r) => r.role === "invalid"));
+});
+
+test("defect 11: the summary of the current minute is written at close, to the store on disk", async (t) => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dataDir = mkdtempSync(join(tmpdir(), "cardloop-audit-"));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const clock = new VirtualClock("2026-03-01T10:00:00Z");
+  const ca = await EmbeddedCa.open({ dataDir, clock, kdfLog2N: 4, crlScheduleMs: 0 });
+  for (let i = 0; i < 25; i++) {
+    const err = await t.throwsAsync(ca.issue({ csrPem: "x", profile: "authentication", holder, raToken: `guess-${i}` }), { instanceOf: CaError });
+    t.is(err?.status, 401);
+  }
+  await ca.close();
+  const again = await EmbeddedCa.open({ dataDir, clock, kdfLog2N: 4, crlScheduleMs: 0 });
+  t.teardown(() => again.close());
+  const rows = again.audit().filter((r) => r.action === "issue");
+  t.is(rows.length, 11);
+  t.like(rows[0], { serial: null, role: "anonymous", outcome: "bad-credential" });
+  t.like(rows[10], { outcome: "suppressed", detail: "15" });
+  t.false(JSON.stringify(rows).includes("guess"), "never the token");
+});
+
+test("stored strings come from fixed vocabularies: an unknown role is 'invalid', an unknown detail is dropped", async (t) => {
+  const { ca, issue } = await setup();
+  t.teardown(() => ca.close());
+  const serial = await issue();
+  for (const role of ["\x00", "operator\nok", "a".repeat(10_000), 42]) {
+    await t.throwsAsync(ca.revoke({ serial, reason: "keyCompromise", role, code: "X" } as never));
+  }
+  await t.throwsAsync(ca.revoke({ serial, reason: "\u0000<script>" as never, role: "holder", code: "X", email: "a@b", name: "A" }));
+  const rows = ca.audit(serial);
+  t.deepEqual(
+    rows.map((r) => [r.role, r.outcome, r.detail]),
+    [
+      ["invalid", "bad-request", "bad-role"],
+      ["invalid", "bad-request", "bad-role"],
+      ["invalid", "bad-request", "bad-role"],
+      ["invalid", "bad-request", "bad-role"],
+      ["holder", "bad-request", "bad-reason"],
+    ],
+  );
 });

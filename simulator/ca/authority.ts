@@ -1,40 +1,68 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { reasonAllowed, type Clock, type LifecyclePolicy, type Random, type RevocationReason, type RevokerRole } from "../../core/index.js";
 import { CaError, type CancellationCodes, type Holder, type RenewalChallenge, type RenewRequest, type RevokeRequest } from "./api.js";
+import type { Credentials, TokenRole } from "./credentials.js";
+import { Lockout } from "./lockout.js";
+import { SourceBudget, sourceBudgetFor, type SourceBudgetOptions } from "./source-budget.js";
+import { RenewalChallenges, type VerifiedChallenge } from "./renewal-challenges.js";
 import { proofVerifies } from "./renewal-proof.js";
-import { generateCode, hashSecret, normaliseAnswer, normaliseCode, verifySecret } from "./secrets.js";
+import { generateCode, hashSecret, normaliseAnswer, normaliseCode, normaliseEmail, verifySecret } from "./secrets.js";
 import type { CaStore, CardRow, CertificateRow } from "./store.js";
-
-/** Outstanding renewal challenges kept per certificate; asking for more drops the oldest. */
-export const CHALLENGES_PER_SERIAL = 4;
 
 export interface AuthorityOptions {
   store: CaStore;
   clock: Clock;
   random: Random;
-  operatorToken: string;
+  /** The operator's and the issuing station's tokens (hashes). */
+  credentials: Credentials;
   /** log2 of scrypt's N for codes and answers. */
   kdfLog2N: number;
   /** How long (at the CA's clock) a renewal challenge can be used. */
   renewalChallengeMs: number;
-  /** Its reasonsByRole (which role may give which reason) and maxFailedAttempts (wrong credentials before a certificate's revocation locks). */
+  /** Its reasonsByRole (which role may give which reason) and maxFailedAttempts (wrong credentials from one source before it waits). */
   policy: LifecyclePolicy;
+  /** Failed credential checks a source may cost across all certificates; by default from the policy's lockout count. */
+  sourceBudget?: SourceBudgetOptions;
 }
 
 /**
- * Who may do what (Boulder's RA, the deciding half): the operator token, a
- * card's cancellation codes and registration answers, the lockout after
- * wrong credentials, the reasons each role may give, and renewal
- * authorisation (a proof by the old key over a single-use challenge, or the
- * operator). It decides and counts; it changes no certificate's status.
+ * Who may do what (Boulder's RA, the deciding half): the operator's and the
+ * issuing station's tokens, a card's cancellation codes and registration
+ * answers, the lockout after wrong credentials (lockout.ts), the reasons
+ * each role may give, and renewal authorisation (a proof by the old key over
+ * a stateless single-use challenge, renewal-challenges.ts, or the operator).
+ * It decides and counts; it changes no certificate's status.
  */
 export class Authority {
-  constructor(private readonly o: AuthorityOptions) {}
+  readonly lockout: Lockout;
+  /** Failed credential checks per source, across certificates (source-budget.ts). */
+  readonly budget: SourceBudget;
+  private readonly challenges: RenewalChallenges;
+  /** A hash of nothing anyone knows, made at open: unknown serials cost the same KDF work as wrong codes. */
+  private dummyHash: Promise<string>;
+  private kdf = 0;
 
-  /** Constant-time check of the operator token. */
-  isOperator(token: unknown): boolean {
-    if (typeof token !== "string" || token.length === 0) return false;
-    return safeEqual(token, this.o.operatorToken);
+  constructor(private readonly o: AuthorityOptions) {
+    this.lockout = new Lockout(o.store, o.clock, () => o.policy.maxFailedAttempts);
+    this.budget = new SourceBudget(o.clock, o.sourceBudget ?? sourceBudgetFor(o.policy.maxFailedAttempts));
+    this.challenges = new RenewalChallenges(o.store, o.clock, o.random, o.renewalChallengeMs);
+    this.dummyHash = hashSecret(Buffer.from(o.random.bytes(16)).toString("hex"), o.random, o.kdfLog2N);
+    this.dummyHash.catch(() => undefined); // awaited where used
+  }
+
+  /** Scrypt verifications so far (tests and benches measure work with it, not wall time). */
+  get kdfCalls(): number {
+    return this.kdf;
+  }
+
+  /** Which role a bearer token is the credential of (constant time). */
+  roleOf(token: unknown): TokenRole | undefined {
+    return this.o.credentials.roleOf(token);
+  }
+
+  /** Throws 401 (no token, or nobody's) or 403 (another role's) unless `token` is `role`'s. */
+  requireToken(token: unknown, role: TokenRole, what: string): void {
+    this.o.credentials.require(token, role, what);
   }
 
   /** Throws 403 unless the policy lets `role` revoke with `reason`. */
@@ -73,14 +101,18 @@ export class Authority {
     return { row, codes };
   }
 
-  /** Checks the role's credentials. Every comparison runs, so timing does not tell which part was wrong. */
+  /**
+   * Checks the role's codes or answers (the operator's token is checked
+   * before, by the caller). Every comparison runs, so timing does not tell
+   * which part was wrong. Names and emails compare in NFC.
+   */
   async credentialsMatch(cert: CertificateRow, req: RevokeRequest): Promise<boolean> {
     const card = this.o.store.card(cert.card_id);
     if (!card) return false; // synthetic/bulk-only certificates: operator token path only
     switch (req.role) {
       case "holder": {
-        const codeOk = await verifySecret(normaliseCode(req.code!), card.holder_code);
-        const emailOk = safeEqual(req.email!.trim().toLowerCase(), card.email.trim().toLowerCase());
+        const codeOk = await this.verify(normaliseCode(req.code!), card.holder_code);
+        const emailOk = safeEqual(normaliseEmail(req.email!), normaliseEmail(card.email));
         const nameOk = safeEqual(normaliseAnswer(req.name!), normaliseAnswer(card.name));
         return codeOk && emailOk && nameOk;
       }
@@ -88,15 +120,15 @@ export class Authority {
       case "authorised-representative": {
         const stored = req.role === "legal-representative" ? card.legal_code : card.authorised_code;
         // A card without organisation has no representatives: still hash, to keep timing flat.
-        const ok = await verifySecret(normaliseCode(req.code!), stored ?? card.holder_code);
+        const ok = await this.verify(normaliseCode(req.code!), stored ?? card.holder_code);
         return ok && stored !== null && card.organisation !== null;
       }
       case "operator": {
         const stored = JSON.parse(card.registration) as Record<string, string>;
         let all = true;
         for (const [q, hash] of Object.entries(stored)) {
-          const given = req.answers![q];
-          const ok = await verifySecret(normaliseAnswer(typeof given === "string" ? given : ""), hash);
+          const given = Object.hasOwn(req.answers!, q) ? req.answers![q] : undefined;
+          const ok = await this.verify(normaliseAnswer(typeof given === "string" ? given : ""), hash);
           all = all && ok && typeof given === "string";
         }
         return all;
@@ -105,31 +137,26 @@ export class Authority {
     return false;
   }
 
-  /** Counts one wrong credential (call inside the store's transaction); true when the certificate is now locked. */
-  recordWrongCredentials(serial: string): boolean {
-    return this.o.store.recordFailure(serial, this.o.policy.maxFailedAttempts).locked;
+  /** What a wrong code costs, for a serial the CA does not know: the 404 takes as long as a 403. */
+  async unknownSerialWork(req: RevokeRequest): Promise<void> {
+    await this.verify(normaliseCode(typeof req.code === "string" ? req.code : ""), await this.dummyHash);
+  }
+
+  /** A stateless single-use challenge for renewing `serial` (renewal-challenges.ts): handing it out stores nothing. */
+  renewalChallenge(serial: string): RenewalChallenge {
+    return this.challenges.issue(serial);
   }
 
   /**
-   * A single-use challenge for renewing `serial`. The card signs it with the
-   * old key before the kiosk generates the new one (which replaces the old key
-   * in its slot), so the proof cannot cover the new request; being single-use
-   * and short-lived, an overheard proof cannot be replayed for another key.
+   * Throws unless the request carries the operator token or a proof by the
+   * old certificate's key over a challenge of ours for this serial. Returns
+   * the verified challenge for a card's proof (the renewal uses it up).
    */
-  renewalChallenge(serial: string): RenewalChallenge {
-    const now = this.o.clock.nowMs();
-    const challenge = Buffer.from(this.o.random.bytes(32)).toString("base64url");
-    const expiresAt = now + this.o.renewalChallengeMs;
-    this.o.store.addChallenge(challenge, serial, expiresAt, now, CHALLENGES_PER_SERIAL);
-    return { serial, challenge, expiresAt: new Date(expiresAt) };
-  }
-
-  /** Throws 403 unless the request carries a valid operator token or a proof by the old certificate's key. */
-  authoriseRenewal(serial: string, old: CertificateRow, req: RenewRequest, at: number): void {
+  authoriseRenewal(serial: string, old: CertificateRow, req: RenewRequest): VerifiedChallenge | undefined {
     if (req.operatorToken !== undefined) {
       // An operator at a counter: judged by the token alone, never falling back to a proof.
-      if (!this.isOperator(req.operatorToken)) throw new CaError(403, "forbidden", "the operator token is not valid");
-      return;
+      this.requireToken(req.operatorToken, "operator", "renewal without the card's proof");
+      return undefined;
     }
     if (req.proof === undefined && req.challenge === undefined) {
       throw new CaError(403, "renewal-unauthorised", "renewal needs the old key's proof over a renewal challenge (POST .../renewal-challenge), or the operator token");
@@ -137,21 +164,25 @@ export class Authority {
     if (typeof req.challenge !== "string" || !(req.proof instanceof Uint8Array) || req.proof.length === 0) {
       throw new CaError(403, "bad-proof", "a proof is the renewal challenge and the old key's signature, both");
     }
-    const ch = this.o.store.challenge(req.challenge);
-    if (!ch || ch.serial !== serial || ch.expires_at <= at) {
-      throw new CaError(403, "bad-challenge", "the renewal challenge is unknown, used, expired or for another certificate; ask for a new one");
-    }
+    const ch = this.challenges.verify(req.challenge, serial);
+    if (!ch) throw new CaError(403, "bad-challenge", "the renewal challenge is not this CA's, expired or for another certificate; ask for a new one");
     // Synthetic bench rows have no certificate: nothing to check a proof against.
     if (!old.der || !proofVerifies(old.der, serial, req.challenge, req.proof)) {
       throw new CaError(403, "bad-proof", "the proof does not verify with the old certificate's public key");
     }
+    return ch;
   }
 
-  /** Uses up a card's challenge with the renewal (call inside its transaction): of two requests carrying one proof, only one renews. */
-  consumeChallenge(req: RenewRequest, serial: string, at: number): void {
-    if (!this.o.store.takeChallenge(req.challenge!, serial, at)) {
+  /** Uses up a verified challenge (call inside the renewal's transaction): of two requests carrying one proof, only one renews. */
+  consumeChallenge(ch: VerifiedChallenge): void {
+    if (!this.o.store.useChallenge(ch.tag, ch.expiresAt, this.o.clock.nowMs())) {
       throw new CaError(403, "bad-challenge", "the renewal challenge has already been used; ask for a new one");
     }
+  }
+
+  private verify(secret: string, stored: string | null | undefined): Promise<boolean> {
+    this.kdf++;
+    return verifySecret(secret, stored);
   }
 }
 

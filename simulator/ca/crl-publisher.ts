@@ -3,7 +3,18 @@ import { buildCrl } from "../../pki/index.js";
 import "./events.js";
 import type { CaHierarchy } from "./hierarchy.js";
 import { affectsCrl, type StatusChanges } from "./status-changes.js";
+import { storageFault, type StorageFaultReason } from "./storage-fault.js";
 import type { CaStore } from "./store.js";
+
+declare module "../../core/events.js" {
+  interface EventMap {
+    /**
+     * A CRL could not be signed (a full or read-only store, an I/O error, a signer fault): the CA
+     * keeps serving and the schedule tries again after `retryInMs`. The reason and SQLite's result code (`sqlite`), never a secret.
+     */
+    "ca.crl-failed": { issuer: "issuing" | "root"; reason: StorageFaultReason | "internal"; sqlite?: string; retryInMs?: number };
+  }
+}
 
 export interface CrlPublisherOptions {
   store: CaStore;
@@ -57,11 +68,40 @@ export class CrlPublisher {
     };
   }
 
+  /** Whether the issuing CA's CRL must be (re)signed before it is served: never signed, a change since, or past half its validity. */
+  stale(): boolean {
+    const c = this.issuing;
+    return !c || this.dirty || this.o.clock.nowMs() >= c.nextUpdate - this.o.validityMs / 2;
+  }
+
   /** The issuing CA's CRL, regenerated if a revocation happened since or if it is past half its validity at the CA's clock. */
   current(): Buffer {
-    const c = this.issuing;
-    if (!c || this.dirty || this.o.clock.nowMs() >= c.nextUpdate - this.o.validityMs / 2) return this.reissue();
-    return c.der;
+    return this.stale() ? this.reissue() : this.issuing!.der;
+  }
+
+  /**
+   * Signs the CRLs `which` names, for background callers (the schedule's
+   * timers): it never throws. A failure is an event, "ca.crl-failed" with its
+   * reason, and `false`; the CRL stays stale, so the next attempt signs it.
+   */
+  tryReissue(which: { issuing: boolean; root: boolean }, retryInMs?: number): boolean {
+    let ok = true;
+    for (const issuer of ["issuing", "root"] as const) {
+      if (!which[issuer]) continue;
+      try {
+        if (issuer === "issuing") this.reissue();
+        else this.reissueRoot();
+      } catch (err) {
+        ok = false;
+        const fault = storageFault(err);
+        try {
+          this.o.events?.emit("ca.crl-failed", { issuer, reason: fault?.reason ?? "internal", ...(fault ? { sqlite: fault.code } : {}), ...(retryInMs === undefined ? {} : { retryInMs }) });
+        } catch {
+          // The run log itself failed: nothing left to report to, and a background task must not end the process.
+        }
+      }
+    }
+    return ok;
   }
 
   /** The root's CRL, reissued when past half its validity at the CA's clock. */
@@ -71,13 +111,11 @@ export class CrlPublisher {
     return c.der;
   }
 
-  /** Signs a new issuing-CA CRL now. */
+  /** Signs a new issuing-CA CRL now; throws if the store or the signer fails (then the CRL stays stale). */
   reissue(): Buffer {
     const { store, hierarchy } = this.o;
     const thisUpdate = Math.floor(this.o.clock.nowMs() / 1000) * 1000;
     const nextUpdate = thisUpdate + this.o.validityMs;
-    this.dirty = false;
-    for (const l of this.reissued) l();
     let der!: Buffer;
     let number = 0n;
     let entries = 0;
@@ -97,7 +135,10 @@ export class CrlPublisher {
     });
     // Copy out of the writer's larger backing buffer.
     der = Buffer.from(der);
+    // Clean only once signed and committed: a failed reissue (a full disk) leaves it stale, so nobody serves the old one as current.
+    this.dirty = false;
     this.issuing = { der, nextUpdate };
+    for (const l of this.reissued) l();
     this.o.events?.emit("ca.crl", { number: number.toString(), entries, bytes: der.length, issuer: "issuing" });
     return der;
   }

@@ -1,4 +1,3 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CryptoRandom,
@@ -18,6 +17,8 @@ import {
   type BulkRevocationResult,
   type CaAdapter,
   type CaCapabilities,
+  type CaCredentials,
+  type Caller,
   type CertificateStatus,
   type IssuedCertificate,
   type IssueRequest,
@@ -27,8 +28,10 @@ import {
   type RevocationResult,
   type RevokeRequest,
 } from "./api.js";
+import { AuditLog } from "./audit-log.js";
 import { Authority } from "./authority.js";
 import { requireCertificate } from "./certificates.js";
+import { Credentials, type TokenRole } from "./credentials.js";
 import { CrlPublisher } from "./crl-publisher.js";
 import { CrlSchedule } from "./crl-schedule.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
@@ -39,8 +42,6 @@ import { OcspResponder } from "./ocsp-responder.js";
 import { Revocation } from "./revocation.js";
 import { CaStore, Status, type StatusCode } from "./store.js";
 import { checkSerial } from "./validation.js";
-
-export { CHALLENGES_PER_SERIAL } from "./authority.js";
 
 export interface EmbeddedCaOptions {
   /** Where the CA lives (created on first start; one CA at a time: see data-dir-lock.ts). Omitted: a throwaway in-memory CA. */
@@ -61,7 +62,7 @@ export interface EmbeddedCaOptions {
   policy?: LifecyclePolicy;
   /** Overrides the policy's lifetimeYears. */
   maxValidityYears?: number;
-  /** Wrong credentials before a certificate's revocation locks (423); overrides the policy's. */
+  /** Wrong credentials from one source before it has to wait (429, doubling); overrides the policy's. */
   maxFailedAttempts?: number;
   /** Overrides the policy's renewal rule. */
   renewal?: RenewalRule;
@@ -79,10 +80,18 @@ export interface EmbeddedCaOptions {
   renewalChallengeMs?: number;
   /** OCSP nextUpdate - thisUpdate, and how long a cached response is served. */
   ocspValidityMs?: number;
+  /**
+   * The longest nonce the responder echoes; longer is malformedRequest. 32 by
+   * default (RFC 8954); RFC 9654 allows up to 128. Above 128 the responder signs
+   * nonces no client may send (certify's OCSP-NONCE-LENGTH fails).
+   */
+  ocspMaxNonceOctets?: number;
   /** log2 of scrypt's N for codes and answers; 14 by default (lower it only for throwaway CAs). */
   kdfLog2N?: number;
-  /** Fixed operator token; otherwise generated (and kept in <dataDir>/operator.token). */
+  /** Sets the operator token (its hash replaces the stored one); otherwise generated at the first start (written once to <dataDir>/operator.token). */
   operatorToken?: string;
+  /** Sets the issuing station's (RA) token; otherwise generated at the first start (written once to <dataDir>/ra.token). */
+  raToken?: string;
   events?: EventBus;
 }
 
@@ -92,6 +101,7 @@ const DAY = 24 * HOUR;
 /** The services of one CA, wired together by `open`. */
 interface Services {
   authority: Authority;
+  audit: AuditLog;
   issuance: Issuance;
   revocation: Revocation;
   crls: CrlPublisher;
@@ -110,7 +120,10 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
   readonly clock: Clock;
   readonly store: CaStore;
   readonly hierarchy: CaHierarchy;
-  readonly operatorToken: string;
+  /** The operator's token, when this process made it or was given it (a reopened data directory knows only its hash). */
+  readonly operatorToken?: string;
+  /** The issuing station's (RA) token, likewise. */
+  readonly raToken?: string;
   /** The rules it applies: the options' policy with their explicit overrides folded in. */
   readonly policy: LifecyclePolicy;
   baseUrl: string;
@@ -118,13 +131,15 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
   private readonly lock?: DataDirLock;
   private closed = false;
 
-  private constructor(options: EmbeddedCaOptions & { clock: Clock; random: Random }, store: CaStore, hierarchy: CaHierarchy, operatorToken: string, lock?: DataDirLock) {
+  private constructor(options: EmbeddedCaOptions & { clock: Clock; random: Random }, store: CaStore, hierarchy: CaHierarchy, lock?: DataDirLock) {
     const { clock, random, events } = options;
     this.clock = clock;
     this.store = store;
     this.hierarchy = hierarchy;
-    this.operatorToken = operatorToken;
     this.lock = lock;
+    const credentials = Credentials.open(store, random, options.dataDir, { operatorToken: options.operatorToken, raToken: options.raToken });
+    this.operatorToken = credentials.known.operatorToken;
+    this.raToken = credentials.known.raToken;
     this.baseUrl = (options.baseUrl ?? "http://127.0.0.1:8440").replace(/\/$/, "");
     const policy = (this.policy = effectivePolicy(options));
     // The store announces every committed status change; the OCSP cache, the CRL publisher and its schedule follow it.
@@ -133,24 +148,26 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
       store,
       clock,
       random,
-      operatorToken,
+      credentials,
       policy,
       kdfLog2N: options.kdfLog2N ?? 14,
       renewalChallengeMs: options.renewalChallengeMs ?? 5 * 60_000,
     });
+    const audit = new AuditLog(store, clock);
     const issuance = new Issuance({
       store,
       clock,
       random,
       hierarchy,
       authority,
+      audit,
       events,
       baseUrl: () => this.baseUrl,
       lifetimeYears: policy.lifetimeYears,
       capAtCardExpiry: policy.capAtCardExpiry,
       renewal: policy.renewal,
     });
-    const revocation = new Revocation({ store, clock, authority, events });
+    const revocation = new Revocation({ store, clock, authority, audit, events });
     const crls = new CrlPublisher({
       store,
       hierarchy,
@@ -165,8 +182,15 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
       maxDelayMs: options.crlMaxDelayMs ?? 10_000,
       everyMs: options.crlScheduleMs ?? 60_000,
     });
-    const ocsp = new OcspResponder({ clock, hierarchy, changes, validityMs: options.ocspValidityMs ?? HOUR, lookup: (serial) => this.lookupForOcsp(serial) });
-    this.s = { authority, issuance, revocation, crls, schedule, ocsp };
+    const ocsp = new OcspResponder({
+      clock,
+      hierarchy,
+      changes,
+      validityMs: options.ocspValidityMs ?? HOUR,
+      maxNonceOctets: options.ocspMaxNonceOctets,
+      lookup: (serial) => this.lookupForOcsp(serial),
+    });
+    this.s = { authority, audit, issuance, revocation, crls, schedule, ocsp };
   }
 
   /**
@@ -195,8 +219,13 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
         authorityCrlUrl: () => self?.rootCrlUrl,
       });
       const store = new CaStore(dir ? join(dir, "ca.db") : ":memory:");
-      const token = options.operatorToken || operatorToken(dir, random);
-      self = new EmbeddedCa({ ...options, clock, random }, store, hierarchy, token, lock);
+      try {
+        self = new EmbeddedCa({ ...options, clock, random }, store, hierarchy, lock);
+      } catch (err) {
+        store.close();
+        hierarchy.close();
+        throw err;
+      }
       return self;
     } catch (err) {
       lock?.release();
@@ -218,27 +247,29 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
       bulkRevoke: true,
       virtualClock: "set" in this.clock,
       renewalAuthorisation: true,
+      issuanceAuthorisation: true,
     };
   }
 
   // ------------------------------------------------------- issuance, renewal
 
-  async issue(req: IssueRequest): Promise<IssuedCertificate> {
+  /** Needs the issuing station's token (`req.raToken`): 401 without it, before anything else is looked at. */
+  async issue(req: IssueRequest, caller?: Caller): Promise<IssuedCertificate> {
     this.checkOpen();
-    return this.s.issuance.issue(req);
+    return this.s.issuance.issue(req, caller);
   }
 
-  /** A single-use challenge the card signs with the old key before renewal (authority.ts). */
-  async renewalChallenge(serial: string): Promise<RenewalChallenge> {
+  /** A single-use challenge the card signs with the old key before renewal (renewal-challenges.ts): stateless, asking stores nothing. */
+  async renewalChallenge(serial: string, _caller?: Caller): Promise<RenewalChallenge> {
     this.checkOpen();
     serial = checkSerial(serial);
-    requireCertificate(this.store, this.clock, serial);
+    requireCertificate(this.store, serial);
     return this.s.authority.renewalChallenge(serial);
   }
 
-  async renew(serial: string, req: RenewRequest): Promise<IssuedCertificate> {
+  async renew(serial: string, req: RenewRequest, caller?: Caller): Promise<IssuedCertificate> {
     this.checkOpen();
-    return this.s.issuance.renew(serial, req);
+    return this.s.issuance.renew(serial, req, caller);
   }
 
   chainPem(): string[] {
@@ -247,30 +278,42 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
 
   // -------------------------------------------------------------- revocation
 
-  async revoke(req: RevokeRequest): Promise<RevocationResult> {
+  /** Role "operator" needs `req.operatorToken` (checked first), then the registration answers on top. */
+  async revoke(req: RevokeRequest, caller?: Caller): Promise<RevocationResult> {
     this.checkOpen();
-    return this.s.revocation.revoke(req);
+    return this.s.revocation.revoke(req, caller);
   }
 
-  /** In process the caller is trusted (the operator); over HTTP the token is checked first. */
-  async release(serial: string, actor: string = "operator"): Promise<void> {
+  /** Releases from hold: the operator's token. */
+  async release(serial: string, operatorToken?: string, caller?: Caller): Promise<void> {
     this.checkOpen();
-    return this.s.revocation.release(serial, actor);
+    return this.s.revocation.release(serial, operatorToken, caller);
   }
 
-  /** Operator action: clears a certificate's revocation lockout. */
-  async unlock(serial: string, operatorToken: string): Promise<void> {
+  /** Operator action: clears every wrong-credential count of the certificate (lockout.ts). */
+  async unlock(serial: string, operatorToken: string | undefined, caller?: Caller): Promise<void> {
     this.checkOpen();
-    return this.s.revocation.unlock(serial, operatorToken);
+    return this.s.revocation.unlock(serial, operatorToken, caller);
   }
 
-  async revokeMany(serials: string[], reason: RevocationReason, operatorToken: string): Promise<BulkRevocationResult> {
+  async revokeMany(serials: string[], reason: RevocationReason, operatorToken: string | undefined, caller?: Caller): Promise<BulkRevocationResult> {
     this.checkOpen();
-    return this.s.revocation.revokeMany(serials, reason, operatorToken);
+    return this.s.revocation.revokeMany(serials, reason, operatorToken, caller);
   }
 
-  checkToken(token: unknown): boolean {
-    return this.s.authority.isOperator(token);
+  /** Whose credential a bearer token is (constant time): what the HTTP layer checks before reading a body. */
+  roleOf(token: unknown): TokenRole | undefined {
+    return this.s.authority.roleOf(token);
+  }
+
+  /** The tokens this process knows (made or given here); a reopened data directory knows none. */
+  credentials(): CaCredentials {
+    return { ...(this.raToken ? { raToken: this.raToken } : {}), ...(this.operatorToken ? { operatorToken: this.operatorToken } : {}) };
+  }
+
+  /** Scrypt verifications so far: tests and benches measure the work a request costs with it, not by wall time. */
+  get kdfCalls(): number {
+    return this.s.authority.kdfCalls;
   }
 
   async status(serial: string): Promise<CertificateStatus> {
@@ -294,8 +337,9 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
     return c?.der ? encodePem(c.der, "CERTIFICATE") : undefined;
   }
 
-  /** Audit trail (never contains codes or answers). */
+  /** Audit trail (never contains codes, answers or tokens); the summaries of suppressed refusals of past minutes included. */
   audit(serial?: string) {
+    this.s.audit.flushPast();
     return this.store.auditLog(serial);
   }
 
@@ -363,6 +407,11 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
     this.closed = true;
     this.s.schedule.close();
     try {
+      this.s.audit.flushAll();
+    } catch {
+      // a store that cannot write any more loses only the count of suppressed refusals
+    }
+    try {
       this.store.close();
       this.hierarchy.close();
     } finally {
@@ -385,13 +434,4 @@ function effectivePolicy(o: EmbeddedCaOptions): LifecyclePolicy {
     maxFailedAttempts: o.maxFailedAttempts ?? base.maxFailedAttempts,
     renewal: o.renewal ?? base.renewal,
   };
-}
-
-/** The operator token kept in <dataDir>/operator.token (0600), made on first start; in memory, a fresh one. */
-function operatorToken(dir: string | undefined, random: Random): string {
-  const p = dir ? join(dir, "operator.token") : undefined;
-  if (p && existsSync(p)) return readFileSync(p, "utf8").trim();
-  const token = Buffer.from(random.bytes(24)).toString("base64url");
-  if (p) writeFileSync(p, token + "\n", { mode: 0o600 });
-  return token;
 }

@@ -1,6 +1,7 @@
 import test from "ava";
 import fc from "fast-check";
 import { SeededRandom, VirtualClock } from "../../core/index.js";
+import { nestsDeeperThan } from "./http-body.js";
 import { EmbeddedCa, startCaServer, type CaServer } from "./index.js";
 import { makeCsr } from "./testing.js";
 
@@ -21,7 +22,7 @@ test.before(async () => {
   ca = await EmbeddedCa.open({ clock: new VirtualClock("2026-05-01T00:00:00Z"), random: new SeededRandom(3), kdfLog2N: 4, maxFailedAttempts: 1_000_000 });
   server = await startCaServer(ca, { port: 0, virtualClock: true });
   csr = (await makeCsr()).pem;
-  good = (await ca.issue({ csrPem: csr, profile: "authentication", holder })).serial;
+  good = (await ca.issue({ csrPem: csr, profile: "authentication", holder, raToken: ca.raToken })).serial;
 });
 test.after.always(async () => {
   await server?.close();
@@ -53,17 +54,19 @@ function isErrorBody(json: unknown): boolean {
   return !!o && typeof o === "object" && typeof o.error === "string" && o.error !== "" && typeof o.message === "string" && o.message !== "";
 }
 
-// Endpoints that take a JSON body; the operator ones are tried both without and with the token.
+// Endpoints that take a JSON body; the ones that need a credential are tried both without and with it.
 const endpoints = (serial: string) => [
   { path: "/api/v1/certificates" },
+  { path: "/api/v1/certificates", token: "ra" },
   { path: `/api/v1/certificates/${serial}/renew` },
   { path: `/api/v1/certificates/${serial}/revoke` },
+  { path: `/api/v1/certificates/${serial}/revoke`, token: "operator" },
   { path: `/api/v1/certificates/${serial}/release` },
-  { path: `/api/v1/certificates/${serial}/release`, operator: true },
+  { path: `/api/v1/certificates/${serial}/release`, token: "operator" },
   { path: `/api/v1/certificates/${serial}/unlock` },
   { path: "/api/v1/revocations" },
-  { path: "/api/v1/revocations", operator: true },
-];
+  { path: "/api/v1/revocations", token: "operator" },
+] as Array<{ path: string; token?: "ra" | "operator" }>;
 
 // Random bodies: arbitrary JSON, arbitrary text, and objects with the API's field names holding random values.
 const fieldNames = ["csr", "profile", "holder", "cardExpiry", "reason", "role", "code", "email", "name", "answers", "serials", "advanceMs", "to"];
@@ -78,10 +81,10 @@ test.serial("property: random bodies on every endpoint get 4xx {error, message} 
   const before = written();
   let requests = 0;
   await fc.assert(
-    fc.asyncProperty(serialArb, fc.nat(7), bodyArb, async (s, which, body) => {
+    fc.asyncProperty(serialArb, fc.nat(9), bodyArb, async (s, which, body) => {
       const serial = s === "GOOD" ? good : encodeURIComponent(s) || "x";
       const ep = endpoints(serial)[which];
-      const r = await post(ep.path, body, ep.operator ? ca.operatorToken : undefined);
+      const r = await post(ep.path, body, ep.token === "ra" ? ca.raToken : ep.token === "operator" ? ca.operatorToken : undefined);
       requests++;
       if (r.status < 400 || r.status >= 500 || !isErrorBody(r.json)) throw new Error(`${ep.path} ${body} -> ${r.status} ${JSON.stringify(r.json)}`);
       if (written() !== before) throw new Error(`${ep.path} ${body} wrote something (${r.status})`);
@@ -106,7 +109,7 @@ test.serial("property: one field of a valid request made random: 201 or a 4xx th
       if (value === undefined) delete target[key];
       else target[key] = value;
       const before = written();
-      const r = await post("/api/v1/certificates", JSON.stringify(body));
+      const r = await post("/api/v1/certificates", JSON.stringify(body), ca.raToken);
       seen.add(r.status);
       if (r.status === 201) return;
       if (r.status < 400 || r.status >= 500 || !isErrorBody(r.json)) throw new Error(`${field}=${JSON.stringify(value)} -> ${r.status} ${JSON.stringify(r.json)}`);
@@ -158,4 +161,45 @@ test.serial("property: the virtual clock endpoint answers 200 or 400 to any body
     { numRuns: 150 },
   );
   t.true(Number.isFinite(ca.clock.nowMs()));
+});
+
+/** How deep a JSON value nests (a scalar 0, [] or {} 1). */
+function depthOf(v: unknown): number {
+  if (v === null || typeof v !== "object") return 0;
+  const children = Array.isArray(v) ? v : Object.values(v);
+  return 1 + children.reduce<number>((m, c) => Math.max(m, depthOf(c)), 0);
+}
+
+test("property: the depth scan agrees with the real nesting of any JSON text (strings with brackets, quotes and escapes included)", (t) => {
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 12 }), fc.nat(12), (v, max) => nestsDeeperThan(JSON.stringify(v), max) === depthOf(v) > max),
+      { numRuns: 2000, examples: [[["[", "\\", '"]]'], 1], [{ "{[": "\\\"[" }, 0]] },
+    ),
+  );
+  // Not JSON at all: the scan only counts and never throws.
+  t.notThrows(() => fc.assert(fc.property(fc.string({ maxLength: 200 }), fc.nat(10), (text, max) => typeof nestsDeeperThan(text, max) === "boolean")));
+});
+
+test.serial("property: any content type and any bytes on the body routes get a 4xx {error, message}, never a 5xx or a dropped connection", async (t) => {
+  const types = fc.oneof(
+    fc.constantFrom("application/json", "application/json; charset=utf-8", "application/json; charset=latin1", "application/x+json", "text/plain", "", "application/ocsp-request"),
+    fc.string({ maxLength: 40 }).filter((s) => !/[\r\n]/.test(s) && /^[\x20-\x7e]*$/.test(s)),
+  );
+  let requests = 0;
+  await fc.assert(
+    fc.asyncProperty(types, fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(9), async (type, bytes, which) => {
+      const ep = endpoints(good)[which];
+      const token = ep.token === "ra" ? ca.raToken : ep.token === "operator" ? ca.operatorToken : undefined;
+      const headers: Record<string, string> = { "content-type": type };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const res = await fetch(server.url + ep.path, { method: "POST", headers, body: bytes });
+      const json = (await res.json().catch(() => undefined)) as unknown;
+      requests++;
+      if (res.status < 400 || res.status >= 500 || !isErrorBody(json)) throw new Error(`${ep.path} ${type} -> ${res.status}`);
+    }),
+    { numRuns: 300 },
+  );
+  t.is(requests, 300);
+  t.is((await ca.status(good)).status, "good");
 });

@@ -2,10 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Clock } from "../../core/index.js";
-import { errorResponse, OcspStatus } from "../../pki/index.js";
 import {
   CaError,
   type BulkRevocationResult,
+  type Caller,
   type CertificateStatus,
   type IssuedCertificate,
   type IssueRequest,
@@ -15,6 +15,10 @@ import {
   type RevocationResult,
   type RevokeRequest,
 } from "./api.js";
+import { bodyPending, readJson } from "./http-body.js";
+import { ClientGate, httpLimits, type HttpLimits } from "./http-limits.js";
+import { handleOcsp } from "./http-ocsp.js";
+import { STORAGE_RETRY_AFTER_S, storageFault } from "./storage-fault.js";
 import type { AuditEntry } from "./store.js";
 
 /**
@@ -22,26 +26,31 @@ import type { AuditEntry } from "./store.js";
  * bare node handler in front of express: it is the hot path (tens of
  * thousands of requests per second) and needs none of express's machinery.
  *
- * Operator actions (bulk revocation, release from hold, unlock, audit) need
- * `Authorization: Bearer <operator token>`.
+ * Credentials are bearer tokens (`Authorization: Bearer <token>`): the
+ * issuing station's (RA) to issue, the operator's for release, unlock, audit
+ * and bulk revocation; both are checked before the body is read. Revocation
+ * and renewal pass a bearer (if any) on as the operator token; the CA checks
+ * it there, with the rest of the request. Every limit (http-limits.ts) is
+ * checked before the work it protects.
  */
 /** What the HTTP layer needs of a CA: EmbeddedCa is one; a test can serve anything shaped like it. */
 export interface CaHttpBackend {
   /** Read for GET /api/v1/clock; moved by POST /api/v1/clock when it is a VirtualClock and the server allows it. */
   readonly clock: Clock;
-  issue(req: IssueRequest): Promise<IssuedCertificate>;
-  renewalChallenge(serial: string): Promise<RenewalChallenge>;
-  renew(serial: string, req: RenewRequest): Promise<IssuedCertificate>;
-  revoke(req: RevokeRequest): Promise<RevocationResult>;
-  revokeMany(serials: string[], reason: RevocationReason, operatorToken: string): Promise<BulkRevocationResult>;
-  /** Trusted: the server checks the operator token first. */
-  release(serial: string): Promise<void>;
-  unlock(serial: string, operatorToken: string): Promise<void>;
+  /** `caller`: where the request came from ("ip:<address>"), for counting wrong credentials per source. */
+  issue(req: IssueRequest, caller?: Caller): Promise<IssuedCertificate>;
+  renewalChallenge(serial: string, caller?: Caller): Promise<RenewalChallenge>;
+  renew(serial: string, req: RenewRequest, caller?: Caller): Promise<IssuedCertificate>;
+  revoke(req: RevokeRequest, caller?: Caller): Promise<RevocationResult>;
+  revokeMany(serials: string[], reason: RevocationReason, operatorToken: string, caller?: Caller): Promise<BulkRevocationResult>;
+  release(serial: string, operatorToken?: string, caller?: Caller): Promise<void>;
+  unlock(serial: string, operatorToken: string, caller?: Caller): Promise<void>;
   status(serial: string): Promise<CertificateStatus>;
   certificatePem(serial: string): string | undefined;
+  /** Trusted: the server checks the operator token first. */
   audit(serial?: string): AuditEntry[];
-  /** Whether `token` is the operator's (constant time). */
-  checkToken(token: unknown): boolean;
+  /** Whose credential a bearer token is (constant time); undefined for anything that is not a valid token. */
+  roleOf(token: unknown): "operator" | "ra" | undefined;
   currentCrl(): Uint8Array;
   rootCrl(): Uint8Array;
   /** Issuing CA first, root last. */
@@ -59,26 +68,46 @@ export interface CaServerOptions {
   virtualClock?: boolean;
   /** Base URL for AIA/CDP if it differs from the listening address (behind a proxy). */
   publicUrl?: string;
+  /** Overrides of DEFAULT_HTTP_LIMITS (tests shorten the timeouts). */
+  limits?: Partial<HttpLimits>;
 }
 
 export interface CaServer {
   url: string;
   server: Server;
+  /** The limits in force. */
+  limits: HttpLimits;
   close(): Promise<void>;
 }
 
-const MAX_OCSP_REQUEST = 64 * 1024;
 /** The largest time a JavaScript Date can hold (ECMA-262 21.4.1.1). */
 const MAX_DATE_MS = 8.64e15;
 
 export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {}): Promise<CaServer> {
-  const app = buildApp(ca, opts);
-  const server = createServer((req, res) => {
-    const url = req.url ?? "/";
-    if (url === "/ocsp" || url.startsWith("/ocsp/") || url.startsWith("/ocsp?")) return handleOcsp(ca, req, res);
-    app(req, res);
-  });
-  server.keepAliveTimeout = 65_000;
+  const limits = httpLimits(opts.limits);
+  const gate = new ClientGate(limits);
+  const app = buildApp(ca, opts, limits, gate);
+  const answerOcsp = (der: Uint8Array) => ca.answerOcsp(der);
+  const server = createServer(
+    {
+      // Slowloris: node answers 408 and closes a connection whose headers or whole request take longer.
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // How often node looks for requests past those timeouts (its default, 30 s, would stretch them).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    (req, res) => {
+      // Every request, OCSP included, holds one of its client's slots until its response closes.
+      if (!gate.enter(req, res)) {
+        return refuse(req, res, 429, { "retry-after": "1" }, "too-many-requests", `at most ${limits.requestsPerClient} requests at once per client`);
+      }
+      const url = req.url ?? "/";
+      if (url === "/ocsp" || url.startsWith("/ocsp/") || url.startsWith("/ocsp?")) return handleOcsp(answerOcsp, req, res);
+      app(req, res);
+    },
+  );
+  server.on("connection", (socket) => gate.admitConnection(socket));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port ?? 8440, opts.host ?? "127.0.0.1", () => {
@@ -93,6 +122,7 @@ export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {
   return {
     url,
     server,
+    limits,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -101,60 +131,51 @@ export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {
   };
 }
 
-/** The OCSP hot path: plain node:http, no closures beyond the body's (see bench/ca-ocsp.bench.ts). */
-function handleOcsp(ca: CaHttpBackend, req: IncomingMessage, res: ServerResponse): void {
-  if (req.method === "POST") {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_OCSP_REQUEST) chunks.push(c);
-    });
-    req.on("end", () => {
-      if (size > MAX_OCSP_REQUEST) return sendOcsp(res, errorResponse(OcspStatus.malformedRequest));
-      sendOcsp(res, ca.answerOcsp(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    });
-    req.on("error", () => res.destroy());
-    return;
-  }
-  if (req.method === "GET") {
-    const path = (req.url ?? "").slice("/ocsp/".length).split("?")[0];
-    let der: Buffer;
-    try {
-      // RFC 6960 A.1: base64 of the DER request, then URL-encoded. Accept the url-safe alphabet too.
-      der = Buffer.from(decodeURIComponent(path).replace(/-/g, "+").replace(/_/g, "/"), "base64");
-    } catch {
-      return sendOcsp(res, errorResponse(OcspStatus.malformedRequest));
-    }
-    return sendOcsp(res, ca.answerOcsp(der));
-  }
-  res.writeHead(405, { "content-type": "application/json", allow: "GET, POST" });
-  res.end(JSON.stringify({ error: "method-not-allowed", message: "OCSP accepts GET and POST" }));
-}
-
-function sendOcsp(res: ServerResponse, body: Uint8Array): void {
-  res.writeHead(200, { "content-type": "application/ocsp-response", "content-length": body.length });
+/** An error answer outside express: {error, message}; the connection closes if a body is left unread. */
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>, error: string, message: string): void {
+  if (res.headersSent || req.socket.destroyed) return;
+  const body = JSON.stringify({ error, message });
+  if (bodyPending(req)) res.shouldKeepAlive = false;
+  res.writeHead(status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
   res.end(body);
 }
 
-function buildApp(ca: CaHttpBackend, opts: CaServerOptions) {
+/** The bearer token of the request, if it carries one (RFC 6750 2.1; the scheme is case-insensitive). */
+function bearer(req: IncomingMessage): string | undefined {
+  const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? "");
+  return m ? m[1] : undefined;
+}
+
+/** Where the request came from, for the CA's per-source counting. */
+function callerOf(req: Request): Caller {
+  return { source: `ip:${req.socket.remoteAddress ?? "unknown"}` };
+}
+
+function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, gate: ClientGate) {
   const app = express();
   app.disable("x-powered-by");
-  app.use(express.json({ limit: "64mb" }));
 
-  const token = (req: Request): string => {
-    const h = req.get("authorization") ?? "";
-    return h.startsWith("Bearer ") ? h.slice(7).trim() : "";
+  const label = { ra: "issuing station's (RA)", operator: "operator's" } as const;
+  /** The route's credential, checked before the body is read: 401 without or with an invalid one, 403 for another role's. */
+  const needs = (role: "ra" | "operator") => (req: Request, _res: Response, next: NextFunction) => {
+    const token = bearer(req);
+    if (token === undefined) throw new CaError(401, "credential-required", `this needs the ${label[role]} credential (Authorization: Bearer ...)`);
+    const has = ca.roleOf(token);
+    if (has === undefined) throw new CaError(401, "bad-credential", "that credential is not valid");
+    if (has !== role) throw new CaError(403, "forbidden", `this needs the ${label[role]} credential`);
+    next();
   };
-  const requireOperator = (req: Request) => {
-    if (!ca.checkToken(token(req))) throw new CaError(403, "forbidden", "a valid operator token is required (Authorization: Bearer ...)");
-  };
-  const body = (req: Request): Record<string, unknown> => {
-    const b = req.body as unknown;
-    if (b === undefined) return {};
+  /** The body, read within `max` bytes (and the limits of http-body.ts), as a JSON object. */
+  const json = (max: number) => async (req: Request, _res: Response, next: NextFunction) => {
+    const b = await readJson(req, max, gate, limits.jsonDepth);
     if (!b || typeof b !== "object" || Array.isArray(b)) throw new CaError(400, "bad-request", "the body must be a JSON object");
-    return b as Record<string, unknown>;
+    req.body = b;
+    next();
   };
+  const body = (req: Request) => req.body as Record<string, unknown>;
+  const csrBody = json(limits.csrBodyBytes);
+  const smallBody = json(limits.smallBodyBytes);
+  const serialOf = (req: Request) => String(req.params.serial);
   const issuedJson = (r: IssuedCertificate) => ({
     serial: r.serial,
     certificate: r.certificatePem,
@@ -164,77 +185,87 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions) {
     ...(r.cancellationCodes ? { cancellationCodes: r.cancellationCodes } : {}),
   });
 
-  app.post("/api/v1/certificates", async (req, res) => {
+  app.post("/api/v1/certificates", needs("ra"), csrBody, async (req, res) => {
     const b = body(req);
-    const r = await ca.issue({
-      csrPem: b.csr as string,
-      profile: b.profile as never,
-      holder: b.holder as never,
-      cardExpiry: b.cardExpiry === undefined ? undefined : (b.cardExpiry as never),
-    });
+    const r = await ca.issue(
+      {
+        csrPem: b.csr as string,
+        profile: b.profile as never,
+        holder: b.holder as never,
+        cardExpiry: b.cardExpiry === undefined ? undefined : (b.cardExpiry as never),
+        raToken: bearer(req),
+      },
+      callerOf(req),
+    );
     res.status(201).json(issuedJson(r));
   });
 
   // A single-use challenge the card signs with the old key before renewal (see the CA's README).
-  app.post("/api/v1/certificates/:serial/renewal-challenge", async (req, res) => {
-    const c = await ca.renewalChallenge(String(req.params.serial));
+  app.post("/api/v1/certificates/:serial/renewal-challenge", smallBody, async (req, res) => {
+    const c = await ca.renewalChallenge(serialOf(req), callerOf(req));
     res.status(201).json({ serial: c.serial, challenge: c.challenge, expiresAt: c.expiresAt.toISOString() });
   });
 
   // Authorised by {challenge, proof (base64)} or by the operator token (Authorization: Bearer).
-  app.post("/api/v1/certificates/:serial/renew", async (req, res) => {
+  app.post("/api/v1/certificates/:serial/renew", csrBody, async (req, res) => {
     const b = body(req);
-    const operatorToken = token(req);
-    const r = await ca.renew(String(req.params.serial), {
-      csrPem: b.csr as string,
-      cardExpiry: b.cardExpiry as never,
-      challenge: b.challenge as never,
-      proof: b.proof === undefined ? undefined : base64Bytes(b.proof),
-      operatorToken: operatorToken === "" ? undefined : operatorToken,
-    });
+    const r = await ca.renew(
+      serialOf(req),
+      {
+        csrPem: b.csr as string,
+        cardExpiry: b.cardExpiry as never,
+        challenge: b.challenge as never,
+        proof: b.proof === undefined ? undefined : base64Bytes(b.proof),
+        operatorToken: bearer(req),
+      },
+      callerOf(req),
+    );
     res.status(201).json(issuedJson(r));
   });
 
-  app.post("/api/v1/certificates/:serial/revoke", async (req, res) => {
+  // Holders and representatives with their codes; an operator with the token (bearer) and the registration answers.
+  app.post("/api/v1/certificates/:serial/revoke", smallBody, async (req, res) => {
     const b = body(req);
-    const r = await ca.revoke({
-      serial: String(req.params.serial),
-      reason: b.reason as never,
-      role: b.role as never,
-      code: b.code as string | undefined,
-      email: b.email as string | undefined,
-      name: b.name as string | undefined,
-      answers: b.answers as Record<string, string> | undefined,
-    });
+    const r = await ca.revoke(
+      {
+        serial: serialOf(req),
+        reason: b.reason as never,
+        role: b.role as never,
+        code: b.code as string | undefined,
+        email: b.email as string | undefined,
+        name: b.name as string | undefined,
+        answers: b.answers as Record<string, string> | undefined,
+        operatorToken: bearer(req),
+      },
+      callerOf(req),
+    );
     res.json({ serial: r.serial, status: r.status, reason: r.reason, revokedAt: r.revokedAt.toISOString() });
   });
 
-  app.post("/api/v1/certificates/:serial/release", async (req, res) => {
-    requireOperator(req);
-    await ca.release(String(req.params.serial));
-    res.json(await statusJson(ca, String(req.params.serial)));
+  app.post("/api/v1/certificates/:serial/release", needs("operator"), smallBody, async (req, res) => {
+    await ca.release(serialOf(req), bearer(req), callerOf(req));
+    res.json(await statusJson(ca, serialOf(req)));
   });
 
-  app.post("/api/v1/certificates/:serial/unlock", async (req, res) => {
-    await ca.unlock(String(req.params.serial), token(req));
-    res.json(await statusJson(ca, String(req.params.serial)));
+  app.post("/api/v1/certificates/:serial/unlock", needs("operator"), smallBody, async (req, res) => {
+    await ca.unlock(serialOf(req), bearer(req)!, callerOf(req));
+    res.json(await statusJson(ca, serialOf(req)));
   });
 
   app.get("/api/v1/certificates/:serial", async (req, res) => {
-    const s = await statusJson(ca, String(req.params.serial));
+    const s = await statusJson(ca, serialOf(req));
     if (s.status === "unknown") throw new CaError(404, "not-found", `no certificate with serial ${s.serial}`);
     const pem = ca.certificatePem(s.serial);
     res.json(pem ? { ...s, certificate: pem } : s);
   });
 
-  app.get("/api/v1/certificates/:serial/audit", (req, res) => {
-    requireOperator(req);
-    res.json(ca.audit(String(req.params.serial).toLowerCase()).map((e) => ({ ...e, at: new Date(e.at).toISOString() })));
+  app.get("/api/v1/certificates/:serial/audit", needs("operator"), (req, res) => {
+    res.json(ca.audit(serialOf(req).toLowerCase()).map((e) => ({ ...e, at: new Date(e.at).toISOString() })));
   });
 
-  app.post("/api/v1/revocations", async (req, res) => {
+  app.post("/api/v1/revocations", needs("operator"), json(limits.bulkBodyBytes), async (req, res) => {
     const b = body(req);
-    const r = await ca.revokeMany(b.serials as string[], b.reason as never, token(req));
+    const r = await ca.revokeMany(b.serials as string[], b.reason as never, bearer(req)!, callerOf(req));
     res.json({ revoked: r.revoked, revokedAt: r.revokedAt.toISOString(), unknown: r.unknown, alreadyRevoked: r.alreadyRevoked });
   });
 
@@ -252,7 +283,7 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions) {
   });
 
   if (opts.virtualClock) {
-    app.post("/api/v1/clock", (req, res) => {
+    app.post("/api/v1/clock", smallBody, (req, res) => {
       const b = body(req);
       const clock = ca.clock as { set?: (d: Date) => void; advance(ms: number): void; now(): Date };
       // Compute the target first and check it is a time a Date can hold: the clock is moved only to a usable time.
@@ -275,17 +306,36 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions) {
     res.status(404).json({ error: "not-found", message: "no such endpoint" });
   });
 
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof CaError) return res.status(err.status).json({ error: err.reason, message: err.message });
-    const e = err as { type?: string; status?: number; message?: string };
-    if (e?.type === "entity.parse.failed") return res.status(400).json({ error: "bad-json", message: "the body is not valid JSON" });
-    if (e?.type === "entity.too.large") return res.status(413).json({ error: "too-large", message: "the body is too large" });
-    if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
-      return res.status(e.status).json({ error: "bad-request", message: e.message ?? "bad request" });
-    }
-    res.status(500).json({ error: "internal", message: "internal error" });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const a = errorAnswer(err);
+    refuse(req, res, a.status, a.headers, a.error, a.message);
   });
   return app;
+}
+
+/** What an error becomes on the wire: a CaError as itself, a storage fault 503 (never 500), a parser's 4xx as 400. */
+function errorAnswer(err: unknown): { status: number; error: string; message: string; headers: Record<string, string> } {
+  if (err instanceof CaError) {
+    const headers: Record<string, string> = {};
+    if (err.status === 401) headers["www-authenticate"] = err.reason === "bad-credential" ? 'Bearer realm="cardloop-ca", error="invalid_token"' : 'Bearer realm="cardloop-ca"';
+    if (err.status === 429) headers["retry-after"] = String(Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000)));
+    if (err.status === 503) headers["retry-after"] = String(err.reason === "storage-unavailable" ? STORAGE_RETRY_AFTER_S : 1);
+    return { status: err.status, error: err.reason, message: err.message, headers };
+  }
+  const fault = storageFault(err);
+  if (fault) {
+    return {
+      status: 503,
+      error: "storage-unavailable",
+      message: `the CA's store cannot be written just now (${fault.reason}); nothing was changed, try again later`,
+      headers: { "retry-after": String(STORAGE_RETRY_AFTER_S) },
+    };
+  }
+  const e = err as { status?: unknown; message?: unknown } | null;
+  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
+    return { status: e.status, error: "bad-request", message: typeof e.message === "string" ? e.message : "bad request", headers: {} };
+  }
+  return { status: 500, error: "internal", message: "internal error", headers: {} };
 }
 
 /** Strict base64 (either alphabet) to bytes; anything else becomes an empty proof, which the CA refuses (403). */

@@ -6,3 +6,4 @@ export { CaStore, Status } from "./store.js";
 export { DataDirLockedError } from "./data-dir-lock.js";
 export type { CaHttpBackend } from "./http.js";
 export { proveRenewal, signRenewal } from "./renewal-proof.js";
+export { rotateToken, TOKEN_ROLES, type TokenRole } from "./credentials.js";

@@ -1,15 +1,17 @@
 import { addYears, REASON_CODES, type Clock, type EventBus, type Random, type RenewalRule } from "../../core/index.js";
 import { buildCertificate, encodePem, encodeName, ext, keyIdentifier, KU, OID, type NameAttr } from "../../pki/index.js";
-import { CaError, type CancellationCodes, type IssuedCertificate, type IssueRequest, type Profile, type RenewRequest } from "./api.js";
+import { CaError, type Caller, type CancellationCodes, type IssuedCertificate, type IssueRequest, type Profile, type RenewRequest } from "./api.js";
+import type { AuditLog } from "./audit-log.js";
 import type { Authority } from "./authority.js";
 import { requireCertificate } from "./certificates.js";
 import "./events.js";
 import type { CaHierarchy } from "./hierarchy.js";
+import { normaliseHolder } from "./holder-names.js";
 import { Status, type CaStore, type CardRow } from "./store.js";
 import { checkCardExpiry, checkHolder, checkProfile, checkSerial, renewalRole, verifyCsr } from "./validation.js";
 
-/** What issuance asks of the authority: a new card's codes, and whether (and then once) a renewal may happen. */
-export type IssuanceAuthority = Pick<Authority, "registerCard" | "authoriseRenewal" | "consumeChallenge">;
+/** What issuance asks of the authority: the RA's token, a new card's codes, and whether (and then once) a renewal may happen. */
+export type IssuanceAuthority = Pick<Authority, "requireToken" | "roleOf" | "registerCard" | "authoriseRenewal" | "consumeChallenge">;
 
 export interface IssuanceOptions {
   store: CaStore;
@@ -17,6 +19,7 @@ export interface IssuanceOptions {
   random: Random;
   hierarchy: CaHierarchy;
   authority: IssuanceAuthority;
+  audit: AuditLog;
   events?: EventBus;
   /** The CA's base URL as it is now (a served CA learns it once it listens): AIA and CDP. */
   baseUrl: () => string;
@@ -35,10 +38,19 @@ export interface IssuanceOptions {
 export class Issuance {
   constructor(private readonly o: IssuanceOptions) {}
 
-  async issue(req: IssueRequest): Promise<IssuedCertificate> {
-    const { store } = this.o;
+  async issue(req: IssueRequest, caller?: Caller): Promise<IssuedCertificate> {
+    const { store, authority } = this.o;
+    // The issuing station proves itself before anything of the request is looked at.
+    try {
+      authority.requireToken(req?.raToken, "ra", "issuing a certificate");
+    } catch (err) {
+      const role = authority.roleOf(req?.raToken) ?? "anonymous";
+      this.o.audit.refusal({ serial: null, role, action: "issue", outcome: (err as CaError).reason }, caller);
+      throw err;
+    }
     const profile = checkProfile(req?.profile);
-    const holder = checkHolder(req?.holder);
+    // NFC, no control characters, X.520 bounds (holder-names.ts): the card row keeps this form, and comparisons use it.
+    const holder = normaliseHolder(checkHolder(req?.holder));
     const spki = await verifyCsr(req.csrPem);
     const { notBefore, notAfter } = this.validity(req.cardExpiry);
 
@@ -64,7 +76,7 @@ export class Issuance {
    * card is renewed the same way. Every attempt is audited, refusals included
    * (never the proof or the token).
    */
-  async renew(serial: string, req: RenewRequest): Promise<IssuedCertificate> {
+  async renew(serial: string, req: RenewRequest, caller?: Caller): Promise<IssuedCertificate> {
     const at = this.o.clock.nowMs();
     const role = renewalRole(req);
     let checked: string | null = null;
@@ -72,15 +84,15 @@ export class Issuance {
       checked = checkSerial(serial);
       return await this.renewChecked(checked, req ?? { csrPem: "" }, role, at);
     } catch (err) {
-      if (err instanceof CaError) this.o.store.audit({ at, serial: checked, role, action: "renew", outcome: err.reason });
+      if (err instanceof CaError) this.o.audit.refusal({ at, serial: checked, role, action: "renew", outcome: err.reason }, caller);
       throw err;
     }
   }
 
   private async renewChecked(serial: string, req: RenewRequest, role: string, at: number): Promise<IssuedCertificate> {
     const { store, authority } = this.o;
-    const old = requireCertificate(store, this.o.clock, serial);
-    authority.authoriseRenewal(serial, old, req, at);
+    const old = requireCertificate(store, serial);
+    const challenge = authority.authoriseRenewal(serial, old, req);
     const card = store.card(old.card_id);
     if (!card) throw new CaError(409, "no-card", `certificate ${serial} has no registered card to renew for`);
     const spki = await verifyCsr(req.csrPem);
@@ -90,12 +102,12 @@ export class Issuance {
     const der = this.buildLeaf(newSerial, profile, card, spki, notBefore, notAfter);
     let superseded = false;
     store.transaction(() => {
-      if (role === "card") authority.consumeChallenge(req, serial, at);
+      if (challenge) authority.consumeChallenge(challenge);
       store.insertCertificate({ serial: newSerial, card_id: card.card_id, profile, not_before: notBefore, not_after: notAfter, der: Buffer.from(der) });
       if (this.o.renewal === "revoke-superseded") {
         superseded = store.setRevoked(serial, Status.revoked, REASON_CODES.superseded, at);
       }
-      store.audit({ at, serial, role, action: "renew", outcome: "ok", detail: JSON.stringify({ newSerial, superseded }) });
+      this.o.audit.write({ at, serial, role, action: "renew", outcome: "ok", detail: JSON.stringify({ newSerial, superseded }) });
     });
     this.o.events?.emit("ca.issued", { serial: newSerial, profile, holderId: card.card_id, notAfter: new Date(notAfter).toISOString(), renewalOf: serial }, ["serial", "renewalOf"]);
     return this.issued(newSerial, der, notBefore, notAfter, undefined);

@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import type { Clock } from "../../core/index.js";
-import { buildOcspResponse, DecodeError, errorResponse, issuerHashes, OcspStatus, parseOcspRequest, type CertStatusSpec, type SingleResponseSpec } from "../../pki/index.js";
+import { buildOcspResponse, DecodeError, errorResponse, issuerHashes, OcspStatus, OID, parseOcspRequest, subjectPublicKeyBits, type CertStatusSpec, type SingleResponseSpec } from "../../pki/index.js";
 import type { CaHierarchy } from "./hierarchy.js";
 import type { StatusChanges } from "./status-changes.js";
 import { Status, type StatusCode } from "./store.js";
@@ -15,6 +16,11 @@ interface CacheEntry {
 }
 
 const MAX_REQUESTS = 64;
+/** RFC 8954 2.1: Nonce ::= OCTET STRING (SIZE(1..32)); a request with another length is malformedRequest. */
+const MIN_NONCE = 1;
+const MAX_NONCE = 32;
+
+type RequestCertId = { der: Uint8Array; hashAlgorithm: string; issuerNameHash: Uint8Array; issuerKeyHash: Uint8Array; serialHex: string };
 const RENEW_MARGIN_MS = 7 * 86_400_000;
 
 /**
@@ -23,17 +29,40 @@ const RENEW_MARGIN_MS = 7 * 86_400_000;
  * responses; it follows the CA's StatusChanges, so any change to a serial
  * (issue, revoke, hold, release, supersede) drops its entry and a revocation
  * is visible on the very next request.
+ *
+ * Authority (RFC 6960 2.3, RFC 5019 2.2.3): a CertID whose issuerNameHash and
+ * issuerKeyHash are not the issuing CA's (another CA, or a hash algorithm this
+ * responder does not compute: SHA-1, SHA-256, SHA-384 and SHA-512 it does) gets the unsigned
+ * `unauthorized` status, never a signed `unknown`: this responder cannot speak
+ * for that issuer. A request mixing the issuing CA's CertIDs with another
+ * issuer's is unauthorized as a whole: responseStatus covers the whole
+ * response, RFC 5019 2.1.1 has clients send one CertID per request, and a
+ * signed answer for part of a request would hide that the rest was refused.
+ * Nonces (RFC 8954 2.1): 1 to 32 octets are echoed; 0 or more than 32, or a
+ * nonce extnValue that is not an OCTET STRING, are malformedRequest. RFC 9654
+ * (2024) obsoletes 8954 and allows up to 128 (`maxNonceOctets`); clients of
+ * either send 32, so the stricter limit is the default.
  */
 export class OcspResponder {
   private readonly cache = new Map<string, CacheEntry>();
   /** Raw nonce-less request bytes (latin1) -> serial: a repeated request skips parsing entirely. */
   private readonly seen = new Map<string, { serial: string; certIdKey: string }>();
   private readonly hashes: ReturnType<typeof issuerHashes>;
+  private readonly maxNonce: number;
   /** `changes` is required: a responder that did not follow them would serve a cached "good" after a revocation. */
   constructor(
-    private readonly o: { clock: Clock; hierarchy: CaHierarchy; validityMs: number; lookup: OcspLookup; changes: StatusChanges; maxCache?: number },
+    private readonly o: { clock: Clock; hierarchy: CaHierarchy; validityMs: number; lookup: OcspLookup; changes: StatusChanges; maxCache?: number; maxNonceOctets?: number },
   ) {
+    const max = o.maxNonceOctets ?? MAX_NONCE;
+    if (!Number.isSafeInteger(max) || max < MIN_NONCE) throw new RangeError(`the longest OCSP nonce must be a whole number of octets from ${MIN_NONCE} (got ${max})`);
+    this.maxNonce = max;
     this.hashes = issuerHashes(o.hierarchy.issuing.name, o.hierarchy.issuing.signer.spki);
+    // RFC 6960 asks for SHA-1 (and SHA-256): SHA-384/512 CertIDs of the issuing CA are answered as well, so that
+    // `unauthorized` means "another issuer" (or a hash nobody should use), not "a stronger hash than expected".
+    const keyBits = subjectPublicKeyBits(o.hierarchy.issuing.signer.spki);
+    for (const [oid, alg] of [[OID.sha384, "sha384"], [OID.sha512, "sha512"]] as const) {
+      this.hashes.set(oid, { name: createHash(alg).update(o.hierarchy.issuing.name).digest(), key: createHash(alg).update(keyBits).digest() });
+    }
     o.changes.on((change) => {
       for (const serial of change.serials) this.invalidate(serial);
     });
@@ -61,10 +90,13 @@ export class OcspResponder {
     try {
       req = parseOcspRequest(der);
       if (req.certIds.length > MAX_REQUESTS) return errorResponse(OcspStatus.malformedRequest);
+      const nonce = req.nonce;
+      if (nonce !== undefined && (nonce.length < MIN_NONCE || nonce.length > this.maxNonce)) return errorResponse(OcspStatus.malformedRequest);
     } catch (err) {
       if (err instanceof DecodeError || err instanceof RangeError || err instanceof TypeError) return errorResponse(OcspStatus.malformedRequest);
       return errorResponse(OcspStatus.internalError);
     }
+    if (!req.certIds.every((c) => this.serves(c))) return errorResponse(OcspStatus.unauthorized);
     try {
       const now = this.o.clock.nowMs();
       this.renewResponderIfNeeded(now);
@@ -85,12 +117,16 @@ export class OcspResponder {
     }
   }
 
-  private single(c: { der: Uint8Array; hashAlgorithm: string; issuerNameHash: Uint8Array; issuerKeyHash: Uint8Array; serialHex: string }, now: number): SingleResponseSpec {
+  /** The CertID names the issuing CA: both hashes match, in a hash algorithm this responder computes. */
+  private serves(c: RequestCertId): boolean {
+    const h = this.hashes.get(c.hashAlgorithm);
+    return h !== undefined && h.name.equals(c.issuerNameHash) && h.key.equals(c.issuerKeyHash);
+  }
+
+  /** The answer for one CertID of the issuing CA (`serves` is true): good, revoked, or unknown for a serial it never issued. */
+  private single(c: RequestCertId, now: number): SingleResponseSpec {
     const thisUpdate = Math.floor(now / 1000) * 1000;
     const base = { certId: c.der, thisUpdate, nextUpdate: thisUpdate + this.o.validityMs };
-    const h = this.hashes.get(c.hashAlgorithm);
-    const ours = h !== undefined && h.name.equals(c.issuerNameHash) && h.key.equals(c.issuerKeyHash);
-    if (!ours) return { ...base, status: { kind: "unknown" } };
     const row = this.o.lookup(c.serialHex);
     let status: CertStatusSpec;
     if (!row) status = { kind: "unknown" };

@@ -1,20 +1,23 @@
 import { REASON_CODES, type Clock, type EventBus, type RevocationReason, type RevokerRole } from "../../core/index.js";
-import { CaError, type BulkRevocationResult, type RevocationResult, type RevokeRequest } from "./api.js";
+import { CaError, type BulkRevocationResult, type Caller, type RevocationResult, type RevokeRequest } from "./api.js";
+import { auditRole, type AuditLog, type AuditRecord } from "./audit-log.js";
 import type { Authority } from "./authority.js";
-import { requireCertificate } from "./certificates.js";
 import "./events.js";
 import { Status, type CaStore, type StatusCode } from "./store.js";
-import { checkCredentialShape, checkReason, checkRole, checkSerial, roleLabel } from "./validation.js";
+import { checkCredentialShape, checkReason, checkRole, checkSerial } from "./validation.js";
 
-/** What revocation asks of the authority: the operator token, the reasons per role, the credentials and the lockout count. */
-export type RevocationAuthority = Pick<Authority, "isOperator" | "checkReasonForRole" | "credentialsMatch" | "recordWrongCredentials">;
+/** What revocation asks of the authority: tokens, reasons per role, codes and answers, the lockout. */
+export type RevocationAuthority = Pick<Authority, "requireToken" | "checkReasonForRole" | "credentialsMatch" | "unknownSerialWork" | "lockout" | "budget">;
 
 export interface RevocationOptions {
   store: CaStore;
   clock: Clock;
   authority: RevocationAuthority;
+  audit: AuditLog;
   events?: EventBus;
 }
+
+const LOCAL: Caller = { source: "local" };
 
 /**
  * Revocation (Boulder's RA, the acting half): revoke, hold, release, unlock
@@ -24,63 +27,94 @@ export interface RevocationOptions {
  * (StatusChanges), which the OCSP cache and the CRL publisher follow.
  */
 export class Revocation {
-  private readonly perSerial = new Map<string, Promise<void>>();
+  /** One credential check at a time per (certificate, role, source): concurrent guesses cannot overrun the count. */
+  private readonly perTriple = new Map<string, Promise<void>>();
 
   constructor(private readonly o: RevocationOptions) {}
 
-  async revoke(req: RevokeRequest): Promise<RevocationResult> {
-    const { store } = this.o;
-    const role = req?.role;
-    const at = this.o.clock.nowMs();
+  async revoke(req: RevokeRequest, caller: Caller = LOCAL): Promise<RevocationResult> {
+    const { audit } = this.o;
+    const role = auditRole(req?.role);
+    const refuse = (e: Omit<AuditRecord, "action" | "role">, err: unknown): never => {
+      audit.refusal({ ...e, role, action: "revoke" }, caller);
+      throw err;
+    };
+    // The operator proves who they are before anything of the request is looked at (answers come on top).
+    if (req?.role === "operator") {
+      try {
+        this.o.authority.requireToken(req.operatorToken, "operator", "revocation by the operator");
+      } catch (err) {
+        refuse({ serial: null, outcome: (err as CaError).reason }, err);
+      }
+    }
     let serial: string;
     try {
       serial = checkSerial(req?.serial);
     } catch (err) {
-      // Audited like any malformed attempt; the unusable serial itself is not stored.
-      store.audit({ at, serial: null, role: roleLabel(role), action: "revoke", outcome: "bad-request", detail: "bad-serial" });
-      throw err;
+      // The unusable serial itself is not stored.
+      return refuse({ serial: null, outcome: "bad-request", detail: "bad-serial" }, err);
     }
     let reason: RevocationReason;
     let checkedRole: RevokerRole;
     try {
       reason = checkReason(req.reason);
-      checkedRole = checkRole(role);
+      checkedRole = checkRole(req.role);
       checkCredentialShape(req);
     } catch (err) {
-      // Malformed attempts are audited too (never with the code itself).
-      store.audit({ at, serial, role: roleLabel(role), action: "revoke", outcome: "bad-request" });
-      throw err;
+      return refuse({ serial, outcome: "bad-request", detail: err instanceof CaError ? err.reason : undefined }, err);
     }
     try {
       this.o.authority.checkReasonForRole(checkedRole, reason);
     } catch (err) {
-      store.audit({ at, serial, role: checkedRole, action: "revoke", outcome: "reason-not-allowed", detail: reason });
-      throw err;
+      return refuse({ serial, outcome: "reason-not-allowed", detail: reason }, err);
     }
-    // One credential check at a time per certificate: concurrent guesses cannot overrun the lockout.
-    return this.exclusive(serial, () => this.revokeChecked(serial, checkedRole, reason, req, at));
+    const source = sourceOf(caller);
+    return this.exclusive(`${serial}\n${checkedRole}\n${source}`, () => this.revokeChecked(serial, checkedRole, reason, req, source, caller));
   }
 
-  private async revokeChecked(serial: string, role: RevokerRole, reason: RevocationReason, req: RevokeRequest, at: number): Promise<RevocationResult> {
-    const { store, events } = this.o;
-    const cert = requireCertificate(store, this.o.clock, serial, { role, action: "revoke" });
+  private async revokeChecked(serial: string, role: RevokerRole, reason: RevocationReason, req: RevokeRequest, source: string, caller: Caller): Promise<RevocationResult> {
+    const { store, events, audit, authority } = this.o;
+    const at = this.o.clock.nowMs();
     const deny = (status: number, why: string, message: string): never => {
-      store.audit({ at, serial, role, action: "revoke", outcome: why });
+      audit.write({ at, serial, role, action: "revoke", outcome: why });
       events?.emit("ca.revocation", { serial, role, action: "revoke", outcome: why, reason }, ["serial"]);
       throw new CaError(status, why, message);
     };
-    if (cert.locked) deny(423, "locked", "revocation of this certificate is locked after too many wrong attempts; an operator must unlock it");
-
-    if (!(await this.o.authority.credentialsMatch(cert, req))) {
-      // Re-read: another request may have locked it while we hashed.
-      let lockedNow = false;
+    try {
+      // While this source waits, its attempts are refused unchecked: no KDF work, nothing counted.
+      authority.lockout.checkWait(serial, role, source);
+    } catch (err) {
+      audit.refusal({ at, serial, role, action: "revoke", outcome: "too-many-attempts" }, caller);
+      throw err;
+    }
+    try {
+      // Key derivation is what an anonymous caller can make the CA spend: failures are bounded per source, over all
+      // certificates and serials that do not exist (the lockout above is per certificate). Taken before, given back
+      // when the credential was right.
+      authority.budget.take(source);
+    } catch (err) {
+      audit.refusal({ at, serial, role, action: "revoke", outcome: "too-many-attempts" }, caller);
+      throw err;
+    }
+    const cert = store.certificate(serial);
+    if (!cert) {
+      // As long as a wrong code on a real serial: timing does not tell which serials exist.
+      await authority.unknownSerialWork(req);
+      audit.refusal({ at, serial, role, action: "revoke", outcome: "not-found" }, caller);
+      throw new CaError(404, "not-found", `no certificate with serial ${serial}`);
+    }
+    const right = await authority.credentialsMatch(cert, req);
+    if (right) authority.budget.refund(source);
+    if (!right) {
+      let waits = false;
       store.transaction(() => {
-        lockedNow = this.o.authority.recordWrongCredentials(serial);
-        store.audit({ at, serial, role, action: "revoke", outcome: lockedNow ? "denied-and-locked" : "denied" });
+        waits = authority.lockout.wrong(serial, role, source);
+        audit.write({ at, serial, role, action: "revoke", outcome: waits ? "denied-and-backoff" : "denied" });
       });
       events?.emit("ca.revocation", { serial, role, action: "revoke", outcome: "denied", reason }, ["serial"]);
       throw new CaError(403, "forbidden", "the credentials do not allow revoking this certificate");
     }
+    authority.lockout.right(serial, role, source);
     if (cert.status === Status.revoked) deny(409, "already-revoked", "the certificate is already revoked");
     if (cert.status === Status.onHold && reason === "certificateHold") deny(409, "already-on-hold", "the certificate is already on hold");
 
@@ -88,8 +122,7 @@ export class Revocation {
     let ok = false;
     store.transaction(() => {
       ok = store.setRevoked(serial, status, REASON_CODES[reason], at);
-      if (ok && cert.failed_tries > 0) store.unlock(serial); // a success resets the wrong-try count
-      store.audit({ at, serial, role, action: "revoke", outcome: ok ? "ok" : "already-revoked", detail: reason });
+      audit.write({ at, serial, role, action: "revoke", outcome: ok ? "ok" : "already-revoked", detail: reason });
     });
     if (!ok) throw new CaError(409, "already-revoked", "the certificate is already revoked");
     // Committed (fsynced): only now is the revocation acknowledged.
@@ -97,69 +130,63 @@ export class Revocation {
     return { serial, status: status === Status.onHold ? "on-hold" : "revoked", reason, revokedAt: new Date(at) };
   }
 
-  /** Releases from hold; 409 when not on hold. The caller is trusted as `actor` (in process: the operator). */
-  async release(serial: string, actor: string): Promise<void> {
-    const { store } = this.o;
-    serial = checkSerial(serial);
-    requireCertificate(store, this.o.clock, serial, { role: actor, action: "release" });
+  /** Releases from hold (the operator's token); 409 when not on hold. */
+  async release(serial: string, operatorToken: string | undefined, caller: Caller = LOCAL): Promise<void> {
+    const { store, audit } = this.o;
+    const s = this.operatorAction("release", serial, operatorToken, caller);
     const at = this.o.clock.nowMs();
     let ok = false;
     store.transaction(() => {
-      ok = store.release(serial, at);
-      store.audit({ at, serial, role: actor, action: "release", outcome: ok ? "ok" : "not-on-hold" });
+      ok = store.release(s, at);
+      audit.write({ at, serial: s, role: "operator", action: "release", outcome: ok ? "ok" : "not-on-hold" });
     });
     if (!ok) throw new CaError(409, "not-on-hold", "the certificate is not on hold");
-    this.o.events?.emit("ca.revocation", { serial, role: actor, action: "release", outcome: "ok" }, ["serial"]);
+    this.o.events?.emit("ca.revocation", { serial: s, role: "operator", action: "release", outcome: "ok" }, ["serial"]);
   }
 
-  /** Operator action: clears a certificate's revocation lockout. */
-  async unlock(serial: string, operatorToken: string): Promise<void> {
-    const { store } = this.o;
-    serial = checkSerial(serial);
-    const at = this.o.clock.nowMs();
-    if (!this.o.authority.isOperator(operatorToken)) {
-      store.audit({ at, serial, role: "operator", action: "unlock", outcome: "denied" });
-      throw new CaError(403, "forbidden", "a valid operator token is required");
-    }
-    requireCertificate(store, this.o.clock, serial, { role: "operator", action: "unlock" });
+  /** Operator action: clears every (role, source) count of the certificate; audited with how many it cleared. */
+  async unlock(serial: string, operatorToken: string | undefined, caller: Caller = LOCAL): Promise<void> {
+    const { store, audit } = this.o;
+    const s = this.operatorAction("unlock", serial, operatorToken, caller);
     store.transaction(() => {
-      store.unlock(serial);
-      store.audit({ at, serial, role: "operator", action: "unlock", outcome: "ok" });
+      const cleared = this.o.authority.lockout.unlock(s);
+      audit.write({ serial: s, role: "operator", action: "unlock", outcome: "ok", detail: String(cleared) });
     });
   }
 
   /** Bulk revocation by an operator: every serial checked first, then one transaction. */
-  async revokeMany(serials: string[], reason: RevocationReason, operatorToken: string): Promise<BulkRevocationResult> {
-    const { store } = this.o;
+  async revokeMany(serials: string[], reason: RevocationReason, operatorToken: string | undefined, caller: Caller = LOCAL): Promise<BulkRevocationResult> {
+    const { store, audit } = this.o;
     const at = this.o.clock.nowMs();
-    if (!this.o.authority.isOperator(operatorToken)) {
-      store.audit({ at, serial: null, role: "operator", action: "bulk-revoke", outcome: "denied" });
-      throw new CaError(403, "forbidden", "a valid operator token is required");
-    }
     // A refused request revokes nothing: one row for it (the serials may not even be serials).
-    const refused = (outcome: string, detail: string | undefined) => store.audit({ at, serial: null, role: "operator", action: "bulk-revoke", outcome, detail });
+    const refused = (outcome: string, detail: string | undefined, err: unknown): never => {
+      audit.refusal({ at, serial: null, role: "operator", action: "bulk-revoke", outcome, detail }, caller);
+      throw err;
+    };
+    try {
+      this.o.authority.requireToken(operatorToken, "operator", "bulk revocation");
+    } catch (err) {
+      refused((err as CaError).reason, undefined, err);
+    }
     let r: RevocationReason;
     let clean: string[];
     try {
       r = checkReason(reason);
     } catch (err) {
-      refused("bad-request", err instanceof CaError ? err.reason : undefined);
-      throw err;
+      return refused("bad-request", err instanceof CaError ? err.reason : undefined, err);
     }
     try {
       this.o.authority.checkReasonForRole("operator", r);
     } catch (err) {
       // Audited as the single revocation audits it.
-      refused("reason-not-allowed", r);
-      throw err;
+      return refused("reason-not-allowed", r, err);
     }
     try {
       if (!Array.isArray(serials) || serials.length === 0) throw new CaError(400, "bad-serials", "serials must be a non-empty array of hex serial numbers");
       clean = new Array<string>(serials.length);
       for (let i = 0; i < serials.length; i++) clean[i] = checkSerial(serials[i]); // validate all before writing anything
     } catch (err) {
-      refused("bad-request", err instanceof CaError ? err.reason : undefined);
-      throw err;
+      return refused("bad-request", err instanceof CaError ? err.reason : undefined, err);
     }
     const status = r === "certificateHold" ? Status.onHold : Status.revoked;
     // One audit row per serial, written in the revocation's own transaction.
@@ -168,18 +195,46 @@ export class Revocation {
     return { revoked: out.revoked.length, revokedAt: new Date(at), unknown: out.unknown, alreadyRevoked: out.alreadyRevoked };
   }
 
+  /** The operator's token first, then the serial and the certificate; each refusal audited. Returns the serial as stored. */
+  private operatorAction(action: "release" | "unlock", serial: unknown, operatorToken: string | undefined, caller: Caller): string {
+    const { audit, store } = this.o;
+    const refuse = (s: string | null, outcome: string, err: unknown, detail?: string): never => {
+      audit.refusal({ serial: s, role: "operator", action, outcome, detail }, caller);
+      throw err;
+    };
+    try {
+      this.o.authority.requireToken(operatorToken, "operator", action === "release" ? "release from hold" : "unlock");
+    } catch (err) {
+      refuse(null, (err as CaError).reason, err);
+    }
+    let s: string;
+    try {
+      s = checkSerial(serial);
+    } catch (err) {
+      return refuse(null, "bad-request", err, "bad-serial");
+    }
+    if (!store.hasSerial(s)) refuse(s, "not-found", new CaError(404, "not-found", `no certificate with serial ${s}`));
+    return s;
+  }
+
   private async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.perSerial.get(key) ?? Promise.resolve();
+    const prev = this.perTriple.get(key) ?? Promise.resolve();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const mine = prev.then(() => gate);
-    this.perSerial.set(key, mine);
+    this.perTriple.set(key, mine);
     await prev;
     try {
       return await fn();
     } finally {
       release();
-      if (this.perSerial.get(key) === mine) this.perSerial.delete(key);
+      if (this.perTriple.get(key) === mine) this.perTriple.delete(key);
     }
   }
+}
+
+/** A caller's source as counted: bounded; anything odd counts as one shared source. */
+export function sourceOf(caller: Caller | undefined): string {
+  const s = caller?.source;
+  return typeof s === "string" && s.length > 0 && s.length <= 128 ? s : "invalid";
 }

@@ -4,8 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventBus, SeededRandom, VirtualClock } from "../../core/index.js";
 import { Certificate, Crl, pemToDer, Validator } from "../../pki/index.js";
+import type { IssueRequest } from "./api.js";
 import { EmbeddedCa, type EmbeddedCaOptions } from "./embedded-ca.js";
 import { makeCsr } from "./testing.js";
+
+/** Issues as the issuing station does: with its (RA) token. */
+const raIssue = (ca: EmbeddedCa, req: IssueRequest) => ca.issue({ ...req, raToken: ca.raToken });
 
 /** The root's CRL (ARL): with it and the issuing CA's CRL the full path validates with revocation required. */
 
@@ -46,8 +50,8 @@ test("the root's CRL: signed by the root, an ARL (onlyContainsCACerts), 30 days,
 test("pki validator, revocation required: the full embedded-CA chain validates; a revoked leaf does not; without the root CRL the issuing CA has none", async (t) => {
   const { ca, clock } = await newCa();
   t.teardown(() => ca.close());
-  const good = await ca.issue({ csrPem, profile: "authentication", holder });
-  const bad = await ca.issue({ csrPem, profile: "signature", holder });
+  const good = await raIssue(ca, { csrPem, profile: "authentication", holder });
+  const bad = await raIssue(ca, { csrPem, profile: "signature", holder });
   await ca.revoke({ serial: bad.serial, reason: "keyCompromise", role: "holder", code: good.cancellationCodes!.holder, email: holder.email, name: holder.name });
   const v = new Validator();
   const anchors = [pemToDer(good.chainPem[1])];
@@ -98,7 +102,7 @@ test("the root's CRL follows the clock: same list within half its validity, a ne
   t.true(new Crl(second).nextUpdate! > clock.nowMs());
 
   // Years later (a card's whole life), the CRLs the CA hands out still validate the path at that time.
-  const issued = await ca.issue({ csrPem, profile: "authentication", holder });
+  const issued = await raIssue(ca, { csrPem, profile: "authentication", holder });
   clock.advance(800 * DAY);
   const crls = [await ca.crl(), ...(await ca.authorityCrls())];
   const r = new Validator().validate(pemToDer(issued.certificatePem), {

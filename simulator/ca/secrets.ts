@@ -1,4 +1,5 @@
 import { scrypt, timingSafeEqual } from "node:crypto";
+import { availableParallelism } from "node:os";
 import type { Random } from "../../core/index.js";
 
 /**
@@ -28,14 +29,48 @@ export function normaliseCode(code: string): string {
   return code.toUpperCase().replace(/[\s-]/g, "");
 }
 
-/** Registration answers compare after trimming, lower-casing and collapsing spaces. */
+/**
+ * Registration answers and names compare after Unicode NFC (one spelling of
+ * "é", whether typed as one code point or as e + combining accent), trimming,
+ * lower-casing and collapsing spaces. NFC comes first: case-folding an NFD
+ * string can leave it different from the folded NFC one.
+ */
 export function normaliseAnswer(answer: string): string {
-  return answer.trim().toLowerCase().replace(/\s+/g, " ");
+  return answer.normalize("NFC").trim().toLowerCase().replace(/\s+/g, " ");
+}
+
+/** An email address as compared: NFC, trimmed, lower-cased. */
+export function normaliseEmail(email: string): string {
+  return email.normalize("NFC").trim().toLowerCase();
 }
 
 const KEYLEN = 32;
 
-function scryptAsync(secret: string, salt: Buffer, log2N: number): Promise<Buffer> {
+/**
+ * Credential checks (key derivations) at once: half the cores (at least one). scrypt runs on
+ * libuv's pool of four threads, so four at once would take every core of a
+ * small machine; whatever anonymous callers make the CA derive (bounded per
+ * source by source-budget.ts), the other half stays free for OCSP, CRLs and
+ * everyone else. Holders' checks queue behind at most that work.
+ */
+const KDF_AT_ONCE = Math.max(1, Math.floor(availableParallelism() / 2));
+let running = 0;
+const queued: Array<() => void> = [];
+
+async function verifyingScrypt(secret: string, salt: Buffer, log2N: number): Promise<Buffer> {
+  if (running >= KDF_AT_ONCE) await new Promise<void>((go) => queued.push(go));
+  else running++;
+  try {
+    return await scryptNow(secret, salt, log2N);
+  } finally {
+    // hand the slot to the next in line, or free it
+    const next = queued.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
+function scryptNow(secret: string, salt: Buffer, log2N: number): Promise<Buffer> {
   const N = 2 ** log2N;
   return new Promise((resolve, reject) =>
     scrypt(secret, salt, KEYLEN, { N, r: 8, p: 1, maxmem: 256 * N * 8 }, (err, key) => (err ? reject(err) : resolve(key))),
@@ -44,7 +79,8 @@ function scryptAsync(secret: string, salt: Buffer, log2N: number): Promise<Buffe
 
 export async function hashSecret(secret: string, random: Random, log2N: number): Promise<string> {
   const salt = Buffer.from(random.bytes(16));
-  const key = await scryptAsync(secret, salt, log2N);
+  // Hashing at registration is the issuing station's (authenticated) work: not held back with the checks.
+  const key = await scryptNow(secret, salt, log2N);
   return `scrypt$${log2N}$${salt.toString("base64")}$${key.toString("base64")}`;
 }
 
@@ -55,6 +91,6 @@ export async function verifySecret(secret: string, stored: string | null | undef
   const log2N = Number(n);
   if (kind !== "scrypt" || !Number.isInteger(log2N) || log2N < 1 || log2N > 20 || !saltB64 || !hashB64) return false;
   const expected = Buffer.from(hashB64, "base64");
-  const actual = await scryptAsync(secret, Buffer.from(saltB64, "base64"), log2N);
+  const actual = await verifyingScrypt(secret, Buffer.from(saltB64, "base64"), log2N);
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }

@@ -1,11 +1,14 @@
 import test from "ava";
 import { DEFAULT_POLICY, SeededRandom, VirtualClock, addYears, type LifecyclePolicy } from "../../core/index.js";
 import { buildOcspRequest, OcspResponse } from "../../pki/index.js";
-import { CaError } from "./api.js";
+import { CaError, type IssueRequest } from "./api.js";
 import { EmbeddedCa, type EmbeddedCaOptions } from "./embedded-ca.js";
 import { StatusChanges, type StatusChange } from "./status-changes.js";
 import { CaStore, Status } from "./store.js";
 import { makeCsr } from "./testing.js";
+
+/** Issues as the issuing station does: with its (RA) token. */
+const raIssue = (ca: EmbeddedCa, req: IssueRequest) => ca.issue({ ...req, raToken: ca.raToken });
 
 /**
  * The CA's services seen through the facade: one status-changed event that
@@ -49,11 +52,11 @@ test("StatusChanges: listeners hear each change once, in order; an empty change 
 
 test("hold, release and supersession reach the OCSP cache and the CRL at once, through the one event", async (t) => {
   const { ca } = await newCa();
-  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const r = await raIssue(ca, { csrPem, profile: "authentication", holder });
   const crlNumber = () => ca.store.meta("crl_number");
   await ca.crl();
   t.is(crlNumber(), "1");
-  await ca.issue({ csrPem, profile: "signature", holder });
+  await raIssue(ca, { csrPem, profile: "signature", holder });
   await ca.crl();
   t.is(crlNumber(), "1", "an issuance changes no CRL: it is not reissued");
 
@@ -63,7 +66,7 @@ test("hold, release and supersession reach the OCSP cache and the CRL at once, t
   t.is(await ocspStatus(ca, r.serial), "revoked", "held: the cached good is gone");
   await ca.crl();
   t.is(crlNumber(), "2");
-  await ca.release(r.serial);
+  await ca.release(r.serial, ca.operatorToken);
   t.is(await ocspStatus(ca, r.serial), "good", "released: the cached revoked is gone");
   await ca.crl();
   t.is(crlNumber(), "3");
@@ -82,13 +85,13 @@ test("the policy sets the lifetime, the card-expiry cap, the lockout and the ren
   const { ca } = await newCa({ policy });
   t.false(ca.policy.capAtCardExpiry);
   t.true(ca.capabilities().cardExpiryCap, "a capability is what the CA can do; whether the policy asks for it is the policy's");
-  const r = await ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: new Date("2026-06-01T00:00:00Z") });
+  const r = await raIssue(ca, { csrPem, profile: "authentication", holder, cardExpiry: new Date("2026-06-01T00:00:00Z") });
   t.is(r.notAfter.getTime(), addYears(new Date(START), 1).getTime(), "one year, not capped at the card");
   for (let i = 0; i < 2; i++) {
     await t.throwsAsync(ca.revoke({ serial: r.serial, reason: "keyCompromise", role: "holder", code: "AAAA-BBBB-CCCC-DDDD", email: holder.email, name: holder.name }), { instanceOf: CaError });
   }
-  const locked = await t.throwsAsync<CaError>(ca.revoke({ serial: r.serial, reason: "keyCompromise", role: "holder", code: r.cancellationCodes!.holder, email: holder.email, name: holder.name }));
-  t.is(locked?.status, 423);
+  const waiting = await t.throwsAsync<CaError>(ca.revoke({ serial: r.serial, reason: "keyCompromise", role: "holder", code: r.cancellationCodes!.holder, email: holder.email, name: holder.name }));
+  t.is(waiting?.status, 429, "after the policy's 2 wrong codes this source waits");
   await ca.renew(r.serial, { csrPem, operatorToken: ca.operatorToken });
   t.is((await ca.status(r.serial)).status, "good", "kept until it expires");
   await ca.close();
@@ -98,7 +101,7 @@ test("explicit options override the policy; without either, the default policy a
   const policy: LifecyclePolicy = { ...DEFAULT_POLICY, lifetimeYears: 1, renewal: "keep-until-expiry" };
   const { ca } = await newCa({ policy, maxValidityYears: 2, renewal: "revoke-superseded", maxFailedAttempts: 7 });
   t.like(ca.policy, { name: policy.name, lifetimeYears: 2, renewal: "revoke-superseded", maxFailedAttempts: 7, capAtCardExpiry: policy.capAtCardExpiry }, "the policy the CA reports is the one it applies");
-  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const r = await raIssue(ca, { csrPem, profile: "authentication", holder });
   t.is(r.notAfter.getTime(), addYears(new Date(START), 2).getTime());
   await ca.renew(r.serial, { csrPem, operatorToken: ca.operatorToken });
   t.is((await ca.status(r.serial)).reason, "superseded");
@@ -115,7 +118,7 @@ test("reasons by role: a reason the policy does not give a role is refused (403)
     reasonsByRole: { ...DEFAULT_POLICY.reasonsByRole, holder: ["keyCompromise"], operator: ["cessationOfOperation"] },
   };
   const { ca } = await newCa({ policy });
-  const r = await ca.issue({ csrPem, profile: "authentication", holder });
+  const r = await raIssue(ca, { csrPem, profile: "authentication", holder });
   const creds = { role: "holder" as const, code: r.cancellationCodes!.holder, email: holder.email, name: holder.name };
   const err = await t.throwsAsync<CaError>(ca.revoke({ serial: r.serial, reason: "cACompromise", ...creds }));
   t.deepEqual([err?.status, err?.reason], [403, "reason-not-allowed"]);
@@ -143,13 +146,13 @@ test("the default policy refuses no reason the CA accepted before policies (ever
   for (const reason of reasons) {
     for (const role of roles) {
       const id = `SV-${reason}-${role}`;
-      const r = await ca.issue({ csrPem, profile: "signature", holder: { ...holder, id, organisation: "Acme" } });
+      const r = await raIssue(ca, { csrPem, profile: "signature", holder: { ...holder, id, organisation: "Acme" } });
       const codes = r.cancellationCodes!;
       const creds =
         role === "holder"
           ? { code: codes.holder, email: holder.email, name: holder.name }
           : role === "operator"
-            ? { answers: { holderId: id } }
+            ? { answers: { holderId: id }, operatorToken: ca.operatorToken }
             : { code: role === "legal-representative" ? codes.legalRepresentative : codes.authorisedRepresentative };
       const out = await ca.revoke({ serial: r.serial, reason, role, ...creds });
       t.is(out.reason, reason, `${role} ${reason}`);

@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import { REASON_CODES } from "../../core/index.js";
+import { PURGE_BATCH, SCHEMA } from "./schema.js";
 import { StatusChanges, type StatusChangeKind } from "./status-changes.js";
 
 /**
@@ -17,8 +18,8 @@ import { StatusChanges, type StatusChangeKind } from "./status-changes.js";
  * a status column in place rewrites a random B-tree page per revocation;
  * measured on this design's first version, 1,000,000 revocations in 10,000-row
  * transactions took 26 s in the store alone, mostly WAL page writes. Appending
- * to the log writes sequential pages only. Lockout counters (rare writes)
- * stay in `certificates`.
+ * to the log writes sequential pages only. Wrong-credential counters live in
+ * `failures`, one row per (certificate, role, source) (lockout.ts).
  *
  * Every write that changes a certificate's status (insert, revoke, hold,
  * release, bulk revocation) is announced on `changes` by the store itself,
@@ -39,8 +40,6 @@ export interface CertificateRow {
   status: StatusCode;
   reason: number | null;
   revoked_at: number | null;
-  failed_tries: number;
-  locked: number;
   der: Buffer | null;
 }
 
@@ -55,6 +54,15 @@ export interface CardRow {
   /** JSON object: question -> salted hash of the answer. */
   registration: string;
   created_at: number;
+}
+
+/** Wrong credentials from one source for one role on one certificate (lockout.ts). */
+export interface FailureRow {
+  count: number;
+  /** Refused without a check before this time (CA clock, ms); 0 while under the limit. */
+  next_at: number;
+  /** The last wrong attempt: rows untouched for long are purged. */
+  touched_at: number;
 }
 
 export interface AuditEntry {
@@ -74,54 +82,6 @@ export interface BulkOutcome {
   alreadyRevoked: string[];
   unknown: string[];
 }
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS certificates (
-  serial TEXT PRIMARY KEY,
-  card_id TEXT NOT NULL,
-  profile TEXT NOT NULL,
-  not_before INTEGER NOT NULL,
-  not_after INTEGER NOT NULL,
-  failed_tries INTEGER NOT NULL DEFAULT 0,
-  locked INTEGER NOT NULL DEFAULT 0,
-  der BLOB
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS revocations (
-  id INTEGER PRIMARY KEY,
-  serial TEXT NOT NULL,
-  status INTEGER NOT NULL,
-  reason INTEGER,
-  at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS certificates_card ON certificates(card_id);
-CREATE TABLE IF NOT EXISTS cards (
-  card_id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  email TEXT NOT NULL,
-  organisation TEXT,
-  holder_code TEXT NOT NULL,
-  legal_code TEXT,
-  authorised_code TEXT,
-  registration TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-  id INTEGER PRIMARY KEY,
-  at INTEGER NOT NULL,
-  serial TEXT,
-  role TEXT NOT NULL,
-  action TEXT NOT NULL,
-  outcome TEXT NOT NULL,
-  detail TEXT
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS renewal_challenges (
-  challenge TEXT PRIMARY KEY,
-  serial TEXT NOT NULL,
-  expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS renewal_challenges_by_serial ON renewal_challenges (serial, expires_at);
-`;
 
 export class CaStore {
   readonly db: Database.Database;
@@ -162,26 +122,29 @@ export class CaStore {
       insertCert: db.prepare(
         `INSERT INTO certificates (serial, card_id, profile, not_before, not_after, der) VALUES (@serial, @card_id, @profile, @not_before, @not_after, @der)`,
       ),
-      getCert: db.prepare(`SELECT * FROM certificates WHERE serial = ?`),
+      getCert: db.prepare(`SELECT serial, card_id, profile, not_before, not_after, der FROM certificates WHERE serial = ?`),
       hasSerial: db.prepare(`SELECT 1 FROM certificates WHERE serial = ?`).pluck(),
       appendRevocation: db.prepare(`INSERT INTO revocations (serial, status, reason, at) VALUES (?, ?, ?, ?)`),
       allRevocations: db.prepare(`SELECT serial, status, reason, at FROM revocations ORDER BY id`).raw(),
-      fail: db.prepare(
-        `UPDATE certificates SET failed_tries = failed_tries + 1, locked = CASE WHEN failed_tries + 1 >= ? THEN 1 ELSE locked END WHERE serial = ? RETURNING failed_tries, locked`,
+      getFailure: db.prepare(`SELECT count, next_at, touched_at FROM failures WHERE serial = ? AND role = ? AND source = ?`),
+      putFailure: db.prepare(
+        `INSERT INTO failures (serial, role, source, count, next_at, touched_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (serial, role, source) DO UPDATE SET count = excluded.count, next_at = excluded.next_at, touched_at = excluded.touched_at`,
       ),
-      unlock: db.prepare(`UPDATE certificates SET failed_tries = 0, locked = 0 WHERE serial = ?`),
+      clearFailure: db.prepare(`DELETE FROM failures WHERE serial = ? AND role = ? AND source = ?`),
+      clearFailures: db.prepare(`DELETE FROM failures WHERE serial = ?`),
+      purgeFailures: db.prepare(
+        `DELETE FROM failures WHERE (serial, role, source) IN (SELECT serial, role, source FROM failures WHERE touched_at < ? ORDER BY touched_at LIMIT ${PURGE_BATCH})`,
+      ),
       insertCard: db.prepare(
         `INSERT INTO cards (card_id, name, email, organisation, holder_code, legal_code, authorised_code, registration, created_at)
          VALUES (@card_id, @name, @email, @organisation, @holder_code, @legal_code, @authorised_code, @registration, @created_at)`,
       ),
       getCard: db.prepare(`SELECT * FROM cards WHERE card_id = ?`),
       audit: db.prepare(`INSERT INTO audit (at, serial, role, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)`),
-      insertChallenge: db.prepare(`INSERT INTO renewal_challenges (challenge, serial, expires_at) VALUES (?, ?, ?)`),
-      getChallenge: db.prepare(`SELECT serial, expires_at FROM renewal_challenges WHERE challenge = ?`),
-      takeChallenge: db.prepare(`DELETE FROM renewal_challenges WHERE challenge = ? AND serial = ? AND expires_at > ?`),
-      purgeChallenges: db.prepare(`DELETE FROM renewal_challenges WHERE expires_at <= ?`),
-      keepNewestChallenges: db.prepare(
-        `DELETE FROM renewal_challenges WHERE serial = ? AND challenge NOT IN (SELECT challenge FROM renewal_challenges WHERE serial = ? ORDER BY expires_at DESC LIMIT ?)`,
+      useChallenge: db.prepare(`INSERT OR IGNORE INTO used_challenges (tag, expires_at) VALUES (?, ?)`),
+      purgeChallenges: db.prepare(
+        `DELETE FROM used_challenges WHERE tag IN (SELECT tag FROM used_challenges WHERE expires_at <= ? ORDER BY expires_at LIMIT ${PURGE_BATCH})`,
       ),
       getMeta: db.prepare(`SELECT value FROM meta WHERE key = ?`).pluck(),
       setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
@@ -270,14 +233,30 @@ export class CaStore {
     return true;
   }
 
-  /** Counts one wrong credential; returns the new count and whether the certificate is now locked. */
-  recordFailure(serial: string, maxTries: number): { tries: number; locked: boolean } {
-    const r = this.st.fail.get(maxTries, serial) as { failed_tries: number; locked: number };
-    return { tries: r.failed_tries, locked: r.locked === 1 };
+  // ------------------------------------------------ wrong-credential counts
+
+  failure(serial: string, role: string, source: string): FailureRow | undefined {
+    return this.st.getFailure.get(serial, role, source) as FailureRow | undefined;
   }
 
-  unlock(serial: string): void {
-    this.st.unlock.run(serial);
+  /**
+   * Writes a triple's count (call inside a transaction with its audit row).
+   * First purges a bounded batch of rows untouched since `purgeBefore`, so the
+   * table cannot grow without bound and no write does unbounded work.
+   */
+  putFailure(serial: string, role: string, source: string, row: FailureRow, purgeBefore: number): void {
+    this.st.purgeFailures.run(purgeBefore);
+    this.st.putFailure.run(serial, role, source, row.count, row.next_at, row.touched_at);
+  }
+
+  /** A right credential: that triple starts from zero. */
+  clearFailure(serial: string, role: string, source: string): void {
+    this.st.clearFailure.run(serial, role, source);
+  }
+
+  /** Operator unlock: every triple of the certificate; returns how many there were. */
+  clearFailures(serial: string): number {
+    return this.st.clearFailures.run(serial).changes;
   }
 
   insertCard(row: CardRow): void {
@@ -339,26 +318,15 @@ export class CaStore {
   // ------------------------------------------------------ renewal challenges
 
   /**
-   * Stores a renewal challenge; expired ones are dropped on the way (they can
-   * never be used), and so are a serial's oldest beyond `perSerial`, so that
-   * asking again and again cannot grow the table. Evicting rather than
-   * refusing: a refusal would let anyone who knows a serial block its renewal.
+   * Records a challenge as used (call inside the renewal's transaction, only
+   * for a verified proof); false when it was used before. Challenges are
+   * stateless until then (renewal-challenges.ts): handing one out stores
+   * nothing. Expired entries, which can never match again, are purged in
+   * bounded batches on the way.
    */
-  addChallenge(challenge: string, serial: string, expiresAt: number, now: number, perSerial: number): void {
-    this.transaction(() => {
-      this.st.purgeChallenges.run(now);
-      this.st.keepNewestChallenges.run(serial, serial, perSerial - 1);
-      this.st.insertChallenge.run(challenge, serial, expiresAt);
-    });
-  }
-
-  challenge(challenge: string): { serial: string; expires_at: number } | undefined {
-    return this.st.getChallenge.get(challenge) as { serial: string; expires_at: number } | undefined;
-  }
-
-  /** Uses up a challenge (call inside the renewal's transaction); false when it is gone, expired or another serial's. */
-  takeChallenge(challenge: string, serial: string, now: number): boolean {
-    return this.st.takeChallenge.run(challenge, serial, now).changes === 1;
+  useChallenge(tag: string, expiresAt: number, now: number): boolean {
+    this.st.purgeChallenges.run(now);
+    return this.st.useChallenge.run(tag, expiresAt).changes === 1;
   }
 
   /** Every revoked or held certificate as [serialHex, revokedAtMs, reasonCode]: the CRL's input. */
@@ -401,6 +369,7 @@ export class CaStore {
     if (this.db.open) this.db.close();
   }
 }
+
 
 /** What a revocation-log entry is, as a status change: a hold, a supersession (renewal) or a revocation. */
 function changeKind(status: StatusCode, reason: number): StatusChangeKind {

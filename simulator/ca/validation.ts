@@ -87,11 +87,6 @@ export function renewalRole(req: RenewRequest | undefined): "operator" | "card" 
   return req?.proof !== undefined || req?.challenge !== undefined ? "card" : "anonymous";
 }
 
-/** A role as given, fit for the audit trail (bounded; anything but a string is "?"). */
-export function roleLabel(role: unknown): string {
-  return typeof role === "string" ? role.slice(0, 40) : "?";
-}
-
 /** Parses and verifies a PKCS#10 request (accepted keys: RSA >= 2048, P-256, P-384); returns its SPKI. */
 export async function verifyCsr(pem: unknown): Promise<Uint8Array> {
   if (typeof pem !== "string" || !pem.includes("CERTIFICATE REQUEST")) throw new CaError(400, "bad-csr", "csr must be a PEM certificate request");

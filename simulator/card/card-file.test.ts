@@ -1,11 +1,28 @@
 import test from "ava";
+import fc from "fast-check";
+import { spawnSync } from "node:child_process";
 import { createHash, createPublicKey, verify } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { decodeTlvs, encodeTlv, findTlv, fromHex, readTlv } from "../../core/index.js";
-import { loadCard, saveCard } from "./index.js";
-import { apdu, dyn, pinBlock, tx } from "./testing.js";
+import { dirname, join } from "node:path";
+import { CardloopError, SeededRandom, bytesEqual, concatBytes, decodeTlvs, encodeTlv, findTlv, fromHex, readTlv } from "../../core/index.js";
+import {
+  CardFile,
+  CardFileBusyError,
+  PivCard,
+  SW_MEMORY_FAILURE,
+  lockCardFile,
+  lockHolder,
+  loadCard,
+  newPivState,
+  saveCard,
+  type CardStore,
+  type PivCardJson,
+  type PivCardOptions,
+  type PivCardState,
+} from "./index.js";
+import { stateToJson } from "./state-json.js";
+import { MGM, apdu, dyn, mgmAuth, pinBlock, tx } from "./testing.js";
 
 // Written by the card before it was split into OS and applets (format 1): a
 // P-256 key in 9A, a certificate object, PIN 24681357 with one failed try.
@@ -33,4 +50,210 @@ test("a card file written before the card OS/applet split loads, answers and sav
   const again = join(mkdtempSync(join(tmpdir(), "cardloop-card-")), "card.json");
   saveCard(loadCard(FIXTURE), again);
   t.is(readFileSync(again, "utf8"), readFileSync(FIXTURE, "utf8"), "same file format, same bytes");
+});
+
+// --- state as a card keeps it (issue 11, defect 8) ------------------------------------------------
+
+/** A store that keeps what it was given, as the file would (and can be made to fail). */
+class RecordingStore implements CardStore {
+  saves: PivCardJson[] = [];
+  failing = false;
+  save(state: PivCardState): void {
+    if (this.failing) throw new Error("ENOSPC: no space left on device");
+    this.saves.push(stateToJson(state));
+  }
+  get last(): PivCardJson | undefined {
+    return this.saves[this.saves.length - 1];
+  }
+}
+
+function storedCard(store: CardStore, opts: Partial<PivCardOptions> = {}): PivCard {
+  const state = newPivState({ expires: new Date("2030-06-30T00:00:00Z"), serial: "00c0ffee", ...opts }, new SeededRandom(1));
+  const card = new PivCard(state, new SeededRandom(2), store);
+  card.powerOn();
+  return card;
+}
+
+const KEY_A = fromHex("0a0b0c0d0e0f10111213141516171819 1a1b1c1d1e1f2021".replace(/ /g, ""));
+
+/** What a host may send, with what it needs to know (current PIN, PUK, management key) kept in a model. */
+interface Model {
+  pin: string;
+  puk: string;
+  key: Uint8Array;
+}
+type Step = (card: PivCard, m: Model) => void;
+const setKey = (card: PivCard, m: Model, key: Uint8Array) => {
+  if (mgmAuth(card, m.key).sw !== "9000") return;
+  if (tx(card, apdu(0, 0xff, 0xff, 0xff, concatBytes(Uint8Array.of(0x03, 0x9b, 24), key))).sw === "9000") m.key = key;
+};
+const STEPS: Record<string, Step> = {
+  "VERIFY right": (c, m) => void tx(c, apdu(0, 0x20, 0, 0x80, pinBlock(m.pin))),
+  "VERIFY wrong": (c) => void tx(c, apdu(0, 0x20, 0, 0x80, pinBlock("000000"))),
+  "VERIFY empty": (c) => void tx(c, apdu(0, 0x20, 0, 0x80)),
+  "CHANGE PIN right": (c, m) => {
+    if (tx(c, apdu(0, 0x24, 0, 0x80, concatBytes(pinBlock(m.pin), pinBlock("654321")))).sw === "9000") m.pin = "654321";
+  },
+  "CHANGE PIN wrong": (c) => void tx(c, apdu(0, 0x24, 0, 0x80, concatBytes(pinBlock("000000"), pinBlock("111111")))),
+  "CHANGE PUK right": (c, m) => {
+    if (tx(c, apdu(0, 0x24, 0, 0x81, concatBytes(pinBlock(m.puk), pinBlock("87654321")))).sw === "9000") m.puk = "87654321";
+  },
+  "CHANGE PUK wrong": (c) => void tx(c, apdu(0, 0x24, 0, 0x81, concatBytes(pinBlock("00000000"), pinBlock("11111111")))),
+  "RESET RETRY COUNTER right": (c, m) => {
+    if (tx(c, apdu(0, 0x2c, 0, 0x80, concatBytes(pinBlock(m.puk), pinBlock("123456")))).sw === "9000") m.pin = "123456";
+  },
+  "RESET RETRY COUNTER wrong": (c) => void tx(c, apdu(0, 0x2c, 0, 0x80, concatBytes(pinBlock("00000000"), pinBlock("123456")))),
+  "PUT DATA": (c, m) => {
+    mgmAuth(c, m.key);
+    tx(c, apdu(0, 0xdb, 0x3f, 0xff, concatBytes(encodeTlv(0x5c, fromHex("5fc105")), encodeTlv(0x53, encodeTlv(0x70, fromHex("3003"))))));
+  },
+  "PUT DATA delete": (c, m) => {
+    mgmAuth(c, m.key);
+    tx(c, apdu(0, 0xdb, 0x3f, 0xff, concatBytes(encodeTlv(0x5c, fromHex("5fc105")), encodeTlv(0x53, new Uint8Array(0)))));
+  },
+  GENERATE: (c, m) => {
+    mgmAuth(c, m.key);
+    tx(c, apdu(0, 0x47, 0, 0x9a, encodeTlv(0xac, encodeTlv(0x80, Uint8Array.of(0x11))), 0));
+  },
+  "SET MANAGEMENT KEY": (c, m) => setKey(c, m, bytesEqual(m.key, KEY_A) ? MGM : KEY_A),
+  "YubiKey RESET": (c, m) => {
+    if (tx(c, apdu(0, 0xfb, 0, 0)).sw === "9000") Object.assign(m, { pin: "123456", puk: "12345678", key: MGM });
+  },
+  "GET DATA": (c) => void tx(c, fromHex("00cb3fff055c035fc10200")),
+  "power cycle": (c) => void c.powerOn(),
+};
+
+test("the store holds what the card reported after every answer, whatever changed it (fast-check over PIV and YubiKey instructions)", (t) => {
+  const names = Object.keys(STEPS);
+  let changes = 0;
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...names), { minLength: 1, maxLength: 40 }), (steps) => {
+        const store = new RecordingStore();
+        const card = storedCard(store);
+        const model: Model = { pin: "123456", puk: "12345678", key: MGM };
+        const start = JSON.stringify(card.toJSON());
+        for (const name of steps) {
+          STEPS[name](card, model);
+          // nothing written yet is the same as the file's first content
+          const stored = JSON.stringify(store.last ?? JSON.parse(start));
+          if (stored !== JSON.stringify(card.toJSON())) throw new Error(`after ${name} the store does not hold the card's memory`);
+        }
+        changes += store.saves.length;
+      }),
+      { numRuns: 60 },
+    ),
+  );
+  t.true(changes > 100, `the runs changed the card (${changes} saves)`);
+});
+
+test("a PIN or PUK try is stored before the comparison, and a read writes nothing", (t) => {
+  const cases: Array<[string, Uint8Array, number[], "pinLeft" | "pukLeft"]> = [
+    ["wrong PIN", apdu(0, 0x20, 0, 0x80, pinBlock("000000")), [2], "pinLeft"],
+    ["right PIN", apdu(0, 0x20, 0, 0x80, pinBlock("123456")), [2, 3], "pinLeft"],
+    ["CHANGE PIN, wrong old PIN", apdu(0, 0x24, 0, 0x80, concatBytes(pinBlock("000000"), pinBlock("111111"))), [2], "pinLeft"],
+    ["CHANGE PUK, right old PUK", apdu(0, 0x24, 0, 0x81, concatBytes(pinBlock("12345678"), pinBlock("11111111"))), [2, 3], "pukLeft"],
+    ["RESET RETRY COUNTER, wrong PUK", apdu(0, 0x2c, 0, 0x80, concatBytes(pinBlock("00000000"), pinBlock("111111"))), [2], "pukLeft"],
+    ["RESET RETRY COUNTER, right PUK", apdu(0, 0x2c, 0, 0x80, concatBytes(pinBlock("12345678"), pinBlock("111111"))), [2, 3], "pukLeft"],
+  ];
+  for (const [name, command, counters, field] of cases) {
+    const store = new RecordingStore();
+    const card = storedCard(store);
+    tx(card, apdu(0, 0xa4, 4, 0, fromHex("a000000308")));
+    tx(card, command);
+    t.deepEqual(
+      store.saves.map((s) => s[field]),
+      counters,
+      `${name}: the first write counts the try (tries - 1), before the card knows whether it was right`,
+    );
+  }
+  const store = new RecordingStore();
+  const card = storedCard(store);
+  for (const read of ["00cb3fff055c035fc10200", "00f8000000", "00fd000000", "00f7008000", "00200080"]) tx(card, read);
+  t.is(store.saves.length, 0, "GET DATA, GET SERIAL, GET VERSION, GET METADATA and a PIN status query write nothing");
+});
+
+test("a write that fails answers 6581 whether the PIN was right or wrong, grants nothing, and leaves the card mute", (t) => {
+  const answers = ["123456", "000000"].map((pin) => {
+    const store = new RecordingStore();
+    const card = storedCard(store);
+    store.failing = true;
+    const sw = tx(card, apdu(0, 0x20, 0, 0x80, pinBlock(pin))).sw;
+    store.failing = false;
+    // mute: memory and store may disagree now; only a card loaded again from its store answers
+    const after = ["00cb3fff055c035fc10200", "00200080", "00f8000000"].map((c) => tx(card, c).sw);
+    card.powerOn();
+    return { sw, after, afterReset: tx(card, "00fd000000").sw, saves: store.saves.length };
+  });
+  t.deepEqual(answers[0], answers[1], "a failed write tells nothing about the PIN");
+  t.is(answers[0].sw, "6581");
+  t.deepEqual(answers[0].after, ["6581", "6581", "6581"]);
+  t.is(answers[0].afterReset, "6581");
+  t.is(answers[0].saves, 0);
+  t.is(SW_MEMORY_FAILURE, 0x6581);
+});
+
+function tmpCard(pinRetries = 3): string {
+  const path = join(mkdtempSync(join(tmpdir(), "cardloop-card-")), "card.json");
+  saveCard(PivCard.create({ expires: new Date("2030-06-30T00:00:00Z"), pinRetries }), path);
+  return path;
+}
+
+test("CardFile: every change the card answers is in the file (mode 0600, no temporary file left); the file is locked while open", (t) => {
+  const path = tmpCard();
+  const file = CardFile.open(path);
+  t.teardown(() => file.close());
+  file.card.powerOn();
+  t.is(tx(file.card, apdu(0, 0x20, 0, 0x80, pinBlock("000000"))).sw, "63C2");
+  t.is(JSON.parse(readFileSync(path, "utf8")).pinLeft, 2, "on disk before the answer was read");
+  t.is(statSync(path).mode & 0o777, 0o600);
+  t.deepEqual(readdirSync(dirname(path)).sort(), ["card.json", "card.json.lock"]);
+  t.is(lockHolder(path), process.pid);
+
+  const err = t.throws(() => CardFile.open(path), { instanceOf: CardFileBusyError });
+  t.is(err?.message, `card file ${path} is in use by pid ${process.pid} (this process)`);
+  t.is(err?.holderPid, process.pid);
+  t.throws(() => lockCardFile(path), { instanceOf: CardFileBusyError }, "card new --force takes the same lock");
+  file.close();
+  t.false(existsSync(`${path}.lock`));
+  const again = CardFile.open(path);
+  t.is(again.card.state.pinLeft, 2);
+  again.close();
+});
+
+test("stale locks: a dead holder's, a zombie-free reused pid's and a nameless one are taken over; a live process's is not", (t) => {
+  const path = tmpCard();
+  const lock = `${path}.lock`;
+  const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
+  // a stranger's start time on our own pid: the pid was reused, its holder is gone
+  for (const [name, content] of [
+    ["dead pid", `${dead}\n-\n00\n`],
+    ["reused pid", `${process.pid}\n1\n00\n`],
+    ["garbage", "not a lock"],
+  ]) {
+    writeFileSync(lock, content);
+    const file = CardFile.open(path);
+    t.not(readFileSync(lock, "utf8"), content, `${name}: taken over`);
+    file.close();
+    t.false(existsSync(lock), `${name}: released`);
+  }
+  // a live process (our parent) that holds it: refused, and the lock stays
+  writeFileSync(lock, `${process.ppid}\n-\n00\n`);
+  const err = t.throws(() => CardFile.open(path), { instanceOf: CardFileBusyError });
+  t.is(err?.holderPid, process.ppid);
+  t.is(readFileSync(lock, "utf8"), `${process.ppid}\n-\n00\n`);
+  // a release removes only its own lock
+  rmSync(lock);
+  const mine = CardFile.open(path);
+  writeFileSync(lock, `${process.ppid}\n-\n01\n`);
+  mine.close();
+  t.is(readFileSync(lock, "utf8"), `${process.ppid}\n-\n01\n`, "someone else's lock is not removed");
+  rmSync(lock);
+});
+
+test("a card file that cannot be read or locked: one-line CardloopError, and no lock left behind", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "cardloop-card-"));
+  t.throws(() => CardFile.open(join(dir, "missing.json")), { instanceOf: CardloopError, message: /cannot read card file/ });
+  t.throws(() => CardFile.open(join(dir, "no-such-dir", "card.json")), { instanceOf: CardloopError, message: /cannot lock card file .*its directory does not exist/ });
+  t.deepEqual(readdirSync(dir), []);
 });

@@ -5,7 +5,7 @@ export { CardStatusError, type Answer, type Applet } from "./applet.js";
 export type { Command } from "./command.js";
 export { PivCard } from "./piv-card.js";
 // The layers PivCard is built from, so a card of PIV and another applet can be put together outside this folder.
-export { PivApplet, type PivContext, type PivExtension } from "./piv-applet.js";
+export { PivApplet, SW_MEMORY_FAILURE, type PivContext, type PivExtension } from "./piv-applet.js";
 export { FIRMWARE_VERSION, YubiKeyExtension } from "./yubikey-extension.js";
 export {
   newPivState,
@@ -15,11 +15,13 @@ export {
   MANAGEMENT_ALG_ID,
   MAX_OBJECT_SIZE,
   type ManagementAlg,
+  type CardStore,
   type PivCardOptions,
   type PivCardState,
 } from "./piv-state.js";
 export type { PivCardJson } from "./state-json.js";
-export { saveCard, loadCard } from "./file.js";
+export { CardFile, FileCardStore, lockCardFile, saveCard, loadCard, writeFileDurably, type CardFileOptions } from "./file.js";
+export { CardFileBusyError, lockHolder, type FileLock, type LockOptions } from "./file-lock.js";
 export { ALG, type AsymAlg, type SymAlg } from "./crypto.js";
 export { PIV_AID, TAG, certTagForSlot, isKeySlot } from "./objects.js";
 export { encodeFascn, type FascnFields } from "./fascn.js";

@@ -3,7 +3,7 @@ import { CardStatusError, type Answer, type Applet } from "./applet.js";
 import type { Command } from "./command.js";
 import { ALG, CardKey, isAsymAlg } from "./crypto.js";
 import { ManagementAuth } from "./piv-management-auth.js";
-import { MAX_OBJECT_SIZE, type PivCardState } from "./piv-state.js";
+import { MAX_OBJECT_SIZE, type CardStore, type PivCardState } from "./piv-state.js";
 import {
   PIN_PROTECTED_OBJECTS,
   PIV_AID,
@@ -30,6 +30,9 @@ const CARD_AUTH_KEY_REF = 0x9e;
 export const PIN_REF = 0x80;
 export const PUK_REF = 0x81;
 
+/** ISO 7816-4 "memory failure": the card's memory could not be written (the store threw). */
+export const SW_MEMORY_FAILURE = 0x6581;
+
 const SUPPORTED_ALGS = [ALG.RSA2048, ALG.P256, ALG.P384, ALG.TDES, ALG.AES128, ALG.AES192, ALG.AES256];
 const PROPERTIES = applicationPropertyTemplate(SUPPORTED_ALGS);
 /** Room for the 5C tag list and 53 header around the largest object. */
@@ -42,6 +45,12 @@ export interface PivContext {
   readonly managementAuthenticated: boolean;
   /** Ends the session's security status (PIN, management key). */
   resetSession(): void;
+  /**
+   * Makes the card's memory durable (its CardStore) before the answer that
+   * reports a change; call it after every change of `state`. A failed write
+   * throws CardStatusError(6581) and leaves the card mute (see PivApplet).
+   */
+  commit(): void;
 }
 
 /**
@@ -70,14 +79,37 @@ export class PivApplet implements Applet, PivContext {
   /** The PIN-always grant the command being processed holds. */
   private pinAlwaysNow = false;
   private readonly management: ManagementAuth;
+  /**
+   * Set once a write failed: memory and store may now disagree, so the card
+   * answers every command with 6581 until it is loaded again from its store
+   * (which holds the last state it reported).
+   */
+  private memoryFailed = false;
+  /** What the store holds, shallowly (see memoryStamp). */
+  private saved: unknown[];
 
   constructor(
     /** The card's secure memory. Exposed for persistence and tests, never for logging. */
     readonly state: PivCardState,
     random: Random = new CryptoRandom(),
     private readonly extension?: PivExtension,
+    /** Where the memory is kept (a card file): written before an answer reports a change. None: in memory only. */
+    private readonly store?: CardStore,
   ) {
     this.management = new ManagementAuth(state, random);
+    this.saved = memoryStamp(state);
+  }
+
+  commit(): void {
+    if (this.store === undefined) return;
+    try {
+      this.store.save(this.state);
+      this.saved = memoryStamp(this.state);
+    } catch {
+      this.memoryFailed = true;
+      this.resetSession();
+      throw new CardStatusError(SW_MEMORY_FAILURE);
+    }
   }
 
   get managementAuthenticated(): boolean {
@@ -124,7 +156,22 @@ export class PivApplet implements Applet, PivContext {
     if (cmd.ins === INS.GENERAL_AUTHENTICATE && cmd.p2 === SIGNATURE_KEY_REF && !restarted) this.pinAlways = this.pinAlwaysNow;
   }
 
+  /**
+   * The answer leaves the card only once the store holds what it reports: the
+   * retry counters are committed inside their instructions (before the
+   * comparison), and any other change of the memory, by an instruction here
+   * or by the extension, is committed here, so that none can be forgotten.
+   */
   process(cmd: Command): Answer {
+    if (this.memoryFailed) return SW_MEMORY_FAILURE;
+    try {
+      return this.dispatch(cmd);
+    } finally {
+      if (this.store !== undefined && !this.memoryFailed && !sameStamp(this.saved, memoryStamp(this.state))) this.commit();
+    }
+  }
+
+  private dispatch(cmd: Command): Answer {
     switch (cmd.ins) {
       case INS.GET_DATA:
         return this.getData(cmd);
@@ -184,15 +231,20 @@ export class PivApplet implements Applet, PivContext {
     if (s.pinLeft === 0) return SW.AUTH_BLOCKED;
     if (data.length === 0) return this.pinVerified ? SW.OK : 0x63c0 | s.pinLeft;
     if (data.length !== 8) return SW.WRONG_DATA;
-    if (bytesEqual(data, s.pin)) {
-      s.pinLeft = s.pinMax;
-      this.pinVerified = true;
-      this.pinAlways = true;
-      return SW.OK;
-    }
+    // Counted before compared, as a card does: the try is on disk before anyone
+    // (the host, or whoever watches the process write) can learn the outcome,
+    // so cutting the power (kill -9) then cannot take it back.
     s.pinLeft--;
-    this.pinVerified = false;
-    return 0x63c0 | s.pinLeft;
+    this.commit();
+    if (!bytesEqual(data, s.pin)) {
+      this.pinVerified = false;
+      return 0x63c0 | s.pinLeft;
+    }
+    s.pinLeft = s.pinMax;
+    this.commit();
+    this.pinVerified = true;
+    this.pinAlways = true;
+    return SW.OK;
   }
 
   private changeReferenceData({ p1, p2, data }: Command): Answer {
@@ -203,14 +255,13 @@ export class PivApplet implements Applet, PivContext {
     if ((isPin ? s.pinLeft : s.pukLeft) === 0) return SW.AUTH_BLOCKED;
     if (data.length !== 16 || !isWellFormedReference(data.subarray(8))) return SW.WRONG_DATA;
     const old = data.subarray(0, 8);
+    // counted before compared (see verify)
+    if (isPin) s.pinLeft--;
+    else s.pukLeft--;
+    this.commit();
     if (!bytesEqual(old, isPin ? s.pin : s.puk)) {
-      if (isPin) {
-        s.pinLeft--;
-        this.pinVerified = false;
-        return 0x63c0 | s.pinLeft;
-      }
-      s.pukLeft--;
-      return 0x63c0 | s.pukLeft;
+      if (isPin) this.pinVerified = false;
+      return 0x63c0 | (isPin ? s.pinLeft : s.pukLeft);
     }
     if (isPin) {
       s.pin = Uint8Array.from(data.subarray(8));
@@ -219,6 +270,7 @@ export class PivApplet implements Applet, PivContext {
       s.puk = Uint8Array.from(data.subarray(8));
       s.pukLeft = s.pukMax;
     }
+    this.commit();
     return SW.OK;
   }
 
@@ -228,13 +280,14 @@ export class PivApplet implements Applet, PivContext {
     const s = this.state;
     if (s.pukLeft === 0) return SW.AUTH_BLOCKED;
     if (data.length !== 16 || !isWellFormedReference(data.subarray(8))) return SW.WRONG_DATA;
-    if (!bytesEqual(data.subarray(0, 8), s.puk)) {
-      s.pukLeft--;
-      return 0x63c0 | s.pukLeft;
-    }
+    // counted before compared (see verify)
+    s.pukLeft--;
+    this.commit();
+    if (!bytesEqual(data.subarray(0, 8), s.puk)) return 0x63c0 | s.pukLeft;
     s.pukLeft = s.pukMax;
     s.pin = Uint8Array.from(data.subarray(8));
     s.pinLeft = s.pinMax;
+    this.commit();
     return SW.OK;
   }
 
@@ -276,6 +329,25 @@ export class PivApplet implements Applet, PivContext {
     if (result === undefined) return SW.WRONG_DATA;
     return encodeTlv(0x7c, encodeTlv(0x82, result));
   }
+}
+
+/**
+ * The card's memory, shallowly: every field and every object and key by
+ * identity. The card's code replaces values (Uint8Array.from, Map.set), never
+ * edits bytes in place, so a changed stamp is a changed memory; comparing
+ * costs a few dozen reference checks, not a serialisation.
+ */
+function memoryStamp(s: PivCardState): unknown[] {
+  const stamp: unknown[] = [s.serial, s.expires, s.pin, s.puk, s.pinMax, s.pukMax, s.pinLeft, s.pukLeft, s.managementAlg, s.managementKey];
+  stamp.push(s.objects.size);
+  for (const [tag, v] of s.objects) stamp.push(tag, v);
+  stamp.push(s.keys.size);
+  for (const [slot, k] of s.keys) stamp.push(slot, k);
+  return stamp;
+}
+
+function sameStamp(a: unknown[], b: unknown[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /** A TLV of the command data; malformed data answers 6A80. */

@@ -1,7 +1,7 @@
 import { CryptoRandom, type Random } from "../../core/index.js";
 import { CardOs } from "./card-os.js";
 import { PivApplet } from "./piv-applet.js";
-import { newPivState, type PivCardOptions, type PivCardState } from "./piv-state.js";
+import { newPivState, type CardStore, type PivCardOptions, type PivCardState } from "./piv-state.js";
 import { stateFromJson, stateToJson, type PivCardJson } from "./state-json.js";
 import { YubiKeyExtension } from "./yubikey-extension.js";
 
@@ -15,8 +15,10 @@ export class PivCard extends CardOs {
     /** The card's secure memory. Exposed for persistence and tests, never for logging. */
     readonly state: PivCardState,
     random: Random = new CryptoRandom(),
+    /** Where the memory is kept (a card file, file.ts): written before an answer reports a change. */
+    store?: CardStore,
   ) {
-    super([new PivApplet(state, random, new YubiKeyExtension())]);
+    super([new PivApplet(state, random, new YubiKeyExtension(), store)]);
   }
 
   static create(opts: PivCardOptions): PivCard {
@@ -29,8 +31,8 @@ export class PivCard extends CardOs {
     return stateToJson(this.state);
   }
 
-  static fromJSON(obj: unknown, random?: Random): PivCard {
-    return new PivCard(stateFromJson(obj), random);
+  static fromJSON(obj: unknown, random?: Random, store?: CardStore): PivCard {
+    return new PivCard(stateFromJson(obj), random, store);
   }
 
   get expires(): Date {

@@ -56,6 +56,17 @@ export interface PivCardState {
   keys: Map<number, CardKey>;
 }
 
+/**
+ * Where a card keeps its memory, as a card keeps it in EEPROM: `save` returns
+ * once the state is durable and throws when it could not be written. The PIV
+ * applet calls it before the answer that reports a change leaves the card, and
+ * counts a PIN or PUK try with it before it compares (piv-applet.ts). A card
+ * without a store keeps its memory in the process only.
+ */
+export interface CardStore {
+  save(state: PivCardState): void;
+}
+
 /** A new card's memory: its identity objects (CHUID, CCC, Discovery, key history), no keys. */
 export function newPivState(opts: PivCardOptions, random: Random): PivCardState {
   const serial = opts.serial !== undefined ? parseSerial(opts.serial) : random.bytes(4);

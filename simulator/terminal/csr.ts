@@ -54,6 +54,8 @@ function subjectName(s: CsrSubject): Uint8Array {
   rdns.push([OID.commonName, s.commonName, "utf8"]);
   // X.520 serialNumber is a PrintableString: omitted when the id does not fit that alphabet.
   if (s.serialNumber && /^[A-Za-z0-9 '()+,\-./:=?]+$/.test(s.serialNumber)) rdns.push([OID.serialNumber, s.serialNumber, "printable"]);
-  if (s.email) rdns.push([OID.emailAddress, s.email, "ia5"]);
+  // emailAddress is an IA5String: a mailbox with a non-ASCII local part cannot be written there (RFC 9598 puts it in
+  // the SAN, which the CA writes from the registration), so the request leaves it out rather than mangle it.
+  if (s.email && /^[\x20-\x7e]+$/.test(s.email)) rdns.push([OID.emailAddress, s.email, "ia5"]);
   return encodeName(rdns);
 }

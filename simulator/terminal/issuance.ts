@@ -44,8 +44,11 @@ export const PROFILE_SLOTS: readonly { profile: Profile; slot: number }[] = [
  */
 export class IssuanceStation {
   private readonly ca: CaAdapter;
-  constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus }) {
+  private readonly raToken?: string;
+  /** `raToken`: the station's own credential at the CA (a CA with issuanceAuthorisation issues for nobody else). */
+  constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus; raToken?: string }) {
     this.ca = opts.ca;
+    this.raToken = opts.raToken;
   }
 
   async personalise(reader: Reader, opts: PersonaliseOptions): Promise<PersonaliseResult> {
@@ -63,7 +66,13 @@ export class IssuanceStation {
       let cancellationCodes: CancellationCodes | undefined;
       for (const { profile, slot } of PROFILE_SLOTS) {
         const csrPem = await requestFromCard(client, slot, alg, opts.pin, subjectOf(opts.holder));
-        const cert = await this.ca.issue({ csrPem, profile, holder: opts.holder, cardExpiry: opts.capAtCardExpiry === false ? undefined : cardExpiry });
+        const cert = await this.ca.issue({
+          csrPem,
+          profile,
+          holder: opts.holder,
+          cardExpiry: opts.capAtCardExpiry === false ? undefined : cardExpiry,
+          ...(this.raToken ? { raToken: this.raToken } : {}),
+        });
         cancellationCodes ??= cert.cancellationCodes;
         await client.writeCertificate(slot, pemToDer(cert.certificatePem));
         issued[profile] = cert;

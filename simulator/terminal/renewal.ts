@@ -41,9 +41,12 @@ export interface RenewResult {
 export class RenewalKiosk {
   private readonly ca: CaAdapter;
   private readonly clock: Clock;
-  constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus }) {
+  private readonly raToken?: string;
+  /** `raToken`: the kiosk issues afresh for a found card, as an issuing station (renewal itself is authorised by the card's proof). */
+  constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus; raToken?: string }) {
     this.ca = opts.ca;
     this.clock = opts.clock;
+    this.raToken = opts.raToken;
   }
 
   async renew(reader: Reader, opts: RenewOptions): Promise<RenewResult> {
@@ -85,7 +88,7 @@ export class RenewalKiosk {
         if (renewed) cert = renewed;
         else {
           reissued = true;
-          cert = await this.ca.issue({ csrPem, profile, holder: opts.holder, cardExpiry });
+          cert = await this.ca.issue({ csrPem, profile, holder: opts.holder, cardExpiry, ...(this.raToken ? { raToken: this.raToken } : {}) });
         }
         await client.writeCertificate(slot, pemToDer(cert.certificatePem));
         issued[profile] = cert;
