@@ -39,7 +39,11 @@ function registerHttpCaTarget(caConfig: string | undefined): void {
         now: new Date(clock.now),
         shared: true,
         advanceTo: async (time) => {
-          const res = await fetch(`${base}/api/v1/clock`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ to: time.toISOString() }) });
+          // Moving the CA's time is the operator's: the token from --ca-config.
+          const headers: Record<string, string> = { "content-type": "application/json" };
+          const operatorToken = ca.credentials?.().operatorToken;
+          if (operatorToken) headers.authorization = `Bearer ${operatorToken}`;
+          const res = await fetch(`${base}/api/v1/clock`, { method: "POST", headers, body: JSON.stringify({ to: time.toISOString() }) });
           if (!res.ok) throw new Error(`CA at ${base} refused to move its clock to ${time.toISOString()}: HTTP ${res.status} ${await res.text()}`);
         },
       };

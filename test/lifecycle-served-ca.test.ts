@@ -68,16 +68,22 @@ test("scenarios run against a served embedded CA over HTTP, the run moved to the
   }
 });
 
-test("without the station's token a served CA issues nothing: the scenario fails at its issue step, refused for the credential", async (t) => {
-  const { url, child } = await serveCa(["--virtual-clock"]);
+test("without the tokens a served CA neither moves its clock nor issues: each refusal names the credential", async (t) => {
+  const { url, child, data } = await serveCa(["--virtual-clock"]);
   t.teardown(() => stop(child));
   try {
-    const out = mkdtempSync(join(tmpdir(), "cardloop-served-run-"));
     const file = join(ROOT, "scenarios", "library", "02-lost-card-holder-revokes.yaml");
-    const r = spawnSync(process.execPath, [CLI, "run", file, "--ca", url, "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    // No tokens at all: moving the CA's time to the scenario's start is the operator's, so the run stops there.
+    const bare = spawnSync(process.execPath, [CLI, "run", file, "--ca", url], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+    t.is(bare.status, 1, bare.stdout + bare.stderr);
+    t.regex(bare.stdout, /refused to move its clock.*401.*operator's credential/);
+    // The operator's token only: time moves, and the issue step is refused for want of the station's token.
+    const operatorOnly = join(mkdtempSync(join(tmpdir(), "cardloop-served-cfg-")), "ca.yaml");
+    writeFileSync(operatorOnly, `operatorToken: ${readFileSync(join(data, "operator.token"), "utf8").trim()}\n`, { mode: 0o600 });
+    const out = mkdtempSync(join(tmpdir(), "cardloop-served-run-"));
+    const r = spawnSync(process.execPath, [CLI, "run", file, "--ca", url, "--ca-config", operatorOnly, "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
     t.is(r.status, 1, r.stdout + r.stderr);
-    const steps = readRunLog(join(out, "run.jsonl")).filter((e) => e.type === "step.finished");
-    const issue = steps.find((e) => e.type === "step.finished" && e.data.action === "issue");
+    const issue = readRunLog(join(out, "run.jsonl")).find((e) => e.type === "step.finished" && e.data.action === "issue");
     t.truthy(issue, "the issue step ran");
     t.regex(JSON.stringify(issue), /credential/);
   } finally {

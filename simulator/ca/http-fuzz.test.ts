@@ -151,7 +151,7 @@ test.serial("property: the virtual clock endpoint answers 200 or 400 to any body
       ),
       async (body) => {
         const before = ca.clock.nowMs();
-        const r = await post("/api/v1/clock", JSON.stringify(body));
+        const r = await post("/api/v1/clock", JSON.stringify(body), ca.operatorToken);
         if (r.status !== 200 && !(r.status === 400 && isErrorBody(r.json))) throw new Error(`${JSON.stringify(body)} -> ${r.status} ${JSON.stringify(r.json)}`);
         const now = ca.clock.nowMs();
         if (!Number.isFinite(now) || now < before) throw new Error(`${JSON.stringify(body)} moved the clock to ${now}`);

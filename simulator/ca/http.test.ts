@@ -191,13 +191,17 @@ test.serial("hold/release, renew and bulk over HTTP", async (t) => {
   t.deepEqual(bulk.json.unknown, ["0abc"]);
 });
 
-test.serial("virtual clock endpoint moves the CA's clock (forward only)", async (t) => {
+test.serial("virtual clock endpoint moves the CA's clock (forward only), for the operator only", async (t) => {
   const before = (await call("GET", "/api/v1/clock")).json.now;
-  const r = await call("POST", "/api/v1/clock", { advanceMs: 86_400_000 });
+  // Moving time expires certificates: anonymous and RA callers are refused, and the clock stays put.
+  t.is((await call("POST", "/api/v1/clock", { advanceMs: 86_400_000 })).status, 401);
+  t.is((await call("POST", "/api/v1/clock", { advanceMs: 86_400_000 }, ra)).status, 403);
+  t.is((await call("GET", "/api/v1/clock")).json.now, before);
+  const r = await call("POST", "/api/v1/clock", { advanceMs: 86_400_000 }, operator);
   t.is(r.status, 200);
   t.is(new Date(r.json.now).getTime() - new Date(before).getTime(), 86_400_000);
-  t.is((await call("POST", "/api/v1/clock", { advanceMs: -5 })).status, 400);
-  t.is((await call("POST", "/api/v1/clock", { to: "2030-01-01T00:00:00Z" })).json.now, "2030-01-01T00:00:00.000Z");
+  t.is((await call("POST", "/api/v1/clock", { advanceMs: -5 }, operator)).status, 400);
+  t.is((await call("POST", "/api/v1/clock", { to: "2030-01-01T00:00:00Z" }, operator)).json.now, "2030-01-01T00:00:00.000Z");
   // The card-expiry cap is measured at the CA's clock: 2029 is now in the past.
   t.is((await issue("authentication", "2029-06-01T00:00:00Z")).status, 400);
 });

@@ -64,7 +64,7 @@ export interface CaHttpBackend {
 export interface CaServerOptions {
   host?: string;
   port?: number;
-  /** Enables POST /api/v1/clock (the CA's clock must be a VirtualClock). */
+  /** Enables POST /api/v1/clock, with the operator's token (the CA's clock must be a VirtualClock). */
   virtualClock?: boolean;
   /** Base URL for AIA/CDP if it differs from the listening address (behind a proxy). */
   publicUrl?: string;
@@ -283,7 +283,8 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
   });
 
   if (opts.virtualClock) {
-    app.post("/api/v1/clock", smallBody, (req, res) => {
+    // Moving the CA's time expires certificates: an operator's action, even on a test CA.
+    app.post("/api/v1/clock", needs("operator"), smallBody, (req, res) => {
       const b = body(req);
       const clock = ca.clock as { set?: (d: Date) => void; advance(ms: number): void; now(): Date };
       // Compute the target first and check it is a time a Date can hold: the clock is moved only to a usable time.
