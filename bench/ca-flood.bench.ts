@@ -6,16 +6,19 @@
  * The CA is the real CLI server (`cardloop ca serve`, its own process, default
  * limits) on loopback. Legitimate clients, from 127.0.0.1: 200 requests a
  * second on keep-alive connections (an open loop: latency counts from each
- * request's scheduled time), each in turn an OCSP POST (7 in 10), a holder's
- * status GET (2 in 10) or an operator revocation of one certificate (1 in 10,
- * one fsynced transaction each). The flood comes from 8 other
+ * request's scheduled time), each in turn an OCSP POST (28 in 40), a holder's
+ * status GET (8 in 40), an operator revocation of one certificate (3 in 40,
+ * one fsynced transaction each) or a holder's revocation with the card's
+ * cancellation code (1 in 40: a key derivation, the work the flood competes
+ * for). The flood comes from 8 other
  * loopback addresses (127.0.0.2-9, as other machines would: the per-client
  * limits are per address), each with: a client sending 60 MB bodies, one
- * sending JSON nested 4,000 deep, one guessing cancellation codes on issued
- * serials (public on the CRL; these bench rows have no card, so no KDF runs),
- * one guessing codes on serials that do not exist (the CA runs its KDF for
- * those too, so that timing does not tell which serials exist), one
- * presenting a wrong bearer token, and 5 slow clients dripping header bytes.
+ * sending JSON nested 4,000 deep, one guessing cancellation codes on real
+ * cards' serials (public on the CRL: each guess a key derivation until the
+ * source's budget is spent), one guessing codes on serials that do not exist
+ * (the CA runs its KDF for those too, so that timing does not tell which
+ * serials exist), one presenting a wrong bearer token, and 5 slow clients
+ * dripping header bytes.
  * CA_FLOOD_ATTACKS=oversize,deep,codes,unknown,tokens,slow picks some.
  *
  * The flood runs in a process of its own, so that its clients' work does not
@@ -25,7 +28,9 @@
  * Memory: VmRSS sampled every 100 ms from /proc/<pid>/status, and the peak
  * (VmHWM, reset with /proc/<pid>/clear_refs at the start of each phase); the
  * server's CPU time per phase from /proc/<pid>/stat.
- * Certificates are pre-issued with the store's direct insert path.
+ * Certificates are pre-issued with the store's direct insert path; the cards
+ * whose holders revoke, and the cards the flood guesses on, are issued for
+ * real (with codes).
  */
 import { spawn } from "node:child_process";
 import { request, Agent } from "node:http";
@@ -36,6 +41,7 @@ import { join } from "node:path";
 import { summarise, SystemClock, type LatencySummary } from "../core/index.js";
 import { buildOcspRequest, Certificate, pemToDer } from "../pki/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
+import { makeCsr } from "../simulator/ca/testing.js";
 import { benchSerials, spawnCaServer, stop, writeResult } from "./ca-bench-util.js";
 
 const CERTS = 20_000;
@@ -48,7 +54,17 @@ const SLOW_PER_ATTACKER = 5;
 /** Which attacks run (all by default); CA_FLOOD_ATTACKS picks some, to see what each costs. */
 const FLOOD_ATTACKS = new Set((process.env.CA_FLOOD_ATTACKS ?? "oversize,deep,codes,unknown,tokens,slow").split(","));
 
-type Kind = "ocsp" | "status" | "revoke";
+type Kind = "ocsp" | "status" | "revoke" | "holder";
+/** Cards issued for real: their holders revoke with their codes (HOLDER_CARDS per phase); the flood guesses on ATTACKED_CARDS. */
+const HOLDER_CARDS = Math.ceil((LEGIT_RATE * PHASE_MS) / 1000 / 40);
+const ATTACKED_CARDS = 16;
+
+interface HolderCard {
+  serial: string;
+  code: string;
+  email: string;
+  name: string;
+}
 
 interface Phase {
   latency: LatencySummary;
@@ -73,6 +89,7 @@ async function main(): Promise<void> {
     const serials = benchSerials(CERTS, 41);
     const ca = await EmbeddedCa.open({ dataDir: join(dir, "ca"), clock });
     ca.store.insertSynthetic(serials, "bench", now, now + 365 * 86_400_000);
+    const cards = await issueCards(ca, 2 * HOLDER_CARDS + ATTACKED_CARDS);
     await ca.close();
     const operatorToken = readFileSync(join(dir, "ca", "operator.token"), "utf8").trim();
     server = await spawnCaServer(join(dir, "ca"));
@@ -82,11 +99,11 @@ async function main(): Promise<void> {
     const ocspBodies = serials.slice(0, 1000).map((s) => Buffer.from(buildOcspRequest(issuing, [s])));
     await warmUp(url, ocspBodies);
 
-    const baseline = await phase(pid, () => legitimate(url, ocspBodies, serials, operatorToken, { ms: PHASE_MS, revoke: serials.slice(5000, 12_500) }));
+    const baseline = await phase(pid, () => legitimate(url, ocspBodies, serials, operatorToken, { ms: PHASE_MS, revoke: serials.slice(5000, 12_500), holders: cards.slice(0, HOLDER_CARDS) }));
     report("without flood", baseline);
     // The flood runs in its own process: its clients' work must not sit in the legitimate clients' event loop.
-    const flood = await startFloodProcess(server.url, serials);
-    const flooded = await phase(pid, () => legitimate(url, ocspBodies, serials, operatorToken, { ms: PHASE_MS, revoke: serials.slice(12_500) }));
+    const flood = await startFloodProcess(server.url, serials, cards.slice(2 * HOLDER_CARDS).map((c) => c.serial));
+    const flooded = await phase(pid, () => legitimate(url, ocspBodies, serials, operatorToken, { ms: PHASE_MS, revoke: serials.slice(12_500), holders: cards.slice(HOLDER_CARDS, 2 * HOLDER_CARDS) }));
     flooded.flood = await flood.stop();
     report("with flood", flooded);
     const alive = server.child.exitCode === null && (await fetch(`${server.url}/crl`)).status === 200;
@@ -94,7 +111,7 @@ async function main(): Promise<void> {
     console.log(`p99 with/without flood: ${ratio.toFixed(2)}; peak RSS ${baseline.peakRssMiB} -> ${flooded.peakRssMiB} MiB; server up after: ${alive}`);
     writeResult("ca-flood", {
       phaseMs: PHASE_MS,
-      legitimate: `${LEGIT_RATE} requests/s (open loop, at most ${LEGIT_SOCKETS} keep-alive connections) from 127.0.0.1: OCSP POST 7/10, status GET 2/10, operator revocation 1/10`,
+      legitimate: `${LEGIT_RATE} requests/s (open loop, at most ${LEGIT_SOCKETS} keep-alive connections) from 127.0.0.1: OCSP POST 28/40, status GET 8/40, operator revocation 3/40, holder revocation with a code 1/40`,
       flood: `from ${ATTACKERS.length} addresses, each: ${[...FLOOD_ATTACKS].join(", ")} (${SLOW_PER_ATTACKER} slow clients)`,
       withoutFlood: baseline,
       withFlood: flooded,
@@ -108,9 +125,9 @@ async function main(): Promise<void> {
 }
 
 /** Starts this file as the flood process against `url`; stop() ends it and returns what its attacks were answered. */
-async function startFloodProcess(url: string, serials: string[]) {
+async function startFloodProcess(url: string, serials: string[], attacked: string[]) {
   const child = spawn(process.execPath, ["--import=tsx", import.meta.filename], {
-    env: { ...process.env, CA_FLOOD_TARGET: url, CA_FLOOD_SERIALS: JSON.stringify([serials[0], serials[1], serials[2], ...serials.slice(3000, 5000)]) },
+    env: { ...process.env, CA_FLOOD_TARGET: url, CA_FLOOD_SERIALS: JSON.stringify([serials[0], serials[1], serials[2], ...attacked]) },
     stdio: ["pipe", "pipe", "inherit"],
   });
   let out = "";
@@ -142,9 +159,24 @@ async function floodProcess(target: string): Promise<void> {
 function report(name: string, p: Phase): void {
   const k = (s: LatencySummary) => `p50 ${s.p50Ms.toFixed(2)} / p99 ${s.p99Ms.toFixed(2)} ms (${s.count})`;
   console.log(
-    `${name}: legitimate ${k(p.latency)}; ocsp ${k(p.byKind.ocsp)}; status ${k(p.byKind.status)}; revoke ${k(p.byKind.revoke)}; errors ${p.legitErrors}; RSS max ${p.rssMaxMiB} MiB, peak ${p.peakRssMiB} MiB; server CPU ${p.serverCpuS} s` +
+    `${name}: legitimate ${k(p.latency)}; ocsp ${k(p.byKind.ocsp)}; status ${k(p.byKind.status)}; revoke ${k(p.byKind.revoke)}; holder ${k(p.byKind.holder)}; errors ${p.legitErrors}; RSS max ${p.rssMaxMiB} MiB, peak ${p.peakRssMiB} MiB; server CPU ${p.serverCpuS} s` +
       (p.flood ? `; flood answered ${JSON.stringify(p.flood)}` : ""),
   );
+}
+
+/** Cards issued for real (cancellation codes, a key derivation per revocation), in parallel batches. */
+async function issueCards(ca: EmbeddedCa, n: number): Promise<HolderCard[]> {
+  const csrPem = (await makeCsr()).pem;
+  const cards: HolderCard[] = [];
+  for (let i = 0; i < n; i += 8) {
+    const batch = Array.from({ length: Math.min(8, n - i) }, async (_, j) => {
+      const holder = { id: `FLOOD-${i + j}`, name: `Holder ${i + j}`, email: `holder${i + j}@example.org` };
+      const r = await ca.issue({ csrPem, profile: "authentication", holder, raToken: ca.raToken });
+      return { serial: r.serial, code: r.cancellationCodes!.holder, email: holder.email, name: holder.name };
+    });
+    cards.push(...(await Promise.all(batch)));
+  }
+  return cards;
 }
 
 /** Runs `work` while sampling the server's memory. */
@@ -159,10 +191,10 @@ async function phase(pid: number, work: () => Promise<{ samples: Record<Kind, nu
   const sampler = setInterval(() => (rssMax = Math.max(rssMax, memory(pid).rss)), 100);
   const r = await work();
   clearInterval(sampler);
-  const all = [...r.samples.ocsp, ...r.samples.status, ...r.samples.revoke];
+  const all = [...r.samples.ocsp, ...r.samples.status, ...r.samples.revoke, ...r.samples.holder];
   return {
     latency: summarise(all),
-    byKind: { ocsp: summarise(r.samples.ocsp), status: summarise(r.samples.status), revoke: summarise(r.samples.revoke) },
+    byKind: { ocsp: summarise(r.samples.ocsp), status: summarise(r.samples.status), revoke: summarise(r.samples.revoke), holder: summarise(r.samples.holder) },
     legitErrors: r.errors,
     rssMaxMiB: Math.round(Math.max(rssMax, memory(pid).rss) / 1024),
     peakRssMiB: Math.round(memory(pid).hwm / 1024),
@@ -216,15 +248,21 @@ async function warmUp(url: URL, ocspBodies: Buffer[]): Promise<void> {
  * from the request's scheduled time, so time spent waiting behind a slow
  * answer counts too (no coordinated omission).
  */
-async function legitimate(url: URL, ocspBodies: Buffer[], serials: string[], token: string, o: { ms: number; revoke: string[] }) {
+async function legitimate(url: URL, ocspBodies: Buffer[], serials: string[], token: string, o: { ms: number; revoke: string[]; holders: HolderCard[] }) {
   const agent = new Agent({ keepAlive: true, maxSockets: LEGIT_SOCKETS });
-  const samples: Record<Kind, number[]> = { ocsp: [], status: [], revoke: [] };
+  const samples: Record<Kind, number[]> = { ocsp: [], status: [], revoke: [], holder: [] };
   let errors = 0;
   let revoked = 0;
+  let holders = 0;
   const one = async (i: number, due: number) => {
-    const kind: Kind = i % 10 < 7 ? "ocsp" : i % 10 < 9 ? "status" : "revoke";
+    const k = i % 40;
+    const kind: Kind = k < 28 ? "ocsp" : k < 36 ? "status" : k < 39 ? "revoke" : "holder";
     let status: number;
-    if (kind === "ocsp") {
+    if (kind === "holder") {
+      const c = o.holders[holders++ % o.holders.length];
+      const body = JSON.stringify({ reason: "keyCompromise", role: "holder", code: c.code, email: c.email, name: c.name });
+      status = await exchange(url, agent, "POST", `/api/v1/certificates/${c.serial}/revoke`, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }, body);
+    } else if (kind === "ocsp") {
       const body = ocspBodies[i % ocspBodies.length];
       status = await exchange(url, agent, "POST", "/ocsp", { "content-type": "application/ocsp-request", "content-length": body.length }, body);
     } else if (kind === "status") status = await exchange(url, agent, "GET", `/api/v1/certificates/${serials[i % ocspBodies.length]}`, {});
@@ -283,15 +321,16 @@ function startFlood(url: URL, serials: string[]) {
       count("60MB-body", answer.slice(9, 12) || "closed");
     }
   };
-  const agentFor = (_addr: string) => new Agent({ keepAlive: true, maxSockets: 1 });
+  // One keep-alive socket per attack and address; `exchange` binds it to the attacker's address.
+  const newAgent = () => new Agent({ keepAlive: true, maxSockets: 1 });
   const deep = async (addr: string) => {
-    const agent = agentFor(addr);
+    const agent = newAgent();
     const body = `{"answers":${"[".repeat(4000)}}`;
     while (running) count("deep-json", await exchange(url, agent, "POST", `/api/v1/certificates/${serials[1]}/revoke`, { "content-type": "application/json", "content-length": body.length }, body, addr));
     agent.destroy();
   };
   const codes = async (addr: string) => {
-    const agent = agentFor(addr);
+    const agent = newAgent();
     for (let i = 0; running; i++) {
       const body = JSON.stringify({ reason: "keyCompromise", role: "holder", code: "AAAA-BBBB-CCCC-DDDD", email: "x@example.org", name: "X" });
       count("wrong-code", await exchange(url, agent, "POST", `/api/v1/certificates/${serials[3 + (i % (serials.length - 3))]}/revoke`, { "content-type": "application/json", "content-length": body.length }, body, addr));
@@ -300,7 +339,7 @@ function startFlood(url: URL, serials: string[]) {
   };
   // Wrong codes on serials that do not exist: the CA does the same KDF work as for a real one (so timing does not tell).
   const unknown = async (addr: string) => {
-    const agent = agentFor(addr);
+    const agent = newAgent();
     for (let i = 0; running; i++) {
       const body = JSON.stringify({ reason: "keyCompromise", role: "holder", code: "AAAA-BBBB-CCCC-DDDD", email: "x@example.org", name: "X" });
       const serial = `7f${addr.split(".")[3].padStart(4, "0")}${i.toString(16).padStart(26, "0")}`;
@@ -309,7 +348,7 @@ function startFlood(url: URL, serials: string[]) {
     agent.destroy();
   };
   const tokens = async (addr: string) => {
-    const agent = agentFor(addr);
+    const agent = newAgent();
     const body = JSON.stringify({ serials: [serials[2]], reason: "keyCompromise" });
     while (running) count("wrong-token", await exchange(url, agent, "POST", "/api/v1/revocations", { "content-type": "application/json", "content-length": body.length, authorization: "Bearer guessed-token" }, body, addr));
     agent.destroy();

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
+import { isIP } from "node:net";
 import { SystemClock, UsageError, VirtualClock, errorMessage, type RenewalRule } from "../core/index.js";
 import { loadPolicy, resolvePolicyRef } from "../policies/index.js";
 import { action, usage } from "./exit.js";
@@ -12,6 +13,7 @@ interface ServeOptions {
   hsm: boolean;
   keyType: string;
   publicUrl?: string;
+  trustedProxy?: string[];
   policy: string;
   maxFailedAttempts?: string;
   renewal?: string;
@@ -35,6 +37,7 @@ export function register(program: Command): void {
     .option("--hsm", "keep the issuing CA key in SoftHSMv2 (first start only)", false)
     .option("--key-type <type>", "ec (P-256) or rsa, for a new CA", "ec")
     .option("--public-url <url>", "base URL written into certificates (default: the listening address)")
+    .option("--trusted-proxy <address...>", "a reverse proxy (TLS terminator) whose X-Forwarded-For names the client: per-client limits, the lockout and the audit then count real clients, not the proxy")
     .option("--policy <file>", "lifecycle policy file (YAML), or a shipped one by name (default, ocsp): lifetime, card-expiry cap, lockout, renewal, reasons per role", "default")
     .option("--max-failed-attempts <n>", "wrong revocation credentials from one source before it must wait (429, doubling); overrides the policy's (default policy: 5)")
     .option("--renewal <policy>", "supersede (revoke the old certificate as superseded) or keep (valid until it expires); overrides the policy's (default policy: supersede)")
@@ -51,6 +54,7 @@ export function register(program: Command): void {
         // CLI wiring may read the wall clock: a virtual clock starts at "now".
         const clock = o.virtualClock ? new VirtualClock(Date.now()) : new SystemClock();
         if (o.publicUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(o.publicUrl)) usage(`--public-url must be an http(s) URL (got ${o.publicUrl})`);
+        for (const a of o.trustedProxy ?? []) if (isIP(a) === 0) usage(`--trusted-proxy takes an IP address (got ${a})`);
         if (existsSync(o.data) && !statSync(o.data).isDirectory()) usage(`--data ${o.data}: not a directory`);
         let embedded;
         try {
@@ -62,7 +66,7 @@ export function register(program: Command): void {
         }
         let server;
         try {
-          server = await startCaServer(embedded, { port, host: o.host, virtualClock: o.virtualClock, publicUrl: o.publicUrl });
+          server = await startCaServer(embedded, { port, host: o.host, virtualClock: o.virtualClock, publicUrl: o.publicUrl, trustedProxies: o.trustedProxy });
         } catch (err) {
           await embedded.close();
           // EADDRINUSE, EACCES, an unknown host: the user's to fix, so a usage error, not an internal one.

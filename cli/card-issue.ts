@@ -63,7 +63,9 @@ export async function issueCard(card: PivCard, opts: IssueCliOptions, management
     ...(opts.organisation ? { organisation: opts.organisation } : {}),
   };
   try {
-    const station = new IssuanceStation({ ca, clock, raToken: ca.raToken ?? stationToken(opts.caData) });
+    // A CA made by this process knows its station's token (the station takes it from the CA); one reopened from its
+    // directory keeps only the hash, and the token is in the file it wrote once.
+    const station = new IssuanceStation({ ca, clock, raToken: ca.raToken ? undefined : stationToken(opts.caData) });
     const reader = new MemoryReader(card, { name: "cardloop card new" });
     // The holder's PIN is the one the card was made with: personalisation "changes" it to itself.
     return await station.personalise(reader, {

@@ -25,14 +25,13 @@ export function register(program: Command): void {
       action(async (opts: { card: string; vpcd?: string | boolean }) => {
         if (!existsSync(opts.card)) throw new UsageError(`no card file ${opts.card}`);
         const endpoint = parseVpcdEndpoint(typeof opts.vpcd === "string" ? opts.vpcd : undefined);
-        // Signals are ours until the card is out of vpcd; the lock is released after that (or at exit).
+        // Signals are ours: the card leaves vpcd first, then the lock is released (the kernel releases it at any exit too).
         const stopped = new Promise<string>((resolve) => {
           process.once("SIGINT", () => resolve("SIGINT"));
           process.once("SIGTERM", () => resolve("SIGTERM"));
         });
         let failedWrite = false;
         const file = CardFile.open(opts.card, {
-          exitOnSignal: false,
           onWriteError: (err) => {
             if (failedWrite) return;
             failedWrite = true;

@@ -62,7 +62,6 @@ export function register(program: Command): void {
         const given = ISSUE_ONLY.filter((o) => cmd.getOptionValueSource(o) === "cli");
         checkIssueOptions(opts, given);
         const expires = opts.expires !== undefined ? parseDay(opts.expires) : addYears(startOfDay(new SystemClock().now()), 5);
-        if (existsSync(opts.out) && !opts.force) throw new UsageError(`${opts.out} exists (use --force to overwrite it)`);
         const secrets = cardSecrets(opts);
         let created: PivCard;
         try {
@@ -78,7 +77,8 @@ export function register(program: Command): void {
           if (err instanceof RangeError) throw new UsageError(err.message);
           throw err;
         }
-        // The file is ours from here to the end: a served or open card file is not overwritten under its session.
+        // The file is ours from here to the end: a served or open card file is not overwritten under its session,
+        // and whether it exists is asked under the lock, where no other session can create it in between.
         const lock = lockCardFile(opts.out);
         try {
           if (existsSync(opts.out) && !opts.force) throw new UsageError(`${opts.out} exists (use --force to overwrite it)`);

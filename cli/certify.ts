@@ -77,6 +77,12 @@ export function register(program: Command): void {
           process.stderr.write(`cardloop: CA ${target} could not be started or reached: ${errorMessage(err).split("\n")[0]}\n`);
           return ExitCode.Usage;
         }
+        // Every check issues; a CA that issues only to its station would refuse them all for one reason: say it once.
+        if (ca.capabilities().issuanceAuthorisation && !ca.credentials?.().raToken) {
+          await ca.close();
+          process.stderr.write(`cardloop: CA ${target} issues only with the issuing station's (RA) credential, and certify has none: give raToken in --ca-config\n`);
+          return ExitCode.Usage;
+        }
         const stop = () => {
           void ca!.close().finally(() => process.exit(130));
         };

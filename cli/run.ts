@@ -8,23 +8,26 @@ import { VPCD_READERS, makeVpcdSlotFactory, parseVpcdEndpoint } from "../simulat
 import { ExitCode, action, usage } from "./exit.js";
 
 /**
- * `--ca http://...`: a served embedded CA (`cardloop ca serve --virtual-clock`)
- * through the HTTP CaAdapter. Scenarios move time, so the served CA must let
- * its clock be moved; the run starts at the CA's time and moves it along.
- * Called by runCommand, once per process as the command runs once (the
- * scenarios know only the embedded CA themselves).
+ * A served embedded CA (`cardloop ca serve --virtual-clock`) through the HTTP
+ * CaAdapter, for `--ca http://...` or a scenario file's `ca: http://...`.
+ * Scenarios move time, so the served CA must let its clock be moved; the run
+ * starts at the CA's time and moves it along. Called by runCommand, once per
+ * process as the command runs once (the scenarios know only the embedded CA
+ * themselves). `--ca-config` (the served CA's raToken, to issue, and
+ * operatorToken, for operator steps) is read and checked here, once: a bad
+ * file is one line and exit 2 before any scenario starts. Only URL targets get
+ * it: the embedded CA of a scenario has its own tokens.
  */
-function registerHttpCaTarget(caConfig: string | undefined): void {
+async function registerHttpCaTarget(caConfig: string | undefined): Promise<void> {
+  const config = caConfig === undefined ? {} : (await import("../conformance/index.js")).readHttpCaConfig(caConfig);
   registerCaTarget(
     (target) => /^https?:\/\//.test(target),
-    async (url, opts): Promise<OpenedCa> => {
-      const { readCaConfig, resolveAdapter } = await import("../conformance/index.js");
+    async (url): Promise<OpenedCa> => {
+      const { HttpCa } = await import("../conformance/index.js");
       const base = url.replace(/\/$/, "");
-      // --ca-config gives the served CA's raToken (to issue) and operatorToken (operator steps).
-      const config = readCaConfig(caConfig);
       let ca;
       try {
-        ca = await resolveAdapter(base, config, opts.clock);
+        ca = await HttpCa.connect({ ...config, url: base });
       } catch (err) {
         if (err instanceof UsageError) throw err;
         throw new UsageError(`CA target ${base}: ${errorMessage(err)}`);
@@ -67,7 +70,7 @@ export function register(program: Command): void {
     .description("run scenario files: exit 0 when every expectation holds, 1 when one fails, 2 on unusable input")
     .argument("<scenario...>", "scenario YAML files")
     .option("--ca <target>", "CA to run against: embedded, or the URL of a served CA (`cardloop ca serve --virtual-clock`); overrides the files")
-    .option("--ca-config <file>", "YAML for a served CA: raToken (the issuing station's) and operatorToken, as `cardloop ca serve` wrote them")
+    .option("--ca-config <file>", "YAML for a served CA (--ca or the files' `ca: http://...`): raToken (the issuing station's) and operatorToken, as `cardloop ca serve` wrote them")
     .option(
       "--reader <kind>",
       'reader kind (overrides the files): memory, or pcsc / "pcsc:Virtual PCD 00 0x": each scenario card is put into vpcd and driven through pcscd',
@@ -82,8 +85,7 @@ export function register(program: Command): void {
 export async function runCommand(files: string[], opts: RunCliOptions): Promise<number> {
   const seed = opts.seed === undefined ? undefined : /^\d+$/.test(opts.seed) ? Number(opts.seed) : usage(`--seed must be a non-negative integer, got "${opts.seed}"`);
   registerPcscReader(opts);
-  if (opts.caConfig !== undefined && !/^https?:\/\//.test(opts.ca ?? "")) usage("--ca-config goes with --ca http(s)://URL");
-  registerHttpCaTarget(opts.caConfig);
+  await registerHttpCaTarget(opts.caConfig);
   const t0 = performance.now();
   const run = await runFiles(files, { ca: opts.ca, reader: opts.reader, seed, runLog: opts.out ? join(opts.out, "run.jsonl") : undefined });
   const wallMs = performance.now() - t0;

@@ -7,6 +7,7 @@ export * from "./apdu.js";
 export * from "./tlv.js";
 export * from "./redact.js";
 export * from "./events.js";
+export * from "./qualify-events.js";
 export * from "./runlog.js";
 export * from "./stats.js";
 export * from "./deadline.js";

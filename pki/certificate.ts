@@ -1,7 +1,8 @@
 import {
-  DerReader, Tag, type Tlv, ctx, ctxPrim, decodeBitString, decodeBoolean, decodeNamedBits, decodeOid, decodeSmallInt, decodeString, decodeTime, hexOf, integerHex, readOne, readTlv, checkDer, decodeOctetBitString,
+  DerReader, Tag, type Tlv, ctx, ctxPrim, decodeBitString, decodeBoolean, decodeNamedBits, decodeOid, decodeSmallInt, decodeString, decodeTime, hexOf, integerHex, readOne, readTlv, checkDer,
 } from "./der.js";
 import type { VerifyResult } from "./signed-data.js";
+import { bytesEqual } from "../core/index.js";
 import { DecodeError } from "./errors.js";
 import { type ParsedName, parseNameCached } from "./name.js";
 import { OID } from "./oids.js";
@@ -51,13 +52,14 @@ export const KNOWN_CERT_EXTENSIONS: ReadonlySet<string> = new Set([
   OID.ocspNoCheck,
 ]);
 
-export function readAlgorithm(buf: Uint8Array, r: DerReader, what: string): AlgorithmId {
+/** An AlgorithmIdentifier at `r`; `checked`: its element already passed checkDer (a certificate's SPKI), so the parameters are not walked again. */
+export function readAlgorithm(buf: Uint8Array, r: DerReader, what: string, checked = false): AlgorithmId {
   const seq = r.enter(Tag.Sequence, what);
   const oid = decodeOid(buf, seq.read());
   let params: Uint8Array | undefined;
   if (!seq.atEnd()) {
     const p = seq.read();
-    checkDer(buf, p); // e.g. a NULL with content, a non-minimal curve OID
+    if (!checked) checkDer(buf, p); // e.g. a NULL with content, a non-minimal curve OID
     params = buf.subarray(p.start, p.end);
   }
   seq.done(what);
@@ -103,12 +105,15 @@ export function readSigned(buf: Uint8Array, r: DerReader, tbsName: string, signa
 
 /**
  * Reads `[3] Extensions` style content: SEQUENCE OF Extension, into a Map by OID.
- * `strict` (certificates and CRLs): SIZE (1..MAX); `critical` is DEFAULT FALSE, so an
- * encoded FALSE is refused; every extnValue is one DER element, checked whole (checkDer)
- * so values nobody decodes are DER too. OCSP messages are read without it: responders in
- * the field echo a nonce without its OCTET STRING (see OcspResponse.nonce).
+ * `strict` (certificates, CRLs, OCSP responses): SIZE (1..MAX); `critical` is DEFAULT
+ * FALSE, so an encoded FALSE is refused; every extnValue is one DER element, checked
+ * whole (checkDer) so values nobody decodes are DER too, except the value of the
+ * extension `opaque` names: OCSP responses pass the nonce, which responders in the field
+ * echo without its OCTET STRING (any bytes; see OcspResponse.nonce). Without `strict`
+ * (a CRL entry's extensions on a lookup hit, already checked when the CRL was indexed)
+ * only the structure is read.
  */
-export function readExtensions(buf: Uint8Array, seqTlv: Tlv, what: string, strict = false): Map<string, Extension> {
+export function readExtensions(buf: Uint8Array, seqTlv: Tlv, what: string, strict = false, opaque?: string): Map<string, Extension> {
   const out = new Map<string, Extension>();
   const r = DerReader.of(buf, seqTlv);
   if (strict && r.atEnd()) throw new DecodeError(`${what}: empty extensions (SIZE (1..MAX))`, seqTlv.start);
@@ -123,7 +128,7 @@ export function readExtensions(buf: Uint8Array, seqTlv: Tlv, what: string, stric
     }
     const v = e.expect(Tag.OctetString, what);
     e.done(what);
-    if (strict) {
+    if (strict && oid !== opaque) {
       const inner = readTlv(buf, v.valueStart, v.end);
       if (inner.end !== v.end) throw new DecodeError(`${what} ${oid}: trailing data after the value`, inner.end);
       checkDer(buf, inner);
@@ -177,6 +182,9 @@ export class Certificate {
   private _aki?: AuthorityKeyId | null;
   private _spkiAlgorithm?: AlgorithmId;
   private _publicKeyBits?: Uint8Array;
+  /** Offsets in `spki`: its AlgorithmIdentifier, and the subjectPublicKey octets (after the unused-bits octet). */
+  private readonly spkiAlgorithmAt: number;
+  private readonly publicKeyAt: number;
 
   constructor(der: Uint8Array) {
     this.der = der;
@@ -201,7 +209,7 @@ export class Certificate {
     this.serial = integerHex(der, tbs.expect(Tag.Integer, "serialNumber"));
     const innerAlg = tbs.read();
     // RFC 5280 4.1.1.2: the two AlgorithmIdentifiers must be identical; comparing bytes avoids decoding twice.
-    if (!sameBytes(der.subarray(innerAlg.start, innerAlg.end), der.subarray(outerAlg.start, outerAlg.end))) {
+    if (!bytesEqual(der.subarray(innerAlg.start, innerAlg.end), der.subarray(outerAlg.start, outerAlg.end))) {
       throw new DecodeError("TBSCertificate.signature differs from signatureAlgorithm", innerAlg.start);
     }
     const iss = tbs.expect(Tag.Sequence, "issuer");
@@ -234,25 +242,24 @@ export class Certificate {
     // DEFAULT values and named bits are type rules checkDer cannot see: decode these two now (both small).
     if (this.extensions.has(OID.basicConstraints)) void this.basicConstraints;
     if (this.extensions.has(OID.keyUsage)) void this.keyUsage;
-    const sr = DerReader.of(der, spkiTlv); // the key BIT STRING has no unused bits (the rest of the SPKI decodes on demand)
-    sr.read();
-    decodeOctetBitString(der, sr.expect(Tag.BitString, "subjectPublicKey"), "subjectPublicKey");
+    // The SPKI's layout: checkDer has walked it (the key BIT STRING's padding is DER); the key must also be
+    // octets, so its unused-bits octet is 0. The algorithm decodes on demand (spkiAlgorithm).
+    const alg = readTlv(der, spkiTlv.valueStart, spkiTlv.end);
+    const key = readTlv(der, alg.end, spkiTlv.end);
+    if (key.tag !== Tag.BitString) throw new DecodeError(`subjectPublicKey: expected tag 0x3, got 0x${key.tag.toString(16)}`, key.start);
+    if (key.end !== spkiTlv.end) throw new DecodeError("SubjectPublicKeyInfo: trailing data", key.end);
+    const unused = der[key.valueStart];
+    if (unused !== 0) throw new DecodeError(`subjectPublicKey: BIT STRING has ${unused} unused bits (must be 0)`, key.start);
+    this.spkiAlgorithmAt = alg.start - spkiTlv.start;
+    this.publicKeyAt = key.valueStart + 1 - spkiTlv.start;
   }
 
   get spkiAlgorithm(): AlgorithmId {
-    if (!this._spkiAlgorithm) this.decodeSpki();
-    return this._spkiAlgorithm!;
+    return (this._spkiAlgorithm ??= readAlgorithm(this.spki, new DerReader(this.spki, this.spkiAlgorithmAt, this.publicKeyAt), "SubjectPublicKeyInfo.algorithm", true));
   }
   /** The subjectPublicKey BIT STRING content (without the unused-bits octet). */
   get publicKeyBits(): Uint8Array {
-    if (!this._publicKeyBits) this.decodeSpki();
-    return this._publicKeyBits!;
-  }
-  private decodeSpki(): void {
-    const r = DerReader.of(this.spki, readOne(this.spki, Tag.Sequence, "SubjectPublicKeyInfo"));
-    this._spkiAlgorithm = readAlgorithm(this.spki, r, "SubjectPublicKeyInfo.algorithm");
-    this._publicKeyBits = decodeOctetBitString(this.spki, r.expect(Tag.BitString, "subjectPublicKey"), "subjectPublicKey");
-    r.done("SubjectPublicKeyInfo");
+    return (this._publicKeyBits ??= this.spki.subarray(this.publicKeyAt));
   }
 
   get issuer(): ParsedName {
@@ -364,7 +371,7 @@ export class Certificate {
       if (g.tag === ctxPrim(1)) out.push(decodeString(v, { ...g, tag: Tag.Ia5String }));
       else if (g.tag === ctx(0)) {
         const o = DerReader.of(v, g);
-        if (decodeOid(v, o.read()) !== SMTP_UTF8_MAILBOX) continue;
+        if (decodeOid(v, o.read()) !== OID.smtpUtf8Mailbox) continue;
         const inner = DerReader.of(v, o.expect(ctx(0), "otherName value"));
         out.push(decodeString(v, inner.expect(Tag.Utf8String, "SmtpUTF8Mailbox")));
       }
@@ -396,14 +403,6 @@ export class Certificate {
 }
 
 const NONE: readonly string[] = Object.freeze([]);
-const SMTP_UTF8_MAILBOX = "1.3.6.1.5.5.7.8.9";
-
-function sameBytes(a?: Uint8Array, b?: Uint8Array): boolean {
-  if (!a || !b) return a === b;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function decodeBasicConstraints(v: Uint8Array): BasicConstraints {
   const r = DerReader.of(v, readOne(v, Tag.Sequence, "BasicConstraints"));

@@ -16,7 +16,7 @@ import {
   checkMinimalInteger,
 } from "./der.js";
 import type { VerifyResult } from "./signed-data.js";
-import { reasonForCode } from "../core/index.js";
+import { bytesEqual, reasonForCode } from "../core/index.js";
 import { DecodeError } from "./errors.js";
 import { type ParsedName, parseName } from "./name.js";
 import { OID } from "./oids.js";
@@ -100,7 +100,7 @@ export class Crl {
     const innerStart = r.pos;
     readAlgorithm(der, r, "signature");
     // RFC 5280 5.1.1.2: the same AlgorithmIdentifier inside and outside (bytes, as for certificates).
-    if (!sameBytes(der, innerStart, r.pos, algorithmTlv.start, algorithmTlv.end)) {
+    if (!bytesEqual(der.subarray(innerStart, r.pos), der.subarray(algorithmTlv.start, algorithmTlv.end))) {
       throw new DecodeError("TBSCertList.signature differs from signatureAlgorithm", innerStart);
     }
     const iss = r.expect(Tag.Sequence, "issuer");
@@ -265,11 +265,12 @@ export class Crl {
     const entry = readTlv(der, at, der.length);
     const r = DerReader.of(der, entry);
     const serial = integerHex(der, r.read());
-    const revocationDate = decodeTime(der, r.read(), true);
+    // buildIndex already checked this entry's DER (times, extensions): read it, not re-check it.
+    const revocationDate = decodeTime(der, r.read());
     const out: RevokedEntry = { serial, revocationDate, reason: "unspecified" };
     const ext = r.optional(Tag.Sequence);
     if (ext) {
-      const exts = readExtensions(der, ext, "CRL entry extension", true);
+      const exts = readExtensions(der, ext, "CRL entry extension");
       const reason = exts.get(OID.crlReason);
       if (reason) {
         const code = decodeSmallInt(reason.value, readOne(reason.value, Tag.Enumerated, "CRLReason"));
@@ -283,10 +284,4 @@ export class Crl {
     }
     return out;
   }
-}
-
-function sameBytes(buf: Uint8Array, a: number, aEnd: number, b: number, bEnd: number): boolean {
-  if (aEnd - a !== bEnd - b) return false;
-  for (let i = 0; i < aEnd - a; i++) if (buf[a + i] !== buf[b + i]) return false;
-  return true;
 }

@@ -218,13 +218,6 @@ export function decodeBitString(buf: Uint8Array, t: Tlv): { unused: number; byte
   return { unused, bytes: buf.subarray(t.valueStart + 1, t.end) };
 }
 
-/** A BIT STRING that holds octets (a signature, a public key): no unused bits at all. */
-export function decodeOctetBitString(buf: Uint8Array, t: Tlv, what: string): Uint8Array {
-  const { unused, bytes } = decodeBitString(buf, t);
-  if (unused !== 0) throw new DecodeError(`${what}: BIT STRING has ${unused} unused bits (must be 0)`, t.start);
-  return bytes;
-}
-
 /**
  * Named bits (KeyUsage, ReasonFlags) as a number, bit 0 = the first named bit.
  * DER (X.690 11.2.2): trailing zero bits are removed, so the last octet's last used bit is 1.

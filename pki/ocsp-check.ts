@@ -73,7 +73,7 @@ export function checkOcsp(inputs: PathInputs, resp: OcspResponse, single: Single
   }
   if (!authorized) {
     return badSig
-      ? failure("ocsp-bad-signature", pos, "OCSP response signature does not verify")
+      ? failure("ocsp-bad-signature", pos, resp.signatureDefect ?? "OCSP response signature does not verify")
       : failure("ocsp-unauthorized-responder", pos, `OCSP responder is neither "${issuer.subject.display}" nor delegated by it`);
   }
   if (inputs.ocspNonce !== undefined && !resp.echoesNonce(inputs.ocspNonce)) return failure("ocsp-nonce-mismatch", pos, "OCSP response nonce does not match the request");

@@ -1,5 +1,5 @@
 import { readAlgorithm } from "./certificate.js";
-import { DerReader, Tag, type Tlv, ctx, decodeBoolean, decodeOid, hexOf, readOne, readTlv } from "./der.js";
+import { DerReader, Tag, type Tlv, ctx, decodeBoolean, decodeOid, hexOf, readOne } from "./der.js";
 import { DecodeError } from "./errors.js";
 import { OID } from "./oids.js";
 
@@ -31,6 +31,8 @@ export class OcspRequest {
     readonly certIds: OcspRequestCertId[],
     /** The whole nonce Extension, echoed byte for byte in the response. */
     readonly nonceExtension: Uint8Array | undefined,
+    /** The nonce Extension's extnValue content (what its OCTET STRING holds), kept from the parse. */
+    private readonly nonceValue: Uint8Array | undefined,
     private readonly der: Uint8Array,
     /** The requestExtensions' SEQUENCE OF content in `der` (undefined: the request has none). */
     private readonly extensionsTlv: Tlv | undefined,
@@ -43,15 +45,10 @@ export class OcspRequest {
    * length rule (1..32 octets) is the responder's to apply.
    */
   get nonce(): Uint8Array | undefined {
-    const ext = this.nonceExtension;
-    if (!ext) return undefined;
-    const e = DerReader.of(ext, readOne(ext, Tag.Sequence, "nonce extension"));
-    e.read(); // extnID, checked when parsed
-    e.optional(Tag.Boolean);
-    const v = e.expect(Tag.OctetString, "nonce extnValue");
-    const inner = readTlv(ext, v.valueStart, v.end);
-    if (inner.tag !== Tag.OctetString || inner.end !== v.end) throw new DecodeError("nonce: extnValue is not one OCTET STRING", v.start);
-    return ext.subarray(inner.valueStart, inner.end);
+    const v = this.nonceValue;
+    if (!v) return undefined;
+    const t = readOne(v, Tag.OctetString, "nonce");
+    return v.subarray(t.valueStart, t.end);
   }
 
   /** Every requestExtension's DER, in order; the nonce is the very `nonceExtension` array, so callers can filter it out by identity. */
@@ -77,7 +74,7 @@ export function parseOcspRequest(der: Uint8Array): OcspRequest {
   const tbs = top.enter(Tag.Sequence, "tbsRequest");
   const certIds: OcspRequestCertId[] = [];
   let extensions: Tlv | undefined;
-  let nonce: Uint8Array | undefined;
+  let nonce: NonceParts | undefined;
   let sawList = false;
   while (!tbs.atEnd()) {
     const f = tbs.read();
@@ -94,16 +91,24 @@ export function parseOcspRequest(der: Uint8Array): OcspRequest {
     } else throw new DecodeError(`unexpected field 0x${f.tag.toString(16)} in tbsRequest`, f.start);
   }
   if (certIds.length === 0) throw new DecodeError("no requests in OCSPRequest");
-  return new OcspRequest(certIds, nonce, der, extensions);
+  return new OcspRequest(certIds, nonce?.extension, nonce?.value, der, extensions);
+}
+
+/** The nonce Extension's DER and its extnValue content, both within the request's bytes. */
+interface NonceParts {
+  extension: Uint8Array;
+  value: Uint8Array;
 }
 
 /**
  * Checks requestExtensions in one walk, as readExtensions would (each a
- * well-formed Extension, no OID twice: a response echoes the nonce, so it must
- * be well-formed), and returns the nonce Extension's DER. Nothing else is kept.
+ * well-formed Extension, `critical` DEFAULT FALSE omitted as DER has it, no OID
+ * twice: a response echoes the nonce Extension byte for byte, and pki reads
+ * responses strictly), and returns the nonce Extension and its extnValue
+ * content. Nothing else is kept.
  */
-function checkExtensions(der: Uint8Array, seq: Tlv): Uint8Array | undefined {
-  let nonce: Uint8Array | undefined;
+function checkExtensions(der: Uint8Array, seq: Tlv): NonceParts | undefined {
+  let nonce: NonceParts | undefined;
   let first: string | undefined;
   let seen: Set<string> | undefined; // made at a second extension only: most requests carry one (the nonce) or none
   const exts = DerReader.of(der, seq);
@@ -112,7 +117,7 @@ function checkExtensions(der: Uint8Array, seq: Tlv): Uint8Array | undefined {
     const e = DerReader.of(der, whole);
     const oid = decodeOid(der, e.read());
     const critical = e.optional(Tag.Boolean);
-    if (critical) decodeBoolean(der, critical);
+    if (critical && !decodeBoolean(der, critical)) throw new DecodeError(`request extension ${oid}: critical FALSE encoded (a DEFAULT value is omitted in DER)`, critical.start);
     const value = e.expect(Tag.OctetString, "request extension");
     e.done("request extension");
     if (first === undefined) first = oid;
@@ -121,7 +126,7 @@ function checkExtensions(der: Uint8Array, seq: Tlv): Uint8Array | undefined {
       if (seen.has(oid)) throw new DecodeError(`request extension: duplicate extension ${oid}`, value.start);
       seen.add(oid);
     }
-    if (oid === OID.ocspNonce) nonce = der.subarray(whole.start, whole.end);
+    if (oid === OID.ocspNonce) nonce = { extension: der.subarray(whole.start, whole.end), value: der.subarray(value.valueStart, value.end) };
   }
   return nonce;
 }

@@ -1,5 +1,5 @@
 import { type AlgorithmId, Certificate, type Extension, readAlgorithm, readExtensions, readSigned } from "./certificate.js";
-import { DerReader, Tag, ctx, ctxPrim, decodeOid, decodeSmallInt, decodeTime, hexOf, integerHex, readOne } from "./der.js";
+import { DerReader, Tag, checkDer, ctx, ctxPrim, decodeOid, decodeSmallInt, decodeTime, hexOf, integerHex, readOne } from "./der.js";
 import type { VerifyResult } from "./signed-data.js";
 import { reasonForCode } from "../core/index.js";
 import { DecodeError } from "./errors.js";
@@ -113,6 +113,7 @@ export class OcspResponse {
     const rid = t.read();
     if (rid.tag === ctx(1)) {
       const n = DerReader.of(b, rid).expect(Tag.Sequence, "responderID byName");
+      checkDer(b, n); // parseName reads, it does not check DER (as for a certificate's issuer and subject)
       this.responderId = { byName: parseName(b, n.start, n.end) };
     } else if (rid.tag === ctx(2)) {
       const k = DerReader.of(b, rid).expect(Tag.OctetString, "responderID byKey");
@@ -124,7 +125,8 @@ export class OcspResponse {
     const ext = t.optional(ctx(1));
     if (ext) {
       const er = DerReader.of(b, ext);
-      this.extensions = readExtensions(b, er.expect(Tag.Sequence, "responseExtensions"), "OCSP extension");
+      // Strict, except the nonce's value: responders in the field echo it without its OCTET STRING (see `nonce`).
+      this.extensions = readExtensions(b, er.expect(Tag.Sequence, "responseExtensions"), "OCSP extension", true, OID.ocspNonce);
       er.done("responseExtensions");
     }
     t.done("ResponseData");
@@ -197,7 +199,7 @@ function readSingle(b: Uint8Array, r: DerReader): SingleResponse {
   const nu = r.optional(ctx(0));
   if (nu) nextUpdate = decodeTime(b, DerReader.of(b, nu).expect(Tag.GeneralizedTime, "nextUpdate"));
   const se = r.optional(ctx(1));
-  if (se) readExtensions(b, DerReader.of(b, se).expect(Tag.Sequence, "singleExtensions"), "singleExtension");
+  if (se) readExtensions(b, DerReader.of(b, se).expect(Tag.Sequence, "singleExtensions"), "singleExtension", true);
   r.done("SingleResponse");
   const out: SingleResponse = { certId, status, thisUpdate };
   if (nextUpdate !== undefined) out.nextUpdate = nextUpdate;

@@ -21,9 +21,18 @@ export const OID = {
 
   // Name attributes.
   commonName: "2.5.4.3",
+  surname: "2.5.4.4",
   serialNumber: "2.5.4.5",
   country: "2.5.4.6",
+  locality: "2.5.4.7",
+  stateOrProvince: "2.5.4.8",
   organization: "2.5.4.10",
+  organizationalUnit: "2.5.4.11",
+  title: "2.5.4.12",
+  givenName: "2.5.4.42",
+  dnQualifier: "2.5.4.46",
+  pseudonym: "2.5.4.65",
+  domainComponent: "0.9.2342.19200300.100.1.25",
   emailAddress: "1.2.840.113549.1.9.1",
 
   // Certificate extensions.
@@ -49,6 +58,9 @@ export const OID = {
   issuingDistributionPoint: "2.5.29.28",
   certificateIssuer: "2.5.29.29",
   expiredCertsOnCrl: "2.5.29.60",
+
+  // otherName types (subjectAltName).
+  smtpUtf8Mailbox: "1.3.6.1.5.5.7.8.9",
 
   // Extended key usages.
   kpClientAuth: "1.3.6.1.5.5.7.3.2",

@@ -2,12 +2,31 @@ import test from "ava";
 import fc from "fast-check";
 import { generateEcKeyPair } from "../core/index.js";
 import { readTlv } from "./der.js";
-import { Certificate, Crl, DecodeError, Validator, buildCertificate, buildCrl, encodeName, ext, KU, OID, keyIdentifier, softwareSigningKey, type SigningKey } from "./index.js";
+import {
+  Certificate,
+  Crl,
+  DecodeError,
+  OcspResponse,
+  Validator,
+  buildCertificate,
+  buildCrl,
+  buildOcspRequest,
+  buildOcspResponse,
+  encodeName,
+  ext,
+  KU,
+  OID,
+  keyIdentifier,
+  nonceExtension,
+  parseOcspRequest,
+  softwareSigningKey,
+  type SigningKey,
+} from "./index.js";
 
 /**
  * Defect 7 and the "strict DER where it matters" rule: every DER rule the
- * readers enforce, shown on mutants of a real certificate and CRL (built by
- * pki's builders). Each mutant of a signed part is RE-SIGNED by the issuer, so
+ * readers enforce, shown on mutants of a real certificate, CRL and OCSP
+ * response (built by pki's builders). Each mutant of a signed part is RE-SIGNED by the issuer, so
  * the only thing wrong with it is the encoding: the refusal must come from the
  * DER rule (a DecodeError naming it, or the validator's "malformed"), never
  * from the signature. Signature BIT STRINGs with unused bits are the one
@@ -59,6 +78,13 @@ const crlDer = buildCrl({
     ["0a0b", T - 4 * DAY, 6],
   ],
 });
+
+/** A CA-signed OCSP answer for the leaf (responderID byKey, the CA certificate sent along), echoing a nonce. */
+const OCSP_NONCE = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+const leafCertId = parseOcspRequest(buildOcspRequest(new Certificate(caCert), ["4a0b0c0d0e0f"])).certIds[0].der;
+function ocspDer(nonceExt: Uint8Array = nonceExtension(OCSP_NONCE)): Uint8Array {
+  return buildOcspResponse({ signer: caKey, certificate: caCert }, T - 3600_000, [{ certId: leafCertId, status: { kind: "good" }, thisUpdate: T - 3600_000, nextUpdate: T + DAY }], nonceExt);
+}
 
 // ------------------------------------------------------------------ a tiny DER tree, to re-encode mutants
 
@@ -151,6 +177,31 @@ const OID_SAN = [0x55, 0x1d, 0x11];
 const crlExts = (r: Node) => at(r, 0, 6, 0);
 const OID_CRLNUMBER = [0x55, 0x1d, 0x14];
 
+// OCSPResponse { status, [0] { SEQUENCE { responseType, OCTET STRING { BasicOCSPResponse } } } }
+const basicOf = (outer: Node) => at(outer, 1, 0, 1);
+/** The BasicOCSPResponse inside an OCSPResponse, as a tree [tbsResponseData, algorithm, signature, [0] certs]; extension values opened. */
+function ocspTree(der: Uint8Array): { outer: Node; basic: Node } {
+  const outer = parse(der);
+  const basic = parse(basicOf(outer).content!);
+  // ResponseData children: 0 responderID, 1 producedAt, 2 responses, 3 [1] responseExtensions
+  for (const c of basic.children![0].children!) if (c.tag[0] === 0xa1 && c.children?.[0].tag[0] === 0x30 && c.children[0].children?.[0]?.tag[0] === 0x30) openExtensions(c.children[0]);
+  return { outer, basic };
+}
+/** The OCSPResponse around a re-signed BasicOCSPResponse tree. */
+function resignOcsp(o: { outer: Node; basic: Node }, key: SigningKey): Uint8Array {
+  basicOf(o.outer).content = resign(o.basic, key);
+  return encode(o.outer);
+}
+const ocspExts = (b: Node) => at(b, 0, 3, 0);
+// id-pkix-ocsp-extended-revoke (RFC 6960 4.4.8): extnValue NULL
+const OID_EXTENDED_REVOKE = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x09];
+const OID_NONCE = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02];
+const extensionNode = (oidBytes: number[], value: Node, critical?: boolean): Node => ({
+  tag: [0x30],
+  children: [{ tag: [0x06], content: Uint8Array.from(oidBytes) }, ...(critical === undefined ? [] : [{ tag: [0x01], content: Uint8Array.of(critical ? 0xff : 0) }]), { tag: [0x04], wraps: true, children: [value] }],
+});
+const nullNode = (): Node => ({ tag: [0x05], content: new Uint8Array(0) });
+
 // ------------------------------------------------------------------ judging
 
 const validator = new Validator();
@@ -188,11 +239,26 @@ function crlRefusal(der: Uint8Array): string | undefined {
   }
 }
 
+/** Why pki refuses an OCSP response: a DecodeError from the view, or the validator's verdict on the leaf with it (nonce required). */
+function ocspRefusal(der: Uint8Array): string | undefined {
+  try {
+    void new OcspResponse(der);
+    const r = new Validator().validate(leafCert, { anchors: [caCert], ocspResponses: [der], ocspNonce: OCSP_NONCE, time: T, usage: "authentication" });
+    if (r.valid) return undefined;
+    return r.code === "malformed" ? r.detail : `${r.code}: ${r.detail}`;
+  } catch (err) {
+    if (err instanceof DecodeError) return err.message;
+    throw err;
+  }
+}
+
 test("the originals, and their re-signed unmutated trees, are accepted (the mutants below differ only in the rule they break)", (t) => {
   t.is(certRefusal(leafCert), undefined);
   t.is(crlRefusal(crlDer), undefined);
+  t.is(ocspRefusal(ocspDer()), undefined);
   t.is(certRefusal(resign(tree(leafCert), caKey)), undefined);
   t.is(crlRefusal(resign(tree(crlDer), caKey)), undefined);
+  t.is(ocspRefusal(resignOcsp(ocspTree(ocspDer()), caKey)), undefined);
 });
 
 interface Mutant {
@@ -284,6 +350,56 @@ for (const m of CRL_MUTANTS) {
   });
 }
 
+const OCSP_MUTANTS: Mutant[] = [
+  { rule: "responseExtensions: DEFAULT critical FALSE encoded (extended revoke)", mutate: (b) => ocspExts(b).children!.push(extensionNode(OID_EXTENDED_REVOKE, nullNode(), false)), reason: /critical FALSE encoded/ },
+  { rule: "responseExtensions: DEFAULT critical FALSE encoded on the nonce (its tolerance is for the value only)", mutate: (b) => extByOid(ocspExts(b), OID_NONCE).children!.splice(1, 0, { tag: [0x01], content: Uint8Array.of(0) }), reason: /critical FALSE encoded/ },
+  { rule: "responseExtensions: a value that is not DER (NULL with content)", mutate: (b) => ocspExts(b).children!.push(extensionNode(OID_EXTENDED_REVOKE, { tag: [0x05], content: Uint8Array.of(0) })), reason: /NULL with content/ },
+  { rule: "responseExtensions: a value with a long-form length below 128", mutate: (b) => ocspExts(b).children!.push(extensionNode(OID_EXTENDED_REVOKE, { ...nullNode(), len: "long" })), reason: /non-minimal length/ },
+  { rule: "responseExtensions: trailing data after a value", mutate: (b) => {
+      const e = extensionNode(OID_EXTENDED_REVOKE, nullNode());
+      e.children!.at(-1)!.children!.push(nullNode());
+      ocspExts(b).children!.push(e);
+    }, reason: /trailing data after the value/ },
+  { rule: "responseExtensions: the nonce extnValue OCTET STRING itself with a long-form length (the tolerance is for what it holds)", mutate: (b) => (extByOid(ocspExts(b), OID_NONCE).children!.at(-1)!.len = "long"), reason: /non-minimal length/ },
+  { rule: "empty responseExtensions SEQUENCE", mutate: (b) => (ocspExts(b).children = []), reason: /empty extensions/ },
+  { rule: "singleExtensions: DEFAULT critical FALSE encoded", mutate: (b) => at(b, 0, 2, 0).children!.push({ tag: [0xa1], children: [{ tag: [0x30], children: [extensionNode(OID_EXTENDED_REVOKE, nullNode(), false)] }] }), reason: /critical FALSE encoded/ },
+  { rule: "singleExtensions: a value that is not DER (BOOLEAN 0x01)", mutate: (b) => at(b, 0, 2, 0).children!.push({ tag: [0xa1], children: [{ tag: [0x30], children: [extensionNode(OID_EXTENDED_REVOKE, { tag: [0x01], content: Uint8Array.of(1) })] }] }), reason: /BOOLEAN is not 0x00 or 0xFF/ },
+  { rule: "responderID byName: constructed UTF8String (BER) in the Name", mutate: (b) => {
+      const n = parse(caName);
+      const v = at(n, 2, 0, 1); // CN=Strict CA
+      at(n, 2, 0).children![1] = { tag: [0x2c], children: [{ tag: [0x0c], content: v.content! }] };
+      at(b, 0).children![0] = { tag: [0xa1], children: [n] };
+    }, reason: /constructed encoding of universal type 12/ },
+  { rule: "responderID byName: BOOLEAN 0x01 as an attribute value", mutate: (b) => {
+      const n = parse(caName);
+      at(n, 2, 0).children![1] = { tag: [0x01], content: Uint8Array.of(1) };
+      at(b, 0).children![0] = { tag: [0xa1], children: [n] };
+    }, reason: /BOOLEAN is not 0x00 or 0xFF/ },
+];
+
+test("OCSP response, re-signed: the byName responderID and a nonce echoed bare (not DER inside) are accepted; the mutants below are not", (t) => {
+  const byName = ocspTree(ocspDer());
+  at(byName.basic, 0).children![0] = { tag: [0xa1], children: [parse(caName)] };
+  t.is(ocspRefusal(resignOcsp(byName, caKey)), undefined, "responderID byName, the CA's Name");
+  // a responder echoing the nonce without its OCTET STRING: extnValue holds the bare octets, here not even DER (04 81 01 ..)
+  const bare = Uint8Array.of(0x04, 0x81, 0x01, 0xaa);
+  const bareExt = Uint8Array.from([0x30, 2 + OID_NONCE.length + 2 + bare.length, 0x06, OID_NONCE.length, ...OID_NONCE, 0x04, bare.length, ...bare]);
+  const r = new OcspResponse(ocspDer(bareExt));
+  t.is(r.nonce, Buffer.from(bare).toString("hex"));
+  const v = new Validator().validate(leafCert, { anchors: [caCert], ocspResponses: [ocspDer(bareExt)], ocspNonce: bare, time: T, usage: "authentication" });
+  t.true(v.valid, "the nonce's value is the one extnValue not held to DER");
+});
+
+for (const m of OCSP_MUTANTS) {
+  test(`OCSP response, re-signed: ${m.rule} -> refused`, (t) => {
+    const o = ocspTree(ocspDer());
+    m.mutate(o.basic);
+    const why = ocspRefusal(resignOcsp(o, caKey));
+    t.truthy(why, "refused");
+    t.regex(why ?? "", m.reason);
+  });
+}
+
 /** The signature BIT STRING's unused-bits octet set to `unused` (outside the signed bytes: no re-signing). */
 function withUnusedBits(der: Uint8Array, unused: number): Uint8Array {
   const r = parse(der);
@@ -317,6 +433,23 @@ test("signature BIT STRING with 1-7 unused bits: the view says why, the validato
   }
   t.is(verdicts.length, 28);
   t.deepEqual(new Set(verdicts), new Set(["bad-signature@0", "bad-signature@1", "crl-bad-signature@0"]));
+});
+
+test("OCSP response signature BIT STRING with 1-7 unused bits: the view says why, the validator answers ocsp-bad-signature with that reason (7 mutants)", (t) => {
+  const der = ocspDer();
+  t.is(ocspRefusal(der), undefined, "control: the unmutated response");
+  for (let unused = 1; unused <= 7; unused++) {
+    const outer = parse(der);
+    basicOf(outer).content = withUnusedBits(basicOf(outer).content!, unused);
+    const m = encode(outer);
+    const view = new OcspResponse(m);
+    const defect = new RegExp(`signature BIT STRING has ${unused} unused bits \\(must be 0\\)`);
+    t.regex(view.signatureDefect ?? "", defect);
+    t.is(view.signature.length, 0, "no signature octets to verify");
+    const r = new Validator().validate(leafCert, { anchors: [caCert], ocspResponses: [m], time: T, usage: "authentication" });
+    t.is(r.valid ? "valid" : `${r.code}@${r.position}`, "ocsp-bad-signature@0");
+    if (!r.valid) t.regex(r.detail, defect, "the detail is the defect, as for certificates and CRLs");
+  }
 });
 
 // ------------------------------------------------------------------ properties

@@ -1,53 +1,21 @@
-import { summarise, type AnyEvent, type LatencySummary, type Outcome } from "../core/index.js";
+import {
+  summarise,
+  type AnyEvent,
+  type AtrInfo,
+  type CriterionResult,
+  type LatencySummary,
+  type QualifyCardData,
+  type Throughput,
+} from "../core/index.js";
+
+export type { AtrInfo, CriterionResult, Throughput };
 
 /**
  * A reader qualification as the reports see it, rebuilt from the run log
  * alone: the criteria from check.* events, the reader's set-up and its
- * measured figures from the qualify.* events the battery sends (declared in
- * conformance/qualify/events.ts; read here through the local shapes below,
- * since reports import only core).
+ * measured figures from the qualify.* events the battery sends (their shapes
+ * are core's: core/qualify-events.ts).
  */
-
-// Types, not interfaces, where a value doubles as a criterion's evidence (a plain record).
-export type AtrInfo = {
-  summary: string;
-  ts: string;
-  t0: string;
-  interfaces: Array<Record<string, string | number>>;
-  historical: string;
-  protocols: number[];
-  tckValid?: boolean;
-};
-
-export type Throughput = {
-  apdus: number;
-  seconds: number;
-  apdusPerSecond: number;
-};
-
-/** The qualify.* events' data, as this model reads it. */
-interface StartedData {
-  reader: string;
-  iterations: number;
-  thresholds: Record<string, number>;
-}
-interface CardData {
-  atr: string;
-  atrInfo?: AtrInfo;
-  protocol?: string;
-}
-interface SamplesData {
-  samplesMs: Record<string, number[]>;
-}
-
-export interface CriterionResult {
-  id: string;
-  title: string;
-  outcome: Outcome;
-  message: string;
-  evidence?: Record<string, unknown>;
-  durationMs: number;
-}
 
 export interface QualificationReport {
   reader: string;
@@ -67,7 +35,7 @@ export interface QualificationReport {
 export function buildQualificationReport(events: readonly AnyEvent[]): QualificationReport {
   // Key order fixed here, whatever order the events come in: the JSON report reads the same from any log.
   const report: QualificationReport = { reader: "unknown", atr: "", iterations: 0, thresholds: {}, criteria: [], latency: {}, samples: {}, outcome: "pass" };
-  let card: CardData | undefined;
+  let card: QualifyCardData | undefined;
   let throughput: Throughput | undefined;
   const open = new Map<string, { title: string }>();
   for (const e of events) {
@@ -82,25 +50,24 @@ export function buildQualificationReport(events: readonly AnyEvent[]): Qualifica
       report.criteria.push({ id: d.id, title: d.title, outcome: d.outcome, message: d.message ?? "", ...evidence, durationMs: d.durationMs ?? 0 });
       continue;
     }
-    // qualify.* are declared by the battery, not core: matched as strings, their data read through the shapes above
-    switch (e.type as string) {
+    switch (e.type) {
       case "qualify.started": {
-        const d = e.data as unknown as StartedData;
+        const d = e.data;
         Object.assign(report, { reader: d.reader, iterations: d.iterations, thresholds: d.thresholds });
         break;
       }
       case "qualify.card":
-        card = e.data as unknown as CardData;
+        card = e.data;
         report.atr = card.atr;
         break;
       case "qualify.samples": {
-        const d = e.data as unknown as SamplesData;
+        const d = e.data;
         report.samples = d.samplesMs;
         report.latency = Object.fromEntries(Object.entries(d.samplesMs).map(([cls, s]) => [cls, summarise(s)]));
         break;
       }
       case "qualify.throughput":
-        throughput = e.data as unknown as Throughput;
+        throughput = e.data;
         break;
     }
   }

@@ -65,9 +65,9 @@ export class World {
   ) {
     const ca = target.ca;
     this.ca = ca;
-    // The station and the operator desk hold the CA's credentials for their roles (when the CA has them).
-    this.station = new IssuanceStation({ ca, clock, bus, raToken: ca.credentials?.().raToken });
-    this.kiosk = new RenewalKiosk({ ca, clock, bus, raToken: ca.credentials?.().raToken });
+    // The station and the kiosk issue with the station's credential the CA connection holds (when it has one).
+    this.station = new IssuanceStation({ ca, clock, bus });
+    this.kiosk = new RenewalKiosk({ ca, clock, bus });
     this.rp = new RelyingParty({ ca, clock, random: random.fork("relying-party"), revocation: scenario.policy.revocation });
   }
 
@@ -341,8 +341,7 @@ export class World {
       const answers: Record<string, string> = { holderId: c.holder.id, ...(c.holder.registration ?? {}) };
       if (mode !== "correct") for (const k of Object.keys(answers)) answers[k] = corrupt(answers[k]);
       // The operator signs in at the desk with the operator's own credential; the holder's answers are checked on top.
-      const operatorToken = this.ca.credentials?.().operatorToken;
-      return { answers, ...(operatorToken ? { operatorToken } : {}) };
+      return { answers, operatorToken: this.ca.credentials?.().operatorToken };
     }
     const codes = c.codes ?? { holder: "" };
     const code = role === "holder" ? codes.holder : role === "legal-representative" ? codes.legalRepresentative : codes.authorisedRepresentative;

@@ -7,7 +7,8 @@ import { CfsslCa } from "../conformance/adapters/cfssl.js";
 import { HttpCa } from "../conformance/adapters/http.js";
 import { runCatalog, type CatalogRun, type CheckResult } from "../conformance/runner.js";
 import { CATALOG } from "../conformance/checks/index.js";
-import type { CaAdapter } from "../simulator/ca/api.js";
+import { CaError, type CaAdapter } from "../simulator/ca/api.js";
+import { makeCsr } from "../conformance/pkix.js";
 
 /**
  * The whole catalogue, once per CA, shared by every assertion below:
@@ -128,4 +129,57 @@ test("evidence carries what was judged and no secret", async (t) => {
   t.is(typeof byId(r, "PROP-OCSP").evidence.delayMs, "number");
   const all = JSON.stringify(r.results);
   t.false(/PRIVATE KEY/.test(all));
+});
+
+test("HttpCa.revokeMany: a served CA's bulk revocation, with the operator's token only", async (t) => {
+  const inner = await EmbeddedCa.open({ kdfLog2N: 10 });
+  const server = await startCaServer(inner, { host: "127.0.0.1", port: 0 });
+  const ca = await HttpCa.connect({ url: server.url, operatorToken: inner.operatorToken, raToken: inner.raToken });
+  t.teardown(async () => {
+    await ca.close();
+    await server.close();
+    await inner.close();
+  });
+  const { raToken, operatorToken } = ca.credentials();
+  const serials: string[] = [];
+  for (const i of [1, 2]) {
+    const holder = { id: `bulk-${i}`, name: `Bulk Holder ${i}`, email: `bulk-${i}@example.test` };
+    serials.push((await ca.issue({ csrPem: (await makeCsr(holder.name)).pem, profile: "authentication", holder, raToken })).serial);
+  }
+  const unknown = "7f0123456789abcdef";
+  // the issuing station's token is not the operator's
+  const refused = await t.throwsAsync(ca.revokeMany(serials, "cessationOfOperation", raToken!), { instanceOf: CaError });
+  t.is(refused?.status, 403);
+  t.deepEqual(await Promise.all(serials.map(async (s) => (await ca.status(s)).status)), ["good", "good"]);
+
+  const r = await ca.revokeMany([...serials, unknown], "cessationOfOperation", operatorToken!);
+  t.is(r.revoked, 2);
+  t.deepEqual(r.unknown, [unknown]);
+  t.deepEqual(r.alreadyRevoked, []);
+  t.true(r.revokedAt instanceof Date && !Number.isNaN(r.revokedAt.getTime()));
+  for (const s of serials) t.like(await ca.status(s), { status: "revoked", reason: "cessationOfOperation" });
+  // once only: a second bulk names them as already revoked
+  const again = await ca.revokeMany(serials, "cessationOfOperation", operatorToken!);
+  t.is(again.revoked, 0);
+  t.deepEqual([...again.alreadyRevoked].sort(), [...serials].sort());
+});
+
+test("without tokens, a 401 never passes a check that wants a refusal: ISS-WEAK-KEY, ISS-CSR-SIGNATURE and REV-UNKNOWN-SERIAL skip with the fix", async (t) => {
+  const inner = await EmbeddedCa.open({ kdfLog2N: 10 });
+  const server = await startCaServer(inner, { host: "127.0.0.1", port: 0 });
+  const ca = await HttpCa.connect({ url: server.url }); // no raToken, no operatorToken
+  t.teardown(async () => {
+    await ca.close();
+    await server.close();
+    await inner.close();
+  });
+  const r = await runCatalog(ca, { bus: new EventBus(clock), clock, only: ["ISS-CSR-SIGNATURE", "ISS-WEAK-KEY", "REV-UNKNOWN-SERIAL"] });
+  t.deepEqual(
+    r.results.map((x) => [x.id, x.outcome, x.message]),
+    [
+      ["ISS-CSR-SIGNATURE", "skip", "the CA asked for a credential certify did not send (401 credential-required): give raToken/operatorToken in --ca-config"],
+      ["ISS-WEAK-KEY", "skip", "the CA asked for a credential certify did not send (401 credential-required): give raToken/operatorToken in --ca-config"],
+      ["REV-UNKNOWN-SERIAL", "skip", "certify holds no operator token for this CA: give operatorToken in --ca-config"],
+    ],
+  );
 });

@@ -109,6 +109,20 @@ test("a CA that cannot be reached exits 2 with one line; bad usage exits 2", asy
   t.regex(r2.stderr, /must be a YAML mapping/);
 });
 
+test("a CA that issues only to its station, and no raToken for certify: exit 2 with one line naming the fix, before any check", async (t) => {
+  const ca = await EmbeddedCa.open({ kdfLog2N: 10 });
+  const server = await startCaServer(ca, { host: "127.0.0.1", port: 0 });
+  t.teardown(async () => {
+    await server.close();
+    await ca.close();
+  });
+  const dir = tmp();
+  const r = await cardloop(["certify", "--ca", server.url, "--out", join(dir, "out")]);
+  t.is(r.code, 2, r.stdout + r.stderr);
+  t.is(r.stderr, `cardloop: CA ${server.url} issues only with the issuing station's (RA) credential, and certify has none: give raToken in --ca-config\n`);
+  t.false(existsSync(join(dir, "out", "run.jsonl")), "no check ran");
+});
+
 test("a CA that cannot be started exits 2 with one line, writes no report and leaves no temporary files", async (t) => {
   // cardloop runs from process.execPath, so PATH only decides which CA tools it finds
   const empty = tmp();

@@ -1,5 +1,5 @@
 import test from "ava";
-import { EventBus, SystemClock, type Outcome } from "../core/index.js";
+import { DEFAULT_POLICY, EventBus, SystemClock, type Outcome } from "../core/index.js";
 import { createEmbeddedAdapter } from "../conformance/adapters/embedded.js";
 import { OpensslCa, type OpensslOptions } from "../conformance/adapters/openssl.js";
 import { FaultyCa, FAULTS, type Fault } from "../conformance/adapters/faulty.js";
@@ -19,6 +19,8 @@ import type { CaAdapter } from "../simulator/ca/api.js";
  * check nothing to judge (`skips`), the case names it and says why.
  */
 const clock = new SystemClock();
+/** The policy every run judges by, and the one a fault-injecting wrapper counts by. */
+const POLICY = DEFAULT_POLICY;
 
 type Base = "openssl" | "embedded" | "cfssl";
 
@@ -44,7 +46,7 @@ interface Case extends Opener {
 const openssl = (o: OpensslOptions): Opener => ({ base: "openssl", key: `openssl ${JSON.stringify(o)}`, open: () => OpensslCa.create(o) });
 const cfssl = (o: CfsslOptions): Opener => ({ base: "cfssl", key: `cfssl ${JSON.stringify(o)}`, open: () => CfsslCa.create(o) });
 const embedded = (o: Parameters<typeof createEmbeddedAdapter>[0]): Opener => ({ base: "embedded", key: `embedded ${JSON.stringify(o)}`, open: () => createEmbeddedAdapter(o) });
-const faulty = (f: Fault): Opener => ({ base: "embedded", fault: f, key: `faulty ${f}`, open: async () => new FaultyCa(await createEmbeddedAdapter(), f) });
+const faulty = (f: Fault): Opener => ({ base: "embedded", fault: f, key: `faulty ${f}`, open: async () => new FaultyCa(await createEmbeddedAdapter(), f, POLICY) });
 /** The correctly configured CAs every case is compared with. */
 const BASELINES: Record<Base, Opener> = { openssl: openssl({}), cfssl: cfssl({}), embedded: embedded({}) };
 
@@ -196,6 +198,13 @@ const CASES: Case[] = [
   { check: "OCSP-MALFORMED", how: "a responder that crashes on a malformed request", ...faulty("crash-on-malformed-ocsp") },
   { check: "ISS-AUTH-REQUIRED", how: "a CA issuing for anyone, without the issuing station's credential", ...faulty("issue-without-credential") },
   { check: "REV-OPERATOR-AUTH", how: "a CA revoking as operator on the registration answers alone", ...faulty("operator-without-token") },
+  {
+    check: "ISS-AUTH-REQUIRED",
+    how: "a CA taking any of its tokens for any role (the operator's issues)",
+    ...faulty("any-token-any-role"),
+    alsoFails: ["REV-OPERATOR-AUTH"], // and the issuing station's token revokes as the operator
+  },
+  { check: "REV-OPERATOR-AUTH", how: "a CA that, given the operator's token, takes any registration answers", ...faulty("operator-token-skips-answers") },
   { check: "REV-LOCKOUT-HOLDER", how: "a CA whose wrong-code lockout locks the holder out too", ...faulty("lockout-locks-holder") },
   { check: "REN-CHALLENGE-FLOOD", how: "a CA keeping only the newest renewal challenges", ...faulty("evict-renewal-challenges") },
   { check: "OCSP-UNAUTHORIZED", how: "a responder that matches CertIDs on the serial alone", ...faulty("ignore-certid-issuer") },
@@ -245,7 +254,7 @@ function verdicts(o: Opener, extra?: Partial<CertifyOptions>): Promise<Verdicts>
   const run = slot(async () => {
     const ca = await o.open();
     try {
-      const { results } = await runCatalog(ca, { bus: new EventBus(clock), clock, options });
+      const { results } = await runCatalog(ca, { bus: new EventBus(clock), clock, options, policy: POLICY });
       return {
         outcome: Object.fromEntries(results.map((r) => [r.id, r.outcome])),
         message: Object.fromEntries(results.map((r) => [r.id, r.message])),

@@ -332,7 +332,7 @@ function personalisedCard(): Promise<Personalised> {
     const ca = await EmbeddedCa.open({ kdfLog2N: 10 });
     try {
       await reader.waitForCard(5000);
-      const station = new IssuanceStation({ ca, clock: new SystemClock(), raToken: ca.raToken });
+      const station = new IssuanceStation({ ca, clock: new SystemClock() });
       const pin = "654321";
       const res = await station.personalise(reader, {
         holder: { id: "hw-1", name: "Alice Interop", email: "alice@example.test" },

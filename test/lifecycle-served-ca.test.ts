@@ -49,56 +49,65 @@ function tokensConfig(data: string): string {
 test("scenarios run against a served embedded CA over HTTP, the run moved to the CA's time", async (t) => {
   const { url, child, data } = await serveCa(["--virtual-clock"]);
   t.teardown(() => stop(child));
-  try {
-    const out = mkdtempSync(join(tmpdir(), "cardloop-served-run-"));
-    const files = ["02-lost-card-holder-revokes.yaml", "07-found-card-renewed.yaml", "09-signatures-before-revocation.yaml"].map((f) => join(ROOT, "scenarios", "library", f));
-    const r = spawnSync(process.execPath, [CLI, "run", ...files, "--ca", url, "--ca-config", tokensConfig(data), "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
-    t.is(r.status, 0, r.stdout + r.stderr);
-    t.regex(r.stdout, /3\/3 scenarios passed/);
-    const started = readRunLog(join(out, "run.jsonl")).filter((e) => e.type === "run.started");
-    t.is(started.length, 3);
-    for (const e of started) {
-      if (e.type !== "run.started") continue;
-      t.is(e.data.meta?.ca, url);
-      // The served CA's clock started at today's date, after the scenarios' 2025 starts.
-      t.true(typeof e.data.meta?.shiftedByMs === "number" && (e.data.meta.shiftedByMs as number) > 0);
-    }
-  } finally {
-    await stop(child);
+  const out = mkdtempSync(join(tmpdir(), "cardloop-served-run-"));
+  const files = ["02-lost-card-holder-revokes.yaml", "07-found-card-renewed.yaml", "09-signatures-before-revocation.yaml"].map((f) => join(ROOT, "scenarios", "library", f));
+  const r = spawnSync(process.execPath, [CLI, "run", ...files, "--ca", url, "--ca-config", tokensConfig(data), "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  t.is(r.status, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /3\/3 scenarios passed/);
+  const started = readRunLog(join(out, "run.jsonl")).filter((e) => e.type === "run.started");
+  t.is(started.length, 3);
+  for (const e of started) {
+    if (e.type !== "run.started") continue;
+    t.is(e.data.meta?.ca, url);
+    // The served CA's clock started at today's date, after the scenarios' 2025 starts.
+    t.true(typeof e.data.meta?.shiftedByMs === "number" && (e.data.meta.shiftedByMs as number) > 0);
   }
+});
+
+test("a scenario file that names a served CA itself takes --ca-config without --ca", async (t) => {
+  const { url, child, data } = await serveCa(["--virtual-clock"]);
+  t.teardown(() => stop(child));
+  const dir = mkdtempSync(join(tmpdir(), "cardloop-served-file-"));
+  const file = join(dir, "served.yaml");
+  const library = readFileSync(join(ROOT, "scenarios", "library", "02-lost-card-holder-revokes.yaml"), "utf8");
+  writeFileSync(file, library.replace(/^seed: /m, `ca: ${url}\nseed: `));
+  const out = join(dir, "out");
+  const r = spawnSync(process.execPath, [CLI, "run", file, "--ca-config", tokensConfig(data), "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  t.is(r.status, 0, r.stdout + r.stderr);
+  const started = readRunLog(join(out, "run.jsonl")).find((e) => e.type === "run.started");
+  t.is(started?.type === "run.started" ? started.data.meta?.ca : undefined, url);
+  // a misspelt key is one line and exit 2, before any scenario starts
+  const typo = join(dir, "typo.yaml");
+  writeFileSync(typo, "raTokn: x\n");
+  const bad = spawnSync(process.execPath, [CLI, "run", file, "--ca-config", typo], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  t.is(bad.status, 2, bad.stdout + bad.stderr);
+  t.regex(bad.stderr, /^cardloop: --ca-config: unknown key raTokn for --ca http\(s\):\/\/URL \(known: operatorToken, raToken, capabilities, timeoutMs\)\n$/);
 });
 
 test("without the tokens a served CA neither moves its clock nor issues: each refusal names the credential", async (t) => {
   const { url, child, data } = await serveCa(["--virtual-clock"]);
   t.teardown(() => stop(child));
-  try {
-    const file = join(ROOT, "scenarios", "library", "02-lost-card-holder-revokes.yaml");
-    // No tokens at all: moving the CA's time to the scenario's start is the operator's, so the run stops there.
-    const bare = spawnSync(process.execPath, [CLI, "run", file, "--ca", url], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
-    t.is(bare.status, 1, bare.stdout + bare.stderr);
-    t.regex(bare.stdout, /refused to move its clock.*401.*operator's credential/);
-    // The operator's token only: time moves, and the issue step is refused for want of the station's token.
-    const operatorOnly = join(mkdtempSync(join(tmpdir(), "cardloop-served-cfg-")), "ca.yaml");
-    writeFileSync(operatorOnly, `operatorToken: ${readFileSync(join(data, "operator.token"), "utf8").trim()}\n`, { mode: 0o600 });
-    const out = mkdtempSync(join(tmpdir(), "cardloop-served-run-"));
-    const r = spawnSync(process.execPath, [CLI, "run", file, "--ca", url, "--ca-config", operatorOnly, "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
-    t.is(r.status, 1, r.stdout + r.stderr);
-    const issue = readRunLog(join(out, "run.jsonl")).find((e) => e.type === "step.finished" && e.data.action === "issue");
-    t.truthy(issue, "the issue step ran");
-    t.regex(JSON.stringify(issue), /credential/);
-  } finally {
-    await stop(child);
-  }
+  const file = join(ROOT, "scenarios", "library", "02-lost-card-holder-revokes.yaml");
+  // No tokens at all: moving the CA's time to the scenario's start is the operator's, so the run stops there.
+  const bare = spawnSync(process.execPath, [CLI, "run", file, "--ca", url], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  t.is(bare.status, 1, bare.stdout + bare.stderr);
+  t.regex(bare.stdout, /refused to move its clock.*HTTP 401 \{"error":"credential-required","message":"moving the CA's clock needs the operator token"\}/);
+  // The operator's token only: time moves, and the issue step is refused for want of the station's token.
+  const operatorOnly = join(mkdtempSync(join(tmpdir(), "cardloop-served-cfg-")), "ca.yaml");
+  writeFileSync(operatorOnly, `operatorToken: ${readFileSync(join(data, "operator.token"), "utf8").trim()}\n`, { mode: 0o600 });
+  const out = mkdtempSync(join(tmpdir(), "cardloop-served-run-"));
+  const r = spawnSync(process.execPath, [CLI, "run", file, "--ca", url, "--ca-config", operatorOnly, "--out", out], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  t.is(r.status, 1, r.stdout + r.stderr);
+  const issue = readRunLog(join(out, "run.jsonl")).find((e) => e.type === "step.finished" && e.data.action === "issue");
+  t.truthy(issue, "the issue step ran");
+  const actual = issue?.type === "step.finished" ? (issue.data.actual as { result?: string; reason?: string } | undefined) : undefined;
+  t.deepEqual(actual, { result: "refused", reason: "credential-required" });
 });
 
 test("a served CA on real time cannot follow a scenario's clock: exit 2 with the fix", async (t) => {
   const { url, child } = await serveCa([]);
   t.teardown(() => stop(child));
-  try {
-    const r = spawnSync(process.execPath, [CLI, "run", join(ROOT, "scenarios", "library", "02-lost-card-holder-revokes.yaml"), "--ca", url], { cwd: ROOT, encoding: "utf8" });
-    t.is(r.status, 2);
-    t.regex(r.stderr, /keeps real time.*--virtual-clock/);
-  } finally {
-    await stop(child);
-  }
+  const r = spawnSync(process.execPath, [CLI, "run", join(ROOT, "scenarios", "library", "02-lost-card-holder-revokes.yaml"), "--ca", url], { cwd: ROOT, encoding: "utf8" });
+  t.is(r.status, 2);
+  t.regex(r.stderr, /keeps real time.*--virtual-clock/);
 });

@@ -11,11 +11,12 @@ import {
   type RevocationResult,
   type RevokeRequest,
   type CancellationCodes,
+  type Holder,
 } from "../../simulator/ca/index.js";
 import { buildOcspRequest, certInfo, corruptSignatureIn, crlSignature, makeCsr, normSerial, ocspRequestSerials, parseOcspResponse, stripOcspNonce } from "../pkix.js";
 import { CertificationRequest, encodeOcspRequest, encodePem, parseOcspRequest, pemToDer } from "../../pki/index.js";
 import { createPublicKey } from "node:crypto";
-import { DEFAULT_POLICY } from "../../core/index.js";
+import { DEFAULT_POLICY, type LifecyclePolicy } from "../../core/index.js";
 
 /** One deliberate defect each: what a misconfigured or buggy CA does. */
 export type Fault =
@@ -63,6 +64,10 @@ export type Fault =
   | "issue-without-credential"
   /** Operator revocation on the registration answers alone, as if every caller were the operator. */
   | "operator-without-token"
+  /** Any of its tokens for any role: the operator's issues, the issuing station's (RA) acts as the operator. */
+  | "any-token-any-role"
+  /** With the operator's token, revokes whatever the registration answers (the token alone is enough). */
+  | "operator-token-skips-answers"
   /** Wrong codes lock the certificate for everyone, its holder with the right code included. */
   | "lockout-locks-holder"
   /** Keeps only the newest renewal challenges per certificate: asking for more evicts the holder's. */
@@ -75,8 +80,8 @@ export const FAULTS: readonly Fault[] = [
   "duplicate-concurrent", "renew-returns-old", "renew-without-proof", "collapse-reasons", "ack-unknown-serial", "ack-duplicate", "release-noop",
   "no-codes", "ignore-holder-code", "ignore-representative-code", "corrupt-crl-signature", "corrupt-ocsp-signature",
   "drop-ocsp-nonce", "broken-ocsp-get", "broken-ocsp-post", "crash-on-malformed-ocsp",
-  "issue-without-credential", "operator-without-token", "lockout-locks-holder", "evict-renewal-challenges",
-  "ignore-certid-issuer",
+  "issue-without-credential", "operator-without-token", "any-token-any-role", "operator-token-skips-answers",
+  "lockout-locks-holder", "evict-renewal-challenges", "ignore-certid-issuer",
 ];
 
 /** How many outstanding challenges "evict-renewal-challenges" keeps per certificate (the old embedded CA's 4). */
@@ -99,14 +104,18 @@ export class FaultyCa implements CaAdapter {
   private inFlight?: Promise<IssuedCertificate>;
   private readonly codes = new Map<string, CancellationCodes>();
   private readonly issued = new Map<string, IssuedCertificate>();
+  /** Whom each certificate was issued to, by serial ("operator-token-skips-answers" knows the right answers). */
+  private readonly holders = new Map<string, Holder>();
   /** Wrong revocation credentials per serial ("lockout-locks-holder"). */
   private readonly wrong = new Map<string, number>();
   /** Outstanding challenges per serial, newest last ("evict-renewal-challenges"). */
   private readonly challenges = new Map<string, string[]>();
 
+  /** `policy`: the one the run judges by (its lockout count for "lockout-locks-holder"); the default policy without one. */
   constructor(
     private readonly inner: CaAdapter,
     readonly fault: Fault,
+    private readonly policy: LifecyclePolicy = DEFAULT_POLICY,
   ) {
     this.name = `${inner.name} with fault ${fault}`;
   }
@@ -126,9 +135,17 @@ export class FaultyCa implements CaAdapter {
     return token;
   }
 
+  /** "any-token-any-role": a token of the CA's, whichever role it is for, stands for the `kind` asked for. */
+  private anyToken(kind: keyof CaCredentials, given: string | undefined): string | undefined {
+    if (this.fault !== "any-token-any-role" || given === undefined) return given;
+    const mine = Object.values(this.inner.credentials?.() ?? {});
+    return mine.includes(given) ? this.own(kind) : given;
+  }
+
   async issue(req: IssueRequest): Promise<IssuedCertificate> {
     let r = req;
     if (this.fault === "issue-without-credential" && !req.raToken) r = { ...r, raToken: this.own("raToken") };
+    if (this.fault === "any-token-any-role") r = { ...r, raToken: this.anyToken("raToken", req.raToken) };
     if (this.fault === "ignore-card-expiry") r = { ...req, cardExpiry: undefined };
     const problem = this.fault === "accept-broken-csr" || this.fault === "accept-weak-key" || this.fault === "substitute-key" ? await csrProblem(req.csrPem) : undefined;
     if (
@@ -146,6 +163,7 @@ export class FaultyCa implements CaAdapter {
     }
     const out = await this.inner.issue(r);
     this.issued.set(normSerial(out.serial), out);
+    this.holders.set(normSerial(out.serial), req.holder);
     if (out.cancellationCodes) this.codes.set(normSerial(out.serial), out.cancellationCodes);
     if (this.fault === "no-codes") return { ...out, cancellationCodes: undefined };
     if (this.fault === "corrupt-certificate-signature") {
@@ -166,6 +184,7 @@ export class FaultyCa implements CaAdapter {
       // what a CA that skips the authorisation effectively does: it treats every caller as its operator
       return this.inner.renew(serial, { ...req, operatorToken: this.own("operatorToken") });
     }
+    if (this.fault === "any-token-any-role" && req.operatorToken !== undefined) return this.inner.renew(serial, { ...req, operatorToken: this.anyToken("operatorToken", req.operatorToken) });
     if (this.fault === "evict-renewal-challenges" && req.challenge !== undefined && !this.challenges.get(normSerial(serial))?.includes(req.challenge)) {
       throw new CaError(403, "bad-challenge", "the renewal challenge is unknown, used, expired or for another certificate; ask for a new one");
     }
@@ -190,8 +209,14 @@ export class FaultyCa implements CaAdapter {
     if (this.fault === "no-codes" && req.role === "holder" && !req.code) r = { ...req, code: this.codeFor(req.serial)?.holder };
     if (this.fault === "ignore-representative-code" && req.role === "legal-representative") r = { ...req, code: this.codeFor(req.serial)?.legalRepresentative ?? req.code };
     if (this.fault === "operator-without-token" && req.role === "operator" && !req.operatorToken) r = { ...r, operatorToken: this.own("operatorToken") };
+    if (this.fault === "any-token-any-role" && req.role === "operator") r = { ...r, operatorToken: this.anyToken("operatorToken", req.operatorToken) };
     const key = normSerial(req.serial);
-    if (this.fault === "lockout-locks-holder" && (this.wrong.get(key) ?? 0) >= DEFAULT_POLICY.maxFailedAttempts) {
+    const holder = this.holders.get(key);
+    if (this.fault === "operator-token-skips-answers" && req.role === "operator" && req.operatorToken === this.own("operatorToken") && holder) {
+      // what a CA that stops at the token effectively does: the answers, whatever they are, count as right
+      r = { ...r, answers: { holderId: holder.id, ...(holder.registration ?? {}) } };
+    }
+    if (this.fault === "lockout-locks-holder" && (this.wrong.get(key) ?? 0) >= this.policy.maxFailedAttempts) {
       throw new CaError(423, "locked", "revocation of this certificate is locked after too many wrong attempts; an operator must unlock it");
     }
     try {
@@ -224,7 +249,7 @@ export class FaultyCa implements CaAdapter {
 
   async release(serial: string, operatorToken?: string): Promise<void> {
     if (this.fault === "release-noop") return;
-    return this.inner.release(serial, operatorToken);
+    return this.inner.release(serial, this.anyToken("operatorToken", operatorToken));
   }
 
   status(serial: string): Promise<CertificateStatus> {

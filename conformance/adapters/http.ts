@@ -53,6 +53,8 @@ export class HttpCa implements CaAdapter {
   readonly name: string;
   private readonly base: string;
   private readonly agent: Agent;
+  /** What the served CA says of its clock (GET /api/v1/clock): virtual when it only moves when told to. */
+  private virtualClock = false;
 
   private constructor(private readonly opts: HttpAdapterOptions) {
     this.base = opts.url.replace(/\/$/, "");
@@ -60,7 +62,12 @@ export class HttpCa implements CaAdapter {
     this.agent = new Agent({ connections: 32, headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000 });
   }
 
-  /** Connects and reads the chain: a CA that does not answer fails here, not in the middle of a run. */
+  /**
+   * Connects and reads the chain: a CA that does not answer fails here, not in
+   * the middle of a run. Also asks how the CA keeps time: a CA on a virtual
+   * clock (`ca serve --virtual-clock`) never waits out a 429 by itself, which
+   * certify needs to know (it waits only on a CA that keeps real time).
+   */
   static async connect(opts: HttpAdapterOptions): Promise<HttpCa> {
     const ca = new HttpCa(opts);
     try {
@@ -69,16 +76,27 @@ export class HttpCa implements CaAdapter {
       await ca.close();
       throw new Error(`CA at ${opts.url} is not reachable: ${(err as Error).message}`);
     }
+    ca.virtualClock = await ca.servedClockIsVirtual();
     return ca;
   }
 
   capabilities(): CaCapabilities {
-    return { ...FULL, ...(this.opts.capabilities ?? {}) };
+    return { ...FULL, virtualClock: this.virtualClock, ...(this.opts.capabilities ?? {}) };
+  }
+
+  /** False for a server without the clock endpoint (another CA speaking this API): it is taken to keep real time. */
+  private async servedClockIsVirtual(): Promise<boolean> {
+    try {
+      const { json } = await this.call("GET", "/api/v1/clock");
+      return json.virtual === true;
+    } catch {
+      return false;
+    }
   }
 
   credentials(): CaCredentials {
     const { operatorToken, raToken } = this.opts;
-    return { ...(operatorToken ? { operatorToken } : {}), ...(raToken ? { raToken } : {}) };
+    return { operatorToken, raToken };
   }
 
   /** `bearer`: the credential the request itself carries, sent as Authorization: Bearer. */

@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseDuration, UsageError, type Clock, type LifecyclePolicy } from "../../core/index.js";
 import type { CaAdapter } from "../../simulator/ca/index.js";
+import type { HttpAdapterOptions } from "./http.js";
 import { checkConfig, CONFIG_KEYS, moduleShape } from "./config-keys.js";
 import { importUserModule } from "./user-module.js";
 
@@ -35,6 +36,17 @@ export function readCaConfig(file: string | undefined): Record<string, unknown> 
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== "object" || Array.isArray(doc)) throw new UsageError(`--ca-config ${file} must be a YAML mapping`);
   return doc as Record<string, unknown>;
+}
+
+/**
+ * The --ca-config of a served CA (`http(s)://URL`), read and checked: for a
+ * caller that connects many times with one file (`cardloop run`, once per
+ * scenario), so that the file is read and judged once.
+ */
+export function readHttpCaConfig(file: string | undefined): Omit<HttpAdapterOptions, "url"> {
+  const config = readCaConfig(file);
+  checkConfig(config, CONFIG_KEYS.http, "http(s)://URL");
+  return config as Omit<HttpAdapterOptions, "url">;
 }
 
 /**

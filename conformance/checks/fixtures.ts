@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID, type KeyObject } from "node:crypto";
-import type { Clock, LifecyclePolicy } from "../../core/index.js";
+import { CARD_REVOCATION_REASONS, DEFAULT_REASON_BY_ROLE, reasonAllowed, type Clock, type LifecyclePolicy, type RevokerRole } from "../../core/index.js";
 import {
   CaError,
   type CaAdapter,
@@ -7,7 +7,6 @@ import {
   type CancellationCodes,
   type Holder,
   type IssuedCertificate,
-  type IssueRequest,
   type Profile,
   type RenewRequest,
   type RevocationReason,
@@ -15,6 +14,7 @@ import {
 } from "../../simulator/ca/index.js";
 import { proveRenewal } from "../../simulator/ca/index.js";
 import { buildOcspRequest, certInfo, makeCsr, normSerial, parseCrl, parseOcspResponse, type CertInfo, type Csr, type CrlInfo, type KeyAlg, type OcspInfo } from "../pkix.js";
+import { notJudged, throttled, Throttling } from "./refusals.js";
 import { Precondition, type CertifyOptions } from "./types.js";
 
 export interface Issued {
@@ -43,7 +43,24 @@ export interface Watch {
   ocsp: Observation<OcspInfo>;
 }
 
+interface IssueOptions {
+  holder?: Holder;
+  cardExpiry?: Date;
+  alg?: KeyAlg;
+  csr?: Csr;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The longest 429 a check sits out, once: the embedded CA's source budget
+ * gives an address one more failed attempt per 5 s once it is spent.
+ */
+const MAX_THROTTLE_WAIT_MS = 6_000;
+/** How often, at most, one issuance of a batch is sent again after a 429 (too many requests at once). */
+const BATCH_RETRIES = 30;
+/** The longest one of those waits, whatever the CA asks. */
+const BATCH_MAX_WAIT_MS = 5_000;
 
 /**
  * Certificates and observations several checks share, made once per run on
@@ -90,28 +107,91 @@ export class Fixtures {
     return this.ca.credentials?.() ?? {};
   }
 
-  /** The issuing station's credential as a request field, when there is one. */
-  raCredential(): Pick<IssueRequest, "raToken"> {
-    const { raToken } = this.credentials();
-    return raToken ? { raToken } : {};
-  }
-
-  /** The operator's token; checks that need one and do not have it cannot judge. */
-  operatorToken(): string {
+  /**
+   * The operator's token, for requests only an operator may make; checks that
+   * need one and do not have it cannot judge. Undefined for a CA that checks
+   * no credentials (no `authorisation`: OpenSSL, CFSSL), which asks for none.
+   */
+  operatorToken(): string | undefined {
+    if (!this.ca.capabilities().authorisation) return undefined;
     const { operatorToken } = this.credentials();
     if (!operatorToken) throw new Precondition("certify holds no operator token for this CA: give operatorToken in --ca-config");
     return operatorToken;
+  }
+
+  /**
+   * A reason the policy lets `role` give, of a card's reasons: the role's
+   * usual one first, unspecified last (a CA may record it by leaving the
+   * reason out). Undefined: the policy lets the role give none.
+   */
+  reasonFor(role: RevokerRole): RevocationReason | undefined {
+    const usual = DEFAULT_REASON_BY_ROLE[role];
+    const candidates = [...new Set([usual, ...CARD_REVOCATION_REASONS].filter((r) => r !== "unspecified")), "unspecified" as const];
+    return candidates.find((r) => reasonAllowed(this.policy, role, r));
+  }
+
+  /**
+   * `attempt` (a revocation whose 429 the check does not judge as such), with
+   * a 429 sorted out: the CA may have throttled this whole address (the
+   * embedded CA bounds failed credential checks per address across
+   * certificates, so another check's, or an earlier run's, wrong codes can
+   * leave it nothing, and then even a right code gets 429). A fresh
+   * certificate's right code tells: when it gets 429 too, the address is
+   * throttled, and the check waits once (when the CA keeps real time and asks
+   * for a short wait) and sends `attempt` again, or skips (Precondition). When
+   * it goes through, `attempt` is sent again at once, and a 429 now is about
+   * this certificate: thrown for the check to judge.
+   */
+  async unthrottled<T>(attempt: () => Promise<T>, t: Throttling = new Throttling()): Promise<T> {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof CaError && err.status === 429)) throw err;
+      const probe = await this.addressThrottled();
+      if (!probe) return attempt();
+      const wait = probe.retryAfterMs;
+      if (t.waitedMs !== undefined || this.ca.capabilities().virtualClock || wait === undefined || wait > MAX_THROTTLE_WAIT_MS) throw throttled(probe);
+      await sleep(wait + 50);
+      t.waitedMs = wait + 50;
+      try {
+        return await attempt();
+      } catch (again) {
+        if (again instanceof CaError && again.status === 429) throw throttled(again);
+        throw again;
+      }
+    }
+  }
+
+  /** The CA's 429 when a fresh certificate's holder, with the right code, is throttled too: the address is. */
+  private async addressThrottled(): Promise<CaError | undefined> {
+    const reason = this.reasonFor("holder");
+    if (!reason) return undefined;
+    const c = await this.issue("authentication");
+    const code = this.codesFor(c.holder)?.holder;
+    if (!code) return undefined;
+    try {
+      await this.ca.revoke({ serial: c.issued.serial, reason, role: "holder", code, email: c.holder.email, name: c.holder.name });
+      return undefined;
+    } catch (err) {
+      if (err instanceof CaError && err.status === 429) return err;
+      return undefined;
+    }
   }
 
   codesFor(holder: Holder): CancellationCodes | undefined {
     return this.codes.get(holder.id);
   }
 
-  async issue(profile: Profile, opts: { holder?: Holder; cardExpiry?: Date; alg?: KeyAlg; csr?: Csr } = {}): Promise<Issued> {
+  /** A certificate, asked for with the issuing station's credential; a 401 or 429 is a Precondition (nothing to judge). */
+  issue(profile: Profile, opts: IssueOptions = {}): Promise<Issued> {
+    return this.issueOnce(profile, opts).catch(notJudged);
+  }
+
+  private async issueOnce(profile: Profile, opts: IssueOptions = {}): Promise<Issued> {
     const holder = opts.holder ?? this.holder(profile);
     const csr = opts.csr ?? (await makeCsr(holder.name, opts.alg ?? "p256"));
     const cardExpiry = opts.cardExpiry ?? this.defaultCardExpiry();
-    const issued = await this.ca.issue({ csrPem: csr.pem, profile, holder, cardExpiry, ...this.raCredential() });
+    const issued = await this.ca.issue({ csrPem: csr.pem, profile, holder, cardExpiry, raToken: this.credentials().raToken });
     if (issued.cancellationCodes && !this.codes.has(holder.id)) this.codes.set(holder.id, issued.cancellationCodes);
     return { issued, info: certInfo(issued.certificatePem), holder, requestedSpki: csr.spkiHex };
   }
@@ -159,16 +239,22 @@ export class Fixtures {
     return new Date(Date.UTC(d.getUTCFullYear() + this.policy.lifetimeYears + 2, d.getUTCMonth(), d.getUTCDate()));
   }
 
-  /** Revokes as the holder would (email, name, own code); CAs without authorisation ignore the credentials. */
-  revokeAsHolder(c: Issued, reason: RevocationReason): Promise<RevocationResult> {
-    return this.ca.revoke({
-      serial: c.issued.serial,
-      reason,
-      role: "holder",
-      code: this.codes.get(c.holder.id)?.holder,
-      email: c.holder.email,
-      name: c.holder.name,
-    });
+  /**
+   * Revokes as the holder would (email, name, own code); CAs without
+   * authorisation ignore the credentials. A 429 is sorted out (`unthrottled`);
+   * a 401 or one that stays is a Precondition.
+   */
+  revokeAsHolder(c: Issued, reason: RevocationReason, t?: Throttling): Promise<RevocationResult> {
+    const revoke = () =>
+      this.ca.revoke({
+        serial: c.issued.serial,
+        reason,
+        role: "holder",
+        code: this.codes.get(c.holder.id)?.holder,
+        email: c.holder.email,
+        name: c.holder.name,
+      });
+    return this.unthrottled(revoke, t).catch(notJudged);
   }
 
   /** The professional card every read-only check looks at: authentication and signature certificates. */
@@ -196,14 +282,36 @@ export class Fixtures {
     return issuer;
   }
 
-  /** `concurrency` issuance requests at once. */
-  batch(): Promise<{ issued: Issued[]; errors: string[] }> {
+  /**
+   * `concurrency` issuance requests at once. A CA may bound the requests one
+   * client has in flight (the embedded CA's server: 16) and answer the rest
+   * 429 with Retry-After: such a request is sent again after that wait (a
+   * little jitter apart), up to BATCH_RETRIES times, and is not a failure.
+   */
+  batch(): Promise<{ issued: Issued[]; errors: string[]; retried: number }> {
     return this.once("batch", async () => {
       const n = this.options.concurrency;
-      const settled = await Promise.allSettled(Array.from({ length: n }, () => this.issue("authentication")));
+      let retried = 0;
+      const one = async (): Promise<Issued> => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await this.issueOnce("authentication");
+          } catch (err) {
+            if (!(err instanceof CaError && err.status === 429) || attempt >= BATCH_RETRIES) throw err;
+            retried++;
+            await sleep(Math.min(err.retryAfterMs ?? 1000, BATCH_MAX_WAIT_MS) + Math.floor(Math.random() * 250));
+          }
+        }
+      };
+      const settled = await Promise.allSettled(Array.from({ length: n }, one));
+      const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
+      // A missing credential stops every request alike: nothing about concurrency to judge.
+      const credential = rejected.find((e) => e instanceof CaError && e.status === 401);
+      if (credential) notJudged(credential);
       return {
         issued: settled.filter((s): s is PromiseFulfilledResult<Issued> => s.status === "fulfilled").map((s) => s.value),
-        errors: settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => String((s.reason as Error).message ?? s.reason)),
+        errors: rejected.map((e) => String((e as Error).message ?? e)),
+        retried,
       };
     });
   }
@@ -307,9 +415,4 @@ export class Fixtures {
     }
     return obs;
   }
-}
-
-/** True for a refusal the CA answered (4xx), as opposed to a crash or a transport failure. */
-export function isRefusal(err: unknown): err is CaError {
-  return err instanceof CaError && err.status >= 400 && err.status < 500;
 }

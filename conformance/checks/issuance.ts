@@ -1,7 +1,8 @@
 import { addYears } from "../../core/index.js";
 import { pemToDer, validate } from "../../pki/index.js";
 import { certInfo, EKU, keyHash, makeCsr, breakSignature, normSerial } from "../pkix.js";
-import { isRefusal, type Issued } from "./fixtures.js";
+import type { Issued } from "./fixtures.js";
+import { refusal } from "./refusals.js";
 import { fail, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
 
 const certEvidence = (c: Issued) => ({ serial: c.issued.serial, certificate: c.issued.certificatePem });
@@ -14,12 +15,12 @@ async function profileCerts(ctx: CheckContext): Promise<Issued[]> {
 async function mustRefuse(ctx: CheckContext, csrPem: string, what: string) {
   const holder = ctx.fx.holder(what);
   try {
-    // With the station's credential: the refusal must be about the request, not about who sent it.
-    const issued = await ctx.ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: ctx.fx.defaultCardExpiry(), ...ctx.fx.raCredential() });
+    // With the station's credential: the refusal must be about the request, not about who sent it (a 401 skips).
+    const issued = await ctx.ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: ctx.fx.defaultCardExpiry(), raToken: ctx.fx.credentials().raToken });
     return fail(`the CA issued a certificate for ${what}`, { request: csrPem, serial: issued.serial, certificate: issued.certificatePem });
   } catch (err) {
-    if (isRefusal(err)) return pass(`refused: ${err.status} ${err.reason}`, { request: csrPem, status: err.status, reason: err.reason, message: err.message });
-    throw err;
+    const r = refusal(err);
+    return pass(`refused: ${r.status} ${r.reason}`, { request: csrPem, status: r.status, reason: r.reason, message: r.message });
   }
 }
 
@@ -278,10 +279,10 @@ export const issuanceChecks: Check[] = [
     source: "RFC 5280 4.1.2.2 (unique per CA)",
     level: "MUST",
     async run(ctx) {
-      const { issued, errors } = await ctx.fx.batch();
+      const { issued, errors, retried } = await ctx.fx.batch();
       const serials = issued.map((c) => normSerial(c.issued.serial));
       const dup = serials.filter((s, i) => serials.indexOf(s) !== i);
-      const ev = { requested: ctx.options.concurrency, issued: serials.length, serials, errors };
+      const ev = { requested: ctx.options.concurrency, issued: serials.length, serials, errors, retriedAfter429: retried };
       if (errors.length) return fail(`${errors.length} of ${ctx.options.concurrency} concurrent requests failed: ${errors[0]}`, ev);
       if (dup.length) return fail(`duplicate serials: ${[...new Set(dup)].join(", ")}`, ev);
       return pass(`${serials.length} concurrent issuances, all serials distinct`, ev);

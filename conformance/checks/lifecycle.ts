@@ -15,7 +15,7 @@ import {
 } from "../../simulator/terminal/index.js";
 import type { IssuedCertificate } from "../../simulator/ca/index.js";
 import { normSerial } from "../pkix.js";
-import { fail, pass, type Check, type CheckContext } from "./types.js";
+import { fail, pass, Precondition, type Check, type CheckContext } from "./types.js";
 
 /**
  * The card lifecycle of the policy (issue, use, expire, renew, revoke) run
@@ -75,6 +75,7 @@ export const lifecycleChecks: Check[] = [
         await runLifecycle(ctx, step);
       } catch (err) {
         if (err instanceof Failed) return fail(err.message, { steps });
+        if (err instanceof Precondition) throw err; // e.g. this address throttled by the CA: nothing about the lifecycle
         return fail(`${steps.length ? `after ${steps[steps.length - 1].step}: ` : ""}${(err as Error).message}`, { steps });
       }
       return pass(`${steps.length} steps as the policy says`, { steps });
@@ -99,7 +100,7 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
   const describe = (r: ValidationResult) => (r.valid ? "valid" : `${r.code}: ${r.detail}`);
 
   // issue: keys made on the card, requests signed by the card, certificates written back
-  const station = new IssuanceStation({ ca, clock, raToken: ctx.fx.credentials().raToken });
+  const station = new IssuanceStation({ ca, clock });
   const issued = await station.personalise(reader, { holder, pin: PIN });
   chain = issued.authentication.chainPem;
   const certs = (r: { authentication: IssuedCertificate; signature: IssuedCertificate }) => [r.authentication, r.signature];
@@ -127,7 +128,7 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
   // renew: new keys and certificates at the kiosk; the card authenticates with the new one
   let current = issued;
   if (caps.renew) {
-    const kiosk = new RenewalKiosk({ ca, clock, raToken: ctx.fx.credentials().raToken });
+    const kiosk = new RenewalKiosk({ ca, clock });
     const renewed = await kiosk.renew(reader, { pin: PIN, holder });
     const changed = certs(renewed).every((c, i) => normSerial(c.serial) !== normSerial(certs(issued)[i].serial));
     const again = await signWithCard(reader, SLOT.authentication, challenge);
@@ -138,7 +139,8 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
 
   // revoke: the holder, with the code handed out at issuance; then the card is refused
   for (const c of certs(current)) {
-    await ca.revoke({ serial: c.serial, reason: "cessationOfOperation", role: "holder", code: issued.cancellationCodes?.holder, email: holder.email, name: holder.name });
+    const revoke = () => ca.revoke({ serial: c.serial, reason: "cessationOfOperation", role: "holder", code: issued.cancellationCodes?.holder, email: holder.email, name: holder.name });
+    await ctx.fx.unthrottled(revoke);
   }
   const horizon = ctx.options.propagationHorizonMs ?? ctx.options.propagationThresholdMs * 2;
   const polls = Math.ceil(horizon / ctx.options.pollIntervalMs) + 1;

@@ -1,7 +1,7 @@
 import { addYears, CARD_REVOCATION_REASONS, reasonAllowed, type LifecyclePolicy, type RevocationReason } from "../../core/index.js";
 import { CaError, type RenewRequest } from "../../simulator/ca/index.js";
 import { certInfo, makeCsr, normSerial } from "../pkix.js";
-import { isRefusal } from "./fixtures.js";
+import { isCaRefusal, refusal, Throttling, wrongCode } from "./refusals.js";
 import { fail, pass, skip, type Check, type CheckContext } from "./types.js";
 
 /**
@@ -74,7 +74,8 @@ export const renewalChecks: Check[] = [
           const r = await ctx.ca.renew(serial, { csrPem: csr.pem, cardExpiry: ctx.fx.defaultCardExpiry(), ...(await a.extra()) });
           tried.push({ attempt: a.what, accepted: true, newSerial: r.serial });
         } catch (err) {
-          if (!isRefusal(err)) throw err;
+          // What is judged here is who may renew: any refusal counts, a 401 included.
+          if (!isCaRefusal(err)) throw err;
           tried.push({ attempt: a.what, refused: err.status, reason: err.reason });
         }
       }
@@ -89,12 +90,6 @@ export const renewalChecks: Check[] = [
   },
 ];
 
-/** The operator's token for a request, when certify holds one (without it the CA refuses for that reason alone). */
-function operatorCredential(ctx: CheckContext): { operatorToken?: string } {
-  const { operatorToken } = ctx.fx.credentials();
-  return operatorToken ? { operatorToken } : {};
-}
-
 export const revocationChecks: Check[] = [
   {
     id: "REV-REASONS",
@@ -106,14 +101,16 @@ export const revocationChecks: Check[] = [
       const bad: string[] = [];
       const reasons = recordedReasons(ctx.policy);
       if (reasons.length === 0) return skip(`the policy ${ctx.policy.name} lets a holder give none of a card's reasons`);
+      const t = new Throttling();
       for (const reason of reasons) {
         const c = await ctx.fx.issue("authentication");
         try {
-          const r = await ctx.fx.revokeAsHolder(c, reason);
+          const r = await ctx.fx.revokeAsHolder(c, reason, t);
           const st = await ctx.ca.status(c.issued.serial);
           results.push({ reason, serial: c.issued.serial, answered: r.reason, status: st.status, recorded: st.reason ?? null });
           if (r.reason !== reason || st.status !== "revoked" || st.reason !== reason) bad.push(`${reason} recorded as ${st.status}/${st.reason ?? "no reason"}`);
         } catch (err) {
+          // A 401 or 429 has become a Precondition by now (revokeAsHolder): only the CA's answer to the reason is judged.
           if (!(err instanceof CaError)) throw err;
           results.push({ reason, serial: c.issued.serial, refused: err.status, message: err.message });
           bad.push(`${reason} refused (${err.status} ${err.reason})`);
@@ -128,13 +125,19 @@ export const revocationChecks: Check[] = [
     source: "lifecycle policy: revoke (nothing is revoked by mistake)",
     level: "MUST",
     async run(ctx) {
+      // As the operator, with the token and an answer, so that the refusal can only be about the serial (without
+      // the token it would be about that, without answers about the request's shape).
+      const operatorToken = ctx.fx.operatorToken();
+      const reason = ctx.fx.reasonFor("operator");
+      if (!reason) return skip(`the policy ${ctx.policy.name} lets the operator give none of a card's reasons`);
       const serial = ctx.fx.unknownSerial();
+      const answers = { holderId: `certify-unknown-${serial.slice(0, 8)}` };
       try {
-        const r = await ctx.ca.revoke({ serial, reason: "keyCompromise", role: "operator", ...operatorCredential(ctx) });
+        const r = await ctx.fx.unthrottled(() => ctx.ca.revoke({ serial, reason, role: "operator", operatorToken, answers }));
         return fail("the CA acknowledged revoking a serial it never issued", { serial, answer: r });
       } catch (err) {
-        if (isRefusal(err)) return pass(`refused: ${err.status} ${err.reason}`, { serial, status: err.status, reason: err.reason });
-        throw err;
+        const r = refusal(err);
+        return pass(`refused: ${r.status} ${r.reason}`, { serial, status: r.status, reason: r.reason });
       }
     },
   },
@@ -150,11 +153,11 @@ export const revocationChecks: Check[] = [
       try {
         answer = await ctx.fx.revokeAsHolder(w.cert, "keyCompromise");
       } catch (err) {
-        if (!isRefusal(err)) throw err;
+        const r = refusal(err);
         const after = await ctx.ca.status(w.cert.issued.serial);
-        const ev = { serial: w.cert.issued.serial, refused: err.status, before, after };
+        const ev = { serial: w.cert.issued.serial, refused: r.status, before, after };
         const changed = after.status !== before.status || after.reason !== before.reason || after.revokedAt?.getTime() !== before.revokedAt?.getTime();
-        return changed ? fail("refused, but the revocation record changed", ev) : pass(`refused: ${err.status} ${err.reason}`, ev);
+        return changed ? fail("refused, but the revocation record changed", ev) : pass(`refused: ${r.status} ${r.reason}`, ev);
       }
       const after = await ctx.ca.status(w.cert.issued.serial);
       return fail("the CA acknowledged revoking an already revoked certificate", { serial: w.cert.issued.serial, answer, before, after });
@@ -167,10 +170,12 @@ export const revocationChecks: Check[] = [
     level: "SHOULD",
     needs: ["hold"],
     async run(ctx) {
+      // Whether certify can release at all, before anything is put on hold.
+      const operatorToken = ctx.fx.operatorToken();
       const c = await ctx.fx.issue("authentication");
       const held = await ctx.fx.revokeAsHolder(c, "certificateHold");
       const onHold = await ctx.ca.status(c.issued.serial);
-      await ctx.ca.release(c.issued.serial, ctx.fx.operatorToken());
+      await ctx.ca.release(c.issued.serial, operatorToken);
       const released = await ctx.ca.status(c.issued.serial);
       const ev = { serial: c.issued.serial, answer: held, onHold, released };
       if (onHold.status !== "on-hold") return fail(`after certificateHold the status is ${onHold.status}`, ev);
@@ -202,16 +207,17 @@ export const revocationChecks: Check[] = [
     level: "MUST",
     needs: ["authorisation", "cancellationCodes"],
     async run(ctx) {
+      const reason = ctx.fx.reasonFor("holder");
+      if (!reason) return skip(`the policy ${ctx.policy.name} lets a holder give none of a card's reasons`);
       const c = await ctx.fx.issue("authentication");
       const right = ctx.fx.codesFor(c.holder)?.holder;
       if (!right) return skip("the CA handed out no holder code for this card: see REV-CANCELLATION-CODES");
       const wrong = right.split("").reverse().join("") === right ? right + "0" : right.split("").reverse().join("");
       let refusedWith: number | undefined;
       try {
-        await ctx.ca.revoke({ serial: c.issued.serial, reason: "keyCompromise", role: "holder", code: wrong, email: c.holder.email, name: c.holder.name });
+        await ctx.fx.unthrottled(() => ctx.ca.revoke({ serial: c.issued.serial, reason, role: "holder", code: wrong, email: c.holder.email, name: c.holder.name }));
       } catch (err) {
-        if (!isRefusal(err)) throw err;
-        refusedWith = err.status;
+        refusedWith = refusal(err).status;
       }
       const st = await ctx.ca.status(c.issued.serial);
       const ev = { serial: c.issued.serial, refusedWith: refusedWith ?? null, statusAfter: st.status };
@@ -228,14 +234,20 @@ export const revocationChecks: Check[] = [
     needs: ["authorisation", "cancellationCodes"],
     async run(ctx) {
       const n = ctx.policy.maxFailedAttempts;
+      const reason = ctx.fx.reasonFor("holder");
+      if (!reason) return skip(`the policy ${ctx.policy.name} lets a holder give none of a card's reasons`);
       // From one caller: one wrong code fewer than the limit leaves the right code working; at the limit the guesser
       // is stopped (locked, 423, or made to wait, 429) before its next code is even looked at, the right one included.
-      // That the holder elsewhere is not locked out with it is REV-LOCKOUT-HOLDER's to judge.
-      const early = await wrongCodesThenRight(ctx, n - 1);
+      // That the holder elsewhere is not locked out with it is REV-LOCKOUT-HOLDER's to judge. A 429 anywhere but on
+      // that last code may be the CA throttling this whole address (an earlier run's guesses): sorted out first.
+      const t = new Throttling();
+      const early = await wrongCodesThenRight(ctx, reason, n - 1, t);
       if (!early) return skip("the CA handed out no holder code: see REV-CANCELLATION-CODES");
-      const atLimit = (await wrongCodesThenRight(ctx, n))!;
-      const ev = { maxFailedAttempts: n, afterFewer: early, afterLimit: atLimit };
+      const atLimit = (await wrongCodesThenRight(ctx, reason, n, t))!;
+      const ev = { maxFailedAttempts: n, afterFewer: early, afterLimit: atLimit, ...(t.waitedMs !== undefined ? { throttledWaitMs: t.waitedMs } : {}) };
       if (early.wrongRefused < n - 1 || atLimit.wrongRefused < n) return skip("the CA accepted a wrong code, so nothing was left to lock: see REV-AUTH-WRONG-CODE", ev);
+      const stopped = early.stopped ?? atLimit.stopped;
+      if (stopped) return fail(`guessing was stopped (${stopped.status}) after ${stopped.after} wrong codes; the policy stops guessers after ${n}`, ev);
       if (early.refusedWith !== undefined) return fail(`the right code was refused (${early.refusedWith}) after ${n - 1} wrong ones; the policy stops guessers after ${n}`, ev);
       if (atLimit.refusedWith === undefined) return fail(`the next code after ${n} wrong ones was still looked at (the right one revoked): no limit on guessing`, ev);
       if (atLimit.refusedWith !== 423 && atLimit.refusedWith !== 429) return fail(`after ${n} wrong codes the next was refused with ${atLimit.refusedWith}, not as locked (423) or too many attempts (429)`, ev);
@@ -254,12 +266,13 @@ export const revocationChecks: Check[] = [
       const other = await ctx.fx.issue("authentication", { holder: ctx.fx.holder("org-b", "Certify Org B") });
       const otherCode = ctx.fx.codesFor(other.holder)?.legalRepresentative;
       if (!otherCode) return skip("the CA handed out no legal representative code: see REV-CANCELLATION-CODES");
+      const reason = ctx.fx.reasonFor("legal-representative");
+      if (!reason) return skip(`the policy ${ctx.policy.name} lets a legal representative give none of a card's reasons`);
       let refusedWith: number | undefined;
       try {
-        await ctx.ca.revoke({ serial: mine.issued.serial, reason: "affiliationChanged", role: "legal-representative", code: otherCode });
+        await ctx.fx.unthrottled(() => ctx.ca.revoke({ serial: mine.issued.serial, reason, role: "legal-representative", code: otherCode }));
       } catch (err) {
-        if (!isRefusal(err)) throw err;
-        refusedWith = err.status;
+        refusedWith = refusal(err).status;
       }
       const st = await ctx.ca.status(mine.issued.serial);
       const ev = { serial: mine.issued.serial, organisation: mine.holder.organisation, representativeOf: other.holder.organisation, refusedWith: refusedWith ?? null, statusAfter: st.status };
@@ -273,27 +286,39 @@ export const revocationChecks: Check[] = [
 /**
  * A fresh certificate, `wrong` wrong holder codes, then the right one: what
  * the right one got and the status after. Undefined when the CA gave no code.
+ * `stopped`: a wrong code answered 423 or 429 for this certificate (not for
+ * the address as a whole) before the last. The right code's 429 after fewer
+ * wrong codes than the limit is sorted out like theirs; after the limit it is
+ * what REV-AUTH-LOCKOUT judges.
  */
-async function wrongCodesThenRight(ctx: CheckContext, wrong: number): Promise<{ wrongRefused: number; refusedWith?: number; statusAfter: string } | undefined> {
+async function wrongCodesThenRight(
+  ctx: CheckContext,
+  reason: RevocationReason,
+  wrong: number,
+  t: Throttling,
+): Promise<{ wrongRefused: number; stopped?: { after: number; status: number }; refusedWith?: number; statusAfter: string } | undefined> {
   const c = await ctx.fx.issue("authentication");
   const right = ctx.fx.codesFor(c.holder)?.holder;
   if (!right) return undefined;
-  const attempt = (code: string) => ctx.ca.revoke({ serial: c.issued.serial, reason: "keyCompromise", role: "holder", code, email: c.holder.email, name: c.holder.name });
+  const attempt = (code: string) => () => ctx.ca.revoke({ serial: c.issued.serial, reason, role: "holder", code, email: c.holder.email, name: c.holder.name });
+  const atLimit = wrong >= ctx.policy.maxFailedAttempts;
   let wrongRefused = 0;
+  let stopped: { after: number; status: number } | undefined;
   for (let i = 0; i < wrong; i++) {
     try {
-      await attempt(`${right}-wrong-${i}`);
+      await ctx.fx.unthrottled(attempt(wrongCode(right, i)), t);
     } catch (err) {
-      if (!isRefusal(err)) throw err;
+      if (!isCaRefusal(err)) throw err;
       wrongRefused++;
+      if ((err.status === 423 || err.status === 429) && !stopped) stopped = { after: i, status: err.status };
     }
   }
   let refusedWith: number | undefined;
   try {
-    await attempt(right);
+    await (atLimit ? attempt(right)() : ctx.fx.unthrottled(attempt(right), t));
   } catch (err) {
-    if (!isRefusal(err)) throw err;
+    if (!isCaRefusal(err)) throw err;
     refusedWith = err.status;
   }
-  return { wrongRefused, refusedWith, statusAfter: (await ctx.ca.status(c.issued.serial)).status };
+  return { wrongRefused, ...(stopped ? { stopped } : {}), refusedWith, statusAfter: (await ctx.ca.status(c.issued.serial)).status };
 }

@@ -7,15 +7,16 @@ import {
   swHex,
   toHex,
   summarise,
+  type AtrInfo,
   type CommandApdu,
+  type CriterionResult,
   type EventBus,
   type LatencySummary,
-  type Outcome,
+  type Throughput,
 } from "../../core/index.js";
 import type { Reader } from "../../simulator/reader/index.js";
 import { describeAtr, parseAtr, type ParsedAtr } from "./atr.js";
 import { getData, putChained, testContent, waitPresence, withEvidence, within, type Transmit } from "./card-io.js";
-import type { AtrInfo, Throughput } from "./events.js";
 
 /**
  * Reader qualification: a battery of criteria run through one reader with a
@@ -66,15 +67,6 @@ export interface QualifyOptions {
   progress?: (message: string) => void;
 }
 
-/** One criterion as judged; the run log carries it as a check.started/check.finished pair. */
-export interface CriterionResult {
-  id: string;
-  title: string;
-  outcome: Outcome;
-  message: string;
-  evidence?: Record<string, unknown>;
-  durationMs: number;
-}
 
 /**
  * What the battery returns: the verdict and the criteria, for the caller's

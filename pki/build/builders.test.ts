@@ -154,6 +154,41 @@ test("a request's other extensions are listed on demand, in order; an extension 
   t.throws(() => parseOcspRequest(encodeOcspRequest(ids, [Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x00)])), { instanceOf: DecodeError });
 });
 
+test("a request's nonce: the OCTET STRING in its extnValue; a bare one throws DecodeError on reading; critical FALSE encoded is malformed", (t) => {
+  const ids = parseOcspRequest(buildOcspRequest(new Certificate(caCert), ["0abc"])).certIds.map((c) => c.der);
+  const nonce = nonceExtension(Uint8Array.of(1, 2, 3, 4));
+  t.deepEqual(Buffer.from(parseOcspRequest(encodeOcspRequest(ids, [nonce])).nonce!), Buffer.from([1, 2, 3, 4]));
+  t.is(parseOcspRequest(encodeOcspRequest(ids)).nonce, undefined);
+  // extnValue 04 03 01 02 03 holding the octets bare (no inner OCTET STRING): parsed, but `nonce` refuses it
+  const oid = nonce.subarray(2, 2 + 2 + nonce[3]);
+  const bare = Uint8Array.from([0x30, oid.length + 5, ...oid, 0x04, 0x03, 0x01, 0x02, 0x03]);
+  const parsed = parseOcspRequest(encodeOcspRequest(ids, [bare]));
+  t.is(parsed.nonceExtension?.length, bare.length);
+  t.throws(() => parsed.nonce, { instanceOf: DecodeError });
+  t.throws(() => parseOcspRequest(encodeOcspRequest(ids, [Uint8Array.from([0x30, oid.length + 5, ...oid, 0x04, 0x03, 0x01, 0x01, 0xff])])).nonce, { instanceOf: DecodeError, message: /^nonce: expected tag 0x4/ });
+  // a DEFAULT FALSE encoded: the response would echo it, and pki reads responses as DER
+  const falseCritical = Uint8Array.from([0x30, nonce[1] + 3, ...oid, 0x01, 0x01, 0x00, ...nonce.subarray(2 + oid.length)]);
+  t.throws(() => parseOcspRequest(encodeOcspRequest(ids, [falseCritical])), { instanceOf: DecodeError, message: /critical FALSE encoded/ });
+  const trueCritical = Uint8Array.from([0x30, nonce[1] + 3, ...oid, 0x01, 0x01, 0xff, ...nonce.subarray(2 + oid.length)]);
+  t.deepEqual(Buffer.from(parseOcspRequest(encodeOcspRequest(ids, [trueCritical])).nonce!), Buffer.from([1, 2, 3, 4]));
+});
+
+test("issuerHashes: SHA-1, SHA-256, SHA-384 and SHA-512 of the issuer's Name DER and public key bits", (t) => {
+  const ca = new Certificate(caCert);
+  const hashes = issuerHashes(ca.subjectDer, ca.spki);
+  const algs = [
+    [OID.sha1, "sha1"],
+    [OID.sha256, "sha256"],
+    [OID.sha384, "sha384"],
+    [OID.sha512, "sha512"],
+  ] as const;
+  t.deepEqual([...hashes.keys()], algs.map(([oid]) => oid));
+  for (const [oid, alg] of algs) {
+    t.true(hashes.get(oid)!.name.equals(createHash(alg).update(ca.subjectDer).digest()), `${alg} name`);
+    t.true(hashes.get(oid)!.key.equals(createHash(alg).update(ca.publicKeyBits).digest()), `${alg} key`);
+  }
+});
+
 test("property: pki's request reader answers any mutation of a request with a parse or a DecodeError, nothing else", (t) => {
   const ca = new Certificate(caCert);
   const seed = buildOcspRequest(ca, ["0abc"], Uint8Array.of(1, 2, 3, 4));

@@ -13,8 +13,9 @@ import { checkMailbox, checkNameAttribute, NameError } from "./names.js";
 /**
  * One name attribute. The string type defaults to PrintableString for
  * countryName, serialNumber and dnQualifier, IA5String for emailAddress and
- * domainComponent, else UTF8String; a requested type the value does not fit
- * is refused (names.ts), never written as other bytes.
+ * domainComponent, else UTF8String; a requested type the attribute's syntax
+ * does not allow, or the value does not fit, is refused (names.ts), never
+ * written as other bytes.
  */
 export type NameAttr = [oid: string, value: string, type?: "utf8" | "printable" | "ia5"];
 
@@ -37,9 +38,6 @@ function uri(url: string): string {
   if (!/^[\x21-\x7e]+$/.test(url)) throw new NameError("uniformResourceIdentifier", "must be printable ASCII (an IA5String URI)");
   return url;
 }
-
-/** id-on-SmtpUTF8Mailbox (RFC 9598). */
-export const SMTP_UTF8_MAILBOX = "1.3.6.1.5.5.7.8.9";
 
 /** One Extension, DER: SEQUENCE { extnID, critical?, extnValue OCTET STRING { value } }. */
 export function extension(oid: string, critical: boolean, value: (w: DerWriter) => void): Uint8Array {
@@ -99,7 +97,7 @@ export const ext = {
     return extension(OID.subjectAltName, false, (w) => {
       w.begin(Tag.Sequence);
       if (m.form === "rfc822") w.primitive(0x81, Buffer.from(m.address, "latin1"));
-      else w.begin(0xa0).oid(SMTP_UTF8_MAILBOX).begin(0xa0).utf8String(m.address).end().end();
+      else w.begin(0xa0).oid(OID.smtpUtf8Mailbox).begin(0xa0).utf8String(m.address).end().end();
       w.end();
     });
   },

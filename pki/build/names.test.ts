@@ -98,6 +98,30 @@ test("refused with NameError: NUL and other control characters in CN and email, 
   refuses(() => ext.crlDistributionPoint("http://ca.example/crl\n"), /uniformResourceIdentifier/);
 });
 
+test("a requested string type the attribute's syntax does not allow is refused, never written as another type", (t) => {
+  const refuses = (attr: NameAttr, why: RegExp) => {
+    const err = t.throws(() => encodeName([attr]), { instanceOf: NameError });
+    t.regex(err?.message ?? "", why);
+  };
+  refuses([OID.country, "FR", "utf8"], /countryName cannot be written as UTF8String \(its syntax allows PrintableString\)/);
+  refuses([OID.serialNumber, "NID-7", "ia5"], /serialNumber cannot be written as IA5String/);
+  refuses([OID.dnQualifier, "q1", "utf8"], /dnQualifier cannot be written as UTF8String/);
+  refuses([OID.emailAddress, "zoe@example.org", "utf8"], /emailAddress cannot be written as UTF8String \(its syntax allows IA5String\)/);
+  refuses([OID.domainComponent, "example", "printable"], /domainComponent cannot be written as PrintableString/);
+  refuses([OID.commonName, "Zoe", "ia5"], /commonName cannot be written as IA5String \(its syntax allows UTF8String or PrintableString\)/);
+  refuses([OID.organizationalUnit, "Ops", "ia5"], /organizationalUnitName cannot be written as IA5String/);
+  // what the syntax allows is written as asked
+  const der = cert([[OID.country, "FR", "printable"], [OID.commonName, "Zoe", "printable"], [OID.domainComponent, "example"], [OID.locality, "Paris"], [OID.emailAddress, "zoe@example.org", "ia5"], ["1.2.3.4", "x", "ia5"]]);
+  t.deepEqual(
+    subjectTypes(der).map((v) => v.type),
+    [19, 19, 22, 12, 22, 22],
+  );
+  // the X.520 bounds of the attributes named in oids.ts
+  refuses([OID.locality, "l".repeat(129)], /localityName is 129 characters long, above the upper bound 128/);
+  refuses([OID.title, "t".repeat(65)], /title .* upper bound 64/);
+  refuses([OID.emailAddress, "zoe"], /emailAddress is not a mailbox/);
+});
+
 test("string types: PrintableString for countryName and serialNumber, IA5String for emailAddress, UTF8String otherwise (asn1js reads them)", (t) => {
   const der = cert([[OID.country, "FR"], [OID.serialNumber, "NID-7"], [OID.commonName, "Zoë Holder"], [OID.organization, "Acme"], [OID.emailAddress, "zoe@example.org"]]);
   t.deepEqual(subjectTypes(der), [

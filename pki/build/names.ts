@@ -23,16 +23,16 @@ export class NameError extends CardloopError {
 export const NAME_UPPER_BOUNDS: Readonly<Record<string, number>> = {
   [OID.commonName]: 64, // ub-common-name
   [OID.organization]: 64, // ub-organization-name
-  "2.5.4.11": 64, // ub-organizational-unit-name
-  "2.5.4.7": 128, // ub-locality-name
-  "2.5.4.8": 128, // ub-state-name
+  [OID.organizationalUnit]: 64, // ub-organizational-unit-name
+  [OID.locality]: 128, // ub-locality-name
+  [OID.stateOrProvince]: 128, // ub-state-name
   [OID.serialNumber]: 64, // ub-serial-number
   [OID.country]: 2, // ub-country-name-alpha-length (exactly 2)
   [OID.emailAddress]: 255, // ub-emailaddress-length
-  "2.5.4.12": 64, // title: ub-title
-  "2.5.4.4": 32768, // surname: ub-name
-  "2.5.4.42": 32768, // givenName: ub-name
-  "2.5.4.65": 128, // pseudonym: ub-pseudonym
+  [OID.title]: 64, // ub-title
+  [OID.surname]: 32768, // ub-name
+  [OID.givenName]: 32768, // ub-name
+  [OID.pseudonym]: 128, // ub-pseudonym
 };
 /** ub-name, for any other directory string. */
 const UB_NAME = 32768;
@@ -68,35 +68,52 @@ export const isAscii = (s: string): boolean => ASCII.test(s);
 
 export type StringType = "utf8" | "printable" | "ia5";
 
-const ATTR_NAMES: Record<string, string> = {
-  [OID.commonName]: "commonName",
-  [OID.organization]: "organizationName",
-  [OID.country]: "countryName",
-  [OID.serialNumber]: "serialNumber",
-  [OID.emailAddress]: "emailAddress",
+const TYPE_NAMES: Record<StringType, string> = { utf8: "UTF8String", printable: "PrintableString", ia5: "IA5String" };
+/** DirectoryString (X.520): of its choices, the builders write UTF8String (the default) or PrintableString. */
+const DIRECTORY_STRING: readonly StringType[] = ["utf8", "printable"];
+const PRINTABLE_ONLY: readonly StringType[] = ["printable"];
+const IA5_ONLY: readonly StringType[] = ["ia5"];
+/** An attribute this table does not name takes any of the three (the caller knows its syntax), UTF8String by default. */
+const ANY_STRING: readonly StringType[] = ["utf8", "printable", "ia5"];
+
+/** The attributes the builders know: the name errors use, and the string types the syntax allows (the default first). */
+const ATTRIBUTES: Readonly<Record<string, { name: string; types: readonly StringType[] }>> = {
+  [OID.commonName]: { name: "commonName", types: DIRECTORY_STRING },
+  [OID.surname]: { name: "surname", types: DIRECTORY_STRING },
+  [OID.serialNumber]: { name: "serialNumber", types: PRINTABLE_ONLY },
+  [OID.country]: { name: "countryName", types: PRINTABLE_ONLY },
+  [OID.locality]: { name: "localityName", types: DIRECTORY_STRING },
+  [OID.stateOrProvince]: { name: "stateOrProvinceName", types: DIRECTORY_STRING },
+  [OID.organization]: { name: "organizationName", types: DIRECTORY_STRING },
+  [OID.organizationalUnit]: { name: "organizationalUnitName", types: DIRECTORY_STRING },
+  [OID.title]: { name: "title", types: DIRECTORY_STRING },
+  [OID.givenName]: { name: "givenName", types: DIRECTORY_STRING },
+  [OID.dnQualifier]: { name: "dnQualifier", types: PRINTABLE_ONLY },
+  [OID.pseudonym]: { name: "pseudonym", types: DIRECTORY_STRING },
+  [OID.domainComponent]: { name: "domainComponent", types: IA5_ONLY },
+  [OID.emailAddress]: { name: "emailAddress", types: IA5_ONLY },
 };
 
-/** Attributes whose X.520 syntax is PrintableString only (no DirectoryString choice). */
-const PRINTABLE_ONLY = new Set<string>([OID.country, OID.serialNumber, "2.5.4.46" /* dnQualifier */]);
-/** Attributes whose syntax is IA5String (emailAddress, domainComponent). */
-const IA5_ONLY = new Set<string>([OID.emailAddress, "0.9.2342.19200300.100.1.25"]);
-
 /**
- * One name attribute, checked: its NFC value and the string type it is written in.
- * countryName, serialNumber and dnQualifier are PrintableString and refuse other
- * characters; emailAddress and domainComponent are IA5String and refuse non-ASCII;
- * any other attribute is UTF8String unless the caller asks for PrintableString
- * (only if the value is in its alphabet) or IA5String (only if ASCII).
+ * One name attribute, checked: its NFC value and the string type it is written in,
+ * the requested one or else the default of the attribute's syntax (PrintableString
+ * for countryName, serialNumber and dnQualifier; IA5String for emailAddress and
+ * domainComponent; UTF8String otherwise). A requested type the syntax does not
+ * allow is refused (UTF8String for countryName, IA5String for commonName), as is a
+ * value outside the type's alphabet: PrintableString's, or ASCII for IA5String.
+ * countryName is two letters; emailAddress a mailbox (checkMailbox's rules).
  */
-export function checkNameAttribute(oid: string, value: unknown, requested?: StringType, field = ATTR_NAMES[oid] ?? `name attribute ${oid}`): { value: string; type: StringType } {
+export function checkNameAttribute(oid: string, value: unknown, requested?: StringType): { value: string; type: StringType } {
+  const attr = ATTRIBUTES[oid];
+  const field = attr?.name ?? `name attribute ${oid}`;
+  const allowed = attr?.types ?? ANY_STRING;
   const v = checkText(field, value, NAME_UPPER_BOUNDS[oid] ?? UB_NAME);
-  let type: StringType = requested ?? (PRINTABLE_ONLY.has(oid) ? "printable" : IA5_ONLY.has(oid) ? "ia5" : "utf8");
-  if (PRINTABLE_ONLY.has(oid)) type = "printable";
-  if (IA5_ONLY.has(oid)) type = "ia5";
-  if (oid === OID.country && !/^[A-Za-z]{2}$/.test(v)) throw new NameError(field, "must be a two-letter country code");
+  const type = requested ?? allowed[0];
+  if (!allowed.includes(type)) throw new NameError(field, `cannot be written as ${TYPE_NAMES[type]} (its syntax allows ${allowed.map((a) => TYPE_NAMES[a]).join(" or ")})`);
   if (type === "printable" && !isPrintableString(v)) throw new NameError(field, "has characters outside the PrintableString alphabet");
   if (type === "ia5" && !isAscii(v)) throw new NameError(field, "must be ASCII (IA5String)");
-  if (oid === OID.emailAddress) checkMailbox(v, field); // same form as the SAN
+  if (oid === OID.country && !/^[A-Za-z]{2}$/.test(v)) throw new NameError(field, "must be a two-letter country code");
+  if (oid === OID.emailAddress) splitMailbox(v, field); // same form as the SAN; v has passed checkText already
   return { value: v, type };
 }
 
@@ -122,7 +139,11 @@ const LDH_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
  * section 3 has it; A-labels are converted back with domainToUnicode).
  */
 export function checkMailbox(email: unknown, field = "email"): MailboxName {
-  const v = checkText(field, email, UB_EMAIL);
+  return splitMailbox(checkText(field, email, UB_EMAIL), field);
+}
+
+/** checkMailbox on a value checkText has already passed. */
+function splitMailbox(v: string, field: string): MailboxName {
   const at = v.lastIndexOf("@");
   if (at <= 0 || at === v.length - 1) throw new NameError(field, "is not a mailbox (local@domain)");
   const local = v.slice(0, at);
@@ -135,12 +156,12 @@ export function checkMailbox(email: unknown, field = "email"): MailboxName {
     throw new NameError(field, "has a domain that is not a valid (IDNA) host name");
   }
   if (asciiLocal) return { form: "rfc822", address: `${local}@${aLabels}` };
-  return { form: "smtpUtf8", address: `${local}@${toULabels(aLabels)}` };
+  return { form: "smtpUtf8", address: `${local}@${toULabels(aLabels, field)}` };
 }
 
 /** A-labels back to U-labels (NFC); an A-label IDNA cannot map back is refused. */
-function toULabels(aLabels: string): string {
+function toULabels(aLabels: string, field: string): string {
   const u = domainToUnicode(aLabels);
-  if (u === "") throw new NameError("email", "has a domain with an invalid A-label");
+  if (u === "") throw new NameError(field, "has a domain with an invalid A-label");
   return u.normalize("NFC");
 }

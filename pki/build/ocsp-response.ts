@@ -85,13 +85,20 @@ function responderKeyHash(spki: Uint8Array): Uint8Array {
   return h;
 }
 
-/** The issuer hashes a CertID may carry for one issuer, by hash algorithm OID (SHA-1 and SHA-256). */
+/**
+ * The issuer hashes a CertID may carry for one issuer, by hash algorithm OID: SHA-1 and
+ * SHA-256 (what RFC 6960 and RFC 5019 clients send) and SHA-384 and SHA-512, so that a
+ * responder's `unauthorized` means "another issuer" (or a hash nobody should use), not
+ * "a stronger hash than expected". The same four the validator matches (ocsp-check.ts).
+ */
 export function issuerHashes(issuerName: Uint8Array, issuerSpki: Uint8Array): Map<string, { name: Buffer; key: Buffer }> {
   const bits = subjectPublicKeyBits(issuerSpki);
   const m = new Map<string, { name: Buffer; key: Buffer }>();
   for (const [oid, alg] of [
     [OID.sha1, "sha1"],
     [OID.sha256, "sha256"],
+    [OID.sha384, "sha384"],
+    [OID.sha512, "sha512"],
   ] as const) {
     m.set(oid, { name: createHash(alg).update(issuerName).digest(), key: createHash(alg).update(bits).digest() });
   }

@@ -37,9 +37,16 @@ export interface CaCredentials {
   operatorToken?: string;
 }
 
-/** Where a request came from, for counting wrong credentials per source. HTTP: "ip:<remote address>"; in-process: "local". */
+/** Where a request came from, for counting per source. HTTP: "ip:<address>" (client-address.ts); in-process: "local". */
 export interface Caller {
   source: string;
+}
+
+/** A caller's source as the CA counts it: "local" when none is given; bounded; anything odd is one shared source. */
+export function sourceOf(caller: Caller | undefined): string {
+  if (caller === undefined) return "local";
+  const s = caller.source;
+  return typeof s === "string" && s.length > 0 && s.length <= 128 ? s : "invalid";
 }
 
 export interface IssueRequest {

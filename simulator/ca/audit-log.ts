@@ -1,5 +1,5 @@
 import { isRevocationReason, type Clock } from "../../core/index.js";
-import type { Caller } from "./api.js";
+import { sourceOf, type Caller } from "./api.js";
 import type { AuditEntry, CaStore } from "./store.js";
 
 /**
@@ -14,7 +14,7 @@ import type { AuditEntry, CaStore } from "./store.js";
  * (on the next audit write or read) or at close().
  */
 
-export const AUDIT_ROLES: ReadonlySet<string> = new Set([
+const AUDIT_ROLES: ReadonlySet<string> = new Set([
   "holder",
   "legal-representative",
   "authorised-representative",
@@ -24,10 +24,10 @@ export const AUDIT_ROLES: ReadonlySet<string> = new Set([
   "anonymous",
 ]);
 
-export const AUDIT_ACTIONS: ReadonlySet<string> = new Set(["issue", "revoke", "release", "unlock", "bulk-revoke", "renew"]);
+const AUDIT_ACTIONS: ReadonlySet<string> = new Set(["issue", "revoke", "release", "unlock", "bulk-revoke", "renew", "audit", "clock"]);
 
 /** Outcomes: "ok", the CA's refusal reasons, and the lockout's words. */
-export const AUDIT_OUTCOMES: ReadonlySet<string> = new Set([
+const AUDIT_OUTCOMES: ReadonlySet<string> = new Set([
   "ok",
   "denied",
   "denied-and-backoff",
@@ -188,11 +188,4 @@ function clean(e: AuditRecord, now: number): AuditEntry {
     outcome: AUDIT_OUTCOMES.has(e.outcome) ? e.outcome : "other",
     ...(detailOk ? { detail } : {}),
   };
-}
-
-/** The source as a map key: bounded; anything odd is one shared key. */
-function sourceOf(caller: Caller | undefined): string {
-  if (caller === undefined) return "local";
-  const s = caller.source;
-  return typeof s === "string" && s.length <= 128 ? s : "invalid";
 }

@@ -1,9 +1,10 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { reasonAllowed, type Clock, type LifecyclePolicy, type Random, type RevocationReason, type RevokerRole } from "../../core/index.js";
-import { CaError, type CancellationCodes, type Holder, type RenewalChallenge, type RenewRequest, type RevokeRequest } from "./api.js";
-import type { Credentials, TokenRole } from "./credentials.js";
+import { CaError, type CancellationCodes, type Caller, type Holder, type RenewalChallenge, type RenewRequest, type RevokeRequest } from "./api.js";
+import type { AuditLog } from "./audit-log.js";
+import { CREDENTIAL_ACTIONS, type CredentialAction, type Credentials, type TokenRole } from "./credentials.js";
 import { Lockout } from "./lockout.js";
-import { SourceBudget, sourceBudgetFor, type SourceBudgetOptions } from "./source-budget.js";
+import { SourceBudget, sourceBudgetFor } from "./source-budget.js";
 import { RenewalChallenges, type VerifiedChallenge } from "./renewal-challenges.js";
 import { proofVerifies } from "./renewal-proof.js";
 import { generateCode, hashSecret, normaliseAnswer, normaliseCode, normaliseEmail, verifySecret } from "./secrets.js";
@@ -21,8 +22,6 @@ export interface AuthorityOptions {
   renewalChallengeMs: number;
   /** Its reasonsByRole (which role may give which reason) and maxFailedAttempts (wrong credentials from one source before it waits). */
   policy: LifecyclePolicy;
-  /** Failed credential checks a source may cost across all certificates; by default from the policy's lockout count. */
-  sourceBudget?: SourceBudgetOptions;
 }
 
 /**
@@ -43,8 +42,8 @@ export class Authority {
   private kdf = 0;
 
   constructor(private readonly o: AuthorityOptions) {
-    this.lockout = new Lockout(o.store, o.clock, () => o.policy.maxFailedAttempts);
-    this.budget = new SourceBudget(o.clock, o.sourceBudget ?? sourceBudgetFor(o.policy.maxFailedAttempts));
+    this.lockout = new Lockout(o.store, o.clock, o.policy.maxFailedAttempts);
+    this.budget = new SourceBudget(o.clock, sourceBudgetFor(o.policy.maxFailedAttempts));
     this.challenges = new RenewalChallenges(o.store, o.clock, o.random, o.renewalChallengeMs);
     this.dummyHash = hashSecret(Buffer.from(o.random.bytes(16)).toString("hex"), o.random, o.kdfLog2N);
     this.dummyHash.catch(() => undefined); // awaited where used
@@ -63,6 +62,20 @@ export class Authority {
   /** Throws 401 (no token, or nobody's) or 403 (another role's) unless `token` is `role`'s. */
   requireToken(token: unknown, role: TokenRole, what: string): void {
     this.o.credentials.require(token, role, what);
+  }
+
+  /**
+   * requireToken for one of the actions a token alone authorises, the refusal
+   * audited (by the role that presented the token: 403 means the other role's).
+   */
+  authenticate(token: unknown, role: TokenRole, action: CredentialAction, audit: AuditLog, caller?: Caller): void {
+    try {
+      this.requireToken(token, role, CREDENTIAL_ACTIONS[action]);
+    } catch (err) {
+      const presented = (err as CaError).status === 403 ? (role === "ra" ? "operator" : "ra") : "anonymous";
+      audit.refusal({ serial: null, role: presented, action, outcome: (err as CaError).reason }, caller);
+      throw err;
+    }
   }
 
   /** Throws 403 unless the policy lets `role` revoke with `reason`. */
@@ -104,14 +117,15 @@ export class Authority {
   /**
    * Checks the role's codes or answers (the operator's token is checked
    * before, by the caller). Every comparison runs, so timing does not tell
-   * which part was wrong. Names and emails compare in NFC.
+   * which part was wrong. Names and emails compare in NFC. `first`: the
+   * caller's source has not failed lately (its check goes ahead of guessers').
    */
-  async credentialsMatch(cert: CertificateRow, req: RevokeRequest): Promise<boolean> {
+  async credentialsMatch(cert: CertificateRow, req: RevokeRequest, first = false): Promise<boolean> {
     const card = this.o.store.card(cert.card_id);
     if (!card) return false; // synthetic/bulk-only certificates: operator token path only
     switch (req.role) {
       case "holder": {
-        const codeOk = await this.verify(normaliseCode(req.code!), card.holder_code);
+        const codeOk = await this.verify(normaliseCode(req.code!), card.holder_code, first);
         const emailOk = safeEqual(normaliseEmail(req.email!), normaliseEmail(card.email));
         const nameOk = safeEqual(normaliseAnswer(req.name!), normaliseAnswer(card.name));
         return codeOk && emailOk && nameOk;
@@ -120,7 +134,7 @@ export class Authority {
       case "authorised-representative": {
         const stored = req.role === "legal-representative" ? card.legal_code : card.authorised_code;
         // A card without organisation has no representatives: still hash, to keep timing flat.
-        const ok = await this.verify(normaliseCode(req.code!), stored ?? card.holder_code);
+        const ok = await this.verify(normaliseCode(req.code!), stored ?? card.holder_code, first);
         return ok && stored !== null && card.organisation !== null;
       }
       case "operator": {
@@ -128,7 +142,7 @@ export class Authority {
         let all = true;
         for (const [q, hash] of Object.entries(stored)) {
           const given = Object.hasOwn(req.answers!, q) ? req.answers![q] : undefined;
-          const ok = await this.verify(normaliseAnswer(typeof given === "string" ? given : ""), hash);
+          const ok = await this.verify(normaliseAnswer(typeof given === "string" ? given : ""), hash, first);
           all = all && ok && typeof given === "string";
         }
         return all;
@@ -138,8 +152,8 @@ export class Authority {
   }
 
   /** What a wrong code costs, for a serial the CA does not know: the 404 takes as long as a 403. */
-  async unknownSerialWork(req: RevokeRequest): Promise<void> {
-    await this.verify(normaliseCode(typeof req.code === "string" ? req.code : ""), await this.dummyHash);
+  async unknownSerialWork(req: RevokeRequest, first = false): Promise<void> {
+    await this.verify(normaliseCode(typeof req.code === "string" ? req.code : ""), await this.dummyHash, first);
   }
 
   /** A stateless single-use challenge for renewing `serial` (renewal-challenges.ts): handing it out stores nothing. */
@@ -180,9 +194,9 @@ export class Authority {
     }
   }
 
-  private verify(secret: string, stored: string | null | undefined): Promise<boolean> {
+  private verify(secret: string, stored: string | null | undefined, first: boolean): Promise<boolean> {
     this.kdf++;
-    return verifySecret(secret, stored);
+    return verifySecret(secret, stored, first);
   }
 }
 

@@ -1,4 +1,5 @@
 import test from "ava";
+import Database from "better-sqlite3";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -113,13 +114,13 @@ test("tokens: only their hashes are stored; the first start writes operator.toke
   t.false(existsSync(join(dataDir, "operator.token")), "written once, not again");
   await b.close();
 
-  const c = await EmbeddedCa.open({ dataDir, clock, kdfLog2N: 4, crlScheduleMs: 0, operatorToken: "operator-given", raToken: "ra-given" });
-  t.deepEqual(c.credentials(), { raToken: "ra-given", operatorToken: "operator-given" });
+  const c = await EmbeddedCa.open({ dataDir, clock, kdfLog2N: 4, crlScheduleMs: 0, operatorToken: "operator-given-0123456789abcdef", raToken: "ra-given-0123456789abcdefghij" });
+  t.deepEqual(c.credentials(), { raToken: "ra-given-0123456789abcdefghij", operatorToken: "operator-given-0123456789abcdef" });
   t.is(c.roleOf(operatorToken), undefined, "a given token replaces the stored hash");
   await c.close();
   const d = await EmbeddedCa.open({ dataDir, clock, kdfLog2N: 4, crlScheduleMs: 0 });
-  t.is(d.roleOf("operator-given"), "operator");
-  t.is(d.roleOf("ra-given"), "ra");
+  t.is(d.roleOf("operator-given-0123456789abcdef"), "operator");
+  t.is(d.roleOf("ra-given-0123456789abcdefghij"), "ra");
   await d.close();
 });
 
@@ -146,9 +147,31 @@ test("in memory: both tokens made at open (or given), offered through credential
   const ca = await newCa();
   t.teardown(() => ca.close());
   t.deepEqual(ca.credentials(), { raToken: ca.raToken, operatorToken: ca.operatorToken });
-  const given = await newCa({ raToken: "station-1" });
+  const given = await newCa({ raToken: "station-1-0123456789abcdefghij" });
   t.teardown(() => given.close());
-  t.is(given.raToken, "station-1");
+  t.is(given.raToken, "station-1-0123456789abcdefghij");
   t.truthy(given.operatorToken);
-  t.is(given.roleOf("station-1"), "ra");
+  t.is(given.roleOf("station-1-0123456789abcdefghij"), "ra");
+});
+
+test("given tokens must be unguessable and distinct: under 22 characters (128 bits) or the same for both roles is refused at open", async (t) => {
+  await t.throwsAsync(newCa({ raToken: "station-1" }), { message: /the issuing station's token must be 22 to 512 characters/ });
+  await t.throwsAsync(newCa({ operatorToken: "x".repeat(21) }), { message: /the operator's token must be 22 to 512 characters/ });
+  const same = "same-token-0123456789abcdefghij";
+  await t.throwsAsync(newCa({ raToken: same, operatorToken: same }), { message: /must differ/ });
+});
+
+test("a data directory from before hashed tokens keeps its operator token: the file's token is adopted once, not replaced", async (t) => {
+  const dataDir = tmp(t);
+  const a = await EmbeddedCa.open({ dataDir, kdfLog2N: 4, crlScheduleMs: 0 });
+  const token = a.operatorToken!;
+  await a.close();
+  // What an older CA leaves: the token in its file and no hash in the store.
+  const db = new Database(join(dataDir, "ca.db"));
+  db.prepare("DELETE FROM meta WHERE key = 'operator_token_sha256'").run();
+  db.close();
+  const b = await EmbeddedCa.open({ dataDir, kdfLog2N: 4, crlScheduleMs: 0 });
+  t.teardown(() => b.close());
+  t.is(b.roleOf(token), "operator", "the clients' token still works");
+  t.is(readFileSync(join(dataDir, "operator.token"), "utf8").trim(), token, "the file is left as it was");
 });

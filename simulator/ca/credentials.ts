@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { CryptoRandom, type Random } from "../../core/index.js";
@@ -17,12 +17,29 @@ import type { CaStore } from "./store.js";
  * rotates one while no CA runs on the directory.
  */
 export type TokenRole = "operator" | "ra";
+
+/** What the HTTP layer has the CA authenticate before it reads a body, and how a refusal names it. */
+export const CREDENTIAL_ACTIONS = {
+  issue: "issuing a certificate",
+  release: "release from hold",
+  unlock: "unlocking a certificate",
+  "bulk-revoke": "bulk revocation",
+  audit: "reading the audit",
+  clock: "moving the CA's clock",
+} as const;
+export type CredentialAction = keyof typeof CREDENTIAL_ACTIONS;
 export const TOKEN_ROLES: readonly TokenRole[] = ["operator", "ra"];
 
 const META: Record<TokenRole, string> = { operator: "operator_token_sha256", ra: "ra_token_sha256" };
 const FILE: Record<TokenRole, string> = { operator: "operator.token", ra: "ra.token" };
 /** Longer is not a token of ours; bounding it bounds the hashing an anonymous caller can ask for. */
 const MAX_TOKEN = 512;
+/**
+ * A given token must carry at least 128 bits as base64url: a plain SHA-256
+ * (no slow KDF) and no lockout on bad tokens are safe only for tokens nobody
+ * can guess.
+ */
+const MIN_TOKEN = 22;
 
 export class Credentials {
   private constructor(
@@ -37,17 +54,24 @@ export class Credentials {
    * hashes, so `known` then holds only what was given.
    */
   static open(store: CaStore, random: Random, dataDir: string | undefined, given: CaCredentials): Credentials {
+    if (given.operatorToken && given.operatorToken === given.raToken) throw new Error("the operator's and the issuing station's tokens must differ");
     const hashes = {} as Record<TokenRole, Buffer>;
     const known: CaCredentials = {};
     for (const role of TOKEN_ROLES) {
       const option = role === "operator" ? given.operatorToken : given.raToken;
+      if (option !== undefined && (option.length < MIN_TOKEN || option.length > MAX_TOKEN)) {
+        throw new Error(`the ${role === "ra" ? "issuing station's" : "operator's"} token must be ${MIN_TOKEN} to ${MAX_TOKEN} characters (at least 128 random bits)`);
+      }
       let token: string | undefined;
       let hash = store.meta(META[role]);
       if (option) token = option;
       else if (hash === undefined) {
-        token = newToken(random);
+        // A data directory from before hashed tokens keeps the token its clients have (read this once); else a new one.
+        const file = dataDir ? join(dataDir, FILE[role]) : undefined;
+        const earlier = file && existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+        token = earlier.length >= MIN_TOKEN ? earlier : newToken(random);
         // The file first: a crash before the hash is stored just makes a new token at the next start.
-        if (dataDir) writeSecretFile(join(dataDir, FILE[role]), token);
+        if (file && token !== earlier) writeSecretFile(file, token);
       }
       if (token !== undefined) {
         hash = sha256(token).toString("hex");

@@ -63,15 +63,15 @@ export class CrlPublisher {
   due(): { issuing: boolean; root: boolean } {
     const now = this.o.clock.nowMs();
     return {
-      issuing: this.issuing !== undefined && now >= this.issuing.nextUpdate - this.o.validityMs / 2,
-      root: this.root !== undefined && now >= this.root.nextUpdate - this.o.rootValidityMs / 2,
+      issuing: this.issuing !== undefined && pastHalf(this.issuing, this.o.validityMs, now),
+      root: this.root !== undefined && pastHalf(this.root, this.o.rootValidityMs, now),
     };
   }
 
   /** Whether the issuing CA's CRL must be (re)signed before it is served: never signed, a change since, or past half its validity. */
   stale(): boolean {
     const c = this.issuing;
-    return !c || this.dirty || this.o.clock.nowMs() >= c.nextUpdate - this.o.validityMs / 2;
+    return !c || this.dirty || pastHalf(c, this.o.validityMs, this.o.clock.nowMs());
   }
 
   /** The issuing CA's CRL, regenerated if a revocation happened since or if it is past half its validity at the CA's clock. */
@@ -107,7 +107,7 @@ export class CrlPublisher {
   /** The root's CRL, reissued when past half its validity at the CA's clock. */
   currentRoot(): Buffer {
     const c = this.root;
-    if (!c || this.o.clock.nowMs() >= c.nextUpdate - this.o.rootValidityMs / 2) return this.reissueRoot();
+    if (!c || pastHalf(c, this.o.rootValidityMs, this.o.clock.nowMs())) return this.reissueRoot();
     return c.der;
   }
 
@@ -167,4 +167,9 @@ export class CrlPublisher {
     this.o.events?.emit("ca.crl", { number: number.toString(), entries: 0, bytes: der.length, issuer: "root" });
     return der;
   }
+}
+
+/** Past half its validity at `now`: time to sign the next one (relying parties may cache it until nextUpdate). */
+function pastHalf(crl: { nextUpdate: number }, validityMs: number, now: number): boolean {
+  return now >= crl.nextUpdate - validityMs / 2;
 }

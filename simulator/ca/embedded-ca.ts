@@ -31,7 +31,7 @@ import {
 import { AuditLog } from "./audit-log.js";
 import { Authority } from "./authority.js";
 import { requireCertificate } from "./certificates.js";
-import { Credentials, type TokenRole } from "./credentials.js";
+import { Credentials, type CredentialAction, type TokenRole } from "./credentials.js";
 import { CrlPublisher } from "./crl-publisher.js";
 import { CrlSchedule } from "./crl-schedule.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
@@ -260,7 +260,7 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
   }
 
   /** A single-use challenge the card signs with the old key before renewal (renewal-challenges.ts): stateless, asking stores nothing. */
-  async renewalChallenge(serial: string, _caller?: Caller): Promise<RenewalChallenge> {
+  async renewalChallenge(serial: string): Promise<RenewalChallenge> {
     this.checkOpen();
     serial = checkSerial(serial);
     requireCertificate(this.store, serial);
@@ -301,9 +301,17 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
     return this.s.revocation.revokeMany(serials, reason, operatorToken, caller);
   }
 
-  /** Whose credential a bearer token is (constant time): what the HTTP layer checks before reading a body. */
+  /** Whose credential a bearer token is (constant time). */
   roleOf(token: unknown): TokenRole | undefined {
     return this.s.authority.roleOf(token);
+  }
+
+  /**
+   * What the HTTP layer checks before it reads a body: `token` is `role`'s
+   * (401/403 otherwise), and a refusal is audited like the services' own.
+   */
+  authenticate(token: unknown, role: TokenRole, action: CredentialAction, caller?: Caller): void {
+    this.s.authority.authenticate(token, role, action, this.s.audit, caller);
   }
 
   /** The tokens this process knows (made or given here); a reopened data directory knows none. */

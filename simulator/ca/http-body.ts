@@ -15,7 +15,7 @@ import type { ClientGate } from "./http-limits.js";
  */
 
 /** Whether the request carries a body (a Content-Length above 0, or chunked). */
-export function declaresBody(req: IncomingMessage): boolean {
+function declaresBody(req: IncomingMessage): boolean {
   const te = req.headers["transfer-encoding"];
   if (te !== undefined) return true;
   const cl = req.headers["content-length"];
@@ -28,7 +28,7 @@ export function bodyPending(req: IncomingMessage): boolean {
 }
 
 /** JSON only (415 otherwise): application/json or application/<x>+json, in UTF-8 if a charset is named. */
-export function checkJsonMediaType(req: IncomingMessage): void {
+function checkJsonMediaType(req: IncomingMessage): void {
   const [type, ...params] = (req.headers["content-type"] ?? "").toLowerCase().split(";");
   const t = type.trim();
   const json = t === "application/json" || /^application\/[a-z0-9.!#$&^_-]+\+json$/.test(t);
@@ -64,23 +64,29 @@ const busy = () => new CaError(503, "busy", "the CA is receiving too much at onc
 /**
  * The body as UTF-8 text, at most `max` bytes, counted against the gate's
  * global budget while it is held. `{}` for a request without a body.
+ *
+ * `reserveDeclared`: take the whole declared size from the budget before a byte
+ * is read (admission control: of many large bodies at once, those admitted
+ * all complete). Only for callers whose credential was checked first: an
+ * anonymous client that declares a size and then sends nothing would hold the
+ * budget for nothing, so anonymous bodies take it as their bytes arrive.
  */
-export async function readJson(req: IncomingMessage, max: number, gate: ClientGate, maxDepth: number): Promise<unknown> {
+export async function readJson(req: IncomingMessage, max: number, gate: ClientGate, maxDepth: number, reserveDeclared = false): Promise<unknown> {
   if (!declaresBody(req)) return {};
   checkJsonMediaType(req);
   const declared = req.headers["content-length"];
   // Node's parser has checked it is one decimal number (a malformed one is a 400 before any handler runs).
   const size = declared === undefined ? undefined : Number(declared);
   if (size !== undefined && size > max) throw tooLarge(max);
+  const upfront = reserveDeclared && size !== undefined;
   let reserved = 0;
-  if (size !== undefined) {
+  if (upfront) {
     if (!gate.reserve(size)) throw busy();
     reserved = size;
   }
   try {
     const raw = await collect(req, max, (n) => {
-      // Chunked: reserve as it arrives.
-      if (size !== undefined) return true;
+      if (upfront) return true;
       if (!gate.reserve(n)) return false;
       reserved += n;
       return true;

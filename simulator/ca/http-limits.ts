@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
 /**
@@ -88,9 +88,14 @@ export class ClientGate {
     };
   }
 
-  /** Counts a new connection; false (and the socket destroyed) when its address holds too many already. */
-  admitConnection(socket: Socket): boolean {
-    const e = this.entry(socket.remoteAddress ?? "?");
+  /**
+   * Counts a new connection; false (and the socket destroyed) when its address
+   * holds too many already. By socket address (no request has been read yet);
+   * a trusted proxy's sockets carry everyone's requests and are not capped.
+   */
+  admitConnection(socket: Socket, trustedProxy: boolean): boolean {
+    if (trustedProxy) return true;
+    const e = this.entry(`socket:${socket.remoteAddress ?? "?"}`);
     if (e.connections >= this.limits.connectionsPerClient) {
       this.forget(e);
       socket.destroy();
@@ -104,16 +109,16 @@ export class ClientGate {
     return true;
   }
 
-  /** Takes a request slot for the request's address until its response closes; false when none is free (answer 429). */
-  enter(req: IncomingMessage, res: ServerResponse): boolean {
-    const e = this.entry(req.socket.remoteAddress ?? "?");
+  /** Takes a request slot for `client` (clientAddress) until the response closes; false when none is free (answer 429). */
+  enter(client: string, res: ServerResponse): boolean {
+    const e = this.entry(client);
     if (e.requests >= this.limits.requestsPerClient) {
       this.forget(e);
       return false;
     }
     e.requests++;
     (res as Slotted)[SLOT] = e;
-    res.once("close", this.release);
+    res.on("close", this.release); // `on`, not `once`: no wrapper per request (release is idempotent)
     return true;
   }
 

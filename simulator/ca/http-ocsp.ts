@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { errorResponse, OcspStatus } from "../../pki/index.js";
 
 /** An OCSP request is a few hundred bytes; RFC 6960 sets no bound, this one keeps a flood's cost per request small. */
-export const MAX_OCSP_REQUEST = 64 * 1024;
+const MAX_OCSP_REQUEST = 64 * 1024;
 
 /** What the OCSP path needs of the CA: DER in, DER out, synchronously; never throws. */
 export type OcspAnswerer = (request: Uint8Array) => Uint8Array;

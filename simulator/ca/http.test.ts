@@ -224,7 +224,7 @@ test("the server needs only CaHttpBackend: a backend with nothing else (no store
   const backend: CaHttpBackend = {
     clock: inner.clock,
     issue: (r, c) => inner.issue(r, seen(c)),
-    renewalChallenge: (s, c) => inner.renewalChallenge(s, seen(c)),
+    renewalChallenge: (s) => inner.renewalChallenge(s),
     renew: (s, r, c) => inner.renew(s, r, seen(c)),
     revoke: (r, c) => inner.revoke(r, seen(c)),
     revokeMany: (s, r, tok, c) => inner.revokeMany(s, r, tok, seen(c)),
@@ -233,7 +233,7 @@ test("the server needs only CaHttpBackend: a backend with nothing else (no store
     status: (s) => inner.status(s),
     certificatePem: (s) => inner.certificatePem(s),
     audit: (s) => inner.audit(s),
-    roleOf: (tok) => inner.roleOf(tok),
+    authenticate: (tok, role, action, c) => inner.authenticate(tok, role, action, seen(c)),
     currentCrl: () => inner.currentCrl(),
     rootCrl: () => inner.rootCrl(),
     chainPem: () => inner.chainPem(),
@@ -509,4 +509,27 @@ test("connections per client: one address holding its limit gets further connect
     await s2.close();
     await c4.close();
   }
+});
+
+test("behind a trusted proxy every limit counts the client X-Forwarded-For names: one client's wrong codes make it wait, not the proxy's other clients", async (t) => {
+  const behind = await EmbeddedCa.open({ kdfLog2N: 4, crlScheduleMs: 0 });
+  const s2 = await startCaServer(behind, { port: 0, trustedProxies: ["127.0.0.1"] });
+  t.teardown(async () => {
+    await s2.close();
+    await behind.close();
+  });
+  const carol = { id: "TP-1", name: "Tessa Proxy", email: "tessa@example.org" };
+  const r = await behind.issue({ csrPem: csr, profile: "authentication", holder: carol, raToken: behind.raToken });
+  const revoke = async (forwardedFor: string, code: string) =>
+    (
+      await fetch(`${s2.url}/api/v1/certificates/${r.serial}/revoke`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": forwardedFor },
+        body: JSON.stringify({ reason: "keyCompromise", role: "holder", code, email: carol.email, name: carol.name }),
+      })
+    ).status;
+  const guesses = [];
+  for (let i = 0; i < 7; i++) guesses.push(await revoke("203.0.113.66", "0000-0000-0000-0000"));
+  t.deepEqual(guesses, [403, 403, 403, 403, 403, 429, 429], "the guesser behind the proxy waits");
+  t.is(await revoke("198.51.100.7", r.cancellationCodes!.holder), 200, "the holder behind the same proxy does not");
 });

@@ -16,6 +16,8 @@ import {
   type RevokeRequest,
 } from "./api.js";
 import { bodyPending, readJson } from "./http-body.js";
+import { clientAddress, trustedProxySet } from "./client-address.js";
+import type { CredentialAction } from "./credentials.js";
 import { ClientGate, httpLimits, type HttpLimits } from "./http-limits.js";
 import { handleOcsp } from "./http-ocsp.js";
 import { STORAGE_RETRY_AFTER_S, storageFault } from "./storage-fault.js";
@@ -39,7 +41,7 @@ export interface CaHttpBackend {
   readonly clock: Clock;
   /** `caller`: where the request came from ("ip:<address>"), for counting wrong credentials per source. */
   issue(req: IssueRequest, caller?: Caller): Promise<IssuedCertificate>;
-  renewalChallenge(serial: string, caller?: Caller): Promise<RenewalChallenge>;
+  renewalChallenge(serial: string): Promise<RenewalChallenge>;
   renew(serial: string, req: RenewRequest, caller?: Caller): Promise<IssuedCertificate>;
   revoke(req: RevokeRequest, caller?: Caller): Promise<RevocationResult>;
   revokeMany(serials: string[], reason: RevocationReason, operatorToken: string, caller?: Caller): Promise<BulkRevocationResult>;
@@ -50,7 +52,8 @@ export interface CaHttpBackend {
   /** Trusted: the server checks the operator token first. */
   audit(serial?: string): AuditEntry[];
   /** Whose credential a bearer token is (constant time); undefined for anything that is not a valid token. */
-  roleOf(token: unknown): "operator" | "ra" | undefined;
+  /** Throws 401/403 (audited) unless `token` is `role`'s: checked before a body is read. */
+  authenticate(token: unknown, role: "operator" | "ra", action: CredentialAction, caller?: Caller): void;
   currentCrl(): Uint8Array;
   rootCrl(): Uint8Array;
   /** Issuing CA first, root last. */
@@ -70,6 +73,12 @@ export interface CaServerOptions {
   publicUrl?: string;
   /** Overrides of DEFAULT_HTTP_LIMITS (tests shorten the timeouts). */
   limits?: Partial<HttpLimits>;
+  /**
+   * Addresses of reverse proxies (a TLS terminator) whose X-Forwarded-For is
+   * believed: behind one, every per-source limit would otherwise count the
+   * whole world as one client (client-address.ts).
+   */
+  trustedProxies?: readonly string[];
 }
 
 export interface CaServer {
@@ -86,6 +95,7 @@ const MAX_DATE_MS = 8.64e15;
 export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {}): Promise<CaServer> {
   const limits = httpLimits(opts.limits);
   const gate = new ClientGate(limits);
+  const trusted = trustedProxySet(opts.trustedProxies);
   const app = buildApp(ca, opts, limits, gate);
   const answerOcsp = (der: Uint8Array) => ca.answerOcsp(der);
   const server = createServer(
@@ -98,8 +108,10 @@ export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
     },
     (req, res) => {
-      // Every request, OCSP included, holds one of its client's slots until its response closes.
-      if (!gate.enter(req, res)) {
+      // Who sent it, once, for every per-source limit; every request, OCSP included, holds one of its client's slots.
+      const client = clientAddress(req, trusted);
+      (req as Attributed)[CLIENT] = client;
+      if (!gate.enter(client, res)) {
         return refuse(req, res, 429, { "retry-after": "1" }, "too-many-requests", `at most ${limits.requestsPerClient} requests at once per client`);
       }
       const url = req.url ?? "/";
@@ -107,7 +119,7 @@ export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {
       app(req, res);
     },
   );
-  server.on("connection", (socket) => gate.admitConnection(socket));
+  server.on("connection", (socket) => gate.admitConnection(socket, trusted.has(socket.remoteAddress ?? "")));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port ?? 8440, opts.host ?? "127.0.0.1", () => {
@@ -147,27 +159,27 @@ function bearer(req: IncomingMessage): string | undefined {
 }
 
 /** Where the request came from, for the CA's per-source counting. */
+const CLIENT = Symbol("cardloop.client");
+type Attributed = IncomingMessage & { [CLIENT]?: string };
+
+/** The source every limit counts under, as the request handler attributed it (client-address.ts). */
 function callerOf(req: Request): Caller {
-  return { source: `ip:${req.socket.remoteAddress ?? "unknown"}` };
+  return { source: (req as Attributed)[CLIENT] ?? "ip:unknown" };
 }
 
 function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, gate: ClientGate) {
   const app = express();
   app.disable("x-powered-by");
 
-  const label = { ra: "issuing station's (RA)", operator: "operator's" } as const;
-  /** The route's credential, checked before the body is read: 401 without or with an invalid one, 403 for another role's. */
-  const needs = (role: "ra" | "operator") => (req: Request, _res: Response, next: NextFunction) => {
-    const token = bearer(req);
-    if (token === undefined) throw new CaError(401, "credential-required", `this needs the ${label[role]} credential (Authorization: Bearer ...)`);
-    const has = ca.roleOf(token);
-    if (has === undefined) throw new CaError(401, "bad-credential", "that credential is not valid");
-    if (has !== role) throw new CaError(403, "forbidden", `this needs the ${label[role]} credential`);
+  /** The route's credential, checked (and a refusal audited) by the CA before the body is read. */
+  const needs = (role: "ra" | "operator", action: CredentialAction) => (req: Request, _res: Response, next: NextFunction) => {
+    ca.authenticate(bearer(req), role, action, callerOf(req));
     next();
   };
   /** The body, read within `max` bytes (and the limits of http-body.ts), as a JSON object. */
-  const json = (max: number) => async (req: Request, _res: Response, next: NextFunction) => {
-    const b = await readJson(req, max, gate, limits.jsonDepth);
+  /** `authenticated`: the route checked a credential first, so the body may take its declared size from the budget at once. */
+  const json = (max: number, authenticated = false) => async (req: Request, _res: Response, next: NextFunction) => {
+    const b = await readJson(req, max, gate, limits.jsonDepth, authenticated);
     if (!b || typeof b !== "object" || Array.isArray(b)) throw new CaError(400, "bad-request", "the body must be a JSON object");
     req.body = b;
     next();
@@ -185,7 +197,7 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
     ...(r.cancellationCodes ? { cancellationCodes: r.cancellationCodes } : {}),
   });
 
-  app.post("/api/v1/certificates", needs("ra"), csrBody, async (req, res) => {
+  app.post("/api/v1/certificates", needs("ra", "issue"), json(limits.csrBodyBytes, true), async (req, res) => {
     const b = body(req);
     const r = await ca.issue(
       {
@@ -202,7 +214,7 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
 
   // A single-use challenge the card signs with the old key before renewal (see the CA's README).
   app.post("/api/v1/certificates/:serial/renewal-challenge", smallBody, async (req, res) => {
-    const c = await ca.renewalChallenge(serialOf(req), callerOf(req));
+    const c = await ca.renewalChallenge(serialOf(req));
     res.status(201).json({ serial: c.serial, challenge: c.challenge, expiresAt: c.expiresAt.toISOString() });
   });
 
@@ -242,12 +254,12 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
     res.json({ serial: r.serial, status: r.status, reason: r.reason, revokedAt: r.revokedAt.toISOString() });
   });
 
-  app.post("/api/v1/certificates/:serial/release", needs("operator"), smallBody, async (req, res) => {
+  app.post("/api/v1/certificates/:serial/release", needs("operator", "release"), smallBody, async (req, res) => {
     await ca.release(serialOf(req), bearer(req), callerOf(req));
     res.json(await statusJson(ca, serialOf(req)));
   });
 
-  app.post("/api/v1/certificates/:serial/unlock", needs("operator"), smallBody, async (req, res) => {
+  app.post("/api/v1/certificates/:serial/unlock", needs("operator", "unlock"), smallBody, async (req, res) => {
     await ca.unlock(serialOf(req), bearer(req)!, callerOf(req));
     res.json(await statusJson(ca, serialOf(req)));
   });
@@ -259,11 +271,11 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
     res.json(pem ? { ...s, certificate: pem } : s);
   });
 
-  app.get("/api/v1/certificates/:serial/audit", needs("operator"), (req, res) => {
+  app.get("/api/v1/certificates/:serial/audit", needs("operator", "audit"), (req, res) => {
     res.json(ca.audit(serialOf(req).toLowerCase()).map((e) => ({ ...e, at: new Date(e.at).toISOString() })));
   });
 
-  app.post("/api/v1/revocations", needs("operator"), json(limits.bulkBodyBytes), async (req, res) => {
+  app.post("/api/v1/revocations", needs("operator", "bulk-revoke"), json(limits.bulkBodyBytes, true), async (req, res) => {
     const b = body(req);
     const r = await ca.revokeMany(b.serials as string[], b.reason as never, bearer(req)!, callerOf(req));
     res.json({ revoked: r.revoked, revokedAt: r.revokedAt.toISOString(), unknown: r.unknown, alreadyRevoked: r.alreadyRevoked });
@@ -284,7 +296,7 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
 
   if (opts.virtualClock) {
     // Moving the CA's time expires certificates: an operator's action, even on a test CA.
-    app.post("/api/v1/clock", needs("operator"), smallBody, (req, res) => {
+    app.post("/api/v1/clock", needs("operator", "clock"), smallBody, (req, res) => {
       const b = body(req);
       const clock = ca.clock as { set?: (d: Date) => void; advance(ms: number): void; now(): Date };
       // Compute the target first and check it is a time a Date can hold: the clock is moved only to a usable time.

@@ -11,7 +11,7 @@ import { Status, type CaStore, type CardRow } from "./store.js";
 import { checkCardExpiry, checkHolder, checkProfile, checkSerial, renewalRole, verifyCsr } from "./validation.js";
 
 /** What issuance asks of the authority: the RA's token, a new card's codes, and whether (and then once) a renewal may happen. */
-export type IssuanceAuthority = Pick<Authority, "requireToken" | "roleOf" | "registerCard" | "authoriseRenewal" | "consumeChallenge">;
+export type IssuanceAuthority = Pick<Authority, "authenticate" | "registerCard" | "authoriseRenewal" | "consumeChallenge">;
 
 export interface IssuanceOptions {
   store: CaStore;
@@ -41,13 +41,7 @@ export class Issuance {
   async issue(req: IssueRequest, caller?: Caller): Promise<IssuedCertificate> {
     const { store, authority } = this.o;
     // The issuing station proves itself before anything of the request is looked at.
-    try {
-      authority.requireToken(req?.raToken, "ra", "issuing a certificate");
-    } catch (err) {
-      const role = authority.roleOf(req?.raToken) ?? "anonymous";
-      this.o.audit.refusal({ serial: null, role, action: "issue", outcome: (err as CaError).reason }, caller);
-      throw err;
-    }
+    authority.authenticate(req?.raToken, "ra", "issue", this.o.audit, caller);
     const profile = checkProfile(req?.profile);
     // NFC, no control characters, X.520 bounds (holder-names.ts): the card row keeps this form, and comparisons use it.
     const holder = normaliseHolder(checkHolder(req?.holder));

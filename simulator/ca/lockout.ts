@@ -17,7 +17,7 @@ import type { CaStore } from "./store.js";
  * attacker who comes back after a day gets `maxFailedAttempts` guesses again,
  * a handful a day against 80-bit codes.
  */
-export const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_FIRST_MS = 1000;
 export const BACKOFF_MAX_MS = 3_600_000;
 const FORGET_AFTER_MS = 24 * 3_600_000;
 
@@ -25,7 +25,7 @@ export class Lockout {
   constructor(
     private readonly store: CaStore,
     private readonly clock: Clock,
-    private readonly maxFailedAttempts: () => number,
+    private readonly maxFailedAttempts: number,
   ) {}
 
   /** Throws 429 while the triple waits; nothing is checked or counted then. */
@@ -42,7 +42,7 @@ export class Lockout {
   wrong(serial: string, role: string, source: string): boolean {
     const now = this.clock.nowMs();
     const count = (this.store.failure(serial, role, source)?.count ?? 0) + 1;
-    const max = this.maxFailedAttempts();
+    const max = this.maxFailedAttempts;
     const next_at = count >= max ? now + backoffMs(count - max) : 0;
     this.store.putFailure(serial, role, source, { count, next_at, touched_at: now }, now - FORGET_AFTER_MS);
     return next_at > 0;
@@ -61,5 +61,5 @@ export class Lockout {
 
 /** The wait after the (n+1)-th wrong attempt past the limit: 1 s doubling, at most an hour. */
 export function backoffMs(n: number): number {
-  return n >= 12 ? BACKOFF_MAX_MS : Math.min(BACKOFF_FIRST_MS * 2 ** n, BACKOFF_MAX_MS);
+  return Math.min(BACKOFF_FIRST_MS * 2 ** n, BACKOFF_MAX_MS); // 2 ** n is Infinity long before n overflows
 }

@@ -114,7 +114,7 @@ test("a request mixing our CertIDs with another issuer's is unauthorized as a wh
   t.deepEqual(both.responses.map((r) => r.status), ["good", "revoked"]);
 });
 
-test("nonces: 1 and 32 octets are echoed; 0, 33 and 4,000 octets are malformedRequest; a bare (unwrapped) nonce too", (t) => {
+test("nonces: 1 and 32 octets are echoed; 0, 33 and 4,000 octets are malformedRequest; a bare (unwrapped) nonce and an encoded critical FALSE too", (t) => {
   const { responder, hierarchy } = setup();
   const ours = issuerOf(hierarchy);
   for (const n of [1, 16, 32]) {
@@ -133,6 +133,13 @@ test("nonces: 1 and 32 octets are echoed; 0, 33 and 4,000 octets are malformedRe
   const bare = Uint8Array.from([0x30, 2 + oid.length + 4, 0x06, oid.length, ...oid, 0x04, 0x02, 0x01, 0x02]);
   t.is(OID.ocspNonce, "1.3.6.1.5.5.7.48.1.2", "the hand-written OID above");
   t.is(read(responder.handle(encodeOcspRequest([certId("sha1", ours, GOOD)], [bare]))).statusCode, OcspStatus.malformedRequest);
+  // critical FALSE encoded (not DER): the response would echo the extension byte for byte, so the request is malformed
+  const falseCritical = Uint8Array.from([0x30, 2 + oid.length + 3 + 6, 0x06, oid.length, ...oid, 0x01, 0x01, 0x00, 0x04, 0x04, 0x04, 0x02, 0x01, 0x02]);
+  t.is(read(responder.handle(encodeOcspRequest([certId("sha1", ours, GOOD)], [falseCritical]))).statusCode, OcspStatus.malformedRequest);
+  const trueCritical = Uint8Array.from([0x30, 2 + oid.length + 3 + 6, 0x06, oid.length, ...oid, 0x01, 0x01, 0xff, 0x04, 0x04, 0x04, 0x02, 0x01, 0x02]);
+  const echoed = read(responder.handle(encodeOcspRequest([certId("sha1", ours, GOOD)], [trueCritical])));
+  t.is(echoed.statusCode, OcspStatus.successful, "the control: the same nonce marked critical TRUE");
+  t.is(echoed.nonce, "0102");
 });
 
 // ---------------------------------------------------------------- real OpenSSL client

@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import type { Clock } from "../../core/index.js";
-import { buildOcspResponse, DecodeError, errorResponse, issuerHashes, OcspStatus, OID, parseOcspRequest, subjectPublicKeyBits, type CertStatusSpec, type SingleResponseSpec } from "../../pki/index.js";
+import { buildOcspResponse, DecodeError, errorResponse, issuerHashes, OcspStatus, parseOcspRequest, type CertStatusSpec, type OcspRequestCertId, type SingleResponseSpec } from "../../pki/index.js";
 import type { CaHierarchy } from "./hierarchy.js";
 import type { StatusChanges } from "./status-changes.js";
 import { Status, type StatusCode } from "./store.js";
@@ -20,7 +19,6 @@ const MAX_REQUESTS = 64;
 const MIN_NONCE = 1;
 const MAX_NONCE = 32;
 
-type RequestCertId = { der: Uint8Array; hashAlgorithm: string; issuerNameHash: Uint8Array; issuerKeyHash: Uint8Array; serialHex: string };
 const RENEW_MARGIN_MS = 7 * 86_400_000;
 
 /**
@@ -38,8 +36,10 @@ const RENEW_MARGIN_MS = 7 * 86_400_000;
  * issuer's is unauthorized as a whole: responseStatus covers the whole
  * response, RFC 5019 2.1.1 has clients send one CertID per request, and a
  * signed answer for part of a request would hide that the rest was refused.
- * Nonces (RFC 8954 2.1): 1 to 32 octets are echoed; 0 or more than 32, or a
- * nonce extnValue that is not an OCTET STRING, are malformedRequest. RFC 9654
+ * Nonces (RFC 8954 2.1): 1 to 32 octets are echoed; 0 or more than 32, a
+ * nonce extnValue that is not an OCTET STRING, or an extension pki's request
+ * reader refuses (e.g. critical FALSE encoded: the echo must be DER, as pki
+ * reads responses), are malformedRequest. RFC 9654
  * (2024) obsoletes 8954 and allows up to 128 (`maxNonceOctets`); clients of
  * either send 32, so the stricter limit is the default.
  */
@@ -56,13 +56,7 @@ export class OcspResponder {
     const max = o.maxNonceOctets ?? MAX_NONCE;
     if (!Number.isSafeInteger(max) || max < MIN_NONCE) throw new RangeError(`the longest OCSP nonce must be a whole number of octets from ${MIN_NONCE} (got ${max})`);
     this.maxNonce = max;
-    this.hashes = issuerHashes(o.hierarchy.issuing.name, o.hierarchy.issuing.signer.spki);
-    // RFC 6960 asks for SHA-1 (and SHA-256): SHA-384/512 CertIDs of the issuing CA are answered as well, so that
-    // `unauthorized` means "another issuer" (or a hash nobody should use), not "a stronger hash than expected".
-    const keyBits = subjectPublicKeyBits(o.hierarchy.issuing.signer.spki);
-    for (const [oid, alg] of [[OID.sha384, "sha384"], [OID.sha512, "sha512"]] as const) {
-      this.hashes.set(oid, { name: createHash(alg).update(o.hierarchy.issuing.name).digest(), key: createHash(alg).update(keyBits).digest() });
-    }
+    this.hashes = issuerHashes(o.hierarchy.issuing.name, o.hierarchy.issuing.signer.spki); // SHA-1, SHA-256, SHA-384, SHA-512
     o.changes.on((change) => {
       for (const serial of change.serials) this.invalidate(serial);
     });
@@ -118,13 +112,13 @@ export class OcspResponder {
   }
 
   /** The CertID names the issuing CA: both hashes match, in a hash algorithm this responder computes. */
-  private serves(c: RequestCertId): boolean {
+  private serves(c: OcspRequestCertId): boolean {
     const h = this.hashes.get(c.hashAlgorithm);
     return h !== undefined && h.name.equals(c.issuerNameHash) && h.key.equals(c.issuerKeyHash);
   }
 
   /** The answer for one CertID of the issuing CA (`serves` is true): good, revoked, or unknown for a serial it never issued. */
-  private single(c: RequestCertId, now: number): SingleResponseSpec {
+  private single(c: OcspRequestCertId, now: number): SingleResponseSpec {
     const thisUpdate = Math.floor(now / 1000) * 1000;
     const base = { certId: c.der, thisUpdate, nextUpdate: thisUpdate + this.o.validityMs };
     const row = this.o.lookup(c.serialHex);

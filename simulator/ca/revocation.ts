@@ -1,5 +1,5 @@
 import { REASON_CODES, type Clock, type EventBus, type RevocationReason, type RevokerRole } from "../../core/index.js";
-import { CaError, type BulkRevocationResult, type Caller, type RevocationResult, type RevokeRequest } from "./api.js";
+import { CaError, sourceOf, type BulkRevocationResult, type Caller, type RevocationResult, type RevokeRequest } from "./api.js";
 import { auditRole, type AuditLog, type AuditRecord } from "./audit-log.js";
 import type { Authority } from "./authority.js";
 import "./events.js";
@@ -87,11 +87,12 @@ export class Revocation {
       audit.refusal({ at, serial, role, action: "revoke", outcome: "too-many-attempts" }, caller);
       throw err;
     }
+    let untouched = false;
     try {
       // Key derivation is what an anonymous caller can make the CA spend: failures are bounded per source, over all
       // certificates and serials that do not exist (the lockout above is per certificate). Taken before, given back
       // when the credential was right.
-      authority.budget.take(source);
+      untouched = authority.budget.take(source);
     } catch (err) {
       audit.refusal({ at, serial, role, action: "revoke", outcome: "too-many-attempts" }, caller);
       throw err;
@@ -99,11 +100,11 @@ export class Revocation {
     const cert = store.certificate(serial);
     if (!cert) {
       // As long as a wrong code on a real serial: timing does not tell which serials exist.
-      await authority.unknownSerialWork(req);
+      await authority.unknownSerialWork(req, untouched);
       audit.refusal({ at, serial, role, action: "revoke", outcome: "not-found" }, caller);
       throw new CaError(404, "not-found", `no certificate with serial ${serial}`);
     }
-    const right = await authority.credentialsMatch(cert, req);
+    const right = await authority.credentialsMatch(cert, req, untouched);
     if (right) authority.budget.refund(source);
     if (!right) {
       let waits = false;
@@ -231,10 +232,4 @@ export class Revocation {
       if (this.perTriple.get(key) === mine) this.perTriple.delete(key);
     }
   }
-}
-
-/** A caller's source as counted: bounded; anything odd counts as one shared source. */
-export function sourceOf(caller: Caller | undefined): string {
-  const s = caller?.source;
-  return typeof s === "string" && s.length > 0 && s.length <= 128 ? s : "invalid";
 }

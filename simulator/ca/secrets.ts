@@ -1,6 +1,7 @@
 import { scrypt, timingSafeEqual } from "node:crypto";
 import { availableParallelism } from "node:os";
 import type { Random } from "../../core/index.js";
+import { CaError } from "./api.js";
 
 /**
  * Cancellation codes and registration answers: generated from the injected
@@ -54,17 +55,30 @@ const KEYLEN = 32;
  * everyone else. Holders' checks queue behind at most that work.
  */
 const KDF_AT_ONCE = Math.max(1, Math.floor(availableParallelism() / 2));
+/**
+ * Checks waiting at most (503 "busy" beyond): with the per-source budget this
+ * bounds how long a holder's check can wait behind everyone else's (64 at
+ * about 35 ms each at the default cost, per slot).
+ */
+export const KDF_QUEUE = 64;
 let running = 0;
-const queued: Array<() => void> = [];
+/**
+ * Two lines: checks for sources that have not failed lately go first, so a
+ * holder's one revocation is not queued behind a guesser's budget of wrong
+ * codes (source-budget.ts says which source is which).
+ */
+const queued: { first: Array<() => void>; later: Array<() => void> } = { first: [], later: [] };
 
-async function verifyingScrypt(secret: string, salt: Buffer, log2N: number): Promise<Buffer> {
-  if (running >= KDF_AT_ONCE) await new Promise<void>((go) => queued.push(go));
-  else running++;
+async function verifyingScrypt(secret: string, salt: Buffer, log2N: number, first: boolean): Promise<Buffer> {
+  if (running >= KDF_AT_ONCE) {
+    if (queued.first.length + queued.later.length >= KDF_QUEUE) throw new CaError(503, "busy", "the CA is checking too many credentials at once; try again shortly");
+    await new Promise<void>((go) => (first ? queued.first : queued.later).push(go));
+  } else running++;
   try {
     return await scryptNow(secret, salt, log2N);
   } finally {
     // hand the slot to the next in line, or free it
-    const next = queued.shift();
+    const next = queued.first.shift() ?? queued.later.shift();
     if (next) next();
     else running--;
   }
@@ -85,12 +99,13 @@ export async function hashSecret(secret: string, random: Random, log2N: number):
 }
 
 /** Constant-time check of a secret against its stored hash; false for any malformed stored value. */
-export async function verifySecret(secret: string, stored: string | null | undefined): Promise<boolean> {
+/** `first`: the caller's source has not failed lately; its check waits only behind others of its kind. */
+export async function verifySecret(secret: string, stored: string | null | undefined, first = false): Promise<boolean> {
   if (!stored) return false;
   const [kind, n, saltB64, hashB64] = stored.split("$");
   const log2N = Number(n);
   if (kind !== "scrypt" || !Number.isInteger(log2N) || log2N < 1 || log2N > 20 || !saltB64 || !hashB64) return false;
   const expected = Buffer.from(hashB64, "base64");
-  const actual = await verifyingScrypt(secret, Buffer.from(saltB64, "base64"), log2N);
+  const actual = await verifyingScrypt(secret, Buffer.from(saltB64, "base64"), log2N, first);
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }

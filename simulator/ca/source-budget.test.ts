@@ -4,6 +4,8 @@ import { CaError, type RevokeRequest } from "./api.js";
 import { EmbeddedCa } from "./embedded-ca.js";
 import { DEFAULT_SOURCE_BUDGET, SourceBudget } from "./source-budget.js";
 import { makeCsr } from "./testing.js";
+import { hashSecret, KDF_QUEUE, verifySecret } from "./secrets.js";
+import { availableParallelism } from "node:os";
 
 /**
  * Failed credential checks are bounded per source across certificates: the
@@ -72,4 +74,28 @@ test("the map of sources stays bounded under a flood from many addresses", (t) =
   budget.take("ip:192.0.2.1");
   budget.take("ip:192.0.2.1");
   t.throws(() => budget.take("ip:192.0.2.1"), { instanceOf: CaError, message: /too many failed attempts/ });
+});
+
+test.serial("credential checks wait in a bounded queue: beyond it the CA answers 503 busy at once, and checks work again after", async (t) => {
+  const random = new SeededRandom(9);
+  const stored = await hashSecret("RIGHT", random, 4);
+  const burst = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => verifySecret(i === 0 ? "RIGHT" : "WRONG", stored)));
+  const busy = burst.filter((r) => r.status === "rejected" && r.reason instanceof CaError && r.reason.status === 503 && r.reason.reason === "busy").length;
+  const answered = burst.filter((r) => r.status === "fulfilled").length;
+  t.is(busy + answered, 200, "every check is answered or refused as busy, nothing else");
+  t.true(answered >= KDF_QUEUE + 1 && answered <= KDF_QUEUE + availableParallelism(), `${answered} checked`);
+  t.true((burst[0] as PromiseFulfilledResult<boolean>).value, "the first in line is checked, and right");
+  t.true(await verifySecret("RIGHT", stored), "the queue drained: a check works again");
+});
+
+test.serial("a check for a source that has not failed lately goes ahead of the queued checks of sources that have", async (t) => {
+  const random = new SeededRandom(10);
+  const stored = await hashSecret("RIGHT", random, 8);
+  const done: string[] = [];
+  const guessers = Array.from({ length: 20 }, (_, i) => verifySecret("WRONG", stored, false).then(() => done.push(`guess-${i}`)));
+  const holder = verifySecret("RIGHT", stored, true).then((ok) => done.push(ok ? "holder" : "holder-refused"));
+  await Promise.all([...guessers, holder]);
+  // Only the checks already running when the holder came can finish before it.
+  const at = done.indexOf("holder");
+  t.true(at >= 0 && at <= availableParallelism(), `the holder was checked ${at + 1}th of ${done.length}`);
 });

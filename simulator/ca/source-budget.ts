@@ -48,16 +48,20 @@ export class SourceBudget {
   /**
    * Takes one check's worth from `source` before the check runs (so that
    * parallel requests cannot all pass an empty bucket); 429 when there is
-   * none. Give it back with `refund` when the credential was right.
+   * none. Give it back with `refund` when the credential was right. True
+   * when the source had not failed lately (a full bucket): its check may go
+   * ahead of those of sources that have.
    */
-  take(source: string): void {
+  take(source: string): boolean {
     const now = this.clock.nowMs();
     const b = this.refilled(source, now);
+    const untouched = b.tokens >= this.o.burst;
     if (b.tokens < 1) {
       const wait = Math.ceil(((1 - b.tokens) / this.o.perSecond) * 1000);
       throw new CaError(429, "too-many-attempts", `too many failed attempts from here: try again in ${Math.ceil(wait / 1000)} s`, wait);
     }
     b.tokens -= 1;
+    return untouched;
   }
 
   refund(source: string): void {

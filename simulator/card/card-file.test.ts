@@ -1,8 +1,8 @@
 import test from "ava";
 import fc from "fast-check";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash, createPublicKey, verify } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { CardloopError, SeededRandom, bytesEqual, concatBytes, decodeTlvs, encodeTlv, findTlv, fromHex, readTlv } from "../../core/index.js";
@@ -12,7 +12,6 @@ import {
   PivCard,
   SW_MEMORY_FAILURE,
   lockCardFile,
-  lockHolder,
   loadCard,
   newPivState,
   saveCard,
@@ -207,53 +206,93 @@ test("CardFile: every change the card answers is in the file (mode 0600, no temp
   t.is(tx(file.card, apdu(0, 0x20, 0, 0x80, pinBlock("000000"))).sw, "63C2");
   t.is(JSON.parse(readFileSync(path, "utf8")).pinLeft, 2, "on disk before the answer was read");
   t.is(statSync(path).mode & 0o777, 0o600);
-  t.deepEqual(readdirSync(dirname(path)).sort(), ["card.json", "card.json.lock"]);
-  t.is(lockHolder(path), process.pid);
+  t.deepEqual(readdirSync(dirname(path)).sort(), ["card.json", "card.json.lock", "card.json.lock.pid"]);
+  t.is(readFileSync(`${path}.lock.pid`, "utf8"), `${process.pid}\n`, "the holder's pid, written beside the lock");
 
   const err = t.throws(() => CardFile.open(path), { instanceOf: CardFileBusyError });
   t.is(err?.message, `card file ${path} is in use by pid ${process.pid} (this process)`);
   t.is(err?.holderPid, process.pid);
   t.throws(() => lockCardFile(path), { instanceOf: CardFileBusyError }, "card new --force takes the same lock");
   file.close();
-  t.false(existsSync(`${path}.lock`));
+  t.deepEqual(readdirSync(dirname(path)).sort(), ["card.json", "card.json.lock"], "released: the pid file goes, the (empty, free) lock file stays");
   const again = CardFile.open(path);
   t.is(again.card.state.pinLeft, 2);
   again.close();
 });
 
-test("stale locks: a dead holder's, a zombie-free reused pid's and a nameless one are taken over; a live process's is not", (t) => {
+/** A process in its own group holding the card file (CardFile.open), killed with its group at the end of the test. */
+async function holdInChild(t: import("ava").ExecutionContext, path: string): Promise<{ pid: number; kill9(): Promise<unknown> }> {
+  const index = new URL("./index.ts", import.meta.url).href;
+  const code = `import { CardFile } from ${JSON.stringify(index)}; CardFile.open(process.argv[1]); process.stdout.write("held\\n"); process.stdin.resume();`;
+  const child = spawn(process.execPath, ["--import=tsx", "--input-type=module", "-e", code, path], { detached: true, stdio: ["pipe", "pipe", "pipe"] });
+  const kill = () => {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // gone
+    }
+  };
+  t.teardown(kill);
+  const exited = new Promise((resolve) => child.once("close", resolve));
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.setEncoding("utf8").on("data", (c: string) => c.includes("held") && resolve());
+    child.once("close", () => reject(new Error(`the holder ended: ${stderr}`)));
+  });
+  return {
+    pid: child.pid!,
+    kill9: () => {
+      kill();
+      return exited;
+    },
+  };
+}
+
+test("only a held lock counts: a pid file left behind (a dead pid, a live process that holds nothing, garbage) is no lock; another process's lock is refused and gone with it; a second close frees nothing", async (t) => {
   const path = tmpCard();
-  const lock = `${path}.lock`;
+  const pidFile = `${path}.lock.pid`;
   const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
-  // a stranger's start time on our own pid: the pid was reused, its holder is gone
   for (const [name, content] of [
-    ["dead pid", `${dead}\n-\n00\n`],
-    ["reused pid", `${process.pid}\n1\n00\n`],
-    ["garbage", "not a lock"],
+    ["dead pid", `${dead}\n`],
+    ["a live process (our parent) that does not hold the lock", `${process.ppid}\n`],
+    ["garbage", "not a pid"],
   ]) {
-    writeFileSync(lock, content);
+    writeFileSync(pidFile, content);
     const file = CardFile.open(path);
-    t.not(readFileSync(lock, "utf8"), content, `${name}: taken over`);
+    t.is(readFileSync(pidFile, "utf8"), `${process.pid}\n`, `${name}: opened, the pid file names the holder`);
     file.close();
-    t.false(existsSync(lock), `${name}: released`);
+    t.false(existsSync(pidFile), `${name}: released`);
   }
-  // a live process (our parent) that holds it: refused, and the lock stays
-  writeFileSync(lock, `${process.ppid}\n-\n00\n`);
+  // a live process that holds it: refused, naming it, and the refusal touches nothing
+  const holder = await holdInChild(t, path);
   const err = t.throws(() => CardFile.open(path), { instanceOf: CardFileBusyError });
-  t.is(err?.holderPid, process.ppid);
-  t.is(readFileSync(lock, "utf8"), `${process.ppid}\n-\n00\n`);
-  // a release removes only its own lock
-  rmSync(lock);
-  const mine = CardFile.open(path);
-  writeFileSync(lock, `${process.ppid}\n-\n01\n`);
-  mine.close();
-  t.is(readFileSync(lock, "utf8"), `${process.ppid}\n-\n01\n`, "someone else's lock is not removed");
-  rmSync(lock);
+  t.is(err?.holderPid, holder.pid);
+  t.is(err?.message, `card file ${path} is in use by pid ${holder.pid}`);
+  t.is(readFileSync(pidFile, "utf8"), `${holder.pid}\n`);
+  await holder.kill9(); // the kernel drops its lock
+  CardFile.open(path).close();
+  // a release frees only its own lock: a session closed twice does not free its successor's
+  const first = CardFile.open(path);
+  first.close();
+  const successor = CardFile.open(path);
+  first.close();
+  t.throws(() => CardFile.open(path), { instanceOf: CardFileBusyError }, "the successor still holds it");
+  successor.close();
 });
 
-test("a card file that cannot be read or locked: one-line CardloopError, and no lock left behind", (t) => {
+test("a card file that cannot be read or locked: one-line CardloopError, and no lock held behind", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "cardloop-card-"));
   t.throws(() => CardFile.open(join(dir, "missing.json")), { instanceOf: CardloopError, message: /cannot read card file/ });
-  t.throws(() => CardFile.open(join(dir, "no-such-dir", "card.json")), { instanceOf: CardloopError, message: /cannot lock card file .*its directory does not exist/ });
-  t.deepEqual(readdirSync(dir), []);
+  t.throws(() => CardFile.open(join(dir, "no-such-dir", "card.json")), { instanceOf: CardloopError, message: /cannot read card file .*no such file/ });
+  t.deepEqual(readdirSync(dir), [], "no card, no lock file left beside its name");
+  // the lock alone (card new, before it writes the file): a directory that is not there is said
+  t.throws(() => lockCardFile(join(dir, "no-such-dir", "card.json")), { instanceOf: CardloopError, message: /cannot lock card file .*its directory does not exist/ });
+  lockCardFile(join(dir, "missing.json")).release();
+  t.deepEqual(readdirSync(dir), ["missing.json.lock"], "released: the lock file stays (empty), no pid file: nothing holds it");
+  // a lock file that is no SQLite database (an older cardloop wrote its pid into it): said, not overwritten
+  const old = join(dir, "old.json");
+  writeFileSync(`${old}.lock`, "4242\n-\n00\n");
+  t.throws(() => lockCardFile(old), { instanceOf: CardloopError, message: /cannot lock card file .*old\.json\.lock is not a lock file/ });
+  t.is(readFileSync(`${old}.lock`, "utf8"), "4242\n-\n00\n");
 });

@@ -1,7 +1,7 @@
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { CardloopError, FormatError, errorMessage } from "../../core/index.js";
-import { CardFileBusyError, lockFile, type FileLock, type LockOptions } from "./file-lock.js";
+import { holdExclusive, holderPid, type ExclusiveLock } from "../lock/index.js";
 import { PivCard } from "./piv-card.js";
 import type { CardStore, PivCardState } from "./piv-state.js";
 import { stateToJson } from "./state-json.js";
@@ -12,7 +12,7 @@ import { stateToJson } from "./state-json.js";
  * the file, and the directory fsynced (the rename itself is durable only
  * then). Mode 0600: a card file holds the card's secrets.
  */
-export function writeFileDurably(path: string, text: string): void {
+function writeFileDurably(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
     const fd = openSync(tmp, "w", 0o600);
@@ -81,7 +81,7 @@ function readCardJson(path: string): unknown {
 }
 
 /** A card's memory in its card file: every save is durable before it returns. */
-export class FileCardStore implements CardStore {
+class FileCardStore implements CardStore {
   constructor(
     readonly path: string,
     /** Told about a failed write (the card then answers 6581); the error names the file, never its content. */
@@ -98,15 +98,15 @@ export class FileCardStore implements CardStore {
   }
 }
 
-export interface CardFileOptions extends LockOptions {
+export interface CardFileOptions {
   onWriteError?: (err: unknown) => void;
 }
 
 /**
  * A card file opened for a session: locked (one process at a time, see
- * file-lock.ts), its card answering with a FileCardStore, so every change
+ * lockCardFile), its card answering with a FileCardStore, so every change
  * the card reports (a PIN try first of all) is on disk before the answer.
- * Close it to release the lock; exit releases it too.
+ * Close it to release the lock; the kernel releases it at any exit too.
  */
 export class CardFile {
   private constructor(
@@ -117,7 +117,9 @@ export class CardFile {
 
   /** Locks and reads the card file; CardFileBusyError when another session holds it. */
   static open(path: string, opts: CardFileOptions = {}): CardFile {
-    const lock = lockCardFile(path, opts);
+    // No card, no lock file left beside the name (a typo would leave one behind).
+    if (!existsSync(path)) throw new CardloopError("card-file", `cannot read card file ${path}: no such file`);
+    const lock = lockCardFile(path);
     try {
       const card = PivCard.fromJSON(readCardJson(path), undefined, new FileCardStore(path, opts.onWriteError));
       return new CardFile(path, card, lock);
@@ -133,20 +135,60 @@ export class CardFile {
 }
 
 /**
- * The lock alone, for a card file that is about to be written whole (`card new`):
- * a busy file is CardFileBusyError, a lock that cannot be made (a read-only
- * directory) a CardloopError naming the file.
+ * One process at a time holds a card file. Two holders would each count PIN
+ * tries against their own copy of the card (10 sessions checked 7-10 wrong
+ * PINs against a 3-try PIN), so a session takes `<card>.lock` first and a
+ * second one, in this process or another, is refused.
  */
-export function lockCardFile(path: string, opts: LockOptions = {}): FileLock {
+export class CardFileBusyError extends CardloopError {
+  constructor(
+    readonly path: string,
+    readonly holderPid: number | undefined,
+  ) {
+    const who = holderPid === undefined ? "another process" : `pid ${holderPid}${holderPid === process.pid ? " (this process)" : ""}`;
+    super("card-file-busy", `card file ${path} is in use by ${who}`);
+  }
+}
+
+/** A held card file lock: `release()` frees it (once); the kernel frees it when the process ends, however it ends. */
+export type FileLock = ExclusiveLock;
+
+/** A holder that won the lock a moment ago may not have written its pid yet: look again for this long. */
+const PID_WAIT_MS = 500;
+
+/**
+ * The lock alone, for a card file that is about to be written whole (`card new`):
+ * simulator/lock's SQLite EXCLUSIVE transaction on `<card>.lock` (an fcntl
+ * lock: nothing stale survives its holder), the holder's pid in
+ * `<card>.lock.pid` while held. The lock file stays on disk after a release.
+ * A busy file is CardFileBusyError, a lock that cannot be made (a missing or
+ * read-only directory) a CardloopError naming the file.
+ */
+export function lockCardFile(path: string): FileLock {
+  const lockPath = `${path}.lock`;
+  let lock: ReturnType<typeof holdExclusive>;
   try {
-    return lockFile(path, opts);
+    lock = holdExclusive(lockPath);
   } catch (err) {
-    if (err instanceof CardFileBusyError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = (err as { code?: string }).code;
     const why =
-      code === "ENOENT" ? "its directory does not exist"
-      : code === "EACCES" || code === "EPERM" || code === "EROFS" ? `its directory is not writable (${code})`
+      !existsSync(dirname(path)) ? "its directory does not exist"
+      : code === "SQLITE_NOTADB" ? `${lockPath} is not a lock file (an older cardloop's? remove it once no older cardloop uses the card)`
+      : code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY" || code === "EACCES" || code === "EPERM" || code === "EROFS" ? `cannot create or open ${lockPath} (${code}): is its directory writable?`
       : errorMessage(err);
     throw new CardloopError("card-file", `cannot lock card file ${path}: ${why}`);
   }
+  if (!("busy" in lock)) return lock;
+  throw new CardFileBusyError(path, lock.pid ?? waitForPid(lockPath));
+}
+
+/** Opening a card file is synchronous: a short blocking wait for the holder's pid. */
+function waitForPid(lockPath: string): number | undefined {
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; waited < PID_WAIT_MS; waited += 5) {
+    Atomics.wait(sleeper, 0, 0, 5);
+    const pid = holderPid(lockPath);
+    if (pid !== undefined) return pid;
+  }
+  return undefined;
 }

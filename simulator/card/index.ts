@@ -20,8 +20,7 @@ export {
   type PivCardState,
 } from "./piv-state.js";
 export type { PivCardJson } from "./state-json.js";
-export { CardFile, FileCardStore, lockCardFile, saveCard, loadCard, writeFileDurably, type CardFileOptions } from "./file.js";
-export { CardFileBusyError, lockHolder, type FileLock, type LockOptions } from "./file-lock.js";
+export { CardFile, CardFileBusyError, lockCardFile, saveCard, loadCard, type CardFileOptions, type FileLock } from "./file.js";
 export { ALG, type AsymAlg, type SymAlg } from "./crypto.js";
 export { PIV_AID, TAG, certTagForSlot, isKeySlot } from "./objects.js";
 export { encodeFascn, type FascnFields } from "./fascn.js";

@@ -45,18 +45,14 @@ export interface PivContext {
   readonly managementAuthenticated: boolean;
   /** Ends the session's security status (PIN, management key). */
   resetSession(): void;
-  /**
-   * Makes the card's memory durable (its CardStore) before the answer that
-   * reports a change; call it after every change of `state`. A failed write
-   * throws CardStatusError(6581) and leaves the card mute (see PivApplet).
-   */
-  commit(): void;
 }
 
 /**
  * Vendor instructions under the PIV AID (YubiKey's, say): they share the PIV
  * applet's memory and security status, so they extend it instead of being an
- * applet of their own.
+ * applet of their own. An extension changes `state` freely: the applet saves
+ * any change to its CardStore after the instruction, before the answer leaves
+ * the card (PivApplet.process).
  */
 export interface PivExtension {
   /** The answer, or undefined when the instruction is not the extension's (6D00). */
@@ -86,7 +82,7 @@ export class PivApplet implements Applet, PivContext {
    */
   private memoryFailed = false;
   /** What the store holds, shallowly (see memoryStamp). */
-  private saved: unknown[];
+  private saved: readonly unknown[];
 
   constructor(
     /** The card's secure memory. Exposed for persistence and tests, never for logging. */
@@ -100,7 +96,11 @@ export class PivApplet implements Applet, PivContext {
     this.saved = memoryStamp(state);
   }
 
-  commit(): void {
+  /**
+   * Makes the card's memory durable (its CardStore). A failed write throws
+   * CardStatusError(6581) and leaves the card mute (memoryFailed).
+   */
+  private save(): void {
     if (this.store === undefined) return;
     try {
       this.store.save(this.state);
@@ -157,17 +157,21 @@ export class PivApplet implements Applet, PivContext {
   }
 
   /**
-   * The answer leaves the card only once the store holds what it reports: the
-   * retry counters are committed inside their instructions (before the
-   * comparison), and any other change of the memory, by an instruction here
-   * or by the extension, is committed here, so that none can be forgotten.
+   * The answer leaves the card only once the store holds what it reports, by
+   * two saves and no others: a PIN or PUK try is saved inside its instruction,
+   * before the comparison (durability: see verify), and every other change of
+   * the memory, by an instruction here or by the extension (a right PIN's
+   * counter back to its maximum included), is saved here, after the
+   * instruction, so that none can be forgotten. The check costs a few dozen
+   * reference comparisons and allocates nothing; the instructions that never
+   * change the memory (GET DATA, GENERAL AUTHENTICATE) skip it.
    */
   process(cmd: Command): Answer {
     if (this.memoryFailed) return SW_MEMORY_FAILURE;
     try {
       return this.dispatch(cmd);
     } finally {
-      if (this.store !== undefined && !this.memoryFailed && !sameStamp(this.saved, memoryStamp(this.state))) this.commit();
+      if (this.store !== undefined && !this.memoryFailed && !READS_ONLY.has(cmd.ins) && !sameMemory(this.saved, this.state)) this.save();
     }
   }
 
@@ -235,13 +239,13 @@ export class PivApplet implements Applet, PivContext {
     // (the host, or whoever watches the process write) can learn the outcome,
     // so cutting the power (kill -9) then cannot take it back.
     s.pinLeft--;
-    this.commit();
+    this.save();
     if (!bytesEqual(data, s.pin)) {
       this.pinVerified = false;
       return 0x63c0 | s.pinLeft;
     }
+    // saved by process before the answer; a failed write there takes this grant back (resetSession)
     s.pinLeft = s.pinMax;
-    this.commit();
     this.pinVerified = true;
     this.pinAlways = true;
     return SW.OK;
@@ -258,7 +262,7 @@ export class PivApplet implements Applet, PivContext {
     // counted before compared (see verify)
     if (isPin) s.pinLeft--;
     else s.pukLeft--;
-    this.commit();
+    this.save();
     if (!bytesEqual(old, isPin ? s.pin : s.puk)) {
       if (isPin) this.pinVerified = false;
       return 0x63c0 | (isPin ? s.pinLeft : s.pukLeft);
@@ -270,8 +274,7 @@ export class PivApplet implements Applet, PivContext {
       s.puk = Uint8Array.from(data.subarray(8));
       s.pukLeft = s.pukMax;
     }
-    this.commit();
-    return SW.OK;
+    return SW.OK; // saved by process
   }
 
   private resetRetryCounter({ p1, p2, data }: Command): Answer {
@@ -282,13 +285,12 @@ export class PivApplet implements Applet, PivContext {
     if (data.length !== 16 || !isWellFormedReference(data.subarray(8))) return SW.WRONG_DATA;
     // counted before compared (see verify)
     s.pukLeft--;
-    this.commit();
+    this.save();
     if (!bytesEqual(data.subarray(0, 8), s.puk)) return 0x63c0 | s.pukLeft;
     s.pukLeft = s.pukMax;
     s.pin = Uint8Array.from(data.subarray(8));
     s.pinLeft = s.pinMax;
-    this.commit();
-    return SW.OK;
+    return SW.OK; // saved by process
   }
 
   private generate({ p1, p2, data }: Command): Answer {
@@ -331,11 +333,14 @@ export class PivApplet implements Applet, PivContext {
   }
 }
 
+/** The instructions that never change the card's memory: process does not look for a change after them. */
+const READS_ONLY: ReadonlySet<number> = new Set([INS.GET_DATA, INS.GENERAL_AUTHENTICATE]);
+
 /**
  * The card's memory, shallowly: every field and every object and key by
  * identity. The card's code replaces values (Uint8Array.from, Map.set), never
- * edits bytes in place, so a changed stamp is a changed memory; comparing
- * costs a few dozen reference checks, not a serialisation.
+ * edits bytes in place, so a changed stamp is a changed memory. Built once
+ * per save; sameMemory compares without building one.
  */
 function memoryStamp(s: PivCardState): unknown[] {
   const stamp: unknown[] = [s.serial, s.expires, s.pin, s.puk, s.pinMax, s.pukMax, s.pinLeft, s.pukLeft, s.managementAlg, s.managementKey];
@@ -346,8 +351,16 @@ function memoryStamp(s: PivCardState): unknown[] {
   return stamp;
 }
 
-function sameStamp(a: unknown[], b: unknown[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+/** Whether the memory is still what `st` (memoryStamp, same order) saw: a few dozen reference checks, no allocation. */
+function sameMemory(st: readonly unknown[], s: PivCardState): boolean {
+  if (st[0] !== s.serial || st[1] !== s.expires || st[2] !== s.pin || st[3] !== s.puk || st[4] !== s.pinMax) return false;
+  if (st[5] !== s.pukMax || st[6] !== s.pinLeft || st[7] !== s.pukLeft || st[8] !== s.managementAlg || st[9] !== s.managementKey) return false;
+  let i = 10;
+  if (st[i++] !== s.objects.size) return false;
+  for (const [tag, v] of s.objects) if (st[i++] !== tag || st[i++] !== v) return false;
+  if (st[i++] !== s.keys.size) return false;
+  for (const [slot, k] of s.keys) if (st[i++] !== slot || st[i++] !== k) return false;
+  return true;
 }
 
 /** A TLV of the command data; malformed data answers 6A80. */

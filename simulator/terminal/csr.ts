@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from "node:crypto";
-import { algorithmIdentifier, assembleCsr, csrInfo, encodeName, encodePem, OID, type NameAttr } from "../../pki/index.js";
+import { algorithmIdentifier, assembleCsr, checkMailbox, csrInfo, encodeName, encodePem, isPrintableString, OID, type NameAttr } from "../../pki/index.js";
 import type { KeyAlgorithm } from "./algorithms.js";
 
 /** What the terminal needs from the card to sign a request: the card keeps the key. */
@@ -53,9 +53,13 @@ function subjectName(s: CsrSubject): Uint8Array {
   if (s.organisation) rdns.push([OID.organization, s.organisation, "utf8"]);
   rdns.push([OID.commonName, s.commonName, "utf8"]);
   // X.520 serialNumber is a PrintableString: omitted when the id does not fit that alphabet.
-  if (s.serialNumber && /^[A-Za-z0-9 '()+,\-./:=?]+$/.test(s.serialNumber)) rdns.push([OID.serialNumber, s.serialNumber, "printable"]);
-  // emailAddress is an IA5String: a mailbox with a non-ASCII local part cannot be written there (RFC 9598 puts it in
-  // the SAN, which the CA writes from the registration), so the request leaves it out rather than mangle it.
-  if (s.email && /^[\x20-\x7e]+$/.test(s.email)) rdns.push([OID.emailAddress, s.email, "ia5"]);
+  if (s.serialNumber && isPrintableString(s.serialNumber)) rdns.push([OID.serialNumber, s.serialNumber, "printable"]);
+  if (s.email) {
+    // emailAddress is an IA5String: pki's mailbox rules give the ASCII form (an IDN domain in A-labels) when the local
+    // part is ASCII. A non-ASCII local part cannot be written there (RFC 9598 puts it in the SAN, which the CA writes
+    // from the registration), so the request leaves it out rather than mangle it. A malformed mailbox is a NameError.
+    const m = checkMailbox(s.email);
+    if (m.form === "rfc822") rdns.push([OID.emailAddress, m.address, "ia5"]);
+  }
   return encodeName(rdns);
 }

@@ -45,10 +45,14 @@ export const PROFILE_SLOTS: readonly { profile: Profile; slot: number }[] = [
 export class IssuanceStation {
   private readonly ca: CaAdapter;
   private readonly raToken?: string;
-  /** `raToken`: the station's own credential at the CA (a CA with issuanceAuthorisation issues for nobody else). */
+  /**
+   * `raToken`: the station's own credential at the CA (a CA with
+   * issuanceAuthorisation issues for nobody else); by default the one the CA
+   * connection holds (`ca.credentials()`).
+   */
   constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus; raToken?: string }) {
     this.ca = opts.ca;
-    this.raToken = opts.raToken;
+    this.raToken = opts.raToken ?? opts.ca.credentials?.().raToken;
   }
 
   async personalise(reader: Reader, opts: PersonaliseOptions): Promise<PersonaliseResult> {
@@ -71,7 +75,7 @@ export class IssuanceStation {
           profile,
           holder: opts.holder,
           cardExpiry: opts.capAtCardExpiry === false ? undefined : cardExpiry,
-          ...(this.raToken ? { raToken: this.raToken } : {}),
+          raToken: this.raToken,
         });
         cancellationCodes ??= cert.cancellationCodes;
         await client.writeCertificate(slot, pemToDer(cert.certificatePem));

@@ -42,11 +42,15 @@ export class RenewalKiosk {
   private readonly ca: CaAdapter;
   private readonly clock: Clock;
   private readonly raToken?: string;
-  /** `raToken`: the kiosk issues afresh for a found card, as an issuing station (renewal itself is authorised by the card's proof). */
+  /**
+   * `raToken`: the kiosk issues afresh for a found card, as an issuing station
+   * (renewal itself is authorised by the card's proof); by default the one the
+   * CA connection holds (`ca.credentials()`).
+   */
   constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus; raToken?: string }) {
     this.ca = opts.ca;
     this.clock = opts.clock;
-    this.raToken = opts.raToken;
+    this.raToken = opts.raToken ?? opts.ca.credentials?.().raToken;
   }
 
   async renew(reader: Reader, opts: RenewOptions): Promise<RenewResult> {
@@ -88,7 +92,7 @@ export class RenewalKiosk {
         if (renewed) cert = renewed;
         else {
           reissued = true;
-          cert = await this.ca.issue({ csrPem, profile, holder: opts.holder, cardExpiry, ...(this.raToken ? { raToken: this.raToken } : {}) });
+          cert = await this.ca.issue({ csrPem, profile, holder: opts.holder, cardExpiry, raToken: this.raToken });
         }
         await client.writeCertificate(slot, pemToDer(cert.certificatePem));
         issued[profile] = cert;

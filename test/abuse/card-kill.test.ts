@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CardFile, PivCard, loadCard, saveCard } from "../../simulator/card/index.js";
+import { CardFile, PivCard, lockCardFile, loadCard, saveCard } from "../../simulator/card/index.js";
 
 // Issue 11, defect 8: card files lost or raced state. kill -9 between a card's
 // 63Cx answer and its save left 3 tries (21 of 60 runs); 10 parallel sessions
@@ -82,6 +82,16 @@ function triesIn(line: string): number {
   return parseInt(sw[3], 16);
 }
 
+/** Whether nobody holds the card file now: its lock can be taken (and is given back at once). */
+function free(path: string): boolean {
+  try {
+    lockCardFile(path).release();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function newCardFile(pinRetries: number): string {
   const path = join(mkdtempSync(join(tmpdir(), "cardloop-kill-")), "card.json");
   saveCard(PivCard.create({ expires: new Date("2031-01-01T00:00:00Z"), pin: PIN, pinRetries }), path);
@@ -95,7 +105,7 @@ test("kill -9 at any point of a PIN check: the card file never holds more tries 
   let next = startWorker(t, path);
   let afterwards = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    // Back to 15 tries. Opening breaks the lock the last killed worker left: stale-lock recovery, every round.
+    // Back to 15 tries. The last killed worker held the lock: the kernel dropped it as the worker died, every round.
     const reset = CardFile.open(path);
     reset.card.powerOn();
     reset.card.transmit(Uint8Array.from([0x00, 0xa4, 0x04, 0x00, 0x05, 0xa0, 0x00, 0x00, 0x03, 0x08]));
@@ -117,7 +127,9 @@ test("kill -9 at any point of a PIN check: the card file never holds more tries 
       if (delayMs === 0) killGroup(w.child, "SIGKILL");
       else setTimeout(() => killGroup(w.child, "SIGKILL"), delayMs);
     });
-    w.send("wrong 0");
+    // 12 of the 15 tries at most: however late a loaded machine delivers the kill, the card is never blocked,
+    // so the next round's reset (a right VERIFY) always works.
+    w.send("wrong 12");
     const end = await w.exited;
     t.is(end.signal, "SIGKILL");
     const answers = w.lines.filter((l) => l.startsWith("sw "));
@@ -130,9 +142,10 @@ test("kill -9 at any point of a PIN check: the card file never holds more tries 
   }
   killGroup(next.child, "SIGKILL");
   t.log(`${ROUNDS} kills; in ${afterwards} the try in flight was on file before its answer got out`);
-  t.true(existsSync(`${path}.lock`), "the last killed worker left its lock");
-  CardFile.open(path).close();
-  t.false(existsSync(`${path}.lock`), "a stale lock is taken over and released");
+  // The last round's worker held the card file when kill -9 ended it.
+  t.true(existsSync(`${path}.lock.pid`), "the last killed worker left its pid file: it names a dead process, and holds nothing");
+  // No timing asserted: the open must simply succeed, as the kernel dropped the lock (nothing stale to break).
+  t.notThrows(() => CardFile.open(path).close(), "after kill -9 the next open succeeds");
 });
 
 test("10 sessions at once on one card file: one holds it, the others are refused with one line naming it; the PIN is checked only as often as it has tries", async (t) => {
@@ -160,7 +173,7 @@ test("10 sessions at once on one card file: one holds it, the others are refused
   const checks = workers.flatMap((w) => w.lines).filter((l) => /^sw 63C/.test(l));
   t.deepEqual(checks, ["sw 63C2", "sw 63C1", "sw 63C0"], "a 3-try PIN is checked 3 times");
   t.is(loadCard(path).state.pinLeft, 0);
-  t.false(existsSync(`${path}.lock`), "close released the lock");
+  t.true(free(path), "close released the lock");
 });
 
 test("10 `cardloop apdu` processes at once with 5 wrong PINs each: 3 checks in all, every refusal one line and exit 2", async (t) => {
@@ -193,11 +206,11 @@ test("10 `cardloop apdu` processes at once with 5 wrong PINs each: 3 checks in a
   }
   t.is(checks, 3, "a 3-try PIN is checked 3 times, however many sessions ask");
   t.is(loadCard(path).state.pinLeft, 0);
-  t.false(existsSync(`${path}.lock`), "every process released the lock as it exited");
+  t.true(free(path), "every process released the lock as it exited");
   t.log(`${runs.filter((r) => r.code === 2).length} of 10 refused while another held the file`);
 });
 
-test("the lock is released on SIGINT and SIGTERM; SIGKILL leaves it stale, and the next session takes it over", async (t) => {
+test("whatever signal ends the holder (SIGINT, SIGTERM, SIGKILL), the kernel releases the lock: the next session takes it at once", async (t) => {
   const path = newCardFile(3);
   for (const signal of ["SIGINT", "SIGTERM", "SIGKILL"] as const) {
     const w = startWorker(t, path);
@@ -205,10 +218,11 @@ test("the lock is released on SIGINT and SIGTERM; SIGKILL leaves it stale, and t
     w.send("open");
     await w.line(/^held /);
     t.true(existsSync(`${path}.lock`));
+    t.false(free(path), `${signal}: held`);
     killGroup(w.child, signal);
     const end = await w.exited;
     t.is(end.signal, signal, "the process still ends by the signal");
-    t.is(existsSync(`${path}.lock`), signal === "SIGKILL", `${signal}: lock file left behind only by SIGKILL`);
+    t.true(free(path), `${signal}: free as soon as the process is gone (no handler, no stale lock)`);
   }
   const after = startWorker(t, path);
   await after.line(/^ready$/);
@@ -216,5 +230,6 @@ test("the lock is released on SIGINT and SIGTERM; SIGKILL leaves it stale, and t
   await after.line(/^held /);
   after.send("close");
   t.is((await after.exited).code, 0);
-  t.false(existsSync(`${path}.lock`));
+  t.true(free(path));
+  t.false(existsSync(`${path}.lock.pid`), "a close removes the holder's pid file");
 });

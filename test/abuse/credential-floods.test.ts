@@ -140,6 +140,9 @@ test("defects 1, 2 and 11: anonymous issuance and operator revocation are refuse
   t.deepEqual(tally(issue), { "401 credential-required": 50, "401 bad-credential": 50 });
   t.true(issue.every((a) => String(a.headers["www-authenticate"]).startsWith("Bearer")));
   t.is(certificates(), 1, "no certificate for Mallory");
+  // Refused by the HTTP layer before the body, and audited like any refusal (rate-limited: 10 rows per kind and minute).
+  const issueRows = (outcome: string) => s.ca.audit().filter((r) => r.action === "issue" && r.outcome === outcome).length;
+  t.deepEqual([issueRows("credential-required"), issueRows("bad-credential")], [10, 10]);
 
   const operator = await flood(20, (i) =>
     post(s, s.attacker, `/api/v1/certificates/${serial}/revoke`, { reason: i % 2 ? "certificateHold" : "keyCompromise", role: "operator", answers: { holderId: carol.id } }),
@@ -157,12 +160,14 @@ test("defects 1, 2 and 11: anonymous issuance and operator revocation are refuse
   t.true(during <= 10, `at most 10 rows per (source, action, outcome) and minute (got ${during})`);
   s.clock.advance(60_000);
   const rows = s.ca.audit().slice(before);
-  // The minute is over: one summary per (source, action, outcome), this flood's and the operator flood's.
+  // The minute is over: one summary per (source, action, outcome): this flood's, the operator flood's and the issuance flood's.
   const summaries = rows.filter((r) => r.outcome === "suppressed");
   t.deepEqual(summaries.map((r) => [r.action, r.detail]).sort(), [
+    ["issue", "40"],
+    ["issue", "40"],
     ["revoke", "10"],
     ["revoke", "190"],
   ]);
-  t.is(rows.length, during + 2);
+  t.is(rows.length, during + 4);
   t.false(JSON.stringify(s.ca.audit()).includes("\\u0000"), "no request value verbatim");
 });

@@ -233,3 +233,35 @@ function drainedOrClosed(socket: import("node:net").Socket): Promise<void> {
     socket.once("close", done);
   });
 }
+
+test.serial("anonymous clients that declare bodies and send nothing hold no budget: a holder still revokes", async (t) => {
+  const ca = await serveCa(t);
+  const ocspRequest = await prepare(ca);
+  const holder = { id: "AB-2", name: "Bea Budget", email: "bea@example.org" };
+  const issued = await fetch(`${ca.url}/api/v1/certificates`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ca.raToken}` },
+    body: JSON.stringify({ csr: (await makeCsr()).pem, profile: "authentication", holder }),
+  });
+  const { serial, cancellationCodes } = (await issued.json()) as { serial: string; cancellationCodes: { holder: string } };
+  // 36 addresses x 16 requests each declaring the renewal route's 32 KiB and sending none of it: 18 MiB announced,
+  // more than the whole 16 MiB budget. Reserved up front, that would leave nothing for anyone (503 "busy").
+  const held = await Promise.all(
+    Array.from({ length: 36 * 16 }, async (_, i) => {
+      const c = await raw(ca.url, `127.0.1.${10 + (i % 36)}`);
+      c.socket.write(head("POST", `/api/v1/certificates/${serial}/renew`, { "content-type": "application/json", "content-length": 32 * 1024 }));
+      return c;
+    }),
+  );
+  t.teardown(() => held.forEach((c) => c.socket.destroy()));
+  const revoked = await fetch(`${ca.url}/api/v1/certificates/${serial}/revoke`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ reason: "keyCompromise", role: "holder", code: cancellationCodes.holder, email: holder.email, name: holder.name }),
+  });
+  t.is(revoked.status, 200, await revoked.clone().text());
+  t.is(((await revoked.json()) as { status: string }).status, "revoked");
+  t.true(held.every((c) => c.received === ""), "the silent clients are still waiting (none was refused for the budget)");
+  t.deepEqual(await probe(ca, ocspRequest), { crl: 200, ocsp: "good" }, "and everyone else is answered");
+  t.true(ca.alive());
+});

@@ -1,8 +1,10 @@
+import type { Outcome } from "./events.js";
+
 /**
- * The qualification's run-log events (core/events.ts's EventMap), declared by
- * the battery that sends them. The criteria themselves are check.* events;
- * these carry the reader's set-up and the measured figures. reports/ reads
- * them through interfaces of its own (it imports only core).
+ * The reader qualification's run-log events: conformance/qualify's battery
+ * sends them, reports/ rebuilds the qualification from them, so their shapes
+ * live here, where both can import them. The criteria themselves are check.*
+ * events; these carry the reader's set-up and the measured figures.
  */
 
 export interface QualifyStartedData {
@@ -40,7 +42,17 @@ export type Throughput = {
   apdusPerSecond: number;
 };
 
-declare module "../../core/events.js" {
+/** One criterion as judged; the run log carries it as a check.started/check.finished pair. */
+export interface CriterionResult {
+  id: string;
+  title: string;
+  outcome: Outcome;
+  message: string;
+  evidence?: Record<string, unknown>;
+  durationMs: number;
+}
+
+declare module "./events.js" {
   interface EventMap {
     "qualify.started": QualifyStartedData;
     "qualify.card": QualifyCardData;
