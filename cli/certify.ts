@@ -2,6 +2,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { EventBus, RunLogWriter, SystemClock, UsageError, parseDuration, errorMessage } from "../core/index.js";
 import { loadPolicy, resolvePolicyRef } from "../policies/index.js";
+import { certifyProgress } from "./certify-progress.js";
 import { ExitCode, action, usage } from "./exit.js";
 
 interface Options {
@@ -13,6 +14,11 @@ interface Options {
   json?: boolean;
   threshold?: string;
   concurrency?: string;
+  samples?: string;
+  percentile?: string;
+  allowIncomplete?: boolean;
+  strict?: boolean;
+  quiet?: boolean;
   /** Commander fills in the option's default ("default"). */
   policy: string;
 }
@@ -20,26 +26,33 @@ interface Options {
 /**
  * cardloop certify: runs the conformance catalogue against a CA and writes
  * JUnit, JSON, Markdown and HTML reports from the run log.
- * Exit 0 no MUST failed, 1 a MUST failed, 2 the CA could not be started or reached (or bad usage).
+ * Exit 0 conforms, 1 a MUST (or, with --strict, a SHOULD) failed on the CA's
+ * own artefacts, 3 some checks could not be judged (unless
+ * --allow-incomplete), 2 the CA could not be started or reached, or bad usage.
  */
 export function register(program: Command): void {
   program
     .command("certify")
-    .description("run the conformance catalogue against a CA; exit 1 when a MUST fails, 2 when the CA is unreachable")
+    .description("run the conformance catalogue against a CA; exit 1 when a MUST fails, 3 when checks could not be judged, 2 when the CA is unreachable")
     .option("--ca <target>", "embedded | openssl | cfssl | http(s)://URL | module:PATH (required unless --list)")
-    .option("--list", "print the check catalogue (ID, level, source, title) and exit")
-    .option("--ca-config <file>", "YAML options for the adapter (validity, profiles, URLs, keys)")
+    .option("--list", "print the check catalogue (ID, level, source, title, credentials) and exit")
+    .option("--ca-config <file>", "YAML options for the adapter (validity, profiles, URLs, keys, raToken, operatorToken)")
     .option("--only <ids>", "comma-separated check IDs to run")
     .option("--out <dir>", "where the run log and reports go", "certify-report")
     .option("--json", "print the JSON report on stdout")
     .option("--threshold <duration>", "revocation propagation threshold (CRL and OCSP)", "10s")
+    .option("--samples <n>", "revocations each propagation check observes", "10")
+    .option("--percentile <p>", "the percentile of those delays judged against the threshold", "95")
     .option("--concurrency <n>", "issuance requests sent at once by ISS-CONCURRENT-SERIALS", "16")
     .option("--policy <file|name>", "the lifecycle policy the CA is judged against: a shipped one (default, ocsp) or a policy file", "default")
+    .option("--allow-incomplete", "exit 0 when nothing failed even if some checks could not be judged (they stay in the reports)")
+    .option("--strict", "SHOULD failures fail the run too (exit 1)")
+    .option("--quiet", "no progress on stderr")
     .action(
       action(async (o: Options) => {
         if (o.list) {
           const { CATALOG } = await import("../conformance/index.js");
-          const rows = CATALOG.map((c) => ({ id: c.id, level: c.level, source: c.source, title: c.title, needs: c.needs ?? [] }));
+          const rows = CATALOG.map((c) => ({ id: c.id, level: c.level, source: c.source, title: c.title, needs: c.needs ?? [], credentials: c.credentials ?? ["raToken"] }));
           process.stdout.write(
             o.json ? JSON.stringify(rows, null, 2) + "\n" : rows.map((r) => `${r.id.padEnd(26)} ${r.level.padEnd(6)} ${r.title} [${r.source}]\n`).join(""),
           );
@@ -53,11 +66,13 @@ export function register(program: Command): void {
         } catch (err) {
           return usage(`--threshold: ${errorMessage(err)}`);
         }
-        const concurrency = Number(o.concurrency ?? "16");
-        if (!Number.isInteger(concurrency) || concurrency < 2 || concurrency > 1000) usage(`--concurrency must be 2..1000 (got ${o.concurrency})`);
+        const concurrency = intOption("--concurrency", o.concurrency ?? "16", 2, 1000);
+        const samples = intOption("--samples", o.samples ?? "10", 1, 1000);
+        const percentile = Number(o.percentile ?? "95");
+        if (!(percentile > 0 && percentile <= 100)) usage(`--percentile must be in (0, 100] (got ${o.percentile})`);
         const only = o.only ? o.only.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
 
-        const { CATALOG, resolveAdapter, readCaConfig, runCatalog } = await import("../conformance/index.js");
+        const { CATALOG, resolveAdapter, readCaConfig, runCatalog, checksLackingCredentials } = await import("../conformance/index.js");
         const unknown = (only ?? []).filter((id) => !CATALOG.some((c) => c.id === id));
         if (unknown.length) usage(`unknown check ID: ${unknown.join(", ")}`);
         // A policy mistake is the user's input: one located line, exit 2, before any CA starts.
@@ -77,11 +92,17 @@ export function register(program: Command): void {
           process.stderr.write(`cardloop: CA ${target} could not be started or reached: ${errorMessage(err).split("\n")[0]}\n`);
           return ExitCode.Usage;
         }
-        // Every check issues; a CA that issues only to its station would refuse them all for one reason: say it once.
-        if (ca.capabilities().issuanceAuthorisation && !ca.credentials?.().raToken) {
-          await ca.close();
-          process.stderr.write(`cardloop: CA ${target} issues only with the issuing station's (RA) credential, and certify has none: give raToken in --ca-config\n`);
-          return ExitCode.Usage;
+        // Said at once, before anything runs: which checks this CA's credentials would let certify judge.
+        const selected = only ? CATALOG.filter((c) => only.includes(c.id)) : CATALOG;
+        const lacking = checksLackingCredentials(selected, ca.capabilities(), ca.credentials?.() ?? {});
+        for (const cred of ["raToken", "operatorToken"] as const) {
+          const ids = lacking.filter((l) => l.missing.includes(cred)).map((l) => l.id);
+          if (ids.length) {
+            const what = cred === "raToken" ? "the issuing station's (RA) token" : "the operator's token";
+            process.stderr.write(
+              `cardloop: CA ${target} asks for ${what}, which certify does not hold: ${ids.length === selected.length ? "every check" : `${ids.length} checks (${ids.join(", ")})`} cannot be judged; give ${cred} in --ca-config\n`,
+            );
+          }
         }
         const stop = () => {
           void ca!.close().finally(() => process.exit(130));
@@ -93,9 +114,24 @@ export function register(program: Command): void {
         const runLog = join(out, "run.jsonl");
         const bus = new EventBus(clock);
         const writer = new RunLogWriter(runLog).attach(bus);
+        const progress = o.quiet ? undefined : certifyProgress(bus, process.stderr, selected.length);
+        const reproduce = (id: string) =>
+          ["cardloop certify", `--ca ${shellWord(target)}`, o.caConfig ? `--ca-config ${shellWord(o.caConfig)}` : "", o.policy !== "default" ? `--policy ${shellWord(o.policy)}` : "", `--only ${id}`]
+            .filter(Boolean)
+            .join(" ");
         try {
-          await runCatalog(ca, { bus, clock, only, policy, options: { propagationThresholdMs: threshold, concurrency } });
+          await runCatalog(ca, {
+            bus,
+            clock,
+            only,
+            policy,
+            policySource: o.policy,
+            options: { propagationThresholdMs: threshold, concurrency, samples, percentile },
+            rules: { allowIncomplete: o.allowIncomplete === true, strict: o.strict === true },
+            reproduce,
+          });
         } finally {
+          progress?.close();
           writer.close();
           process.off("SIGINT", stop);
           process.off("SIGTERM", stop);
@@ -108,7 +144,18 @@ export function register(program: Command): void {
           process.stdout.write(certifySummaryText(report) + `reports: ${files.junit} ${files.json} ${files.markdown} ${files.html}\n`);
         }
         // The verdict of the report, built from the run log: what the files say is what the exit code says.
-        return report.verdict === "fail" ? ExitCode.Failed : ExitCode.Ok;
+        return report.exitCode;
       }),
     );
+}
+
+function intOption(name: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) usage(`${name} must be ${min}..${max} (got ${value})`);
+  return n;
+}
+
+/** A word as a POSIX shell reads it back: plain when safe, single-quoted otherwise. */
+function shellWord(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

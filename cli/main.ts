@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { keepPcscContextUntilExit } from "../simulator/reader/index.js";
 import { ExitCode, exitWith } from "./exit.js";
+import { CARDLOOP_VERSION } from "../core/index.js";
 
 /**
  * One file per subcommand; each exports `register(program)`. Only the modules of
@@ -21,7 +22,7 @@ const COMMANDS: Record<string, Array<() => Promise<CommandModule>>> = {
 
 const program = new Command("cardloop")
   .description("Hardware-in-the-loop simulation and conformance harness for smart-card PKI")
-  .version("0.1.0")
+  .version(CARDLOOP_VERSION)
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 

@@ -1,6 +1,7 @@
 // conformance/: CA adapters, the check catalogue and certify's runner, reader qualification.
 export * from "./checks/index.js";
-export { runCatalog, type CheckResult, type CatalogRun, type RunCatalogOptions } from "./runner.js";
+export { runCatalog, catalogIdentity, checksLackingCredentials, CATALOG_VERSION, type CheckResult, type CatalogRun, type RunCatalogOptions } from "./runner.js";
+export { judgeThrown } from "./judgement.js";
 export { resolveAdapter, readCaConfig, readHttpCaConfig, type CreateAdapter } from "./adapters/resolve-target.js";
 export { HttpCa, type HttpAdapterOptions } from "./adapters/http.js";
 export * from "./qualify/index.js";

@@ -17,6 +17,7 @@ import {
   encodeName,
   encodeOcspRequest,
   encodePem,
+  issuerHashes,
   parseOcspRequest,
   pemToDer,
   publicKeyOf,
@@ -210,8 +211,18 @@ export function stripOcspNonce(der: Uint8Array): Uint8Array {
   );
 }
 
+/** A CertID as a response carries it: hashes as hex, the serial normalised. */
+export interface CertIdHex {
+  hashAlgorithm: string;
+  issuerNameHash: string;
+  issuerKeyHash: string;
+  serial: string;
+}
+
 export interface SingleStatus {
   serial: string;
+  /** The CertID this SingleResponse answers for: which issuer, not only which serial. */
+  certId: CertIdHex;
   status: "good" | "revoked" | "unknown";
   revokedAt?: Date;
   reason?: number;
@@ -258,6 +269,7 @@ export function parseOcspResponse(der: Uint8Array): OcspInfo {
   for (const r of resp.responses) {
     const single: SingleStatus = {
       serial: normSerial(r.certId.serial),
+      certId: { ...r.certId, serial: normSerial(r.certId.serial) },
       status: r.status,
       thisUpdate: new Date(r.thisUpdate),
       nextUpdate: r.nextUpdate === undefined ? undefined : new Date(r.nextUpdate),
@@ -281,6 +293,44 @@ export function ocspSignedBy(info: OcspInfo, signerPem: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * True when `id` names `serial` issued by `issuerPem`: the serial, and both
+ * issuer hashes in the CertID's own hash algorithm (RFC 6960 4.1.1), as a
+ * relying party matches an answer to its question. A responder that answers
+ * for the serial under another issuer has not answered for this CA.
+ */
+export function certIdNames(id: CertIdHex, issuerPem: string, serial: string): boolean {
+  if (normSerial(id.serial) !== normSerial(serial)) return false;
+  const h = issuerHashesOf(issuerPem).get(id.hashAlgorithm);
+  return h !== undefined && h.name.toString("hex") === id.issuerNameHash.toLowerCase() && h.key.toString("hex") === id.issuerKeyHash.toLowerCase();
+}
+
+const hashesByIssuer = new Map<string, ReturnType<typeof issuerHashes>>();
+/** The issuer's name and key hashes in every algorithm a CertID may use (the propagation polls ask often). */
+function issuerHashesOf(issuerPem: string): ReturnType<typeof issuerHashes> {
+  let h = hashesByIssuer.get(issuerPem);
+  if (!h) {
+    const issuer = new PkiCertificate(pemToDer(issuerPem));
+    h = issuerHashes(issuer.subjectDer, issuer.spki);
+    if (hashesByIssuer.size > 16) hashesByIssuer.clear();
+    hashesByIssuer.set(issuerPem, h);
+  }
+  return h;
+}
+
+/** The SingleResponse that answers for `serial` of `issuerPem` (CertID match), if any. */
+export function singleFor(info: OcspInfo, issuerPem: string, serial: string): SingleStatus | undefined {
+  return info.responses.find((s) => certIdNames(s.certId, issuerPem, serial));
+}
+
+/** RFC 6960 4.4.8: the response extension a responder using the extended revoked definition MUST include. */
+export const OCSP_EXTENDED_REVOKE = "1.3.6.1.5.5.7.48.1.9";
+
+/** A CRL as PEM ("X509 CRL"), the form `openssl crl -text` reads. */
+export function crlPem(der: Uint8Array): string {
+  return encodePem(der, "X509 CRL");
 }
 
 /** SHA-1 of a certificate's subjectPublicKey bits: the byKey ResponderID form. */

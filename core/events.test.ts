@@ -100,3 +100,11 @@ test("run log reader names the bad line", (t) => {
   writeFileSync(join(dir, "bad.jsonl"), "[1]\n");
   t.throws(() => readRunLog(join(dir, "bad.jsonl")), { instanceOf: FormatError });
 });
+
+test("redactSecrets leaves booleans under secret names: a capability or a fact, never a secret", (t) => {
+  const out = redactSecrets({ capabilities: { cancellationCodes: true }, evidence: { holderCode: false, code: "K7Q2" }, pin: 1234 });
+  t.is(out.capabilities.cancellationCodes, true);
+  t.is(out.evidence.holderCode, false);
+  t.is(out.evidence.code, MASK);
+  t.is(out.pin as unknown, MASK, "a number under a secret name is masked");
+});

@@ -32,10 +32,21 @@ export interface EventMap {
     title: string;
     level: "MUST" | "SHOULD";
     source: string;
+    /** For certify: pass (conforms), fail (does not conform), skip (does not apply), error (could not be judged). */
     outcome: Outcome;
     message?: string;
     evidence?: Record<string, unknown>;
     durationMs?: number;
+    /** With outcome "error": why it could not be judged (credential, throttled, unreachable, adapter, refused-otherwise, harness). */
+    cause?: string;
+    /** With outcome "error": what would let it be judged. */
+    fix?: string;
+    /** "adapter": the verdict rests on something the adapter made, not the CA (a failure is a warning). */
+    madeBy?: "ca" | "adapter";
+    /** How each artefact the verdict rests on was obtained (the CA's command or endpoint, or the adapter's). */
+    producedBy?: Array<{ artefact: string; by: "ca" | "adapter"; how: string; note?: string }>;
+    /** The command that runs this check alone again. */
+    reproduce?: string;
   };
   "metric.sample": { name: string; value: number; unit: string; labels?: Record<string, string> };
   "log.message": { level: "debug" | "info" | "warn" | "error"; message: string };

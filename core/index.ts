@@ -14,3 +14,5 @@ export * from "./deadline.js";
 export * from "./dirs.js";
 export * from "./keygen.js";
 export * from "./policy.js";
+export * from "./version.js";
+export * from "./certify-verdict.js";

@@ -19,25 +19,31 @@ function log(): AnyEvent[] {
   return events; // A-4 never finished: the run died
 }
 
-test("the report is rebuilt from check events; a check that never finished is an error, so the verdict fails", (t) => {
+test("the report is rebuilt from check events; a check that never finished is not judged, so the run is incomplete", (t) => {
   const r = buildCertifyReport(log());
   t.is(r.ca, "x");
-  t.deepEqual(r.checks.map((c) => [c.id, c.outcome]), [["A-1", "pass"], ["A-2", "fail"], ["A-3", "skip"], ["A-4", "error"]]);
-  t.is(r.verdict, "fail");
-  t.deepEqual({ mustFailed: r.totals.mustFailed, shouldFailed: r.totals.shouldFailed }, { mustFailed: 1, shouldFailed: 1 });
+  // failures first: not judged, then the SHOULD warning, then pass, then skip
+  // (and the run itself, which never finished, is not judged either: RUN-INCOMPLETE)
+  t.deepEqual(r.checks.map((c) => [c.id, c.outcome]), [["A-4", "error"], ["RUN-INCOMPLETE", "error"], ["A-2", "fail"], ["A-1", "pass"], ["A-3", "skip"]]);
+  t.is(r.verdict, "incomplete");
+  t.is(r.exitCode, 3);
+  t.deepEqual({ defects: r.totals.defects, warnings: r.totals.warnings, notJudged: r.totals.notJudged }, { defects: 0, warnings: 1, notJudged: 2 });
 });
 
 test("a failed SHOULD alone does not fail the verdict", (t) => {
   const events = log().slice(0, -1);
+  const last = events[events.length - 1];
+  events.push({ type: "run.finished", seq: last.seq + 1, time: last.time, data: { outcome: "pass" } });
   t.is(buildCertifyReport(events).verdict, "pass");
+  t.is(buildCertifyReport(events.slice(0, -1)).verdict, "incomplete", "without run.finished the run did not finish");
 });
 
 test("writers escape what they print", (t) => {
   const r = buildCertifyReport(log());
   const junit = certifyJUnit(r);
-  t.regex(junit, /name="A-1 \[MUST\] title of A-1 &lt;&amp;&gt;"/);
-  t.regex(junit, /<failure message="no nonce \| none" type="SHOULD">/);
+  t.regex(junit, /name="A-1: title of A-1 &lt;&amp;&gt;"/);
+  t.regex(junit, /<skipped message="warning: SHOULD not met: no nonce \| none"\/>/);
   t.regex(junit, /<skipped message="the CA does not offer hold"\/>/);
-  t.regex(certifyMarkdown(r), /\| A-2 \| SHOULD \| FAIL \| title of A-2 <&> \| RFC 5280 5.2.3 \| no nonce \\\| none \|/);
+  t.regex(certifyMarkdown(r), /\| A-2 \| SHOULD \| WARN \| title of A-2 <&> \| RFC 5280 5.2.3 \| no nonce \\\| none \|/);
   t.notRegex(certifyHtml(r), /title of A-1 <&>/);
 });

@@ -1,5 +1,6 @@
 import { relative } from "node:path";
-import type { CertifyReport } from "./certify-model.js";
+import type { CertifyReport, CheckRow } from "./certify-model.js";
+import { countsText, verdictText, warningText } from "./certify-wording.js";
 import type { Report } from "./model.js";
 import type { QualificationReport } from "./qualify-model.js";
 
@@ -24,10 +25,22 @@ export function scenarioSummaryText(report: Report, wallMs: number, cwd: string)
   return lines.join("\n") + "\n";
 }
 
-/** `certify`: a line per check, then the verdict. */
+/**
+ * `certify`: the verdict and its exit status, the counts, then a line per
+ * defect, per check not judged (each distinct fix said once, after the
+ * checks it fixes) and per warning, in the report's order.
+ */
 export function certifySummaryText(r: CertifyReport): string {
-  const lines = r.checks.map((c) => `${c.outcome.toUpperCase().padEnd(5)} ${c.level.padEnd(6)} ${c.id.padEnd(26)} ${c.message}`);
-  lines.push("", `${r.ca}: ${r.verdict.toUpperCase()} (${r.totals.mustFailed} MUST failed, ${r.totals.shouldFailed} SHOULD failed, ${r.totals.skip} skipped)`);
+  const lines = [`${r.ca}: ${verdictText(r)}`, countsText(r)];
+  const line = (tag: string, c: CheckRow, text: string) => `${tag.padEnd(10)} ${c.level.padEnd(6)} ${c.id.padEnd(26)} ${text}`;
+  for (const c of r.checks.filter((x) => x.class === "defect")) lines.push(line("FAIL", c, c.message));
+  const notJudged = r.checks.filter((x) => x.class === "not-judged" || x.class === "not-judged-allowed");
+  for (const fix of new Set(notJudged.map((c) => c.fix ?? ""))) {
+    const fixed = notJudged.filter((c) => (c.fix ?? "") === fix);
+    for (const c of fixed) lines.push(line("NOT JUDGED", c, `(${c.cause ?? "unknown cause"}) ${c.message}`));
+    if (fix) lines.push(`${"".padEnd(10)} fix${fixed.length > 1 ? ` for ${fixed.map((c) => c.id).join(", ")}` : ""}: ${fix}`);
+  }
+  for (const c of r.checks.filter((x) => x.class === "warning")) lines.push(line("WARN", c, warningText(c)));
   return lines.join("\n") + "\n";
 }
 

@@ -1,11 +1,11 @@
 import test from "ava";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CfsslCa } from "../conformance/adapters/cfssl.js";
 import { CaError } from "../simulator/ca/api.js";
-import { makeCsr, normSerial } from "../conformance/pkix.js";
+import { breakSignature, buildOcspRequest, makeCsr, normSerial, parseCrl } from "../conformance/pkix.js";
 
 /** The serials `openssl crl -text` lists, as integers in hex. */
 const crlSerials = (text: string) => [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => normSerial(m[1]));
@@ -49,15 +49,17 @@ test("cfssl serve signs and revokes into its SQLite certdb; gencrl and the OCSP 
   t.regex(out, /leaf.pem: revoked/);
 });
 
-test("cfssl refusals are CaErrors; a second revocation is (wrongly) acknowledged", async (t) => {
+test("cfssl refusals are CaErrors in the seam's reason codes, CFSSL's own code and message kept; a second revocation is (wrongly) acknowledged", async (t) => {
   const ca = await CfsslCa.create();
   t.teardown(() => ca.close());
   const unknown = await t.throwsAsync(ca.revoke({ serial: "0123456789abcdef", reason: "keyCompromise", role: "operator" }));
-  t.is((unknown as CaError).status, 404);
+  t.like(unknown as CaError, { status: 404, reason: "unknown-serial" });
+  t.regex((unknown as CaError).message, /^cfssl \d+: .*not found/);
   const csr = await makeCsr("Carol");
-  const broken = csr.pem.replace(/.(?=\n-----END)/, (c) => (c === "A" ? "B" : "A"));
+  const broken = breakSignature(csr.pem);
   const bad = await t.throwsAsync(ca.issue({ csrPem: broken, profile: "authentication", holder }));
-  t.true(bad instanceof CaError);
+  t.like(bad as CaError, { status: 400, reason: "bad-csr-signature" });
+  t.regex((bad as CaError).message, /^cfssl 9\d{3}: .*verification/);
   const a = await ca.issue({ csrPem: csr.pem, profile: "signature", holder });
   await ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" });
   const again = await ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" });
@@ -78,4 +80,45 @@ test("cfssl's servers listen on 127.0.0.1 only, and close stops them and removes
   t.false(existsSync(dir));
   const after = execFileSync("ss", ["-ltnH"], { encoding: "utf8" });
   for (const p of ports) t.false(new RegExp(`:${p}\\s`).test(after), `port ${p} closed`);
+});
+
+test("this CFSSL makes no CRL from its certdb, so the CRL is the adapter's gencrl: no reasons, no CRL number, entries dated when it is made", async (t) => {
+  // the DB-backed ways later CFSSLs have do not exist in this one
+  const crlCommand = spawnSync("cfssl", ["crl"], { encoding: "utf8" });
+  t.not(crlCommand.status, 0);
+  t.regex(crlCommand.stdout + crlCommand.stderr, /Command crl is not defined/);
+  const ca = await CfsslCa.create();
+  t.teardown(() => ca.close());
+  const api = `http://127.0.0.1:${(ca as unknown as { servePort: number }).servePort}/api/v1/cfssl`;
+  t.is((await fetch(`${api}/crl`, { method: "POST", body: "{}" })).status, 404);
+  // /gencrl is there, and wants the signing key in the request: bare serials, like the command
+  t.regex(await (await fetch(`${api}/gencrl`, { method: "POST", body: "{}" })).text(), /Malformed certificate/i);
+  t.like(ca.provenance().crl, { by: "adapter" });
+
+  const a = await ca.issue({ csrPem: (await makeCsr("Alice")).pem, profile: "authentication", holder });
+  const revoked = await ca.revoke({ serial: a.serial, reason: "keyCompromise", role: "operator" });
+  await new Promise((r) => setTimeout(r, 1500)); // so that "when revoked" and "when the CRL was made" differ by a second
+  const der = await ca.crl();
+  const text = execFileSync("openssl", ["crl", "-inform", "DER", "-in", file("gencrl.der", der), "-noout", "-text"], { encoding: "utf8" });
+  t.deepEqual(crlSerials(text), [normSerial(a.serial)]);
+  t.notRegex(text, /CRL Number/);
+  t.notRegex(text, /Reason Code|Key Compromise/);
+  const entry = parseCrl(der).entries.get(normSerial(a.serial))!;
+  t.true(entry.revocationDate.getTime() >= revoked.revokedAt.getTime() + 1000, "the entry is dated when the CRL was made, not when the certificate was revoked");
+});
+
+test("this CFSSL's ocspserve answers every GET with 400 (it base64-decodes the path with its leading '/'): the error says what was sent and what came back", async (t) => {
+  const ca = await CfsslCa.create();
+  t.teardown(() => ca.close());
+  const a = await ca.issue({ csrPem: (await makeCsr("Alice")).pem, profile: "authentication", holder });
+  const req = buildOcspRequest(a.chainPem[0], [a.serial]);
+  const base = `http://127.0.0.1:${(ca as unknown as { ocspPort: number }).ocspPort}`;
+  const b64 = Buffer.from(req).toString("base64");
+  const err = await t.throwsAsync(ca.ocsp(req, "GET"), { instanceOf: CaError });
+  t.is(err!.status, 400);
+  t.is(err!.message, `OCSP GET ${base}/${encodeURIComponent(b64)} answered HTTP 400, content-type (none), empty body`);
+  // not the adapter's URL-encoding (RFC 6960 A.1): the path unencoded fares no better, and POST of the same request is answered
+  t.is((await fetch(`${base}/${b64}`)).status, 400);
+  const post = await ca.ocsp(req, "POST");
+  t.is(post[0], 0x30);
 });

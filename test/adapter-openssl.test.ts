@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OpensslCa } from "../conformance/adapters/openssl.js";
 import { CaError } from "../simulator/ca/api.js";
-import { certInfo, makeCsr, normSerial } from "../conformance/pkix.js";
+import { buildOcspRequest, certInfo, makeCsr, normSerial, parseOcspResponse, singleFor } from "../conformance/pkix.js";
 
 /** The serials `openssl crl -text` lists, as integers in hex. */
 const crlSerials = (text: string) => [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => normSerial(m[1]));
@@ -163,4 +163,21 @@ test("close removes the CA's directory and stops its responder", async (t) => {
   await ca.close();
   t.false(existsSync(dir));
   t.notRegex(execFileSync("ss", ["-ltnH"], { encoding: "utf8" }), new RegExp(`:${port}\\s`));
+});
+
+test("OCSP over GET reaches openssl ocsp through the front: the path is the URL-encoded base64 of the request (RFC 6960 A.1)", async (t) => {
+  const ca = await OpensslCa.create();
+  t.teardown(() => ca.close());
+  // a request whose base64 has "/" or "+", which the URL-encoding must carry through
+  let a;
+  let req: Uint8Array | undefined;
+  for (let i = 0; i < 20 && !req; i++) {
+    a = await ca.issue({ csrPem: (await makeCsr(`Gina ${i}`)).pem, profile: "authentication", holder });
+    const r = buildOcspRequest(a.chainPem[0], [a.serial]);
+    if (/[/+]/.test(Buffer.from(r).toString("base64"))) req = r;
+  }
+  t.truthy(req, "a request with / or + in its base64");
+  const info = parseOcspResponse(await ca.ocsp(req!, "GET"));
+  t.is(info.responseStatus, 0);
+  t.is(singleFor(info, a!.chainPem[0], a!.serial)?.status, "good");
 });

@@ -2,7 +2,7 @@ import test from "ava";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SystemClock, UsageError } from "../core/index.js";
+import { CARDLOOP_VERSION, SystemClock, UsageError } from "../core/index.js";
 import { resolveAdapter, readCaConfig } from "../conformance/adapters/resolve-target.js";
 import { EmbeddedCa, startCaServer } from "../simulator/ca/index.js";
 import { certInfo, EKU, makeCsr } from "../conformance/pkix.js";
@@ -55,6 +55,30 @@ test("embedded, http://URL and module:PATH load; the module gets the YAML option
   const c = await mod.issue({ csrPem: (await makeCsr("Dana")).pem, profile: "signature", holder, raToken: mod.credentials?.().raToken });
   t.is((await mod.status(c.serial)).status, "good");
   await mod.close();
+});
+
+test("every --ca target says what answers: embedded, http://URL (its /api/v1/info) and the worked example module (its own identity() and provenance())", async (t) => {
+  const embedded = await resolveAdapter("embedded", {}, clock);
+  t.teardown(() => embedded.close());
+  t.deepEqual(await embedded.identity?.(), { software: "cardloop embedded CA", version: CARDLOOP_VERSION });
+
+  const inner = await EmbeddedCa.open({ kdfLog2N: 10 });
+  const server = await startCaServer(inner, { host: "127.0.0.1", port: 0 });
+  t.teardown(async () => {
+    await server.close();
+    await inner.close();
+  });
+  const http = await resolveAdapter(server.url, {}, clock);
+  t.teardown(() => http.close());
+  t.deepEqual(await http.identity?.(), { software: "cardloop embedded CA", version: CARDLOOP_VERSION, url: server.url });
+
+  const mod = await resolveAdapter("module:conformance/examples/my-adapter.ts", { url: server.url, raToken: inner.raToken, operatorToken: inner.operatorToken }, clock);
+  t.teardown(() => mod.close());
+  t.deepEqual(await mod.identity?.(), { software: "cardloop embedded CA", version: CARDLOOP_VERSION, url: server.url });
+  const p = mod.provenance?.() ?? {};
+  t.deepEqual(Object.keys(p).sort(), ["crl", "issuance", "ocsp", "renewal", "revocation", "status"]);
+  t.false(JSON.stringify(p).includes(inner.raToken!));
+  t.false(JSON.stringify(p).includes(inner.operatorToken!));
 });
 
 test("embedded with serve: true answers at the URLs its certificates name", async (t) => {

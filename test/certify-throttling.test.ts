@@ -40,28 +40,33 @@ async function servedTwice(caClock: Clock, virtualClock: boolean): Promise<[Cata
 
 const outcomes = (r: CatalogRun) => Object.fromEntries(r.results.map((x) => [x.id, x.outcome]));
 const notPassed = (r: CatalogRun) => r.results.filter((x) => x.outcome !== "pass").map((x) => `${x.id} ${x.outcome}: ${x.message}`);
-const THROTTLED = "this address is throttled by the CA (429): run again later";
+const THROTTLED = "this address is throttled by the CA (429)";
+/** Throttling is not judged (outcome error, cause throttled): never a CA defect, never a pass. */
+const notJudgedAsThrottled = (r: CatalogRun) => r.results.filter((x) => x.outcome === "error");
 
-test("a CA on real time: the second run waits the throttling out or skips, and fails nothing", async (t) => {
+test("a CA on real time: the second run waits the throttling out or is not judged, and fails nothing", async (t) => {
   const [first, second] = await servedTwice(new SystemClock(), false);
   t.log(second.results.map((x) => `${x.id} ${x.outcome}: ${x.message}${typeof x.evidence.throttledWaitMs === "number" ? ` (waited ${x.evidence.throttledWaitMs} ms)` : ""}`).join("\n"));
   t.deepEqual(notPassed(first), []);
   t.deepEqual(second.mustFailures.map((x) => `${x.id}: ${x.message}`), []);
-  t.deepEqual(second.results.filter((x) => x.outcome === "fail" || x.outcome === "error").map((x) => x.id), []);
-  // it did meet the throttling: a check waited (its evidence says how long) or skipped with the reason
+  t.deepEqual(second.results.filter((x) => x.outcome === "fail").map((x) => x.id), []);
+  // it did meet the throttling: a check waited (its evidence says how long) or was not judged for it
   const met = second.results.filter((x) => typeof x.evidence.throttledWaitMs === "number" || x.message === THROTTLED);
   t.true(met.length > 0, JSON.stringify(outcomes(second)));
-  for (const x of second.results.filter((r) => r.outcome === "skip")) t.is(x.message, THROTTLED, x.id);
+  for (const x of notJudgedAsThrottled(second)) t.like(x, { message: THROTTLED, cause: "throttled", fix: "run again later, or from another address" }, x.id);
+  t.deepEqual(second.results.filter((x) => x.outcome === "skip").map((x) => x.id), [], "throttling is not a skip: the checks did not cease to apply");
+  t.not(second.verdict, "fail");
 });
 
-test("a CA on a virtual clock (nothing refills while certify waits): the second run skips what is throttled, and fails nothing", async (t) => {
+test("a CA on a virtual clock (nothing refills while certify waits): what is throttled is not judged (exit 3), and nothing fails", async (t) => {
   const [first, second] = await servedTwice(new VirtualClock(Date.now()), true);
   t.log(second.results.map((x) => `${x.id} ${x.outcome}: ${x.message}`).join("\n"));
   t.deepEqual(notPassed(first), []);
-  t.deepEqual(second.results.filter((x) => x.outcome === "fail" || x.outcome === "error").map((x) => `${x.id}: ${x.message}`), []);
-  const skipped = second.results.filter((x) => x.outcome === "skip");
-  t.true(skipped.length > 0, JSON.stringify(outcomes(second)));
-  for (const x of skipped) t.is(x.message, THROTTLED, x.id);
+  t.deepEqual(second.results.filter((x) => x.outcome === "fail").map((x) => `${x.id}: ${x.message}`), []);
+  const throttled = notJudgedAsThrottled(second);
+  t.true(throttled.length > 0, JSON.stringify(outcomes(second)));
+  for (const x of throttled) t.like(x, { message: THROTTLED, cause: "throttled" }, x.id);
+  t.is(second.verdict, "incomplete");
   // never waited: the CA's clock does not move by itself
   t.false(second.results.some((x) => typeof x.evidence.throttledWaitMs === "number"));
 });

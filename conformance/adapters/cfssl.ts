@@ -8,11 +8,13 @@ import {
   CaError,
   type CaAdapter,
   type CaCapabilities,
+  type CaIdentity,
   type CertificateStatus,
   type Holder,
   type IssueRequest,
   type IssuedCertificate,
   type Profile,
+  type Provenance,
   type RenewRequest,
   type RevocationResult,
   type RevokeRequest,
@@ -82,6 +84,20 @@ interface CertRow {
   expiry: string | null;
 }
 
+/**
+ * CFSSL's errors in the seam's reason codes, so that checks judge one
+ * vocabulary (`bad-csr-signature`, `unknown-serial`, `unsupported-reason`);
+ * CFSSL's own code and message stay in the CaError's message (evidence).
+ * CFSSL's codes are per category (9000 CSR, 11000 certdb, 400 generic), so
+ * its message says which refusal it is.
+ */
+export function cfsslRefusal(code: number | undefined, message: string, httpStatus: number): { status: number; reason: string } {
+  if (/not found/i.test(message)) return { status: 404, reason: "unknown-serial" };
+  if (/invalid reason code/i.test(message)) return { status: 400, reason: "unsupported-reason" };
+  if (code !== undefined && code >= 9000 && code < 10000 && /\bverification (failure|error)\b/i.test(message)) return { status: 400, reason: "bad-csr-signature" };
+  return { status: httpStatus >= 500 ? 500 : 400, reason: `cfssl-${code ?? "error"}` };
+}
+
 /** CFSSL stores times as "2026-11-25 06:07:50" or with fractional seconds and "+00:00". */
 function parseDbTime(s: string | null): Date | undefined {
   if (!s) return undefined;
@@ -112,6 +128,8 @@ export class CfsslCa implements CaAdapter {
   private serving: Promise<void> = Promise.resolve();
   private crlDer?: Uint8Array;
   private closed = false;
+  /** `cfssl version`, as the binary said it at start. */
+  private version = "";
 
   private constructor(
     readonly dir: string,
@@ -136,6 +154,7 @@ export class CfsslCa implements CaAdapter {
   private async start(): Promise<void> {
     const v = await run("cfssl", ["version"]).catch(() => undefined);
     if (!v || v.code !== 0) throw new Error("cfssl is not installed (Debian package golang-cfssl)");
+    this.version = v.stdout;
     await runOk("openssl", [
       "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
       "-keyout", this.p("ca-key.pem"), "-out", this.p("ca.pem"), "-subj", "/O=cardloop/CN=cardloop CFSSL test CA", "-days", "3650",
@@ -186,6 +205,68 @@ export class CfsslCa implements CaAdapter {
     };
   }
 
+  /** From `cfssl version` ("Version: 1.2.0", "Revision: dev", "Runtime: go1.19.8"); the URL is `cfssl serve`'s. */
+  async identity(): Promise<CaIdentity> {
+    const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, "m").exec(this.version)?.[1].trim();
+    const [version, revision, runtime] = [field("Version"), field("Revision"), field("Runtime")];
+    const extra = [revision && `revision ${revision}`, runtime && `runtime ${runtime}`].filter(Boolean).join(", ");
+    return {
+      software: "CFSSL",
+      ...(version ? { version: extra ? `${version} (${extra})` : version } : {}),
+      url: `http://127.0.0.1:${this.servePort}`,
+    };
+  }
+
+  /**
+   * What CFSSL makes, and what this adapter makes for it: the renewal, and
+   * the CRL, which this CFSSL cannot make from its database. File names are
+   * the adapter's directory's.
+   */
+  provenance(): Provenance {
+    const api = `http://127.0.0.1:${this.servePort}/api/v1/cfssl`;
+    const sign = `POST ${api}/sign {"certificate_request": <CSR PEM>, "profile": "authentication"|"signature"}`;
+    const revoke = `POST ${api}/revoke {"serial": <decimal serial>, "authority_key_id": <hex>, "reason": <reason>}`;
+    const revokedSerials = `sqlite3 certs.db "SELECT serial_number FROM certificates WHERE status = 'revoked'" > revoked.txt`;
+    const refresh = [
+      `cfssl ocsprefresh -db-config db.json -ca ca.pem -responder ca.pem -responder-key ca-key.pem${this.opts.ocsp?.interval ? ` -interval ${this.opts.ocsp.interval}` : ""}`,
+      "cfssl ocspdump -db-config db.json > responses.txt",
+      `cfssl ocspserve -address 127.0.0.1 -port ${this.ocspPort} -responses responses.txt`,
+    ].join("; ");
+    const afterRevoke = this.opts.ocsp?.refreshAfterRevoke ?? true;
+    const delay = this.opts.ocsp?.refreshDelayMs ?? 0;
+    return {
+      issuance: { by: "ca", how: sign, note: "cfssl serve records the certificate in its certdb (certs.db); it caps no validity at the card's expiry" },
+      renewal: {
+        by: "adapter",
+        how: `${sign.replace("<CSR PEM>", "<new CSR PEM>").replace('"authentication"|"signature"', "<old certificate's profile>")}; ${revoke.replace("<reason>", '"superseded"')}`,
+        note: "CFSSL has no renewal: the adapter signs the new request with the old certificate's profile, then revokes the old certificate as superseded; it asks for no proof of the old key",
+      },
+      revocation: { by: "ca", how: revoke },
+      status: {
+        by: "ca",
+        how: `sqlite3 certs.db "SELECT status, reason, revoked_at, expiry FROM certificates WHERE serial_number = '<decimal serial>'"`,
+        note: "CFSSL's certdb, read by the adapter: this CFSSL has no status endpoint",
+      },
+      crl: {
+        by: "adapter",
+        how: `${revokedSerials}; cfssl gencrl revoked.txt ca.pem ca-key.pem`,
+        note:
+          "this CFSSL (1.2.0) makes no CRL from its certdb (no `cfssl crl`, no /api/v1/cfssl/crl; /api/v1/cfssl/gencrl, like the command, takes bare serials): " +
+          "the adapter lists the revoked serials, so the entries carry no reason, their revocation date is the time of generation, and the CRL has no CRL number; " +
+          `${(this.opts.crl?.regenerate ?? "on-request") === "never" ? "made on the first fetch and served unchanged (crl.regenerate: never)" : "made afresh for every fetch"}, ` +
+          "served at /crl by the adapter's 127.0.0.1 front (the certificates' CRL distribution point)",
+      },
+      ocsp: {
+        by: "ca",
+        how: refresh,
+        note:
+          "CFSSL's own responses, pre-signed from its certdb and served by its own responder; the adapter runs this cycle, as a deployment's cron would, after each signing" +
+          (afterRevoke ? ` and after each revocation${delay ? ` (${delay} ms later)` : ""}` : " only (ocsp.refreshAfterRevoke: false: a revocation reaches OCSP with the next signing)") +
+          ", and restarts ocspserve to load them; POST and GET go straight to ocspserve",
+      },
+    };
+  }
+
   private async api(path: string, body: unknown): Promise<Record<string, unknown>> {
     const res = await request(`http://127.0.0.1:${this.servePort}${path}`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
     const text = await res.body.text();
@@ -197,8 +278,9 @@ export class CfsslCa implements CaAdapter {
     }
     if (!j.success) {
       const e = j.errors?.[0];
-      const status = /not found/i.test(e?.message ?? "") ? 404 : res.statusCode >= 500 ? 500 : 400;
-      throw new CaError(status, `cfssl-${e?.code ?? "error"}`, `cfssl: ${e?.message ?? `HTTP ${res.statusCode}`}`);
+      const message = e?.message ?? `HTTP ${res.statusCode}`;
+      const { status, reason } = cfsslRefusal(e?.code, message, res.statusCode);
+      throw new CaError(status, reason, `cfssl ${e?.code ?? res.statusCode}: ${message}`);
     }
     return j.result ?? {};
   }

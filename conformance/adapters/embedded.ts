@@ -1,5 +1,5 @@
-import { SystemClock, type Clock } from "../../core/index.js";
-import { EmbeddedCa, startCaServer, type CaServer, type EmbeddedCaOptions } from "../../simulator/ca/index.js";
+import { CARDLOOP_VERSION, SystemClock, type Clock } from "../../core/index.js";
+import { EmbeddedCa, startCaServer, type CaIdentity, type CaServer, type EmbeddedCaOptions, type Provenance } from "../../simulator/ca/index.js";
 
 export interface EmbeddedAdapterOptions extends Omit<EmbeddedCaOptions, "clock"> {
   clock?: Clock;
@@ -10,30 +10,58 @@ export interface EmbeddedAdapterOptions extends Omit<EmbeddedCaOptions, "clock">
   serve?: boolean;
 }
 
+/** The embedded CA as certify's adapter: the CA itself, saying what it is and that it makes everything itself. */
+export type EmbeddedAdapter = EmbeddedCa & { identity(): Promise<CaIdentity>; provenance(): Provenance };
+
+/** What the served CA answers at GET /api/v1/info (simulator/ca/http.ts); test/adapter-provenance checks they agree. */
+const SOFTWARE = "cardloop embedded CA";
+
+/**
+ * Everything is the CA's own: certify calls the CA's methods in this process
+ * (with `serve: true` the server is only there for the URLs in certificates).
+ */
+function embeddedProvenance(): Provenance {
+  const inProcess = "in process, no HTTP";
+  return {
+    issuance: { by: "ca", how: "EmbeddedCa.issue({csrPem, profile, holder, cardExpiry, raToken})", note: inProcess },
+    renewal: { by: "ca", how: "EmbeddedCa.renewalChallenge(serial), then EmbeddedCa.renew(serial, {csrPem, challenge, proof})", note: inProcess },
+    revocation: { by: "ca", how: "EmbeddedCa.revoke({serial, reason, role, code | answers + operatorToken})", note: inProcess },
+    status: { by: "ca", how: "EmbeddedCa.status(serial)", note: inProcess },
+    crl: { by: "ca", how: "EmbeddedCa.crl()", note: inProcess },
+    ocsp: {
+      by: "ca",
+      how: "EmbeddedCa.ocsp(request DER)",
+      note: `${inProcess}: POST and GET are one call here; certify --ca http://URL (cardloop ca serve) judges the HTTP transport`,
+    },
+  };
+}
+
 /**
  * The embedded reference CA, in-process. It implements CaAdapter itself; this
- * wrapper only chooses throwaway defaults (in memory, a cheaper code KDF) and
- * owns the optional loopback server.
+ * wrapper only chooses throwaway defaults (in memory, a cheaper code KDF),
+ * owns the optional loopback server, and says what the CA is.
  */
-export async function createEmbeddedAdapter(options: EmbeddedAdapterOptions = {}): Promise<EmbeddedCa> {
+export async function createEmbeddedAdapter(options: EmbeddedAdapterOptions = {}): Promise<EmbeddedAdapter> {
   const { serve, ...rest } = options;
   const ca = await EmbeddedCa.open({
     kdfLog2N: options.dataDir ? undefined : 10, // codes of a throwaway CA need no costly KDF
     ...rest,
     clock: options.clock ?? new SystemClock(),
   });
-  if (!serve) return ca;
   let server: CaServer | undefined;
-  try {
-    server = await startCaServer(ca, { host: "127.0.0.1", port: 0 });
-  } catch (err) {
-    await ca.close();
-    throw err;
+  if (serve) {
+    try {
+      server = await startCaServer(ca, { host: "127.0.0.1", port: 0 });
+    } catch (err) {
+      await ca.close();
+      throw err;
+    }
+    const close = ca.close.bind(ca);
+    ca.close = async () => {
+      await server!.close();
+      await close();
+    };
   }
-  const close = ca.close.bind(ca);
-  ca.close = async () => {
-    await server!.close();
-    await close();
-  };
-  return ca;
+  const identity: CaIdentity = { software: SOFTWARE, version: CARDLOOP_VERSION, ...(server ? { url: server.url } : {}) };
+  return Object.assign(ca, { identity: async () => identity, provenance: embeddedProvenance });
 }

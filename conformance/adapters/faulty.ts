@@ -3,9 +3,11 @@ import {
   type CaAdapter,
   type CaCapabilities,
   type CaCredentials,
+  type CaIdentity,
   type CertificateStatus,
   type IssueRequest,
   type IssuedCertificate,
+  type Provenance,
   type RenewalChallenge,
   type RenewRequest,
   type RevocationResult,
@@ -126,6 +128,15 @@ export class FaultyCa implements CaAdapter {
 
   credentials(): CaCredentials {
     return this.inner.credentials?.() ?? {};
+  }
+
+  /** The inner CA's: the fault is this wrapper's, what answers is still that CA. */
+  identity(): Promise<CaIdentity> {
+    return this.inner.identity?.() ?? Promise.resolve({ software: "unknown" });
+  }
+
+  provenance(): Provenance {
+    return this.inner.provenance?.() ?? {};
   }
 
   /** The inner CA's own credential, which a faulty CA hands to callers that brought none. */

@@ -5,9 +5,11 @@ import {
   type CaAdapter,
   type CaCapabilities,
   type CaCredentials,
+  type CaIdentity,
   type CertificateStatus,
   type IssueRequest,
   type IssuedCertificate,
+  type Provenance,
   type RenewalChallenge,
   type RenewRequest,
   type RevocationReason,
@@ -16,6 +18,29 @@ import {
 } from "../../simulator/ca/index.js";
 import { splitPem } from "../../pki/index.js";
 import { ocspOverHttp } from "./loopback-http.js";
+
+/**
+ * What HttpCa can tell of the CA behind a URL. `server`: the HTTP Server
+ * header, for a CA that does not say what it is (software "unknown").
+ */
+export interface HttpCaIdentity extends CaIdentity {
+  server?: string;
+}
+
+/** A base URL fit for reports: credentials a user put into it (http://user:secret@host) left out. */
+export function publicUrl(base: string): string {
+  try {
+    const u = new URL(base);
+    if (!u.username && !u.password && !u.search && !u.hash) return base;
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    return u.href.replace(/\/$/, "");
+  } catch {
+    return "(an unparsable URL)";
+  }
+}
 
 export interface HttpAdapterOptions {
   /** Base URL of a served embedded CA (`cardloop ca serve`), e.g. http://127.0.0.1:8440. */
@@ -55,10 +80,12 @@ export class HttpCa implements CaAdapter {
   private readonly agent: Agent;
   /** What the served CA says of its clock (GET /api/v1/clock): virtual when it only moves when told to. */
   private virtualClock = false;
+  /** Asked once, on first use: GET /api/v1/info. */
+  private identityAsked?: Promise<HttpCaIdentity>;
 
   private constructor(private readonly opts: HttpAdapterOptions) {
     this.base = opts.url.replace(/\/$/, "");
-    this.name = `http ${this.base}`;
+    this.name = `http ${publicUrl(this.base)}`;
     this.agent = new Agent({ connections: 32, headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000 });
   }
 
@@ -74,7 +101,7 @@ export class HttpCa implements CaAdapter {
       await ca.chain();
     } catch (err) {
       await ca.close();
-      throw new Error(`CA at ${opts.url} is not reachable: ${(err as Error).message}`);
+      throw new Error(`CA at ${publicUrl(opts.url)} is not reachable: ${(err as Error).message}`);
     }
     ca.virtualClock = await ca.servedClockIsVirtual();
     return ca;
@@ -92,6 +119,50 @@ export class HttpCa implements CaAdapter {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * The CA's own word (GET /api/v1/info: {software, version}, public and
+   * read-only on `cardloop ca serve`); for a server without it, software
+   * "unknown" with its Server header, if it sends one.
+   */
+  identity(): Promise<HttpCaIdentity> {
+    return (this.identityAsked ??= this.askIdentity());
+  }
+
+  private async askIdentity(): Promise<HttpCaIdentity> {
+    const url = publicUrl(this.base);
+    try {
+      const res = await request(`${this.base}/api/v1/info`, { method: "GET", headers: { accept: "application/json" }, dispatcher: this.agent });
+      const text = await res.body.text();
+      // what a server says of itself goes into reports: one bounded line
+      const said = (v: unknown) => String(v).replace(/\s+/g, " ").slice(0, 200);
+      const server = res.headers.server === undefined ? {} : { server: said(res.headers.server) };
+      let info: Record<string, unknown> = {};
+      try {
+        info = res.statusCode === 200 ? (JSON.parse(text) as Record<string, unknown>) : {};
+      } catch {
+        info = {};
+      }
+      if (typeof info.software !== "string" || !info.software) return { software: "unknown", url, ...server };
+      return { software: said(info.software), ...(typeof info.version === "string" ? { version: said(info.version) } : {}), url, ...server };
+    } catch {
+      return { software: "unknown", url };
+    }
+  }
+
+  /** Everything is the served CA's own, through its HTTP API. */
+  provenance(): Provenance {
+    const u = publicUrl(this.base);
+    const cert = `${u}/api/v1/certificates/{serial}`;
+    return {
+      issuance: { by: "ca", how: `POST ${u}/api/v1/certificates (Authorization: Bearer <raToken>)` },
+      renewal: { by: "ca", how: `POST ${cert}/renewal-challenge, then POST ${cert}/renew {csr, challenge, proof} (or Authorization: Bearer <operatorToken>)` },
+      revocation: { by: "ca", how: `POST ${cert}/revoke {reason, role, code | answers} (operator: Authorization: Bearer <operatorToken>)` },
+      status: { by: "ca", how: `GET ${cert}` },
+      crl: { by: "ca", how: `GET ${u}/crl` },
+      ocsp: { by: "ca", how: `POST ${u}/ocsp (application/ocsp-request); GET ${u}/ocsp/{URL-encoded base64 of the request}` },
+    };
   }
 
   credentials(): CaCredentials {

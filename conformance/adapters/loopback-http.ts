@@ -88,17 +88,77 @@ export function startLoopbackServer(routes: LoopbackRoutes): Promise<LoopbackSer
   });
 }
 
-/** An OCSP exchange over HTTP (RFC 6960 appendix A): POST the DER, or GET it base64-encoded in the path. */
+/**
+ * The GET URL of an OCSP request (RFC 6960 A.1): the base URL, "/", and the
+ * URL-encoding of the base64 DER ("+", "/" and "=" escaped).
+ */
+export function ocspGetUrl(baseUrl: string, der: Uint8Array): string {
+  return `${baseUrl.replace(/\/$/, "")}/${encodeURIComponent(Buffer.from(der).toString("base64"))}`;
+}
+
+/** How much of an answer's body an error message quotes. */
+const BODY_QUOTE = 120;
+
+/** The start of a body for a message: text as it is (one line), binary as hex. */
+export function quoteBody(body: Uint8Array): string {
+  if (body.length === 0) return "empty body";
+  const head = body.subarray(0, BODY_QUOTE);
+  const more = body.length > head.length ? ` (${body.length} bytes)` : "";
+  let text = Buffer.from(head).toString("utf8");
+  if (more) text = text.replace(/\uFFFD{1,3}$/, ""); // a character cut at the quote's end is no sign of binary
+  // text: valid UTF-8 without control characters other than whitespace
+  const isText = !text.includes("\uFFFD") && !/[\u0000-\u0008\u000E-\u001F\u007F]/.test(text);
+  return isText ? `body ${JSON.stringify(text.replace(/\s+/g, " "))}${more}` : `body (hex) ${Buffer.from(head).toString("hex")}${more}`;
+}
+
+/** What came back, for a message: the status, the content type and the start of the body. */
+function answerOf(status: number, contentType: string | undefined, body: Uint8Array): string {
+  return `HTTP ${status}, content-type ${contentType || "(none)"}, ${quoteBody(body)}`;
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(", ") : v;
+}
+
+/**
+ * No answer at all (connection refused, reset, timed out): the URL, and the
+ * transport's own error as the cause, whose code says it was the transport.
+ */
+export class OcspTransportError extends Error {
+  readonly code?: string;
+  constructor(sent: string, cause: unknown) {
+    const inner = cause as { message?: unknown; code?: unknown } | undefined;
+    super(`${sent} got no answer: ${String(inner?.message ?? cause)}`, { cause });
+    this.name = "OcspTransportError";
+    if (typeof inner?.code === "string") this.code = inner.code;
+  }
+}
+
+/**
+ * An OCSP exchange over HTTP (RFC 6960 appendix A): POST the DER, or GET it
+ * base64-encoded in the path. A failure names what was sent (the method and
+ * the URL, for GET the encoded request as sent) and what came back, so that
+ * the evidence tells whose fault it was.
+ */
 export async function ocspOverHttp(baseUrl: string, der: Uint8Array, method: "POST" | "GET" = "POST"): Promise<Uint8Array> {
-  const res =
-    method === "POST"
-      ? await request(baseUrl, { method: "POST", body: der, headers: { "content-type": "application/ocsp-request" } })
-      : await request(`${baseUrl.replace(/\/$/, "")}/${encodeURIComponent(Buffer.from(der).toString("base64"))}`, { method: "GET" });
-  const body = new Uint8Array(await res.body.arrayBuffer());
+  const url = method === "POST" ? baseUrl : ocspGetUrl(baseUrl, der);
+  const sent = `OCSP ${method} ${url}${method === "POST" ? ` (${der.length} bytes, application/ocsp-request)` : ""}`;
+  let res: Awaited<ReturnType<typeof request>>;
+  let body: Uint8Array;
+  try {
+    res =
+      method === "POST"
+        ? await request(url, { method: "POST", body: der, headers: { "content-type": "application/ocsp-request" } })
+        : await request(url, { method: "GET" });
+    body = new Uint8Array(await res.body.arrayBuffer());
+  } catch (err) {
+    throw new OcspTransportError(sent, err);
+  }
+  const contentType = headerValue(res.headers["content-type"]);
   // Some responders send an OCSPResponse (e.g. malformedRequest) with an HTTP error status: the body is the answer.
-  const isOcspResponse = body.length >= 5 && body[0] === 0x30 && /ocsp-response/.test(String(res.headers["content-type"] ?? "application/ocsp-response"));
+  const isOcspResponse = body.length >= 5 && body[0] === 0x30 && /ocsp-response/.test(contentType ?? "application/ocsp-response");
   if (res.statusCode !== 200 && !isOcspResponse) {
-    throw new CaError(res.statusCode, "ocsp-http", `OCSP responder answered HTTP ${res.statusCode}: ${Buffer.from(body).toString("utf8").slice(0, 200)}`);
+    throw new CaError(res.statusCode, "ocsp-http", `${sent} answered ${answerOf(res.statusCode, contentType, body)}`);
   }
   return body;
 }

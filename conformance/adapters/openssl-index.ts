@@ -1,4 +1,5 @@
 import { REVOCATION_REASONS, type RevocationReason } from "../../core/index.js";
+import { normSerial } from "../pkix.js";
 
 /** OpenSSL's CA database (index.txt), its time format and its reason names, as the OpenSSL adapter reads and writes them. */
 
@@ -55,4 +56,34 @@ export function parseOpensslTime(s: string): Date {
   if (!m) throw new Error(`bad openssl time ${s}`);
   const y = Number(m[1]) + (Number(m[1]) < 50 ? 2000 : 1900);
   return new Date(Date.UTC(y, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+}
+
+/**
+ * A fault option (`ocsp.index`): the copy of index.txt `openssl ocsp` answers
+ * from instead of the CA's own ("live"), and what a report says of it.
+ */
+export const INDEX_DOCTORING = {
+  live: undefined,
+  "drop-valid": "without its valid certificates",
+  "revoked-as-good": "with revoked certificates marked valid",
+  "strip-reasons": "stripped of revocation reasons",
+  "good-for-unknown": "with a valid row invented for every serial asked about",
+} as const;
+export type IndexDoctoring = keyof typeof INDEX_DOCTORING;
+
+/** The rows as `mode` doctors them; `asked`: the serials of the OCSP request (unreadable: none). */
+export function doctorIndex(rows: IndexRow[], mode: IndexDoctoring, asked: () => string[]): IndexRow[] {
+  if (mode === "drop-valid") return rows.filter((r) => r.status !== "V");
+  if (mode === "revoked-as-good") return rows.map((r) => (r.status === "R" ? { ...r, status: "V" as const, revoked: "" } : r));
+  if (mode === "strip-reasons") return rows.map((r) => (r.status === "R" ? { ...r, revoked: r.revoked.split(",")[0] } : r));
+  if (mode !== "good-for-unknown") return rows;
+  let serials: string[];
+  try {
+    serials = asked();
+  } catch {
+    serials = [];
+  }
+  const known = new Set(rows.map((r) => normSerial(r.serialCol)));
+  const invented = serials.filter((s) => !known.has(s));
+  return [...rows, ...invented.map((s) => ({ status: "V" as const, expiry: "491231235959Z", revoked: "", serialCol: s.toUpperCase(), file: "unknown", subject: "/CN=invented" }))];
 }

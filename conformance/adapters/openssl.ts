@@ -6,11 +6,13 @@ import {
   CaError,
   type CaAdapter,
   type CaCapabilities,
+  type CaIdentity,
   type CertificateStatus,
   type Holder,
   type IssueRequest,
   type IssuedCertificate,
   type Profile,
+  type Provenance,
   type RenewRequest,
   type RevocationReason,
   type RevocationResult,
@@ -20,7 +22,8 @@ import { pemToDer } from "../../pki/index.js";
 import { certInfo, normSerial, ocspRequestSerials } from "../pkix.js";
 import { MALFORMED_REQUEST, ocspOverHttp, startLoopbackServer, type LoopbackServer } from "./loopback-http.js";
 import { lastLines, run, runOk, SerialQueue } from "./process.js";
-import { formatIndex, OPENSSL_REASONS, opensslTime, parseIndex, parseOpensslTime, REASON_FROM_INDEX, type IndexRow } from "./openssl-index.js";
+import { doctorIndex, formatIndex, OPENSSL_REASONS, opensslTime, parseIndex, parseOpensslTime, REASON_FROM_INDEX, type IndexDoctoring, type IndexRow } from "./openssl-index.js";
+import { opensslProvenance } from "./openssl-provenance.js";
 
 /** Extension lines of a profile section; null removes a default line (SKI/AKI become "none"). */
 export type ExtensionOverrides = Record<string, string | null>;
@@ -54,7 +57,7 @@ export interface OpensslOptions {
     /** Who signs responses: a delegated responder certificate (default), the CA itself, or an unrelated key. */
     signer?: "delegated" | "ca" | "rogue";
     /** What the responder answers from: the live index (default) or a doctored copy. */
-    index?: "live" | "drop-valid" | "revoked-as-good" | "strip-reasons" | "good-for-unknown";
+    index?: IndexDoctoring;
     validityMinutes?: number;
   };
 }
@@ -88,6 +91,8 @@ export class OpensslCa implements CaAdapter {
   private server?: LoopbackServer;
   private crlGenerated = false;
   private counter = 0;
+  /** `openssl version`, as the binary said it at start. */
+  private version = "";
 
   private constructor(
     readonly dir: string,
@@ -116,6 +121,7 @@ export class OpensslCa implements CaAdapter {
     if (!version || version.code !== 0 || !/^OpenSSL 3\./.test(version.stdout)) {
       throw new Error(`OpenSSL 3 is required (found: ${version?.stdout.trim() || "no openssl on PATH"})`);
     }
+    this.version = version.stdout.trim();
     mkdirSync(this.p("newcerts"));
     writeFileSync(this.p("index.txt"), "");
     writeFileSync(this.p("index.txt.attr"), "unique_subject = no\n");
@@ -237,6 +243,15 @@ ${profileSection("signature")}
       bulkRevoke: false,
       virtualClock: false,
     };
+  }
+
+  async identity(): Promise<CaIdentity> {
+    return { software: "OpenSSL", version: this.version };
+  }
+
+  /** What openssl makes, and what this adapter makes for it (openssl-provenance.ts). */
+  provenance(): Provenance {
+    return opensslProvenance(this.opts);
   }
 
   issue(req: IssueRequest): Promise<IssuedCertificate> {
@@ -402,23 +417,7 @@ ${profileSection("signature")}
   private ocspIndex(der: Uint8Array): string {
     const mode = this.opts.ocsp?.index ?? "live";
     if (mode === "live") return this.p("index.txt");
-    let rows = this.rows();
-    if (mode === "drop-valid") rows = rows.filter((r) => r.status !== "V");
-    if (mode === "revoked-as-good") rows = rows.map((r) => (r.status === "R" ? { ...r, status: "V" as const, revoked: "" } : r));
-    if (mode === "strip-reasons") rows = rows.map((r) => (r.status === "R" ? { ...r, revoked: r.revoked.split(",")[0] } : r));
-    if (mode === "good-for-unknown") {
-      let asked: string[] = [];
-      try {
-        asked = ocspRequestSerials(der);
-      } catch {
-        asked = [];
-      }
-      const known = new Set(rows.map((r) => normSerial(r.serialCol)));
-      for (const s of asked) {
-        if (!known.has(s)) rows.push({ status: "V", expiry: "491231235959Z", revoked: "", serialCol: s.toUpperCase(), file: "unknown", subject: "/CN=invented" });
-      }
-    }
-    writeFileSync(this.p("index-ocsp.txt"), formatIndex(rows));
+    writeFileSync(this.p("index-ocsp.txt"), formatIndex(doctorIndex(this.rows(), mode, () => ocspRequestSerials(der))));
     writeFileSync(this.p("index-ocsp.txt.attr"), "unique_subject = no\n");
     return this.p("index-ocsp.txt");
   }

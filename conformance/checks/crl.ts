@@ -1,21 +1,48 @@
 import { REASON_CODES } from "../../core/index.js";
-import { certInfo, crlSignedBy, keyHash, normSerial, type CrlInfo } from "../pkix.js";
+import { certInfo, crlPem, crlSignedBy, keyHash, normSerial, type CrlInfo } from "../pkix.js";
 import type { Watch } from "./fixtures.js";
 import { fail, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
 
+/**
+ * The CRL checks judge the issuing CA's CRL: one its issuer names and signs
+ * (CRL-SIGNATURE judges that). A CRL anyone else signed says nothing about
+ * this CA, so the other checks do not judge its number, times or entries:
+ * they skip, pointing at CRL-SIGNATURE, and the defect is reported once.
+ * Evidence carries CRLs as PEM (`openssl crl -text -noout`) and the issuer as
+ * a PEM certificate.
+ */
+
 const crlEvidence = (c: CrlInfo) => ({
-  crl: Buffer.from(c.der).toString("base64"),
+  crl: crlPem(c.der),
   issuer: c.issuer,
   thisUpdate: c.thisUpdate,
   nextUpdate: c.nextUpdate ?? null,
   crlNumber: c.number?.toString() ?? null,
   entries: c.entries.size,
+  howToRead: "save the PEM as crl.pem; openssl crl -in crl.pem -text -noout",
 });
 
-/** The CRL that lists the watched revocation; when none did, PROP-CRL has already said so. */
+const NOT_THE_ISSUERS = "the CRL is not signed by the issuing CA, so nothing on it is the CA's word: see CRL-SIGNATURE";
+
+/** The CA's current CRL, when its issuer signed it. */
+async function issuerCrl(ctx: CheckContext): Promise<CrlInfo> {
+  const crl = await ctx.fx.crl();
+  if (!(await ctx.fx.signedByIssuer(crl))) throw new Precondition(NOT_THE_ISSUERS, { crl: crlPem(crl.der), crlIssuer: crl.issuer });
+  return crl;
+}
+
+/**
+ * The issuer-signed CRL that lists the watched revocation. When none did,
+ * PROP-CRL has said so (or CRL-SIGNATURE, when no CRL came back signed by
+ * the issuing CA at all).
+ */
 async function listing(ctx: CheckContext): Promise<{ w: Watch; crl: CrlInfo }> {
   const w = await ctx.fx.watch();
-  if (!w.crl.seen) throw new Precondition("the revoked certificate never appeared on the CRL: see PROP-CRL", { serial: w.cert.issued.serial });
+  if (!w.crl.seen) {
+    const serial = w.cert.issued.serial;
+    if (w.crl.answered === 0) throw new Precondition(`no CRL signed by the issuing CA came back (${w.crl.lastError ?? "no answer"}): see CRL-SIGNATURE`, { serial });
+    throw new Precondition("the revoked certificate never appeared on the CRL: see PROP-CRL", { serial });
+  }
   return { w, crl: w.crl.seen };
 }
 
@@ -26,13 +53,17 @@ export const crlChecks: Check[] = [
     source: "RFC 5280 5.1.1.3, 6.3.3 (f)",
     level: "MUST",
     needs: ["crl"],
+    credentials: ["raToken"],
+    judges: ["crl"],
     async run(ctx) {
       const issuerPem = await ctx.fx.issuerPem();
       const crl = await ctx.fx.crl();
       const issuer = certInfo(issuerPem);
-      const ev = { ...crlEvidence(crl), expectedIssuer: issuer.subject };
-      if (crl.issuer !== issuer.subject) return fail(`CRL issuer ${crl.issuer} is not ${issuer.subject}`, ev);
-      return (await crlSignedBy(crl.der, issuerPem)) ? pass("signature verifies with the issuing CA's key", ev) : fail("the CRL signature does not verify with the issuing CA's key", ev);
+      const ev = { ...crlEvidence(crl), expectedIssuer: issuer.subject, issuerCertificate: issuerPem };
+      if (crl.issuer !== issuer.subject) return fail(`CRL issuer ${crl.issuer} is not the issuing CA ${issuer.subject} (RFC 5280 6.3.3 (b))`, ev);
+      return (await crlSignedBy(crl.der, issuerPem))
+        ? pass("signature verifies with the issuing CA's key", ev)
+        : fail("the CRL signature does not verify with the issuing CA's key: relying parties must reject it (RFC 5280 6.3.3 (f))", ev);
     },
   },
   {
@@ -41,8 +72,10 @@ export const crlChecks: Check[] = [
     source: "RFC 5280 5.2.3",
     level: "MUST",
     needs: ["crl"],
+    credentials: ["raToken"],
+    judges: ["crl"],
     async run(ctx) {
-      const crl = await ctx.fx.crl();
+      const crl = await issuerCrl(ctx);
       const ev = crlEvidence(crl);
       if (crl.number === undefined) return fail("no cRLNumber extension", ev);
       return crl.number < 1n << 159n ? pass(`CRL number ${crl.number}`, ev) : fail("CRL number longer than 20 octets", ev);
@@ -54,13 +87,15 @@ export const crlChecks: Check[] = [
     source: "RFC 5280 5.2.1",
     level: "MUST",
     needs: ["crl"],
+    credentials: ["raToken"],
+    judges: ["crl"],
     async run(ctx) {
       const issuerPem = await ctx.fx.issuerPem();
-      const crl = await ctx.fx.crl();
+      const crl = await issuerCrl(ctx);
       const expected = certInfo(issuerPem).ski ?? keyHash(issuerPem);
-      const ev = { ...crlEvidence(crl), aki: crl.aki ?? null, issuerSki: expected };
+      const ev = { ...crlEvidence(crl), aki: crl.aki ?? null, issuerSki: expected, issuerCertificate: issuerPem };
       if (!crl.aki) return fail("no authorityKeyIdentifier on the CRL", ev);
-      return crl.aki.toLowerCase() === expected.toLowerCase() ? pass("matches the issuer", ev) : fail("authorityKeyIdentifier does not match the issuer", ev);
+      return crl.aki.toLowerCase() === expected.toLowerCase() ? pass("matches the issuer", ev) : fail("authorityKeyIdentifier does not match the issuing CA's subjectKeyIdentifier", ev);
     },
   },
   {
@@ -69,8 +104,10 @@ export const crlChecks: Check[] = [
     source: "RFC 5280 5.1.2.4, 5.1.2.5",
     level: "MUST",
     needs: ["crl"],
+    credentials: ["raToken"],
+    judges: ["crl"],
     async run(ctx) {
-      const crl = await ctx.fx.crl();
+      const crl = await issuerCrl(ctx);
       const now = ctx.clock.now();
       const ev = { ...crlEvidence(crl), now };
       if (crl.thisUpdate.getTime() > now.getTime() + ctx.options.clockSkewMs) return fail("thisUpdate is in the future", ev);
@@ -86,23 +123,33 @@ export const crlChecks: Check[] = [
     source: "RFC 5280 5.2.3 (monotonically increasing)",
     level: "MUST",
     needs: ["crl"],
+    credentials: ["raToken"],
+    judges: ["crl"],
     async run(ctx) {
-      await ctx.fx.watch(); // its polling fetches CRLs before and after a revocation
+      await ctx.fx.watch(); // it fetches a CRL before its revocation, and polls after it
       await ctx.fx.crl();
+      // Only the issuing CA's CRLs, in the order fetched; one fetched twice is one CRL.
       const distinct: CrlInfo[] = [];
+      let others = 0;
       for (const c of ctx.fx.crlHistory) {
+        if (!(await ctx.fx.signedByIssuer(c))) {
+          others++;
+          continue;
+        }
         const prev = distinct[distinct.length - 1];
         if (!prev || Buffer.compare(Buffer.from(prev.der), Buffer.from(c.der)) !== 0) distinct.push(c);
       }
       const seq = distinct.map((c) => ({ thisUpdate: c.thisUpdate, crlNumber: c.number?.toString() ?? null, entries: c.entries.size }));
-      if (distinct.some((c) => c.number === undefined)) return skip("CRLs without a CRL number: see CRL-NUMBER", { sequence: seq });
-      if (distinct.length < 2) return skip("the CA issued only one CRL during the run", { sequence: seq });
+      const ev = { sequence: seq, notSignedByTheIssuer: others };
+      if (distinct.length === 0 && others > 0) throw new Precondition(NOT_THE_ISSUERS, ev);
+      if (distinct.some((c) => c.number === undefined)) return skip("CRLs without a CRL number: see CRL-NUMBER", ev);
+      if (distinct.length < 2) return skip("the CA issued only one CRL during the run", ev);
       for (let i = 1; i < distinct.length; i++) {
         if (distinct[i].number! <= distinct[i - 1].number!) {
-          return fail(`CRL number went from ${distinct[i - 1].number} to ${distinct[i].number} for a new CRL`, { sequence: seq });
+          return fail(`CRL number went from ${distinct[i - 1].number} to ${distinct[i].number} for a new CRL`, { ...ev, earlier: crlPem(distinct[i - 1].der), later: crlPem(distinct[i].der) });
         }
       }
-      return pass(`${distinct.length} CRLs, numbers strictly increasing`, { sequence: seq });
+      return pass(`${distinct.length} CRLs, numbers strictly increasing`, ev);
     },
   },
   {
@@ -111,12 +158,17 @@ export const crlChecks: Check[] = [
     source: "RFC 5280 5.3.1",
     level: "MUST",
     needs: ["crl"],
+    credentials: ["raToken"],
+    judges: ["crl", "revocation"],
     async run(ctx) {
       const { w, crl } = await listing(ctx);
+      const expected = REASON_CODES[w.reason];
+      // RFC 5280 5.3.1: unspecified is written by leaving reasonCode out, so an entry without one is right.
+      if (expected === REASON_CODES.unspecified) throw new Precondition("the policy lets a holder give only unspecified, which a CRL entry states by carrying no reasonCode: nothing to compare");
       const entry = crl.entries.get(normSerial(w.cert.issued.serial))!;
-      const ev = { serial: entry.serial, revocationDate: entry.revocationDate, reasonCode: entry.reason ?? null, expected: REASON_CODES.keyCompromise, crl: Buffer.from(crl.der).toString("base64") };
-      if (entry.reason === undefined) return fail("the entry has no reasonCode (revoked for keyCompromise)", ev);
-      return entry.reason === REASON_CODES.keyCompromise ? pass("keyCompromise (1)", ev) : fail(`reasonCode ${entry.reason}, expected keyCompromise (1)`, ev);
+      const ev = { serial: entry.serial, askedReason: w.reason, revocationDate: entry.revocationDate, reasonCode: entry.reason ?? null, expected, ...crlEvidence(crl) };
+      if (entry.reason === undefined) return fail(`the entry has no reasonCode (revoked for ${w.reason})`, ev);
+      return entry.reason === expected ? pass(`${w.reason} (${expected})`, ev) : fail(`reasonCode ${entry.reason}, expected ${w.reason} (${expected})`, ev);
     },
   },
   {
@@ -125,15 +177,17 @@ export const crlChecks: Check[] = [
     source: "RFC 5280 5.1.2.6",
     level: "MUST",
     needs: ["crl"],
+    credentials: ["raToken"],
+    judges: ["crl", "revocation"],
     async run(ctx) {
       await listing(ctx);
       const later = await ctx.fx.watchLater();
       const crl = later.crl.seen;
-      if (!crl) throw new Precondition("the later revocation never appeared on the CRL: see PROP-CRL");
+      if (!crl) throw new Precondition("the later revocation never appeared on a CRL signed by the issuing CA: see PROP-CRL");
       const serial = normSerial(later.first.cert.issued.serial);
       const entry = crl.entries.get(serial);
       const revokedAt = later.first.revocation.revokedAt;
-      const ev = { serial, acknowledgedRevokedAt: revokedAt, crlRevocationDate: entry?.revocationDate ?? null, crlThisUpdate: crl.thisUpdate, crl: Buffer.from(crl.der).toString("base64") };
+      const ev = { serial, acknowledgedRevokedAt: revokedAt, crlRevocationDate: entry?.revocationDate ?? null, ...crlEvidence(crl) };
       if (!entry) return fail("a revoked certificate dropped off a later CRL", ev);
       // CRL times have one-second resolution.
       const diff = Math.abs(entry.revocationDate.getTime() - revokedAt.getTime());

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { createHash, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { CARD_REVOCATION_REASONS, DEFAULT_REASON_BY_ROLE, reasonAllowed, type Clock, type LifecyclePolicy, type RevokerRole } from "../../core/index.js";
 import {
   CaError,
@@ -13,9 +13,11 @@ import {
   type RevocationResult,
 } from "../../simulator/ca/index.js";
 import { proveRenewal } from "../../simulator/ca/index.js";
-import { buildOcspRequest, certInfo, makeCsr, normSerial, parseCrl, parseOcspResponse, type CertInfo, type Csr, type CrlInfo, type KeyAlg, type OcspInfo } from "../pkix.js";
-import { notJudged, throttled, Throttling } from "./refusals.js";
-import { Precondition, type CertifyOptions } from "./types.js";
+import { DecodeError } from "../../pki/index.js";
+import { buildOcspRequest, certInfo, crlSignedBy, makeCsr, normSerial, parseCrl, parseOcspResponse, type CertInfo, type Csr, type CrlInfo, type KeyAlg, type OcspInfo } from "../pkix.js";
+import { revokeAndObserve } from "./observe.js";
+import { CREDENTIAL_FIX, isCaRefusal, notJudged, refusedOtherwise, throttled, Throttling } from "./refusals.js";
+import { NotJudged, Precondition, type CertifyOptions } from "./types.js";
 
 export interface Issued {
   issued: IssuedCertificate;
@@ -25,23 +27,8 @@ export interface Issued {
   requestedSpki: string;
 }
 
-export interface Observation<T> {
-  /** ms from the revocation's acknowledgement until it was first seen; undefined: not within the horizon. */
-  delayMs?: number;
-  polls: number;
-  /** Fetches that got an answer at all. */
-  answered: number;
-  seen?: T;
-  last?: T;
-  lastError?: string;
-}
-
-export interface Watch {
-  cert: Issued;
-  revocation: RevocationResult;
-  crl: Observation<CrlInfo>;
-  ocsp: Observation<OcspInfo>;
-}
+import type { Observation, Propagation, Sample, Watch } from "./observe.js";
+export type { Observation, Propagation, Sample, Watch };
 
 interface IssueOptions {
   holder?: Holder;
@@ -115,7 +102,7 @@ export class Fixtures {
   operatorToken(): string | undefined {
     if (!this.ca.capabilities().authorisation) return undefined;
     const { operatorToken } = this.credentials();
-    if (!operatorToken) throw new Precondition("certify holds no operator token for this CA: give operatorToken in --ca-config");
+    if (!operatorToken) throw new NotJudged("credential", "certify holds no operator token for this CA", CREDENTIAL_FIX);
     return operatorToken;
   }
 
@@ -138,7 +125,7 @@ export class Fixtures {
    * leave it nothing, and then even a right code gets 429). A fresh
    * certificate's right code tells: when it gets 429 too, the address is
    * throttled, and the check waits once (when the CA keeps real time and asks
-   * for a short wait) and sends `attempt` again, or skips (Precondition). When
+   * for a short wait) and sends `attempt` again, or is not judged (NotJudged). When
    * it goes through, `attempt` is sent again at once, and a 429 now is about
    * this certificate: thrown for the check to judge.
    */
@@ -182,7 +169,7 @@ export class Fixtures {
     return this.codes.get(holder.id);
   }
 
-  /** A certificate, asked for with the issuing station's credential; a 401 or 429 is a Precondition (nothing to judge). */
+  /** A certificate, asked for with the issuing station's credential; a 401 or 429 is NotJudged (nothing to judge). */
   issue(profile: Profile, opts: IssueOptions = {}): Promise<Issued> {
     return this.issueOnce(profile, opts).catch(notJudged);
   }
@@ -242,7 +229,7 @@ export class Fixtures {
   /**
    * Revokes as the holder would (email, name, own code); CAs without
    * authorisation ignore the credentials. A 429 is sorted out (`unthrottled`);
-   * a 401 or one that stays is a Precondition.
+   * a 401 or one that stays is NotJudged.
    */
   revokeAsHolder(c: Issued, reason: RevocationReason, t?: Throttling): Promise<RevocationResult> {
     const revoke = () =>
@@ -323,6 +310,19 @@ export class Fixtures {
     return info;
   }
 
+  private readonly signatures = new Map<string, Promise<boolean>>();
+  /** Whether the issuing CA signed `crl` (its name and key): a CRL anyone else signed says nothing about this CA's revocations. */
+  async signedByIssuer(crl: CrlInfo): Promise<boolean> {
+    const issuerPem = await this.issuerPem();
+    const key = createHash("sha256").update(crl.der).digest("hex");
+    let verdict = this.signatures.get(key);
+    if (!verdict) {
+      verdict = crl.issuer === certInfo(issuerPem).subject ? crlSignedBy(crl.der, issuerPem) : Promise.resolve(false);
+      this.signatures.set(key, verdict);
+    }
+    return verdict;
+  }
+
   /** An OCSP exchange; over POST a transport failure is judged once, by OCSP-POST. */
   async ocsp(serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" } = {}): Promise<{ request: Uint8Array; response: OcspInfo }> {
     return this.ocspFor(await this.issuerPem(), serials, opts);
@@ -333,7 +333,9 @@ export class Fixtures {
     try {
       return await this.ocspExchange(issuerPem, serials, opts);
     } catch (err) {
-      if ((opts.method ?? "POST") === "POST") throw new Precondition(`OCSP over POST failed (${(err as Error).message}): see OCSP-POST`);
+      // a credential or throttling is not about the exchange: not judged, whichever method
+      if (err instanceof CaError && (err.status === 401 || err.status === 429)) notJudged(err);
+      if ((opts.method ?? "POST") === "POST" && !(err instanceof DecodeError)) throw new Precondition(`OCSP over POST failed (${(err as Error).message.split("\n")[0]}): see OCSP-POST`);
       throw err;
     }
   }
@@ -343,7 +345,8 @@ export class Fixtures {
     return this.ocspExchange(await this.issuerPem(), serials, opts);
   }
 
-  private async ocspExchange(issuerPem: string, serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" }): Promise<{ request: Uint8Array; response: OcspInfo }> {
+  /** One OCSP exchange as it is: no 401/429 or transport sorting (the caller judges). */
+  async ocspExchange(issuerPem: string, serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" }): Promise<{ request: Uint8Array; response: OcspInfo }> {
     const request = buildOcspRequest(issuerPem, serials, opts.nonce);
     const der = await this.ca.ocsp(request, opts.method ?? "POST");
     return { request, response: parseOcspResponse(der) };
@@ -357,22 +360,44 @@ export class Fixtures {
     return normSerial(b.toString("hex"));
   }
 
-  /** Revoke a fresh certificate (keyCompromise), then watch the CRL and OCSP until both show it. */
+  /**
+   * The reason the watched revocations are given: the holder's usual one the
+   * policy allows (keyCompromise by default), so that what the CRL and OCSP
+   * say can be compared with what was asked.
+   */
+  watchReason(): RevocationReason {
+    const reason = this.reasonFor("holder");
+    if (!reason) throw new Precondition("the policy lets a holder give no revocation reason: certify has no revocation to watch");
+    return reason;
+  }
+
+  /** Revoke a fresh certificate, then watch the CRL and OCSP until both show it: the first propagation sample. */
   watch(): Promise<Watch> {
     return this.once("watch", async () => {
       const cert = await this.issue("authentication");
-      await this.issuerPem();
-      const caps = this.ca.capabilities();
-      const revocation = await this.revokeAsHolder(cert, "keyCompromise");
-      const t0 = this.clock.nowMs();
-      const serial = normSerial(cert.issued.serial);
-      const [crl, ocsp] = await Promise.all([
-        caps.crl ? this.observe(t0, () => this.crl(), (c) => c.entries.has(serial)) : Promise.resolve({ polls: 0, answered: 0 }),
-        caps.ocsp
-          ? this.observe(t0, async () => (await this.ocspRaw([serial])).response, (r) => r.responses.some((s) => s.serial === serial && s.status !== "good"))
-          : Promise.resolve({ polls: 0, answered: 0 }),
-      ]);
-      return { cert, revocation, crl, ocsp } as Watch;
+      // A CRL from before the revocation, so that CRL-NUMBER-INCREASING has two to compare; a failed
+      // fetch is for the CRL checks to judge when they fetch themselves.
+      if (this.ca.capabilities().crl) await this.crl().catch(() => undefined);
+      const [sample] = await this.revokeAndObserve([cert], { crl: true, ocsp: true }, 0);
+      return sample;
+    });
+  }
+
+  /**
+   * `options.samples` revocations for the propagation checks, the first being
+   * `watch()`'s. The other certificates are issued first, then revoked a little
+   * apart (so that one publication of the CA does not cover them all) and
+   * observed together: one CRL fetch per poll for every pending serial, one
+   * OCSP request per pending serial (responders may take one CertID only).
+   */
+  propagation(): Promise<Propagation> {
+    return this.once("propagation", async () => {
+      const first = await this.watch();
+      const more: Issued[] = [];
+      for (let i = 1; i < Math.max(1, this.options.samples); i++) more.push(await this.issue("authentication"));
+      const spacingMs = this.spacingMs();
+      const rest = await this.revokeAndObserve(more, { crl: true, ocsp: true }, spacingMs);
+      return { samples: [first, ...rest], pollIntervalMs: this.options.pollIntervalMs, horizonMs: this.horizonMs(), spacingMs };
     });
   }
 
@@ -383,36 +408,37 @@ export class Fixtures {
       const wait = first.revocation.revokedAt.getTime() + 1100 - this.clock.nowMs();
       if (wait > 0) await sleep(Math.min(wait, 1100));
       const second = await this.issue("authentication");
-      const revocation = await this.revokeAsHolder(second, "keyCompromise");
-      const serial = normSerial(second.issued.serial);
-      const crl = await this.observe(this.clock.nowMs(), () => this.crl(), (c) => c.entries.has(serial));
-      return { first, second, revocation, crl };
+      const [later] = await this.revokeAndObserve([second], { crl: true, ocsp: false }, 0);
+      return { first, second, revocation: later.revocation, crl: later.crl };
     });
   }
 
-  private async observe<T>(t0: number, fetch: () => Promise<T>, done: (t: T) => boolean): Promise<Observation<T>> {
-    const horizon = this.options.propagationHorizonMs ?? this.options.propagationThresholdMs * 2;
-    // Polls are counted, not only timed: a virtual clock must not make this loop forever.
-    const maxPolls = Math.ceil(horizon / this.options.pollIntervalMs) + 1;
-    const obs: Observation<T> = { polls: 0, answered: 0 };
-    for (let i = 0; i < maxPolls; i++) {
-      obs.polls++;
-      try {
-        const t = await fetch();
-        obs.answered++;
-        obs.last = t;
-        if (done(t)) {
-          obs.seen = t;
-          obs.delayMs = Math.max(0, this.clock.nowMs() - t0);
-          return obs;
-        }
-      } catch (err) {
-        if (err instanceof Precondition) throw err;
-        obs.lastError = (err as Error).message;
-      }
-      if (this.clock.nowMs() - t0 > horizon) break;
-      await sleep(this.options.pollIntervalMs);
+  /** How long a revocation may take to show before it counts as never shown (default: twice the threshold). */
+  horizonMs(): number {
+    return this.options.propagationHorizonMs ?? this.options.propagationThresholdMs * 2;
+  }
+
+  /**
+   * Between two revocations of a batch: the batch spread over half the
+   * threshold, so that a CA publishing on a schedule is caught at different
+   * points of it, and at least one poll apart, so that each delay is its own.
+   */
+  private spacingMs(): number {
+    const { propagationThresholdMs: threshold, pollIntervalMs: poll, samples } = this.options;
+    return Math.max(poll, Math.floor(threshold / 2 / Math.max(1, samples)));
+  }
+
+  /** A revocation certify needs in order to observe something; a refusal of it teaches nothing about what is observed. */
+  async revokeToWatch(c: Issued, reason: RevocationReason): Promise<RevocationResult> {
+    try {
+      return await this.revokeAsHolder(c, reason);
+    } catch (err) {
+      if (isCaRefusal(err)) throw refusedOtherwise(err, `the holder's revocation (${reason}) of a certificate it had just issued, which certify revokes to watch the CRL and OCSP`, { serial: c.issued.serial });
+      throw err;
     }
-    return obs;
+  }
+
+  private revokeAndObserve(certs: Issued[], what: { crl: boolean; ocsp: boolean }, spacingMs: number): Promise<Sample[]> {
+    return revokeAndObserve(this, certs, what, spacingMs);
   }
 }

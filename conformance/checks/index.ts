@@ -4,7 +4,8 @@ import { issuanceChecks } from "./issuance.js";
 import { lifecycleChecks } from "./lifecycle.js";
 import { ocspChecks } from "./ocsp.js";
 import { propagationChecks } from "./propagation.js";
-import { renewalChecks, revocationChecks } from "./revocation.js";
+import { renewalChecks } from "./renewal.js";
+import { revocationChecks } from "./revocation.js";
 import type { Check } from "./types.js";
 
 export * from "./types.js";

@@ -2,7 +2,7 @@ import { addYears } from "../../core/index.js";
 import { pemToDer, validate } from "../../pki/index.js";
 import { certInfo, EKU, keyHash, makeCsr, breakSignature, normSerial } from "../pkix.js";
 import type { Issued } from "./fixtures.js";
-import { refusal } from "./refusals.js";
+import { refusal, refusalEvidence, refusedFor, refusedOtherwise, type ExpectedRefusal } from "./refusals.js";
 import { fail, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
 
 const certEvidence = (c: Issued) => ({ serial: c.issued.serial, certificate: c.issued.certificatePem });
@@ -11,18 +11,54 @@ async function profileCerts(ctx: CheckContext): Promise<Issued[]> {
   return [await ctx.fx.auth(), await ctx.fx.sign()];
 }
 
-/** A request the CA must refuse: refused with a 4xx is a pass; issued is a fail. */
-async function mustRefuse(ctx: CheckContext, csrPem: string, what: string) {
+/**
+ * The request's signature does not verify: the embedded CA and a served one
+ * (400 bad-csr-signature); the OpenSSL adapter maps `openssl ca`'s "Signature
+ * did not match the certificate request" to the same, and the CFSSL adapter
+ * CFSSL's CSR error (9300) whose message is Go's "ECDSA verification
+ * failure" / "verification error" (`cfsslRefusal`).
+ */
+const CSR_SIGNATURE_REFUSED: ExpectedRefusal = {
+  what: "a refusal of the request's signature (400 bad-csr-signature)",
+  rules: [
+    { status: [400, 422], reason: ["bad-csr-signature"] },
+  ],
+};
+
+/**
+ * The key is too weak: the embedded CA and a served one (400 weak-key). A CA
+ * may refuse it as a policy matter (403). OpenSSL's `openssl ca` and CFSSL
+ * 1.2 do not check key sizes at all (they issue: ISS-WEAK-KEY fails).
+ */
+const WEAK_KEY_REFUSED: ExpectedRefusal = {
+  what: "a refusal of the weak key (400 weak-key)",
+  rules: [{ status: [400, 403, 422], reason: ["weak-key"] }],
+};
+
+/**
+ * A request the CA must refuse, for the reason `expected` names: issued is a
+ * fail; refused for that reason a pass; refused for another (a profile, a
+ * body limit, the holder) teaches nothing: not judged.
+ */
+async function mustRefuse(ctx: CheckContext, csrPem: string, what: string, expected: ExpectedRefusal) {
   const holder = ctx.fx.holder(what);
   try {
-    // With the station's credential: the refusal must be about the request, not about who sent it (a 401 skips).
+    // With the station's credential: the refusal must be about the request, not about who sent it (a 401 is not judged).
     const issued = await ctx.ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: ctx.fx.defaultCardExpiry(), raToken: ctx.fx.credentials().raToken });
     return fail(`the CA issued a certificate for ${what}`, { request: csrPem, serial: issued.serial, certificate: issued.certificatePem });
   } catch (err) {
     const r = refusal(err);
-    return pass(`refused: ${r.status} ${r.reason}`, { request: csrPem, status: r.status, reason: r.reason, message: r.message });
+    if (!refusedFor(r, expected)) throw refusedOtherwise(r, expected.what, { request: csrPem });
+    return pass(`refused: ${r.status} ${r.reason}`, { request: csrPem, ...refusalEvidence(r) });
   }
 }
+
+const DAY_MS = 86_400_000;
+/** The least validity left in which a card's expiry can fall halfway and still be told apart from the CA's own end. */
+const MIN_CAP_ROOM_MS = 120_000;
+
+/** Every ISS-* check judges what the CA issued, sent with the issuing station's credential. */
+const ISSUANCE: Pick<Check, "judges" | "credentials"> = { judges: ["issuance"], credentials: ["raToken"] };
 
 export const issuanceChecks: Check[] = [
   {
@@ -30,6 +66,7 @@ export const issuanceChecks: Check[] = [
     title: "Certificate validity does not exceed the policy maximum",
     source: "lifecycle policy: issue (at most the policy's lifetime, 3 years by default)",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const bad: string[] = [];
       const seen: Record<string, unknown>[] = [];
@@ -46,16 +83,24 @@ export const issuanceChecks: Check[] = [
     title: "No certificate outlives the card it is issued for",
     source: "lifecycle policy: issue (never beyond the card's expiry)",
     level: "MUST",
+    ...ISSUANCE,
     needs: ["cardExpiryCap"],
     async run(ctx) {
       if (!ctx.policy.capAtCardExpiry) return skip(`the policy ${ctx.policy.name} does not cap certificates at the card's expiry`);
-      const now = ctx.clock.now();
-      const cardExpiry = new Date(Math.floor(now.getTime() / 1000) * 1000 + 400 * 86400_000);
+      // The card must expire well before the CA's own validity would end, or a notAfter before it proves no cap:
+      // halfway through the validity the CA gives a card that outlives it (the shared certificate's), 400 days at most.
+      const uncapped = await ctx.fx.auth();
+      const now = ctx.clock.nowMs();
+      const room = uncapped.info.notAfter.getTime() - Math.max(now, uncapped.info.notBefore.getTime());
+      if (room < MIN_CAP_ROOM_MS) {
+        throw new Precondition(`the CA's certificates are valid for ${Math.round(room / 1000)} s: too short to show a cap at the card's expiry`, { ...certEvidence(uncapped), notAfter: uncapped.info.notAfter });
+      }
+      const cardExpiry = new Date(Math.floor((now + Math.min(400 * DAY_MS, room / 2)) / 1000) * 1000);
       const c = await ctx.fx.issue("authentication", { cardExpiry });
-      const ev = { ...certEvidence(c), cardExpiry, notAfter: c.info.notAfter };
+      const ev = { ...certEvidence(c), cardExpiry, notAfter: c.info.notAfter, uncappedNotAfter: uncapped.info.notAfter, uncappedSerial: uncapped.issued.serial };
       return c.info.notAfter.getTime() <= cardExpiry.getTime()
         ? pass("notAfter is capped at the card's expiry", ev)
-        : fail(`notAfter ${c.info.notAfter.toISOString()} is after the card's expiry ${cardExpiry.toISOString()}`, ev);
+        : fail(`notAfter ${c.info.notAfter.toISOString()} is after the card's expiry ${cardExpiry.toISOString()}: the certificate outlives the card it is issued for`, ev);
     },
   },
   {
@@ -63,6 +108,7 @@ export const issuanceChecks: Check[] = [
     title: "A new certificate is valid now (notBefore not in the future)",
     source: "RFC 5280 4.1.2.5",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.auth();
       const now = ctx.clock.now();
@@ -77,6 +123,7 @@ export const issuanceChecks: Check[] = [
     title: "Authentication certificates carry keyUsage digitalSignature and no CA usages",
     source: "RFC 5280 4.2.1.3; lifecycle policy: authentication profile",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.auth();
       const ev = { ...certEvidence(c), keyUsage: c.info.keyUsage ?? null };
@@ -92,6 +139,7 @@ export const issuanceChecks: Check[] = [
     title: "Authentication certificates carry extendedKeyUsage clientAuth",
     source: "RFC 5280 4.2.1.12; lifecycle policy: authentication profile",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.auth();
       const ev = { ...certEvidence(c), extKeyUsage: c.info.extKeyUsage ?? null };
@@ -104,6 +152,7 @@ export const issuanceChecks: Check[] = [
     title: "Signature certificates carry keyUsage nonRepudiation (contentCommitment) and digitalSignature",
     source: "RFC 5280 4.2.1.3; lifecycle policy: signature profile",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.sign();
       const ev = { ...certEvidence(c), keyUsage: c.info.keyUsage ?? null };
@@ -117,6 +166,7 @@ export const issuanceChecks: Check[] = [
     title: "End-entity certificates are not CA certificates",
     source: "RFC 5280 4.2.1.9",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const bad: string[] = [];
       const seen: Record<string, unknown>[] = [];
@@ -132,6 +182,7 @@ export const issuanceChecks: Check[] = [
     title: "Serial numbers are positive and at most 20 octets",
     source: "RFC 5280 4.1.2.2",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const bad: string[] = [];
       const seen: Record<string, unknown>[] = [];
@@ -153,6 +204,7 @@ export const issuanceChecks: Check[] = [
     title: "Serial numbers carry at least 64 unpredictable bits",
     source: "lifecycle policy: serial numbers (CA/B BR 7.1 practice)",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const { issued } = await ctx.fx.batch();
       const serials = [...new Set(issued.map((c) => normSerial(c.issued.serial)))];
@@ -176,12 +228,16 @@ export const issuanceChecks: Check[] = [
     title: "authorityKeyIdentifier present and equal to the issuer's key identifier",
     source: "RFC 5280 4.2.1.1",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.auth();
-      const issuerPem = await ctx.fx.issuerPem();
+      // The certificate's issuer, by name, among what the CA handed out: comparing with another CA's key proves nothing.
+      const candidates = [...c.issued.chainPem, ...(await ctx.ca.anchors())];
+      const issuerPem = candidates.find((p) => certInfo(p).subject === c.info.issuer);
+      if (!issuerPem) throw new Precondition(`the CA handed out no certificate of this certificate's issuer (${c.info.issuer}): see ISS-SIGNATURE`, { ...certEvidence(c), chain: c.issued.chainPem });
       const issuer = certInfo(issuerPem);
       const expected = issuer.ski ?? keyHash(issuerPem);
-      const ev = { ...certEvidence(c), aki: c.info.aki ?? null, issuerSki: expected };
+      const ev = { ...certEvidence(c), aki: c.info.aki ?? null, issuerSki: expected, issuer: issuerPem };
       if (!c.info.aki) return fail("no authorityKeyIdentifier keyIdentifier", ev);
       return c.info.aki.toLowerCase() === expected.toLowerCase() ? pass("matches the issuer", ev) : fail("authorityKeyIdentifier does not match the issuer's key identifier", ev);
     },
@@ -191,6 +247,7 @@ export const issuanceChecks: Check[] = [
     title: "subjectKeyIdentifier present",
     source: "RFC 5280 4.2.1.2; lifecycle policy: AKI/SKI",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.auth();
       const ev = { ...certEvidence(c), ski: c.info.ski ?? null };
@@ -202,6 +259,7 @@ export const issuanceChecks: Check[] = [
     title: "Certificates verify under the issuing CA, which chains to a trust anchor",
     source: "RFC 5280 6.1.3 (a)(1), 6.1",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.auth();
       const chain = c.issued.chainPem;
@@ -225,6 +283,7 @@ export const issuanceChecks: Check[] = [
     title: "The certificate certifies the key from the request",
     source: "RFC 2986 3; lifecycle policy: keys generated on the card",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.auth();
       const ev = { ...certEvidence(c), requested: c.requestedSpki, certified: c.info.spkiHex };
@@ -236,6 +295,7 @@ export const issuanceChecks: Check[] = [
     title: "authorityInfoAccess names an OCSP responder",
     source: "RFC 5280 4.2.2.1; lifecycle policy: relying parties check revocation",
     level: "SHOULD",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.auth();
       const ev = { ...certEvidence(c), ocspUrls: c.info.ocspUrls };
@@ -247,6 +307,7 @@ export const issuanceChecks: Check[] = [
     title: "cRLDistributionPoints names where the CRL is",
     source: "RFC 5280 4.2.1.13",
     level: "SHOULD",
+    ...ISSUANCE,
     async run(ctx) {
       const c = await ctx.fx.auth();
       const ev = { ...certEvidence(c), crlUrls: c.info.crlUrls };
@@ -258,9 +319,10 @@ export const issuanceChecks: Check[] = [
     title: "A request whose signature does not verify is refused",
     source: "RFC 2986 3 (proof of possession); lifecycle policy: issue",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const csr = await makeCsr("Broken Signature");
-      return mustRefuse(ctx, breakSignature(csr.pem), "a request with a broken signature");
+      return mustRefuse(ctx, breakSignature(csr.pem), "a request with a broken signature", CSR_SIGNATURE_REFUSED);
     },
   },
   {
@@ -268,9 +330,10 @@ export const issuanceChecks: Check[] = [
     title: "A request for an RSA-1024 key is refused",
     source: "lifecycle policy: issue (RSA < 2048 refused); NIST SP 800-131A",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const csr = await makeCsr("Weak Key", "rsa1024");
-      return mustRefuse(ctx, csr.pem, "an RSA-1024 key");
+      return mustRefuse(ctx, csr.pem, "an RSA-1024 key", WEAK_KEY_REFUSED);
     },
   },
   {
@@ -278,6 +341,7 @@ export const issuanceChecks: Check[] = [
     title: "Concurrent issuance succeeds with unique serial numbers",
     source: "RFC 5280 4.1.2.2 (unique per CA)",
     level: "MUST",
+    ...ISSUANCE,
     async run(ctx) {
       const { issued, errors, retried } = await ctx.fx.batch();
       const serials = issued.map((c) => normSerial(c.issued.serial));

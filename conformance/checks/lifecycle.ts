@@ -13,8 +13,11 @@ import {
   verifyPin,
   type PivClient,
 } from "../../simulator/terminal/index.js";
-import type { IssuedCertificate } from "../../simulator/ca/index.js";
+import { CaError, type IssuedCertificate, type RevocationReason } from "../../simulator/ca/index.js";
+import { TerminalRefusal } from "../../simulator/terminal/index.js";
+import { DecodeError } from "../../pki/index.js";
 import { normSerial } from "../pkix.js";
+import { notJudged } from "./refusals.js";
 import { fail, pass, Precondition, type Check, type CheckContext } from "./types.js";
 
 /**
@@ -65,6 +68,9 @@ export const lifecycleChecks: Check[] = [
     title: "The card lifecycle (issue, use, expire, renew, revoke) runs through this CA",
     source: "lifecycle policy: issue, use, expire, renew, revoke",
     level: "MUST",
+    // A relying party's verdict rests on the certificates, the renewal, the revocation and the CRL it reads.
+    judges: ["issuance", "renewal", "revocation", "crl"],
+    credentials: ["raToken"],
     async run(ctx) {
       const steps: StepRecord[] = [];
       const step = (name: string, ok: boolean, detail: string) => {
@@ -75,13 +81,45 @@ export const lifecycleChecks: Check[] = [
         await runLifecycle(ctx, step);
       } catch (err) {
         if (err instanceof Failed) return fail(err.message, { steps });
-        if (err instanceof Precondition) throw err; // e.g. this address throttled by the CA: nothing about the lifecycle
-        return fail(`${steps.length ? `after ${steps[steps.length - 1].step}: ` : ""}${(err as Error).message}`, { steps });
+        const after = steps.length ? `after ${steps[steps.length - 1].step}: ` : "";
+        const refused = caRefusal(err);
+        if (refused) {
+          // A credential certify lacks, or the CA throttling certify: nothing about the lifecycle (not judged).
+          if (refused.status === 401 || refused.status === 429) notJudged(refused);
+          return fail(`${after}the CA refused a step of the lifecycle the policy allows (${refused.status} ${refused.reason}: ${refused.message.split("\n")[0]})`, { steps, status: refused.status, reason: refused.reason });
+        }
+        if (err instanceof DecodeError) return fail(`${after}the CA's answer does not decode: ${err.message}`, { steps });
+        // Precondition, NotJudged, an unreachable CA, a bug in cardloop: judgement.ts says what each means.
+        throw err;
       }
       return pass(`${steps.length} steps as the policy says`, { steps });
     },
   },
 ];
+
+/**
+ * A CA's refusal, whether the CA adapter threw it or a terminal passed it on
+ * (the renewal kiosk wraps it as a TerminalRefusal "ca-refused").
+ */
+function caRefusal(err: unknown): CaError | undefined {
+  if (err instanceof CaError) return err;
+  if (err instanceof TerminalRefusal && err.reason === "ca-refused" && typeof err.details.status === "number") {
+    return new CaError(err.details.status, String(err.details.caReason ?? "ca-refused"), err.message);
+  }
+  return undefined;
+}
+
+/**
+ * The reason the holder gives: cessationOfOperation (the card is retired,
+ * so a signature made before stays valid) where the policy lets the holder
+ * give it, else another the policy allows.
+ */
+function holderReason(ctx: CheckContext): RevocationReason {
+  const policy = ctx.policy.reasonsByRole.holder ?? [];
+  const reason = policy.includes("cessationOfOperation") ? "cessationOfOperation" : ctx.fx.reasonFor("holder");
+  if (!reason) throw new Precondition(`the policy ${ctx.policy.name} lets the holder give none of a card's reasons, so the holder cannot revoke the card`);
+  return reason;
+}
 
 async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean, detail: string) => void): Promise<void> {
   const { ca, caps, clock } = ctx;
@@ -138,8 +176,9 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
   }
 
   // revoke: the holder, with the code handed out at issuance; then the card is refused
+  const reason = holderReason(ctx);
   for (const c of certs(current)) {
-    const revoke = () => ca.revoke({ serial: c.serial, reason: "cessationOfOperation", role: "holder", code: issued.cancellationCodes?.holder, email: holder.email, name: holder.name });
+    const revoke = () => ca.revoke({ serial: c.serial, reason, role: "holder", code: issued.cancellationCodes?.holder, email: holder.email, name: holder.name });
     await ctx.fx.unthrottled(revoke);
   }
   const horizon = ctx.options.propagationHorizonMs ?? ctx.options.propagationThresholdMs * 2;

@@ -1,11 +1,29 @@
 import { randomBytes } from "node:crypto";
 import { REASON_CODES } from "../../core/index.js";
-import { buildOcspRequest, certInfo, certSignedBy, EKU, keyHash, normSerial, ocspSignedBy, parseOcspResponse, type OcspInfo } from "../pkix.js";
-import { fail, pass, Precondition, type Check, type CheckContext } from "./types.js";
+import { CaError } from "../../simulator/ca/index.js";
+import { buildOcspRequest, certInfo, certSignedBy, EKU, keyHash, normSerial, OCSP_EXTENDED_REVOKE, ocspSignedBy, parseOcspResponse, singleFor, type OcspInfo } from "../pkix.js";
+import type { Issued } from "./fixtures.js";
+import { notJudged } from "./refusals.js";
+import { fail, NotJudged, pass, Precondition, type Check, type CheckContext, type Verdict } from "./types.js";
+
+/**
+ * The OCSP checks read the SingleResponse whose CertID names what was asked
+ * (the serial AND the issuing CA's name and key hashes, RFC 6960 4.1.1), never
+ * any answer for the serial. Responses that say nothing about the certificate
+ * (tryLater, sigRequired) are not judged; the checks that judge a response's
+ * signature, nonce or times skip when OCSP-GOOD already fails its status.
+ * Requests and responses go into evidence as base64 DER (`howToRead`).
+ */
+
+const HOW_TO_READ =
+  "base64 -d > resp.der; openssl ocsp -respin resp.der -resp_text -noverify (the request: base64 -d > req.der; openssl ocsp -reqin req.der -req_text)";
+
+const b64 = (der: Uint8Array) => Buffer.from(der).toString("base64");
 
 const respEvidence = (r: OcspInfo, request?: Uint8Array) => ({
-  ...(request ? { request: Buffer.from(request).toString("base64") } : {}),
-  response: Buffer.from(r.der).toString("base64"),
+  ...(request ? { request: b64(request) } : {}),
+  response: b64(r.der),
+  howToRead: HOW_TO_READ,
   responseStatus: r.responseStatusName,
   producedAt: r.producedAt ?? null,
   responses: r.responses,
@@ -14,9 +32,38 @@ const respEvidence = (r: OcspInfo, request?: Uint8Array) => ({
   responderByKeyHash: r.responderByKeyHash ?? null,
 });
 
+/** What was asked about, for the evidence: the serial, its issuer (whose hashes the CertID carries) and the certificate. */
+const askedFor = (c: Issued, issuerPem: string) => ({ serial: normSerial(c.issued.serial), issuer: certInfo(issuerPem).subject, certificate: c.issued.certificatePem });
+
+/** RFC 6960 2.3 statuses that say nothing about the certificate: the responder cannot answer now, or wants a signed request. */
+function unansweredStatus(r: OcspInfo, ev: Record<string, unknown>): void {
+  if (r.responseStatusName === "tryLater") throw new NotJudged("throttled", "the responder answered tryLater: it could not answer then", "run again later", ev);
+  if (r.responseStatusName === "sigRequired") {
+    throw new NotJudged("adapter", "the responder requires signed requests (sigRequired, RFC 6960 4.1.2); certify cannot sign OCSP requests", "let the responder answer unsigned requests from certify's address for the run", ev);
+  }
+}
+
+/** The nonce-less request for the professional card's authentication certificate, made once. */
 async function goodResponse(ctx: CheckContext) {
   const a = await ctx.fx.auth();
   return ctx.fx.once("ocsp-good", () => ctx.fx.ocsp([a.issued.serial]));
+}
+
+/**
+ * goodResponse, for the checks that judge a property of a successful answer
+ * (signature, responder, times): a response that is not one, or has no
+ * answer for the CertID asked, is OCSP-GOOD's to fail.
+ */
+async function answered(ctx: CheckContext) {
+  const a = await ctx.fx.auth();
+  const issuer = await ctx.fx.issuerPem();
+  const { request, response } = await goodResponse(ctx);
+  const ev = respEvidence(response, request);
+  unansweredStatus(response, ev);
+  if (response.responseStatus !== 0) throw new Precondition(`responseStatus ${response.responseStatusName}, no signed answer to judge: see OCSP-GOOD`, ev);
+  const single = singleFor(response, issuer, a.issued.serial);
+  if (!single) throw new Precondition("no SingleResponse for the CertID asked: see OCSP-GOOD", ev);
+  return { a, issuer, request, response, single };
 }
 
 /** The certificate the response says signed it (byKey or byName), among the response's certs and the issuer. */
@@ -31,8 +78,54 @@ function signerOf(r: OcspInfo, issuerPem: string): string | undefined {
   return undefined;
 }
 
-function single(r: OcspInfo, serial: string) {
-  return r.responses.find((s) => s.serial === normSerial(serial));
+/** Why no SingleResponse answers the CertID asked: none at all, or one for the serial under another issuer. */
+function noAnswer(r: OcspInfo, serial: string): string {
+  const sameSerial = r.responses.find((s) => s.serial === normSerial(serial));
+  return sameSerial
+    ? `the SingleResponse for serial ${sameSerial.serial} names another issuer (its CertID's issuer hashes are not the issuing CA's): it answers a question not asked (RFC 6960 4.1.1, 4.2.2.3)`
+    : "no SingleResponse for the CertID asked (RFC 6960 4.2.2.3)";
+}
+
+/**
+ * An exchange that gave no OCSPResponse: a 401 or 429 is not judged (the
+ * credential, throttling), a transport error neither (unreachable); any
+ * other HTTP answer is the responder's, returned for the check to judge.
+ */
+function exchangeFailure(err: unknown, ev: Record<string, unknown>): { message: string; evidence: Record<string, unknown> } {
+  if (err instanceof CaError) {
+    if (err.status === 401 || err.status === 429) notJudged(err);
+    return { message: err.message.split("\n")[0], evidence: { ...ev, status: err.status, reason: err.reason, error: err.message.split("\n")[0].slice(0, 500) } };
+  }
+  if (err instanceof NotJudged || err instanceof Precondition) throw err;
+  const message = (err as Error)?.message ?? String(err);
+  throw new NotJudged("unreachable", `the responder could not be reached: ${message.split("\n")[0]}`, "check that the CA's OCSP responder is running and reachable from here", { ...ev, error: message.split("\n")[0].slice(0, 500) });
+}
+
+/** One exchange by `method` for the card's authentication certificate, judged as OCSP-POST and OCSP-GET do. */
+async function answersBy(ctx: CheckContext, method: "POST" | "GET"): Promise<Verdict> {
+  const a = await ctx.fx.auth();
+  const issuer = await ctx.fx.issuerPem();
+  const request = buildOcspRequest(issuer, [a.issued.serial]);
+  const sent = {
+    method,
+    request: b64(request),
+    // RFC 6960 A.1: GET {responder URL}/{url-encoding of base64 of the DER request}
+    ...(method === "GET" ? { getPath: `/${encodeURIComponent(b64(request))}`, responderUrls: a.info.ocspUrls } : {}),
+    ...askedFor(a, issuer),
+  };
+  let der: Uint8Array;
+  try {
+    der = await ctx.ca.ocsp(request, method);
+  } catch (err) {
+    const f = exchangeFailure(err, sent);
+    return fail(`${method} failed: ${f.message}`, f.evidence);
+  }
+  const r = parseOcspResponse(der);
+  const ev = { ...respEvidence(r, request), method, ...(method === "GET" ? { getPath: sent.getPath } : {}), ...askedFor(a, issuer) };
+  unansweredStatus(r, ev);
+  if (r.responseStatus !== 0) return fail(`responseStatus ${r.responseStatusName} for a well-formed ${method} request about a certificate the CA issued`, ev);
+  const s = singleFor(r, issuer, a.issued.serial);
+  return s ? pass(`answered: ${s.status}`, ev) : fail(noAnswer(r, a.issued.serial), ev);
 }
 
 export const ocspChecks: Check[] = [
@@ -42,22 +135,9 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 A.1",
     level: "MUST",
     needs: ["ocsp"],
-    async run(ctx) {
-      const a = await ctx.fx.auth();
-      const issuer = await ctx.fx.issuerPem();
-      const request = buildOcspRequest(issuer, [a.issued.serial]);
-      let der: Uint8Array;
-      try {
-        der = await ctx.ca.ocsp(request, "POST");
-      } catch (err) {
-        return fail(`POST failed: ${(err as Error).message}`, { request: Buffer.from(request).toString("base64") });
-      }
-      const r = parseOcspResponse(der);
-      const s = single(r, a.issued.serial);
-      const ev = respEvidence(r, request);
-      if (r.responseStatus !== 0) return fail(`responseStatus ${r.responseStatusName}`, ev);
-      return s ? pass(`answered: ${s.status}`, ev) : fail("no SingleResponse for the requested serial", ev);
-    },
+    credentials: ["raToken"],
+    judges: ["ocsp"],
+    run: (ctx) => answersBy(ctx, "POST"),
   },
   {
     id: "OCSP-GET",
@@ -65,20 +145,9 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 A.1; RFC 5019 5",
     level: "SHOULD",
     needs: ["ocsp", "ocspGet"],
-    async run(ctx) {
-      const a = await ctx.fx.auth();
-      let out;
-      try {
-        out = await ctx.fx.ocsp([a.issued.serial], { method: "GET" });
-      } catch (err) {
-        if (err instanceof Precondition) throw err;
-        return fail(`GET failed: ${(err as Error).message}`, { serial: a.issued.serial });
-      }
-      const ev = respEvidence(out.response, out.request);
-      const s = single(out.response, a.issued.serial);
-      if (out.response.responseStatus !== 0) return fail(`responseStatus ${out.response.responseStatusName}`, ev);
-      return s ? pass(`answered: ${s.status}`, ev) : fail("no SingleResponse for the requested serial", ev);
-    },
+    credentials: ["raToken"],
+    judges: ["ocsp"],
+    run: (ctx) => answersBy(ctx, "GET"),
   },
   {
     id: "OCSP-GOOD",
@@ -86,13 +155,17 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 2.2",
     level: "MUST",
     needs: ["ocsp"],
+    credentials: ["raToken"],
+    judges: ["ocsp"],
     async run(ctx) {
       const a = await ctx.fx.auth();
+      const issuer = await ctx.fx.issuerPem();
       const { request, response } = await goodResponse(ctx);
-      const s = single(response, a.issued.serial);
-      const ev = respEvidence(response, request);
-      if (response.responseStatus !== 0) return fail(`responseStatus ${response.responseStatusName}`, ev);
-      if (!s) return fail("no SingleResponse for the requested serial", ev);
+      const ev = { ...respEvidence(response, request), ...askedFor(a, issuer) };
+      unansweredStatus(response, ev);
+      if (response.responseStatus !== 0) return fail(`responseStatus ${response.responseStatusName} for a certificate the CA issued`, ev);
+      const s = singleFor(response, issuer, a.issued.serial);
+      if (!s) return fail(noAnswer(response, a.issued.serial), ev);
       return s.status === "good" ? pass("good", ev) : fail(`answered ${s.status} for a valid certificate`, ev);
     },
   },
@@ -102,17 +175,25 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 2.2, 4.2.1 (RevokedInfo)",
     level: "MUST",
     needs: ["ocsp"],
+    credentials: ["raToken"],
+    judges: ["ocsp", "revocation"],
     async run(ctx) {
       const w = await ctx.fx.watch();
-      if (!w.ocsp.seen) throw new Precondition("the responder never reported the revocation: see PROP-OCSP", { serial: w.cert.issued.serial });
+      const issuer = await ctx.fx.issuerPem();
+      // the watch counts an answer as shown only when the SingleResponse for this CertID says revoked
+      if (!w.ocsp.seen) throw new Precondition("the responder never reported the revocation: see PROP-OCSP", { serial: w.cert.issued.serial, last: w.ocsp.lastError ?? null });
       const r = w.ocsp.seen;
-      const s = single(r, w.cert.issued.serial)!;
-      const ev = { ...respEvidence(r), acknowledgedRevokedAt: w.revocation.revokedAt };
-      if (s.status !== "revoked") return fail(`answered ${s.status}`, ev);
-      if (s.reason !== REASON_CODES.keyCompromise) return fail(`revocationReason ${s.reason ?? "absent"}, expected keyCompromise (1)`, ev);
+      const s = singleFor(r, issuer, w.cert.issued.serial)!;
+      const expected = REASON_CODES[w.reason];
+      // the watch asks without a nonce, so this is the very request it sent
+      const request = buildOcspRequest(issuer, [w.cert.issued.serial]);
+      const ev = { ...respEvidence(r, request), ...askedFor(w.cert, issuer), askedReason: w.reason, acknowledgedRevokedAt: w.revocation.revokedAt };
+      // RFC 5280 5.3.1: unspecified may be stated by leaving the reason out
+      const reasonOk = s.reason === expected || (expected === REASON_CODES.unspecified && s.reason === undefined);
+      if (!reasonOk) return fail(`revocationReason ${s.reason ?? "absent"}, expected ${w.reason} (${expected})`, ev);
       const diff = Math.abs((s.revokedAt?.getTime() ?? 0) - w.revocation.revokedAt.getTime());
       if (diff >= 1000) return fail(`revocationTime is ${diff} ms away from the acknowledged revocation`, ev);
-      return pass("revoked, keyCompromise, at the acknowledged time", ev);
+      return pass(`revoked, ${w.reason}, at the acknowledged time`, ev);
     },
   },
   {
@@ -121,16 +202,24 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 2.2",
     level: "MUST",
     needs: ["ocsp"],
+    credentials: ["raToken"],
+    judges: ["ocsp"],
     async run(ctx) {
       const serial = ctx.fx.unknownSerial();
+      const issuer = await ctx.fx.issuerPem();
       const { request, response } = await ctx.fx.ocsp([serial]);
-      const ev = respEvidence(response, request);
+      const ev = { ...respEvidence(response, request), serial, issuer: certInfo(issuer).subject };
+      unansweredStatus(response, ev);
       if (response.responseStatus !== 0) return fail(`responseStatus ${response.responseStatusName} instead of a certStatus of unknown`, ev);
-      const s = single(response, serial);
-      if (!s) return fail("no SingleResponse for the requested serial", ev);
+      const s = singleFor(response, issuer, serial);
+      if (!s) return fail(noAnswer(response, serial), ev);
       if (s.status === "unknown") return pass("unknown", ev);
-      // RFC 6960 2.2 extended revoked definition: revoked, certificateHold, 1970-01-01.
-      if (s.status === "revoked" && s.reason === REASON_CODES.certificateHold && s.revokedAt?.getTime() === 0) return pass("revoked (extended revoked definition)", ev);
+      // RFC 6960 2.2 extended revoked definition: revoked, certificateHold, 1970-01-01, and the extension saying so (4.4.8).
+      if (s.status === "revoked" && s.reason === REASON_CODES.certificateHold && s.revokedAt?.getTime() === 0) {
+        return response.ocsp.extensions.has(OCSP_EXTENDED_REVOKE)
+          ? pass("revoked (extended revoked definition)", ev)
+          : fail("revoked with certificateHold at 1970-01-01 without the extended revoked definition extension (RFC 6960 2.2, 4.4.8)", ev);
+      }
       return fail(`answered ${s.status} for a serial never issued`, ev);
     },
   },
@@ -140,11 +229,12 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 4.2.1, 3.2 (1)",
     level: "MUST",
     needs: ["ocsp"],
+    credentials: ["raToken"],
+    judges: ["ocsp"],
     async run(ctx) {
-      const { response } = await goodResponse(ctx);
-      const issuer = await ctx.fx.issuerPem();
+      const { request, response, issuer } = await answered(ctx);
       const signer = signerOf(response, issuer);
-      const ev = { ...respEvidence(response), signer: signer ?? null, signatureAlgorithm: response.sigAlg ?? null };
+      const ev = { ...respEvidence(response, request), signer: signer ?? null, issuerCertificate: issuer, signatureAlgorithm: response.sigAlg ?? null };
       if (!signer) return fail("the responder ID matches neither the issuing CA nor a certificate in the response", ev);
       return ocspSignedBy(response, signer) ? pass("signature verifies", ev) : fail("the response signature does not verify with the named responder's key", ev);
     },
@@ -155,11 +245,12 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 4.2.2.2",
     level: "MUST",
     needs: ["ocsp"],
+    credentials: ["raToken"],
+    judges: ["ocsp"],
     async run(ctx) {
-      const { response } = await goodResponse(ctx);
-      const issuer = await ctx.fx.issuerPem();
+      const { request, response, issuer } = await answered(ctx);
       const signer = signerOf(response, issuer);
-      const ev = { ...respEvidence(response), signer: signer ?? null };
+      const ev = { ...respEvidence(response, request), signer: signer ?? null, issuerCertificate: issuer };
       if (!signer) return fail("the responder ID matches neither the issuing CA nor a certificate in the response", ev);
       if (keyHash(signer) === keyHash(issuer)) return pass("signed by the issuing CA", ev);
       const info = certInfo(signer);
@@ -174,11 +265,20 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 4.4.1",
     level: "SHOULD",
     needs: ["ocsp"],
+    credentials: ["raToken"],
+    judges: ["ocsp"],
     async run(ctx) {
       const a = await ctx.fx.auth();
       const nonce = randomBytes(16);
       const { request, response } = await ctx.fx.ocsp([a.issued.serial], { nonce });
       const ev = { ...respEvidence(response, request), sentNonce: nonce.toString("hex") };
+      unansweredStatus(response, ev);
+      if (response.responseStatus !== 0) {
+        // the same request without a nonce tells whether the nonce is the reason
+        const plain = (await goodResponse(ctx)).response;
+        if (plain.responseStatus !== 0) throw new Precondition(`responseStatus ${response.responseStatusName} with or without a nonce: see OCSP-GOOD`, ev);
+        return fail(`responseStatus ${response.responseStatusName} for a request with a 16-octet nonce, while the same request without one is answered (RFC 8954 2.1: a responder that does not echo nonces ignores them)`, ev);
+      }
       if (!response.nonce) return fail("no nonce in the response", ev);
       return response.ocsp.echoesNonce(nonce.toString("hex")) ? pass("nonce echoed", ev) : fail("a different nonce came back", ev);
     },
@@ -189,13 +289,12 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 3.2 (4, 5), 4.2.2.1",
     level: "MUST",
     needs: ["ocsp"],
+    credentials: ["raToken"],
+    judges: ["ocsp"],
     async run(ctx) {
-      const a = await ctx.fx.auth();
-      const { response } = await goodResponse(ctx);
-      const s = single(response, a.issued.serial);
+      const { request, response, single: s } = await answered(ctx);
       const now = ctx.clock.now();
-      const ev = { ...respEvidence(response), now };
-      if (!s) throw new Precondition("no SingleResponse to judge: see OCSP-GOOD");
+      const ev = { ...respEvidence(response, request), now };
       if (s.thisUpdate.getTime() > now.getTime() + ctx.options.clockSkewMs) return fail("thisUpdate is in the future", ev);
       if (s.nextUpdate && s.nextUpdate <= s.thisUpdate) return fail("nextUpdate is not after thisUpdate", ev);
       if (s.nextUpdate && s.nextUpdate <= now) return fail(`nextUpdate ${s.nextUpdate.toISOString()} has passed: a stale response`, ev);
@@ -208,22 +307,53 @@ export const ocspChecks: Check[] = [
     source: "RFC 6960 2.3, 4.2.1",
     level: "MUST",
     needs: ["ocsp"],
+    credentials: ["raToken"],
+    judges: ["ocsp"],
+    /**
+     * Passes only on an OCSPResponse whose status is malformedRequest (with
+     * whatever HTTP status carried it). Decided:
+     * - another OCSPResponse status: fail;
+     * - an HTTP error without an OCSPResponse (4xx, 5xx): fail, the responder
+     *   refused or crashed instead of answering (RFC 6960 2.3), except 401 and
+     *   429: not judged (a credential, throttling: not about the request);
+     * - a transport error: fail when a well-formed request over the same path
+     *   is answered (the responder drops the connection on a malformed one),
+     *   otherwise not judged (unreachable: nothing learnt about the request).
+     */
     async run(ctx) {
       const garbage = new Uint8Array([0x30, 0x05, 0x02, 0x03, 0x01, 0x02]);
+      const sent = { method: "POST", request: b64(garbage), howToRead: HOW_TO_READ };
       let der: Uint8Array;
       try {
         der = await ctx.ca.ocsp(garbage, "POST");
       } catch (err) {
-        return fail(`no OCSP response: ${(err as Error).message}`, { request: Buffer.from(garbage).toString("base64") });
+        if (err instanceof CaError) {
+          const f = exchangeFailure(err, sent);
+          return fail(`no OCSPResponse, ${f.message}: RFC 6960 2.3 wants a malformedRequest response`, f.evidence);
+        }
+        const dropped = { ...sent, error: (err as Error)?.message?.split("\n")[0] ?? String(err) };
+        if (!(await wellFormedAnswered(ctx))) exchangeFailure(err, sent);
+        return fail(`the responder dropped the connection on a malformed request (${dropped.error}) while it answers a well-formed one`, dropped);
       }
       let r: OcspInfo;
       try {
         r = parseOcspResponse(der);
       } catch {
-        return fail("the answer is not an OCSPResponse", { answer: Buffer.from(der).toString("base64") });
+        return fail("the answer is not an OCSPResponse", { ...sent, answer: b64(der) });
       }
       const ev = respEvidence(r, garbage);
-      return r.responseStatus === 1 ? pass("malformedRequest", ev) : fail(`responseStatus ${r.responseStatusName}`, ev);
+      return r.responseStatus === 1 ? pass("malformedRequest", ev) : fail(`responseStatus ${r.responseStatusName} for a request that is not an OCSPRequest`, ev);
     },
   },
 ];
+
+/** Whether a well-formed POST for the card's certificate gets an OCSPResponse at all. */
+async function wellFormedAnswered(ctx: CheckContext): Promise<boolean> {
+  try {
+    const a = await ctx.fx.auth();
+    parseOcspResponse(await ctx.ca.ocsp(buildOcspRequest(await ctx.fx.issuerPem(), [a.issued.serial]), "POST"));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -18,9 +18,11 @@ import {
   CaError,
   type CaAdapter,
   type CaCapabilities,
+  type CaIdentity,
   type CertificateStatus,
   type IssueRequest,
   type IssuedCertificate,
+  type Provenance,
   type RenewRequest,
   type RevocationResult,
   type RevokeRequest,
@@ -102,6 +104,31 @@ export async function createAdapter(options: MyOptions & Record<string, unknown>
       };
     },
 
+    // Optional: what answers, for the report. Ask your CA if it can say (this API has GET /api/v1/info).
+    async identity(): Promise<CaIdentity> {
+      const info = await call(base, "GET", "/api/v1/info").catch(() => ({}) as Record<string, unknown>);
+      return {
+        software: typeof info.software === "string" ? info.software : "my CA",
+        ...(typeof info.version === "string" ? { version: info.version } : {}),
+        url: base,
+      };
+    },
+
+    // Optional: how each artefact is made. "ca" where the CA makes it; "adapter" where this module
+    // builds it for a CA that has no such thing (a renewal as sign-and-revoke, a CRL from a serial
+    // list): a failure on it is then a warning, never the CA's defect. No tokens or key material here.
+    provenance(): Provenance {
+      const cert = `${base}/api/v1/certificates/{serial}`;
+      return {
+        issuance: { by: "ca", how: `POST ${base}/api/v1/certificates` },
+        renewal: { by: "ca", how: `POST ${cert}/renewal-challenge, then POST ${cert}/renew` },
+        revocation: { by: "ca", how: `POST ${cert}/revoke` },
+        status: { by: "ca", how: `GET ${cert}` },
+        crl: { by: "ca", how: `GET ${base}/crl` },
+        ocsp: { by: "ca", how: `POST ${base}/ocsp; GET ${base}/ocsp/{URL-encoded base64 of the request}` },
+      };
+    },
+
     // What --ca-config gave; certify puts each into the requests that need it (an adapter never adds them itself).
     credentials() {
       return { raToken: options.raToken, operatorToken: options.operatorToken };
@@ -157,13 +184,22 @@ export async function createAdapter(options: MyOptions & Record<string, unknown>
     },
 
     // OCSP bytes in, bytes out: cardloop builds the requests and judges the answers.
+    // A failure says what was sent and what came back, so that the report shows whose fault it was.
     async ocsp(request: Uint8Array, method: "POST" | "GET" = "POST") {
+      // RFC 6960 A.1: GET carries the URL-encoding of the base64 DER
+      const url = method === "POST" ? `${base}/ocsp` : `${base}/ocsp/${encodeURIComponent(Buffer.from(request).toString("base64"))}`;
       const res =
         method === "POST"
-          ? await fetch(`${base}/ocsp`, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: request })
-          : await fetch(`${base}/ocsp/${encodeURIComponent(Buffer.from(request).toString("base64"))}`);
-      if (!res.ok && res.headers.get("content-type") !== "application/ocsp-response") throw new CaError(res.status, "ocsp", `OCSP answered HTTP ${res.status}`);
-      return new Uint8Array(await res.arrayBuffer());
+          ? await fetch(url, { method: "POST", headers: { "content-type": "application/ocsp-request" }, body: request })
+          : await fetch(url);
+      const body = new Uint8Array(await res.arrayBuffer());
+      const type = res.headers.get("content-type");
+      if (!res.ok && type !== "application/ocsp-response") {
+        const start = Buffer.from(body.subarray(0, 100));
+        const quoted = /^[\x20-\x7e\s]*$/.test(start.toString("latin1")) ? JSON.stringify(start.toString("utf8")) : `(hex) ${start.toString("hex")}`;
+        throw new CaError(res.status, "ocsp", `OCSP ${method} ${url} answered HTTP ${res.status}, content-type ${type ?? "(none)"}, body ${quoted}`);
+      }
+      return body;
     },
 
     async anchors() {

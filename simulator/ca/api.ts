@@ -179,6 +179,36 @@ export interface CaCapabilities {
   issuanceAuthorisation?: boolean;
 }
 
+/** What the CA under test is, as far as its adapter can tell: for reports' provenance. */
+export interface CaIdentity {
+  /** The software answering: "cardloop embedded CA", "OpenSSL", "CFSSL", a user's product. */
+  software: string;
+  /** Its version as the software reports it ("OpenSSL 3.0.15 3 Sep 2024"). */
+  version?: string;
+  /** Where it answers, when it is a service (the base URL of a served CA). */
+  url?: string;
+}
+
+/** What a CA produces that a conformance verdict rests on. */
+export type Artefact = "issuance" | "renewal" | "revocation" | "status" | "crl" | "ocsp";
+
+/**
+ * How an adapter obtains one artefact. `by: "ca"`: the CA's own way (its API,
+ * its command with its configuration), so a verdict on it is the CA's.
+ * `by: "adapter"`: the adapter constructs it for a CA that has no such thing
+ * (a renewal as sign-and-revoke, a CRL from a serial list): a failure is then
+ * at most a warning against the CA.
+ */
+export interface ArtefactSource {
+  by: "ca" | "adapter";
+  /** The command line or endpoint, as a user would run it (paths relative to the adapter's directory). */
+  how: string;
+  /** Why the adapter had to make it, or what it leaves out. */
+  note?: string;
+}
+
+export type Provenance = Partial<Record<Artefact, ArtefactSource>>;
+
 /**
  * A CA refusal, mapped from HTTP where one is involved: 400, 401 (no or a bad
  * credential), 403, 404, 409, 429 (wait `retryAfterMs`), 503.
@@ -228,5 +258,9 @@ export interface CaAdapter {
    * them to requests by themselves.
    */
   credentials?(): CaCredentials;
+  /** What the CA is (software, version, URL), for reports. Optional: "unknown" otherwise. */
+  identity?(): Promise<CaIdentity>;
+  /** How each artefact is obtained; an artefact not listed is the CA's own. Optional. */
+  provenance?(): Provenance;
   close(): Promise<void>;
 }

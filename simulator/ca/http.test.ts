@@ -4,7 +4,7 @@ import { KeyObject } from "node:crypto";
 import { once } from "node:events";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
-import { SeededRandom, VirtualClock } from "../../core/index.js";
+import { CARDLOOP_VERSION, SeededRandom, VirtualClock } from "../../core/index.js";
 import { EmbeddedCa, startCaServer, type CaHttpBackend, type CaServer } from "./index.js";
 import { signRenewal } from "./renewal-proof.js";
 import { makeCsr } from "./testing.js";
@@ -204,6 +204,16 @@ test.serial("virtual clock endpoint moves the CA's clock (forward only), for the
   t.is((await call("POST", "/api/v1/clock", { to: "2030-01-01T00:00:00Z" }, operator)).json.now, "2030-01-01T00:00:00.000Z");
   // The card-expiry cap is measured at the CA's clock: 2029 is now in the past.
   t.is((await issue("authentication", "2029-06-01T00:00:00Z")).status, 400);
+});
+
+test.serial("GET /api/v1/info says what software answers, to anyone, and changes nothing; it is read-only", async (t) => {
+  const snapshot = () => ({ audit: ca.audit().length, crl: Buffer.from(ca.currentCrl()).toString("hex"), now: ca.clock.now().toISOString() });
+  const before = snapshot();
+  const r = await call("GET", "/api/v1/info"); // no credential
+  t.is(r.status, 200);
+  t.deepEqual(r.json, { software: "cardloop embedded CA", version: CARDLOOP_VERSION });
+  t.is((await call("POST", "/api/v1/info", {}, operator)).status, 404);
+  t.deepEqual(snapshot(), before);
 });
 
 test("without --virtual-clock the clock endpoint does not exist", async (t) => {

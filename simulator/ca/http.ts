@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { Clock } from "../../core/index.js";
+import { CARDLOOP_VERSION, type Clock } from "../../core/index.js";
 import {
   CaError,
   type BulkRevocationResult,
@@ -88,6 +88,9 @@ export interface CaServer {
   limits: HttpLimits;
   close(): Promise<void>;
 }
+
+/** GET /api/v1/info: the software and its version (nothing about the CA's keys, data or configuration). */
+const SERVED_SOFTWARE = { software: "cardloop embedded CA", version: CARDLOOP_VERSION } as const;
 
 /** The largest time a JavaScript Date can hold (ECMA-262 21.4.1.1). */
 const MAX_DATE_MS = 8.64e15;
@@ -311,6 +314,10 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
       res.json({ now: clock.now().toISOString() });
     });
   }
+  // What answers here, for a client's reports (certify's identity of the CA): public, read-only, the same for everyone.
+  app.get("/api/v1/info", (_req, res) => {
+    res.json(SERVED_SOFTWARE);
+  });
   app.get("/api/v1/clock", (_req, res) => {
     res.json({ now: ca.clock.now().toISOString(), virtual: !!opts.virtualClock });
   });

@@ -1,0 +1,104 @@
+import type { RowClass } from "../core/index.js";
+import type { CertifyReport, CheckRow } from "./certify-model.js";
+
+/**
+ * The phrases every certify format shares (terminal, JUnit, Markdown, HTML),
+ * so that a check reads the same wherever someone meets it.
+ */
+
+/** Each class's short label. "NOT JUDGED" is never called a failure or an error: the CA is not at fault. */
+export const CLASS_LABEL: Record<RowClass, string> = {
+  defect: "FAIL",
+  "not-judged": "NOT JUDGED",
+  warning: "WARN",
+  "not-judged-allowed": "NOT JUDGED (allowed)",
+  pass: "PASS",
+  skip: "SKIP",
+};
+
+/** Rows that need someone to look: the ones with a reproduction command shown beside them. */
+export const needsAttention = (c: CheckRow): boolean => c.class !== "pass" && c.class !== "skip";
+
+/** A warning, saying why it does not fail the run. */
+export function warningText(c: CheckRow): string {
+  if (c.madeBy === "adapter") {
+    const made = (c.producedBy ?? []).filter((p) => p.by === "adapter").map((p) => p.artefact);
+    return `adapter-made: ${c.message}${made.length ? ` (the adapter, not the CA, made the ${made.join(", ")})` : ""}`;
+  }
+  return `${c.level} not met: ${c.message}`;
+}
+
+/** A check certify could not judge: why, and what would let it. */
+export function notJudgedText(c: CheckRow): string {
+  return `not judged (${c.cause ?? "unknown cause"}): ${c.message}${c.fix ? `; fix: ${c.fix}` : ""}`;
+}
+
+/** "FAIL (exit status 1)". */
+export function verdictText(r: CertifyReport): string {
+  return `${r.verdict.toUpperCase()} (exit status ${r.exitCode})`;
+}
+
+/** "7 checks: 1 defect, 2 warnings, 1 not judged, 3 pass, 0 skipped". */
+export function countsText(r: CertifyReport): string {
+  const t = r.totals;
+  const n = (k: number, one: string, many = `${one}s`) => `${k} ${k === 1 ? one : many}`;
+  const allowed = t.notJudgedAllowed ? `, ${t.notJudgedAllowed} not judged but allowed (allowIncomplete)` : "";
+  return `${n(t.checks, "check")}: ${n(t.defects, "defect")}, ${n(t.warnings, "warning")}, ${t.notJudged} not judged${allowed}, ${t.pass} pass, ${t.skip} skipped`;
+}
+
+export interface Fact {
+  /** A name without spaces, for JUnit properties. */
+  key: string;
+  label: string;
+  value: string;
+}
+
+/**
+ * Provenance as label/value pairs: what was judged, by which cardloop and
+ * catalogue, under which rules, when. Capabilities and artefacts are listed
+ * by `capabilityFacts` and `artefactFacts`.
+ */
+export function provenanceFacts(r: CertifyReport): Fact[] {
+  const p = r.provenance;
+  const unknown = "unknown (not in this run log)";
+  const facts: Array<[string, string, string | undefined]> = [
+    ["verdict", "verdict", r.verdict],
+    ["exit-code", "exit status", String(r.exitCode)],
+    ["ca", "CA (--ca)", r.ca],
+    ["ca-software", "CA software", p.identity.software],
+    ["ca-version", "CA version", p.identity.version ?? unknown],
+    ["ca-url", "CA URL", p.identity.url],
+    ["cardloop-version", "cardloop version", p.cardloopVersion ?? unknown],
+    ["catalogue-version", "catalogue version", p.catalogue?.version ?? unknown],
+    ["catalogue-sha256", "catalogue SHA-256", p.catalogue?.sha256 ?? unknown],
+    ["catalogue-checks", "checks in the catalogue", p.catalogue ? String(p.catalogue.checks) : undefined],
+    ["only", "checks asked for (--only)", p.only?.join(", ")],
+    ["strict", "strict (SHOULD failures fail the run)", String(r.rules.strict)],
+    ["allow-incomplete", "allowIncomplete (checks not judged do not fail the run)", String(r.rules.allowIncomplete)],
+    ["policy-source", "policy from", p.policySource],
+    ["policy", "policy", p.policy ? JSON.stringify(p.policy) : undefined],
+    ["options", "options", p.options ? JSON.stringify(p.options) : undefined],
+    ["credentials-held", "credentials certify held", Object.keys(p.credentialsHeld).length ? Object.entries(p.credentialsHeld).map(([k, v]) => `${k}: ${v}`).join(", ") : undefined],
+    ["started", "started", p.startTime],
+    ["finished", "finished", p.endTime],
+    ["duration", "duration", `${(p.durationMs / 1000).toFixed(1)} s`],
+  ];
+  return facts.filter((f): f is [string, string, string] => f[2] !== undefined).map(([key, label, value]) => ({ key, label, value }));
+}
+
+/** Each capability the adapter declared, its value as written (booleans as true/false). */
+export function capabilityFacts(r: CertifyReport): Fact[] {
+  return Object.entries(r.provenance.capabilities).map(([name, v]) => ({ key: `capability-${name}`, label: name, value: typeof v === "string" ? v : JSON.stringify(v) }));
+}
+
+/** How each artefact was produced: by whom, the command line, and the adapter's note. */
+export function artefactFacts(r: CertifyReport): Array<Fact & { by: string; how: string; note?: string }> {
+  return Object.entries(r.provenance.artefacts).map(([name, a]) => ({
+    key: `artefact-${name}`,
+    label: name,
+    value: `${a.by}: ${a.how}${a.note ? ` (${a.note})` : ""}`,
+    by: a.by,
+    how: a.how,
+    ...(a.note ? { note: a.note } : {}),
+  }));
+}
