@@ -1,11 +1,13 @@
-import type { EventBus } from "../core/index.js";
+import { classifyRow, type EventBus, type VerdictRules } from "../core/index.js";
+
+const TAG = { pass: "PASS", defect: "FAIL", warning: "WARN", "not-judged": "NOT JUDGED", "not-judged-allowed": "NOT JUDGED", skip: "SKIP" } as const;
 
 /**
  * certify's live progress on stderr: one line per check as it finishes (so a
  * CI log shows where a long run is), and on a terminal a bar below them,
  * redrawn in place.
  */
-export function certifyProgress(bus: EventBus, out: NodeJS.WriteStream, total: number): { close(): void } {
+export function certifyProgress(bus: EventBus, out: NodeJS.WriteStream, total: number, rules: VerdictRules): { close(): void } {
   const tty = out.isTTY === true;
   let done = 0;
   let current = "";
@@ -26,7 +28,8 @@ export function certifyProgress(bus: EventBus, out: NodeJS.WriteStream, total: n
     } else if (e.type === "check.finished") {
       done++;
       const d = e.data;
-      const tag = d.outcome === "error" ? "NOT JUDGED" : d.madeBy === "adapter" && d.outcome === "fail" ? "FAIL (adapter-made)" : d.outcome.toUpperCase();
+      // The same words as the summary and the reports: a SHOULD failure is a warning unless --strict.
+      const tag = TAG[classifyRow(d, rules)] + (d.madeBy === "adapter" && d.outcome !== "skip" ? " (adapter-made)" : "");
       const line = `[${String(done).padStart(String(total).length)}/${total}] ${tag.padEnd(10)} ${d.level.padEnd(6)} ${d.id} (${Math.round(d.durationMs ?? 0)} ms)${d.outcome === "pass" ? "" : `: ${d.message ?? ""}`}`;
       out.write(tty ? `\r\x1b[2K${line}\n` : `${line}\n`);
       current = "";

@@ -72,7 +72,9 @@ export function register(program: Command): void {
         if (!(percentile > 0 && percentile <= 100)) usage(`--percentile must be in (0, 100] (got ${o.percentile})`);
         const only = o.only ? o.only.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
 
-        const { CATALOG, resolveAdapter, readCaConfig, runCatalog, checksLackingCredentials } = await import("../conformance/index.js");
+        const { CATALOG, resolveAdapter, readCaConfig, runCatalog, checksLackingCredentials, publicUrl } = await import("../conformance/index.js");
+        // What certify says and writes about the target: a password in a URL never reaches a log or a report.
+        const shown = /^https?:\/\//i.test(target) ? publicUrl(target) : target;
         const unknown = (only ?? []).filter((id) => !CATALOG.some((c) => c.id === id));
         if (unknown.length) usage(`unknown check ID: ${unknown.join(", ")}`);
         // A policy mistake is the user's input: one located line, exit 2, before any CA starts.
@@ -89,7 +91,7 @@ export function register(program: Command): void {
         } catch (err) {
           await ca?.close().catch(() => undefined);
           if (err instanceof UsageError) throw err;
-          process.stderr.write(`cardloop: CA ${target} could not be started or reached: ${errorMessage(err).split("\n")[0]}\n`);
+          process.stderr.write(`cardloop: CA ${shown} could not be started or reached: ${errorMessage(err).split("\n")[0]}\n`);
           return ExitCode.Usage;
         }
         // Said at once, before anything runs: which checks this CA's credentials would let certify judge.
@@ -100,7 +102,7 @@ export function register(program: Command): void {
           if (ids.length) {
             const what = cred === "raToken" ? "the issuing station's (RA) token" : "the operator's token";
             process.stderr.write(
-              `cardloop: CA ${target} asks for ${what}, which certify does not hold: ${ids.length === selected.length ? "every check" : `${ids.length} checks (${ids.join(", ")})`} cannot be judged; give ${cred} in --ca-config\n`,
+              `cardloop: CA ${shown} asks for ${what}, which certify does not hold: ${ids.length === selected.length ? "every check" : `${ids.length} checks (${ids.join(", ")})`} cannot be judged; give ${cred} in --ca-config\n`,
             );
           }
         }
@@ -114,22 +116,33 @@ export function register(program: Command): void {
         const runLog = join(out, "run.jsonl");
         const bus = new EventBus(clock);
         const writer = new RunLogWriter(runLog).attach(bus);
-        const progress = o.quiet ? undefined : certifyProgress(bus, process.stderr, selected.length);
+        const rules = { allowIncomplete: o.allowIncomplete === true, strict: o.strict === true };
+        const progress = o.quiet ? undefined : certifyProgress(bus, process.stderr, selected.length, rules);
+        // The command that judges one check again exactly as this run did: every judging option that is not the default.
+        const judging: Array<[string, string | undefined]> = [
+          ["--ca-config", o.caConfig],
+          ["--policy", o.policy !== "default" ? o.policy : undefined],
+          ["--threshold", o.threshold !== "10s" ? o.threshold : undefined],
+          ["--samples", o.samples !== "10" ? o.samples : undefined],
+          ["--percentile", o.percentile !== "95" ? o.percentile : undefined],
+          ["--concurrency", o.concurrency !== "16" ? o.concurrency : undefined],
+        ];
         const reproduce = (id: string) =>
-          ["cardloop certify", `--ca ${shellWord(target)}`, o.caConfig ? `--ca-config ${shellWord(o.caConfig)}` : "", o.policy !== "default" ? `--policy ${shellWord(o.policy)}` : "", `--only ${id}`]
+          [
+            "cardloop certify",
+            `--ca ${shellWord(shown)}`,
+            ...judging.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${shellWord(v!)}`),
+            o.strict ? "--strict" : "",
+            o.allowIncomplete ? "--allow-incomplete" : "",
+            `--only ${id}`,
+          ]
             .filter(Boolean)
             .join(" ");
         try {
-          await runCatalog(ca, {
-            bus,
-            clock,
-            only,
-            policy,
-            policySource: o.policy,
-            options: { propagationThresholdMs: threshold, concurrency, samples, percentile },
-            rules: { allowIncomplete: o.allowIncomplete === true, strict: o.strict === true },
-            reproduce,
-          });
+          await runCatalog(ca, { bus, clock, only, policy, policySource: o.policy, options: { propagationThresholdMs: threshold, concurrency, samples, percentile }, rules, reproduce });
+        } catch (err) {
+          // The harness failed between checks: the run log ends there, and the reports say the run is incomplete (exit 3).
+          process.stderr.write(`cardloop: certify stopped: ${errorMessage(err).split("\n")[0]}\n`);
         } finally {
           progress?.close();
           writer.close();

@@ -12,7 +12,9 @@ test("what an exception out of a check means: a harness problem is never a CA de
   t.like(judgeThrown(new CaError(429, "too-many-attempts", "wait", 5000)), { outcome: "error", cause: "throttled" });
   t.like(judgeThrown(new CaError(400, "incomplete", "answers to the registration questions are required")), { outcome: "error", cause: "refused-otherwise" });
   t.like(judgeThrown(new CaError(500, "openssl", "openssl ca -gencrl failed")), { outcome: "fail" });
-  t.like(judgeThrown(new CaError(503, "storage-unavailable", "disk full")), { outcome: "fail" });
+  t.like(judgeThrown(new CaError(503, "storage-unavailable", "disk full")), { outcome: "error", cause: "throttled" });
+  t.like(judgeThrown(new CaError(502, "bad-gateway", "upstream closed")), { outcome: "error", cause: "unreachable" });
+  t.like(judgeThrown(new CaError(504, "gateway-timeout", "upstream timed out")), { outcome: "error", cause: "unreachable" });
   t.like(judgeThrown(new DecodeError("truncated CRL", 12)), { outcome: "fail" });
   const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" });
   t.like(judgeThrown(refused), { outcome: "error", cause: "unreachable" });

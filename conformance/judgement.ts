@@ -11,7 +11,8 @@ import { NotJudged, Precondition, type Check, type NotJudgedCause, type VerdictO
  * - a 401 or 429 the check did not read: a credential, or throttling: not judged;
  * - another 4xx: the CA refused something the check needed for another reason
  *   than the one it judges: not judged ("refused-otherwise"), with the CA's message;
- * - a 5xx: the CA failed a well-formed request: a CA defect (fail);
+ * - a 502 or 504 (a gateway) or 503 (the CA cannot serve now): not judged;
+ * - another 5xx: the CA failed a well-formed request: a CA defect (fail);
  * - bytes from the CA that do not decode (pki's DecodeError): a CA defect (fail);
  * - a connection refused, reset or timed out: unreachable, not judged;
  * - anything else: a bug in cardloop ("harness"), not judged.
@@ -38,6 +39,10 @@ export function judgeThrown(err: unknown): Judged {
     if (err.status >= 400 && err.status < 500) {
       return notJudged("refused-otherwise", `the CA refused a request the check needed (${err.status} ${err.reason}: ${firstLine(err)})`, "see the CA's message: the request was refused before the property under test was reached", evidence);
     }
+    // A gateway between certify and the CA (502, 504), or a CA saying it cannot serve now (503): nothing learnt about
+    // the requirement. Any other 5xx is the CA failing a well-formed request.
+    if (err.status === 502 || err.status === 504) return notJudged("unreachable", `the CA could not be reached through its front (${err.status} ${err.reason}: ${firstLine(err)})`, "check the CA and what stands in front of it, then run again", evidence);
+    if (err.status === 503) return notJudged("throttled", `the CA cannot serve now (503 ${err.reason}: ${firstLine(err)})`, "run again when the CA is available", evidence);
     return { outcome: "fail", message: `the CA failed a well-formed request (${err.status} ${err.reason}: ${firstLine(err)})`, evidence };
   }
   if (err instanceof DecodeError) return { outcome: "fail", message: `the CA's answer does not decode: ${firstLine(err)}`, evidence: { error: "DecodeError" } };

@@ -141,6 +141,8 @@ export interface CrlEntry {
 
 export interface CrlInfo {
   der: Uint8Array;
+  /** The TBSCertList's DER: what the issuer signed. Two fetches with equal TBS are one CRL, whatever their signatures (ECDSA signs anew each time). */
+  tbs: Uint8Array;
   issuer: string;
   thisUpdate: Date;
   nextUpdate?: Date;
@@ -159,6 +161,7 @@ export function parseCrl(der: Uint8Array): CrlInfo {
   }
   return {
     der,
+    tbs: crl.tbs,
     issuer: crl.issuer.display,
     thisUpdate: new Date(crl.thisUpdate),
     nextUpdate: crl.nextUpdate === undefined ? undefined : new Date(crl.nextUpdate),

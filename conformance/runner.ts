@@ -10,7 +10,7 @@ import {
   type Outcome,
   type VerdictRules,
 } from "../core/index.js";
-import type { CaAdapter, CaCapabilities, CaCredentials, CaIdentity, Provenance } from "../simulator/ca/index.js";
+import type { Artefact, CaAdapter, CaCapabilities, CaCredentials, CaIdentity, Provenance } from "../simulator/ca/index.js";
 import { CATALOG, Fixtures, type Check, type CertifyOptions, type Level, DEFAULT_OPTIONS } from "./checks/index.js";
 import { judgeThrown, missingCredentials } from "./judgement.js";
 
@@ -89,8 +89,11 @@ export async function runCatalog(ca: CaAdapter, o: RunCatalogOptions): Promise<C
   const caps = ca.capabilities();
   const policy = o.policy ?? DEFAULT_POLICY;
   const held = ca.credentials?.() ?? {};
-  const provenance: Provenance = ca.provenance?.() ?? {};
-  const identity: CaIdentity = (await ca.identity?.().catch(() => undefined)) ?? { software: "unknown" };
+  // An adapter that cannot say what it is still gets judged: the report says "unknown".
+  const provenance: Provenance = safely(() => ca.provenance?.()) ?? {};
+  const identity: CaIdentity = (await Promise.resolve(safely(() => ca.identity?.())).catch(() => undefined)) ?? { software: "unknown" };
+  // Values no report may carry, wherever a CA or an error message quotes them: certify's tokens, the codes it was handed.
+  const scrub = (v: unknown) => scrubSecrets(v, [held.raToken, held.operatorToken, ...fx.knownSecrets()]);
   const fx = new Fixtures(ca, o.clock, options, policy);
   const ctx = { ca, caps, clock: o.clock, options, policy, fx };
   o.bus.emit("run.started", {
@@ -138,9 +141,20 @@ export async function runCatalog(ca: CaAdapter, o: RunCatalogOptions): Promise<C
       }
     }
     const producedBy = (check.judges ?? []).flatMap((a) => (provenance[a] ? [{ artefact: a, ...provenance[a]! }] : []));
-    const madeBy = producedBy.some((p) => p.by === "adapter") ? ("adapter" as const) : ("ca" as const);
+    // Adapter-made when something the verdict rests on is the adapter's doing: the check's artefacts, or the
+    // narrower ones the verdict names (the lifecycle's failing step).
+    const restsOn = (v as { restsOn?: Artefact[] }).restsOn ?? check.judges ?? [];
+    const madeBy = restsOn.some((a) => provenance[a]?.by === "adapter") ? ("adapter" as const) : ("ca" as const);
     const durationMs = Math.max(0, o.clock.nowMs() - t0);
-    const result: CheckResult = { ...head, ...v, evidence: jsonSafe(v.evidence) as Record<string, unknown>, durationMs, ...(producedBy.length ? { madeBy } : {}) };
+    const { restsOn: _narrowed, ...verdict } = v as typeof v & { restsOn?: Artefact[] };
+    const result: CheckResult = {
+      ...head,
+      ...verdict,
+      message: scrub(verdict.message) as string,
+      evidence: scrub(jsonSafe(verdict.evidence)) as Record<string, unknown>,
+      durationMs,
+      ...(producedBy.length ? { madeBy } : {}),
+    };
     results.push(result);
     o.bus.emit(
       "check.finished",
@@ -188,6 +202,27 @@ export async function runCatalog(ca: CaAdapter, o: RunCatalogOptions): Promise<C
 /** The rules certify judges by, for the run log; the policy's transport PIN and PUK stay out of it. */
 function policyRules(p: LifecyclePolicy): Record<string, unknown> {
   return { name: p.name, lifetimeYears: p.lifetimeYears, capAtCardExpiry: p.capAtCardExpiry, maxFailedAttempts: p.maxFailedAttempts, renewal: p.renewal, reasonsByRole: p.reasonsByRole };
+}
+
+function safely<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Strings with any of `secrets` (at least 8 characters: never a common word) masked, at any depth. */
+export function scrubSecrets(v: unknown, secrets: ReadonlyArray<string | undefined>): unknown {
+  const known = secrets.filter((x): x is string => typeof x === "string" && x.length >= 8);
+  if (!known.length) return v;
+  const walk = (x: unknown): unknown => {
+    if (typeof x === "string") return known.reduce((t, k) => t.split(k).join("***"), x);
+    if (Array.isArray(x)) return x.map(walk);
+    if (x && typeof x === "object") return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, walk(y)]));
+    return x;
+  };
+  return walk(v);
 }
 
 /** Evidence goes into JSON: Dates become ISO strings, bigints decimal strings, bytes base64. */

@@ -12,7 +12,19 @@ const PEM = /-----BEGIN [A-Z0-9 ]+-----/;
 const HEX = /^(?:0x)?[0-9a-fA-F]{2,}$|^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2})+$/;
 
 export const isPem = (v: unknown): v is string => typeof v === "string" && PEM.test(v);
-export const isHex = (v: unknown): v is string => typeof v === "string" && HEX.test(v);
+
+/**
+ * Hex, not a decimal that happens to use only hex digits (a CRL number "13",
+ * a count "42"): digits alone are hex only when they are whole bytes and at
+ * least 8 of them (a serial, a key identifier); any a-f, or a 0x prefix, says
+ * hex by itself.
+ */
+export function isHex(v: unknown): v is string {
+  if (typeof v !== "string" || !HEX.test(v)) return false;
+  if (/^0x/.test(v)) return true;
+  const digits = v.replace(/:/g, "");
+  return /[a-fA-F]/.test(digits) || (digits.length % 2 === 0 && digits.length >= 16);
+}
 
 export function evidenceParts(evidence: Record<string, unknown>): EvidencePart[] {
   const parts: EvidencePart[] = [];

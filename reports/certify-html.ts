@@ -1,7 +1,23 @@
 import type { CertifyReport, CheckRow } from "./certify-model.js";
 import { CLASS_ORDER } from "./certify-model.js";
 import { evidenceParts } from "./certify-evidence.js";
-import { CLASS_LABEL, artefactFacts, capabilityFacts, countsText, needsAttention, notJudgedText, provenanceFacts, verdictText, warningText } from "./certify-wording.js";
+import {
+  CLASS_LABEL,
+  PROVENANCE_UNDECLARED,
+  adapterPassText,
+  artefactFacts,
+  capabilityFacts,
+  countsText,
+  isAdapterMadePass,
+  needsAttention,
+  notJudgedText,
+  provenanceFacts,
+  provenanceUndeclared,
+  resultLabel,
+  verdictText,
+  verdictTone,
+  warningText,
+} from "./certify-wording.js";
 import { escapeHtml as h } from "./escape.js";
 
 /**
@@ -17,7 +33,7 @@ export function certifyHtml(r: CertifyReport): string {
 <html lang="en"><head><meta charset="utf-8"><title>cardloop certify: ${h(r.ca)}</title>
 <style>${STYLE}</style></head><body>
 <h1>cardloop certify: ${h(r.ca)}</h1>
-<p class="verdict v-${r.verdict}">${h(verdictText(r))}</p>
+<p class="verdict v-${verdictTone(r)}">${h(verdictText(r))}</p>
 <p>${h(countsText(r))}</p>
 <p class="who">${h(whoText(r))} (provenance below)</p>
 ${notJudgedBox(r)}
@@ -65,7 +81,9 @@ function provenanceSection(r: CertifyReport): string {
 <table class="prov"><thead><tr><th>artefact</th><th>by</th><th>command</th><th>note</th></tr></thead><tbody>
 ${artefacts.map((a) => `<tr><td>${h(a.label)}</td><td>${a.by === "ca" ? "CA" : "adapter"}</td><td><code>${h(a.how)}</code></td><td>${h(a.note ?? "")}</td></tr>`).join("\n")}
 </tbody></table>`
-    : "";
+    : provenanceUndeclared(r)
+      ? `<p class="undeclared">${h(PROVENANCE_UNDECLARED)}</p>`
+      : "";
   return `<section><h2>Provenance</h2>
 <table class="prov"><tbody>
 ${facts.join("\n")}
@@ -74,10 +92,17 @@ ${made}</section>`;
 }
 
 function checkRow(c: CheckRow): string {
-  const said = c.class === "warning" ? warningText(c) : c.class === "not-judged" || c.class === "not-judged-allowed" ? notJudgedText(c) : c.message;
+  const said =
+    c.class === "warning"
+      ? warningText(c)
+      : c.class === "not-judged" || c.class === "not-judged-allowed"
+        ? notJudgedText(c)
+        : isAdapterMadePass(c)
+          ? adapterPassText(c)
+          : c.message;
   const producedBy = (c.producedBy ?? []).map((p) => `<br><small>${h(p.artefact)} made by the ${p.by === "ca" ? "CA" : "adapter"}: <code>${h(p.how)}</code></small>`).join("");
   return `<tr class="${c.class}" data-level="${c.level}" data-class="${c.class}">
-<td><code>${h(c.id)}</code></td><td>${c.level}</td><td class="o">${h(CLASS_LABEL[c.class])}</td><td>${h(c.title)}<br><small>${h(c.source)}</small></td>
+<td><code>${h(c.id)}</code></td><td>${c.level}</td><td class="o${isAdapterMadePass(c) ? " adapter-made" : ""}">${h(resultLabel(c))}</td><td>${h(c.title)}<br><small>${h(c.source)}</small></td>
 <td>${h(said)}${producedBy}${reproduce(c)}${evidence(c)}</td></tr>`;
 }
 
@@ -101,11 +126,12 @@ const STYLE = `
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #ddd;padding:.4rem;vertical-align:top;text-align:left}
 .prov td{overflow-wrap:anywhere}#checks td:nth-child(-n+3){white-space:nowrap}#checks td:nth-child(4){min-width:16rem;max-width:24rem}
-tr.pass .o{color:#176b1e}tr.defect .o,tr.not-judged .o{color:#b00020;font-weight:bold}tr.warning .o,tr.not-judged-allowed .o{color:#8a5a00;font-weight:bold}tr.skip .o{color:#777}
+tr.pass .o{color:#176b1e}tr.pass .o.adapter-made{color:#8a5a00}tr.defect .o,tr.not-judged .o{color:#b00020;font-weight:bold}tr.warning .o,tr.not-judged-allowed .o{color:#8a5a00;font-weight:bold}tr.skip .o{color:#777}
 pre{max-width:70rem;overflow:auto;background:#f6f6f6;padding:.5rem;font-size:.8rem;margin:.2rem 0}
 .ev .k{font-family:monospace;font-size:.8rem;color:#555}
 .verdict{font-size:1.4rem;font-weight:bold;padding:.6rem 1rem;border-radius:.3rem;display:inline-block}
 .v-pass{background:#e3f4e4;color:#176b1e}.v-fail{background:#fbe3e6;color:#b00020}.v-incomplete{background:#fff1d6;color:#8a5a00}
+.undeclared{color:#8a5a00;font-weight:bold}
 .not-judged-box{border:2px solid #d9a400;background:#fffaf0;padding:.2rem 1rem;margin:1rem 0}
 table.prov th{width:22rem;font-weight:normal;color:#555}.cap{display:inline-block;margin-right:1rem}
 .filter label{margin-right:1rem}.repro{margin-top:.3rem}.repro code{background:#f0f0f0;padding:.1rem .3rem}

@@ -57,6 +57,12 @@ export interface CertifyProvenance {
   capabilities: Record<string, unknown>;
   /** Per artefact (issuance, renewal, revocation, status, crl, ocsp): who made it and with what command. */
   artefacts: Record<string, ArtefactOrigin>;
+  /**
+   * Whether the adapter declared how it obtains any artefact: false when it
+   * declared none (a module without `provenance()`: everything is taken as
+   * the CA's own); absent in a log from before provenance was recorded.
+   */
+  artefactsDeclared?: boolean;
   /** Which credentials certify held (never their values). */
   credentialsHeld: Record<string, boolean>;
   policy?: Record<string, unknown>;
@@ -150,8 +156,8 @@ export function buildCertifyReport(events: readonly AnyEvent[]): CertifyReport {
       index: at,
     });
   }
-  // A run that died between checks left no trace of the checks it never started: it cannot pass.
-  if (!finished && events.length > 0) {
+  // A run that died between checks (or before the first) left no trace of the checks it never started: it cannot pass.
+  if (!finished) {
     rows.push({
       id: "RUN-INCOMPLETE",
       title: "The run finished",
@@ -231,6 +237,7 @@ function provenanceOf(meta: Record<string, unknown>, startTime: string, endTime:
     },
     capabilities: record(meta.capabilities),
     artefacts,
+    ...(meta.provenance !== undefined ? { artefactsDeclared: Object.keys(artefacts).length > 0 } : {}),
     credentialsHeld: held,
     ...(meta.policy !== undefined ? { policy: record(meta.policy) } : {}),
     ...(typeof meta.policySource === "string" ? { policySource: meta.policySource } : {}),

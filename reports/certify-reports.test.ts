@@ -6,6 +6,7 @@ import test, { type ExecutionContext } from "ava";
 import fc from "fast-check";
 import { parse } from "test-results-parser";
 import { EventBus, VirtualClock, type AnyEvent, type EventMap, type Outcome, type VerdictRules } from "../core/index.js";
+import { evidenceParts, isHex } from "./certify-evidence.js";
 import { buildCertifyReport, type CertifyReport } from "./certify-model.js";
 import { certifyHtml, certifyJUnit, certifyJson, certifyMarkdown } from "./certify-writers.js";
 import { escapeHtml } from "./escape.js";
@@ -25,6 +26,8 @@ interface LogShape {
   meta?: Record<string, unknown>;
   /** The run dies in this check: started, never finished, no run.finished. */
   diesIn?: string;
+  /** Fields of the usual meta replaced (identity, provenance, ...). */
+  metaWith?: Record<string, unknown>;
 }
 
 function runLog(checks: CheckSpec[], rules: Partial<VerdictRules> = {}, shape: LogShape = {}): AnyEvent[] {
@@ -52,6 +55,7 @@ function runLog(checks: CheckSpec[], rules: Partial<VerdictRules> = {}, shape: L
       policy: { name: "default", lifetimeYears: 3 },
       policySource: "default",
       only: checks.map((c) => c.id),
+      ...shape.metaWith,
     },
   });
   for (const c of checks) {
@@ -319,5 +323,157 @@ test("the closing lines: verdict and exit status, counts, then each defect, each
     ].join("\n"),
   );
   const allowed = certifySummaryText(buildCertifyReport(runLog([judged("ISS-A", "MUST", "pass"), notJudged("REV-B")], { allowIncomplete: true })));
-  t.is(allowed.split("\n").slice(0, 2).join("\n"), "my-ca: PASS (exit status 0)\n2 checks: 0 defects, 0 warnings, 0 not judged, 1 not judged but allowed (allowIncomplete), 1 pass, 0 skipped");
+  t.is(allowed.split("\n").slice(0, 2).join("\n"), "my-ca: PASS (exit status 0), incomplete: 1 check not judged (allowed by --allow-incomplete)\n2 checks: 0 defects, 0 warnings, 0 not judged, 1 not judged but allowed (allowIncomplete), 1 pass, 0 skipped");
+});
+
+/** A pass on a renewal the adapter made, beside a plain pass on the CA's own issuance. */
+function adapterMadePass(): CheckSpec[] {
+  return [
+    judged("ISS-A", "MUST", "pass", { message: "issued within the cap", madeBy: "ca" }),
+    judged("REN-B", "MUST", "pass", {
+      message: "the renewal has a new key",
+      madeBy: "adapter",
+      producedBy: [{ artefact: "renewal", by: "adapter", how: "openssl ca -revoke old.pem; openssl ca -in new.csr" }],
+    }),
+  ];
+}
+
+test("a pass on what the adapter made reads PASS (adapter-made) in Markdown, HTML and the closing lines; JUnit keeps the name and says it in <system-out>", (t) => {
+  const r = buildCertifyReport(runLog(adapterMadePass()));
+  t.like(r, { verdict: "pass", exitCode: 0 });
+  const md = certifyMarkdown(r);
+  t.regex(md, /^\| REN-B \| MUST \| PASS \(adapter-made\) \| title of REN-B \| RFC 5280 5\.1 \| the renewal has a new key \(the adapter, not the CA, made the renewal\) \|$/m);
+  t.regex(md, /^\| ISS-A \| MUST \| PASS \| /m, "the CA's own pass stays a plain PASS");
+  t.regex(md, /## Passes on what the adapter made \(not the CA's\)\n\n- \*\*REN-B\*\* \(MUST, RFC 5280 5\.1\): PASS \(adapter-made\): the renewal has a new key/);
+  const html = certifyHtml(r);
+  t.regex(html, /<tr class="pass" data-level="MUST" data-class="pass">\n<td><code>REN-B<\/code><\/td><td>MUST<\/td><td class="o adapter-made">PASS \(adapter-made\)<\/td>/);
+  t.regex(html, /<td><code>ISS-A<\/code><\/td><td>MUST<\/td><td class="o">PASS<\/td>/);
+  t.true(html.includes("the renewal has a new key (the adapter, not the CA, made the renewal)"));
+  // listed like the warnings; the other lines keep their 10-wide tag column
+  const summary = certifySummaryText(buildCertifyReport(runLog([...adapterMadePass(), judged("OCSP-C", "SHOULD", "fail", { message: "no nonce" })]))).split("\n");
+  t.deepEqual(summary.slice(2), [
+    "WARN       SHOULD OCSP-C                     SHOULD not met: no nonce",
+    "PASS (adapter-made) MUST   REN-B                      the renewal has a new key (the adapter, not the CA, made the renewal)",
+    "",
+  ]);
+  const xml = certifyJUnit(r);
+  t.regex(xml, /<testcase name="ISS-A: title of ISS-A" classname="cardloop-certify-ISS" time="0\.010"><\/testcase>/);
+  t.regex(
+    xml,
+    /<testcase name="REN-B: title of REN-B" classname="cardloop-certify-REN" time="0\.010">\n {6}<system-out>PASS \(adapter-made\): the renewal has a new key \(the adapter, not the CA, made the renewal\)\nrenewal made by the adapter: openssl ca -revoke old\.pem; openssl ca -in new\.csr<\/system-out>\n {4}<\/testcase>/,
+  );
+  const read = readJUnit(t, r);
+  t.like(read, { status: "PASS", total: 2, passed: 2, failed: 0, errors: 0 });
+});
+
+test("allowIncomplete: the verdict stays pass (exit 0), but every text says how many checks were not judged, the banner is not green, JUnit has `incomplete`", (t) => {
+  const checks = Array.from({ length: 55 }, (_, i) => notJudged(`ISS-${i}`));
+  const r = buildCertifyReport(runLog(checks, { allowIncomplete: true }));
+  t.like(r, { verdict: "pass", exitCode: 0 });
+  const said = "PASS (exit status 0), incomplete: 55 checks not judged (allowed by --allow-incomplete)";
+  const html = certifyHtml(r);
+  t.true(html.includes(`<p class="verdict v-incomplete">${said}</p>`));
+  t.notRegex(html, /class="verdict v-pass"/);
+  t.true(certifyMarkdown(r).includes(`Verdict: **${said}**: 55 checks:`));
+  t.is(certifySummaryText(r).split("\n")[0], `my-ca: ${said}`);
+  t.regex(certifyJUnit(r), /<property name="verdict" value="pass"\/>\n\s*<property name="exit-code" value="0"\/>\n\s*<property name="incomplete" value="55"\/>/);
+  t.is(readJUnit(t, r).status, "PASS");
+  // one: singular; nothing not judged: a plain green pass, incomplete 0
+  t.is(certifySummaryText(buildCertifyReport(runLog([notJudged("ISS-A")], { allowIncomplete: true }))).split("\n")[0], "my-ca: PASS (exit status 0), incomplete: 1 check not judged (allowed by --allow-incomplete)");
+  const clean = buildCertifyReport(runLog([judged("ISS-A", "MUST", "pass")]));
+  t.regex(certifyHtml(clean), /<p class="verdict v-pass">PASS \(exit status 0\)<\/p>/);
+  t.regex(certifyJUnit(clean), /<property name="incomplete" value="0"\/>/);
+  // not allowed: incomplete counts the checks not judged too
+  t.regex(certifyJUnit(buildCertifyReport(runLog([notJudged("ISS-A"), notJudged("ISS-B")]))), /<property name="incomplete" value="2"\/>/);
+});
+
+/** Markdown with code spans and fenced blocks taken out: what GitHub would read as markup. */
+function outsideCode(md: string): string {
+  return md.replace(/^(`{3,})[^\n]*\n[\s\S]*?\n\1$/gm, "").replace(/(?<![\\`])(`+)(?!`)[\s\S]*?(?<!`)\1(?!`)/g, "");
+}
+
+test("Markdown: text the CA controls cannot inject HTML, links, emphasis or structure into a step summary", (t) => {
+  const hostile = "<h1>PASS</h1> [click](https://evil.example) ![x](https://evil.example/i.png) **all good** _yes_ `code` ~~no~~ | cell\n## Fake & <b>";
+  const r = buildCertifyReport(
+    runLog(
+      [
+        judged("ISS-A", "MUST", "fail", { message: hostile, fix: "<script>x</script>" }),
+        judged("REN-B", "SHOULD", "fail", { message: hostile, madeBy: "adapter", producedBy: [{ artefact: "renewal", by: "adapter", how: "`x` </code><img src=y>" }] }),
+        notJudged("REV-C", { message: hostile }),
+        judged("CRL-D", "MUST", "pass", { message: hostile, evidence: { "# Heading": "-----BEGIN X509 CRL-----\nAA==\n-----END X509 CRL-----\n" } }),
+      ],
+      {},
+      {
+        metaWith: {
+          identity: { software: "<img src=x onerror=alert(1)>", version: "[PASS](https://evil.example)", url: URL_GIVEN },
+          provenance: { "<b>crl</b>": { by: "adapter", how: "``openssl`` | </code><img src=z>", note: "*made* [here](https://evil.example) <i>" } },
+        },
+      },
+    ),
+  );
+  const md = certifyMarkdown(r);
+  // the exact escaped forms
+  t.true(md.includes("| CA software | &lt;img src=x onerror=alert(1)&gt; |"));
+  t.true(md.includes("| CA version | \\[PASS\\](https://evil.example) |"));
+  const escaped = "&lt;h1&gt;PASS&lt;/h1&gt; \\[click\\](https://evil.example) !\\[x\\](https://evil.example/i.png) \\*\\*all good\\*\\* \\_yes\\_ \\`code\\` \\~\\~no\\~\\~ \\| cell ## Fake &amp; &lt;b&gt;";
+  t.true(md.includes(`- **ISS-A** (MUST, RFC 5280 5.1): ${escaped} Fix: &lt;script&gt;x&lt;/script&gt;`));
+  t.true(md.includes(`| CRL-D | MUST | PASS | title of CRL-D | RFC 5280 5.1 | ${escaped} |`));
+  t.true(md.includes("| &lt;b&gt;crl&lt;/b&gt; | adapter | ``` ``openssl`` \\| </code><img src=z> ``` | \\*made\\* \\[here\\](https://evil.example) &lt;i&gt; |"), "the command in a code span, whole");
+  t.true(md.includes("\\# Heading:\n\n```\n-----BEGIN X509 CRL-----"), "an evidence key cannot make a heading");
+  // and in general: outside code spans and fences, no tag, no link or image, no emphasis, no extra heading or table row
+  const markup = outsideCode(md);
+  t.notRegex(markup, /</, "no raw HTML at all");
+  t.notRegex(markup, /(?<!\\)\[[^\]\n]*(?<!\\)\]\(/, "no link or image");
+  // cardloop's own bold (the check IDs, the verdict) taken out, no * _ ~ is left unescaped
+  const ours = markup.replace(/^- \*\*[A-Z]+-[A-Z]\*\* /gm, "").replace(/^Verdict: \*\*FAIL \(exit status 1\)\*\*/m, "");
+  t.notRegex(ours, /(?<!\\)[*_~]/, "no emphasis or strikethrough from the run log");
+  t.deepEqual([...md.matchAll(/^#{1,6} (.*)$/gm)].map((m) => m[1]), [
+    "cardloop certify: my-ca",
+    "What this CA gets wrong",
+    "Warnings",
+    "Not judged (not CA defects)",
+    "Provenance",
+    "All checks",
+    "Evidence",
+    "CRL-D",
+  ]);
+  const table = md.slice(md.indexOf("## All checks"), md.indexOf("## Evidence")).trim().split("\n").slice(2);
+  t.is(table.length, 2 + 4, "a header, a rule and one row per check");
+  for (const row of table) t.is(row.split(/(?<!\\)\|/).length, 8, row);
+});
+
+test("evidence: a decimal string (a CRL number) is not hex; digits alone are hex only as 8 or more whole bytes; a-f or 0x is hex", (t) => {
+  for (const v of ["13", "42", "2026", "123456789012345", "12345678901234567", "12:30:45", "00"]) t.false(isHex(v), v);
+  for (const v of ["0A1B2C3D", "ab", "0x13", "1234567890123456", "01:02:03:04:05:06:07:08", "0a:1b"]) t.true(isHex(v), v);
+  t.deepEqual(evidenceParts({ crlNumber: "13" }), [{ key: "crlNumber", kind: "json", text: '"13"', value: "13" }]);
+  const md = certifyMarkdown(buildCertifyReport(runLog([judged("CRL-NUMBER", "MUST", "fail", { evidence: { crlNumber: "13", serial: "0A1B2C3D" } })])));
+  t.false(md.includes("- crlNumber: `13`"));
+  t.true(md.includes('"crlNumber": "13"'));
+  t.true(md.includes("- serial: `0A1B2C3D`"));
+});
+
+test("propagation evidence: p50, p95, the judged percentile and max reach every format", (t) => {
+  const evidence = { samples: 20, percentile: 99, judged: "p99", delayMs: 900, p50Ms: 120, p95Ms: 700, p99Ms: 900, maxMs: 900, delaysMs: [120, 900] };
+  const r = buildCertifyReport(runLog([judged("PROP-CRL", "MUST", "fail", { message: "p99 900 ms over 20 revocations, over the 500 ms threshold", evidence })]));
+  const formats = { junit: certifyJUnit(r), json: certifyJson(r), markdown: certifyMarkdown(r), html: certifyHtml(r) };
+  for (const [name, text] of Object.entries(formats)) {
+    for (const figure of ["p50Ms", "p95Ms", "p99Ms", "maxMs"]) t.true(text.includes(figure), `${name} shows ${figure}`);
+  }
+});
+
+test("an adapter that declares no provenance is said to, in HTML, Markdown and the closing lines; an older log without provenance says nothing either way", (t) => {
+  const said = "provenance: not declared by the adapter (every artefact is taken as the CA's own)";
+  const r = buildCertifyReport(runLog([judged("ISS-A", "MUST", "pass")], {}, { metaWith: { provenance: {} } }));
+  t.is(r.provenance.artefactsDeclared, false);
+  t.true(certifyHtml(r).includes(`<p class="undeclared">${escapeHtml(said)}</p>`));
+  t.notRegex(certifyHtml(r), /How each artefact was produced/);
+  t.true(certifyMarkdown(r).includes(`\n**${said}**\n`));
+  t.is(certifySummaryText(r).split("\n")[2], said);
+  const declared = buildCertifyReport(runLog([judged("ISS-A", "MUST", "pass")]));
+  t.is(declared.provenance.artefactsDeclared, true);
+  const older = buildCertifyReport(runLog([judged("ISS-A", "MUST", "pass")], {}, { meta: { ca: "old" } }));
+  t.is(older.provenance.artefactsDeclared, undefined);
+  for (const x of [declared, older]) {
+    for (const text of [certifyHtml(x), certifyMarkdown(x), certifySummaryText(x)]) t.false(text.includes("not declared by the adapter"));
+  }
 });

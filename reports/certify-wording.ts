@@ -19,13 +19,32 @@ export const CLASS_LABEL: Record<RowClass, string> = {
 /** Rows that need someone to look: the ones with a reproduction command shown beside them. */
 export const needsAttention = (c: CheckRow): boolean => c.class !== "pass" && c.class !== "skip";
 
+/**
+ * A pass on something the adapter made says nothing about the CA: it is
+ * labelled so wherever a pass is shown, never a plain PASS.
+ */
+export const isAdapterMadePass = (c: CheckRow): boolean => c.class === "pass" && c.madeBy === "adapter";
+
+/** A row's label in a result column: its class's, or "PASS (adapter-made)". */
+export function resultLabel(c: CheckRow): string {
+  return isAdapterMadePass(c) ? "PASS (adapter-made)" : CLASS_LABEL[c.class];
+}
+
+/** " (the adapter, not the CA, made the renewal)", or "" when the row does not say which. */
+function adapterMadeNote(c: CheckRow): string {
+  const made = (c.producedBy ?? []).filter((p) => p.by === "adapter").map((p) => p.artefact);
+  return made.length ? ` (the adapter, not the CA, made the ${made.join(", ")})` : "";
+}
+
 /** A warning, saying why it does not fail the run. */
 export function warningText(c: CheckRow): string {
-  if (c.madeBy === "adapter") {
-    const made = (c.producedBy ?? []).filter((p) => p.by === "adapter").map((p) => p.artefact);
-    return `adapter-made: ${c.message}${made.length ? ` (the adapter, not the CA, made the ${made.join(", ")})` : ""}`;
-  }
+  if (c.madeBy === "adapter") return `adapter-made: ${c.message}${adapterMadeNote(c)}`;
   return `${c.level} not met: ${c.message}`;
+}
+
+/** A pass on what the adapter made (shown beside "PASS (adapter-made)"), saying why it does not vouch for the CA. */
+export function adapterPassText(c: CheckRow): string {
+  return `${c.message}${adapterMadeNote(c) || " (the adapter, not the CA, made what this check judged)"}`;
 }
 
 /** A check certify could not judge: why, and what would let it. */
@@ -33,10 +52,30 @@ export function notJudgedText(c: CheckRow): string {
   return `not judged (${c.cause ?? "unknown cause"}): ${c.message}${c.fix ? `; fix: ${c.fix}` : ""}`;
 }
 
-/** "FAIL (exit status 1)". */
+/**
+ * "FAIL (exit status 1)". A run that passes only because allowIncomplete
+ * tolerated checks not judged says so in the same breath: "PASS (exit status
+ * 0), incomplete: 55 checks not judged (allowed by --allow-incomplete)".
+ */
 export function verdictText(r: CertifyReport): string {
-  return `${r.verdict.toUpperCase()} (exit status ${r.exitCode})`;
+  const allowed = r.totals.notJudgedAllowed;
+  const incomplete = allowed ? `, incomplete: ${allowed} ${allowed === 1 ? "check" : "checks"} not judged (allowed by --allow-incomplete)` : "";
+  return `${r.verdict.toUpperCase()} (exit status ${r.exitCode})${incomplete}`;
 }
+
+/** How the verdict is coloured: a pass with checks not judged is a warning, never a plain green pass. */
+export function verdictTone(r: CertifyReport): "pass" | "fail" | "incomplete" {
+  return r.verdict === "pass" && r.totals.notJudgedAllowed > 0 ? "incomplete" : r.verdict;
+}
+
+/** How many checks were not judged, allowed or not: the JUnit property `incomplete`. */
+export const incompleteCount = (r: CertifyReport): number => r.totals.notJudged + r.totals.notJudgedAllowed;
+
+/** Said where the artefact table would be, when the adapter declared no provenance at all. */
+export const PROVENANCE_UNDECLARED = "provenance: not declared by the adapter (every artefact is taken as the CA's own)";
+
+/** Whether to say PROVENANCE_UNDECLARED: the adapter declared none (a log from before provenance says nothing either way). */
+export const provenanceUndeclared = (r: CertifyReport): boolean => r.provenance.artefactsDeclared === false;
 
 /** "7 checks: 1 defect, 2 warnings, 1 not judged, 3 pass, 0 skipped". */
 export function countsText(r: CertifyReport): string {

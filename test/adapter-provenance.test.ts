@@ -22,11 +22,11 @@ import { buildOcspRequest, makeCsr, normSerial } from "../conformance/pkix.js";
  * artefact a verdict rests on (provenance), without a secret in either; an
  * OCSP exchange that fails says what was sent and what came back.
  */
-const ARTEFACTS: readonly Artefact[] = ["issuance", "renewal", "revocation", "status", "crl", "ocsp"];
+const ARTEFACTS: readonly Artefact[] = ["issuance", "renewal", "revocation", "status", "crl", "ocsp", "crl-publication", "ocsp-publication"];
 const holder = { id: "h1", name: "Alice", email: "alice@example.test" };
 const scratch = mkdtempSync(join(tmpdir(), "cardloop-adapter-provenance-"));
 
-/** Each of the six artefacts, with who makes it and a command or endpoint that is not empty. */
+/** Each of the eight artefacts, with who makes it and a command or endpoint that is not empty. */
 function coversAll(t: ExecutionContext, p: Provenance): void {
   t.deepEqual(Object.keys(p).sort(), [...ARTEFACTS].sort());
   for (const a of ARTEFACTS) {
@@ -177,12 +177,17 @@ test("openssl: OpenSSL at the version the binary reports; openssl ca and openssl
     status: { by: "ca" },
     crl: { by: "ca" },
     ocsp: { by: "ca" },
+    // openssl ca publishes no CRL by itself: the adapter runs -gencrl when the CRL is fetched
+    "crl-publication": { by: "adapter" },
+    // openssl ocsp reads the live index on every request
+    "ocsp-publication": { by: "ca" },
   });
   t.regex(p.issuance!.how, /^openssl ca -batch -config ca\.cnf -extensions authentication\|signature /);
   t.regex(p.revocation!.how, /^openssl ca -config ca\.cnf -revoke newcerts\/<SERIAL>\.pem -crl_reason <reason>$/);
   t.regex(p.revocation!.note ?? "", /privilegeWithdrawn/);
   t.regex(p.renewal!.how, /openssl ca -config ca\.cnf -revoke newcerts\/<OLD SERIAL>\.pem -crl_reason superseded$/);
-  t.regex(p.status!.how, /^openssl ca -config ca\.cnf -status <SERIAL>$/);
+  t.regex(p.status!.how, /^the row of index\.txt for <SERIAL> /);
+  t.regex(p.status!.note ?? "", /openssl ca -config ca\.cnf -status <SERIAL>/);
   t.is(p.crl!.how, "openssl ca -config ca.cnf -gencrl -crlsec 86400 -out crl.pem");
   t.is(p.ocsp!.how, "openssl ocsp -index index.txt -CA ca.pem -rsigner ocsp.pem -rkey ocsp-key.pem -reqin request.der -respout response.der -nmin 60");
   t.regex(p.ocsp!.note ?? "", /the adapter carries the HTTP/);
@@ -243,6 +248,9 @@ test("cfssl: CFSSL at the version the binary reports; the CRL and the renewal ar
     status: { by: "ca" },
     crl: { by: "adapter" },
     ocsp: { by: "ca" },
+    "crl-publication": { by: "adapter" },
+    // CFSSL's refresh cycle, run when the adapter says: propagation measured here is not a deployment's
+    "ocsp-publication": { by: "adapter" },
   });
   t.regex(p.issuance!.how, new RegExp(`^POST ${id.url}/api/v1/cfssl/sign `));
   t.regex(p.revocation!.how, new RegExp(`^POST ${id.url}/api/v1/cfssl/revoke `));

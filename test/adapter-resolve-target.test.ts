@@ -76,7 +76,7 @@ test("every --ca target says what answers: embedded, http://URL (its /api/v1/inf
   t.teardown(() => mod.close());
   t.deepEqual(await mod.identity?.(), { software: "cardloop embedded CA", version: CARDLOOP_VERSION, url: server.url });
   const p = mod.provenance?.() ?? {};
-  t.deepEqual(Object.keys(p).sort(), ["crl", "issuance", "ocsp", "renewal", "revocation", "status"]);
+  t.deepEqual(Object.keys(p).sort(), ["crl", "crl-publication", "issuance", "ocsp", "ocsp-publication", "renewal", "revocation", "status"]);
   t.false(JSON.stringify(p).includes(inner.raToken!));
   t.false(JSON.stringify(p).includes(inner.operatorToken!));
 });

@@ -270,3 +270,65 @@ test("--policy: the checks judge by the policy file (lifetime cap, renewal rule,
   t.is(unknown.code, 2);
   t.regex(unknown.stderr, /^cardloop: no shipped policy named "strict"/);
 });
+
+test("a password in the --ca URL reaches no report, log or message; the reproduction command carries every judging option", async (t) => {
+  const ca = await EmbeddedCa.open({ kdfLog2N: 10 });
+  const server = await startCaServer(ca, { host: "127.0.0.1", port: 0 });
+  t.teardown(async () => {
+    await server.close();
+    await ca.close();
+  });
+  const dir = tmp();
+  writeFileSync(join(dir, "tokens.yaml"), `raToken: ${ca.raToken}\noperatorToken: ${ca.operatorToken}\n`);
+  const secretUrl = server.url.replace("http://", "http://certify:PASSWORD-not-for-reports-42@");
+  const r = await cardloop([
+    "certify", "--ca", secretUrl, "--ca-config", join(dir, "tokens.yaml"), "--only", "OCSP-GOOD,PROP-OCSP",
+    "--threshold", "4s", "--samples", "2", "--percentile", "50", "--strict", "--out", join(dir, "out"),
+  ]);
+  t.is(r.code, 0, r.stderr);
+  const said = [r.stdout, r.stderr, ...readdirSync(join(dir, "out")).map((f) => readFileSync(join(dir, "out", f), "utf8"))].join("\n");
+  t.false(said.includes("PASSWORD-not-for-reports-42"));
+  t.false(said.includes(ca.operatorToken!) || said.includes(ca.raToken!), "no token either");
+  const report = JSON.parse(readFileSync(join(dir, "out", "certify.json"), "utf8"));
+  const prop = report.checks.find((c: { id: string }) => c.id === "PROP-OCSP");
+  t.is(prop.reproduce, `cardloop certify --ca ${server.url} --ca-config ${join(dir, "tokens.yaml")} --threshold 4s --samples 2 --percentile 50 --strict --only PROP-OCSP`);
+  // progress: one line per check as it finishes, in the words of the summary
+  // (in catalogue order, whatever --only's order)
+  t.regex(r.stderr, /^\[1\/2\] PASS +MUST +PROP-OCSP \(\d+ ms\)$/m);
+  t.regex(r.stderr, /^\[2\/2\] PASS +MUST +OCSP-GOOD \(\d+ ms\)$/m);
+});
+
+test("certify stopped by the harness between checks still writes its reports, and the run is incomplete (exit 3), never a pass", async (t) => {
+  const dir = tmp();
+  // A module adapter that breaks after certify has started: its second capabilities() call throws.
+  writeFileSync(
+    join(dir, "breaks.mjs"),
+    `let calls = 0;
+export async function createAdapter() {
+  return {
+    name: "breaks",
+    capabilities() {
+      if (++calls > 1) throw new TypeError("capabilities exploded");
+      return { renew: false, hold: false, authorisation: false, cancellationCodes: false, cardExpiryCap: false, crl: false, ocsp: false, ocspGet: false, bulkRevoke: false, virtualClock: false };
+    },
+    async anchors() { return []; },
+    async issue() { throw new Error("not reached"); },
+    async renew() { throw new Error("not reached"); },
+    async revoke() { throw new Error("not reached"); },
+    async release() { throw new Error("not reached"); },
+    async status() { throw new Error("not reached"); },
+    async crl() { throw new Error("not reached"); },
+    async ocsp() { throw new Error("not reached"); },
+    async close() {},
+  };
+}
+`,
+  );
+  const r = await cardloop(["certify", "--ca", `module:${join(dir, "breaks.mjs")}`, "--only", "ISS-VALIDITY-MAX", "--out", join(dir, "out")]);
+  t.is(r.code, 3, r.stdout + r.stderr);
+  t.regex(r.stderr, /^cardloop: certify stopped: capabilities exploded$/m);
+  const report = JSON.parse(readFileSync(join(dir, "out", "certify.json"), "utf8"));
+  t.is(report.verdict, "incomplete");
+  t.true(report.checks.some((c: { id: string; cause: string }) => c.id === "RUN-INCOMPLETE" && c.cause === "harness"));
+  t.is((await parseJUnit(join(dir, "out", "junit.xml"))).status, "FAIL");
+});

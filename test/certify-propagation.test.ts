@@ -3,10 +3,14 @@ import { EventBus, SystemClock } from "../core/index.js";
 import { createEmbeddedAdapter } from "../conformance/adapters/embedded.js";
 import { runCatalog, type CheckResult } from "../conformance/runner.js";
 import type { CertifyOptions } from "../conformance/checks/index.js";
-import { normSerial } from "../conformance/pkix.js";
-import { buildCrl, Crl } from "../pki/index.js";
+import { Fixtures, DEFAULT_OPTIONS } from "../conformance/checks/index.js";
+import { RefusingCa } from "../conformance/adapters/refusing.js";
+import { OcspTransportError } from "../conformance/adapters/loopback-http.js";
+import { buildOcspRequest, normSerial, ocspRequestSerials } from "../conformance/pkix.js";
+import { buildCrl, buildOcspResponse, Crl, encodePem, errorResponse, OcspStatus, parseOcspRequest } from "../pki/index.js";
+import { DEFAULT_POLICY } from "../core/index.js";
 import type { EmbeddedCa } from "../simulator/ca/index.js";
-import type { CaAdapter, RevocationResult, RevokeRequest } from "../simulator/ca/api.js";
+import { CaError, type CaAdapter, type RevocationResult, type RevokeRequest } from "../simulator/ca/api.js";
 
 /**
  * PROP-CRL and PROP-OCSP judge a distribution of revocation delays, not one
@@ -208,4 +212,164 @@ test("samples: 1 still works: one revocation, its delay is every figure", async 
     t.is(d.p95Ms, d.delaysMs[0]);
     t.is(d.maxMs, d.delaysMs[0]);
   }
+});
+
+// ------------------------------------------------- polls that tell nothing
+
+/**
+ * `inner`, recording the serials revoked in order, whose OCSP answers as
+ * `answer` says for the n-th revoked serial's polls (n from 1; undefined:
+ * the CA's own answer).
+ */
+function ocspFor(inner: EmbeddedCa, answer: (n: number, poll: number) => (() => Promise<Uint8Array>) | undefined): CaAdapter & { revoked: string[] } {
+  const revoked: string[] = [];
+  const polls = new Map<number, number>();
+  const ca = wrap(inner, {
+    async revoke(req: RevokeRequest): Promise<RevocationResult> {
+      const r = await inner.revoke(req);
+      revoked.push(normSerial(r.serial));
+      return r;
+    },
+    async ocsp(request: Uint8Array, method?: "POST" | "GET") {
+      const [serial] = ocspRequestSerials(request);
+      const n = revoked.indexOf(serial) + 1;
+      if (n > 0) {
+        polls.set(n, (polls.get(n) ?? 0) + 1);
+        const instead = answer(n, polls.get(n)!);
+        if (instead) return instead();
+      }
+      return (inner as CaAdapter).ocsp(request, method);
+    },
+  });
+  return Object.assign(ca, { revoked });
+}
+
+const tooMany = () => Promise.reject(new CaError(429, "throttled", "too many requests"));
+const tryLater = () => Promise.resolve(errorResponse(OcspStatus.tryLater));
+const SHORT: Partial<CertifyOptions> = { samples: 3, propagationThresholdMs: 1_000, propagationHorizonMs: 1_500 };
+
+test("OCSP answering 429 to every poll of one revocation: PROP-OCSP is not judged (throttled), with the counts, not failed for it", async (t) => {
+  const inner = await createEmbeddedAdapter();
+  t.teardown(() => inner.close());
+  const ca = ocspFor(inner, (n) => (n === 2 ? tooMany : undefined));
+  const r = await run(ca, ["PROP-CRL", "PROP-OCSP"], SHORT);
+  const x = r["PROP-OCSP"];
+  t.is(x.outcome, "error", x.message);
+  t.is(x.cause, "throttled");
+  t.regex(x.message, /^1 of 3 revocations could not be timed in OCSP: .*too many requests|^1 of 3 revocations could not be timed in OCSP: .*throttled/);
+  const d = dist(x);
+  t.is(d.neverShown, 0);
+  t.is(d.notJudged, 1);
+  t.true((d.notJudgedPolls as number) > 0);
+  const [unsure] = d.notJudgedSamples as Array<{ serial: string; cause: string; notJudgedPolls: number; polls: number }>;
+  t.is(unsure.serial, ca.revoked[1]);
+  t.is(unsure.cause, "throttled");
+  t.is(unsure.notJudgedPolls, unsure.polls);
+  t.is(d.delayMs, null); // no figure for the metric
+  // the CRL saw every one: judged
+  t.is(r["PROP-CRL"].outcome, "pass", r["PROP-CRL"].message);
+});
+
+test("OCSP answering tryLater to every poll of one revocation is not judged either; nor is OCSP throttled for every poll", async (t) => {
+  const inner = await createEmbeddedAdapter();
+  t.teardown(() => inner.close());
+  const later = (await run(ocspFor(inner, (n) => (n === 3 ? tryLater : undefined)), ["PROP-OCSP"], SHORT))["PROP-OCSP"];
+  t.is(later.outcome, "error", later.message);
+  t.is(later.cause, "throttled");
+  t.regex(later.message, /tryLater/);
+  const inner2 = await createEmbeddedAdapter();
+  t.teardown(() => inner2.close());
+  const all = (await run(ocspFor(inner2, () => tooMany), ["PROP-OCSP"], SHORT))["PROP-OCSP"];
+  t.is(all.outcome, "error", all.message); // was a skip pointing at checks that pass
+  t.is(all.cause, "throttled");
+  t.regex(all.message, /^none of \d+ looks at OCSP told anything/);
+});
+
+test("a 429 on the first poll of each revocation: seen within the threshold on the next, still a pass", async (t) => {
+  const inner = await createEmbeddedAdapter();
+  t.teardown(() => inner.close());
+  const r = await run(ocspFor(inner, (_n, poll) => (poll === 1 ? tooMany : undefined)), ["PROP-OCSP"], { samples: 3, propagationThresholdMs: 5_000 });
+  const x = r["PROP-OCSP"];
+  t.is(x.outcome, "pass", x.message);
+  const d = dist(x);
+  t.is(d.notJudgedPolls, 3); // one per revocation, each spanned by the next figure's resolution
+  t.is(d.notJudged, 0);
+});
+
+test("a revocation OCSP never shows while polls are answered still fails, next to a throttled one", async (t) => {
+  const inner = await createEmbeddedAdapter();
+  t.teardown(() => inner.close());
+  const issuingPem = encodePem(inner.hierarchy.issuing.certificate, "CERTIFICATE");
+  // the third revocation lost by the responder: "good" for that very CertID, signed as the CA's answers are
+  const lost = async () => {
+    const [certId] = parseOcspRequest(buildOcspRequest(issuingPem, [ca.revoked[2]])).certIds;
+    const thisUpdate = Math.floor(clock.nowMs() / 1000) * 1000;
+    return buildOcspResponse(inner.hierarchy.responder, clock.nowMs(), [{ certId: certId.der, status: { kind: "good" }, thisUpdate, nextUpdate: thisUpdate + 3_600_000 }]);
+  };
+  const ca = ocspFor(inner, (n) => (n === 2 ? tooMany : n === 3 ? lost : undefined));
+  const x = (await run(ca, ["PROP-OCSP"], SHORT))["PROP-OCSP"];
+  t.is(x.outcome, "fail", x.message);
+  const d = dist(x);
+  t.is(d.neverShown, 1);
+  t.is(d.neverShownSamples[0].serial, ca.revoked[2]);
+  t.regex(d.neverShownSamples[0].last, /the responder said good/);
+  t.is(d.notJudged, 1); // the throttled one is counted, and does not hide the failure
+  t.regex(x.message, /^1 of 3 revocations never showed in OCSP/);
+});
+
+test("a CRL fetch that always ends in ECONNRESET, an OCSP exchange that always gets no answer: not judged (unreachable), not skipped", async (t) => {
+  const inner = await createEmbeddedAdapter();
+  t.teardown(() => inner.close());
+  const reset = () => Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+  const noCrl = wrap(inner, {
+    crl: async () => {
+      throw reset();
+    },
+  });
+  const r = await run(noCrl, ["PROP-CRL", "PROP-OCSP"], SHORT);
+  t.is(r["PROP-CRL"].outcome, "error", r["PROP-CRL"].message);
+  t.is(r["PROP-CRL"].cause, "unreachable");
+  t.regex(r["PROP-CRL"].message, /ECONNRESET/);
+  t.truthy(r["PROP-CRL"].fix);
+  t.is(r["PROP-OCSP"].outcome, "pass", r["PROP-OCSP"].message);
+  // the adapter's error for no HTTP answer, even without a code of its own
+  const inner2 = await createEmbeddedAdapter();
+  t.teardown(() => inner2.close());
+  const noOcsp = wrap(inner2, {
+    ocsp: async () => {
+      throw new OcspTransportError("OCSP POST http://127.0.0.1:9/ocsp", new Error("other side closed"));
+    },
+  });
+  const o = (await run(noOcsp, ["PROP-OCSP"], SHORT))["PROP-OCSP"];
+  t.is(o.outcome, "error", o.message);
+  t.is(o.cause, "unreachable");
+});
+
+test("the evidence always carries p50, p95 and max, and the judged percentile when it is another", async (t) => {
+  const inner = await createEmbeddedAdapter();
+  t.teardown(() => inner.close());
+  const r = await run(inner, ["PROP-CRL"], { samples: 3, percentile: 90, propagationThresholdMs: 5_000 });
+  const d = dist(r["PROP-CRL"]);
+  t.is(r["PROP-CRL"].outcome, "pass", r["PROP-CRL"].message);
+  t.is(d.judged, "p90");
+  for (const k of ["p50Ms", "p95Ms", "p90Ms", "maxMs"]) t.is(typeof d[k], "number", k);
+  t.is(d.delayMs, d.p90Ms as number);
+  t.is(d.maxMs, Math.max(...(d.delaysMs as number[])));
+});
+
+test("fx.batch(): each rejection's error object, in the order of the messages", async (t) => {
+  const inner = await createEmbeddedAdapter();
+  t.teardown(() => inner.close());
+  let n = 0;
+  const ca = new RefusingCa(inner, [{ op: "issue", when: () => ++n % 2 === 0, status: 400, reason: "too-busy", message: "refused for the test" }]);
+  const fx = new Fixtures(ca, clock, { ...DEFAULT_OPTIONS, concurrency: 4 }, DEFAULT_POLICY);
+  const b = await fx.batch();
+  t.is(b.issued.length, 2);
+  t.is(b.errors.length, 2);
+  t.is(b.rejections.length, b.errors.length);
+  b.rejections.forEach((e, i) => {
+    t.true(e instanceof CaError);
+    t.like(e as CaError, { status: 400, reason: "too-busy" });
+    t.is(b.errors[i], (e as Error).message);
+  });
 });

@@ -6,7 +6,8 @@ import { FaultyCa } from "../conformance/adapters/faulty.js";
 import { RefusingCa, type Refusal } from "../conformance/adapters/refusing.js";
 import { runCatalog, type CheckResult } from "../conformance/runner.js";
 import { CATALOG, type CertifyOptions } from "../conformance/checks/index.js";
-import { buildOcspRequest, normSerial, parseOcspResponse } from "../conformance/pkix.js";
+import { OcspTransportError } from "../conformance/adapters/loopback-http.js";
+import { buildOcspRequest, normSerial, ocspRequestSerials, parseOcspResponse } from "../conformance/pkix.js";
 import { buildCrl, buildOcspResponse, Crl, encodePem, errorResponse, OcspStatus, parseOcspRequest, softwareSigningKey, type CertStatusSpec } from "../pki/index.js";
 import type { EmbeddedCa } from "../simulator/ca/index.js";
 import { CaError, type CaAdapter, type RevokeRequest } from "../simulator/ca/api.js";
@@ -103,7 +104,9 @@ test("correct embedded CA: every CRL, OCSP and propagation check passes, each sa
     const judges = check.judges ?? [];
     t.true(judges.includes(id.startsWith("CRL") || id === "PROP-CRL" ? "crl" : "ocsp"), id);
   }
-  t.deepEqual(CATALOG.find((c) => c.id === "PROP-CRL")!.judges, ["crl", "revocation"]);
+  // propagation rests on when the CA publishes (an adapter's CRL job makes it adapter-made) and on the CRL itself
+  t.deepEqual(CATALOG.find((c) => c.id === "PROP-CRL")!.judges, ["crl-publication", "crl"]);
+  t.deepEqual(CATALOG.find((c) => c.id === "PROP-OCSP")!.judges, ["ocsp-publication", "ocsp"]);
   // evidence a user can paste into openssl
   t.regex(String(r["CRL-SIGNATURE"].evidence.crl), /^-----BEGIN X509 CRL-----\n/);
   t.regex(String(r["CRL-SIGNATURE"].evidence.issuerCertificate), /^-----BEGIN CERTIFICATE-----\n/);
@@ -179,6 +182,8 @@ interface Answering {
   stale?: boolean;
   /** Replace the status the embedded CA gives. */
   status?: CertStatusSpec;
+  /** A revoked serial's revocationTime instead of the CA's (undefined: the CA's). */
+  revokedAt?: (serial: string) => number | undefined;
 }
 
 /**
@@ -201,7 +206,8 @@ function answering(inner: EmbeddedCa, a: Answering) {
       req.certIds.map(async (c) => {
         const real = parseOcspResponse(await inner.ocsp(buildOcspRequest(issuingPem, [c.serialHex]))).responses[0];
         const status: CertStatusSpec =
-          a.status ?? (real.status === "revoked" ? { kind: "revoked", at: real.revokedAt!.getTime(), reason: real.reason ?? null } : { kind: real.status });
+          a.status ??
+          (real.status === "revoked" ? { kind: "revoked", at: a.revokedAt?.(c.serialHex) ?? real.revokedAt!.getTime(), reason: real.reason ?? null } : { kind: real.status });
         const certId = a.otherIssuer ? parseOcspRequest(buildOcspRequest(rootPem, [c.serialHex])).certIds[0].der : c.der;
         const thisUpdate = Math.floor((a.stale ? now - 7_200_000 : now) / 1000) * 1000;
         return { certId, status, thisUpdate, nextUpdate: thisUpdate + 3_600_000 };
@@ -266,12 +272,15 @@ test("OCSP-GOOD: good for the serial under another issuer's CertID fails; tryLat
   t.is(later.cause, "throttled");
 });
 
-test("OCSP-REVOKED: revoked said under another issuer's CertID is not the revocation reported: skip, see PROP-OCSP", async (t) => {
+test("OCSP-REVOKED: revoked said under another issuer's CertID is not the revocation reported: skip, see OCSP-GOOD (which fails on it)", async (t) => {
   const inner = await embedded(t);
   // the wrong thing too: no reason on the revoked answer
-  const r = await one(withOcsp(inner, answering(inner, { otherIssuer: true, status: { kind: "revoked", at: clock.nowMs(), reason: null } })), "OCSP-REVOKED");
-  t.is(r.outcome, "skip", r.message);
-  t.regex(r.message, /see PROP-OCSP/);
+  const ca = withOcsp(inner, answering(inner, { otherIssuer: true, status: { kind: "revoked", at: clock.nowMs(), reason: null } }));
+  const r = await run(ca, ["OCSP-REVOKED", "OCSP-GOOD"]);
+  t.is(r["OCSP-REVOKED"].outcome, "skip", r["OCSP-REVOKED"].message);
+  // the check pointed at fails on that very thing (PROP-OCSP would only skip)
+  t.regex(r["OCSP-REVOKED"].message, /see OCSP-GOOD$/);
+  t.is(r["OCSP-GOOD"].outcome, "fail", r["OCSP-GOOD"].message);
 });
 
 test("OCSP-UNKNOWN: unknown under another issuer's CertID fails, as does an extended revoked without its extension; tryLater is not judged", async (t) => {
@@ -355,5 +364,129 @@ test("PROP-OCSP: revoked said under another issuer's CertID does not count as sh
   const r = await one(withOcsp(inner, answering(inner, { otherIssuer: true })), "PROP-OCSP");
   t.is(r.outcome, "skip", r.message);
   t.regex(r.message, /names another issuer|without a SingleResponse for this CertID/);
-  t.regex(r.message, /see OCSP-POST and OCSP-GOOD/);
+  t.regex(r.message, /see OCSP-GOOD$/);
+});
+
+// ------------------------------------------------------------------ revocation times
+
+/**
+ * Midnight (UTC) of the day: a CA recording revocations to the day. Within
+ * five minutes after midnight, the midnight before, so that the time stays
+ * hours from the request whatever the hour the test runs at.
+ */
+function midnight(): number {
+  const day = 86_400_000;
+  const now = clock.nowMs();
+  return Math.floor(now / day) * day - (now % day < 300_000 ? day : 0);
+}
+
+/** A CA that records (and says it records) each revocation at midnight: in its answer, on its CRL and over OCSP. */
+function revokingAtMidnight(inner: EmbeddedCa): CaAdapter {
+  const at = new Map<string, number>();
+  const issuing = inner.hierarchy.issuing;
+  return wrap(inner, {
+    async revoke(req: RevokeRequest) {
+      const r = await inner.revoke(req);
+      at.set(normSerial(r.serial), midnight());
+      return { ...r, revokedAt: new Date(at.get(normSerial(r.serial))!) };
+    },
+    async crl() {
+      const crl = new Crl(await inner.crl());
+      const entries: Array<[string, number, number | null]> = [...crl.entries()].map((e) => [e.serial, at.get(normSerial(e.serial)) ?? e.revocationDate, e.reasonCode ?? null]);
+      return buildCrl({ issuerName: issuing.name, issuerKeyId: issuing.keyId, signer: issuing.signer, crlNumber: crl.crlNumber!, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate!, entries });
+    },
+    ocsp: answering(inner, { revokedAt: (serial) => at.get(normSerial(serial)) }),
+  });
+}
+
+test("CRL-ENTRY-DATE and OCSP-REVOKED: a revocation recorded at midnight and acknowledged so fails: the time must fall within the request", async (t) => {
+  const inner = await embedded(t);
+  const r = await run(revokingAtMidnight(inner), ["CRL-ENTRY-DATE", "OCSP-REVOKED"]);
+  for (const id of ["CRL-ENTRY-DATE", "OCSP-REVOKED"]) {
+    t.is(r[id].outcome, "fail", `${id}: ${r[id].message}`);
+    t.regex(r[id].message, /is not when the revocation happened: certify asked at .* and the CA acknowledged at /, id);
+    t.is(new Date(r[id].evidence.acknowledgedRevokedAt as string | Date).getTime(), midnight(), id); // the CA's own claim agreed
+    t.is(r[id].evidence.clockSkewMs, 60_000, id);
+    t.true(new Date(r[id].evidence.requestedAt as string | Date) <= new Date(r[id].evidence.acknowledgedAt as string | Date), id);
+  }
+  t.is(new Date(r["CRL-ENTRY-DATE"].evidence.crlRevocationDate as string | Date).getTime(), midnight());
+});
+
+// ------------------------------------------------------------------ CRL numbers
+
+test("CRL-NUMBER-INCREASING: one CRL signed anew (ECDSA) on each fetch is one CRL, not a new one with the same number", async (t) => {
+  const inner = await embedded(t);
+  const fetch = doctoredCrls(inner, {});
+  // what the wrapper does: the same TBSCertList, a new signature each time
+  const [a, b] = [new Crl(await fetch()), new Crl(await fetch())];
+  t.deepEqual(Buffer.from(a.tbs), Buffer.from(b.tbs));
+  t.notDeepEqual(Buffer.from(a.signature), Buffer.from(b.signature));
+  const r = await one(wrap(inner, { crl: fetch }), "CRL-NUMBER-INCREASING");
+  t.is(r.outcome, "pass", r.message);
+  const seq = r.evidence.sequence as Array<{ crlNumber: string }>;
+  t.true(seq.length >= 2);
+  t.is(new Set(seq.map((c) => c.crlNumber)).size, seq.length);
+});
+
+// ------------------------------------------------------------------ looks that tell nothing
+
+test("CRL-ENTRY-*, CRL-NUMBER-INCREASING: a CRL fetch always reset is not judged (unreachable), not skipped", async (t) => {
+  const inner = await embedded(t);
+  const reset = wrap(inner, {
+    crl: async () => {
+      throw Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+    },
+  });
+  const ids = ["CRL-ENTRY-REASON", "CRL-ENTRY-DATE", "CRL-NUMBER-INCREASING"];
+  const r = await run(reset, ids);
+  for (const id of ids) {
+    t.is(r[id].outcome, "error", `${id}: ${r[id].message}`);
+    t.is(r[id].cause, "unreachable", id);
+  }
+  t.regex(r["CRL-ENTRY-REASON"].message, /^certify could not see whether the revocation reached the CRL/);
+});
+
+test("OCSP-REVOKED: a responder throttling (429) every poll of the watched revocation is not judged, not skipped", async (t) => {
+  const inner = await embedded(t);
+  const revoked = new Set<string>();
+  const ca = new RefusingCa(
+    wrap(inner, {
+      async revoke(req: RevokeRequest) {
+        const r = await inner.revoke(req);
+        revoked.add(normSerial(r.serial));
+        return r;
+      },
+    }),
+    [{ ...throttledOcsp(), when: (q) => revoked.has(ocspRequestSerials((q as { request: Uint8Array }).request)[0]) }],
+  );
+  const r = await one(ca, "OCSP-REVOKED");
+  t.is(r.outcome, "error", r.message);
+  t.is(r.cause, "throttled");
+  t.true((r.evidence.notJudgedPolls as number) > 0);
+});
+
+test("OCSP over POST refused only for requests with a nonce, while OCSP-POST passes: OCSP-NONCE is not judged, not skipped; a POST refused always still skips", async (t) => {
+  const inner = await embedded(t);
+  const withNonce = (q: unknown) => parseOcspRequest((q as { request: Uint8Array }).request).nonce !== undefined;
+  const refusing = new RefusingCa(inner, [{ op: "ocsp", when: withNonce, status: 400, reason: "bad-request", message: "request rejected by the front end" }]);
+  const r = await run(refusing, ["OCSP-POST", "OCSP-NONCE"]);
+  t.is(r["OCSP-POST"].outcome, "pass", r["OCSP-POST"].message);
+  t.is(r["OCSP-NONCE"].outcome, "error", r["OCSP-NONCE"].message);
+  t.is(r["OCSP-NONCE"].cause, "refused-otherwise");
+  // no answer at all for those: unreachable
+  const dropping = withOcsp(inner, async (request) => {
+    if (parseOcspRequest(request).nonce !== undefined) throw new OcspTransportError("OCSP POST http://127.0.0.1:9/ocsp", Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
+    return inner.ocsp(request);
+  });
+  const d = await run(dropping, ["OCSP-POST", "OCSP-NONCE"]);
+  t.is(d["OCSP-POST"].outcome, "pass", d["OCSP-POST"].message);
+  t.is(d["OCSP-NONCE"].outcome, "error", d["OCSP-NONCE"].message);
+  t.is(d["OCSP-NONCE"].cause, "unreachable");
+  // every POST refused: OCSP-POST fails on it, the others point there
+  const broken = await run(new FaultyCa(inner, "broken-ocsp-post"), ["OCSP-POST", "OCSP-NONCE", "OCSP-UNKNOWN"]);
+  t.is(broken["OCSP-POST"].outcome, "fail");
+  for (const id of ["OCSP-NONCE", "OCSP-UNKNOWN"]) {
+    t.is(broken[id].outcome, "skip", broken[id].message);
+    t.regex(broken[id].message, /see OCSP-POST$/);
+  }
 });

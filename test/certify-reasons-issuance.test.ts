@@ -1,14 +1,14 @@
 import test, { type ExecutionContext } from "ava";
-import { createPublicKey } from "node:crypto";
+import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import { EventBus, SystemClock } from "../core/index.js";
-import { CertificationRequest, parseOcspRequest, pemToDer } from "../pki/index.js";
-import { type CaAdapter, type EmbeddedCa, type IssueRequest, type RevokeRequest } from "../simulator/ca/index.js";
+import { buildCertificate, Certificate, CertificationRequest, encodeName, encodePem, ext, OID, parseOcspRequest, pemToDer, softwareSigningKey } from "../pki/index.js";
+import { CaError, type CaAdapter, type EmbeddedCa, type IssueRequest, type Provenance, type RevokeRequest } from "../simulator/ca/index.js";
 import { createEmbeddedAdapter, type EmbeddedAdapterOptions } from "../conformance/adapters/embedded.js";
 import { FaultyCa, type Fault } from "../conformance/adapters/faulty.js";
 import { RefusingCa, type RefusableOps, type Refusal } from "../conformance/adapters/refusing.js";
 import { runCatalog, type CheckResult } from "../conformance/runner.js";
 import { CATALOG, type CertifyOptions } from "../conformance/checks/index.js";
-import { keyHash } from "../conformance/pkix.js";
+import { keyHash, normSerial } from "../conformance/pkix.js";
 
 /**
  * The issuance, authorisation and lifecycle checks pass only for their own
@@ -59,6 +59,41 @@ function notJudgedOtherwise(t: ExecutionContext, r: CheckResult, status: number,
   t.like(r.evidence, { status, reason });
 }
 
+/** A connection reset, as the transport reports it (judgement.ts: unreachable). */
+const reset = () => Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" });
+
+/**
+ * `inner`, its certificates re-made with the serials given, in turn (same
+ * validity and key, another issuer): what a CA drawing serials that way hands
+ * out, for the checks that read serials only.
+ */
+function withSerials(inner: CaAdapter, serials: string[]): CaAdapter {
+  const keys = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const signer = softwareSigningKey(keys.privateKey, keys.publicKey);
+  const name = encodeName([[OID.commonName, "Certify Serial Test CA"]]);
+  let next = 0;
+  return override(inner, {
+    issue: async (req) => {
+      const issued = await inner.issue(req);
+      const serial = serials[next++ % serials.length];
+      const real = new Certificate(pemToDer(issued.certificatePem));
+      const der = buildCertificate({ serial: Buffer.from(serial, "hex"), issuer: name, subject: name, notBefore: real.notBefore, notAfter: real.notAfter, spki: real.spki, extensions: [ext.basicConstraints(false)] }, signer);
+      return { ...issued, serial, certificatePem: encodePem(der, "CERTIFICATE") };
+    },
+  });
+}
+
+/** `inner`'s `n`th issuance (from 1) throwing what `error` makes, every other going through. */
+function failingNth(inner: CaAdapter, n: number, error: () => Error): CaAdapter {
+  let count = 0;
+  return override(inner, {
+    issue: async (req) => {
+      if (++count === n) throw error();
+      return inner.issue(req);
+    },
+  });
+}
+
 // ------------------------------------------------------------------ ISS-CSR-SIGNATURE, ISS-WEAK-KEY
 
 test("ISS-CSR-SIGNATURE: a CA that issues for broken signatures, hiding it behind a 400 about the profile, is not given a pass", async (t) => {
@@ -87,6 +122,97 @@ test("ISS-WEAK-KEY: the correct CA passes on its refusal of the key (400 weak-ke
   const r = await runOne(await embedded(t), "ISS-WEAK-KEY");
   t.is(r.outcome, "pass", describe(r));
   t.like(r.evidence, { status: 400, reason: "weak-key" });
+});
+
+test("ISS-CSR-SIGNATURE: a CA refusing every request as a bad signature (400 bad-csr-signature) fails: it refuses a request whose signature verifies", async (t) => {
+  const ca = refusing(await embedded(t), { op: "issue", status: 400, reason: "bad-csr-signature", message: "the certificate request's signature does not verify" });
+  const r = await runOne(ca, "ISS-CSR-SIGNATURE");
+  t.is(r.outcome, "fail", describe(r));
+  t.regex(r.message, /refused a well-formed request \(a request whose signature verifies\) with 400 bad-csr-signature.*RFC 2986/);
+  t.like(r.evidence, { status: 400, reason: "bad-csr-signature" });
+});
+
+test("ISS-CSR-SIGNATURE: a CA that refuses well-formed requests for another reason (400 bad-holder) is not judged: nothing shows it issues at all", async (t) => {
+  const ca = refusing(await embedded(t), { op: "issue", when: (r) => !brokenSignature(r), status: 400, reason: "bad-holder", message: "holder.email is not an email address" });
+  notJudgedOtherwise(t, await runOne(ca, "ISS-CSR-SIGNATURE"), 400, "bad-holder");
+});
+
+test("ISS-CSR-SIGNATURE: the control is the shared card's certificate: its serial is in the evidence of a pass", async (t) => {
+  const r = await runOne(await embedded(t), "ISS-CSR-SIGNATURE");
+  t.is(r.outcome, "pass", describe(r));
+  t.like(r.evidence, { control: { right: "a request whose signature verifies" } });
+  t.regex(String((r.evidence.control as { serial: string }).serial), /^[0-9a-f]+$/i);
+});
+
+test("ISS-WEAK-KEY: a CA refusing every key as weak (400 weak-key) fails: it refuses a P-256 key", async (t) => {
+  const ca = refusing(await embedded(t), { op: "issue", status: 400, reason: "weak-key", message: "RSA keys must be at least 2048 bits" });
+  const r = await runOne(ca, "ISS-WEAK-KEY");
+  t.is(r.outcome, "fail", describe(r));
+  t.regex(r.message, /refused a well-formed request \(a P-256 key\) with 400 weak-key/);
+});
+
+test("ISS-WEAK-KEY: a CA that refuses strong keys for another reason (403 forbidden) is not judged", async (t) => {
+  const ca = refusing(await embedded(t), { op: "issue", when: (r) => !weakKey(r), status: 403, reason: "forbidden", message: "the issuing station may not issue now" });
+  notJudgedOtherwise(t, await runOne(ca, "ISS-WEAK-KEY"), 403, "forbidden");
+});
+
+// ------------------------------------------------------------------ ISS-SERIAL-ENTROPY, ISS-SERIAL-FORMAT, ISS-CONCURRENT-SERIALS
+
+/** Four serials of exactly 64 random bits: one begins with a zero nibble, one with a zero octet, one needs a sign octet. */
+const SERIALS_64 = ["0f3a9c51d27e4b86", "8c21f0e9a7d35b14", "3b7e05c9d1a2f468", "00d4a7c3e95b2f81"];
+
+test("ISS-SERIAL-ENTROPY: 64-bit random serials pass whatever their leading zeros (judged on the batch's longest, not each one's)", async (t) => {
+  const r = await runOne(withSerials(await embedded(t), SERIALS_64), "ISS-SERIAL-ENTROPY");
+  t.is(r.outcome, "pass", describe(r));
+  t.deepEqual(r.evidence.bitLengths, [56, 60, 62, 64]); // in ascending order of the serials
+  t.like(r.evidence, { longestBits: 64, failAtOrBelowBits: 56 });
+});
+
+test("ISS-SERIAL-ENTROPY: serials never longer than 56 bits (7 octets) fail: they cannot carry 64 random bits", async (t) => {
+  const r = await runOne(withSerials(await embedded(t), ["7c3a51d27e4b86", "21f0e9a7d35b14", "5e05c9d1a2f468", "d4a7c3e95b2f80"]), "ISS-SERIAL-ENTROPY");
+  t.is(r.outcome, "fail", describe(r));
+  t.regex(r.message, /longest of 4 serials is 56 bits/);
+});
+
+test("ISS-SERIAL-ENTROPY: wide serials from a counter still fail on the gap", async (t) => {
+  const counter = ["7000000000000000000001", "7000000000000000000002", "7000000000000000000003", "7000000000000000000004"];
+  const r = await runOne(withSerials(await embedded(t), counter), "ISS-SERIAL-ENTROPY");
+  t.is(r.outcome, "fail", describe(r));
+  t.regex(r.message, /differ by only 0x1: predictable/);
+});
+
+test("ISS-SERIAL-FORMAT: judged on the DER INTEGER: a leading zero nibble or a sign octet is no fault", async (t) => {
+  const r = await runOne(withSerials(await embedded(t), SERIALS_64), "ISS-SERIAL-FORMAT");
+  t.is(r.outcome, "pass", describe(r));
+  t.deepEqual((r.evidence.serials as Array<{ derContents: string }>).map((x) => x.derContents), ["0f3a9c51d27e4b86", "008c21f0e9a7d35b14"]);
+});
+
+test("ISS-CONCURRENT-SERIALS: a request of the batch refused for another reason (413) leaves it not judged, not failed", async (t) => {
+  const ca = failingNth(await embedded(t), 2, () => new CaError(413, "too-large", "the body is larger than this endpoint takes (4096 bytes)"));
+  const r = await runOne(ca, "ISS-CONCURRENT-SERIALS");
+  t.is(r.outcome, "error", describe(r));
+  t.is(r.cause, "refused-otherwise", describe(r));
+  t.regex(r.message, /^1 of 4 concurrent requests were not issued \(the first: .*413 too-large/);
+});
+
+test("ISS-CONCURRENT-SERIALS: a connection reset in the batch is not judged (unreachable)", async (t) => {
+  const r = await runOne(failingNth(await embedded(t), 3, reset), "ISS-CONCURRENT-SERIALS");
+  t.is(r.outcome, "error", describe(r));
+  t.is(r.cause, "unreachable", describe(r));
+});
+
+test("ISS-CONCURRENT-SERIALS: a request of the batch failed by the CA (500) is a fail", async (t) => {
+  const r = await runOne(failingNth(await embedded(t), 2, () => new CaError(500, "internal", "database is locked")), "ISS-CONCURRENT-SERIALS");
+  t.is(r.outcome, "fail", describe(r));
+  t.regex(r.message, /^1 of 4 concurrent requests failed: the CA failed a well-formed request \(500 internal/);
+});
+
+test("ISS-CONCURRENT-SERIALS: duplicate serials are a fail, and the correct CA passes", async (t) => {
+  const bad = await runOne(await faulty(t, "duplicate-concurrent"), "ISS-CONCURRENT-SERIALS");
+  t.is(bad.outcome, "fail", describe(bad));
+  t.regex(bad.message, /^duplicate serials: .*RFC 5280 4\.1\.2\.2/);
+  const good = await runOne(await embedded(t), "ISS-CONCURRENT-SERIALS");
+  t.is(good.outcome, "pass", describe(good));
 });
 
 // ------------------------------------------------------------------ ISS-VALIDITY-CARD-EXPIRY, ISS-AKI
@@ -143,14 +269,86 @@ test("ISS-AUTH-REQUIRED: the correct CA passes on 401 and 403 credential refusal
   );
 });
 
+/** `inner` refusing a second certificate for a holder it already issued to (403 forbidden), whoever asks. */
+function oneCertificatePerHolder(inner: CaAdapter): CaAdapter {
+  const known = new Set<string>();
+  return override(inner, {
+    issue: async (req) => {
+      if (known.has(req.holder.id)) throw new CaError(403, "forbidden", "this holder already has a certificate");
+      const r = await inner.issue(req);
+      known.add(req.holder.id);
+      return r;
+    },
+  });
+}
+
+test("ISS-AUTH-REQUIRED: a CA that checks no credential but refuses a holder it knows (403 forbidden) fails: each attempt is for a fresh holder", async (t) => {
+  const r = await runOne(oneCertificatePerHolder(await faulty(t, "issue-without-credential")), "ISS-AUTH-REQUIRED");
+  t.is(r.outcome, "fail", describe(r));
+  t.regex(r.message, /^the CA issued to a caller with no credential/);
+});
+
+test("ISS-AUTH-REQUIRED: a generic 403 forbidden for no credential is not a credential refusal: not judged", async (t) => {
+  const ca = refusing(await faulty(t, "issue-without-credential"), { op: "issue", when: (r) => !r.raToken, status: 403, reason: "forbidden", message: "the credentials do not allow this" });
+  notJudgedOtherwise(t, await runOne(ca, "ISS-AUTH-REQUIRED"), 403, "forbidden");
+});
+
+test("ISS-AUTH-REQUIRED: the control (the same request with the station's token) refused for another reason is not judged", async (t) => {
+  const inner = await embedded(t);
+  // Holders an attempt without the station's token was made for; the same request with the token is then refused.
+  const attempted = new Set<string>();
+  const ca = override(inner, {
+    issue: async (req) => {
+      if (req.raToken !== inner.raToken) attempted.add(req.holder.id);
+      else if (attempted.has(req.holder.id)) throw new CaError(400, "bad-holder", "holder.email is not an email address");
+      return inner.issue(req);
+    },
+  });
+  notJudgedOtherwise(t, await runOne(ca, "ISS-AUTH-REQUIRED"), 400, "bad-holder");
+});
+
+test("ISS-AUTH-REQUIRED: the station's token certify holds refused as a credential (it is the operator's) is not judged: credential, with the fix", async (t) => {
+  const inner = await embedded(t);
+  const ca = override(inner, { credentials: () => ({ raToken: inner.operatorToken, operatorToken: inner.operatorToken }) });
+  const r = await runOne(ca, "ISS-AUTH-REQUIRED");
+  t.is(r.outcome, "error", describe(r));
+  t.is(r.cause, "credential");
+  t.is(r.fix, "give the issuing station's token as raToken in --ca-config");
+});
+
+test("ISS-AUTH-REQUIRED: each refusal stands next to its control: the same request with the station's token was issued", async (t) => {
+  const r = await runOne(await embedded(t), "ISS-AUTH-REQUIRED");
+  t.is(r.outcome, "pass", describe(r));
+  const attempts = r.evidence.attempts as Array<{ holder: string; control: { issued: string } }>;
+  t.is(new Set(attempts.map((a) => a.holder)).size, 3); // a fresh holder each
+  for (const a of attempts) t.regex(a.control.issued, /^[0-9a-f]+$/i);
+});
+
 // ------------------------------------------------------------------ REV-OPERATOR-AUTH
 
-const wrongAnswers = (r: RevokeRequest) => r.role === "operator" && /-wrong-\d+$/.test(String(r.answers?.holderId));
+/**
+ * Which holder each certificate `inner` issues is for, so that an operator's
+ * registration answers can be told right or wrong (whatever shape certify's
+ * wrong ones take).
+ */
+function holderBook(inner: CaAdapter) {
+  const holderOf = new Map<string, string>();
+  const ca = override(inner, {
+    issue: async (req) => {
+      const r = await inner.issue(req);
+      holderOf.set(normSerial(r.serial), req.holder.id);
+      return r;
+    },
+  });
+  const wrongAnswers = (r: RevokeRequest) => r.role === "operator" && r.answers?.holderId !== holderOf.get(normSerial(r.serial));
+  return { ca, wrongAnswers };
+}
 
 test("REV-OPERATOR-AUTH: a CA whose operator token skips the answers, hiding it behind a 400 for the wrong answers, is not given a pass", async (t) => {
-  const ca = refusing(await faulty(t, "operator-token-skips-answers"), {
+  const book = holderBook(await faulty(t, "operator-token-skips-answers"));
+  const ca = refusing(book.ca, {
     op: "revoke",
-    when: wrongAnswers,
+    when: book.wrongAnswers,
     status: 400,
     reason: "bad-request",
     message: "answers to the registration questions are required for the operator role",
@@ -165,8 +363,9 @@ test("REV-OPERATOR-AUTH: a CA revoking on the answers alone, hiding it behind a 
 
 test("REV-OPERATOR-AUTH: the control refused for another reason than the credential is not judged, not a CA defect", async (t) => {
   const inner = await embedded(t);
-  const control = (r: RevokeRequest) => r.role === "operator" && r.operatorToken === inner.operatorToken && !wrongAnswers(r);
-  const ca = refusing(inner, { op: "revoke", when: control, status: 403, reason: "reason-not-allowed", message: "the policy does not let the operator revoke with reason unspecified" });
+  const book = holderBook(inner);
+  const control = (r: RevokeRequest) => r.role === "operator" && r.operatorToken === inner.operatorToken && !book.wrongAnswers(r);
+  const ca = refusing(book.ca, { op: "revoke", when: control, status: 403, reason: "reason-not-allowed", message: "the policy does not let the operator revoke with reason unspecified" });
   const r = await runOne(ca, "REV-OPERATOR-AUTH");
   notJudgedOtherwise(t, r, 403, "reason-not-allowed");
 });
@@ -182,7 +381,32 @@ test("REV-OPERATOR-AUTH: the correct CA passes: 401 without a token, 403 for the
   t.deepEqual(r.evidence.control, { revoked: "revoked" });
 });
 
+test("REV-OPERATOR-AUTH: certify given the RA's token as operatorToken is not judged (credential, with the fix), not a CA that lets no operator revoke", async (t) => {
+  const inner = await embedded(t);
+  const ca = override(inner, { credentials: () => ({ raToken: inner.raToken, operatorToken: inner.raToken }) });
+  const r = await runOne(ca, "REV-OPERATOR-AUTH");
+  t.is(r.outcome, "error", describe(r));
+  t.is(r.cause, "credential");
+  t.is(r.fix, "give the operator's token as operatorToken in --ca-config");
+  t.like(r.evidence, { status: 403, reason: "forbidden", after: "good" });
+});
+
 // ------------------------------------------------------------------ REV-LOCKOUT-HOLDER
+
+test("REV-LOCKOUT-HOLDER: a CA refusing every holder's revocation (403 forbidden) is not judged: the control shows the right code does not revoke even unguessed", async (t) => {
+  const ca = refusing(await embedded(t), { op: "revoke", when: (r) => r.role === "holder", status: 403, reason: "forbidden", message: "the credentials do not allow revoking this certificate" });
+  const r = await runOne(ca, "REV-LOCKOUT-HOLDER");
+  notJudgedOtherwise(t, r, 403, "forbidden");
+  t.regex(r.message, /not a revocation by the holder with the right code of a fresh certificate nobody had guessed at \(the control\)/);
+});
+
+test("REV-LOCKOUT-HOLDER: the control revokes a fresh certificate first, and is evidence of the pass", async (t) => {
+  const r = await runOne(await embedded(t), "REV-LOCKOUT-HOLDER");
+  t.is(r.outcome, "pass", describe(r));
+  const control = r.evidence.control as { serial: string; revoked: string };
+  t.is(control.revoked, "revoked");
+  t.not(normSerial(control.serial), normSerial(String(r.evidence.serial)));
+});
 
 test("REV-LOCKOUT-HOLDER: a CA whose lockout locks the holder, with the guesses refused for their role (400), is not given a pass", async (t) => {
   const ca = refusing(await faulty(t, "lockout-locks-holder"), { op: "revoke", when: (r) => r.role === "authorised-representative", status: 400, reason: "bad-role", message: "role must be one of holder, operator" });
@@ -292,6 +516,30 @@ test("OCSP-UNAUTHORIZED: a transport error for the other issuer's request is not
   t.is(r.cause, "unreachable");
 });
 
+test("OCSP-UNAUTHORIZED: the control (this CA's own issuer) unreachable is not judged, never a skip", async (t) => {
+  const inner = await embedded(t);
+  const foreign = foreignIssuer(inner);
+  const ca = override(inner, {
+    ocsp: async (request, method) => {
+      if (!foreign({ request })) throw reset();
+      return (inner as CaAdapter).ocsp(request, method);
+    },
+  });
+  const r = await runOne(ca, "OCSP-UNAUTHORIZED");
+  t.is(r.outcome, "error", describe(r));
+  t.is(r.cause, "unreachable");
+});
+
+test("OCSP-UNAUTHORIZED: the control throttled (429) or asking for a credential (401) is not judged", async (t) => {
+  const inner = await embedded(t);
+  const own = (x: { request: Uint8Array }) => !foreignIssuer(inner)(x);
+  for (const [status, cause] of [[429, "throttled"], [401, "credential"]] as const) {
+    const r = await runOne(refusing(inner, { op: "ocsp", when: own, status, reason: "ocsp-http", message: `OCSP responder answered HTTP ${status}` }), "OCSP-UNAUTHORIZED");
+    t.is(r.outcome, "error", describe(r));
+    t.is(r.cause, cause);
+  }
+});
+
 test("OCSP-UNAUTHORIZED: the correct responder passes", async (t) => {
   const r = await runOne(await embedded(t), "OCSP-UNAUTHORIZED");
   t.is(r.outcome, "pass", describe(r));
@@ -322,6 +570,29 @@ test("OCSP-NONCE-LENGTH: an HTTP 400 for the out-of-range nonces, where the 32-o
   const r = await runOne(ca, "OCSP-NONCE-LENGTH");
   t.is(r.outcome, "pass", describe(r));
   t.deepEqual((r.evidence.results as Array<{ status: number }>).map((x) => x.status), [400, 400]);
+});
+
+test("OCSP-NONCE-LENGTH: the control (a 32-octet nonce) unreachable is not judged, never a skip", async (t) => {
+  const inner = await embedded(t);
+  const ca = override(inner, {
+    ocsp: async (request, method) => {
+      if (nonceLength(request) === 32) throw reset();
+      return (inner as CaAdapter).ocsp(request, method);
+    },
+  });
+  const r = await runOne(ca, "OCSP-NONCE-LENGTH");
+  t.is(r.outcome, "error", describe(r));
+  t.is(r.cause, "unreachable");
+});
+
+test("OCSP-NONCE-LENGTH: the control throttled (429) or asking for a credential (401) is not judged", async (t) => {
+  const inner = await embedded(t);
+  const control = ({ request }: { request: Uint8Array }) => nonceLength(request) === 32;
+  for (const [status, cause] of [[429, "throttled"], [401, "credential"]] as const) {
+    const r = await runOne(refusing(inner, { op: "ocsp", when: control, status, reason: "ocsp-http", message: `OCSP responder answered HTTP ${status}` }), "OCSP-NONCE-LENGTH");
+    t.is(r.outcome, "error", describe(r));
+    t.is(r.cause, cause);
+  }
 });
 
 test("OCSP-NONCE-LENGTH: the correct responder passes (malformedRequest); one echoing 4,096 octets fails", async (t) => {
@@ -361,6 +632,44 @@ test("LIFECYCLE-SCENARIO: the CA refusing a step the policy allows is still a CA
   const r = await runOne(ca, "LIFECYCLE-SCENARIO");
   t.is(r.outcome, "fail", describe(r));
   t.regex(r.message, /^after renew: .*403 forbidden/);
+  t.deepEqual(r.evidence.restsOn, ["revocation"]);
+});
+
+/** Where OpenSSL and CFSSL stand: the adapter makes the renewal and the CRL, the CA issues and revokes. */
+const ADAPTER_RENEWAL_AND_CRL: Provenance = {
+  issuance: { by: "ca", how: "the CA's issuance" },
+  renewal: { by: "adapter", how: "sign anew, revoke the old" },
+  revocation: { by: "ca", how: "the CA's revocation" },
+  crl: { by: "adapter", how: "gencrl from a serial list" },
+};
+const adapterMakes = (inner: CaAdapter) => override(inner, { provenance: () => ADAPTER_RENEWAL_AND_CRL });
+
+test("LIFECYCLE-SCENARIO: a failure rests on the failing step only: the CA's own issuance refused is a CA defect where the adapter makes the renewal and the CRL", async (t) => {
+  const ca = adapterMakes(refusing(await embedded(t), { op: "issue", status: 403, reason: "forbidden", message: "the issuing station may not issue now" }));
+  const r = await runOne(ca, "LIFECYCLE-SCENARIO");
+  t.is(r.outcome, "fail", describe(r));
+  t.regex(r.message, /^the CA refused a step of the lifecycle the policy allows \(403 forbidden/);
+  t.deepEqual(r.evidence.restsOn, ["issuance"]);
+  t.is(r.madeBy, "ca");
+});
+
+test("LIFECYCLE-SCENARIO: the renewal refused rests on the renewal: adapter-made where the adapter renews", async (t) => {
+  const ca = adapterMakes(refusing(await embedded(t), { op: "renew", status: 403, reason: "renewal-unauthorised", message: "renewal needs the old key's proof" }));
+  const r = await runOne(ca, "LIFECYCLE-SCENARIO");
+  t.is(r.outcome, "fail", describe(r));
+  t.deepEqual(r.evidence.restsOn, ["renewal"]);
+  t.is(r.madeBy, "adapter");
+});
+
+test("LIFECYCLE-SCENARIO: a revoked card still accepted, the revocation acknowledged, rests on the CRL the relying party read", async (t) => {
+  const inner = await embedded(t);
+  // The CRL of before any revocation, served for ever.
+  const first = inner.crl();
+  const ca = override(inner, { crl: () => first });
+  const r = await runOne(ca, "LIFECYCLE-SCENARIO");
+  t.is(r.outcome, "fail", describe(r));
+  t.regex(r.message, /^revoke: valid/);
+  t.deepEqual(r.evidence.restsOn, ["crl"]);
 });
 
 test("LIFECYCLE-SCENARIO: the correct CA passes", async (t) => {

@@ -6,7 +6,7 @@ import { RefusingCa, type Refusal, type RefusableOps } from "../conformance/adap
 import { runCatalog, type CheckResult } from "../conformance/runner.js";
 import { CATALOG, type CertifyOptions } from "../conformance/checks/index.js";
 import { normSerial } from "../conformance/pkix.js";
-import type { CaAdapter, Holder } from "../simulator/ca/api.js";
+import type { CaAdapter, Holder, RevokeRequest } from "../simulator/ca/api.js";
 import type { EmbeddedCa } from "../simulator/ca/index.js";
 
 /**
@@ -81,6 +81,25 @@ function altered(inner: CaAdapter, overrides: Partial<CaAdapter>): CaAdapter {
   return { ...same, ...overrides };
 }
 
+/**
+ * The embedded CA, recording what it issued: its serials, and the cancellation
+ * codes it handed out, so that a wrapper can tell certify's wrong codes (of
+ * the right one's shape, drawn at random) from the right ones.
+ */
+function recorded(ca: EmbeddedCa): { adapter: CaAdapter; issued: (serial: string) => boolean; wrong: (q: RevokeRequest) => boolean } {
+  const serials = new Set<string>();
+  const codes = new Set<string>();
+  const adapter = altered(ca, {
+    issue: async (req) => {
+      const c = await ca.issue(req);
+      serials.add(normSerial(c.serial));
+      for (const code of Object.values(c.cancellationCodes ?? {})) if (code) codes.add(code);
+      return c;
+    },
+  });
+  return { adapter, issued: (serial) => serials.has(normSerial(serial)), wrong: (q) => q.code !== undefined && !codes.has(q.code) };
+}
+
 test("on the correct embedded CA every renewal and revocation check passes, with the refusal's status, reason and message as evidence", async (t) => {
   const results = await judge(t, MINE);
   t.deepEqual(
@@ -95,7 +114,10 @@ test("on the correct embedded CA every renewal and revocation check passes, with
   t.like(by("REV-AUTH-WRONG-CODE").evidence, { status: 403, reason: "forbidden", statusAfter: "good", control: { revoked: true, statusAfter: "revoked" } });
   t.like(by("REV-AUTH-ROLE").evidence, { status: 403, reason: "forbidden", statusAfter: "good", control: { revoked: true, statusAfter: "revoked" } });
   t.is(by("REV-AUTH-LOCKOUT").message, "stopped after 5 wrong codes (refused with 429), not before");
-  t.like(by("REV-AUTH-LOCKOUT").evidence, { afterLimit: { rightRefused: { status: 429, reason: "too-many-attempts" } } });
+  // the right code revoked a fresh certificate first (the control), and a fresh one again after the limit: the 429 was the lockout's
+  t.like(by("REV-AUTH-LOCKOUT").evidence, { control: { revoked: true, statusAfter: "revoked" }, afterLimit: { rightRefused: { status: 429, reason: "too-many-attempts" } }, addressProbe: { revoked: true } });
+  t.like(by("REV-UNKNOWN-SERIAL").evidence, { control: { revoked: true, statusAfter: "revoked" } });
+  t.like(by("REN-AUTHORISED").evidence, { control: { renewed: true } });
   const attempts = by("REN-AUTHORISED").evidence.attempts as Array<Record<string, unknown>>;
   t.deepEqual(attempts.map((a) => [a.status, a.reason, a.aboutAuthority]), [[403, "renewal-unauthorised", true], [403, "bad-proof", true]]);
   // no code, token or key in any evidence
@@ -109,7 +131,8 @@ test("each check says what it sends and what its verdict rests on", (t) => {
   for (const id of ["REN-OLD-SUPERSEDED", "REN-AUTHORISED"]) t.deepEqual(of(id).judges, ["renewal", "status"], id);
   for (const id of MINE.filter((x) => x.startsWith("REV-") && x !== "REV-CANCELLATION-CODES")) t.deepEqual(of(id).judges, ["revocation", "status"], id);
   t.deepEqual(of("REV-CANCELLATION-CODES").judges, ["issuance"]);
-  t.deepEqual(of("REV-UNKNOWN-SERIAL").credentials, ["operatorToken"]);
+  // the operator's token for the unknown serial, the RA's to issue the control's certificate
+  t.deepEqual(of("REV-UNKNOWN-SERIAL").credentials, ["raToken", "operatorToken"]);
   t.deepEqual(of("REV-HOLD-RELEASE").credentials, ["raToken", "operatorToken"]);
   for (const id of MINE.filter((x) => x !== "REV-UNKNOWN-SERIAL" && x !== "REV-HOLD-RELEASE")) t.deepEqual(of(id).credentials, ["raToken"], id);
 });
@@ -164,6 +187,37 @@ test("REN-AUTHORISED: a refused renewal challenge is not a refused renewal: the 
   refusedOtherwise(t, r, 403, "forbidden");
 });
 
+test("REN-AUTHORISED: a CA refusing every renewal (403 bad-proof) fails: it refuses the holder's own valid proof; the renewal checks skip, pointing there", async (t) => {
+  const results = await judge(t, ["REN-NEW-CERTIFICATE", "REN-OLD-SUPERSEDED", "REN-AUTHORISED"], (ca) =>
+    new RefusingCa(ca, [refuse("renew", { status: 403, reason: "bad-proof", message: "the proof does not verify under the certificate's key" })]),
+  );
+  const by = (id: string) => results.find((r) => r.id === id)!;
+  const authorised = by("REN-AUTHORISED");
+  t.is(authorised.outcome, "fail", authorised.message);
+  t.regex(authorised.message, /^the CA refuses the holder's own valid proof \(403 bad-proof\)/);
+  t.like(authorised.evidence, { control: { status: 403, reason: "bad-proof" } });
+  for (const id of ["REN-NEW-CERTIFICATE", "REN-OLD-SUPERSEDED"]) {
+    t.is(by(id).outcome, "skip", id);
+    t.regex(by(id).message, /see REN-AUTHORISED$/, id);
+  }
+});
+
+test("REN-AUTHORISED: the holder's own renewal refused for another reason (413) is not judged, not a pass", async (t) => {
+  // the two attempts without authority are refused as such; the third renewal, certify's with the old key's proof, gets 413
+  let renewals = 0;
+  const r = await one(t, "REN-AUTHORISED", (ca) => new RefusingCa(ca, [refuse("renew", { when: () => ++renewals === 3, status: 413, reason: "too-large", message: "the body is larger than this endpoint takes (65536 bytes)" })]));
+  refusedOtherwise(t, r, 413, "too-large");
+  t.like(r.evidence, { control: { status: 413, reason: "too-large" } });
+  const attempts = r.evidence.attempts as Array<Record<string, unknown>>;
+  t.deepEqual(attempts.map((a) => [a.status, a.reason, a.aboutAuthority]), [[403, "renewal-unauthorised", true], [403, "bad-proof", true]]);
+});
+
+test("REN-AUTHORISED: a CA certifying a key of its own leaves no old key to prove with: skipped, pointing at ISS-PUBLIC-KEY", async (t) => {
+  const r = await one(t, "REN-AUTHORISED", (ca) => new FaultyCa(ca, "substitute-key", DEFAULT_POLICY));
+  t.is(r.outcome, "skip", r.message);
+  t.regex(r.message, /see ISS-PUBLIC-KEY/);
+});
+
 test("REN-AUTHORISED: a CA renewing without proof still fails", async (t) => {
   const r = await one(t, "REN-AUTHORISED", (ca) => new FaultyCa(ca, "renew-without-proof", DEFAULT_POLICY));
   t.is(r.outcome, "fail");
@@ -210,13 +264,29 @@ test("REV-UNKNOWN-SERIAL: a CA acknowledging unknown serials, behind a 400 about
   t.is(acked.outcome, "fail");
 });
 
+/** Refuses revocations of serials the CA never issued (as CFSSL's certdb does), and only those: the control's goes through. */
+const refusingUnknown = (status: number, reason: string, message: string) => (ca: EmbeddedCa) => {
+  const rec = recorded(ca);
+  return new RefusingCa(rec.adapter, [refuse("revoke", { when: (q) => !rec.issued(q.serial), status, reason, message })]);
+};
+
 test("REV-UNKNOWN-SERIAL: CFSSL's certdb 'certificate not found' passes; its code with another message does not", async (t) => {
   // CFSSL's "certificate not found" as the CFSSL adapter maps it (cfsslRefusal)
-  const cfssl = await one(t, "REV-UNKNOWN-SERIAL", (ca) => new RefusingCa(ca, [refuse("revoke", { status: 404, reason: "unknown-serial", message: "cfssl 11200: failed to revoke the certificate: certificate not found" })]));
+  const cfssl = await one(t, "REV-UNKNOWN-SERIAL", refusingUnknown(404, "unknown-serial", "cfssl 11200: failed to revoke the certificate: certificate not found"));
   t.is(cfssl.outcome, "pass", cfssl.message);
   // a 404 with a reason that is not about the serial (a route the CA does not have) teaches nothing
-  const other = await one(t, "REV-UNKNOWN-SERIAL", (ca) => new RefusingCa(ca, [refuse("revoke", { status: 404, reason: "cfssl-11200", message: "cfssl 11200: no such authority key" })]));
+  const other = await one(t, "REV-UNKNOWN-SERIAL", refusingUnknown(404, "cfssl-11200", "cfssl 11200: no such authority key"));
   refusedOtherwise(t, other, 404, "cfssl-11200");
+});
+
+test("REV-UNKNOWN-SERIAL: a CA answering 404 to every revocation (a route it does not have) is not given a pass: the control for an issued serial gets 404 too", async (t) => {
+  const r = await one(t, "REV-UNKNOWN-SERIAL", (ca) => new RefusingCa(ca, [refuse("revoke", { status: 404, reason: "not-found", message: "no such endpoint" })]));
+  refusedOtherwise(t, r, 404, "not-found");
+  t.regex(r.message, /^the same request for a serial the CA did issue was refused too \(404 not-found: "no such endpoint"\), so the 404 was not shown to be about the serial/);
+  t.like(r.evidence, { unknownSerialRefusal: { status: 404, reason: "not-found" }, control: { status: 404, reason: "not-found" } });
+  // the control was about another serial: one the CA issued
+  const control = r.evidence.control as { serial: string };
+  t.not(normSerial(control.serial), normSerial(String(r.evidence.serial)));
 });
 
 test("REV-UNKNOWN-SERIAL and REV-HOLD-RELEASE: without the operator's token they are not judged, with the fix, before anything is sent", async (t) => {
@@ -303,20 +373,26 @@ test("REV-AUTH-WRONG-CODE: a CA refusing every holder with 403 is not shown to r
 });
 
 test("REV-AUTH-LOCKOUT: wrong codes refused for another reason are not guesses the CA counted: not judged, not a defect", async (t) => {
-  const r = await one(t, "REV-AUTH-LOCKOUT", (ca) => new RefusingCa(ca, [refuse("revoke", { when: (q) => q.code?.includes("-wrong-") ?? false, status: 400, reason: "bad-request", message: "name is too long" })]));
+  const r = await one(t, "REV-AUTH-LOCKOUT", (ca) => {
+    const rec = recorded(ca);
+    return new RefusingCa(rec.adapter, [refuse("revoke", { when: rec.wrong, status: 400, reason: "bad-request", message: "name is too long" })]);
+  });
   refusedOtherwise(t, r, 400, "bad-request");
 });
 
 test("REV-AUTH-LOCKOUT: a CA that never locks, whose right code after the limit is refused 429 for being busy, is not given a pass", async (t) => {
   const wrong = new Map<string, number>();
-  const busyAfterLimit = (q: { serial: string; code?: string }) => {
-    if (q.code?.includes("-wrong-")) return wrong.set(q.serial, (wrong.get(q.serial) ?? 0) + 1), false;
+  const busyAfterLimit = (isWrong: (q: RevokeRequest) => boolean) => (q: RevokeRequest) => {
+    if (isWrong(q)) return wrong.set(q.serial, (wrong.get(q.serial) ?? 0) + 1), false;
     return (wrong.get(q.serial) ?? 0) >= DEFAULT_POLICY.maxFailedAttempts;
   };
   const r = await one(
     t,
     "REV-AUTH-LOCKOUT",
-    (ca) => new RefusingCa(ca, [refuse("revoke", { when: busyAfterLimit, status: 429, reason: "busy", message: "the CA is receiving too much at once; try again shortly" })]),
+    (ca) => {
+      const rec = recorded(ca);
+      return new RefusingCa(rec.adapter, [refuse("revoke", { when: busyAfterLimit(rec.wrong), status: 429, reason: "busy", message: "the CA is receiving too much at once; try again shortly" })]);
+    },
     { maxFailedAttempts: 1_000_000 },
   );
   refusedOtherwise(t, r, 429, "busy");
@@ -324,6 +400,71 @@ test("REV-AUTH-LOCKOUT: a CA that never locks, whose right code after the limit 
   const plain = await one(t, "REV-AUTH-LOCKOUT", (ca) => ca, { maxFailedAttempts: 1_000_000 });
   t.is(plain.outcome, "fail");
   t.regex(plain.message, /no limit on guessing/);
+});
+
+test("REV-AUTH-LOCKOUT: a CA refusing every holder (403 forbidden) is not shown to stop guessers: the right code on a fresh certificate is refused too", async (t) => {
+  const r = await one(t, "REV-AUTH-LOCKOUT", (ca) => new RefusingCa(ca, [refuse("revoke", { when: (q) => q.role === "holder", status: 403, reason: "forbidden", message: "holders may not revoke here" })]));
+  refusedOtherwise(t, r, 403, "forbidden");
+  t.regex(r.message, /^the right code was refused with no wrong code before it \(403 forbidden: "holders may not revoke here"\)/);
+  t.like(r.evidence, { control: { status: 403, reason: "forbidden" } });
+});
+
+test("REV-AUTH-LOCKOUT: the right code refused after the limit because the whole address is throttled (429) is not a lockout: not judged", async (t) => {
+  // A CA that never locks a certificate's guesser, but whose budget of failed checks for this address runs out with
+  // the last wrong code: from then on every holder of every certificate gets 429 too-many-attempts, as the embedded
+  // CA's source budget answers.
+  const n = DEFAULT_POLICY.maxFailedAttempts;
+  let wrongSeen = 0;
+  const r = await one(
+    t,
+    "REV-AUTH-LOCKOUT",
+    (ca) => {
+      const rec = recorded(ca);
+      const spent = (q: RevokeRequest) => {
+        if (wrongSeen >= 2 * n - 1) return true; // n - 1 wrong codes, then n: the address's budget is spent
+        if (rec.wrong(q)) wrongSeen++;
+        return false;
+      };
+      return new RefusingCa(rec.adapter, [refuse("revoke", { when: (q) => q.role === "holder" && spent(q), status: 429, reason: "too-many-attempts", message: "too many failed attempts from here: try again in 5 s" })]);
+    },
+    { maxFailedAttempts: 1_000_000 },
+  );
+  t.is(r.outcome, "error", r.message);
+  t.is(r.cause, "throttled");
+  t.is(r.message, "this address is throttled by the CA (429)");
+  t.like(r.evidence, { afterLimit: { rightRefused: { status: 429, reason: "too-many-attempts" } }, addressProbe: { status: 429, reason: "too-many-attempts" } });
+});
+
+test("REV-AUTH-LOCKOUT: a CA accepting any holder code fails: a wrong code revoked the certificate", async (t) => {
+  const r = await one(t, "REV-AUTH-LOCKOUT", (ca) => new FaultyCa(ca, "ignore-holder-code", DEFAULT_POLICY));
+  t.is(r.outcome, "fail", r.message);
+  t.regex(r.message, /^a wrong code revoked the certificate/);
+  t.like(r.evidence, { afterFewer: { wrongAccepted: 1, statusAfter: "revoked" } });
+});
+
+test("REV-AUTH-WRONG-CODE and REV-AUTH-LOCKOUT: wrong codes have the right code's shape, so a CA that checks the format refuses them for being wrong", async (t) => {
+  const sent: string[] = [];
+  const CODE = /^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/;
+  const results = await judge(t, ["REV-AUTH-WRONG-CODE", "REV-AUTH-LOCKOUT"], (ca) => {
+    const rec = recorded(ca);
+    const malformed = (q: RevokeRequest) => {
+      if (rec.wrong(q)) sent.push(q.code!);
+      return q.code !== undefined && !CODE.test(q.code);
+    };
+    return new RefusingCa(rec.adapter, [refuse("revoke", { when: malformed, status: 400, reason: "bad-code", message: "a cancellation code is 16 symbols of Crockford base32, XXXX-XXXX-XXXX-XXXX" })]);
+  });
+  t.deepEqual(
+    results.map((r) => [r.id, r.outcome]),
+    [
+      ["REV-AUTH-WRONG-CODE", "pass"],
+      ["REV-AUTH-LOCKOUT", "pass"],
+    ],
+    results.map((r) => r.message).join("; "),
+  );
+  // 1 for REV-AUTH-WRONG-CODE, 4 + 5 for REV-AUTH-LOCKOUT: all of the right shape, none twice
+  t.is(sent.length, 1 + 2 * DEFAULT_POLICY.maxFailedAttempts - 1);
+  t.true(sent.every((c) => CODE.test(c)));
+  t.is(new Set(sent).size, sent.length);
 });
 
 test("REV-AUTH-ROLE: a CA accepting any representative's code, behind a 400 about the role, is not given a pass", async (t) => {

@@ -264,6 +264,16 @@ export class CfsslCa implements CaAdapter {
           (afterRevoke ? ` and after each revocation${delay ? ` (${delay} ms later)` : ""}` : " only (ocsp.refreshAfterRevoke: false: a revocation reaches OCSP with the next signing)") +
           ", and restarts ocspserve to load them; POST and GET go straight to ocspserve",
       },
+      "crl-publication": {
+        by: "adapter",
+        how: "the adapter's gencrl on every fetch",
+        note: "CFSSL publishes no CRL by itself: when a revocation reaches the CRL is the adapter's doing here",
+      },
+      "ocsp-publication": {
+        by: "adapter",
+        how: afterRevoke ? `the refresh cycle run by the adapter ${delay ? `${delay} ms ` : ""}after each signing and revocation` : "the refresh cycle run once, at start (ocsp.refreshAfterRevoke: false)",
+        note: "ocsprefresh/ocspdump/ocspserve are CFSSL's, but when they run is the adapter's doing here, a deployment's cron in the field: propagation measured here is not the deployment's",
+      },
     };
   }
 

@@ -28,6 +28,8 @@ function embeddedProvenance(): Provenance {
     revocation: { by: "ca", how: "EmbeddedCa.revoke({serial, reason, role, code | answers + operatorToken})", note: inProcess },
     status: { by: "ca", how: "EmbeddedCa.status(serial)", note: inProcess },
     crl: { by: "ca", how: "EmbeddedCa.crl()", note: inProcess },
+    "crl-publication": { by: "ca", how: "the CA rebuilds its CRL when a status changes (the store announces it)", note: inProcess },
+    "ocsp-publication": { by: "ca", how: "the responder answers from the CA's store on every request", note: inProcess },
     ocsp: {
       by: "ca",
       how: "EmbeddedCa.ocsp(request DER)",

@@ -18,6 +18,9 @@ import {
 } from "../../simulator/ca/index.js";
 import { splitPem } from "../../pki/index.js";
 import { ocspOverHttp } from "./loopback-http.js";
+import { publicUrl } from "./public-url.js";
+
+export { publicUrl };
 
 /**
  * What HttpCa can tell of the CA behind a URL. `server`: the HTTP Server
@@ -25,21 +28,6 @@ import { ocspOverHttp } from "./loopback-http.js";
  */
 export interface HttpCaIdentity extends CaIdentity {
   server?: string;
-}
-
-/** A base URL fit for reports: credentials a user put into it (http://user:secret@host) left out. */
-export function publicUrl(base: string): string {
-  try {
-    const u = new URL(base);
-    if (!u.username && !u.password && !u.search && !u.hash) return base;
-    u.username = "";
-    u.password = "";
-    u.search = "";
-    u.hash = "";
-    return u.href.replace(/\/$/, "");
-  } catch {
-    return "(an unparsable URL)";
-  }
 }
 
 export interface HttpAdapterOptions {
@@ -161,6 +149,8 @@ export class HttpCa implements CaAdapter {
       revocation: { by: "ca", how: `POST ${cert}/revoke {reason, role, code | answers} (operator: Authorization: Bearer <operatorToken>)` },
       status: { by: "ca", how: `GET ${cert}` },
       crl: { by: "ca", how: `GET ${u}/crl` },
+      "crl-publication": { by: "ca", how: `the CA's own schedule, seen at GET ${u}/crl` },
+      "ocsp-publication": { by: "ca", how: `the CA's own responder, seen at POST ${u}/ocsp` },
       ocsp: { by: "ca", how: `POST ${u}/ocsp (application/ocsp-request); GET ${u}/ocsp/{URL-encoded base64 of the request}` },
     };
   }

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { request } from "undici";
 import { errorResponse, OcspStatus } from "../../pki/index.js";
 import { CaError } from "../../simulator/ca/index.js";
+import { publicUrl } from "./public-url.js";
 
 /** DER of an OCSPResponse with status malformedRequest and no body (RFC 6960 4.2.1). */
 export const MALFORMED_REQUEST = errorResponse(OcspStatus.malformedRequest);
@@ -142,7 +143,7 @@ export class OcspTransportError extends Error {
  */
 export async function ocspOverHttp(baseUrl: string, der: Uint8Array, method: "POST" | "GET" = "POST"): Promise<Uint8Array> {
   const url = method === "POST" ? baseUrl : ocspGetUrl(baseUrl, der);
-  const sent = `OCSP ${method} ${url}${method === "POST" ? ` (${der.length} bytes, application/ocsp-request)` : ""}`;
+  const sent = `OCSP ${method} ${publicUrl(url)}${method === "POST" ? ` (${der.length} bytes, application/ocsp-request)` : ""}`;
   let res: Awaited<ReturnType<typeof request>>;
   let body: Uint8Array;
   try {

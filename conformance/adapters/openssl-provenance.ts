@@ -42,8 +42,8 @@ function lifecycleProvenance(opts: OpensslOptions): Provenance {
     },
     status: {
       by: "ca",
-      how: "openssl ca -config ca.cnf -status <SERIAL>",
-      note: "the adapter reads the same row of index.txt (V or R, the revocation time and reason) itself",
+      how: "the row of index.txt for <SERIAL> (V or R, the revocation time and reason), read by the adapter",
+      note: "what `openssl ca -config ca.cnf -status <SERIAL>` reads; the adapter parses the file itself",
     },
   };
 }
@@ -66,7 +66,14 @@ function crlProvenance(opts: OpensslOptions): Provenance {
     ...(crl.number === "reset" ? ["the adapter rewrites crlnumber to 1000 before every -gencrl (crl.number: reset)"] : []),
   ];
   const note = [...doctored, ...said].join("; ");
-  return { crl: { by: doctored.length ? "adapter" : "ca", how, note } };
+  return {
+    crl: { by: doctored.length ? "adapter" : "ca", how, note },
+    "crl-publication": {
+      by: "adapter",
+      how: (crl.regenerate ?? "on-request") === "never" ? "once, at start" : `${how}, run by the adapter on every fetch`,
+      note: "openssl ca publishes nothing by itself: when a revocation reaches the CRL is the adapter's doing here, a deployment's own schedule (cron) in the field",
+    },
+  };
 }
 
 function ocspProvenance(opts: OpensslOptions): Provenance {
@@ -82,5 +89,8 @@ function ocspProvenance(opts: OpensslOptions): Provenance {
     ...(signer === "ca" ? ["signed with the CA's key (ocsp.signer: ca)"] : []),
     ...(signer === "rogue" ? ["signed by a responder certificate nobody in this hierarchy issued (ocsp.signer: rogue)"] : []),
   ].join("; ");
-  return { ocsp: { by: doctored ? "adapter" : "ca", how, note } };
+  return {
+    ocsp: { by: doctored ? "adapter" : "ca", how, note },
+    "ocsp-publication": { by: doctored ? "adapter" : "ca", how: "openssl ocsp reads the index on every request", note: "a revocation recorded in index.txt is answered on the next request" },
+  };
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { CaError, type RevokeRequest } from "../../simulator/ca/index.js";
-import { buildOcspRequest, makeCsr, parseOcspResponse } from "../pkix.js";
+import { CaError, type IssueRequest, type RevokeRequest } from "../../simulator/ca/index.js";
+import { makeCsr } from "../pkix.js";
 import type { Issued } from "./fixtures.js";
 import { isCaRefusal, notJudged, refusal, refusalEvidence, refusedFor, refusedOtherwise, throttled, Throttling, wrongCode, type ExpectedRefusal } from "./refusals.js";
 import { fail, NotJudged, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
@@ -14,18 +14,32 @@ import { fail, NotJudged, pass, Precondition, skip, type Check, type CheckContex
  * Each refusal counts only when it is for the reason the check is about (the
  * statuses and reason codes below, as the CAs cardloop knows give them); a
  * refusal for another reason teaches nothing, and the check is not judged.
+ * The two OCSP ones are in ocsp-abuse.ts.
  */
 
 /**
- * The caller's credential is missing, nobody's, or another role's. HTTP says
- * 401 is about authentication whatever the reason code; a 403 counts only
- * with a reason about the credential (not, say, reason-not-allowed): the
- * embedded CA and a served one answer 401 credential-required / bad-credential
- * and 403 forbidden (another role's token).
+ * No credential, or one that is nobody's. HTTP says 401 is about
+ * authentication whatever the reason code (RFC 9110 15.5.2: the embedded CA
+ * and a served one answer 401 credential-required / bad-credential); a 403
+ * counts only with a reason that names the credential. A generic 403
+ * forbidden does not: a CA that checks no credential may well answer it for
+ * something else (a holder that already has a certificate, a policy).
  */
 const CREDENTIAL_REFUSED: ExpectedRefusal = {
-  what: "a refusal of the caller's credential (401, or 403 forbidden)",
-  rules: [{ status: [401] }, { status: [403], reason: ["forbidden", "bad-credential", "credential-required", "wrong-role", "unauthorized", "unauthorised"] }],
+  what: "a refusal of the caller's credential (401, or 403 naming the credential)",
+  rules: [{ status: [401] }, { status: [403], reason: ["bad-credential", "credential-required", "wrong-role", "unauthorized", "unauthorised"] }],
+};
+
+/**
+ * A token of the CA's for another role: as above, or 403 forbidden, which is
+ * what the embedded CA and a served one answer ("issuing needs the issuing
+ * station's (RA) token, not the operator's"; "revocation by the operator
+ * needs the operator token, not the RA's"). Judged only next to a control
+ * showing the same request goes through with the right role's token.
+ */
+const OTHER_ROLE_REFUSED: ExpectedRefusal = {
+  what: "a refusal of another role's token (401, or 403 forbidden or naming the credential)",
+  rules: [...CREDENTIAL_REFUSED.rules, { status: [403], reason: ["forbidden"] }],
 };
 
 /** Registration answers that are wrong, with the right token: 403 forbidden (the embedded CA, a served one). */
@@ -46,7 +60,11 @@ const LOCKED_OUT: ExpectedRefusal = {
   rules: [{ status: [423, 429] }, { status: [403], reason: ["locked"] }],
 };
 
-/** The holder's right code refused after someone else's guesses: what a lockout that spans roles answers. */
+/**
+ * The holder's right code refused after someone else's guesses: what a lockout
+ * that spans roles answers. A 403 counts only because the control showed the
+ * holder's right code revoking a fresh certificate nobody had guessed at.
+ */
 const HOLDER_LOCKED_OUT: ExpectedRefusal = {
   what: "a refusal of the holder's code (403) or a lockout (423, 429)",
   rules: [...WRONG_CODE_REFUSED.rules, ...LOCKED_OUT.rules],
@@ -98,35 +116,46 @@ export const authorisationChecks: Check[] = [
     // The operator's token is sent as an issuing credential: a token of the CA's for another role must not issue.
     credentials: ["raToken", "operatorToken"],
     async run(ctx) {
-      // Mallory's own key, in the name of a holder the CA knows: without the station's credential, with a made-up
-      // one, and with the operator's (a credential of the CA's, for another role).
-      const victim = (await ctx.fx.auth()).holder;
-      const csr = await makeCsr(victim.name);
+      // Mallory's own key, for a holder the CA has never seen (one per attempt: a CA that refuses a second certificate
+      // for a holder it knows must not pass for it): without the station's credential, with a made-up one, and with
+      // the operator's (a credential of the CA's, for another role).
+      const { raToken } = ctx.fx.credentials();
       // Undefined only for a CA that checks no operator credential (then there is no such token to try).
       const operatorToken = ctx.fx.operatorToken();
       const attempts = [
-        { what: "no credential", raToken: undefined },
-        { what: "a made-up credential", raToken: randomBytes(32).toString("base64url") },
-        ...(operatorToken ? [{ what: "the operator's token", raToken: operatorToken }] : []),
+        { what: "no credential", raToken: undefined, expected: CREDENTIAL_REFUSED },
+        { what: "a made-up credential", raToken: randomBytes(32).toString("base64url"), expected: CREDENTIAL_REFUSED },
+        ...(operatorToken ? [{ what: "the operator's token", raToken: operatorToken, expected: OTHER_ROLE_REFUSED }] : []),
       ];
-      const tried: (Attempt & { issued?: string; certificate?: string })[] = [];
-      const others: CaError[] = [];
+      const tried: (Attempt & { holder: string; issued?: string; certificate?: string; control?: Record<string, unknown> })[] = [];
+      let other: { err: CaError; expected: ExpectedRefusal } | undefined;
       for (const a of attempts) {
+        const holder = ctx.fx.holder("issuing credential");
+        const csr = await makeCsr(holder.name);
+        const request = { csrPem: csr.pem, profile: "authentication" as const, holder, cardExpiry: ctx.fx.defaultCardExpiry() };
+        let row: (typeof tried)[number];
         try {
-          const r = await ctx.ca.issue({ csrPem: csr.pem, profile: "authentication", holder: victim, cardExpiry: ctx.fx.defaultCardExpiry(), raToken: a.raToken });
-          tried.push({ attempt: a.what, accepted: true, issued: r.serial, certificate: r.certificatePem });
+          const r = await ctx.ca.issue({ ...request, raToken: a.raToken });
+          tried.push({ attempt: a.what, holder: holder.id, accepted: true, issued: r.serial, certificate: r.certificatePem });
+          continue;
         } catch (err) {
           const r = readRefusal(err);
-          tried.push(refused(a.what, r));
-          if (!refusedFor(r, CREDENTIAL_REFUSED)) others.push(r);
+          row = { ...refused(a.what, r), holder: holder.id };
+          tried.push(row);
+          if (!refusedFor(r, a.expected)) {
+            other ??= { err: r, expected: a.expected };
+            continue;
+          }
         }
+        // The control: the very request, with the station's token, is issued, so the refusal was about the credential.
+        row.control = await issuedWithStationToken(ctx, { ...request, raToken }, tried);
       }
-      const ev = { holder: victim.id, request: csr.pem, attempts: tried, ...(operatorToken ? {} : { notTried: "the operator's token (this CA checks no operator credential)" }) };
+      const ev = { request: "a fresh holder and key per attempt", attempts: tried, ...(operatorToken ? {} : { notTried: "the operator's token (this CA checks no operator credential)" }) };
       const issued = tried.filter((x) => x.accepted);
-      if (issued.length) return fail(`the CA issued in ${victim.id}'s name to a caller with ${issued.map((x) => x.attempt).join(" and ")}: only the issuing station may have certificates issued`, ev);
-      // A 400 about the body says nothing of whether the CA would issue without the credential.
-      if (others.length) throw refusedOtherwise(others[0], CREDENTIAL_REFUSED.what, ev);
-      return pass(`refused without the station's credential (${describeRefusals(tried)})`, ev);
+      if (issued.length) return fail(`the CA issued to a caller with ${issued.map((x) => x.attempt).join(" and ")}: only the issuing station may have certificates issued`, ev);
+      // A 400 about the body, or a 403 about something else, says nothing of whether the CA would issue without the credential.
+      if (other) throw refusedOtherwise(other.err, other.expected.what, ev);
+      return pass(`refused without the station's credential (${describeRefusals(tried)}); each same request with the station's token was issued`, ev);
     },
   },
   {
@@ -152,7 +181,7 @@ export const authorisationChecks: Check[] = [
       // Each must be refused for what it lacks: a token by a credential refusal (401/403); wrong answers by 403.
       const attempts: { what: string; expected: ExpectedRefusal; send: () => Promise<unknown> }[] = [
         { what: "the registration answers alone", expected: CREDENTIAL_REFUSED, send: () => revoke({}) },
-        ...(raToken ? [{ what: "the issuing station's (RA) token", expected: CREDENTIAL_REFUSED, send: () => revoke({ operatorToken: raToken }) }] : []),
+        ...(raToken ? [{ what: "the issuing station's (RA) token", expected: OTHER_ROLE_REFUSED, send: () => revoke({ operatorToken: raToken }) }] : []),
         ...(operatorToken
           ? [{ what: "the operator's token with wrong answers", expected: WRONG_ANSWERS_REFUSED, send: () => ctx.fx.unthrottled(() => revoke({ operatorToken, answers: { holderId: wrongCode(c.holder.id) } }), t) }]
           : []),
@@ -165,8 +194,9 @@ export const authorisationChecks: Check[] = [
           tried.push({ attempt: a.what, accepted: true });
           break; // the certificate is revoked: nothing further to try on it
         } catch (err) {
-          // The wrong answers come with the right token: a 401 there is a token certify got wrong, not judged.
-          const r = a.expected === CREDENTIAL_REFUSED ? readRefusal(err) : refusal(err);
+          const r = readRefusal(err);
+          // The wrong answers come with the operator's token: a 401 there is a token certify got wrong, not judged.
+          if (a.expected === WRONG_ANSWERS_REFUSED && r.status === 401) throw operatorTokenRefused(r, { serial, attempt: a.what });
           tried.push(refused(a.what, r));
           if (!other && !refusedFor(r, a.expected)) other = { err: r, expected: a.expected };
         }
@@ -183,10 +213,12 @@ export const authorisationChecks: Check[] = [
         const r = await ctx.fx.unthrottled(() => revoke({ operatorToken }), t);
         ev.control = { revoked: r.status };
       } catch (err) {
-        const r = refusal(err);
+        const r = readRefusal(err);
         ev.control = refusalEvidence(r);
-        if (!refusedFor(r, CREDENTIAL_REFUSED)) throw refusedOtherwise(r, "a revocation by the operator with the token and the right answers", ev);
-        return fail(`the operator with the token and the right registration answers was refused (${r.status} ${r.reason}): no operator can revoke, so the refusals above show nothing`, ev);
+        // Refused for its token (401, or 403 for another role's): most likely certify was given the wrong token, and a CA
+        // that lets no operator revoke looks the same from here: not judged.
+        if (refusedFor(r, OTHER_ROLE_REFUSED)) throw operatorTokenRefused(r, ev);
+        throw refusedOtherwise(r, "a revocation by the operator with the token and the right answers", ev);
       }
       return pass(`refused (${describeRefusals(tried)}); with the token and the right answers the operator revoked`, ev);
     },
@@ -206,6 +238,10 @@ export const authorisationChecks: Check[] = [
       const guesserReason = ctx.fx.reasonFor("authorised-representative");
       const holderReason = ctx.fx.reasonFor("holder");
       if (!guesserReason || !holderReason) return skip(`the policy ${ctx.policy.name} lets the ${guesserReason ? "holder" : "authorised representative"} give none of a card's reasons`);
+      // The control: on a fresh certificate, with no guesses before, the holder's right code revokes. Without it, a CA
+      // that refuses every holder (or this reason, or this role) would look like one that lets a guesser lock them out.
+      const control = await holderRevokesUnguessed(ctx, holderReason);
+      if (!("revoked" in control)) return control;
       const c = await ctx.fx.issue("authentication", { holder: ctx.fx.holder("lockout", `Certify Lockout Org`) });
       const codes = ctx.fx.codesFor(c.holder);
       const right = codes?.holder;
@@ -234,7 +270,7 @@ export const authorisationChecks: Check[] = [
           else throw refusedOtherwise(err, `${WRONG_CODE_REFUSED.what} or ${LOCKED_OUT.what}`, { serial: c.issued.serial, guess: i + 1, guessRefusals: refusals });
         }
       }
-      const ev = { serial: c.issued.serial, guesses, guessRole: "authorised-representative", guessRefusals: refusals };
+      const ev = { serial: c.issued.serial, guesses, guessRole: "authorised-representative", guessRefusals: refusals, control };
       if (accepted) return skip("a guessed code was accepted, so nothing was left to lock: see REV-AUTH-WRONG-CODE", { ...ev, accepted });
       if (!wrong && firstLockout) {
         // Every guess was refused before its code was checked: the address was throttled already, nothing was locked.
@@ -287,102 +323,64 @@ export const authorisationChecks: Check[] = [
       }
     },
   },
-  {
-    id: "OCSP-UNAUTHORIZED",
-    title: "OCSP for a certificate of another issuer is answered unauthorized",
-    source: "RFC 6960 2.3; RFC 5019 2.2.3",
-    level: "SHOULD",
-    needs: ["ocsp"],
-    judges: ["ocsp"],
-    credentials: ["raToken"],
-    async run(ctx) {
-      const a = await ctx.fx.auth();
-      // The control: the same serial under this CA's own issuer is answered (successful). A responder that answers
-      // nothing, or unauthorized to everything, would otherwise pass.
-      const own = await ctx.fx.ocsp([a.issued.serial]);
-      if (own.response.responseStatus !== 0) {
-        throw new Precondition(`the responder answers ${own.response.responseStatusName} for this CA's own certificate too: see OCSP-GOOD`, { responseStatus: own.response.responseStatusName });
-      }
-      // A CertID whose issuer is the end-entity certificate: a CA this responder certainly does not serve.
-      const request = buildOcspRequest(a.issued.certificatePem, [a.issued.serial]);
-      const ev: Record<string, unknown> = { serial: a.issued.serial, request: Buffer.from(request).toString("base64") };
-      let der: Uint8Array;
-      try {
-        der = await ctx.ca.ocsp(request, "POST");
-      } catch (err) {
-        // Transport errors and 401/429 are not judged (judgement.ts); an HTTP error for a request that differs from the
-        // answered control only by its issuer is no OCSP response at all.
-        if (!(err instanceof CaError)) throw err;
-        notJudgedIfCredentialOrThrottled(err);
-        return fail(`the responder answered HTTP ${err.status} (${err.reason}), not an OCSP response, for an issuer it does not serve: RFC 6960 2.3 asks for responseStatus unauthorized`, { ...ev, ...refusalEvidence(err) });
-      }
-      const response = parseOcspResponse(der);
-      Object.assign(ev, { response: Buffer.from(response.der).toString("base64"), responseStatus: response.responseStatusName, responses: response.responses });
-      if (response.responseStatus === 6) return pass("unauthorized", ev);
-      const said = response.responses.map((s) => s.status).join(", ");
-      return fail(`responseStatus ${response.responseStatusName}${said ? ` (${said})` : ""} for an issuer the responder does not serve`, ev);
-    },
-  },
-  {
-    id: "OCSP-NONCE-LENGTH",
-    title: "An empty nonce or one over 128 octets is never echoed",
-    source: "RFC 9654 2.1 (Nonce ::= OCTET STRING (SIZE(1..128)); obsoletes RFC 8954, whose limit was 32)",
-    level: "MUST",
-    needs: ["ocsp"],
-    judges: ["ocsp"],
-    credentials: ["raToken"],
-    async run(ctx) {
-      const a = await ctx.fx.auth();
-      const issuerPem = await ctx.fx.issuerPem();
-      // The control: a 32-octet nonce (right under both RFCs) is echoed. A responder that echoes no nonce at all does not
-      // echo the out-of-range ones either, but shows nothing about lengths: that it echoes none is OCSP-NONCE's to judge.
-      const control = await ctx.fx.ocsp([a.issued.serial], { nonce: randomBytes(CONTROL_NONCE_OCTETS) });
-      if (control.response.nonce === undefined) {
-        throw new Precondition(`the responder echoes no nonce, not even a ${CONTROL_NONCE_OCTETS}-octet one, so nothing shows it tells lengths apart: see OCSP-NONCE`, {
-          responseStatus: control.response.responseStatusName,
-        });
-      }
-      const results: Record<string, unknown>[] = [];
-      const bad: string[] = [];
-      // Out of range, refusing (malformedRequest, as RFC 8954 required) and answering without the nonce both keep the
-      // response within the syntax; echoing signs attacker-chosen bytes of any size. 33-128 octets are where the
-      // two RFCs differ: not judged.
-      for (const length of [0, 129]) {
-        const request = buildOcspRequest(issuerPem, [a.issued.serial], randomBytes(length));
-        const row: Record<string, unknown> = { nonceLength: length, request: Buffer.from(request).toString("base64") };
-        results.push(row);
-        let der: Uint8Array;
-        try {
-          der = await ctx.ca.ocsp(request, "POST");
-        } catch (err) {
-          if (!(err instanceof CaError)) throw err;
-          notJudgedIfCredentialOrThrottled(err);
-          Object.assign(row, refusalEvidence(err));
-          // The control, which differs only by the nonce's length, was answered: a 400 refuses this nonce, and signs nothing.
-          if (err.status === 400) continue;
-          if (err.status >= 500) {
-            bad.push(`a ${length}-octet nonce made the responder fail (HTTP ${err.status} ${err.reason})`);
-            continue;
-          }
-          throw refusedOtherwise(err, "an OCSP response, or a 400 refusing the nonce", { results });
-        }
-        const response = parseOcspResponse(der);
-        const echoed = response.nonce !== undefined;
-        Object.assign(row, { responseStatus: response.responseStatusName, echoed });
-        if (echoed) bad.push(`a ${length}-octet nonce was echoed`);
-      }
-      const said = results.map((r) => r.responseStatus ?? `HTTP ${r.status}`).join(", ");
-      return bad.length ? fail(bad.join("; "), { results }) : pass(`0 and 129 octets not echoed (${said}); a ${CONTROL_NONCE_OCTETS}-octet nonce was`, { results });
-    },
-  },
 ];
 
-/** A nonce length both RFC 8954 and RFC 9654 allow, which a responder that echoes nonces echoes. */
-const CONTROL_NONCE_OCTETS = 32;
+/** The operator's token certify holds was refused as a credential: what it was given is not the operator's (or no operator can revoke). */
+function operatorTokenRefused(r: CaError, ev: Record<string, unknown>): NotJudged {
+  return new NotJudged(
+    "credential",
+    `the CA refused the operator's token certify holds (${r.status} ${r.reason}), with the right registration answers: it is not this CA's operator token, or no operator can revoke`,
+    "give the operator's token as operatorToken in --ca-config",
+    { ...ev, ...refusalEvidence(r) },
+  );
+}
 
-/** A 401 (a credential certify did not send) or a 429 (throttled) is not judged (refusals.ts); any other error is the caller's. */
-function notJudgedIfCredentialOrThrottled(err: CaError): void {
-  if (err.status === 401 || err.status === 429) notJudged(err);
+/**
+ * ISS-AUTH-REQUIRED's control: the request an attempt without the right
+ * credential sent, now with the station's token, is issued. Refused for its
+ * credential, the token certify holds is not the station's: not judged;
+ * refused for anything else, the refusal before may have been about that:
+ * not judged either.
+ */
+async function issuedWithStationToken(ctx: CheckContext, req: IssueRequest, tried: unknown[]): Promise<Record<string, unknown>> {
+  try {
+    const r = await ctx.ca.issue(req);
+    return { issued: r.serial };
+  } catch (err) {
+    const r = readRefusal(err);
+    const ev = { attempts: tried, control: refusalEvidence(r) };
+    if (refusedFor(r, OTHER_ROLE_REFUSED)) {
+      throw new NotJudged(
+        "credential",
+        `the CA refused the issuing station's token certify holds (${r.status} ${r.reason}): whether it issues without it is unknown`,
+        "give the issuing station's token as raToken in --ca-config",
+        ev,
+      );
+    }
+    throw refusedOtherwise(r, "the issuance of the same request with the station's token (the control)", ev);
+  }
+}
+
+/**
+ * REV-LOCKOUT-HOLDER's control: a fresh certificate of a professional card,
+ * revoked by its holder with the right code, no one having guessed before.
+ * Any refusal means the holder's revocation fails for a reason of its own
+ * (a role, a reason, a code the CA does not take), so a refusal after the
+ * guesses would show nothing: not judged. A 429 is sorted out as throttling
+ * (`revokeAsHolder`).
+ */
+async function holderRevokesUnguessed(ctx: CheckContext, reason: RevokeRequest["reason"]) {
+  const c = await ctx.fx.issue("authentication", { holder: ctx.fx.holder("lockout control", `Certify Lockout Org`) });
+  if (!ctx.fx.codesFor(c.holder)?.holder) return skip("the CA handed out no holder code: see REV-CANCELLATION-CODES");
+  try {
+    const r = await ctx.fx.revokeAsHolder(c, reason);
+    return { serial: c.issued.serial, revoked: r.status };
+  } catch (err) {
+    if (!isCaRefusal(err)) throw err;
+    throw refusedOtherwise(err, "a revocation by the holder with the right code of a fresh certificate nobody had guessed at (the control)", {
+      control: { serial: c.issued.serial, reason },
+    });
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { REASON_CODES } from "../../core/index.js";
 import { certInfo, crlPem, crlSignedBy, keyHash, normSerial, type CrlInfo } from "../pkix.js";
 import type { Watch } from "./fixtures.js";
+import { notShown, requestWindow, revokedWithinRequest } from "./observe.js";
 import { fail, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
 
 /**
@@ -32,19 +33,21 @@ async function issuerCrl(ctx: CheckContext): Promise<CrlInfo> {
 }
 
 /**
- * The issuer-signed CRL that lists the watched revocation. When none did,
- * PROP-CRL has said so (or CRL-SIGNATURE, when no CRL came back signed by
- * the issuing CA at all).
+ * The issuer-signed CRL that lists the watched revocation. When none did:
+ * PROP-CRL fails on it (the watch is its first sample), or CRL-SIGNATURE
+ * when no CRL came back signed by the issuing CA at all, or certify could not
+ * look (not judged: throttled, unreachable).
  */
 async function listing(ctx: CheckContext): Promise<{ w: Watch; crl: CrlInfo }> {
   const w = await ctx.fx.watch();
-  if (!w.crl.seen) {
-    const serial = w.cert.issued.serial;
-    if (w.crl.answered === 0) throw new Precondition(`no CRL signed by the issuing CA came back (${w.crl.lastError ?? "no answer"}): see CRL-SIGNATURE`, { serial });
-    throw new Precondition("the revoked certificate never appeared on the CRL: see PROP-CRL", { serial });
-  }
+  if (!w.crl.seen) throw notShown(w.crl, ON_THE_CRL, { serial: w.cert.issued.serial });
   return { w, crl: w.crl.seen };
 }
+
+const ON_THE_CRL = { name: "the CRL", propagationCheck: "PROP-CRL" };
+
+/** CRL times have one-second resolution: a time written there is up to 999 ms before the instant. */
+const CRL_TIME_RESOLUTION_MS = 1000;
 
 export const crlChecks: Check[] = [
   {
@@ -136,8 +139,9 @@ export const crlChecks: Check[] = [
           others++;
           continue;
         }
+        // the signed content, not the DER: an ECDSA signature differs on each signing of one CRL
         const prev = distinct[distinct.length - 1];
-        if (!prev || Buffer.compare(Buffer.from(prev.der), Buffer.from(c.der)) !== 0) distinct.push(c);
+        if (!prev || Buffer.compare(Buffer.from(prev.tbs), Buffer.from(c.tbs)) !== 0) distinct.push(c);
       }
       const seq = distinct.map((c) => ({ thisUpdate: c.thisUpdate, crlNumber: c.number?.toString() ?? null, entries: c.entries.size }));
       const ev = { sequence: seq, notSignedByTheIssuer: others };
@@ -182,16 +186,31 @@ export const crlChecks: Check[] = [
     async run(ctx) {
       await listing(ctx);
       const later = await ctx.fx.watchLater();
-      const crl = later.crl.seen;
-      if (!crl) throw new Precondition("the later revocation never appeared on a CRL signed by the issuing CA: see PROP-CRL");
-      const serial = normSerial(later.first.cert.issued.serial);
+      // the CRL listing the later revocation; if that never came, the last one the issuing CA signed since
+      const crl = later.crl.seen ?? later.crl.last;
+      if (!crl) throw notShown(later.crl, ON_THE_CRL, { serial: later.second.issued.serial });
+      const first = later.first;
+      const serial = normSerial(first.cert.issued.serial);
       const entry = crl.entries.get(serial);
-      const revokedAt = later.first.revocation.revokedAt;
-      const ev = { serial, acknowledgedRevokedAt: revokedAt, crlRevocationDate: entry?.revocationDate ?? null, ...crlEvidence(crl) };
-      if (!entry) return fail("a revoked certificate dropped off a later CRL", ev);
-      // CRL times have one-second resolution.
-      const diff = Math.abs(entry.revocationDate.getTime() - revokedAt.getTime());
-      return diff < 1000 ? pass("revocationDate is the acknowledged revocation time", ev) : fail(`revocationDate is ${diff} ms away from the acknowledged revocation time`, ev);
+      const revokedAt = first.revocation.revokedAt;
+      const skew = ctx.options.clockSkewMs;
+      const ev = {
+        serial,
+        acknowledgedRevokedAt: revokedAt,
+        ...requestWindow(first, skew),
+        crlRevocationDate: entry?.revocationDate ?? null,
+        laterRevocationListed: later.crl.seen !== undefined,
+        ...crlEvidence(crl),
+      };
+      if (!entry) return fail("a revoked certificate dropped off a later CRL (RFC 5280 5.1.2.6: an entry stays until the certificate expires)", ev);
+      const date = entry.revocationDate;
+      if (!revokedWithinRequest(date, first, skew, CRL_TIME_RESOLUTION_MS)) {
+        return fail(`revocationDate ${date.toISOString()} is not when the revocation happened: certify asked at ${new Date(first.requestedAtMs).toISOString()} and the CA acknowledged at ${new Date(first.acknowledgedAtMs).toISOString()} (RFC 5280 5.1.2.6: the date on which the revocation occurred)`, ev);
+      }
+      const diff = Math.abs(date.getTime() - revokedAt.getTime());
+      return diff < CRL_TIME_RESOLUTION_MS
+        ? pass("revocationDate is the acknowledged revocation time, within the request, on a later CRL too", ev)
+        : fail(`revocationDate is ${diff} ms away from the acknowledged revocation time`, ev);
     },
   },
 ];

@@ -15,6 +15,9 @@ import {
 import { proveRenewal } from "../../simulator/ca/index.js";
 import { DecodeError } from "../../pki/index.js";
 import { buildOcspRequest, certInfo, crlSignedBy, makeCsr, normSerial, parseCrl, parseOcspResponse, type CertInfo, type Csr, type CrlInfo, type KeyAlg, type OcspInfo } from "../pkix.js";
+import { OcspTransportError } from "../adapters/loopback-http.js";
+import { judgeThrown } from "../judgement.js";
+import { issueConcurrently, type Batch } from "./batch.js";
 import { revokeAndObserve } from "./observe.js";
 import { CREDENTIAL_FIX, isCaRefusal, notJudged, refusedOtherwise, throttled, Throttling } from "./refusals.js";
 import { NotJudged, Precondition, type CertifyOptions } from "./types.js";
@@ -44,11 +47,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * gives an address one more failed attempt per 5 s once it is spent.
  */
 const MAX_THROTTLE_WAIT_MS = 6_000;
-/** How often, at most, one issuance of a batch is sent again after a 429 (too many requests at once). */
-const BATCH_RETRIES = 30;
-/** The longest one of those waits, whatever the CA asks. */
-const BATCH_MAX_WAIT_MS = 5_000;
-
 /**
  * Certificates and observations several checks share, made once per run on
  * first use: the catalogue costs one issuance per purpose, not per check.
@@ -174,7 +172,7 @@ export class Fixtures {
     return this.issueOnce(profile, opts).catch(notJudged);
   }
 
-  private async issueOnce(profile: Profile, opts: IssueOptions = {}): Promise<Issued> {
+  async issueOnce(profile: Profile, opts: IssueOptions = {}): Promise<Issued> {
     const holder = opts.holder ?? this.holder(profile);
     const csr = opts.csr ?? (await makeCsr(holder.name, opts.alg ?? "p256"));
     const cardExpiry = opts.cardExpiry ?? this.defaultCardExpiry();
@@ -232,7 +230,12 @@ export class Fixtures {
    * a 401 or one that stays is NotJudged.
    */
   revokeAsHolder(c: Issued, reason: RevocationReason, t?: Throttling): Promise<RevocationResult> {
-    const revoke = () =>
+    return this.unthrottled(this.holderRevocation(c, reason), t).catch(notJudged);
+  }
+
+  /** The holder's revocation request, to send (and, after a 429, send again). */
+  private holderRevocation(c: Issued, reason: RevocationReason): () => Promise<RevocationResult> {
+    return () =>
       this.ca.revoke({
         serial: c.issued.serial,
         reason,
@@ -241,7 +244,6 @@ export class Fixtures {
         email: c.holder.email,
         name: c.holder.name,
       });
-    return this.unthrottled(revoke, t).catch(notJudged);
   }
 
   /** The professional card every read-only check looks at: authentication and signature certificates. */
@@ -269,38 +271,11 @@ export class Fixtures {
     return issuer;
   }
 
-  /**
-   * `concurrency` issuance requests at once. A CA may bound the requests one
-   * client has in flight (the embedded CA's server: 16) and answer the rest
-   * 429 with Retry-After: such a request is sent again after that wait (a
-   * little jitter apart), up to BATCH_RETRIES times, and is not a failure.
-   */
-  batch(): Promise<{ issued: Issued[]; errors: string[]; retried: number }> {
-    return this.once("batch", async () => {
-      const n = this.options.concurrency;
-      let retried = 0;
-      const one = async (): Promise<Issued> => {
-        for (let attempt = 0; ; attempt++) {
-          try {
-            return await this.issueOnce("authentication");
-          } catch (err) {
-            if (!(err instanceof CaError && err.status === 429) || attempt >= BATCH_RETRIES) throw err;
-            retried++;
-            await sleep(Math.min(err.retryAfterMs ?? 1000, BATCH_MAX_WAIT_MS) + Math.floor(Math.random() * 250));
-          }
-        }
-      };
-      const settled = await Promise.allSettled(Array.from({ length: n }, one));
-      const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
-      // A missing credential stops every request alike: nothing about concurrency to judge.
-      const credential = rejected.find((e) => e instanceof CaError && e.status === 401);
-      if (credential) notJudged(credential);
-      return {
-        issued: settled.filter((s): s is PromiseFulfilledResult<Issued> => s.status === "fulfilled").map((s) => s.value),
-        errors: rejected.map((e) => String((e as Error).message ?? e)),
-        retried,
-      };
-    });
+  /** `concurrency` issuance requests at once (batch.ts). */
+  batch = (): Promise<Batch> => this.once("batch", () => issueConcurrently(this.options.concurrency, () => this.issueOnce("authentication")));
+  /** Secrets certify was handed (cancellation codes), for the runner to keep out of every report. */
+  knownSecrets(): string[] {
+    return [...this.codes.values()].flatMap((c) => [c.holder, c.legalRepresentative, c.authorisedRepresentative]).filter((x): x is string => !!x);
   }
 
   async crl(): Promise<CrlInfo> {
@@ -335,8 +310,27 @@ export class Fixtures {
     } catch (err) {
       // a credential or throttling is not about the exchange: not judged, whichever method
       if (err instanceof CaError && (err.status === 401 || err.status === 429)) notJudged(err);
-      if ((opts.method ?? "POST") === "POST" && !(err instanceof DecodeError)) throw new Precondition(`OCSP over POST failed (${(err as Error).message.split("\n")[0]}): see OCSP-POST`);
-      throw err;
+      if (err instanceof NotJudged || err instanceof Precondition || err instanceof DecodeError) throw err;
+      const message = (err as Error)?.message?.split("\n")[0] ?? String(err);
+      // no answer at all tells nothing about the responder (OCSP-POST is not judged on it either)
+      if (err instanceof OcspTransportError || judgeThrown(err).cause === "unreachable") {
+        throw new NotJudged("unreachable", `the responder could not be reached: ${message}`, "check that the CA's OCSP responder is running and reachable from here", { method: opts.method ?? "POST" });
+      }
+      if (!(err instanceof CaError)) throw err;
+      // OCSP-POST fails on an HTTP refusal of the card's plain request: when that one is refused too, the root cause is judged there
+      if ((opts.method ?? "POST") === "POST" && (await this.plainPostRefused())) throw new Precondition(`OCSP over POST failed (${message}): see OCSP-POST`);
+      if (err.status >= 500) throw err; // the responder failed this well-formed request: the CA's (judgement.ts)
+      throw refusedOtherwise(err, "an OCSPResponse to a well-formed request", { method: opts.method ?? "POST" });
+    }
+  }
+
+  /** Whether the POST OCSP-POST judges (the card's authentication certificate, no nonce) is answered with an HTTP error now. */
+  private async plainPostRefused(): Promise<boolean> {
+    try {
+      await this.ocspExchange(await this.issuerPem(), [(await this.auth()).issued.serial], { method: "POST" });
+      return false;
+    } catch (err) {
+      return err instanceof CaError && err.status !== 401 && err.status !== 429;
     }
   }
 
@@ -428,10 +422,21 @@ export class Fixtures {
     return Math.max(poll, Math.floor(threshold / 2 / Math.max(1, samples)));
   }
 
-  /** A revocation certify needs in order to observe something; a refusal of it teaches nothing about what is observed. */
-  async revokeToWatch(c: Issued, reason: RevocationReason): Promise<RevocationResult> {
+  /**
+   * A revocation certify needs in order to observe something; a refusal of it
+   * teaches nothing about what is observed. `requestedAtMs`: when the request
+   * the CA acknowledged was sent (after a 429, the one sent again), so that
+   * the time the CA records can be bounded on both sides.
+   */
+  async revokeToWatch(c: Issued, reason: RevocationReason): Promise<{ revocation: RevocationResult; requestedAtMs: number }> {
+    const send = this.holderRevocation(c, reason);
+    let requestedAtMs = this.clock.nowMs();
     try {
-      return await this.revokeAsHolder(c, reason);
+      const revocation = await this.unthrottled(() => {
+        requestedAtMs = this.clock.nowMs();
+        return send();
+      }).catch(notJudged);
+      return { revocation, requestedAtMs };
     } catch (err) {
       if (isCaRefusal(err)) throw refusedOtherwise(err, `the holder's revocation (${reason}) of a certificate it had just issued, which certify revokes to watch the CRL and OCSP`, { serial: c.issued.serial });
       throw err;

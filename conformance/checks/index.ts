@@ -1,4 +1,5 @@
 import { authorisationChecks } from "./authorisation.js";
+import { ocspAbuseChecks } from "./ocsp-abuse.js";
 import { crlChecks } from "./crl.js";
 import { issuanceChecks } from "./issuance.js";
 import { lifecycleChecks } from "./lifecycle.js";
@@ -6,6 +7,7 @@ import { ocspChecks } from "./ocsp.js";
 import { propagationChecks } from "./propagation.js";
 import { renewalChecks } from "./renewal.js";
 import { revocationChecks } from "./revocation.js";
+import { codeRevocationChecks } from "./revocation-codes.js";
 import type { Check } from "./types.js";
 
 export * from "./types.js";
@@ -16,7 +18,9 @@ export const CATALOG: readonly Check[] = [
   ...issuanceChecks,
   ...renewalChecks,
   ...revocationChecks,
+  ...codeRevocationChecks,
   ...authorisationChecks,
+  ...ocspAbuseChecks,
   ...propagationChecks,
   ...crlChecks,
   ...ocspChecks,

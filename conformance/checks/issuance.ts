@@ -1,9 +1,10 @@
 import { addYears } from "../../core/index.js";
 import { pemToDer, validate } from "../../pki/index.js";
 import { certInfo, EKU, keyHash, makeCsr, breakSignature, normSerial } from "../pkix.js";
-import type { Issued } from "./fixtures.js";
-import { refusal, refusalEvidence, refusedFor, refusedOtherwise, type ExpectedRefusal } from "./refusals.js";
-import { fail, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
+import { judgeThrown } from "../judgement.js";
+import type { Fixtures, Issued } from "./fixtures.js";
+import { isCaRefusal, refusal, refusalEvidence, refusedFor, refusedOtherwise, type ExpectedRefusal } from "./refusals.js";
+import { fail, NotJudged, pass, Precondition, skip, unjudged, type Check, type CheckContext, type Verdict } from "./types.js";
 
 const certEvidence = (c: Issued) => ({ serial: c.issued.serial, certificate: c.issued.certificatePem });
 
@@ -36,22 +37,81 @@ const WEAK_KEY_REFUSED: ExpectedRefusal = {
 };
 
 /**
- * A request the CA must refuse, for the reason `expected` names: issued is a
- * fail; refused for that reason a pass; refused for another (a profile, a
- * body limit, the holder) teaches nothing: not judged.
+ * The positive control of a check that wants a refusal: a request right in
+ * the one thing under test (`right`: a signature that verifies, a P-256 key)
+ * is issued. The shared card's authentication certificate shows it at no
+ * extra request. Refused for the very reason under test (`wrongly`), the CA
+ * refuses what is right: a fail, and its refusal of the faulty request would
+ * show nothing. Not issued for any other reason (the other ISS-* checks judge
+ * that): nothing shows the CA issues at all, so not judged.
  */
-async function mustRefuse(ctx: CheckContext, csrPem: string, what: string, expected: ExpectedRefusal) {
+async function controlIssued(ctx: CheckContext, right: string, wrongly: ExpectedRefusal, rule: string): Promise<Issued | Verdict> {
+  try {
+    return await ctx.fx.auth();
+  } catch (err) {
+    if (err instanceof NotJudged || err instanceof Precondition) throw err;
+    if (isCaRefusal(err) && refusedFor(err, wrongly)) {
+      return fail(`the CA refused a well-formed request (${right}) with ${err.status} ${err.reason}: it refuses what is right (${rule}), so its refusal of a faulty request shows nothing`, {
+        control: right,
+        ...refusalEvidence(err),
+      });
+    }
+    const j = judgeThrown(err);
+    throw new NotJudged(
+      j.cause ?? "refused-otherwise",
+      `the control, a well-formed request (${right}), was not issued (${j.message}): whether the CA refuses the faulty one for its reason is unknown`,
+      j.fix ?? "see the other ISS-* checks, which judge the CA's ordinary issuance",
+      { control: right, ...j.evidence },
+    );
+  }
+}
+
+/**
+ * A request the CA must refuse, for the reason `expected` names, once the
+ * control (`controlIssued`) shows the CA issues the same kind of request when
+ * that one thing is right: issued is a fail; refused for that reason a pass;
+ * refused for another (a profile, a body limit, the holder) teaches nothing:
+ * not judged.
+ */
+async function mustRefuse(ctx: CheckContext, csrPem: string, what: string, expected: ExpectedRefusal, control: { right: string; rule: string }): Promise<Verdict> {
+  const issuedRight = await controlIssued(ctx, control.right, expected, control.rule);
+  if (!("issued" in issuedRight)) return issuedRight;
+  const controlEvidence = { control: { right: control.right, serial: issuedRight.issued.serial } };
   const holder = ctx.fx.holder(what);
   try {
     // With the station's credential: the refusal must be about the request, not about who sent it (a 401 is not judged).
     const issued = await ctx.ca.issue({ csrPem, profile: "authentication", holder, cardExpiry: ctx.fx.defaultCardExpiry(), raToken: ctx.fx.credentials().raToken });
-    return fail(`the CA issued a certificate for ${what}`, { request: csrPem, serial: issued.serial, certificate: issued.certificatePem });
+    return fail(`the CA issued a certificate for ${what}`, { request: csrPem, serial: issued.serial, certificate: issued.certificatePem, ...controlEvidence });
   } catch (err) {
     const r = refusal(err);
-    if (!refusedFor(r, expected)) throw refusedOtherwise(r, expected.what, { request: csrPem });
-    return pass(`refused: ${r.status} ${r.reason}`, { request: csrPem, ...refusalEvidence(r) });
+    if (!refusedFor(r, expected)) throw refusedOtherwise(r, expected.what, { request: csrPem, ...controlEvidence });
+    return pass(`refused: ${r.status} ${r.reason}; ${control.right} was issued`, { request: csrPem, ...refusalEvidence(r), ...controlEvidence });
   }
 }
+
+/**
+ * Whether a batch's serials can hold 64 random bits, judged on what the CA
+ * controls: each serial's value (its DER INTEGER contents without a 0x00
+ * sign octet), for the batch as a whole, never one serial alone. A serial
+ * holding 64 uniformly random bits (whatever fixed bits sit above them) is at
+ * most 64 - j bits long with probability at most 2^-j (its top j random bits
+ * all zero); n independent ones are ALL that short with probability at most
+ * 2^-(n*j). So the batch fails when its longest serial is at most 64 - j
+ * bits, j = ceil(32 / n): a CA with 64 random bits fails less than once in
+ * 2^32 runs, whatever n (16 serials: longest <= 62 bits fails; 4: <= 56),
+ * where judging each serial by its own length failed such a CA whenever one
+ * serial began with a zero nibble (most runs).
+ */
+function serialWidth(bitLengths: number[]): { longestBits: number; failAtOrBelowBits: number } {
+  const j = Math.max(1, Math.ceil(32 / bitLengths.length));
+  return { longestBits: Math.max(...bitLengths), failAtOrBelowBits: 64 - j };
+}
+
+/** A serial's value from the certificate's own bytes (DER INTEGER contents), as hex without leading zeros. */
+const certSerial = (c: Issued) => normSerial(c.info.serialRawHex);
+
+/** The batch, with each refused request's error where the fixture hands them over (`rejections`). */
+type Batch = Awaited<ReturnType<Fixtures["batch"]>> & { rejections?: unknown[] };
 
 const DAY_MS = 86_400_000;
 /** The least validity left in which a card's expiry can fall halfway and still be told apart from the CA's own end. */
@@ -207,20 +267,27 @@ export const issuanceChecks: Check[] = [
     ...ISSUANCE,
     async run(ctx) {
       const { issued } = await ctx.fx.batch();
-      const serials = [...new Set(issued.map((c) => normSerial(c.issued.serial)))];
+      // In ascending order: the evidence does not depend on which request the CA answered first.
+      const values = [...new Set(issued.map(certSerial))].map((s) => BigInt("0x" + s)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const serials = values.map((v) => v.toString(16));
       if (serials.length < 2) throw new Precondition("fewer than two distinct serials to compare: see ISS-CONCURRENT-SERIALS", { serials });
-      const values = serials.map((s) => BigInt("0x" + s)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      const short = serials.filter((s) => s.length < 16);
+      const bitLengths = values.map((v) => v.toString(2).length);
+      const { longestBits, failAtOrBelowBits } = serialWidth(bitLengths);
       let minGap: bigint | undefined;
       for (let i = 1; i < values.length; i++) {
         const gap = values[i] - values[i - 1];
         if (minGap === undefined || gap < minGap) minGap = gap;
       }
-      const ev = { serials, shortest: Math.min(...serials.map((s) => s.length)) * 4, minGap: minGap?.toString(16) };
-      if (short.length) return fail(`serials shorter than 64 bits: ${short.join(", ")}`, ev);
+      const ev = { serials, bitLengths, longestBits, failAtOrBelowBits, minGap: minGap?.toString(16) };
+      if (longestBits <= failAtOrBelowBits) {
+        return fail(
+          `the longest of ${serials.length} serials is ${longestBits} bits: serials that are never longer than ${failAtOrBelowBits} bits cannot carry 64 random bits (a CA with 64 random bits would show this less than once in 2^32 runs)`,
+          ev,
+        );
+      }
       // Back-to-back serials closer than 2^32 are a counter, not randomness.
       if (minGap !== undefined && minGap < 1n << 32n) return fail(`serials issued back to back differ by only 0x${minGap.toString(16)}: predictable`, ev);
-      return pass(`${serials.length} serials, >= 64 bits, no two within 2^32`, ev);
+      return pass(`${serials.length} serials, the longest ${longestBits} bits (wide enough for 64 random bits), no two within 2^32`, ev);
     },
   },
   {
@@ -322,7 +389,10 @@ export const issuanceChecks: Check[] = [
     ...ISSUANCE,
     async run(ctx) {
       const csr = await makeCsr("Broken Signature");
-      return mustRefuse(ctx, breakSignature(csr.pem), "a request with a broken signature", CSR_SIGNATURE_REFUSED);
+      return mustRefuse(ctx, breakSignature(csr.pem), "a request with a broken signature", CSR_SIGNATURE_REFUSED, {
+        right: "a request whose signature verifies",
+        rule: "RFC 2986 3: a request whose signature verifies proves possession of the key",
+      });
     },
   },
   {
@@ -333,7 +403,10 @@ export const issuanceChecks: Check[] = [
     ...ISSUANCE,
     async run(ctx) {
       const csr = await makeCsr("Weak Key", "rsa1024");
-      return mustRefuse(ctx, csr.pem, "an RSA-1024 key", WEAK_KEY_REFUSED);
+      return mustRefuse(ctx, csr.pem, "an RSA-1024 key", WEAK_KEY_REFUSED, {
+        right: "a P-256 key",
+        rule: "NIST SP 800-131A: P-256 is an acceptable key",
+      });
     },
   },
   {
@@ -343,12 +416,32 @@ export const issuanceChecks: Check[] = [
     level: "MUST",
     ...ISSUANCE,
     async run(ctx) {
-      const { issued, errors, retried } = await ctx.fx.batch();
-      const serials = issued.map((c) => normSerial(c.issued.serial));
+      const batch = (await ctx.fx.batch()) as Batch;
+      const { issued, errors, retried, rejections } = batch;
+      const serials = issued.map(certSerial);
       const dup = serials.filter((s, i) => serials.indexOf(s) !== i);
-      const ev = { requested: ctx.options.concurrency, issued: serials.length, serials, errors, retriedAfter429: retried };
-      if (errors.length) return fail(`${errors.length} of ${ctx.options.concurrency} concurrent requests failed: ${errors[0]}`, ev);
-      if (dup.length) return fail(`duplicate serials: ${[...new Set(dup)].join(", ")}`, ev);
+      const n = ctx.options.concurrency;
+      const ev: Record<string, unknown> = { requested: n, issued: serials.length, serials, errors, retriedAfter429: retried };
+      if (dup.length) return fail(`duplicate serials: ${[...new Set(dup)].join(", ")}: RFC 5280 4.1.2.2 wants each serial unique per CA`, ev);
+      if (rejections === undefined) {
+        // A fixture that hands over messages only: any rejected request counts against the CA, as it always did.
+        if (errors.length) return fail(`${errors.length} of ${n} concurrent requests failed: ${errors[0]}`, ev);
+      } else if (rejections.length) {
+        // Each rejection as judgement.ts reads any exception: a 5xx (or bytes that do not decode) is the CA failing a
+        // well-formed request under load; a 429 left after the retries, a connection reset, a refusal for another
+        // reason say nothing about the serials: not judged, with the first one's cause.
+        const judged = rejections.map(judgeThrown);
+        ev.rejections = judged.map((j) => ({ outcome: j.outcome, ...(j.cause ? { cause: j.cause } : {}), message: j.message, ...j.evidence }));
+        const failed = judged.filter((j) => j.outcome === "fail");
+        if (failed.length) return fail(`${failed.length} of ${n} concurrent requests failed: ${failed[0].message}`, ev);
+        const first = judged[0];
+        return unjudged(
+          first.cause ?? "harness",
+          `${rejections.length} of ${n} concurrent requests were not issued (the first: ${first.message}): whether concurrent issuance keeps serials unique is unknown`,
+          first.fix ?? "a bug in cardloop: report it with the run log (run.jsonl)",
+          ev,
+        );
+      }
       return pass(`${serials.length} concurrent issuances, all serials distinct`, ev);
     },
   },

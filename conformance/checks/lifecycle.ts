@@ -13,12 +13,12 @@ import {
   verifyPin,
   type PivClient,
 } from "../../simulator/terminal/index.js";
-import { CaError, type IssuedCertificate, type RevocationReason } from "../../simulator/ca/index.js";
+import { CaError, type Artefact, type IssuedCertificate, type RevocationReason } from "../../simulator/ca/index.js";
 import { TerminalRefusal } from "../../simulator/terminal/index.js";
 import { DecodeError } from "../../pki/index.js";
 import { normSerial } from "../pkix.js";
 import { notJudged } from "./refusals.js";
-import { fail, pass, Precondition, type Check, type CheckContext } from "./types.js";
+import { fail, pass, Precondition, type Check, type CheckContext, type Verdict } from "./types.js";
 
 /**
  * The card lifecycle of the policy (issue, use, expire, renew, revoke) run
@@ -37,17 +37,66 @@ interface StepRecord {
   detail: string;
 }
 
-class Failed extends Error {}
+/** A step that did not go as the policy says, and the artefacts its failure rests on. */
+class Failed extends Error {
+  constructor(
+    message: string,
+    readonly restsOn: Artefact[],
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * What the lifecycle is doing now, and the artefacts a failure there rests
+ * on: the CA's issuance while the station personalises the card, its renewal
+ * at the kiosk, its revocation when the holder revokes, its CRL while a
+ * relying party fetches one. A verdict rests on the failing step only, so
+ * that a CA's own issuance failing is a CA defect even where the adapter
+ * makes the renewal or the CRL itself.
+ */
+class Progress {
+  step = "issue";
+  restsOn: Artefact[] = ["issuance"];
+  at(step: string, restsOn: Artefact[]): void {
+    this.step = step;
+    this.restsOn = restsOn;
+  }
+  /** `fetch` with the failure resting on `restsOn`, then back to the step's own artefacts. */
+  async fetching<T>(restsOn: Artefact[], fetch: () => Promise<T>): Promise<T> {
+    const before = this.restsOn;
+    this.restsOn = restsOn;
+    const r = await fetch();
+    this.restsOn = before;
+    return r;
+  }
+}
+
+/**
+ * What a relying party's refusal of a certificate rests on: the CRL it read
+ * (crl-* codes; "revoked" where nothing was revoked yet, or a signature made
+ * before the revocation refused at its time), OCSP (ocsp-*), or else the
+ * certificate itself (`cert`: issuance or renewal). A certificate still
+ * accepted after its revocation was acknowledged: the CRL.
+ */
+function refusalRestsOn(r: ValidationResult, cert: Artefact): Artefact[] {
+  if (r.valid || r.code === "revoked" || r.code.startsWith("crl-")) return ["crl"];
+  if (r.code.startsWith("ocsp-")) return ["ocsp"];
+  // A certificate or a CRL that does not decode: either.
+  if (r.code === "malformed") return [cert, "crl"];
+  return [cert];
+}
 
 const PIN = "482913";
 
 type SigningSlot = Parameters<PivClient["signDigest"]>[0];
 
-async function signWithCard(reader: Reader, slot: SigningSlot, data: Uint8Array): Promise<{ der: Uint8Array; signature: Uint8Array }> {
+/** `writtenBy`: what put the slot's certificate there (issuance or renewal), which a missing one rests on. */
+async function signWithCard(reader: Reader, slot: SigningSlot, data: Uint8Array, writtenBy: Artefact): Promise<{ der: Uint8Array; signature: Uint8Array }> {
   const client = await openSession(reader);
   try {
     const cert = await readCertificate(client, slot);
-    if (!cert) throw new Failed(`no certificate in slot ${slot.toString(16)}`);
+    if (!cert) throw new Failed(`no certificate in slot ${slot.toString(16)}`, [writtenBy]);
     await verifyPin(client, PIN); // slot 9C wants the PIN right before each signature
     const digest = createHash(signatureScheme(cert.alg).hash).update(data).digest();
     const signature = await client.signDigest(slot, cert.alg, digest);
@@ -68,27 +117,34 @@ export const lifecycleChecks: Check[] = [
     title: "The card lifecycle (issue, use, expire, renew, revoke) runs through this CA",
     source: "lifecycle policy: issue, use, expire, renew, revoke",
     level: "MUST",
-    // A relying party's verdict rests on the certificates, the renewal, the revocation and the CRL it reads.
+    // A relying party's verdict rests on the certificates, the renewal, the revocation and the CRL it reads; each
+    // failure on the failing step's own (`restsOn`).
     judges: ["issuance", "renewal", "revocation", "crl"],
     credentials: ["raToken"],
     async run(ctx) {
       const steps: StepRecord[] = [];
-      const step = (name: string, ok: boolean, detail: string) => {
+      const progress = new Progress();
+      const step = (name: string, ok: boolean, detail: string, restsOn: () => Artefact[]) => {
         steps.push({ step: name, ok, detail });
-        if (!ok) throw new Failed(`${name}: ${detail}`);
+        if (!ok) throw new Failed(`${name}: ${detail}`, restsOn());
       };
+      const failed = (message: string, evidence: Record<string, unknown>, restsOn: Artefact[]): Verdict => ({ ...fail(message, { ...evidence, restsOn }), restsOn });
       try {
-        await runLifecycle(ctx, step);
+        await runLifecycle(ctx, step, progress);
       } catch (err) {
-        if (err instanceof Failed) return fail(err.message, { steps });
+        if (err instanceof Failed) return failed(err.message, { steps }, err.restsOn);
         const after = steps.length ? `after ${steps[steps.length - 1].step}: ` : "";
         const refused = caRefusal(err);
         if (refused) {
           // A credential certify lacks, or the CA throttling certify: nothing about the lifecycle (not judged).
           if (refused.status === 401 || refused.status === 429) notJudged(refused);
-          return fail(`${after}the CA refused a step of the lifecycle the policy allows (${refused.status} ${refused.reason}: ${refused.message.split("\n")[0]})`, { steps, status: refused.status, reason: refused.reason });
+          return failed(
+            `${after}the CA refused a step of the lifecycle the policy allows (${refused.status} ${refused.reason}: ${refused.message.split("\n")[0]})`,
+            { steps, step: progress.step, status: refused.status, reason: refused.reason },
+            progress.restsOn,
+          );
         }
-        if (err instanceof DecodeError) return fail(`${after}the CA's answer does not decode: ${err.message}`, { steps });
+        if (err instanceof DecodeError) return failed(`${after}the CA's answer does not decode: ${err.message}`, { steps, step: progress.step }, progress.restsOn);
         // Precondition, NotJudged, an unreachable CA, a bug in cardloop: judgement.ts says what each means.
         throw err;
       }
@@ -121,7 +177,7 @@ function holderReason(ctx: CheckContext): RevocationReason {
   return reason;
 }
 
-async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean, detail: string) => void): Promise<void> {
+async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean, detail: string, restsOn: () => Artefact[]) => void, progress: Progress): Promise<void> {
   const { ca, caps, clock } = ctx;
   const now = clock.now();
   const cardExpiry = new Date(Date.UTC(now.getUTCFullYear() + 5, now.getUTCMonth(), now.getUTCDate()));
@@ -132,50 +188,65 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
 
   let chain: string[] = [];
   const check = async (certDer: Uint8Array, at: Date, usage: Usage, revocation: "require" | "off" = "require"): Promise<ValidationResult> => {
-    const crls = revocation === "off" ? [] : [await ca.crl(), ...((await ca.authorityCrls?.()) ?? [])];
+    const crls = revocation === "off" ? [] : await progress.fetching(["crl"], async () => [await ca.crl(), ...((await ca.authorityCrls?.()) ?? [])]);
     return validate(certDer, { anchors, intermediates: chain.map((p) => pemToDer(p)), time: at, usage, revocation, crls });
   };
   const describe = (r: ValidationResult) => (r.valid ? "valid" : `${r.code}: ${r.detail}`);
+  /** A card's use: its signature verifies under the certificate, which the relying party accepts. */
+  const used = (verifies: boolean, r: ValidationResult, cert: Artefact) => () => (verifies ? refusalRestsOn(r, cert) : [cert]);
 
   // issue: keys made on the card, requests signed by the card, certificates written back
+  progress.at("issue", ["issuance"]);
   const station = new IssuanceStation({ ca, clock });
   const issued = await station.personalise(reader, { holder, pin: PIN });
   chain = issued.authentication.chainPem;
   const certs = (r: { authentication: IssuedCertificate; signature: IssuedCertificate }) => [r.authentication, r.signature];
-  step("issue", issued.authentication.notAfter <= cardExpiry && issued.signature.notAfter <= cardExpiry, `serials ${certs(issued).map((c) => c.serial).join(", ")}`);
+  step("issue", issued.authentication.notAfter <= cardExpiry && issued.signature.notAfter <= cardExpiry, `serials ${certs(issued).map((c) => c.serial).join(", ")}`, () => ["issuance"]);
 
   // use: authentication (challenge signed with 9A) and a document signature (9C), validated now
+  progress.at("authenticate", ["issuance"]);
   const challenge = createHash("sha256").update(`challenge ${holder.id}`).digest();
-  const auth = await signWithCard(reader, SLOT.authentication, challenge);
+  const auth = await signWithCard(reader, SLOT.authentication, challenge, "issuance");
   const authCheck = await check(auth.der, clock.now(), "authentication");
-  step("authenticate", signatureVerifies(auth.der, challenge, auth.signature) && authCheck.valid, describe(authCheck));
+  const authVerifies = signatureVerifies(auth.der, challenge, auth.signature);
+  step("authenticate", authVerifies && authCheck.valid, describe(authCheck), used(authVerifies, authCheck, "issuance"));
 
+  progress.at("sign", ["issuance"]);
   const document = new TextEncoder().encode(`lease for ${holder.name}`);
   const signedAt = clock.now();
-  const signed = await signWithCard(reader, SLOT.signature, document);
+  const signed = await signWithCard(reader, SLOT.signature, document, "issuance");
   const signCheck = await check(signed.der, signedAt, "signature");
-  step("sign", signatureVerifies(signed.der, document, signed.signature) && signCheck.valid, describe(signCheck));
+  const signVerifies = signatureVerifies(signed.der, document, signed.signature);
+  step("sign", signVerifies && signCheck.valid, describe(signCheck), used(signVerifies, signCheck, "issuance"));
   // CRLs and OCSP state revocation times to the second: let the signing second end before anything is revoked
   await new Promise((r) => setTimeout(r, 1050 - (clock.nowMs() % 1000)));
 
   // expire: a relying party refuses the certificate once notAfter has passed
+  progress.at("expire", ["issuance"]);
   const afterExpiry = new Date(issued.authentication.notAfter.getTime() + 1000);
   const expired = await check(auth.der, afterExpiry, "authentication", "off");
-  step("expire", !expired.valid && expired.code === "expired", describe(expired));
+  step("expire", !expired.valid && expired.code === "expired", describe(expired), () => ["issuance"]);
 
   // renew: new keys and certificates at the kiosk; the card authenticates with the new one
   let current = issued;
+  let currentArtefact: Artefact = "issuance";
   if (caps.renew) {
+    progress.at("renew", ["renewal"]);
     const kiosk = new RenewalKiosk({ ca, clock });
     const renewed = await kiosk.renew(reader, { pin: PIN, holder });
     const changed = certs(renewed).every((c, i) => normSerial(c.serial) !== normSerial(certs(issued)[i].serial));
-    const again = await signWithCard(reader, SLOT.authentication, challenge);
+    const again = await signWithCard(reader, SLOT.authentication, challenge, "renewal");
     const againCheck = await check(again.der, clock.now(), "authentication");
-    step("renew", changed && againCheck.valid, `new serials ${certs(renewed).map((c) => c.serial).join(", ")}; ${describe(againCheck)}`);
+    const againVerifies = signatureVerifies(again.der, challenge, again.signature);
+    step("renew", changed && againCheck.valid, `new serials ${certs(renewed).map((c) => c.serial).join(", ")}; ${describe(againCheck)}`, () =>
+      changed ? used(againVerifies, againCheck, "renewal")() : ["renewal"],
+    );
     current = { ...renewed, cancellationCodes: issued.cancellationCodes, cardExpiry };
+    currentArtefact = "renewal";
   }
 
   // revoke: the holder, with the code handed out at issuance; then the card is refused
+  progress.at("revoke", ["revocation"]);
   const reason = holderReason(ctx);
   for (const c of certs(current)) {
     const revoke = () => ca.revoke({ serial: c.serial, reason, role: "holder", code: issued.cancellationCodes?.holder, email: holder.email, name: holder.name });
@@ -183,16 +254,18 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
   }
   const horizon = ctx.options.propagationHorizonMs ?? ctx.options.propagationThresholdMs * 2;
   const polls = Math.ceil(horizon / ctx.options.pollIntervalMs) + 1;
-  const final = await signWithCard(reader, SLOT.authentication, challenge);
+  const final = await signWithCard(reader, SLOT.authentication, challenge, currentArtefact);
   let refused: ValidationResult = { valid: true, path: [], revocations: [] };
   for (let i = 0; i < polls; i++) {
     refused = await check(final.der, clock.now(), "authentication");
     if (!refused.valid) break;
     await new Promise((r) => setTimeout(r, ctx.options.pollIntervalMs));
   }
-  step("revoke", !refused.valid && refused.code === "revoked", describe(refused));
+  // The CA acknowledged the revocations: a card still accepted is the CRL's doing.
+  step("revoke", !refused.valid && refused.code === "revoked", describe(refused), () => refusalRestsOn(refused, currentArtefact));
 
   // a signature made before the revocation stays valid at its signing time
+  progress.at("signature before revocation", ["crl"]);
   const still = await check(signed.der, signedAt, "signature");
-  step("signature before revocation", still.valid, describe(still));
+  step("signature before revocation", still.valid, describe(still), () => refusalRestsOn(still, "issuance"));
 }

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from "node:crypto";
 import { CaError } from "../../simulator/ca/index.js";
 import { NotJudged } from "./types.js";
 
@@ -75,9 +76,79 @@ export function refusedOtherwise(err: CaError, expected: string, evidence: Recor
   );
 }
 
-/** A wrong code of the right code's making (never a guess at the CA's alphabet). */
+/**
+ * The character classes a wrong code draws from, position by position: a
+ * digit for a digit, a letter of the same case for a letter. Letters leave
+ * out I, L, O and U (Crockford base32, the embedded CA's alphabet): a CA that
+ * checks a code's format then still reads the wrong code as a code.
+ */
+const CODE_CLASSES: readonly string[] = ["0123456789", "ABCDEFGHJKMNPQRSTVWXYZ", "abcdefghjkmnpqrstvwxyz"];
+
+/** Keys where each code's wrong codes start and how they step: fresh each process, so none can be worked back to its right code. */
+const WRONG_CODE_KEY = randomBytes(32);
+
+/**
+ * The `i`-th wrong code for `right`: as long as it, the same character class
+ * at each position (separators and anything else that is not a letter or
+ * digit kept where they are), each letter or digit drawn at random (a keyed
+ * hash of the code picks where the sequence starts and its stride, `i` steps
+ * through it, and the right code itself is stepped over). So it is never the
+ * right code, wrong codes 0, 1, 2 ... of one code are distinct (as long as
+ * the code's shape has that many others: 9 at the least), and it tells
+ * nothing of the right code beyond its shape: no shared prefix but by chance,
+ * nothing a CA comparing a prefix would take for the right one, nor one
+ * checking the format refuse as malformed (where the format check would be
+ * the refusal, not the code). A code with no letter or digit has no other of
+ * its shape: `i` is appended.
+ */
 export function wrongCode(right: string, i = 0): string {
-  return `${right}-wrong-${i}`;
+  if (!Number.isSafeInteger(i) || i < 0) throw new RangeError(`wrongCode: i must be a whole number >= 0, not ${i}`);
+  const chars = Array.from(right);
+  const slots = chars.map((ch, at) => ({ at, alphabet: alphabetOf(ch) })).filter((s): s is { at: number; alphabet: string } => s.alphabet !== undefined);
+  if (slots.length === 0) return `${right}${i}`;
+  const sizes = slots.map((s) => BigInt(s.alphabet.length));
+  const total = sizes.reduce((a, b) => a * b, 1n);
+  // The right code's own place among the codes of its shape (none when it uses a letter left out above).
+  let rightIndex: bigint | undefined = 0n;
+  for (const [n, s] of slots.entries()) {
+    const digit = s.alphabet.indexOf(chars[s.at]);
+    if (digit < 0) {
+      rightIndex = undefined;
+      break;
+    }
+    rightIndex = rightIndex * sizes[n] + BigInt(digit);
+  }
+  const others = rightIndex === undefined ? total : total - 1n;
+  // A random start and a random step prime to the count: `i` walks the other codes without meeting one twice.
+  const start = keyed("start", right) % others;
+  let step = keyed("step", right) % others || 1n;
+  while (gcd(step, others) !== 1n) step += 1n;
+  let index = (start + BigInt(i) * step) % others;
+  if (rightIndex !== undefined && index >= rightIndex) index += 1n;
+  const out = [...chars];
+  for (let n = slots.length - 1; n >= 0; n--) {
+    out[slots[n].at] = slots[n].alphabet[Number(index % sizes[n])];
+    index /= sizes[n];
+  }
+  return out.join("");
+}
+
+/** A number from the process's key and `right`: uniform, and unrelated to the code to anyone without the key. */
+function keyed(label: string, right: string): bigint {
+  return BigInt(`0x${createHmac("sha256", WRONG_CODE_KEY).update(`${label}\0${right}`).digest("hex")}`);
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** The class a code's character is drawn from, or undefined for a separator (kept as it is). */
+function alphabetOf(ch: string): string | undefined {
+  if (/^[0-9]$/.test(ch)) return CODE_CLASSES[0];
+  if (/^[A-Z]$/.test(ch)) return CODE_CLASSES[1];
+  if (/^[a-z]$/.test(ch)) return CODE_CLASSES[2];
+  return undefined;
 }
 
 /** One way a CA says "refused for this reason": its status, and its reason code (or, failing that, its message). */

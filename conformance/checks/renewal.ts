@@ -1,9 +1,9 @@
 import { addYears } from "../../core/index.js";
 import { CaError, type RenewRequest } from "../../simulator/ca/index.js";
 import { certInfo, makeCsr, normSerial, type CertInfo } from "../pkix.js";
-import { isCaRefusal, refusalEvidence, refusedFor, refusedOtherwise, throttled, type ExpectedRefusal } from "./refusals.js";
+import { isCaRefusal, refusal, refusalEvidence, refusedFor, refusedOtherwise, throttled, type ExpectedRefusal } from "./refusals.js";
 import { state, unchanged } from "./revocation.js";
-import { fail, pass, type Check } from "./types.js";
+import { fail, pass, Precondition, type Check, type CheckContext, type Verdict } from "./types.js";
 
 /**
  * A renewal refused for want of authority: 403 renewal-unauthorised (no
@@ -18,6 +18,28 @@ const RENEWAL_UNAUTHORISED: ExpectedRefusal = {
     { status: [401], reason: ["credential-required", "bad-credential"] },
   ],
 };
+
+/** The same, from a CA that has renewal authorisation, for certify's own valid proof: it refuses what is right. */
+const VALID_PROOF_REFUSED: ExpectedRefusal = {
+  what: "403 renewal-unauthorised, bad-proof or bad-challenge for a renewal with the old key's valid proof",
+  rules: [{ status: [403], reason: ["renewal-unauthorised", "bad-proof", "bad-challenge"] }],
+};
+
+/**
+ * The renewal REN-NEW-CERTIFICATE and REN-OLD-SUPERSEDED judge (with the old
+ * key's proof). A CA with renewal authorisation that refuses that valid proof
+ * as unauthorised fails REN-AUTHORISED, once: these two skip, pointing there.
+ */
+async function renewal(ctx: CheckContext): ReturnType<CheckContext["fx"]["renewal"]> {
+  try {
+    return await ctx.fx.renewal();
+  } catch (err) {
+    if (ctx.caps.renewalAuthorisation && err instanceof CaError && refusedFor(err, VALID_PROOF_REFUSED)) {
+      throw new Precondition(`the CA refused certify's renewal with the old key's valid proof (${err.status} ${err.reason}): see REN-AUTHORISED`, refusalEvidence(err));
+    }
+    throw err;
+  }
+}
 
 /** What a certificate is for: its key usage and extended key usage, sorted. */
 function usage(info: CertInfo): { keyUsage: string[]; extKeyUsage: string[] } {
@@ -35,7 +57,7 @@ export const renewalChecks: Check[] = [
     // The renewed certificate alone: no status is read.
     judges: ["renewal"],
     async run(ctx) {
-      const { old, csr, renewed } = await ctx.fx.renewal();
+      const { old, csr, renewed } = await renewal(ctx);
       // The certificate's own bytes, not what the answer says about them.
       const info = certInfo(renewed.certificatePem);
       const oldUsage = usage(old.info);
@@ -73,7 +95,7 @@ export const renewalChecks: Check[] = [
     judges: ["renewal", "status"],
     async run(ctx) {
       // The status is read after the renewal, of the certificate renewed.
-      const { old } = await ctx.fx.renewal();
+      const { old } = await renewal(ctx);
       const st = await ctx.ca.status(old.issued.serial);
       const ev = { oldSerial: old.issued.serial, status: st, renewal: ctx.policy.renewal };
       if (ctx.policy.renewal === "keep-until-expiry") {
@@ -121,12 +143,40 @@ export const renewalChecks: Check[] = [
         }
       }
       const after = await ctx.ca.status(serial);
-      const ev = { serial, attempts: tried, before, after };
+      const ev: Record<string, unknown> = { serial, attempts: tried, before, after };
       const accepted = tried.filter((x) => x.accepted).map((x) => x.attempt);
       if (accepted.length) return fail(`renewed for a caller with ${accepted.join(" and ")}: renewal needs the old key's proof (or the operator)`, ev);
       if (!unchanged(before, after)) return fail(`renewal refused, but the old certificate is now ${state(after)}`, ev);
+      // The control: the holder's own renewal, a proof by the old key over the CA's challenge, goes through (the
+      // renewal REN-NEW-CERTIFICATE judges). Only then were the refusals above about who asked, not a CA that
+      // renews nobody.
+      const refusedRight = await control(ctx, ev);
+      if (refusedRight) return refusedRight;
       if (otherwise.length) throw refusedOtherwise(otherwise[0], RENEWAL_UNAUTHORISED.what, ev);
-      return pass(`refused (${tried.map((x) => `${x.status} ${x.reason}`).join(", ")}); the old certificate is unchanged`, ev);
+      return pass(`refused (${tried.map((x) => `${x.status} ${x.reason}`).join(", ")}); the old certificate is unchanged, and with the old key's proof the holder renewed`, ev);
     },
   },
 ];
+
+/**
+ * REN-AUTHORISED's control: the renewal with the old key's valid proof, put
+ * in `ev.control`. A refusal of it as unauthorised is a defect: the failure is
+ * returned. Any other refusal, or a 401/429, leaves the check not judged
+ * (thrown); a renewal the old key cannot prove is judged by ISS-PUBLIC-KEY
+ * (a skip, thrown).
+ */
+async function control(ctx: CheckContext, ev: Record<string, unknown>): Promise<Verdict | undefined> {
+  try {
+    const { old, renewed } = await ctx.fx.renewal();
+    ev.control = { renewed: true, oldSerial: old.issued.serial, newSerial: renewed.serial };
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof CaError)) throw err;
+    const r = refusal(err);
+    ev.control = refusalEvidence(r);
+    if (refusedFor(r, VALID_PROOF_REFUSED)) {
+      return fail(`the CA refuses the holder's own valid proof (${r.status} ${r.reason}): a renewal signed with the old certificate's key over the CA's challenge was refused as unauthorised, so refusing the attempts above shows nothing`, ev);
+    }
+    throw refusedOtherwise(r, "a renewal with the old key's valid proof", ev);
+  }
+}

@@ -1,7 +1,7 @@
 import { CARD_REVOCATION_REASONS, reasonAllowed, type LifecyclePolicy, type RevocationReason } from "../../core/index.js";
 import { CaError, type CertificateStatus } from "../../simulator/ca/index.js";
-import { CREDENTIAL_FIX, isCaRefusal, refusal, refusalEvidence, refusedFor, refusedOtherwise, Throttling, wrongCode, type ExpectedRefusal } from "./refusals.js";
-import { fail, NotJudged, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
+import { CREDENTIAL_FIX, refusal, refusalEvidence, refusedFor, refusedOtherwise, Throttling, type ExpectedRefusal } from "./refusals.js";
+import { fail, NotJudged, pass, Precondition, skip, type Check } from "./types.js";
 
 /**
  * Reasons every CA must record as the holder gives them, of those the policy
@@ -25,7 +25,9 @@ function recordedReasons(policy: LifecyclePolicy): RevocationReason[] {
 /**
  * A serial the CA never issued: 404 not-found (embedded, served), 404
  * unknown-serial (OpenSSL adapter, FaultyCa, and the CFSSL adapter for its
- * certdb's "certificate not found", CertStoreError 11200).
+ * certdb's "certificate not found", CertStoreError 11200). The embedded
+ * CA's server answers 404 not-found for a route it does not have too: a 404
+ * passes only once the same request for an issued serial is not refused.
  */
 const UNKNOWN_SERIAL: ExpectedRefusal = {
   what: "404 for a serial the CA never issued (not-found, unknown-serial)",
@@ -53,22 +55,6 @@ const REASON_REFUSED: ExpectedRefusal = {
   ],
 };
 
-/** A wrong cancellation code, or another organisation's representative's: 403 forbidden (embedded, served). OpenSSL and CFSSL check no codes. */
-const WRONG_CODE: ExpectedRefusal = {
-  what: "403 for credentials that do not allow it (forbidden)",
-  rules: [{ status: [403], reason: ["forbidden"] }],
-};
-
-/**
- * A guesser stopped: 429 too-many-attempts (embedded, served: the lockout's
- * wait, or the per-address budget), 423 locked (a CA that locks the
- * certificate, as FaultyCa's lockout-locks-holder does).
- */
-const STOPPED: ExpectedRefusal = {
-  what: "423 locked or 429 too-many-attempts",
-  rules: [{ status: [423, 429], reason: ["locked", "too-many-attempts"] }],
-};
-
 /** Release of a certificate that is not on hold: 409 not-on-hold (embedded, served). */
 const NOT_ON_HOLD: ExpectedRefusal = { what: "409 not-on-hold", rules: [{ status: [409], reason: ["not-on-hold"] }] };
 
@@ -81,7 +67,7 @@ export function unchanged(before: CertificateStatus, after: CertificateStatus): 
 }
 
 /** What the check waited for the CA's throttling, when it did (evidence). */
-const waited = (t: Throttling) => (t.waitedMs !== undefined ? { throttledWaitMs: t.waitedMs } : {});
+export const waited = (t: Throttling) => (t.waitedMs !== undefined ? { throttledWaitMs: t.waitedMs } : {});
 
 /** A status as a PKI engineer reads it: "revoked (keyCompromise)". */
 export const state = (st: CertificateStatus) => `${st.status}${st.reason ? ` (${st.reason})` : ""}`;
@@ -128,8 +114,8 @@ export const revocationChecks: Check[] = [
     title: "Revoking a serial the CA never issued is refused",
     source: "lifecycle policy: revoke (nothing is revoked by mistake)",
     level: "MUST",
-    // Nothing is issued: the operator's token (with answers) is all it sends.
-    credentials: ["operatorToken"],
+    // The operator's token (with answers) for the unknown serial; the RA's to issue the control's certificate.
+    credentials: ["raToken", "operatorToken"],
     judges: ["revocation", "status"],
     async run(ctx) {
       // As the operator, with the token and an answer, so that the refusal can only be about the serial (without
@@ -140,18 +126,40 @@ export const revocationChecks: Check[] = [
       if (!reason) return skip(`the policy ${ctx.policy.name} lets the operator give none of a card's reasons`);
       const serial = ctx.fx.unknownSerial();
       const answers = { holderId: `certify-unknown-${serial.slice(0, 8)}` };
+      const t = new Throttling();
       let r: CaError;
       try {
-        const answer = await ctx.fx.unthrottled(() => ctx.ca.revoke({ serial, reason, role: "operator", operatorToken, answers }));
-        return fail("the CA acknowledged revoking a serial it never issued", { serial, answer, after: await ctx.ca.status(serial) });
+        const answer = await ctx.fx.unthrottled(() => ctx.ca.revoke({ serial, reason, role: "operator", operatorToken, answers }), t);
+        return fail("the CA acknowledged revoking a serial it never issued", { serial, answer, after: await ctx.ca.status(serial), ...waited(t) });
       } catch (err) {
         r = refusal(err);
       }
       const after = await ctx.ca.status(serial);
-      const ev = { serial, ...refusalEvidence(r), after };
+      const ev: Record<string, unknown> = { serial, ...refusalEvidence(r), after, ...waited(t) };
       if (after.status !== "unknown") return fail(`refused (${r.status} ${r.reason}), but the CA now has the serial it never issued as ${state(after)}`, ev);
       if (!refusedFor(r, UNKNOWN_SERIAL)) throw refusedOtherwise(r, UNKNOWN_SERIAL.what, ev);
-      return pass(`refused: ${r.status} ${r.reason}`, ev);
+      // The control: the same request for a serial the CA did issue revokes. A CA that answers 404 to every
+      // revocation (a route it does not have: "no such endpoint") said nothing about the serial.
+      const c = await ctx.fx.issue("authentication");
+      const known = c.issued.serial;
+      try {
+        await ctx.fx.unthrottled(() => ctx.ca.revoke({ serial: known, reason, role: "operator", operatorToken, answers: { holderId: c.holder.id } }), t);
+      } catch (err) {
+        const cr = refusal(err);
+        const control = { serial: known, ...refusalEvidence(cr) };
+        throw new NotJudged(
+          "refused-otherwise",
+          `the same request for a serial the CA did issue was refused too (${cr.status} ${cr.reason}: "${control.caMessage}"), so the ${r.status} was not shown to be about the serial`,
+          "see the CA's message: the operator's revocation was refused before any serial was looked up (its route, its token or its answers)",
+          { ...ev, ...waited(t), control, status: cr.status, reason: cr.reason, caMessage: control.caMessage, unknownSerialRefusal: refusalEvidence(r) },
+        );
+      }
+      const controlAfter = await ctx.ca.status(known);
+      const control = { serial: known, revoked: true, statusAfter: controlAfter.status };
+      if (controlAfter.status !== "revoked") {
+        throw new NotJudged("refused-otherwise", `the same request for a serial the CA did issue was acknowledged, but that certificate is ${state(controlAfter)}: the control did not revoke`, "see REV-REASONS for how the CA records revocations", { ...ev, ...waited(t), control });
+      }
+      return pass(`refused: ${r.status} ${r.reason}; the same request for a serial it issued revoked that one`, { ...ev, ...waited(t), control });
     },
   },
   {
@@ -247,192 +255,4 @@ export const revocationChecks: Check[] = [
       return pass("holder, legal and authorised representative codes handed out", ev);
     },
   },
-  {
-    id: "REV-AUTH-WRONG-CODE",
-    title: "A wrong cancellation code revokes nothing",
-    source: "lifecycle policy: revoke (a wrong code revokes nothing)",
-    level: "MUST",
-    needs: ["authorisation", "cancellationCodes"],
-    credentials: ["raToken"],
-    judges: ["revocation", "status"],
-    async run(ctx) {
-      const reason = ctx.fx.reasonFor("holder");
-      if (!reason) return skip(`the policy ${ctx.policy.name} lets a holder give none of a card's reasons`);
-      const c = await ctx.fx.issue("authentication");
-      const serial = c.issued.serial;
-      const right = ctx.fx.codesFor(c.holder)?.holder;
-      if (!right) return skip("the CA handed out no holder code for this card: see REV-CANCELLATION-CODES");
-      const wrong = right.split("").reverse().join("") === right ? right + "0" : right.split("").reverse().join("");
-      const asHolder = (code: string) => () => ctx.ca.revoke({ serial, reason, role: "holder", code, email: c.holder.email, name: c.holder.name });
-      // One wait, at most, for the CA throttling this address (the wrong code and the control share it).
-      const t = new Throttling();
-      let r: CaError | undefined;
-      try {
-        await ctx.fx.unthrottled(asHolder(wrong), t);
-      } catch (err) {
-        r = refusal(err);
-      }
-      const st = await ctx.ca.status(serial);
-      const ev = { serial, ...(r ? refusalEvidence(r) : { accepted: true }), statusAfter: st.status, ...waited(t) };
-      if (!r) return fail("a wrong cancellation code revoked the certificate", ev);
-      if (st.status !== "good") return fail(`refused (${r.status} ${r.reason}), but the certificate is now ${state(st)}`, ev);
-      if (!refusedFor(r, WRONG_CODE)) throw refusedOtherwise(r, WRONG_CODE.what, ev);
-      // The same request with the right code revokes: the refusal was about the code, nothing else in the request.
-      return control(ctx, serial, asHolder(right), t, ev, `refused with ${r.status} ${r.reason}; certificate still good, and the right code then revoked it`);
-    },
-  },
-  {
-    id: "REV-AUTH-LOCKOUT",
-    title: "Wrong codes are stopped after the policy's number, not before",
-    source: "lifecycle policy: revoke (lockout after repeated wrong credentials)",
-    level: "MUST",
-    needs: ["authorisation", "cancellationCodes"],
-    credentials: ["raToken"],
-    judges: ["revocation", "status"],
-    async run(ctx) {
-      const n = ctx.policy.maxFailedAttempts;
-      const reason = ctx.fx.reasonFor("holder");
-      if (!reason) return skip(`the policy ${ctx.policy.name} lets a holder give none of a card's reasons`);
-      // From one caller: one wrong code fewer than the limit leaves the right code working; at the limit the guesser
-      // is stopped (locked, 423, or made to wait, 429) before its next code is even looked at, the right one included.
-      // That the holder elsewhere is not locked out with it is REV-LOCKOUT-HOLDER's to judge. A 429 anywhere but on
-      // that last code may be the CA throttling this whole address (an earlier run's guesses): sorted out first.
-      const t = new Throttling();
-      const early = await wrongCodesThenRight(ctx, reason, n - 1, t);
-      if (!early) return skip("the CA handed out no holder code: see REV-CANCELLATION-CODES");
-      const atLimit = (await wrongCodesThenRight(ctx, reason, n, t))!;
-      const ev = { maxFailedAttempts: n, afterFewer: early.seen, afterLimit: atLimit.seen, ...waited(t) };
-      if (early.wrongAccepted || atLimit.wrongAccepted) return skip("the CA accepted a wrong code, so nothing was left to lock: see REV-AUTH-WRONG-CODE", ev);
-      const stopped = early.stopped ?? atLimit.stopped;
-      if (stopped) return fail(`guessing was stopped (${stopped.status}) after ${stopped.after} wrong codes; the policy stops guessers after ${n}`, ev);
-      // A wrong code refused for another reason was not counted as a guess: the limit cannot be judged.
-      const other = early.otherwise ?? atLimit.otherwise;
-      if (other) throw refusedOtherwise(other, `${WRONG_CODE.what} for each wrong code`, ev);
-      if (early.rightRefused) {
-        const r = early.rightRefused;
-        if (!refusedFor(r, STOPPED) && !refusedFor(r, WRONG_CODE)) throw refusedOtherwise(r, "an acceptance of the right code", ev);
-        return fail(`the right code was refused (${r.status}) after ${n - 1} wrong ones; the policy stops guessers after ${n}`, ev);
-      }
-      if (!atLimit.rightRefused) return fail(`the next code after ${n} wrong ones was still looked at (the right one revoked): no limit on guessing`, ev);
-      const r = atLimit.rightRefused;
-      if (refusedFor(r, WRONG_CODE)) return fail(`after ${n} wrong codes the right one was refused as wrong (${r.status} ${r.reason}), not as locked (423) or too many attempts (429)`, ev);
-      if (!refusedFor(r, STOPPED)) throw refusedOtherwise(r, STOPPED.what, ev);
-      if (atLimit.seen.statusAfter !== "good") return fail(`refused (${r.status} ${r.reason}), but the certificate is now ${atLimit.seen.statusAfter}`, ev);
-      return pass(`stopped after ${n} wrong codes (refused with ${r.status}), not before`, ev);
-    },
-  },
-  {
-    id: "REV-AUTH-ROLE",
-    title: "A representative cannot revoke another organisation's card",
-    source: "lifecycle policy: revoke (representatives, for their organisation's cards)",
-    level: "MUST",
-    needs: ["authorisation", "cancellationCodes"],
-    credentials: ["raToken"],
-    judges: ["revocation", "status"],
-    async run(ctx) {
-      const mine = await ctx.fx.issue("authentication", { holder: ctx.fx.holder("org-a", "Certify Org A") });
-      const other = await ctx.fx.issue("authentication", { holder: ctx.fx.holder("org-b", "Certify Org B") });
-      const otherCode = ctx.fx.codesFor(other.holder)?.legalRepresentative;
-      const myCode = ctx.fx.codesFor(mine.holder)?.legalRepresentative;
-      if (!otherCode || !myCode) return skip("the CA handed out no legal representative code: see REV-CANCELLATION-CODES");
-      const reason = ctx.fx.reasonFor("legal-representative");
-      if (!reason) return skip(`the policy ${ctx.policy.name} lets a legal representative give none of a card's reasons`);
-      const serial = mine.issued.serial;
-      const asRepresentative = (code: string) => () => ctx.ca.revoke({ serial, reason, role: "legal-representative", code });
-      const t = new Throttling();
-      let r: CaError | undefined;
-      try {
-        await ctx.fx.unthrottled(asRepresentative(otherCode), t);
-      } catch (err) {
-        r = refusal(err);
-      }
-      const st = await ctx.ca.status(serial);
-      const ev = { serial, organisation: mine.holder.organisation, representativeOf: other.holder.organisation, ...(r ? refusalEvidence(r) : { accepted: true }), statusAfter: st.status, ...waited(t) };
-      if (!r) return fail("another organisation's legal representative revoked the card", ev);
-      if (st.status !== "good") return fail(`refused (${r.status} ${r.reason}), but the certificate is now ${state(st)}`, ev);
-      if (!refusedFor(r, WRONG_CODE)) throw refusedOtherwise(r, `${WRONG_CODE.what}: the code is another organisation's`, ev);
-      // Its own organisation's representative, in the same request, revokes: the refusal was about whose code it was.
-      return control(ctx, serial, asRepresentative(myCode), t, ev, `refused with ${r.status} ${r.reason}; certificate still good, and its own organisation's representative then revoked it`);
-    },
-  },
 ];
-
-/**
- * The control of a refused credential: the same request with the right
- * credential revokes. Only then was the refusal about the credential; a CA
- * that refuses the right one as well refused for something else (not judged).
- */
-async function control(ctx: CheckContext, serial: string, right: () => Promise<unknown>, t: Throttling, ev: Record<string, unknown>, passMessage: string) {
-  try {
-    await ctx.fx.unthrottled(right, t);
-  } catch (err) {
-    const r = refusal(err);
-    throw new NotJudged(
-      "refused-otherwise",
-      `the right credential was refused too (${r.status} ${r.reason}: "${refusalEvidence(r).caMessage}"), so the refusal was not shown to be about the credential`,
-      "see the CA's message: the request was refused for something else than the credential",
-      { ...ev, control: refusalEvidence(r) },
-    );
-  }
-  const after = await ctx.ca.status(serial);
-  const evidence = { ...ev, control: { revoked: true, statusAfter: after.status }, ...waited(t) };
-  if (after.status !== "revoked") throw new NotJudged("refused-otherwise", `the right credential was acknowledged but the certificate is ${state(after)}: the control did not revoke`, "see REV-REASONS for how the CA records revocations", evidence);
-  return pass(passMessage, evidence);
-}
-
-/** What a run of wrong codes and the right one got. */
-interface Guesses {
-  /** Plain facts, for evidence. */
-  seen: { wrongRefused: number; stopped?: { after: number; status: number; reason: string }; otherwise?: ReturnType<typeof refusalEvidence>; rightRefused?: ReturnType<typeof refusalEvidence>; statusAfter: string };
-  wrongAccepted: boolean;
-  /** A wrong code answered 423 or 429 (STOPPED) for this certificate (not for the address as a whole), before the last. */
-  stopped?: { after: number; status: number; reason: string };
-  /** The first wrong code refused for another reason than the code: not a guess the CA counted. */
-  otherwise?: CaError;
-  /** What the right code got, when it was refused. */
-  rightRefused?: CaError;
-}
-
-/**
- * A fresh certificate, `wrong` wrong holder codes, then the right one: what
- * the right one got and the status after. Undefined when the CA gave no code.
- * The right code's 429 after fewer wrong codes than the limit is sorted out
- * like theirs; after the limit it is what REV-AUTH-LOCKOUT judges.
- */
-async function wrongCodesThenRight(ctx: CheckContext, reason: RevocationReason, wrong: number, t: Throttling): Promise<Guesses | undefined> {
-  const c = await ctx.fx.issue("authentication");
-  const right = ctx.fx.codesFor(c.holder)?.holder;
-  if (!right) return undefined;
-  const attempt = (code: string) => () => ctx.ca.revoke({ serial: c.issued.serial, reason, role: "holder", code, email: c.holder.email, name: c.holder.name });
-  const atLimit = wrong >= ctx.policy.maxFailedAttempts;
-  let wrongRefused = 0;
-  const g: Omit<Guesses, "seen"> = { wrongAccepted: false };
-  for (let i = 0; i < wrong; i++) {
-    try {
-      await ctx.fx.unthrottled(attempt(wrongCode(right, i)), t);
-      g.wrongAccepted = true;
-    } catch (err) {
-      if (!isCaRefusal(err)) throw err;
-      if (refusedFor(err, STOPPED)) {
-        wrongRefused++;
-        g.stopped ??= { after: i, status: err.status, reason: err.reason };
-      } else if (refusedFor(err, WRONG_CODE)) wrongRefused++;
-      else g.otherwise ??= err;
-    }
-  }
-  try {
-    await (atLimit ? attempt(right)() : ctx.fx.unthrottled(attempt(right), t));
-  } catch (err) {
-    if (!isCaRefusal(err)) throw err;
-    g.rightRefused = err;
-  }
-  const statusAfter = (await ctx.ca.status(c.issued.serial)).status;
-  const seen = {
-    wrongRefused,
-    ...(g.stopped ? { stopped: g.stopped } : {}),
-    ...(g.otherwise ? { otherwise: refusalEvidence(g.otherwise) } : {}),
-    ...(g.rightRefused ? { rightRefused: refusalEvidence(g.rightRefused) } : {}),
-    statusAfter,
-  };
-  return { ...g, seen };
-}

@@ -39,6 +39,12 @@ export interface Verdict {
   /** With outcome "error": why the harness could not judge, and what would let it. */
   cause?: NotJudgedCause;
   fix?: string;
+  /**
+   * The artefacts this verdict rests on, where narrower than the check's
+   * `judges` (the lifecycle's failing step: issuance, not the whole
+   * lifecycle). The verdict is adapter-made when one of them is.
+   */
+  restsOn?: Artefact[];
 }
 
 export interface CertifyOptions {

@@ -126,6 +126,9 @@ export async function createAdapter(options: MyOptions & Record<string, unknown>
         status: { by: "ca", how: `GET ${cert}` },
         crl: { by: "ca", how: `GET ${base}/crl` },
         ocsp: { by: "ca", how: `POST ${base}/ocsp; GET ${base}/ocsp/{URL-encoded base64 of the request}` },
+        // When a revocation shows: the CA's own doing here (an adapter that ran a CRL job itself would say "adapter").
+        "crl-publication": { by: "ca", how: `the CA's own schedule, seen at GET ${base}/crl` },
+        "ocsp-publication": { by: "ca", how: `the CA's own responder, seen at POST ${base}/ocsp` },
       };
     },
 

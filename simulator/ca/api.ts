@@ -189,8 +189,13 @@ export interface CaIdentity {
   url?: string;
 }
 
-/** What a CA produces that a conformance verdict rests on. */
-export type Artefact = "issuance" | "renewal" | "revocation" | "status" | "crl" | "ocsp";
+/**
+ * What a CA produces that a conformance verdict rests on. The two
+ * publications are when a revocation shows: on the CRL (who runs the CRL
+ * generation, and when) and over OCSP (who refreshes the responder's
+ * answers, and when); what the CRL or the response says is `crl` / `ocsp`.
+ */
+export type Artefact = "issuance" | "renewal" | "revocation" | "status" | "crl" | "ocsp" | "crl-publication" | "ocsp-publication";
 
 /**
  * How an adapter obtains one artefact. `by: "ca"`: the CA's own way (its API,
