@@ -1,6 +1,5 @@
 import { classifyRow, type EventBus, type VerdictRules } from "../core/index.js";
-
-const TAG = { pass: "PASS", defect: "FAIL", warning: "WARN", "not-judged": "NOT JUDGED", "not-judged-allowed": "NOT JUDGED", skip: "SKIP" } as const;
+import { resultLabel } from "../reports/index.js";
 
 /**
  * certify's live progress on stderr: one line per check as it finishes (so a
@@ -29,7 +28,7 @@ export function certifyProgress(bus: EventBus, out: NodeJS.WriteStream, total: n
       done++;
       const d = e.data;
       // The same words as the summary and the reports: a SHOULD failure is a warning unless --strict.
-      const tag = TAG[classifyRow(d, rules)] + (d.madeBy === "adapter" && d.outcome !== "skip" ? " (adapter-made)" : "");
+      const tag = resultLabel({ class: classifyRow(d, rules), madeBy: d.madeBy });
       const line = `[${String(done).padStart(String(total).length)}/${total}] ${tag.padEnd(10)} ${d.level.padEnd(6)} ${d.id} (${Math.round(d.durationMs ?? 0)} ms)${d.outcome === "pass" ? "" : `: ${d.message ?? ""}`}`;
       out.write(tty ? `\r\x1b[2K${line}\n` : `${line}\n`);
       current = "";

@@ -12,10 +12,11 @@ interface Options {
   only?: string;
   out: string;
   json?: boolean;
-  threshold?: string;
-  concurrency?: string;
-  samples?: string;
-  percentile?: string;
+  /** These four (and `policy`, `out`) are always filled in: commander gives the option's default. */
+  threshold: string;
+  concurrency: string;
+  samples: string;
+  percentile: string;
   allowIncomplete?: boolean;
   strict?: boolean;
   quiet?: boolean;
@@ -49,7 +50,7 @@ export function register(program: Command): void {
     .option("--strict", "SHOULD failures fail the run too (exit 1)")
     .option("--quiet", "no progress on stderr")
     .action(
-      action(async (o: Options) => {
+      action(async (o: Options, cmd: Command) => {
         if (o.list) {
           const { CATALOG } = await import("../conformance/index.js");
           const rows = CATALOG.map((c) => ({ id: c.id, level: c.level, source: c.source, title: c.title, needs: c.needs ?? [], credentials: c.credentials ?? ["raToken"] }));
@@ -62,13 +63,13 @@ export function register(program: Command): void {
         const target = o.ca;
         let threshold: number;
         try {
-          threshold = parseDuration(o.threshold ?? "10s");
+          threshold = parseDuration(o.threshold);
         } catch (err) {
           return usage(`--threshold: ${errorMessage(err)}`);
         }
-        const concurrency = intOption("--concurrency", o.concurrency ?? "16", 2, 1000);
-        const samples = intOption("--samples", o.samples ?? "10", 1, 1000);
-        const percentile = Number(o.percentile ?? "95");
+        const concurrency = intOption("--concurrency", o.concurrency, 2, 1000);
+        const samples = intOption("--samples", o.samples, 1, 1000);
+        const percentile = Number(o.percentile);
         if (!(percentile > 0 && percentile <= 100)) usage(`--percentile must be in (0, 100] (got ${o.percentile})`);
         const only = o.only ? o.only.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
 
@@ -80,7 +81,7 @@ export function register(program: Command): void {
         // A policy mistake is the user's input: one located line, exit 2, before any CA starts.
         const policy = loadPolicy(resolvePolicyRef(o.policy, process.cwd()));
 
-        const { writeCertifyReports, certifySummaryText } = await import("../reports/index.js");
+        const { writeCertifyReports, certifySummaryText, certifyJson } = await import("../reports/index.js");
         const config = readCaConfig(o.caConfig);
         const clock = new SystemClock();
 
@@ -106,32 +107,37 @@ export function register(program: Command): void {
             );
           }
         }
-        const stop = () => {
-          void ca!.close().finally(() => process.exit(130));
-        };
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-
         const out = resolve(o.out);
         const runLog = join(out, "run.jsonl");
         const bus = new EventBus(clock);
         const writer = new RunLogWriter(runLog).attach(bus);
         const rules = { allowIncomplete: o.allowIncomplete === true, strict: o.strict === true };
         const progress = o.quiet ? undefined : certifyProgress(bus, process.stderr, selected.length, rules);
-        // The command that judges one check again exactly as this run did: every judging option that is not the default.
-        const judging: Array<[string, string | undefined]> = [
-          ["--ca-config", o.caConfig],
-          ["--policy", o.policy !== "default" ? o.policy : undefined],
-          ["--threshold", o.threshold !== "10s" ? o.threshold : undefined],
-          ["--samples", o.samples !== "10" ? o.samples : undefined],
-          ["--percentile", o.percentile !== "95" ? o.percentile : undefined],
-          ["--concurrency", o.concurrency !== "16" ? o.concurrency : undefined],
-        ];
+        // Interrupted: the reports still say what was judged so far, and that the run is incomplete.
+        const stop = () => {
+          progress?.close();
+          writer.close();
+          void ca!
+            .close()
+            .catch(() => undefined)
+            .finally(() => {
+              writeCertifyReports(runLog, out);
+              process.exit(130);
+            });
+        };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+
+        // The command that judges one check again exactly as this run did: every judging option the user gave.
+        const judging = (["caConfig", "policy", "threshold", "samples", "percentile", "concurrency"] as const).filter(
+          (k) => o[k] !== undefined && cmd.getOptionValueSource(k) !== "default",
+        );
+        const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
         const reproduce = (id: string) =>
           [
             "cardloop certify",
             `--ca ${shellWord(shown)}`,
-            ...judging.filter(([, v]) => v !== undefined).map(([k, v]) => `${k} ${shellWord(v!)}`),
+            ...judging.map((k) => `${flag(k)} ${shellWord(o[k]!)}`),
             o.strict ? "--strict" : "",
             o.allowIncomplete ? "--allow-incomplete" : "",
             `--only ${id}`,
@@ -152,7 +158,7 @@ export function register(program: Command): void {
         }
         const { files, report } = writeCertifyReports(runLog, out);
         if (o.json) {
-          process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+          process.stdout.write(certifyJson(report));
         } else {
           process.stdout.write(certifySummaryText(report) + `reports: ${files.junit} ${files.json} ${files.markdown} ${files.html}\n`);
         }

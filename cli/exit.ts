@@ -6,8 +6,6 @@ export const ExitCode = {
   Failed: 1,
   /** Unusable input, bad usage, or a target that could not be reached. */
   Usage: 2,
-  /** certify: nothing failed, but some checks could not be judged (a credential, throttling, the adapter). */
-  Incomplete: 3,
 } as const;
 
 /** One line on stderr and the exit code the error implies. Never a stack trace for user errors. */

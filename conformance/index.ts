@@ -3,5 +3,6 @@ export * from "./checks/index.js";
 export { runCatalog, catalogIdentity, checksLackingCredentials, CATALOG_VERSION, type CheckResult, type CatalogRun, type RunCatalogOptions } from "./runner.js";
 export { judgeThrown } from "./judgement.js";
 export { resolveAdapter, readCaConfig, readHttpCaConfig, type CreateAdapter } from "./adapters/resolve-target.js";
-export { HttpCa, publicUrl, type HttpAdapterOptions } from "./adapters/http.js";
+export { HttpCa, type HttpAdapterOptions } from "./adapters/http.js";
+export { publicUrl } from "./adapters/public-url.js";
 export * from "./qualify/index.js";

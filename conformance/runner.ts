@@ -4,14 +4,15 @@ import {
   DEFAULT_POLICY,
   DEFAULT_VERDICT_RULES,
   certifyVerdict,
+  classifyRow,
   type Clock,
   type EventBus,
   type LifecyclePolicy,
   type Outcome,
   type VerdictRules,
 } from "../core/index.js";
-import type { Artefact, CaAdapter, CaCapabilities, CaCredentials, CaIdentity, Provenance } from "../simulator/ca/index.js";
-import { CATALOG, Fixtures, type Check, type CertifyOptions, type Level, DEFAULT_OPTIONS } from "./checks/index.js";
+import type { CaAdapter, CaCapabilities, CaCredentials, CaIdentity, Provenance } from "../simulator/ca/index.js";
+import { CATALOG, Fixtures, unjudged, type Check, type CertifyOptions, type Level, type Verdict, DEFAULT_OPTIONS } from "./checks/index.js";
 import { judgeThrown, missingCredentials } from "./judgement.js";
 
 /**
@@ -120,19 +121,13 @@ export async function runCatalog(ca: CaAdapter, o: RunCatalogOptions): Promise<C
     const head = { id: check.id, title: check.title, level: check.level, source: check.source };
     o.bus.emit("check.started", head);
     const t0 = o.clock.nowMs();
-    let v: Omit<CheckResult, keyof typeof head | "durationMs">;
+    let v: Verdict;
     const missing = (check.needs ?? []).filter((n) => !caps[n]);
     const lacking = missingCredentials(check, caps, held);
     if (missing.length) {
       v = { outcome: "skip", message: `the CA does not offer ${missing.join(", ")}`, evidence: { capabilities: Object.fromEntries(missing.map((m) => [m, false])) } };
     } else if (lacking.length) {
-      v = {
-        outcome: "error",
-        message: `certify holds no ${lacking.join(" or ")} for this CA, which asks for it`,
-        evidence: { credentialsMissing: lacking },
-        cause: "credential",
-        fix: `give ${lacking.join(" and ")} in --ca-config`,
-      };
+      v = unjudged("credential", `certify holds no ${lacking.join(" or ")} for this CA, which asks for it`, `give ${lacking.join(" and ")} in --ca-config`, { credentialsMissing: lacking });
     } else {
       try {
         v = await check.run(ctx);
@@ -143,10 +138,10 @@ export async function runCatalog(ca: CaAdapter, o: RunCatalogOptions): Promise<C
     const producedBy = (check.judges ?? []).flatMap((a) => (provenance[a] ? [{ artefact: a, ...provenance[a]! }] : []));
     // Adapter-made when something the verdict rests on is the adapter's doing: the check's artefacts, or the
     // narrower ones the verdict names (the lifecycle's failing step).
-    const restsOn = (v as { restsOn?: Artefact[] }).restsOn ?? check.judges ?? [];
+    const restsOn = v.restsOn ?? check.judges ?? [];
     const madeBy = restsOn.some((a) => provenance[a]?.by === "adapter") ? ("adapter" as const) : ("ca" as const);
     const durationMs = Math.max(0, o.clock.nowMs() - t0);
-    const { restsOn: _narrowed, ...verdict } = v as typeof v & { restsOn?: Artefact[] };
+    const { restsOn: _narrowed, ...verdict } = v;
     const result: CheckResult = {
       ...head,
       ...verdict,
@@ -181,7 +176,7 @@ export async function runCatalog(ca: CaAdapter, o: RunCatalogOptions): Promise<C
     }
   }
   const verdict = certifyVerdict(results, rules);
-  const mustFailures = results.filter((r) => r.level === "MUST" && r.outcome === "fail" && r.madeBy !== "adapter");
+  const mustFailures = results.filter((r) => r.level === "MUST" && classifyRow(r, rules) === "defect");
   const count = (x: Outcome) => results.filter((r) => r.outcome === x).length;
   o.bus.emit("run.finished", {
     outcome: verdict === "pass" ? "pass" : verdict === "fail" ? "fail" : "error",

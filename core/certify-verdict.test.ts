@@ -1,8 +1,5 @@
 import test from "ava";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { certifyVerdict, classifyRow, DEFAULT_VERDICT_RULES, VERDICT_EXIT, type JudgedRow } from "./certify-verdict.js";
-import { CARDLOOP_VERSION } from "./version.js";
 
 const rules = DEFAULT_VERDICT_RULES;
 const row = (level: "MUST" | "SHOULD", outcome: JudgedRow["outcome"], madeBy?: "ca" | "adapter"): JudgedRow => ({ level, outcome, ...(madeBy ? { madeBy } : {}) });
@@ -33,9 +30,4 @@ test("a check that could not be judged leaves the run incomplete (exit 3) unless
   t.is(classifyRow(row("MUST", "skip"), rules), "skip");
   t.is(certifyVerdict([row("MUST", "skip")], rules), "pass");
   t.deepEqual(VERDICT_EXIT, { pass: 0, fail: 1, incomplete: 3 });
-});
-
-test("the version reports carry is package.json's", (t) => {
-  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "package.json"), "utf8")) as { version: string };
-  t.is(CARDLOOP_VERSION, pkg.version);
 });

@@ -60,7 +60,11 @@ export function classifyRow(r: JudgedRow, rules: VerdictRules): RowClass {
 }
 
 export function certifyVerdict(rows: readonly JudgedRow[], rules: VerdictRules): CertifyVerdict {
-  const classes = rows.map((r) => classifyRow(r, rules));
+  return verdictOf(rows.map((r) => classifyRow(r, rules)));
+}
+
+/** The verdict of rows already classified. */
+export function verdictOf(classes: readonly RowClass[]): CertifyVerdict {
   if (classes.includes("defect")) return "fail";
   if (classes.includes("not-judged")) return "incomplete";
   return "pass";

@@ -102,9 +102,9 @@ test("run log reader names the bad line", (t) => {
 });
 
 test("redactSecrets leaves booleans under secret names: a capability or a fact, never a secret", (t) => {
-  const out = redactSecrets({ capabilities: { cancellationCodes: true }, evidence: { holderCode: false, code: "K7Q2" }, pin: 1234 });
+  const out = redactSecrets({ capabilities: { cancellationCodes: true }, credentialsHeld: { raToken: false, operatorToken: true }, evidence: { code: "K7Q2" }, pin: 1234 });
   t.is(out.capabilities.cancellationCodes, true);
-  t.is(out.evidence.holderCode, false);
+  t.deepEqual(out.credentialsHeld, { raToken: false, operatorToken: true });
   t.is(out.evidence.code, MASK);
   t.is(out.pin as unknown, MASK, "a number under a secret name is masked");
 });

@@ -21,7 +21,7 @@ function walk(v: unknown, depth: number): unknown {
   if (v instanceof Uint8Array || v instanceof Date) return v;
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    // A boolean carries no secret: `cancellationCodes: true` is a capability, `holderCode: false` a fact.
+    // A boolean carries no secret: `cancellationCodes: true` is a capability, `credentialsHeld.raToken: false` a fact.
     out[k] = isSecretKey(k) && x !== undefined && x !== null && typeof x !== "boolean" ? MASK : walk(x, depth + 1);
   }
   return out;

@@ -11,7 +11,7 @@ export type EvidencePart =
 const PEM = /-----BEGIN [A-Z0-9 ]+-----/;
 const HEX = /^(?:0x)?[0-9a-fA-F]{2,}$|^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2})+$/;
 
-export const isPem = (v: unknown): v is string => typeof v === "string" && PEM.test(v);
+const isPem = (v: unknown): v is string => typeof v === "string" && PEM.test(v);
 
 /**
  * Hex, not a decimal that happens to use only hex digits (a CRL number "13",

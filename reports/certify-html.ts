@@ -2,21 +2,20 @@ import type { CertifyReport, CheckRow } from "./certify-model.js";
 import { CLASS_ORDER } from "./certify-model.js";
 import { evidenceParts } from "./certify-evidence.js";
 import {
-  CLASS_LABEL,
-  PROVENANCE_UNDECLARED,
-  adapterPassText,
   artefactFacts,
+  byLabel,
   capabilityFacts,
+  CLASS_LABEL,
   countsText,
   isAdapterMadePass,
   needsAttention,
-  notJudgedText,
+  PROVENANCE_UNDECLARED,
   provenanceFacts,
   provenanceUndeclared,
   resultLabel,
+  rowText,
   verdictText,
   verdictTone,
-  warningText,
 } from "./certify-wording.js";
 import { escapeHtml as h } from "./escape.js";
 
@@ -79,7 +78,7 @@ function provenanceSection(r: CertifyReport): string {
   const made = artefacts.length
     ? `<h3>How each artefact was produced</h3>
 <table class="prov"><thead><tr><th>artefact</th><th>by</th><th>command</th><th>note</th></tr></thead><tbody>
-${artefacts.map((a) => `<tr><td>${h(a.label)}</td><td>${a.by === "ca" ? "CA" : "adapter"}</td><td><code>${h(a.how)}</code></td><td>${h(a.note ?? "")}</td></tr>`).join("\n")}
+${artefacts.map((a) => `<tr><td>${h(a.label)}</td><td>${byLabel(a.by)}</td><td><code>${h(a.how)}</code></td><td>${h(a.note ?? "")}</td></tr>`).join("\n")}
 </tbody></table>`
     : provenanceUndeclared(r)
       ? `<p class="undeclared">${h(PROVENANCE_UNDECLARED)}</p>`
@@ -92,18 +91,10 @@ ${made}</section>`;
 }
 
 function checkRow(c: CheckRow): string {
-  const said =
-    c.class === "warning"
-      ? warningText(c)
-      : c.class === "not-judged" || c.class === "not-judged-allowed"
-        ? notJudgedText(c)
-        : isAdapterMadePass(c)
-          ? adapterPassText(c)
-          : c.message;
-  const producedBy = (c.producedBy ?? []).map((p) => `<br><small>${h(p.artefact)} made by the ${p.by === "ca" ? "CA" : "adapter"}: <code>${h(p.how)}</code></small>`).join("");
+  const producedBy = (c.producedBy ?? []).map((p) => `<br><small>${h(`${p.artefact} made by the ${byLabel(p.by)}:`)} <code>${h(p.how)}</code></small>`).join("");
   return `<tr class="${c.class}" data-level="${c.level}" data-class="${c.class}">
 <td><code>${h(c.id)}</code></td><td>${c.level}</td><td class="o${isAdapterMadePass(c) ? " adapter-made" : ""}">${h(resultLabel(c))}</td><td>${h(c.title)}<br><small>${h(c.source)}</small></td>
-<td>${h(said)}${producedBy}${reproduce(c)}${evidence(c)}</td></tr>`;
+<td>${h(rowText(c))}${producedBy}${reproduce(c)}${evidence(c)}</td></tr>`;
 }
 
 /** The command that runs the check again, as text and on a copy button, where the check needs someone's attention. */

@@ -1,6 +1,6 @@
 import type { CertifyReport, CheckRow } from "./certify-model.js";
 import { evidenceParts } from "./certify-evidence.js";
-import { adapterPassText, artefactFacts, capabilityFacts, incompleteCount, isAdapterMadePass, notJudgedText, provenanceFacts, warningText } from "./certify-wording.js";
+import { adapterPassText, artefactFacts, capabilityFacts, isAdapterMadePass, notJudgedText, producedByText, provenanceFacts, warningText } from "./certify-wording.js";
 import { junitXml, type JUnitCase, type JUnitResult } from "./junit-xml.js";
 
 /**
@@ -23,7 +23,7 @@ export function certifyJUnit(r: CertifyReport): string {
   const facts = provenanceFacts(r);
   // `incomplete` beside the exit code: a run allowIncomplete let pass still says how many checks it did not judge.
   const afterExit = facts.findIndex((f) => f.key === "exit-code") + 1;
-  facts.splice(afterExit, 0, { key: "incomplete", label: "checks not judged", value: String(incompleteCount(r)) });
+  facts.splice(afterExit, 0, { key: "incomplete", label: "checks not judged", value: String(r.totals.error) });
   const properties = [...facts, ...capabilityFacts(r), ...artefactFacts(r)].map((f) => [f.key, f.value] as const);
   return junitXml({
     name: "cardloop certify",
@@ -35,7 +35,7 @@ export function certifyJUnit(r: CertifyReport): string {
  * A stable classname without dots (viewers split classnames on dots into
  * packages): the check ID's first segment, e.g. cardloop-certify-ISS.
  */
-export function classnameOf(id: string): string {
+function classnameOf(id: string): string {
   return `cardloop-certify-${id.split("-")[0]}`;
 }
 
@@ -77,7 +77,7 @@ function adapterPassDetail(c: CheckRow): string {
 }
 
 function madeBy(c: CheckRow): string[] {
-  return (c.producedBy ?? []).map((p) => `${p.artefact} made by the ${p.by === "ca" ? "CA" : "adapter"}: ${p.how}${p.note ? ` (${p.note})` : ""}`);
+  return (c.producedBy ?? []).map((p) => `${producedByText(p)}${p.note ? ` (${p.note})` : ""}`);
 }
 
 /** Evidence as in the other formats: PEM blocks whole, one per paragraph, so they paste into openssl. */

@@ -1,59 +1,28 @@
 import type { CertifyReport, CheckRow } from "./certify-model.js";
 import { evidenceParts } from "./certify-evidence.js";
 import {
-  PROVENANCE_UNDECLARED,
   adapterPassText,
   artefactFacts,
+  byLabel,
   capabilityFacts,
   countsText,
   isAdapterMadePass,
   notJudgedText,
+  PROVENANCE_UNDECLARED,
   provenanceFacts,
   provenanceUndeclared,
   resultLabel,
+  rowText,
   verdictText,
   warningText,
 } from "./certify-wording.js";
-import { showable } from "./escape.js";
-
-const ENTITY: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
-
-/**
- * Run-log text as inert Markdown, on one line. A CA under test controls much
- * of it (its software and version, its Server header, the errors quoted in
- * messages), and GitHub renders raw HTML and Markdown in a step summary: so
- * `&`, `<` and `>` become entities (no tag, no fake `<h1>PASS</h1>`), and the
- * inline syntax that could fake structure (links, images, emphasis, code,
- * strikethrough, table pipes) is backslash-escaped. Safe in a table cell and
- * in a list item alike.
- */
-function text(s: string): string {
-  return oneLine(s)
-    .replace(/[\\`*_[\]|~]/g, "\\$&")
-    .replace(/[&<>]/g, (c) => ENTITY[c]);
-}
-
-const oneLine = (s: string) => showable(s).replace(/\r\n?|\n/g, " ");
+import { escapeMarkdown as text, markdownCode as code, markdownFence as fenced, markdownLine as oneLine } from "./escape.js";
 
 /** `text` that starts a line: nor can its first characters make a heading, a list or a rule. */
 const lineStart = (s: string) => text(s).replace(/^([#+=-])/, "\\$1").replace(/^(\d+)([.)])/, "$1\\$2");
 
 /** Inline code in a table cell: one line, pipes escaped (GFM takes `\|` out before it reads the code span). */
 const codeCell = (s: string) => code(oneLine(s)).replace(/\|/g, "\\|");
-
-/** Inline code that survives backticks in the text. */
-function code(s: string): string {
-  const longest = Math.max(0, ...(s.match(/`+/g) ?? []).map((x) => x.length));
-  const fence = "`".repeat(longest + 1);
-  return longest ? `${fence} ${s} ${fence}` : `${fence}${s}${fence}`;
-}
-
-/** A fenced block longer than any backtick run inside, so nothing in the evidence can close it. */
-function fenced(body: string, lang = ""): string[] {
-  const longest = Math.max(0, ...(body.match(/`+/g) ?? []).map((x) => x.length));
-  const fence = "`".repeat(Math.max(3, longest + 1));
-  return [`${fence}${lang}`, body.replace(/\r?\n$/, ""), fence];
-}
 
 /**
  * certify as Markdown (a CI step summary, a ticket): what the CA gets wrong,
@@ -88,15 +57,14 @@ export function certifyMarkdown(r: CertifyReport): string {
   const artefacts = artefactFacts(r);
   if (artefacts.length) {
     lines.push("", "How each artefact was produced:", "", "| artefact | by | command | note |", "| --- | --- | --- | --- |");
-    for (const a of artefacts) lines.push(`| ${text(a.label)} | ${a.by === "ca" ? "CA" : "adapter"} | ${codeCell(a.how)} | ${text(a.note ?? "")} |`);
+    for (const a of artefacts) lines.push(`| ${text(a.label)} | ${byLabel(a.by)} | ${codeCell(a.how)} | ${text(a.note ?? "")} |`);
   } else if (provenanceUndeclared(r)) {
     lines.push("", `**${text(PROVENANCE_UNDECLARED)}**`);
   }
 
   lines.push("", "## All checks", "", "| ID | Level | Result | Title | Source | Message |", "| --- | --- | --- | --- | --- | --- |");
   for (const c of r.checks) {
-    const said = isAdapterMadePass(c) ? adapterPassText(c) : c.message;
-    lines.push(`| ${text(c.id)} | ${c.level} | ${text(resultLabel(c))} | ${text(c.title)} | ${text(c.source)} | ${text(said)} |`);
+    lines.push(`| ${text(c.id)} | ${c.level} | ${text(resultLabel(c))} | ${text(c.title)} | ${text(c.source)} | ${text(rowText(c))} |`);
   }
 
   lines.push("");

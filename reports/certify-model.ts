@@ -1,7 +1,7 @@
 import {
   DEFAULT_VERDICT_RULES,
   VERDICT_EXIT,
-  certifyVerdict,
+  verdictOf,
   classifyRow,
   type AnyEvent,
   type CertifyVerdict,
@@ -176,7 +176,7 @@ export function buildCertifyReport(events: readonly AnyEvent[]): CertifyReport {
   const checks = rows
     .map((r): CheckRow => ({ ...r, class: classifyRow(r, rules) }))
     .sort((a, b) => CLASS_ORDER.indexOf(a.class) - CLASS_ORDER.indexOf(b.class) || a.index - b.index);
-  const verdict = certifyVerdict(checks, rules);
+  const verdict = verdictOf(checks.map((c) => c.class));
   return {
     ca,
     startTime,

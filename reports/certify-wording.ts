@@ -25,10 +25,23 @@ export const needsAttention = (c: CheckRow): boolean => c.class !== "pass" && c.
  */
 export const isAdapterMadePass = (c: CheckRow): boolean => c.class === "pass" && c.madeBy === "adapter";
 
-/** A row's label in a result column: its class's, or "PASS (adapter-made)". */
-export function resultLabel(c: CheckRow): string {
-  return isAdapterMadePass(c) ? "PASS (adapter-made)" : CLASS_LABEL[c.class];
+/** A row's label in a result column (and on certify's progress lines): its class's, or "PASS (adapter-made)". */
+export function resultLabel(c: Pick<CheckRow, "class" | "madeBy">): string {
+  return c.class === "pass" && c.madeBy === "adapter" ? "PASS (adapter-made)" : CLASS_LABEL[c.class];
 }
+
+/** What a row says in a result's place: its message, or the warning, not-judged or adapter-made wording. */
+export function rowText(c: CheckRow): string {
+  if (c.class === "warning") return warningText(c);
+  if (c.class === "not-judged" || c.class === "not-judged-allowed") return notJudgedText(c);
+  return isAdapterMadePass(c) ? adapterPassText(c) : c.message;
+}
+
+/** Who made an artefact, as the reports name them. */
+export const byLabel = (by: "ca" | "adapter"): string => (by === "ca" ? "CA" : "adapter");
+
+/** "crl made by the adapter: cfssl gencrl ...", without the note. */
+export const producedByText = (p: NonNullable<CheckRow["producedBy"]>[number]): string => `${p.artefact} made by the ${byLabel(p.by)}: ${p.how}`;
 
 /** " (the adapter, not the CA, made the renewal)", or "" when the row does not say which. */
 function adapterMadeNote(c: CheckRow): string {
@@ -67,9 +80,6 @@ export function verdictText(r: CertifyReport): string {
 export function verdictTone(r: CertifyReport): "pass" | "fail" | "incomplete" {
   return r.verdict === "pass" && r.totals.notJudgedAllowed > 0 ? "incomplete" : r.verdict;
 }
-
-/** How many checks were not judged, allowed or not: the JUnit property `incomplete`. */
-export const incompleteCount = (r: CertifyReport): number => r.totals.notJudged + r.totals.notJudgedAllowed;
 
 /** Said where the artefact table would be, when the adapter declared no provenance at all. */
 export const PROVENANCE_UNDECLARED = "provenance: not declared by the adapter (every artefact is taken as the CA's own)";
@@ -131,7 +141,7 @@ export function capabilityFacts(r: CertifyReport): Fact[] {
 }
 
 /** How each artefact was produced: by whom, the command line, and the adapter's note. */
-export function artefactFacts(r: CertifyReport): Array<Fact & { by: string; how: string; note?: string }> {
+export function artefactFacts(r: CertifyReport): Array<Fact & { by: "ca" | "adapter"; how: string; note?: string }> {
   return Object.entries(r.provenance.artefacts).map(([name, a]) => ({
     key: `artefact-${name}`,
     label: name,

@@ -6,7 +6,7 @@ import { certifyMarkdown } from "./certify-markdown.js";
 import { writeReportSet } from "./report-set.js";
 
 export { certifyHtml } from "./certify-html.js";
-export { certifyJUnit, classnameOf } from "./certify-junit.js";
+export { certifyJUnit } from "./certify-junit.js";
 export { certifyMarkdown } from "./certify-markdown.js";
 
 /** The whole model, for tools: the same object `certify --json` prints. */

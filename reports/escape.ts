@@ -1,5 +1,6 @@
 /**
- * The one escaping of report text, for every HTML page and the JUnit XML:
+ * The one escaping of report text, for every HTML page, the JUnit XML and
+ * the Markdown:
  * what a CA, a card or a scenario file said can hold markup and control
  * characters, and a report shows it as text.
  */
@@ -30,4 +31,37 @@ export function escapeHtml(s: string): string {
  */
 export function inlineJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, "\\u003c");
+}
+
+/**
+ * Report text as inert Markdown, on one line. What a CA, a card or a scenario
+ * said can hold markup, and GitHub renders raw HTML and Markdown in a step
+ * summary: `&`, `<` and `>` become entities (no tag, no fake `<h1>PASS</h1>`),
+ * and the inline syntax that could fake structure (links, images, emphasis,
+ * code, strikethrough, table pipes) is backslash-escaped. Safe in a table cell
+ * and in a list item alike.
+ */
+export function escapeMarkdown(s: string): string {
+  return markdownLine(s)
+    .replace(/[\\`*_[\]|~]/g, "\\$&")
+    .replace(/[&<>]/g, (c) => ENTITIES[c]);
+}
+
+/** Showable text on one line. */
+export const markdownLine = (s: string): string => showable(s).replace(/\r\n?|\n/g, " ");
+
+/** The longest backtick run in `s`: a code span or fence must be longer. */
+const longestBackticks = (s: string) => Math.max(0, ...(s.match(/`+/g) ?? []).map((x) => x.length));
+
+/** Inline code that survives backticks in the text. */
+export function markdownCode(s: string): string {
+  const longest = longestBackticks(s);
+  const fence = "`".repeat(longest + 1);
+  return longest ? `${fence} ${s} ${fence}` : `${fence}${s}${fence}`;
+}
+
+/** A fenced block longer than any backtick run inside, so nothing in it can close it. */
+export function markdownFence(body: string, lang = ""): string[] {
+  const fence = "`".repeat(Math.max(3, longestBackticks(body) + 1));
+  return [`${fence}${lang}`, body.replace(/\r?\n$/, ""), fence];
 }

@@ -31,7 +31,8 @@ export function writeReports(runLog: RunLogSource, outDir: string): { files: Rep
 
 // certify's reports: one row per check.* event pair, from the run log as well.
 export { buildCertifyReport, type CertifyReport, type CheckRow } from "./certify-model.js";
-export { writeCertifyReports, certifyJUnit, certifyMarkdown, certifyHtml } from "./certify-writers.js";
+export { writeCertifyReports, certifyJUnit, certifyJson, certifyMarkdown, certifyHtml } from "./certify-writers.js";
+export { resultLabel } from "./certify-wording.js";
 
 // qualify-reader's reports: criteria from check.* events, figures from qualify.* events.
 export { buildQualificationReport, type QualificationReport } from "./qualify-model.js";

@@ -1,4 +1,5 @@
 import { failureLine, apduPercentile, type Report } from "./model.js";
+import { escapeMarkdown, markdownCode } from "./escape.js";
 
 /** A short Markdown summary that fits a CI step summary (GitHub's $GITHUB_STEP_SUMMARY and the like). */
 export function toMarkdown(report: Report): string {
@@ -22,7 +23,7 @@ export function toMarkdown(report: Report): string {
     for (const r of failed) {
       for (const s of r.steps.filter((x) => x.outcome === "fail" || x.outcome === "error")) {
         lines.push(`- **${cell(r.name)}**${r.file ? ` (\`${r.file}\`)` : ""}: ${cell(failureLine(s))}`);
-        lines.push(`  - expected \`${JSON.stringify(s.expected)}\`, got \`${JSON.stringify(s.actual)}\``);
+        lines.push(`  - expected ${markdownCode(JSON.stringify(s.expected) ?? "undefined")}, got ${markdownCode(JSON.stringify(s.actual) ?? "undefined")}`);
       }
       if (r.steps.every((s) => s.outcome === "pass")) lines.push(`- **${cell(r.name)}**: the run did not complete`);
     }
@@ -30,6 +31,5 @@ export function toMarkdown(report: Report): string {
   return lines.join("\n") + "\n";
 }
 
-function cell(s: string): string {
-  return s.replace(/\|/g, "\\|").replace(/\n/g, " ");
-}
+/** Scenario names, labels and messages come from files and cards: as inert as certify's (escape.ts). */
+const cell = escapeMarkdown;

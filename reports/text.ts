@@ -1,6 +1,6 @@
 import { relative } from "node:path";
 import type { CertifyReport, CheckRow } from "./certify-model.js";
-import { PROVENANCE_UNDECLARED, adapterPassText, countsText, isAdapterMadePass, provenanceUndeclared, resultLabel, verdictText, warningText } from "./certify-wording.js";
+import { CLASS_LABEL, PROVENANCE_UNDECLARED, adapterPassText, countsText, isAdapterMadePass, provenanceUndeclared, resultLabel, verdictText, warningText } from "./certify-wording.js";
 import type { Report } from "./model.js";
 import type { QualificationReport } from "./qualify-model.js";
 
@@ -27,23 +27,24 @@ export function scenarioSummaryText(report: Report, wallMs: number, cwd: string)
 
 /**
  * `certify`: the verdict and its exit status, the counts, whether the adapter
- * declared its provenance (only when it did not), then a line per defect, per
- * check not judged (each distinct fix said once, after the checks it fixes),
- * per warning and per pass on what the adapter made, in the report's order.
+ * declared its provenance (only when it did not), then a line per defect,
+ * per check not judged, allowed or not (grouped by fix, each distinct fix said
+ * once after the checks it fixes), per warning and per pass on what the
+ * adapter made.
  */
 export function certifySummaryText(r: CertifyReport): string {
   const head = [`${r.ca}: ${verdictText(r)}`, countsText(r), ...(provenanceUndeclared(r) ? [PROVENANCE_UNDECLARED] : [])];
   // A tagged line per check, or an untagged line under them (a fix). The tag column is 10 wide whatever the run
   // holds, so the lines scripts grep for keep one shape; "PASS (adapter-made)" runs past it.
   const rows: Array<{ tag: string; c?: CheckRow; text: string }> = [];
-  for (const c of r.checks.filter((x) => x.class === "defect")) rows.push({ tag: "FAIL", c, text: c.message });
+  for (const c of r.checks.filter((x) => x.class === "defect")) rows.push({ tag: resultLabel(c), c, text: c.message });
   const notJudged = r.checks.filter((x) => x.class === "not-judged" || x.class === "not-judged-allowed");
   for (const fix of new Set(notJudged.map((c) => c.fix ?? ""))) {
     const fixed = notJudged.filter((c) => (c.fix ?? "") === fix);
-    for (const c of fixed) rows.push({ tag: "NOT JUDGED", c, text: `(${c.cause ?? "unknown cause"}) ${c.message}` });
+    for (const c of fixed) rows.push({ tag: CLASS_LABEL["not-judged"], c, text: `(${c.cause ?? "unknown cause"}) ${c.message}` });
     if (fix) rows.push({ tag: "", text: `fix${fixed.length > 1 ? ` for ${fixed.map((c) => c.id).join(", ")}` : ""}: ${fix}` });
   }
-  for (const c of r.checks.filter((x) => x.class === "warning")) rows.push({ tag: "WARN", c, text: warningText(c) });
+  for (const c of r.checks.filter((x) => x.class === "warning")) rows.push({ tag: resultLabel(c), c, text: warningText(c) });
   for (const c of r.checks.filter(isAdapterMadePass)) rows.push({ tag: resultLabel(c), c, text: adapterPassText(c) });
   const lines = rows.map(({ tag, c, text }) => (c ? `${tag.padEnd(10)} ${c.level.padEnd(6)} ${c.id.padEnd(26)} ${text}` : `${"".padEnd(10)} ${text}`));
   return [...head, ...lines].join("\n") + "\n";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CfsslCa } from "../conformance/adapters/cfssl.js";
 import { CaError } from "../simulator/ca/api.js";
-import { breakSignature, buildOcspRequest, makeCsr, normSerial, parseCrl } from "../conformance/pkix.js";
+import { breakSignature, buildOcspRequest, makeCsr, normSerial, parseCrl, parseOcspResponse, singleFor } from "../conformance/pkix.js";
 
 /** The serials `openssl crl -text` lists, as integers in hex. */
 const crlSerials = (text: string) => [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => normSerial(m[1]));
@@ -121,4 +121,29 @@ test("this CFSSL's ocspserve answers every GET with 400 (it base64-decodes the p
   t.is((await fetch(`${base}/${b64}`)).status, 400);
   const post = await ca.ocsp(req, "POST");
   t.is(post[0], 0x30);
+});
+
+test("crl.regenerate: never and ocsp.refreshAfterRevoke: false: the provenance says when gencrl and the refresh cycle run, and they run then", async (t) => {
+  const ca = await CfsslCa.create({ crl: { regenerate: "never" }, ocsp: { refreshAfterRevoke: false } });
+  t.teardown(() => ca.close());
+  const p = ca.provenance();
+  // the CRL and its publication say the same: gencrl once, on the first fetch
+  t.is(p["crl-publication"]!.how, "the adapter's gencrl, run once, on the first fetch (crl.regenerate: never: that CRL is served unchanged after)");
+  t.regex(p.crl!.note ?? "", /made once, on the first fetch \(crl\.regenerate: never/);
+  t.notRegex(JSON.stringify([p.crl, p["crl-publication"]]), /every fetch/);
+  // OCSP and its publication say the same: the cycle at start and after each signing, not after a revocation
+  t.is(p["ocsp-publication"]!.how, "the refresh cycle, run by the adapter at start, after each signing only (ocsp.refreshAfterRevoke: false: a revocation reaches OCSP with the next signing)");
+  t.regex(p.ocsp!.note ?? "", /as a deployment's cron would, at start, after each signing only \(ocsp\.refreshAfterRevoke: false/);
+  t.notRegex(JSON.stringify([p.ocsp, p["ocsp-publication"]]), /after each revocation|once, at start/);
+
+  // and so they run: the first CRL stays after a revocation, which reaches OCSP with the next signing
+  const a = await ca.issue({ csrPem: (await makeCsr("Alice")).pem, profile: "authentication", holder });
+  const first = await ca.crl();
+  await ca.revoke({ serial: a.serial, reason: "keyCompromise", role: "operator" });
+  t.deepEqual(await ca.crl(), first);
+  t.is(parseCrl(first).entries.size, 0);
+  const ocspSays = async () => singleFor(parseOcspResponse(await ca.ocsp(buildOcspRequest(a.chainPem[0], [a.serial]))), a.chainPem[0], a.serial)?.status;
+  t.is(await ocspSays(), "good");
+  await ca.issue({ csrPem: (await makeCsr("Bob")).pem, profile: "authentication", holder });
+  t.is(await ocspSays(), "revoked");
 });

@@ -6,7 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OpensslCa } from "../conformance/adapters/openssl.js";
 import { CaError } from "../simulator/ca/api.js";
-import { buildOcspRequest, certInfo, makeCsr, normSerial, parseOcspResponse, singleFor } from "../conformance/pkix.js";
+import { doctorIndex, opensslTime, type IndexRow } from "../conformance/adapters/openssl-index.js";
+import { VirtualClock } from "../core/index.js";
+import { buildOcspRequest, certInfo, makeCsr, normSerial, parseCrl, parseOcspResponse, singleFor } from "../conformance/pkix.js";
 
 /** The serials `openssl crl -text` lists, as integers in hex. */
 const crlSerials = (text: string) => [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => normSerial(m[1]));
@@ -180,4 +182,25 @@ test("OCSP over GET reaches openssl ocsp through the front: the path is the URL-
   const info = parseOcspResponse(await ca.ocsp(req!, "GET"));
   t.is(info.responseStatus, 0);
   t.is(singleFor(info, a!.chainPem[0], a!.serial)?.status, "good");
+});
+
+test("crl.entries doctors a copy of index.txt with doctorIndex: restamp-dates dates every entry at the adapter's clock and keeps the reason; the CA's own index is untouched", async (t) => {
+  const row = (revoked: string): IndexRow => ({ status: "R", expiry: "491231235959Z", revoked, serialCol: "0A", file: "unknown", subject: "/CN=x" });
+  const rows = [row("250101000000Z,keyCompromise"), row("250101000000Z"), { ...row(""), status: "V" as const }];
+  t.deepEqual(doctorIndex(rows, "restamp-dates", { stamp: "260102030405Z" }).map((r) => r.revoked), ["260102030405Z,keyCompromise", "260102030405Z", ""]);
+  t.deepEqual(doctorIndex(rows, "strip-reasons").map((r) => r.revoked), ["250101000000Z", "250101000000Z", ""]);
+  t.deepEqual(doctorIndex(rows, "faithful"), rows);
+  t.throws(() => doctorIndex(rows, "restamp-dates"), { message: /needs the CRL's time/ });
+
+  const clock = new VirtualClock("2026-01-02T03:04:05Z");
+  const ca = await OpensslCa.create({ clock, crl: { entries: "restamp-dates" } });
+  t.teardown(() => ca.close());
+  const a = await ca.issue({ csrPem: (await makeCsr("Erin")).pem, profile: "authentication", holder });
+  const revoked = await ca.revoke({ serial: a.serial, reason: "keyCompromise", role: "operator" });
+  const entry = parseCrl(await ca.crl()).entries.get(normSerial(a.serial))!;
+  t.is(entry.revocationDate.toISOString(), "2026-01-02T03:04:05.000Z");
+  t.is(opensslTime(entry.revocationDate), "260102030405Z");
+  t.is(entry.reason, 1); // keyCompromise
+  t.deepEqual((await ca.status(a.serial)).revokedAt, revoked.revokedAt); // the CA's own record keeps its time
+  t.regex(ca.provenance().crl!.note ?? "", /^from a copy of index\.txt the adapter restamped with the CRL's time \(index-crl\.txt; crl\.entries: restamp-dates\)/);
 });

@@ -1,5 +1,5 @@
 import test from "ava";
-import { execFile, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -331,4 +331,32 @@ export async function createAdapter() {
   t.is(report.verdict, "incomplete");
   t.true(report.checks.some((c: { id: string; cause: string }) => c.id === "RUN-INCOMPLETE" && c.cause === "harness"));
   t.is((await parseJUnit(join(dir, "out", "junit.xml"))).status, "FAIL");
+});
+
+test("certify interrupted (SIGINT) writes its reports from what it judged so far: incomplete, exit 130", async (t) => {
+  const dir = tmp();
+  const child = spawn(process.execPath, [join(root, "bin/cardloop.js"), "certify", "--ca", "embedded", "--out", join(dir, "out")], { cwd: root, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  t.teardown(() => {
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  });
+  let stderr = "";
+  const firstCheck = new Promise<void>((done) =>
+    child.stderr!.on("data", (b: Buffer) => {
+      stderr += b.toString();
+      if (/^\[ ?1\/\d+\]/m.test(stderr)) done();
+    }),
+  );
+  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+  // (a child that exits before its first check fails the test below, not by a hang)
+  await Promise.race([firstCheck, exited]);
+  child.kill("SIGINT");
+  t.is(await exited, 130, stderr);
+  const report = JSON.parse(readFileSync(join(dir, "out", "certify.json"), "utf8"));
+  t.is(report.verdict, "incomplete");
+  t.true(report.checks.some((c: { outcome: string }) => c.outcome === "pass"), "what was judged before the interruption is kept");
+  t.true(report.checks.some((c: { id: string }) => c.id === "RUN-INCOMPLETE"));
 });

@@ -285,6 +285,20 @@ test("OCSP answering tryLater to every poll of one revocation is not judged eith
   t.regex(all.message, /^none of \d+ looks at OCSP told anything/);
 });
 
+test("OCSP answering 503 or 502 to every poll of one revocation: not judged (the CA cannot serve, a gateway), not a fault that fails it as never shown", async (t) => {
+  for (const [status, cause] of [[503, "throttled"], [502, "unreachable"]] as const) {
+    const inner = await createEmbeddedAdapter();
+    t.teardown(() => inner.close());
+    const unavailable = () => Promise.reject(new CaError(status, "ocsp-http", `OCSP POST answered HTTP ${status}`));
+    const x = (await run(ocspFor(inner, (n) => (n === 2 ? unavailable : undefined)), ["PROP-OCSP"], SHORT))["PROP-OCSP"];
+    t.is(x.outcome, "error", `${status}: ${x.message}`);
+    t.is(x.cause, cause, String(status));
+    const d = dist(x);
+    t.is(d.neverShown, 0, String(status));
+    t.is(d.notJudged, 1, String(status));
+  }
+});
+
 test("a 429 on the first poll of each revocation: seen within the threshold on the next, still a pass", async (t) => {
   const inner = await createEmbeddedAdapter();
   t.teardown(() => inner.close());
@@ -357,7 +371,7 @@ test("the evidence always carries p50, p95 and max, and the judged percentile wh
   t.is(d.maxMs, Math.max(...(d.delaysMs as number[])));
 });
 
-test("fx.batch(): each rejection's error object, in the order of the messages", async (t) => {
+test("fx.batch(): each refused request's error object", async (t) => {
   const inner = await createEmbeddedAdapter();
   t.teardown(() => inner.close());
   let n = 0;
@@ -365,11 +379,11 @@ test("fx.batch(): each rejection's error object, in the order of the messages", 
   const fx = new Fixtures(ca, clock, { ...DEFAULT_OPTIONS, concurrency: 4 }, DEFAULT_POLICY);
   const b = await fx.batch();
   t.is(b.issued.length, 2);
-  t.is(b.errors.length, 2);
-  t.is(b.rejections.length, b.errors.length);
-  b.rejections.forEach((e, i) => {
+  t.is(b.rejections.length, 2);
+  t.is(b.issued.length + b.rejections.length, 4);
+  for (const e of b.rejections) {
     t.true(e instanceof CaError);
     t.like(e as CaError, { status: 400, reason: "too-busy" });
-    t.is(b.errors[i], (e as Error).message);
-  });
+    t.regex((e as Error).message, /refused for the test/);
+  }
 });

@@ -220,7 +220,7 @@ function answering(inner: EmbeddedCa, a: Answering) {
 const withOcsp = (inner: CaAdapter, ocsp: (request: Uint8Array) => Promise<Uint8Array>) => wrap(inner, { ocsp });
 const always = (status: number) => async () => errorResponse(status);
 const transportError = () => Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" });
-const throttledOcsp = (method?: "POST" | "GET"): Refusal => ({ op: "ocsp", when: (q) => !method || (q as { method: string }).method === method, status: 429, reason: "throttled", message: "too many requests" });
+const throttledOcsp = (method?: "POST" | "GET"): Refusal<"ocsp"> => ({ op: "ocsp", when: (q) => !method || q.method === method, status: 429, reason: "throttled", message: "too many requests" });
 
 test("OCSP-POST: an answer for another issuer's CertID fails; a throttled or unreachable responder is not judged; a refused POST fails, with what was sent", async (t) => {
   const inner = await embedded(t);
@@ -244,6 +244,27 @@ test("OCSP-POST: an answer for another issuer's CertID fails; a throttled or unr
   t.regex(String(refused.evidence.request), /^[A-Za-z0-9+/]+=*$/);
 });
 
+test("OCSP-POST, OCSP-GOOD: a 503 (the CA cannot serve now), 502 or 504 (a gateway) from the responder is not judged, never a fail nor a skip", async (t) => {
+  const inner = await embedded(t);
+  for (const [status, cause] of [[503, "throttled"], [502, "unreachable"], [504, "unreachable"]] as const) {
+    const r = await run(new RefusingCa(inner, [{ op: "ocsp", status, reason: "ocsp-http", message: `OCSP POST answered HTTP ${status}` }]), ["OCSP-POST", "OCSP-GOOD"]);
+    for (const id of ["OCSP-POST", "OCSP-GOOD"]) {
+      t.is(r[id].outcome, "error", `${status} ${id}: ${r[id].message}`);
+      t.is(r[id].cause, cause, `${status} ${id}`);
+    }
+  }
+});
+
+test("OCSP-POST: a bug in cardloop under the exchange (a TypeError) is not judged (harness), not called an unreachable responder", async (t) => {
+  const inner = await embedded(t);
+  const buggy = withOcsp(inner, async () => {
+    throw new TypeError("cannot read properties of undefined (reading 'der')");
+  });
+  const r = await one(buggy, "OCSP-POST");
+  t.is(r.outcome, "error", r.message);
+  t.is(r.cause, "harness");
+});
+
 test("OCSP-GET: a broken GET fails with the method, the request, the GET path, the error and the serial; a throttled GET is not judged", async (t) => {
   const inner = await embedded(t);
   const broken = await one(new FaultyCa(inner, "broken-ocsp-get"), "OCSP-GET");
@@ -254,7 +275,7 @@ test("OCSP-GET: a broken GET fails with the method, the request, the GET path, t
   t.is(ev.getPath, `/${encodeURIComponent(request)}`);
   t.deepEqual(parseOcspRequest(Buffer.from(request, "base64")).certIds.map((c) => normSerial(c.serialHex)), [ev.serial]);
   t.is(ev.status, 404);
-  t.regex(String(ev.error), /404/);
+  t.regex(String(ev.caMessage), /404/);
   t.regex(String(ev.certificate), /^-----BEGIN CERTIFICATE-----\n/);
   t.regex(broken.message, /^GET failed: /);
   const throttled = await one(new RefusingCa(new FaultyCa(inner, "broken-ocsp-get"), [throttledOcsp("GET")]), "OCSP-GET");
@@ -457,7 +478,7 @@ test("OCSP-REVOKED: a responder throttling (429) every poll of the watched revoc
         return r;
       },
     }),
-    [{ ...throttledOcsp(), when: (q) => revoked.has(ocspRequestSerials((q as { request: Uint8Array }).request)[0]) }],
+    [{ ...throttledOcsp(), when: (q: { request: Uint8Array }) => revoked.has(ocspRequestSerials(q.request)[0]) }],
   );
   const r = await one(ca, "OCSP-REVOKED");
   t.is(r.outcome, "error", r.message);

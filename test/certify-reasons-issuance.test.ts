@@ -530,10 +530,10 @@ test("OCSP-UNAUTHORIZED: the control (this CA's own issuer) unreachable is not j
   t.is(r.cause, "unreachable");
 });
 
-test("OCSP-UNAUTHORIZED: the control throttled (429) or asking for a credential (401) is not judged", async (t) => {
+test("OCSP-UNAUTHORIZED: the control throttled (429, 503), asking for a credential (401) or behind a failing gateway (502) is not judged", async (t) => {
   const inner = await embedded(t);
   const own = (x: { request: Uint8Array }) => !foreignIssuer(inner)(x);
-  for (const [status, cause] of [[429, "throttled"], [401, "credential"]] as const) {
+  for (const [status, cause] of [[429, "throttled"], [401, "credential"], [503, "throttled"], [502, "unreachable"]] as const) {
     const r = await runOne(refusing(inner, { op: "ocsp", when: own, status, reason: "ocsp-http", message: `OCSP responder answered HTTP ${status}` }), "OCSP-UNAUTHORIZED");
     t.is(r.outcome, "error", describe(r));
     t.is(r.cause, cause);
@@ -585,14 +585,20 @@ test("OCSP-NONCE-LENGTH: the control (a 32-octet nonce) unreachable is not judge
   t.is(r.cause, "unreachable");
 });
 
-test("OCSP-NONCE-LENGTH: the control throttled (429) or asking for a credential (401) is not judged", async (t) => {
+test("OCSP-NONCE-LENGTH: the control throttled (429, 503), asking for a credential (401) or behind a failing gateway (504) is not judged", async (t) => {
   const inner = await embedded(t);
   const control = ({ request }: { request: Uint8Array }) => nonceLength(request) === 32;
-  for (const [status, cause] of [[429, "throttled"], [401, "credential"]] as const) {
+  for (const [status, cause] of [[429, "throttled"], [401, "credential"], [503, "throttled"], [504, "unreachable"]] as const) {
     const r = await runOne(refusing(inner, { op: "ocsp", when: control, status, reason: "ocsp-http", message: `OCSP responder answered HTTP ${status}` }), "OCSP-NONCE-LENGTH");
     t.is(r.outcome, "error", describe(r));
     t.is(r.cause, cause);
   }
+});
+
+test("OCSP-NONCE-LENGTH: the control (a 32-octet nonce) refused (400) while the plain POST is answered is not judged, not a skip pointing at OCSP-POST", async (t) => {
+  const control = ({ request }: { request: Uint8Array }) => nonceLength(request) === 32;
+  const ca = refusing(await embedded(t), { op: "ocsp", when: control, status: 400, reason: "ocsp-http", message: "OCSP responder answered HTTP 400" });
+  notJudgedOtherwise(t, await runOne(ca, "OCSP-NONCE-LENGTH"), 400, "ocsp-http");
 });
 
 test("OCSP-NONCE-LENGTH: the correct responder passes (malformedRequest); one echoing 4,096 octets fails", async (t) => {

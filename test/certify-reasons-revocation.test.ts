@@ -1,5 +1,6 @@
 import test, { type ExecutionContext } from "ava";
 import { DEFAULT_POLICY, EventBus, SystemClock } from "../core/index.js";
+import { cfsslRefusal } from "../conformance/adapters/cfssl.js";
 import { createEmbeddedAdapter, type EmbeddedAdapterOptions } from "../conformance/adapters/embedded.js";
 import { FaultyCa, type Fault } from "../conformance/adapters/faulty.js";
 import { RefusingCa, type Refusal, type RefusableOps } from "../conformance/adapters/refusing.js";
@@ -50,7 +51,12 @@ function refuse<K extends keyof RefusableOps>(op: K, r: { status: number; reason
 }
 
 /** The embedded CA with one fault, behind refusals for another reason. */
-const hidden = (fault: Fault, refusals: Refusal[]) => (ca: EmbeddedCa) => new RefusingCa(new FaultyCa(ca, fault, DEFAULT_POLICY), refusals);
+const hidden = (fault: Fault, refusals: Refusal[]) => (ca: EmbeddedCa) => new RefusingCa(new FaultyCa(ca, fault), refusals);
+
+/** A CFSSL error, as the CFSSL adapter throws it (`cfsslRefusal` maps its code and message to the seam's status and reason). */
+function cfssl(code: number, message: string, httpStatus = 400): { status: number; reason: string; message: string } {
+  return { ...cfsslRefusal(code, message, httpStatus), message: `cfssl ${code}: ${message}` };
+}
 
 /** Not judged because the CA refused for another reason than the check's. */
 function refusedOtherwise(t: ExecutionContext, r: CheckResult, status: number, reason: string) {
@@ -111,12 +117,12 @@ test("on the correct embedded CA every renewal and revocation check passes, with
   t.like(by("REV-UNKNOWN-SERIAL").evidence, { status: 404, reason: "not-found", after: { status: "unknown" } });
   t.regex(String(by("REV-UNKNOWN-SERIAL").evidence.caMessage), /no certificate with serial/);
   t.like(by("REV-DUPLICATE").evidence, { status: 409, reason: "already-revoked" });
-  t.like(by("REV-AUTH-WRONG-CODE").evidence, { status: 403, reason: "forbidden", statusAfter: "good", control: { revoked: true, statusAfter: "revoked" } });
-  t.like(by("REV-AUTH-ROLE").evidence, { status: 403, reason: "forbidden", statusAfter: "good", control: { revoked: true, statusAfter: "revoked" } });
+  t.like(by("REV-AUTH-WRONG-CODE").evidence, { status: 403, reason: "forbidden", statusAfter: "good", control: { revoked: "revoked", statusAfter: "revoked" } });
+  t.like(by("REV-AUTH-ROLE").evidence, { status: 403, reason: "forbidden", statusAfter: "good", control: { revoked: "revoked", statusAfter: "revoked" } });
   t.is(by("REV-AUTH-LOCKOUT").message, "stopped after 5 wrong codes (refused with 429), not before");
   // the right code revoked a fresh certificate first (the control), and a fresh one again after the limit: the 429 was the lockout's
-  t.like(by("REV-AUTH-LOCKOUT").evidence, { control: { revoked: true, statusAfter: "revoked" }, afterLimit: { rightRefused: { status: 429, reason: "too-many-attempts" } }, addressProbe: { revoked: true } });
-  t.like(by("REV-UNKNOWN-SERIAL").evidence, { control: { revoked: true, statusAfter: "revoked" } });
+  t.like(by("REV-AUTH-LOCKOUT").evidence, { control: { revoked: "revoked", statusAfter: "revoked" }, afterLimit: { rightRefused: { status: 429, reason: "too-many-attempts" } }, addressProbe: { throttled: false } });
+  t.like(by("REV-UNKNOWN-SERIAL").evidence, { control: { revoked: "revoked", statusAfter: "revoked" } });
   t.like(by("REN-AUTHORISED").evidence, { control: { renewed: true } });
   const attempts = by("REN-AUTHORISED").evidence.attempts as Array<Record<string, unknown>>;
   t.deepEqual(attempts.map((a) => [a.status, a.reason, a.aboutAuthority]), [[403, "renewal-unauthorised", true], [403, "bad-proof", true]]);
@@ -213,13 +219,13 @@ test("REN-AUTHORISED: the holder's own renewal refused for another reason (413) 
 });
 
 test("REN-AUTHORISED: a CA certifying a key of its own leaves no old key to prove with: skipped, pointing at ISS-PUBLIC-KEY", async (t) => {
-  const r = await one(t, "REN-AUTHORISED", (ca) => new FaultyCa(ca, "substitute-key", DEFAULT_POLICY));
+  const r = await one(t, "REN-AUTHORISED", (ca) => new FaultyCa(ca, "substitute-key"));
   t.is(r.outcome, "skip", r.message);
   t.regex(r.message, /see ISS-PUBLIC-KEY/);
 });
 
 test("REN-AUTHORISED: a CA renewing without proof still fails", async (t) => {
-  const r = await one(t, "REN-AUTHORISED", (ca) => new FaultyCa(ca, "renew-without-proof", DEFAULT_POLICY));
+  const r = await one(t, "REN-AUTHORISED", (ca) => new FaultyCa(ca, "renew-without-proof"));
   t.is(r.outcome, "fail");
   t.regex(r.message, /^renewed for a caller with no proof/);
 });
@@ -240,13 +246,15 @@ test("REV-REASONS: a refusal of the reason itself fails, in every CA's words; CF
   t.is(openssl.message, "privilegeWithdrawn refused (400 unsupported-reason)");
   const policy = await one(t, "REV-REASONS", refusing(403, "reason-not-allowed", "the policy does not let the holder revoke with reason privilegeWithdrawn"));
   t.is(policy.outcome, "fail");
-  // CFSSL's "Invalid reason code" as the CFSSL adapter maps it (cfsslRefusal): about the reason
-  const cfssl = await one(t, "REV-REASONS", refusing(400, "unsupported-reason", "cfssl 400: Invalid reason code"));
-  t.is(cfssl.outcome, "fail");
-  t.is(cfssl.message, "privilegeWithdrawn refused (400 unsupported-reason)");
+  // CFSSL's "Invalid reason code" as the CFSSL adapter maps it: about the reason
+  const invalid = cfssl(400, "Invalid reason code");
+  const cfsslReason = await one(t, "REV-REASONS", refusing(invalid.status, invalid.reason, invalid.message));
+  t.is(cfsslReason.outcome, "fail");
+  t.is(cfsslReason.message, `privilegeWithdrawn refused (${invalid.status} ${invalid.reason})`);
   // a generic CFSSL code the adapter could not place is not about the reason
-  const cfsslOther = await one(t, "REV-REASONS", refusing(400, "cfssl-400", "cfssl 400: Unable to parse revocation request"));
-  refusedOtherwise(t, cfsslOther, 400, "cfssl-400");
+  const unparsed = cfssl(400, "Unable to parse revocation request");
+  const cfsslOther = await one(t, "REV-REASONS", refusing(unparsed.status, unparsed.reason, unparsed.message));
+  refusedOtherwise(t, cfsslOther, unparsed.status, unparsed.reason);
 });
 
 test("REV-UNKNOWN-SERIAL: a CA acknowledging unknown serials, behind a 400 about the answers (the reported case), is not given a pass", async (t) => {
@@ -260,7 +268,7 @@ test("REV-UNKNOWN-SERIAL: a CA acknowledging unknown serials, behind a 400 about
   const role = await one(t, "REV-UNKNOWN-SERIAL", hidden("ack-unknown-serial", [refuse("revoke", { status: 403, reason: "forbidden", message: "revocation by the operator needs the operator token, not the RA's" })]));
   refusedOtherwise(t, role, 403, "forbidden");
   // and a CA acknowledging them still fails
-  const acked = await one(t, "REV-UNKNOWN-SERIAL", (ca) => new FaultyCa(ca, "ack-unknown-serial", DEFAULT_POLICY));
+  const acked = await one(t, "REV-UNKNOWN-SERIAL", (ca) => new FaultyCa(ca, "ack-unknown-serial"));
   t.is(acked.outcome, "fail");
 });
 
@@ -271,12 +279,17 @@ const refusingUnknown = (status: number, reason: string, message: string) => (ca
 };
 
 test("REV-UNKNOWN-SERIAL: CFSSL's certdb 'certificate not found' passes; its code with another message does not", async (t) => {
-  // CFSSL's "certificate not found" as the CFSSL adapter maps it (cfsslRefusal)
-  const cfssl = await one(t, "REV-UNKNOWN-SERIAL", refusingUnknown(404, "unknown-serial", "cfssl 11200: failed to revoke the certificate: certificate not found"));
-  t.is(cfssl.outcome, "pass", cfssl.message);
-  // a 404 with a reason that is not about the serial (a route the CA does not have) teaches nothing
-  const other = await one(t, "REV-UNKNOWN-SERIAL", refusingUnknown(404, "cfssl-11200", "cfssl 11200: no such authority key"));
-  refusedOtherwise(t, other, 404, "cfssl-11200");
+  // CFSSL's "certificate not found" as the CFSSL adapter maps it
+  const notFound = cfssl(11200, "failed to revoke the certificate: certificate not found");
+  const found = await one(t, "REV-UNKNOWN-SERIAL", refusingUnknown(notFound.status, notFound.reason, notFound.message));
+  t.is(found.outcome, "pass", found.message);
+  // its certdb code with a message that is not about the serial teaches nothing
+  const noKey = cfssl(11200, "no such authority key");
+  const other = await one(t, "REV-UNKNOWN-SERIAL", refusingUnknown(noKey.status, noKey.reason, noKey.message));
+  refusedOtherwise(t, other, noKey.status, noKey.reason);
+  // nor does a 404 whose reason is not about the serial
+  const route = await one(t, "REV-UNKNOWN-SERIAL", refusingUnknown(404, "no-such-route", "no such authority key"));
+  refusedOtherwise(t, route, 404, "no-such-route");
 });
 
 test("REV-UNKNOWN-SERIAL: a CA answering 404 to every revocation (a route it does not have) is not given a pass: the control for an issued serial gets 404 too", async (t) => {
@@ -316,7 +329,7 @@ test("REV-DUPLICATE: a CA acknowledging a second revocation, behind a 403 for th
   refusedOtherwise(t, r, 403, "forbidden");
   t.like(r.evidence, { before: { status: "revoked" }, after: { status: "revoked" } });
   // and acknowledging it still fails
-  const acked = await one(t, "REV-DUPLICATE", (ca) => new FaultyCa(ca, "ack-duplicate", DEFAULT_POLICY));
+  const acked = await one(t, "REV-DUPLICATE", (ca) => new FaultyCa(ca, "ack-duplicate"));
   t.is(acked.outcome, "fail");
   t.is(acked.message, "the CA acknowledged revoking an already revoked certificate");
 });
@@ -336,7 +349,7 @@ test("REV-HOLD-RELEASE: a release that does nothing, behind a refusal for anothe
   refusedOtherwise(t, r, 400, "bad-serial");
   t.like(r.evidence, { onHold: { status: "on-hold" }, after: { status: "on-hold" } });
   // and a release that does nothing still fails
-  const noop = await one(t, "REV-HOLD-RELEASE", (ca) => new FaultyCa(ca, "release-noop", DEFAULT_POLICY));
+  const noop = await one(t, "REV-HOLD-RELEASE", (ca) => new FaultyCa(ca, "release-noop"));
   t.is(noop.outcome, "fail");
   t.regex(noop.message, /^after release the certificate is on-hold/);
 });
@@ -435,8 +448,39 @@ test("REV-AUTH-LOCKOUT: the right code refused after the limit because the whole
   t.like(r.evidence, { afterLimit: { rightRefused: { status: 429, reason: "too-many-attempts" } }, addressProbe: { status: 429, reason: "too-many-attempts" } });
 });
 
+test("REV-AUTH-LOCKOUT: after the limit, a probe refused for another reason tells neither lockout nor address throttling: not judged", async (t) => {
+  // The guessed certificate answers 429 once its guesser has spent n wrong codes; the fresh certificate of the probe
+  // that would tell a lockout from address-wide throttling is refused for something else (403).
+  const n = DEFAULT_POLICY.maxFailedAttempts;
+  let wrongSeen = 0;
+  let guessed: string | undefined;
+  const r = await one(
+    t,
+    "REV-AUTH-LOCKOUT",
+    (ca) => {
+      const rec = recorded(ca);
+      const answer = (q: RevokeRequest): "429" | "403" | undefined => {
+        if (rec.wrong(q)) {
+          wrongSeen++;
+          guessed = q.serial;
+          return undefined;
+        }
+        if (wrongSeen < 2 * n - 1) return undefined;
+        return q.serial === guessed ? "429" : "403";
+      };
+      return new RefusingCa(rec.adapter, [
+        refuse("revoke", { when: (q) => q.role === "holder" && answer(q) === "429", status: 429, reason: "too-many-attempts", message: "locked: try again in 5 s" }),
+        refuse("revoke", { when: (q) => q.role === "holder" && wrongSeen >= 2 * n - 1 && q.serial !== guessed, status: 403, reason: "forbidden", message: "revocations paused for maintenance" }),
+      ]);
+    },
+    { maxFailedAttempts: 1_000_000 },
+  );
+  refusedOtherwise(t, r, 403, "forbidden");
+  t.regex(r.message, /probe telling certificate from address throttling/);
+});
+
 test("REV-AUTH-LOCKOUT: a CA accepting any holder code fails: a wrong code revoked the certificate", async (t) => {
-  const r = await one(t, "REV-AUTH-LOCKOUT", (ca) => new FaultyCa(ca, "ignore-holder-code", DEFAULT_POLICY));
+  const r = await one(t, "REV-AUTH-LOCKOUT", (ca) => new FaultyCa(ca, "ignore-holder-code"));
   t.is(r.outcome, "fail", r.message);
   t.regex(r.message, /^a wrong code revoked the certificate/);
   t.like(r.evidence, { afterFewer: { wrongAccepted: 1, statusAfter: "revoked" } });
@@ -486,6 +530,43 @@ test("REV-AUTH-ROLE: a CA refusing every representative with 403 is not shown to
   t.is(r.cause, "refused-otherwise");
   t.like(r.evidence, { status: 403, control: { status: 403 } });
   // and the CA accepting any representative's code still fails
-  const any = await one(t, "REV-AUTH-ROLE", (ca) => new FaultyCa(ca, "ignore-representative-code", DEFAULT_POLICY));
+  const any = await one(t, "REV-AUTH-ROLE", (ca) => new FaultyCa(ca, "ignore-representative-code"));
   t.is(any.outcome, "fail");
+});
+
+// ------------------------------------------------------------------ statuses that say nothing about the request
+
+test("REV-REASONS: a 503 (the CA cannot serve now) or a 502 (a gateway) is not judged, never a refusal of the reason", async (t) => {
+  const failing = (status: number, reason: string) => (ca: EmbeddedCa) =>
+    new RefusingCa(ca, [refuse("revoke", { when: (q) => q.reason === "privilegeWithdrawn", status, reason, message: "try again shortly" })]);
+  const unavailable = await one(t, "REV-REASONS", failing(503, "unavailable"));
+  t.is(unavailable.outcome, "error", unavailable.message);
+  t.is(unavailable.cause, "throttled");
+  const gateway = await one(t, "REV-REASONS", failing(502, "bad-gateway"));
+  t.is(gateway.outcome, "error", gateway.message);
+  t.is(gateway.cause, "unreachable");
+  // a 500 is still the CA failing a well-formed request
+  const broken = await one(t, "REV-REASONS", failing(500, "internal"));
+  t.is(broken.outcome, "fail", broken.message);
+});
+
+test("LIFECYCLE-SCENARIO: a step answered 503 is not judged; a step answered 500 is a CA defect resting on that step", async (t) => {
+  const failing = (status: number, reason: string) => (ca: EmbeddedCa) => new RefusingCa(ca, [refuse("revoke", { status, reason, message: "the CA cannot revoke now" })]);
+  const unavailable = await one(t, "LIFECYCLE-SCENARIO", failing(503, "unavailable"));
+  t.is(unavailable.outcome, "error", unavailable.message);
+  t.is(unavailable.cause, "throttled");
+  const broken = await one(t, "LIFECYCLE-SCENARIO", failing(500, "internal"));
+  t.is(broken.outcome, "fail", broken.message);
+  t.regex(broken.message, /^after renew: the CA failed a well-formed request \(500 internal/);
+  t.deepEqual(broken.evidence.restsOn, ["revocation"]);
+});
+
+test("REV-LOCKOUT-HOLDER: a control the CA acknowledges without revoking is not judged", async (t) => {
+  const r = await one(t, "REV-LOCKOUT-HOLDER", (ca) =>
+    altered(ca, { revoke: async (q) => (q.role === "holder" ? { serial: q.serial, status: "revoked", reason: q.reason, revokedAt: new Date() } : ca.revoke(q)) }),
+  );
+  t.is(r.outcome, "error", r.message);
+  t.is(r.cause, "refused-otherwise");
+  t.regex(r.message, /was acknowledged, but the certificate is good: the control did not revoke/);
+  t.like(r.evidence, { control: { revoked: "revoked", statusAfter: "good" } });
 });

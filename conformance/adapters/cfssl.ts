@@ -234,6 +234,12 @@ export class CfsslCa implements CaAdapter {
     ].join("; ");
     const afterRevoke = this.opts.ocsp?.refreshAfterRevoke ?? true;
     const delay = this.opts.ocsp?.refreshDelayMs ?? 0;
+    // When the adapter runs gencrl and the refresh cycle: said alike where the artefact and its publication are described.
+    const gencrlRuns =
+      (this.opts.crl?.regenerate ?? "on-request") === "never" ? "once, on the first fetch (crl.regenerate: never: that CRL is served unchanged after)" : "afresh for every fetch";
+    const refreshRuns =
+      "at start, after each signing" +
+      (afterRevoke ? ` and after each revocation${delay ? ` (${delay} ms later)` : ""}` : " only (ocsp.refreshAfterRevoke: false: a revocation reaches OCSP with the next signing)");
     return {
       issuance: { by: "ca", how: sign, note: "cfssl serve records the certificate in its certdb (certs.db); it caps no validity at the card's expiry" },
       renewal: {
@@ -253,25 +259,23 @@ export class CfsslCa implements CaAdapter {
         note:
           "this CFSSL (1.2.0) makes no CRL from its certdb (no `cfssl crl`, no /api/v1/cfssl/crl; /api/v1/cfssl/gencrl, like the command, takes bare serials): " +
           "the adapter lists the revoked serials, so the entries carry no reason, their revocation date is the time of generation, and the CRL has no CRL number; " +
-          `${(this.opts.crl?.regenerate ?? "on-request") === "never" ? "made on the first fetch and served unchanged (crl.regenerate: never)" : "made afresh for every fetch"}, ` +
-          "served at /crl by the adapter's 127.0.0.1 front (the certificates' CRL distribution point)",
+          `made ${gencrlRuns}, served at /crl by the adapter's 127.0.0.1 front (the certificates' CRL distribution point)`,
       },
       ocsp: {
         by: "ca",
         how: refresh,
         note:
-          "CFSSL's own responses, pre-signed from its certdb and served by its own responder; the adapter runs this cycle, as a deployment's cron would, after each signing" +
-          (afterRevoke ? ` and after each revocation${delay ? ` (${delay} ms later)` : ""}` : " only (ocsp.refreshAfterRevoke: false: a revocation reaches OCSP with the next signing)") +
-          ", and restarts ocspserve to load them; POST and GET go straight to ocspserve",
+          `CFSSL's own responses, pre-signed from its certdb and served by its own responder; the adapter runs this cycle, as a deployment's cron would, ${refreshRuns}, ` +
+          "and restarts ocspserve to load them; POST and GET go straight to ocspserve",
       },
       "crl-publication": {
         by: "adapter",
-        how: "the adapter's gencrl on every fetch",
+        how: `the adapter's gencrl, run ${gencrlRuns}`,
         note: "CFSSL publishes no CRL by itself: when a revocation reaches the CRL is the adapter's doing here",
       },
       "ocsp-publication": {
         by: "adapter",
-        how: afterRevoke ? `the refresh cycle run by the adapter ${delay ? `${delay} ms ` : ""}after each signing and revocation` : "the refresh cycle run once, at start (ocsp.refreshAfterRevoke: false)",
+        how: `the refresh cycle, run by the adapter ${refreshRuns}`,
         note: "ocsprefresh/ocspdump/ocspserve are CFSSL's, but when they run is the adapter's doing here, a deployment's cron in the field: propagation measured here is not the deployment's",
       },
     };

@@ -1,5 +1,5 @@
-import { CARDLOOP_VERSION, SystemClock, type Clock } from "../../core/index.js";
-import { EmbeddedCa, startCaServer, type CaIdentity, type CaServer, type EmbeddedCaOptions, type Provenance } from "../../simulator/ca/index.js";
+import { SystemClock, type Clock } from "../../core/index.js";
+import { EMBEDDED_CA_SOFTWARE, EmbeddedCa, startCaServer, type CaIdentity, type CaServer, type EmbeddedCaOptions, type Provenance } from "../../simulator/ca/index.js";
 
 export interface EmbeddedAdapterOptions extends Omit<EmbeddedCaOptions, "clock"> {
   clock?: Clock;
@@ -12,9 +12,6 @@ export interface EmbeddedAdapterOptions extends Omit<EmbeddedCaOptions, "clock">
 
 /** The embedded CA as certify's adapter: the CA itself, saying what it is and that it makes everything itself. */
 export type EmbeddedAdapter = EmbeddedCa & { identity(): Promise<CaIdentity>; provenance(): Provenance };
-
-/** What the served CA answers at GET /api/v1/info (simulator/ca/http.ts); test/adapter-provenance checks they agree. */
-const SOFTWARE = "cardloop embedded CA";
 
 /**
  * Everything is the CA's own: certify calls the CA's methods in this process
@@ -64,6 +61,7 @@ export async function createEmbeddedAdapter(options: EmbeddedAdapterOptions = {}
       await close();
     };
   }
-  const identity: CaIdentity = { software: SOFTWARE, version: CARDLOOP_VERSION, ...(server ? { url: server.url } : {}) };
+  // what the served CA answers at GET /api/v1/info, and where it is served
+  const identity: CaIdentity = { ...EMBEDDED_CA_SOFTWARE, ...(server ? { url: server.url } : {}) };
   return Object.assign(ca, { identity: async () => identity, provenance: embeddedProvenance });
 }

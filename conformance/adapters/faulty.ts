@@ -120,7 +120,13 @@ export class FaultyCa implements CaAdapter {
     private readonly policy: LifecyclePolicy = DEFAULT_POLICY,
   ) {
     this.name = `${inner.name} with fault ${fault}`;
+    // The inner CA's, only where it has them (the fault is this wrapper's, what answers is still that CA): the runner says "unknown" otherwise.
+    if (inner.identity) this.identity = () => inner.identity!();
+    if (inner.provenance) this.provenance = () => inner.provenance!();
   }
+
+  identity?: () => Promise<CaIdentity>;
+  provenance?: () => Provenance;
 
   capabilities(): CaCapabilities {
     return this.inner.capabilities();
@@ -128,15 +134,6 @@ export class FaultyCa implements CaAdapter {
 
   credentials(): CaCredentials {
     return this.inner.credentials?.() ?? {};
-  }
-
-  /** The inner CA's: the fault is this wrapper's, what answers is still that CA. */
-  identity(): Promise<CaIdentity> {
-    return this.inner.identity?.() ?? Promise.resolve({ software: "unknown" });
-  }
-
-  provenance(): Provenance {
-    return this.inner.provenance?.() ?? {};
   }
 
   /** The inner CA's own credential, which a faulty CA hands to callers that brought none. */

@@ -20,16 +20,6 @@ import { splitPem } from "../../pki/index.js";
 import { ocspOverHttp } from "./loopback-http.js";
 import { publicUrl } from "./public-url.js";
 
-export { publicUrl };
-
-/**
- * What HttpCa can tell of the CA behind a URL. `server`: the HTTP Server
- * header, for a CA that does not say what it is (software "unknown").
- */
-export interface HttpCaIdentity extends CaIdentity {
-  server?: string;
-}
-
 export interface HttpAdapterOptions {
   /** Base URL of a served embedded CA (`cardloop ca serve`), e.g. http://127.0.0.1:8440. */
   url: string;
@@ -68,8 +58,6 @@ export class HttpCa implements CaAdapter {
   private readonly agent: Agent;
   /** What the served CA says of its clock (GET /api/v1/clock): virtual when it only moves when told to. */
   private virtualClock = false;
-  /** Asked once, on first use: GET /api/v1/info. */
-  private identityAsked?: Promise<HttpCaIdentity>;
 
   private constructor(private readonly opts: HttpAdapterOptions) {
     this.base = opts.url.replace(/\/$/, "");
@@ -111,29 +99,16 @@ export class HttpCa implements CaAdapter {
 
   /**
    * The CA's own word (GET /api/v1/info: {software, version}, public and
-   * read-only on `cardloop ca serve`); for a server without it, software
-   * "unknown" with its Server header, if it sends one.
+   * read-only on `cardloop ca serve`); software "unknown" for a server without it.
    */
-  identity(): Promise<HttpCaIdentity> {
-    return (this.identityAsked ??= this.askIdentity());
-  }
-
-  private async askIdentity(): Promise<HttpCaIdentity> {
+  async identity(): Promise<CaIdentity> {
     const url = publicUrl(this.base);
     try {
-      const res = await request(`${this.base}/api/v1/info`, { method: "GET", headers: { accept: "application/json" }, dispatcher: this.agent });
-      const text = await res.body.text();
+      const { json } = await this.call("GET", "/api/v1/info");
       // what a server says of itself goes into reports: one bounded line
-      const said = (v: unknown) => String(v).replace(/\s+/g, " ").slice(0, 200);
-      const server = res.headers.server === undefined ? {} : { server: said(res.headers.server) };
-      let info: Record<string, unknown> = {};
-      try {
-        info = res.statusCode === 200 ? (JSON.parse(text) as Record<string, unknown>) : {};
-      } catch {
-        info = {};
-      }
-      if (typeof info.software !== "string" || !info.software) return { software: "unknown", url, ...server };
-      return { software: said(info.software), ...(typeof info.version === "string" ? { version: said(info.version) } : {}), url, ...server };
+      const said = (v: string) => v.replace(/\s+/g, " ").slice(0, 200);
+      if (typeof json.software !== "string" || !json.software) return { software: "unknown", url };
+      return { software: said(json.software), ...(typeof json.version === "string" ? { version: said(json.version) } : {}), url };
     } catch {
       return { software: "unknown", url };
     }

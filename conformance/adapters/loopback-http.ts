@@ -101,7 +101,7 @@ export function ocspGetUrl(baseUrl: string, der: Uint8Array): string {
 const BODY_QUOTE = 120;
 
 /** The start of a body for a message: text as it is (one line), binary as hex. */
-export function quoteBody(body: Uint8Array): string {
+function quoteBody(body: Uint8Array): string {
   if (body.length === 0) return "empty body";
   const head = body.subarray(0, BODY_QUOTE);
   const more = body.length > head.length ? ` (${body.length} bytes)` : "";

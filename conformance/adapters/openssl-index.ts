@@ -71,15 +71,42 @@ export const INDEX_DOCTORING = {
 } as const;
 export type IndexDoctoring = keyof typeof INDEX_DOCTORING;
 
-/** The rows as `mode` doctors them; `asked`: the serials of the OCSP request (unreadable: none). */
-export function doctorIndex(rows: IndexRow[], mode: IndexDoctoring, asked: () => string[]): IndexRow[] {
+/**
+ * A fault option (`crl.entries`): the copy of index.txt `openssl ca -gencrl`
+ * makes the CRL from instead of the CA's own ("faithful"), and what a report
+ * says of it.
+ */
+export const CRL_ENTRY_DOCTORING = {
+  faithful: undefined,
+  "strip-reasons": "stripped of reasons",
+  "restamp-dates": "restamped with the CRL's time",
+} as const;
+export type CrlEntryDoctoring = keyof typeof CRL_ENTRY_DOCTORING;
+
+/** What the doctoring is given: the serials of the OCSP request (unreadable: none), the CRL's time as openssl writes it. */
+export interface DoctoringInput {
+  asked?: () => string[];
+  stamp?: string;
+}
+
+/** The rows as `mode` doctors them, for `openssl ocsp` (IndexDoctoring) or `openssl ca -gencrl` (CrlEntryDoctoring). */
+export function doctorIndex(rows: IndexRow[], mode: IndexDoctoring | CrlEntryDoctoring, given: DoctoringInput = {}): IndexRow[] {
   if (mode === "drop-valid") return rows.filter((r) => r.status !== "V");
   if (mode === "revoked-as-good") return rows.map((r) => (r.status === "R" ? { ...r, status: "V" as const, revoked: "" } : r));
   if (mode === "strip-reasons") return rows.map((r) => (r.status === "R" ? { ...r, revoked: r.revoked.split(",")[0] } : r));
+  if (mode === "restamp-dates") {
+    const stamp = given.stamp;
+    if (!stamp) throw new Error("restamp-dates needs the CRL's time");
+    return rows.map((r) => {
+      if (r.status !== "R") return r;
+      const why = r.revoked.split(",")[1];
+      return { ...r, revoked: why ? `${stamp},${why}` : stamp };
+    });
+  }
   if (mode !== "good-for-unknown") return rows;
   let serials: string[];
   try {
-    serials = asked();
+    serials = given.asked?.() ?? [];
   } catch {
     serials = [];
   }

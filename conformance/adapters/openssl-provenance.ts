@@ -1,6 +1,6 @@
 import { REVOCATION_REASONS } from "../../core/index.js";
 import type { Provenance } from "../../simulator/ca/index.js";
-import { INDEX_DOCTORING, OPENSSL_REASONS } from "./openssl-index.js";
+import { CRL_ENTRY_DOCTORING, INDEX_DOCTORING, OPENSSL_REASONS } from "./openssl-index.js";
 import type { OpensslOptions } from "./openssl.js";
 
 /**
@@ -52,7 +52,8 @@ function crlProvenance(opts: OpensslOptions): Provenance {
   const crl = opts.crl ?? {};
   const entries = crl.entries ?? "faithful";
   const times = crl.stale ? "-crl_lastupdate <two days ago> -crl_nextupdate <a day ago>" : `-crlsec ${crl.validitySeconds ?? 86400}`;
-  const how = `openssl ca -config ca.cnf${entries === "faithful" ? "" : " -name CA_crl"} -gencrl ${times} -out crl.pem`;
+  const copy = CRL_ENTRY_DOCTORING[entries];
+  const how = `openssl ca -config ca.cnf${copy ? " -name CA_crl" : ""} -gencrl ${times} -out crl.pem`;
   const said = [
     (crl.regenerate ?? "on-request") === "never" ? "made once at start and served unchanged (crl.regenerate: never)" : "made afresh for every fetch",
     "served at /crl by the adapter's 127.0.0.1 front (the certificates' CRL distribution point)",
@@ -61,8 +62,7 @@ function crlProvenance(opts: OpensslOptions): Provenance {
     ...(crl.stale ? ["dated two days back, expired a day ago (crl.stale)"] : []),
   ];
   const doctored = [
-    ...(entries === "strip-reasons" ? ["from a copy of index.txt the adapter stripped of reasons (index-crl.txt; crl.entries: strip-reasons)"] : []),
-    ...(entries === "restamp-dates" ? ["from a copy of index.txt the adapter restamped with the CRL's time (index-crl.txt; crl.entries: restamp-dates)"] : []),
+    ...(copy ? [`from a copy of index.txt the adapter ${copy} (index-crl.txt; crl.entries: ${entries})`] : []),
     ...(crl.number === "reset" ? ["the adapter rewrites crlnumber to 1000 before every -gencrl (crl.number: reset)"] : []),
   ];
   const note = [...doctored, ...said].join("; ");

@@ -22,7 +22,7 @@ import { pemToDer } from "../../pki/index.js";
 import { certInfo, normSerial, ocspRequestSerials } from "../pkix.js";
 import { MALFORMED_REQUEST, ocspOverHttp, startLoopbackServer, type LoopbackServer } from "./loopback-http.js";
 import { lastLines, run, runOk, SerialQueue } from "./process.js";
-import { doctorIndex, formatIndex, OPENSSL_REASONS, opensslTime, parseIndex, parseOpensslTime, REASON_FROM_INDEX, type IndexDoctoring, type IndexRow } from "./openssl-index.js";
+import { CRL_ENTRY_DOCTORING, doctorIndex, formatIndex, OPENSSL_REASONS, opensslTime, parseIndex, parseOpensslTime, REASON_FROM_INDEX, type CrlEntryDoctoring, type IndexDoctoring, type IndexRow } from "./openssl-index.js";
 import { opensslProvenance } from "./openssl-provenance.js";
 
 /** Extension lines of a profile section; null removes a default line (SKI/AKI become "none"). */
@@ -51,7 +51,7 @@ export interface OpensslOptions {
     /** Put the CA's authorityKeyIdentifier on CRLs (default true). */
     aki?: boolean;
     /** What the CRL is generated from: the live index (default) or a doctored copy. */
-    entries?: "faithful" | "strip-reasons" | "restamp-dates";
+    entries?: CrlEntryDoctoring;
   };
   ocsp?: {
     /** Who signs responses: a delegated responder certificate (default), the CA itself, or an unrelated key. */
@@ -369,14 +369,8 @@ ${profileSection("signature")}
   private async generateCrl(): Promise<void> {
     const entries = this.opts.crl?.entries ?? "faithful";
     let section = "CA_default";
-    if (entries !== "faithful") {
-      const stamp = opensslTime(this.clock.now());
-      const doctored = this.rows().map((r) => {
-        if (r.status !== "R") return r;
-        const [when, why] = r.revoked.split(",");
-        return { ...r, revoked: entries === "strip-reasons" ? when : why ? `${stamp},${why}` : stamp };
-      });
-      writeFileSync(this.p("index-crl.txt"), formatIndex(doctored));
+    if (CRL_ENTRY_DOCTORING[entries]) {
+      writeFileSync(this.p("index-crl.txt"), formatIndex(doctorIndex(this.rows(), entries, { stamp: opensslTime(this.clock.now()) })));
       section = "CA_crl";
     }
     if (this.opts.crl?.number === "reset") writeFileSync(this.p("crlnumber"), "1000\n");
@@ -417,7 +411,7 @@ ${profileSection("signature")}
   private ocspIndex(der: Uint8Array): string {
     const mode = this.opts.ocsp?.index ?? "live";
     if (mode === "live") return this.p("index.txt");
-    writeFileSync(this.p("index-ocsp.txt"), formatIndex(doctorIndex(this.rows(), mode, () => ocspRequestSerials(der))));
+    writeFileSync(this.p("index-ocsp.txt"), formatIndex(doctorIndex(this.rows(), mode, { asked: () => ocspRequestSerials(der) })));
     writeFileSync(this.p("index-ocsp.txt.attr"), "unique_subject = no\n");
     return this.p("index-ocsp.txt");
   }

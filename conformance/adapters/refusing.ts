@@ -35,6 +35,9 @@ export interface Refusal<K extends keyof RefusableOps = keyof RefusableOps> {
   message: string;
 }
 
+/** A refusal of any one operation, its `when` typed by that operation's request. */
+export type AnyRefusal = { [K in keyof RefusableOps]: Refusal<K> }[keyof RefusableOps];
+
 /**
  * Wraps any adapter and refuses chosen requests with a chosen status and
  * reason before the CA sees them: a CA that says no for another reason than
@@ -47,7 +50,7 @@ export class RefusingCa implements CaAdapter {
   readonly name: string;
   constructor(
     private readonly inner: CaAdapter,
-    private readonly refusals: Refusal[],
+    private readonly refusals: AnyRefusal[],
   ) {
     this.name = `${inner.name} (refusing ${refusals.map((r) => `${r.op} ${r.status}`).join(", ")})`;
     if (inner.renewalChallenge) this.renewalChallenge = (serial) => this.gate("renewalChallenge", { serial }, () => inner.renewalChallenge!(serial));

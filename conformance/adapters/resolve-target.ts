@@ -117,6 +117,8 @@ export async function resolveAdapter(spec: string, config: Record<string, unknow
     for (const m of ["capabilities", "issue", "renew", "revoke", "release", "status", "crl", "ocsp", "anchors", "close"] as const) {
       if (typeof (ca as unknown as Record<string, unknown>)?.[m] !== "function") throw new UsageError(`adapter from ${path} lacks ${m}()`);
     }
+    // A report names the CA it judged: a module that cannot say what it is, by its path (a frozen adapter stays "unknown").
+    if (typeof ca.identity !== "function" && Object.isExtensible(ca)) ca.identity = async () => ({ software: `module:${abs}` });
     return ca;
   }
   throw new UsageError(`--ca must be embedded, openssl, cfssl, http(s)://URL or module:PATH (got ${spec})`);

@@ -20,35 +20,7 @@ let prepared: Promise<void> | undefined;
  */
 export async function importUserModule(path: string): Promise<Record<string, unknown>> {
   if (typeof CARDLOOP_BUILD !== "undefined") await (prepared ??= prepareForSources(CARDLOOP_BUILD));
-  return withModuleIdentity((await import(pathToFileURL(path).href)) as Record<string, unknown>, path);
-}
-
-type Create = (options: Record<string, unknown>) => unknown;
-
-/**
- * The module with its createAdapter (top-level or on its default export)
- * returning an adapter that says what it is: the module's own identity() when
- * it has one, else "module:PATH", so that a report never names no CA at all.
- */
-function withModuleIdentity(mod: Record<string, unknown>, path: string): Record<string, unknown> {
-  const wrap = (create: unknown) =>
-    typeof create === "function" ? async (options: Record<string, unknown>) => named(await (create as Create)(options), path) : create;
-  const out: Record<string, unknown> = { ...mod, createAdapter: wrap(mod.createAdapter) };
-  const def = mod.default as Record<string, unknown> | undefined;
-  if (def && typeof def === "object" && typeof def.createAdapter === "function") out.default = { ...def, createAdapter: wrap(def.createAdapter) };
-  return out;
-}
-
-function named(adapter: unknown, path: string): unknown {
-  if (adapter === null || typeof adapter !== "object") return adapter; // resolveAdapter says what it lacks
-  const a = adapter as { identity?: unknown };
-  if (typeof a.identity === "function") return adapter;
-  try {
-    a.identity = async () => ({ software: `module:${path}` });
-  } catch {
-    // a frozen adapter: its identity stays unknown
-  }
-  return adapter;
+  return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
 }
 
 async function prepareForSources(build: BuildManifest): Promise<void> {

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { CaError, type IssueRequest, type RevokeRequest } from "../../simulator/ca/index.js";
 import { makeCsr } from "../pkix.js";
 import type { Issued } from "./fixtures.js";
-import { isCaRefusal, notJudged, refusal, refusalEvidence, refusedFor, refusedOtherwise, throttled, Throttling, wrongCode, type ExpectedRefusal } from "./refusals.js";
+import { controlRevokes, unchanged } from "./controls.js";
+import { isCaRefusal, notJudged, readRefusal, refusal, refusalEvidence, refusedFor, refusedOtherwise, throttled, Throttling, waited, wrongCode, type ExpectedRefusal } from "./refusals.js";
 import { fail, NotJudged, pass, Precondition, skip, type Check, type CheckContext } from "./types.js";
 
 /**
@@ -79,8 +80,6 @@ const CHALLENGE_REFUSED: ExpectedRefusal = {
   rules: [{ status: [403, 409, 410], reason: ["bad-challenge", "challenge-expired", "unknown-challenge"] }],
 };
 
-const statusChanged = (a: { status: string; reason?: string }, b: { status: string; reason?: string }) => a.status !== b.status || a.reason !== b.reason;
-
 /** What one attempt got: accepted, or refused with the CA's status and reason. */
 interface Attempt {
   attempt: string;
@@ -97,13 +96,6 @@ const refused = (attempt: string, err: CaError): Attempt => {
   const r = refusalEvidence(err);
   return { attempt, refused: r.status, reason: r.reason, caMessage: r.caMessage };
 };
-
-/** A 4xx the check reads itself (a 401 is the answer it wants), but a 429 is throttling: not judged. */
-function readRefusal(err: unknown): CaError {
-  if (!isCaRefusal(err)) throw err;
-  if (err.status === 429) throw throttled(err);
-  return err;
-}
 
 export const authorisationChecks: Check[] = [
   {
@@ -202,10 +194,10 @@ export const authorisationChecks: Check[] = [
         }
       }
       const after = await ctx.ca.status(serial);
-      const ev: Record<string, unknown> = { serial, reason, attempts: tried, before: before.status, after: after.status, ...(t.waitedMs !== undefined ? { throttledWaitMs: t.waitedMs } : {}) };
+      const ev: Record<string, unknown> = { serial, reason, attempts: tried, before: before.status, after: after.status, ...waited(t) };
       const accepted = tried.filter((x) => x.accepted);
       if (accepted.length) return fail(`the CA revoked as operator with ${accepted[0].attempt}: operator revocation needs the operator's token and the registration answers`, ev);
-      if (statusChanged(before, after)) return fail(`the CA refused (${describeRefusals(tried)}) but the certificate is now ${after.status}`, ev);
+      if (!unchanged(before, after)) return fail(`the CA refused (${describeRefusals(tried)}) but the certificate is now ${after.status}`, ev);
       if (other) throw refusedOtherwise(other.err, other.expected.what, ev);
       // The positive control: with the token and the right answers the operator revokes, so the refusals above were
       // about what was missing, not a CA that lets no operator revoke.
@@ -274,8 +266,7 @@ export const authorisationChecks: Check[] = [
       if (accepted) return skip("a guessed code was accepted, so nothing was left to lock: see REV-AUTH-WRONG-CODE", { ...ev, accepted });
       if (!wrong && firstLockout) {
         // Every guess was refused before its code was checked: the address was throttled already, nothing was locked.
-        const t = throttled(firstLockout);
-        throw new NotJudged(t.why, t.message, t.fix, { ...t.evidence, ...ev });
+        throw throttled(firstLockout, ev);
       }
       if (!locked) throw new Precondition(`the guesser was not locked out after ${guesses} wrong codes, so nothing shows a lockout keeps roles apart: see REV-AUTH-LOCKOUT`, ev);
       return holderStillRevokes(ctx, c, right, holderReason, ev);
@@ -367,20 +358,18 @@ async function issuedWithStationToken(ctx: CheckContext, req: IssueRequest, trie
  * Any refusal means the holder's revocation fails for a reason of its own
  * (a role, a reason, a code the CA does not take), so a refusal after the
  * guesses would show nothing: not judged. A 429 is sorted out as throttling
- * (`revokeAsHolder`).
+ * (`unthrottled`).
  */
 async function holderRevokesUnguessed(ctx: CheckContext, reason: RevokeRequest["reason"]) {
   const c = await ctx.fx.issue("authentication", { holder: ctx.fx.holder("lockout control", `Certify Lockout Org`) });
   if (!ctx.fx.codesFor(c.holder)?.holder) return skip("the CA handed out no holder code: see REV-CANCELLATION-CODES");
-  try {
-    const r = await ctx.fx.revokeAsHolder(c, reason);
-    return { serial: c.issued.serial, revoked: r.status };
-  } catch (err) {
-    if (!isCaRefusal(err)) throw err;
-    throw refusedOtherwise(err, "a revocation by the holder with the right code of a fresh certificate nobody had guessed at (the control)", {
-      control: { serial: c.issued.serial, reason },
-    });
-  }
+  return controlRevokes(ctx, c.issued.serial, ctx.fx.holderRevocation(c, reason), new Throttling(), {
+    what: "the holder's right code on a fresh certificate",
+    refused: "the holder's right code got a refusal",
+    unshown: "not a revocation by the holder with the right code of a fresh certificate nobody had guessed at (the control), so a refusal after someone else's guesses would show nothing",
+    fix: "see the CA's message: the holder's revocation was refused for something else than anyone's guesses (a role, a reason, a code the CA does not take)",
+    evidence: { holderReason: reason },
+  });
 }
 
 /**
@@ -389,18 +378,16 @@ async function holderRevokesUnguessed(ctx: CheckContext, reason: RevokeRequest["
  * whole address (`unthrottled`).
  */
 async function holderStillRevokes(ctx: CheckContext, c: Issued, code: string, reason: RevokeRequest["reason"], ev: Record<string, unknown>) {
-  const serial = c.issued.serial;
   const t = new Throttling();
-  const waited = () => (t.waitedMs !== undefined ? { throttledWaitMs: t.waitedMs } : {});
   try {
-    const r = await ctx.fx.unthrottled(() => ctx.ca.revoke({ serial, reason, role: "holder", code, email: c.holder.email, name: c.holder.name }), t);
-    return pass(`the holder revoked with the right code after ${ev.guesses} wrong guesses by someone else in another role`, { ...ev, ...waited(), revoked: r.status });
+    const r = await ctx.fx.unthrottled(ctx.fx.holderRevocation(c, reason, code), t);
+    return pass(`the holder revoked with the right code after ${ev.guesses} wrong guesses by someone else in another role`, { ...ev, ...waited(t), revoked: r.status });
   } catch (err) {
     // A 429 that `unthrottled` lets through is about this certificate (the address is not throttled): judged.
     if (!isCaRefusal(err)) throw err;
     if (err.status === 401) notJudged(err);
     const r = err;
-    const out = { ...ev, ...waited(), holder: refusalEvidence(r) };
+    const out = { ...ev, ...waited(t), holder: refusalEvidence(r) };
     if (!refusedFor(r, HOLDER_LOCKED_OUT)) throw refusedOtherwise(r, "a revocation by the holder with the right code", out);
     return fail(`the holder's right code was refused (${r.status} ${r.reason}) after someone else's wrong guesses in another role: a guesser can lock the holder out of revoking`, out);
   }

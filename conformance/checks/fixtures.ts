@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { CARD_REVOCATION_REASONS, DEFAULT_REASON_BY_ROLE, reasonAllowed, type Clock, type LifecyclePolicy, type RevokerRole } from "../../core/index.js";
 import {
   CaError,
@@ -13,13 +14,11 @@ import {
   type RevocationResult,
 } from "../../simulator/ca/index.js";
 import { proveRenewal } from "../../simulator/ca/index.js";
-import { DecodeError } from "../../pki/index.js";
 import { buildOcspRequest, certInfo, crlSignedBy, makeCsr, normSerial, parseCrl, parseOcspResponse, type CertInfo, type Csr, type CrlInfo, type KeyAlg, type OcspInfo } from "../pkix.js";
-import { OcspTransportError } from "../adapters/loopback-http.js";
-import { judgeThrown } from "../judgement.js";
+import { firstLine, harnessRefusal } from "../judgement.js";
 import { issueConcurrently, type Batch } from "./batch.js";
 import { revokeAndObserve } from "./observe.js";
-import { CREDENTIAL_FIX, isCaRefusal, notJudged, refusedOtherwise, throttled, Throttling } from "./refusals.js";
+import { CREDENTIAL_FIX, isCaRefusal, notJudged, refusal, refusedOtherwise, throttled, Throttling } from "./refusals.js";
 import { NotJudged, Precondition, type CertifyOptions } from "./types.js";
 
 export interface Issued {
@@ -39,8 +38,6 @@ interface IssueOptions {
   alg?: KeyAlg;
   csr?: Csr;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The longest 429 a check sits out, once: the embedded CA's source budget
@@ -147,19 +144,23 @@ export class Fixtures {
     }
   }
 
-  /** The CA's 429 when a fresh certificate's holder, with the right code, is throttled too: the address is. */
-  private async addressThrottled(): Promise<CaError | undefined> {
+  /**
+   * The CA's 429 when a fresh certificate's holder, with the right code, is
+   * throttled too: the address is. Undefined when the probe revokes (the
+   * 429 was about the certificate). A probe refused otherwise tells neither:
+   * not judged.
+   */
+  async addressThrottled(): Promise<CaError | undefined> {
     const reason = this.reasonFor("holder");
     if (!reason) return undefined;
     const c = await this.issue("authentication");
-    const code = this.codesFor(c.holder)?.holder;
-    if (!code) return undefined;
+    if (!this.codesFor(c.holder)?.holder) return undefined;
     try {
-      await this.ca.revoke({ serial: c.issued.serial, reason, role: "holder", code, email: c.holder.email, name: c.holder.name });
+      await this.holderRevocation(c, reason)();
       return undefined;
     } catch (err) {
       if (err instanceof CaError && err.status === 429) return err;
-      return undefined;
+      throw refusedOtherwise(refusal(err), "a revocation by a fresh certificate's holder with the right code (the probe telling certificate from address throttling)");
     }
   }
 
@@ -233,17 +234,12 @@ export class Fixtures {
     return this.unthrottled(this.holderRevocation(c, reason), t).catch(notJudged);
   }
 
-  /** The holder's revocation request, to send (and, after a 429, send again). */
-  private holderRevocation(c: Issued, reason: RevocationReason): () => Promise<RevocationResult> {
-    return () =>
-      this.ca.revoke({
-        serial: c.issued.serial,
-        reason,
-        role: "holder",
-        code: this.codes.get(c.holder.id)?.holder,
-        email: c.holder.email,
-        name: c.holder.name,
-      });
+  /**
+   * The holder's revocation request (email, name, and `code`: by default the
+   * holder's own), to send (and, after a 429, send again).
+   */
+  holderRevocation(c: Pick<Issued, "issued" | "holder">, reason: RevocationReason, code: string | undefined = this.codesFor(c.holder)?.holder): () => Promise<RevocationResult> {
+    return () => this.ca.revoke({ serial: c.issued.serial, reason, role: "holder", code, email: c.holder.email, name: c.holder.name });
   }
 
   /** The professional card every read-only check looks at: authentication and signature certificates. */
@@ -298,7 +294,14 @@ export class Fixtures {
     return verdict;
   }
 
-  /** An OCSP exchange; over POST a transport failure is judged once, by OCSP-POST. */
+  /**
+   * An OCSP exchange for a check that judges the answer: what the exchange
+   * itself fails on is not that check's to judge. A status that says nothing
+   * about the request (`harnessRefusal`) is not judged; no HTTP answer at all
+   * is thrown on (judgement.ts: unreachable, not judged), as is an answer
+   * that does not decode (the CA's: a fail). Over POST, an HTTP error the
+   * card's plain POST gets too is OCSP-POST's to fail (skip, pointing there).
+   */
   async ocsp(serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" } = {}): Promise<{ request: Uint8Array; response: OcspInfo }> {
     return this.ocspFor(await this.issuerPem(), serials, opts);
   }
@@ -308,38 +311,27 @@ export class Fixtures {
     try {
       return await this.ocspExchange(issuerPem, serials, opts);
     } catch (err) {
-      // a credential or throttling is not about the exchange: not judged, whichever method
-      if (err instanceof CaError && (err.status === 401 || err.status === 429)) notJudged(err);
-      if (err instanceof NotJudged || err instanceof Precondition || err instanceof DecodeError) throw err;
-      const message = (err as Error)?.message?.split("\n")[0] ?? String(err);
-      // no answer at all tells nothing about the responder (OCSP-POST is not judged on it either)
-      if (err instanceof OcspTransportError || judgeThrown(err).cause === "unreachable") {
-        throw new NotJudged("unreachable", `the responder could not be reached: ${message}`, "check that the CA's OCSP responder is running and reachable from here", { method: opts.method ?? "POST" });
-      }
+      const harness = harnessRefusal(err);
+      if (harness) throw harness;
       if (!(err instanceof CaError)) throw err;
-      // OCSP-POST fails on an HTTP refusal of the card's plain request: when that one is refused too, the root cause is judged there
-      if ((opts.method ?? "POST") === "POST" && (await this.plainPostRefused())) throw new Precondition(`OCSP over POST failed (${message}): see OCSP-POST`);
+      // OCSP-POST fails on an HTTP error for the card's plain request: when that one gets one too, the root cause is judged there
+      if ((opts.method ?? "POST") === "POST" && (await this.plainPostRefused())) throw new Precondition(`OCSP over POST failed (${firstLine(err)}): see OCSP-POST`);
       if (err.status >= 500) throw err; // the responder failed this well-formed request: the CA's (judgement.ts)
       throw refusedOtherwise(err, "an OCSPResponse to a well-formed request", { method: opts.method ?? "POST" });
     }
   }
 
-  /** Whether the POST OCSP-POST judges (the card's authentication certificate, no nonce) is answered with an HTTP error now. */
+  /** Whether the POST OCSP-POST judges (the card's authentication certificate, no nonce) gets an HTTP error OCSP-POST fails on now. */
   private async plainPostRefused(): Promise<boolean> {
     try {
       await this.ocspExchange(await this.issuerPem(), [(await this.auth()).issued.serial], { method: "POST" });
       return false;
     } catch (err) {
-      return err instanceof CaError && err.status !== 401 && err.status !== 429;
+      return err instanceof CaError && !harnessRefusal(err);
     }
   }
 
-  /** An OCSP exchange whose transport failure is the caller's to judge (OCSP-POST, propagation). */
-  async ocspRaw(serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" } = {}): Promise<{ request: Uint8Array; response: OcspInfo }> {
-    return this.ocspExchange(await this.issuerPem(), serials, opts);
-  }
-
-  /** One OCSP exchange as it is: no 401/429 or transport sorting (the caller judges). */
+  /** One OCSP exchange as it is: no sorting of what it fails on (the caller judges: propagation's looks). */
   async ocspExchange(issuerPem: string, serials: string[], opts: { nonce?: Uint8Array; method?: "POST" | "GET" }): Promise<{ request: Uint8Array; response: OcspInfo }> {
     const request = buildOcspRequest(issuerPem, serials, opts.nonce);
     const der = await this.ca.ocsp(request, opts.method ?? "POST");

@@ -1,4 +1,6 @@
 import { createHash, verify as verifySig } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { reasonAllowed } from "../../core/index.js";
 import { Certificate, pemToDer, publicKeyOf, validate, type ValidationResult, type Usage } from "../../pki/index.js";
 import { PivCard } from "../../simulator/card/index.js";
 import { MemoryReader, type Reader } from "../../simulator/reader/index.js";
@@ -15,9 +17,9 @@ import {
 } from "../../simulator/terminal/index.js";
 import { CaError, type Artefact, type IssuedCertificate, type RevocationReason } from "../../simulator/ca/index.js";
 import { TerminalRefusal } from "../../simulator/terminal/index.js";
-import { DecodeError } from "../../pki/index.js";
+import { firstLine, harnessRefusal, judgeThrown } from "../judgement.js";
 import { normSerial } from "../pkix.js";
-import { notJudged } from "./refusals.js";
+import { isCaRefusal } from "./refusals.js";
 import { fail, pass, Precondition, type Check, type CheckContext, type Verdict } from "./types.js";
 
 /**
@@ -134,19 +136,22 @@ export const lifecycleChecks: Check[] = [
       } catch (err) {
         if (err instanceof Failed) return failed(err.message, { steps }, err.restsOn);
         const after = steps.length ? `after ${steps[steps.length - 1].step}: ` : "";
-        const refused = caRefusal(err);
-        if (refused) {
-          // A credential certify lacks, or the CA throttling certify: nothing about the lifecycle (not judged).
-          if (refused.status === 401 || refused.status === 429) notJudged(refused);
+        // The CA's own error, also where a terminal passed it on.
+        const thrown = caRefusal(err) ?? err;
+        // A step refused (a 4xx other than a credential certify lacks, 401, or throttling, 429): the CA refused what the
+        // policy allows.
+        if (isCaRefusal(thrown) && !harnessRefusal(thrown)) {
           return failed(
-            `${after}the CA refused a step of the lifecycle the policy allows (${refused.status} ${refused.reason}: ${refused.message.split("\n")[0]})`,
-            { steps, step: progress.step, status: refused.status, reason: refused.reason },
+            `${after}the CA refused a step of the lifecycle the policy allows (${thrown.status} ${thrown.reason}: ${firstLine(thrown)})`,
+            { steps, step: progress.step, status: thrown.status, reason: thrown.reason },
             progress.restsOn,
           );
         }
-        if (err instanceof DecodeError) return failed(`${after}the CA's answer does not decode: ${err.message}`, { steps, step: progress.step }, progress.restsOn);
-        // Precondition, NotJudged, an unreachable CA, a bug in cardloop: judgement.ts says what each means.
-        throw err;
+        // A CA defect (a 5xx, an answer that does not decode) rests on the failing step; anything else (Precondition,
+        // NotJudged, a 401, 429, 502, 503 or 504, an unreachable CA, a bug in cardloop) is as judgement.ts says.
+        const j = judgeThrown(thrown);
+        if (j.outcome === "fail") return failed(`${after}${j.message}`, { ...j.evidence, steps, step: progress.step }, progress.restsOn);
+        return j;
       }
       return pass(`${steps.length} steps as the policy says`, { steps });
     },
@@ -171,8 +176,7 @@ function caRefusal(err: unknown): CaError | undefined {
  * give it, else another the policy allows.
  */
 function holderReason(ctx: CheckContext): RevocationReason {
-  const policy = ctx.policy.reasonsByRole.holder ?? [];
-  const reason = policy.includes("cessationOfOperation") ? "cessationOfOperation" : ctx.fx.reasonFor("holder");
+  const reason = reasonAllowed(ctx.policy, "holder", "cessationOfOperation") ? "cessationOfOperation" : ctx.fx.reasonFor("holder");
   if (!reason) throw new Precondition(`the policy ${ctx.policy.name} lets the holder give none of a card's reasons, so the holder cannot revoke the card`);
   return reason;
 }
@@ -219,7 +223,7 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
   const signVerifies = signatureVerifies(signed.der, document, signed.signature);
   step("sign", signVerifies && signCheck.valid, describe(signCheck), used(signVerifies, signCheck, "issuance"));
   // CRLs and OCSP state revocation times to the second: let the signing second end before anything is revoked
-  await new Promise((r) => setTimeout(r, 1050 - (clock.nowMs() % 1000)));
+  await sleep(1050 - (clock.nowMs() % 1000));
 
   // expire: a relying party refuses the certificate once notAfter has passed
   progress.at("expire", ["issuance"]);
@@ -249,17 +253,15 @@ async function runLifecycle(ctx: CheckContext, step: (name: string, ok: boolean,
   progress.at("revoke", ["revocation"]);
   const reason = holderReason(ctx);
   for (const c of certs(current)) {
-    const revoke = () => ca.revoke({ serial: c.serial, reason, role: "holder", code: issued.cancellationCodes?.holder, email: holder.email, name: holder.name });
-    await ctx.fx.unthrottled(revoke);
+    await ctx.fx.unthrottled(ctx.fx.holderRevocation({ issued: c, holder }, reason, issued.cancellationCodes?.holder));
   }
-  const horizon = ctx.options.propagationHorizonMs ?? ctx.options.propagationThresholdMs * 2;
-  const polls = Math.ceil(horizon / ctx.options.pollIntervalMs) + 1;
+  const polls = Math.ceil(ctx.fx.horizonMs() / ctx.options.pollIntervalMs) + 1;
   const final = await signWithCard(reader, SLOT.authentication, challenge, currentArtefact);
   let refused: ValidationResult = { valid: true, path: [], revocations: [] };
   for (let i = 0; i < polls; i++) {
     refused = await check(final.der, clock.now(), "authentication");
     if (!refused.valid) break;
-    await new Promise((r) => setTimeout(r, ctx.options.pollIntervalMs));
+    await sleep(ctx.options.pollIntervalMs);
   }
   // The CA acknowledged the revocations: a card still accepted is the CRL's doing.
   step("revoke", !refused.valid && refused.code === "revoked", describe(refused), () => refusalRestsOn(refused, currentArtefact));

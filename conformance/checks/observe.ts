@@ -1,5 +1,5 @@
-import { OcspTransportError } from "../adapters/loopback-http.js";
-import { judgeThrown } from "../judgement.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { firstLine, harnessRefusal, judgeThrown } from "../judgement.js";
 import { normSerial, singleFor, type CrlInfo, type OcspInfo } from "../pkix.js";
 import { CaError, type RevocationReason, type RevocationResult } from "../../simulator/ca/index.js";
 import type { Fixtures, Issued } from "./fixtures.js";
@@ -9,8 +9,6 @@ import { NotJudged, Precondition, type NotJudgedCause } from "./types.js";
  * Watching revocations reach the CRL and OCSP, for the propagation checks
  * and the fixtures that need a revoked certificate seen published.
  */
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A look that told nothing about the revocation for a reason that is not the
@@ -94,7 +92,6 @@ export async function revokeAndObserve(fx: Fixtures, certs: Issued[], what: { cr
   const samples: Sample[] = [];
   const crlPending = new Set<Sample>();
   const ocspPending = new Set<Sample>();
-  const lookedAt = new Map<Observation<unknown>, number>();
   let sinceRevocation = pollsApart;
   const maxPolls = pollsApart * certs.length + pollsPerHorizon + 1;
   for (let i = 0; i < maxPolls; i++) {
@@ -110,9 +107,9 @@ export async function revokeAndObserve(fx: Fixtures, certs: Issued[], what: { cr
     sinceRevocation++;
     // the CRL and the responder side by side, so that one's latency is not in the other's figures
     await Promise.all([
-      crlPending.size ? lookAtCrl(fx, crlPending, lookedAt) : undefined,
+      crlPending.size ? lookAtCrl(fx, crlPending) : undefined,
       (async () => {
-        for (const s of [...ocspPending]) await lookAtOcsp(fx, s, ocspPending, issuerPem, lookedAt);
+        for (const s of [...ocspPending]) await lookAtOcsp(fx, s, ocspPending, issuerPem);
       })(),
     ]);
     for (const [pending, obs] of [[crlPending, (s: Sample) => s.crl], [ocspPending, (s: Sample) => s.ocsp]] as const) {
@@ -132,66 +129,62 @@ type Look<T> =
   | { kind: "fault"; see: string; message: string }
   | { kind: "unjudged"; why: NotJudgedCause; message: string; fix: string };
 
-const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split("\n")[0].slice(0, 300);
-
 /**
- * A CRL fetch that threw, read as judgement.ts reads a check's exception: a
- * 5xx or bytes that do not decode are the CA's (CRL-SIGNATURE, fetching the
- * same CRL, fails on them); a 401, a 429, an unreachable endpoint or another
- * refusal tell nothing about the revocation.
+ * A fetch that threw, read as judgement.ts reads a check's exception: what it
+ * calls the CA failing (a 5xx, bytes that do not decode) is a defect `see`
+ * fails on (it fetches the same); the rest (a credential, throttling, an
+ * unreachable endpoint, another refusal) tells nothing about the revocation.
  */
-function crlFailure(err: unknown): Look<never> {
+function failedLook(err: unknown, see: string): Look<never> {
   if (err instanceof Precondition || err instanceof NotJudged) throw err;
   const j = judgeThrown(err);
-  if (j.outcome === "fail") return { kind: "fault", see: "CRL-SIGNATURE", message: firstLine(err) };
+  if (j.outcome === "fail") return { kind: "fault", see, message: firstLine(err) };
   return { kind: "unjudged", why: j.cause ?? "harness", message: j.message, fix: j.fix ?? "" };
 }
 
-/**
- * An OCSP exchange that threw: an HTTP error or undecodable bytes are the
- * responder's (OCSP-POST fails on them); a 401, a 429 and a transport error
- * tell nothing about the revocation.
- */
+/** An OCSP exchange that threw: any HTTP error but one that says nothing about the request (`harnessRefusal`) is the responder's, a 4xx too. */
 function ocspFailure(err: unknown): Look<never> {
-  if (err instanceof Precondition || err instanceof NotJudged) throw err;
-  if (err instanceof OcspTransportError) {
-    return { kind: "unjudged", why: "unreachable", message: `the responder could not be reached: ${firstLine(err)}`, fix: "check that the CA's OCSP responder is running and reachable from here" };
-  }
-  if (err instanceof CaError && err.status !== 401 && err.status !== 429) return { kind: "fault", see: "OCSP-POST", message: firstLine(err) };
-  const j = judgeThrown(err);
-  if (j.outcome === "fail") return { kind: "fault", see: "OCSP-POST", message: firstLine(err) };
-  return { kind: "unjudged", why: j.cause ?? "harness", message: j.message, fix: j.fix ?? "" };
+  if (err instanceof CaError && !harnessRefusal(err)) return { kind: "fault", see: "OCSP-POST", message: firstLine(err) };
+  return failedLook(err, "OCSP-POST");
 }
 
-/** RFC 6960 2.3: tryLater and sigRequired say nothing about the certificate; the other unsuccessful statuses are OCSP-GOOD's to fail. */
-function ocspAnswer(response: OcspInfo, issuerPem: string, serial: string): Look<OcspInfo> {
-  if (response.responseStatusName === "tryLater") return { kind: "unjudged", why: "throttled", message: "the responder answered tryLater: it could not answer then", fix: "run again later" };
-  if (response.responseStatusName === "sigRequired") {
-    return { kind: "unjudged", why: "adapter", message: "the responder requires signed requests (sigRequired, RFC 6960 4.1.2); certify cannot sign OCSP requests", fix: "let the responder answer unsigned requests from certify's address for the run" };
+/** RFC 6960 2.3 statuses that say nothing about the certificate: the responder cannot answer now (tryLater), or wants a signed request (sigRequired). */
+export function unanswered(r: OcspInfo): { why: NotJudgedCause; message: string; fix: string } | undefined {
+  if (r.responseStatusName === "tryLater") return { why: "throttled", message: "the responder answered tryLater: it could not answer then", fix: "run again later" };
+  if (r.responseStatusName === "sigRequired") {
+    return { why: "adapter", message: "the responder requires signed requests (sigRequired, RFC 6960 4.1.2); certify cannot sign OCSP requests", fix: "let the responder answer unsigned requests from certify's address for the run" };
   }
+  return undefined;
+}
+
+/** Only a successful answer with a SingleResponse for this CertID is something to judge; the other unsuccessful statuses are OCSP-GOOD's to fail. */
+function ocspAnswer(response: OcspInfo, issuerPem: string, serial: string): Look<OcspInfo> {
+  const nothing = unanswered(response);
+  if (nothing) return { kind: "unjudged", ...nothing };
   if (response.responseStatus !== 0) return { kind: "fault", see: "OCSP-GOOD", message: `responseStatus ${response.responseStatusName}` };
   if (!singleFor(response, issuerPem, serial)) return { kind: "fault", see: "OCSP-GOOD", message: "a successful response without a SingleResponse for this CertID" };
   return { kind: "answer", value: response };
 }
 
 /** One CRL fetch for every pending serial; a CRL the issuing CA did not sign shows nothing. */
-async function lookAtCrl(fx: Fixtures, pending: Set<Sample>, lookedAt: Map<Observation<unknown>, number>): Promise<void> {
+async function lookAtCrl(fx: Fixtures, pending: Set<Sample>): Promise<void> {
   let look: Look<CrlInfo>;
   try {
     const crl = await fx.crl();
     look = (await fx.signedByIssuer(crl)) ? { kind: "answer", value: crl } : { kind: "fault", see: "CRL-SIGNATURE", message: `a CRL the issuing CA did not sign (issuer ${crl.issuer})` };
   } catch (err) {
-    look = crlFailure(err);
+    // CRL-SIGNATURE fetches the same CRL
+    look = failedLook(err, "CRL-SIGNATURE");
   }
   const at = fx.clock.nowMs();
   for (const s of pending) {
     const serial = normSerial(s.cert.issued.serial);
-    if (record(s.crl, look, (crl) => crl.entries.has(serial), s.acknowledgedAtMs, at, lookedAt)) pending.delete(s);
+    if (record(s.crl, look, (crl) => crl.entries.has(serial), s.acknowledgedAtMs, at)) pending.delete(s);
   }
 }
 
 /** One OCSP request for a pending serial; only a successful answer for its very CertID, saying revoked, shows it. */
-async function lookAtOcsp(fx: Fixtures, s: Sample, pending: Set<Sample>, issuerPem: string, lookedAt: Map<Observation<unknown>, number>): Promise<void> {
+async function lookAtOcsp(fx: Fixtures, s: Sample, pending: Set<Sample>, issuerPem: string): Promise<void> {
   const serial = normSerial(s.cert.issued.serial);
   let look: Look<OcspInfo>;
   try {
@@ -201,14 +194,14 @@ async function lookAtOcsp(fx: Fixtures, s: Sample, pending: Set<Sample>, issuerP
     look = ocspFailure(err);
   }
   const shows = (r: OcspInfo) => singleFor(r, issuerPem, serial)?.status === "revoked";
-  if (record(s.ocsp, look, shows, s.acknowledgedAtMs, fx.clock.nowMs(), lookedAt)) pending.delete(s);
+  if (record(s.ocsp, look, shows, s.acknowledgedAtMs, fx.clock.nowMs())) pending.delete(s);
 }
 
 /**
  * Counts one look at `obs`; true when it showed the revocation. A look that
  * told nothing is not a look: the next figure's resolution spans it.
  */
-function record<T>(obs: Observation<T>, look: Look<T>, shows: (t: T) => boolean, t0: number, at: number, lookedAt: Map<Observation<unknown>, number>): boolean {
+function record<T>(obs: Observation<T>, look: Look<T>, shows: (t: T) => boolean, t0: number, at: number): boolean {
   obs.polls++;
   obs.lastUnjudged = look.kind === "unjudged";
   if (look.kind === "unjudged") {
@@ -224,20 +217,15 @@ function record<T>(obs: Observation<T>, look: Look<T>, shows: (t: T) => boolean,
     obs.answered++;
     obs.last = look.value;
     if (shows(look.value)) {
-      shown(obs, look.value, t0, at, lookedAt);
-      lookedAt.set(obs, at);
+      obs.seen = look.value;
+      obs.delayMs = Math.max(0, at - t0);
+      // since the previous look that told something (missedAtMs), or the acknowledgement
+      obs.resolutionMs = Math.max(0, obs.delayMs - (obs.missedAtMs ?? 0));
       return true;
     }
   }
   obs.missedAtMs = Math.max(0, at - t0);
-  lookedAt.set(obs, at);
   return false;
-}
-
-function shown<T>(obs: Observation<T>, seen: T, t0: number, at: number, lookedAt: Map<Observation<unknown>, number>): void {
-  obs.seen = seen;
-  obs.delayMs = Math.max(0, at - t0);
-  obs.resolutionMs = Math.max(0, at - Math.max(t0, lookedAt.get(obs) ?? t0));
 }
 
 /**

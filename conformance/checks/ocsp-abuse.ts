@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { CaError } from "../../simulator/ca/index.js";
+import { harnessRefusal } from "../judgement.js";
 import { buildOcspRequest, parseOcspResponse } from "../pkix.js";
-import { notJudged, refusalEvidence, refusedOtherwise } from "./refusals.js";
-import { fail, pass, Precondition, type Check, type CheckContext } from "./types.js";
+import { refusalEvidence, refusedOtherwise } from "./refusals.js";
+import { fail, pass, Precondition, type Check } from "./types.js";
 
 /**
  * Requests an OCSP responder must not serve as asked (issue 11's holes):
@@ -21,8 +22,9 @@ export const ocspAbuseChecks: Check[] = [
     async run(ctx) {
       const a = await ctx.fx.auth();
       // The control: the same serial under this CA's own issuer is answered (successful). A responder that answers
-      // nothing, or unauthorized to everything, would otherwise pass.
-      const own = await ocspControl(ctx, a.issued.serial);
+      // nothing, or unauthorized to everything, would otherwise pass. What that exchange fails on is not judged here
+      // (Fixtures.ocsp: throttling, no answer, an HTTP error OCSP-POST fails on).
+      const own = await ctx.fx.ocsp([a.issued.serial]);
       if (own.response.responseStatus !== 0) {
         throw new Precondition(`the responder answers ${own.response.responseStatusName} for this CA's own certificate too: see OCSP-GOOD`, { responseStatus: own.response.responseStatusName });
       }
@@ -33,10 +35,11 @@ export const ocspAbuseChecks: Check[] = [
       try {
         der = await ctx.ca.ocsp(request, "POST");
       } catch (err) {
-        // Transport errors and 401/429 are not judged (judgement.ts); an HTTP error for a request that differs from the
-        // answered control only by its issuer is no OCSP response at all.
+        // No answer at all and a status that says nothing about the request are not judged (judgement.ts); an HTTP
+        // error for a request that differs from the answered control only by its issuer is no OCSP response at all.
         if (!(err instanceof CaError)) throw err;
-        notJudgedIfCredentialOrThrottled(err);
+        const harness = harnessRefusal(err);
+        if (harness) throw harness;
         return fail(`the responder answered HTTP ${err.status} (${err.reason}), not an OCSP response, for an issuer it does not serve: RFC 6960 2.3 asks for responseStatus unauthorized`, { ...ev, ...refusalEvidence(err) });
       }
       const response = parseOcspResponse(der);
@@ -59,7 +62,7 @@ export const ocspAbuseChecks: Check[] = [
       const issuerPem = await ctx.fx.issuerPem();
       // The control: a 32-octet nonce (right under both RFCs) is echoed. A responder that echoes no nonce at all does not
       // echo the out-of-range ones either, but shows nothing about lengths: that it echoes none is OCSP-NONCE's to judge.
-      const control = await ocspControl(ctx, a.issued.serial, randomBytes(CONTROL_NONCE_OCTETS));
+      const control = await ctx.fx.ocsp([a.issued.serial], { nonce: randomBytes(CONTROL_NONCE_OCTETS) });
       if (control.response.nonce === undefined) {
         throw new Precondition(`the responder echoes no nonce, not even a ${CONTROL_NONCE_OCTETS}-octet one, so nothing shows it tells lengths apart: see OCSP-NONCE`, {
           responseStatus: control.response.responseStatusName,
@@ -79,7 +82,8 @@ export const ocspAbuseChecks: Check[] = [
           der = await ctx.ca.ocsp(request, "POST");
         } catch (err) {
           if (!(err instanceof CaError)) throw err;
-          notJudgedIfCredentialOrThrottled(err);
+          const harness = harnessRefusal(err);
+          if (harness) throw harness;
           Object.assign(row, refusalEvidence(err));
           // The control, which differs only by the nonce's length, was answered: a 400 refuses this nonce, and signs nothing.
           if (err.status === 400) continue;
@@ -103,24 +107,3 @@ export const ocspAbuseChecks: Check[] = [
 /** A nonce length both RFC 8954 and RFC 9654 allow, which a responder that echoes nonces echoes. */
 const CONTROL_NONCE_OCTETS = 32;
 
-/**
- * The control exchange of the OCSP checks here: this CA's own issuer, a
- * well-formed POST. A 401 or 429 (credential, throttling) is not judged, and
- * so is a transport failure (thrown on: judgement.ts calls it unreachable),
- * never a skip nor a fail; another HTTP failure of that POST is OCSP-POST's to
- * judge (skip, pointing there); an answer that does not decode is a fail.
- */
-async function ocspControl(ctx: CheckContext, serial: string, nonce?: Uint8Array) {
-  try {
-    return await ctx.fx.ocspRaw([serial], nonce ? { nonce } : {});
-  } catch (err) {
-    if (!(err instanceof CaError)) throw err;
-    notJudgedIfCredentialOrThrottled(err);
-    throw new Precondition(`OCSP over POST failed for this CA's own certificate (${err.message.split("\n")[0]}): see OCSP-POST`, refusalEvidence(err));
-  }
-}
-
-/** A 401 (a credential certify did not send) or a 429 (throttled) is not judged (refusals.ts); any other error is the caller's. */
-function notJudgedIfCredentialOrThrottled(err: CaError): void {
-  if (err.status === 401 || err.status === 429) notJudged(err);
-}

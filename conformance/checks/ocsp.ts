@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { REASON_CODES } from "../../core/index.js";
 import { CaError } from "../../simulator/ca/index.js";
+import { firstLine, harnessRefusal, judgeThrown } from "../judgement.js";
 import { buildOcspRequest, certInfo, certSignedBy, EKU, keyHash, normSerial, OCSP_EXTENDED_REVOKE, ocspSignedBy, parseOcspResponse, singleFor, type OcspInfo } from "../pkix.js";
 import type { Issued } from "./fixtures.js";
-import { notShown, requestWindow, revokedWithinRequest } from "./observe.js";
-import { notJudged } from "./refusals.js";
+import { notShown, requestWindow, revokedWithinRequest, unanswered } from "./observe.js";
+import { refusalEvidence } from "./refusals.js";
 import { fail, NotJudged, pass, Precondition, type Check, type CheckContext, type Verdict } from "./types.js";
 
 /**
@@ -39,12 +40,10 @@ const respEvidence = (r: OcspInfo, request?: Uint8Array) => ({
 /** What was asked about, for the evidence: the serial, its issuer (whose hashes the CertID carries) and the certificate. */
 const askedFor = (c: Issued, issuerPem: string) => ({ serial: normSerial(c.issued.serial), issuer: certInfo(issuerPem).subject, certificate: c.issued.certificatePem });
 
-/** RFC 6960 2.3 statuses that say nothing about the certificate: the responder cannot answer now, or wants a signed request. */
+/** A status that says nothing about the certificate (tryLater, sigRequired: observe.ts's `unanswered`) is not judged. */
 function unansweredStatus(r: OcspInfo, ev: Record<string, unknown>): void {
-  if (r.responseStatusName === "tryLater") throw new NotJudged("throttled", "the responder answered tryLater: it could not answer then", "run again later", ev);
-  if (r.responseStatusName === "sigRequired") {
-    throw new NotJudged("adapter", "the responder requires signed requests (sigRequired, RFC 6960 4.1.2); certify cannot sign OCSP requests", "let the responder answer unsigned requests from certify's address for the run", ev);
-  }
+  const nothing = unanswered(r);
+  if (nothing) throw new NotJudged(nothing.why, nothing.message, nothing.fix, ev);
 }
 
 /** The nonce-less request for the professional card's authentication certificate, made once. */
@@ -91,18 +90,17 @@ function noAnswer(r: OcspInfo, serial: string): string {
 }
 
 /**
- * An exchange that gave no OCSPResponse: a 401 or 429 is not judged (the
- * credential, throttling), a transport error neither (unreachable); any
- * other HTTP answer is the responder's, returned for the check to judge.
+ * An exchange that gave no OCSPResponse: a status that says nothing about the
+ * request (`harnessRefusal`: a credential, throttling, a gateway) is not
+ * judged; any other HTTP answer is the responder's, returned for the check to
+ * judge. Anything else is thrown on, for judgement.ts (a transport error is
+ * unreachable, not judged).
  */
 function exchangeFailure(err: unknown, ev: Record<string, unknown>): { message: string; evidence: Record<string, unknown> } {
-  if (err instanceof CaError) {
-    if (err.status === 401 || err.status === 429) notJudged(err);
-    return { message: err.message.split("\n")[0], evidence: { ...ev, status: err.status, reason: err.reason, error: err.message.split("\n")[0].slice(0, 500) } };
-  }
-  if (err instanceof NotJudged || err instanceof Precondition) throw err;
-  const message = (err as Error)?.message ?? String(err);
-  throw new NotJudged("unreachable", `the responder could not be reached: ${message.split("\n")[0]}`, "check that the CA's OCSP responder is running and reachable from here", { ...ev, error: message.split("\n")[0].slice(0, 500) });
+  const harness = harnessRefusal(err);
+  if (harness) throw new NotJudged(harness.why, harness.message, harness.fix, { ...ev, ...harness.evidence });
+  if (!(err instanceof CaError)) throw err;
+  return { message: firstLine(err), evidence: { ...ev, ...refusalEvidence(err) } };
 }
 
 /** One exchange by `method` for the card's authentication certificate, judged as OCSP-POST and OCSP-GET do. */
@@ -324,11 +322,13 @@ export const ocspChecks: Check[] = [
      * whatever HTTP status carried it). Decided:
      * - another OCSPResponse status: fail;
      * - an HTTP error without an OCSPResponse (4xx, 5xx): fail, the responder
-     *   refused or crashed instead of answering (RFC 6960 2.3), except 401 and
-     *   429: not judged (a credential, throttling: not about the request);
+     *   refused or crashed instead of answering (RFC 6960 2.3), except 401,
+     *   429, 502, 503 and 504: not judged (a credential, throttling, a
+     *   gateway: not about the request);
      * - a transport error: fail when a well-formed request over the same path
      *   is answered (the responder drops the connection on a malformed one),
-     *   otherwise not judged (unreachable: nothing learnt about the request).
+     *   otherwise not judged (unreachable: nothing learnt about the request);
+     * - anything else: thrown on, for judgement.ts (a bug in cardloop).
      */
     async run(ctx) {
       const garbage = new Uint8Array([0x30, 0x05, 0x02, 0x03, 0x01, 0x02]);
@@ -341,8 +341,8 @@ export const ocspChecks: Check[] = [
           const f = exchangeFailure(err, sent);
           return fail(`no OCSPResponse, ${f.message}: RFC 6960 2.3 wants a malformedRequest response`, f.evidence);
         }
-        const dropped = { ...sent, error: (err as Error)?.message?.split("\n")[0] ?? String(err) };
-        if (!(await wellFormedAnswered(ctx))) exchangeFailure(err, sent);
+        if (judgeThrown(err).cause !== "unreachable" || !(await wellFormedAnswered(ctx))) throw err;
+        const dropped = { ...sent, error: firstLine(err, 500) };
         return fail(`the responder dropped the connection on a malformed request (${dropped.error}) while it answers a well-formed one`, dropped);
       }
       let r: OcspInfo;

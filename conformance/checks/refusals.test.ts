@@ -25,19 +25,20 @@ const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const crockfordCodes = fc.array(fc.constantFrom(...CROCKFORD), { minLength: 16, maxLength: 16 }).map((cs) => cs.join("").replace(/(.{4})(?!$)/g, "$1-"));
 
 test("a wrong code is as long as the right one, of the same class at each position, separators where they were", (t) => {
-  fc.assert(
-    fc.property(codes, fc.nat({ max: 1000 }), (right, i) => {
-      const wrong = wrongCode(right, i);
-      const r = Array.from(right);
-      const w = Array.from(wrong);
-      return wrong.length === right.length && w.length === r.length && r.every((ch, at) => classOf(w[at]) === classOf(ch));
-    }),
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(codes, fc.nat({ max: 1000 }), (right, i) => {
+        const wrong = wrongCode(right, i);
+        const r = Array.from(right);
+        const w = Array.from(wrong);
+        return wrong.length === right.length && w.length === r.length && r.every((ch, at) => classOf(w[at]) === classOf(ch));
+      }),
+    ),
   );
-  t.pass();
 });
 
 test("a wrong code is never the right one", (t) => {
-  fc.assert(fc.property(codes, fc.nat({ max: 1000 }), (right, i) => wrongCode(right, i) !== right));
+  t.notThrows(() => fc.assert(fc.property(codes, fc.nat({ max: 1000 }), (right, i) => wrongCode(right, i) !== right)));
   // the smallest shapes: one digit (9 others), one letter
   for (const right of ["5", "Z", "a", "-0-"]) for (let i = 0; i < 50; i++) t.not(wrongCode(right, i), right, `${right} ${i}`);
 });
@@ -58,8 +59,9 @@ test("wrong codes 0, 1, 2 ... of one right code are distinct (as many as its sha
 });
 
 test("a wrong code of a Crockford code is one too: a CA checking the format reads it as a code", (t) => {
-  fc.assert(fc.property(crockfordCodes, fc.nat({ max: 100 }), (right, i) => /^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/.test(wrongCode(right, i))));
-  t.pass();
+  t.notThrows(() =>
+    fc.assert(fc.property(crockfordCodes, fc.nat({ max: 100 }), (right, i) => /^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/.test(wrongCode(right, i)))),
+  );
 });
 
 test("a wrong code is not of the right one's making: no common prefix but by chance, not its reversal, not a suffix added", (t) => {

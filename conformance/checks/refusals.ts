@@ -1,22 +1,29 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { CaError } from "../../simulator/ca/index.js";
+import { CREDENTIAL_FIX, firstLine, harnessRefusal } from "../judgement.js";
 import { NotJudged } from "./types.js";
+
+export { CREDENTIAL_FIX };
 
 /**
  * How checks read a CA's refusals. A refusal is a `CaError` with a 4xx
  * status; which of them a check may judge is decided here, once, not in each
  * check: a 401 (a credential certify did not send) and a 429 (the CA
  * throttling certify's address) are about who asks and how often, not about
- * the request, so the check is not judged, with the fix (`refusal`,
- * `notJudged`, `NotJudged`).
+ * the request, nor are a 503 (the CA cannot serve now) and a 502 or 504 (a
+ * gateway), so the check is not judged, with the fix (`refusal`,
+ * `notJudged`: judgement.ts's `harnessRefusal`).
  * The checks about credentials and lockout read every status themselves
- * (`isCaRefusal`).
+ * (`isCaRefusal`, `readRefusal`).
  */
 
 /** What a check spent waiting out the CA's throttling (it waits at most once; see Fixtures.unthrottled). */
 export class Throttling {
   waitedMs?: number;
 }
+
+/** What the check waited for the CA's throttling, when it did (evidence). */
+export const waited = (t: Throttling) => (t.waitedMs !== undefined ? { throttledWaitMs: t.waitedMs } : {});
 
 /**
  * True for any refusal the CA answered (4xx), as opposed to a crash or a
@@ -29,16 +36,13 @@ export function isCaRefusal(err: unknown): err is CaError {
   return err instanceof CaError && err.status >= 400 && err.status < 500;
 }
 
-/** The fix a 401 asks for. */
-export const CREDENTIAL_FIX = "give raToken (issuing) and operatorToken (operator actions) in --ca-config";
-
 /**
  * The refusal a check judges: the CA's 4xx answer to what was asked. A 401 (a
  * credential certify did not send) and a 429 (this address throttled) are
  * about who asks and how often, not about the request, so they cannot pass a
  * check that expects a refusal nor fail one that expects success: the check
- * is not judged (`NotJudged`), with the fix. Anything else that is not a 4xx
- * is thrown on.
+ * is not judged (`NotJudged`), with the fix; so is a 502, 503 or 504.
+ * Anything else that is not a 4xx is thrown on.
  */
 export function refusal(err: unknown): CaError {
   notJudgedIf(err);
@@ -46,21 +50,36 @@ export function refusal(err: unknown): CaError {
   return err;
 }
 
-/** Rethrows `err`, as the NotJudged it stands for when it is a 401 or 429 (see `refusal`). */
+/** Rethrows `err`, as the NotJudged it stands for when its status says nothing about the request (see `refusal`). */
 export function notJudged(err: unknown): never {
   notJudgedIf(err);
   throw err;
 }
 
 function notJudgedIf(err: unknown): void {
-  if (!(err instanceof CaError)) return;
-  if (err.status === 401) throw new NotJudged("credential", `the CA asked for a credential certify did not send (401 ${err.reason})`, CREDENTIAL_FIX, { status: 401, reason: err.reason });
-  if (err.status === 429) throw throttled(err);
+  const harness = harnessRefusal(err);
+  if (harness) throw harness;
 }
 
-/** An address the CA throttles: not judged. */
-export function throttled(err: CaError): NotJudged {
-  return new NotJudged("throttled", "this address is throttled by the CA (429)", "run again later, or from another address", { status: 429, reason: err.reason, retryAfterMs: err.retryAfterMs ?? null });
+/**
+ * A 4xx for a check that reads the status itself (a 401 is the answer it
+ * wants), but a 429 is throttling: not judged. Anything that is not a 4xx is
+ * thrown on.
+ */
+export function readRefusal(err: unknown): CaError {
+  if (!isCaRefusal(err)) throw err;
+  if (err.status === 429) throw throttled(err);
+  return err;
+}
+
+/** An address the CA throttles: not judged, with the check's `evidence` and the CA's answer. */
+export function throttled(err: CaError, evidence: Record<string, unknown> = {}): NotJudged {
+  return new NotJudged("throttled", "this address is throttled by the CA (429)", "run again later, or from another address", {
+    ...evidence,
+    status: 429,
+    reason: err.reason,
+    retryAfterMs: err.retryAfterMs ?? null,
+  });
 }
 
 /**
@@ -68,11 +87,12 @@ export function throttled(err: CaError): NotJudged {
  * learnt nothing about its requirement. `expected` says what it wanted.
  */
 export function refusedOtherwise(err: CaError, expected: string, evidence: Record<string, unknown> = {}): NotJudged {
+  const refused = refusalEvidence(err);
   return new NotJudged(
     "refused-otherwise",
-    `the CA refused with ${err.status} ${err.reason} ("${err.message.split("\n")[0].slice(0, 200)}"), not ${expected}: whether it meets the requirement is unknown`,
+    `the CA refused with ${err.status} ${err.reason} ("${refused.caMessage.slice(0, 200)}"), not ${expected}: whether it meets the requirement is unknown`,
     "see the CA's message: the request was refused before the property under test was reached",
-    { ...evidence, status: err.status, reason: err.reason, caMessage: err.message.split("\n")[0].slice(0, 500) },
+    { ...evidence, ...refused },
   );
 }
 
@@ -178,4 +198,4 @@ export function refusedFor(err: CaError, expected: ExpectedRefusal): boolean {
 }
 
 /** A refusal as evidence: what the CA said, first line of its message. */
-export const refusalEvidence = (err: CaError) => ({ status: err.status, reason: err.reason, caMessage: err.message.split("\n")[0].slice(0, 500) });
+export const refusalEvidence = (err: CaError) => ({ status: err.status, reason: err.reason, caMessage: firstLine(err, 500) });

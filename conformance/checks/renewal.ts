@@ -1,8 +1,8 @@
 import { addYears } from "../../core/index.js";
 import { CaError, type RenewRequest } from "../../simulator/ca/index.js";
 import { certInfo, makeCsr, normSerial, type CertInfo } from "../pkix.js";
-import { isCaRefusal, refusal, refusalEvidence, refusedFor, refusedOtherwise, throttled, type ExpectedRefusal } from "./refusals.js";
-import { state, unchanged } from "./revocation.js";
+import { state, unchanged } from "./controls.js";
+import { readRefusal, refusal, refusalEvidence, refusedFor, refusedOtherwise, type ExpectedRefusal } from "./refusals.js";
 import { fail, pass, Precondition, type Check, type CheckContext, type Verdict } from "./types.js";
 
 /**
@@ -135,11 +135,10 @@ export const renewalChecks: Check[] = [
           tried.push({ attempt: a.what, accepted: true, newSerial: r.serial });
         } catch (err) {
           // Who may renew is judged here: a 401 counts (RENEWAL_UNAUTHORISED); a 429 says nothing about it.
-          if (err instanceof CaError && err.status === 429) throw throttled(err);
-          if (!isCaRefusal(err)) throw err;
-          const about = refusedFor(err, RENEWAL_UNAUTHORISED);
-          tried.push({ attempt: a.what, ...refusalEvidence(err), aboutAuthority: about });
-          if (!about) otherwise.push(err);
+          const r = readRefusal(err);
+          const about = refusedFor(r, RENEWAL_UNAUTHORISED);
+          tried.push({ attempt: a.what, ...refusalEvidence(r), aboutAuthority: about });
+          if (!about) otherwise.push(r);
         }
       }
       const after = await ctx.ca.status(serial);
@@ -171,7 +170,6 @@ async function control(ctx: CheckContext, ev: Record<string, unknown>): Promise<
     ev.control = { renewed: true, oldSerial: old.issued.serial, newSerial: renewed.serial };
     return undefined;
   } catch (err) {
-    if (!(err instanceof CaError)) throw err;
     const r = refusal(err);
     ev.control = refusalEvidence(r);
     if (refusedFor(r, VALID_PROOF_REFUSED)) {

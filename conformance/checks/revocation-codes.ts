@@ -1,8 +1,8 @@
 import type { RevocationReason } from "../../core/index.js";
 import { CaError } from "../../simulator/ca/index.js";
-import { isCaRefusal, refusal, refusalEvidence, refusedFor, refusedOtherwise, throttled, Throttling, wrongCode, type ExpectedRefusal } from "./refusals.js";
-import { state, waited } from "./revocation.js";
-import { fail, NotJudged, pass, skip, type Check, type CheckContext } from "./types.js";
+import { controlRevokes, state, type Control, type ControlEvidence } from "./controls.js";
+import { isCaRefusal, refusal, refusalEvidence, refusedFor, refusedOtherwise, throttled, Throttling, waited, wrongCode, type ExpectedRefusal } from "./refusals.js";
+import { fail, pass, skip, type Check, type CheckContext } from "./types.js";
 
 /**
  * Revocation by cancellation code (REV-AUTH-*): a wrong code revokes
@@ -27,6 +27,17 @@ const STOPPED: ExpectedRefusal = {
   rules: [{ status: [423, 429], reason: ["locked", "too-many-attempts"] }],
 };
 
+/**
+ * The control of a refused credential: the same request with the right
+ * credential revokes. Only then was the refusal about the credential.
+ */
+const rightCredential = (evidence: Record<string, unknown>): Control => ({
+  what: "the right credential",
+  unshown: "so the refusal was not shown to be about the credential",
+  fix: "see the CA's message: the request was refused for something else than the credential",
+  evidence,
+});
+
 export const codeRevocationChecks: Check[] = [
   {
     id: "REV-AUTH-WRONG-CODE",
@@ -45,12 +56,11 @@ export const codeRevocationChecks: Check[] = [
       if (!right) return skip("the CA handed out no holder code for this card: see REV-CANCELLATION-CODES");
       // Of the right code's shape, drawn at random: refused only for being wrong, never for its format.
       const wrong = wrongCode(right);
-      const asHolder = (code: string) => () => ctx.ca.revoke({ serial, reason, role: "holder", code, email: c.holder.email, name: c.holder.name });
       // One wait, at most, for the CA throttling this address (the wrong code and the control share it).
       const t = new Throttling();
       let r: CaError | undefined;
       try {
-        await ctx.fx.unthrottled(asHolder(wrong), t);
+        await ctx.fx.unthrottled(ctx.fx.holderRevocation(c, reason, wrong), t);
       } catch (err) {
         r = refusal(err);
       }
@@ -60,7 +70,8 @@ export const codeRevocationChecks: Check[] = [
       if (st.status !== "good") return fail(`refused (${r.status} ${r.reason}), but the certificate is now ${state(st)}`, ev);
       if (!refusedFor(r, WRONG_CODE)) throw refusedOtherwise(r, WRONG_CODE.what, ev);
       // The same request with the right code revokes: the refusal was about the code, nothing else in the request.
-      return control(ctx, serial, asHolder(right), t, ev, `refused with ${r.status} ${r.reason}; certificate still good, and the right code then revoked it`);
+      const control = await controlRevokes(ctx, serial, ctx.fx.holderRevocation(c, reason, right), t, rightCredential(ev));
+      return pass(`refused with ${r.status} ${r.reason}; certificate still good, and the right code then revoked it`, { ...ev, control, ...waited(t) });
     },
   },
   {
@@ -110,12 +121,9 @@ export const codeRevocationChecks: Check[] = [
         // Too many attempts: of this certificate's guesser (the lockout), or of this whole address (the CA's budget
         // of failed checks, which the same reason names)? A fresh certificate's right code tells: it is refused only
         // when the address is.
-        const address = await addressThrottled(ctx, reason, ev);
-        ev.addressProbe = address ? refusalEvidence(address) : { revoked: true };
-        if (address) {
-          const nj = throttled(address);
-          throw new NotJudged(nj.why, nj.message, nj.fix, { ...ev, ...nj.evidence });
-        }
+        const address = await ctx.fx.addressThrottled();
+        ev.addressProbe = address ? refusalEvidence(address) : { throttled: false };
+        if (address) throw throttled(address, ev);
       }
       return pass(`stopped after ${n} wrong codes (refused with ${r.status}), not before`, ev);
     },
@@ -151,33 +159,11 @@ export const codeRevocationChecks: Check[] = [
       if (st.status !== "good") return fail(`refused (${r.status} ${r.reason}), but the certificate is now ${state(st)}`, ev);
       if (!refusedFor(r, WRONG_CODE)) throw refusedOtherwise(r, `${WRONG_CODE.what}: the code is another organisation's`, ev);
       // Its own organisation's representative, in the same request, revokes: the refusal was about whose code it was.
-      return control(ctx, serial, asRepresentative(myCode), t, ev, `refused with ${r.status} ${r.reason}; certificate still good, and its own organisation's representative then revoked it`);
+      const control = await controlRevokes(ctx, serial, asRepresentative(myCode), t, rightCredential(ev));
+      return pass(`refused with ${r.status} ${r.reason}; certificate still good, and its own organisation's representative then revoked it`, { ...ev, control, ...waited(t) });
     },
   },
 ];
-
-/**
- * The control of a refused credential: the same request with the right
- * credential revokes. Only then was the refusal about the credential; a CA
- * that refuses the right one as well refused for something else (not judged).
- */
-async function control(ctx: CheckContext, serial: string, right: () => Promise<unknown>, t: Throttling, ev: Record<string, unknown>, passMessage: string) {
-  try {
-    await ctx.fx.unthrottled(right, t);
-  } catch (err) {
-    const r = refusal(err);
-    throw new NotJudged(
-      "refused-otherwise",
-      `the right credential was refused too (${r.status} ${r.reason}: "${refusalEvidence(r).caMessage}"), so the refusal was not shown to be about the credential`,
-      "see the CA's message: the request was refused for something else than the credential",
-      { ...ev, control: refusalEvidence(r) },
-    );
-  }
-  const after = await ctx.ca.status(serial);
-  const evidence = { ...ev, control: { revoked: true, statusAfter: after.status }, ...waited(t) };
-  if (after.status !== "revoked") throw new NotJudged("refused-otherwise", `the right credential was acknowledged but the certificate is ${state(after)}: the control did not revoke`, "see REV-REASONS for how the CA records revocations", evidence);
-  return pass(passMessage, evidence);
-}
 
 /**
  * The control of the lockout: a fresh certificate's right holder code, with
@@ -185,46 +171,16 @@ async function control(ctx: CheckContext, serial: string, right: () => Promise<u
  * Undefined when the CA gave no code; not judged when it refuses or does not
  * revoke: what the right code gets after wrong ones would say nothing.
  */
-async function rightCodeRevokes(ctx: CheckContext, reason: RevocationReason, t: Throttling): Promise<{ serial: string; revoked: true; statusAfter: string } | undefined> {
+async function rightCodeRevokes(ctx: CheckContext, reason: RevocationReason, t: Throttling): Promise<ControlEvidence | undefined> {
   const c = await ctx.fx.issue("authentication");
   const right = ctx.fx.codesFor(c.holder)?.holder;
   if (!right) return undefined;
-  const serial = c.issued.serial;
-  try {
-    await ctx.fx.unthrottled(() => ctx.ca.revoke({ serial, reason, role: "holder", code: right, email: c.holder.email, name: c.holder.name }), t);
-  } catch (err) {
-    const r = refusal(err);
-    throw new NotJudged(
-      "refused-otherwise",
-      `the right code was refused with no wrong code before it (${r.status} ${r.reason}: "${refusalEvidence(r).caMessage}"), so what it gets after wrong ones would not be about them`,
-      "see the CA's message: the holder's revocation was refused for something else than the code",
-      { serial, ...refusalEvidence(r), ...waited(t), control: refusalEvidence(r) },
-    );
-  }
-  const after = await ctx.ca.status(serial);
-  if (after.status !== "revoked") {
-    throw new NotJudged("refused-otherwise", `the right code was acknowledged, but the certificate is ${state(after)}: the control did not revoke`, "see REV-REASONS for how the CA records revocations", { serial, statusAfter: after.status });
-  }
-  return { serial, revoked: true, statusAfter: after.status };
-}
-
-/**
- * The CA's 429 when a fresh certificate's right holder code gets it too: the
- * CA throttles this whole address, not the guesser of one certificate.
- * Undefined when the fresh one revokes. Any other refusal leaves the 429
- * unexplained: not judged.
- */
-async function addressThrottled(ctx: CheckContext, reason: RevocationReason, ev: Record<string, unknown>): Promise<CaError | undefined> {
-  const c = await ctx.fx.issue("authentication");
-  const right = ctx.fx.codesFor(c.holder)?.holder;
-  try {
-    await ctx.ca.revoke({ serial: c.issued.serial, reason, role: "holder", code: right, email: c.holder.email, name: c.holder.name });
-    return undefined;
-  } catch (err) {
-    if (err instanceof CaError && err.status === 429) return err;
-    const r = refusal(err);
-    throw refusedOtherwise(r, "a revocation by a fresh certificate's holder with the right code (to tell a lockout from the address being throttled)", { ...ev, addressProbe: refusalEvidence(r) });
-  }
+  return controlRevokes(ctx, c.issued.serial, ctx.fx.holderRevocation(c, reason, right), t, {
+    what: "the right code",
+    refused: "the right code was refused with no wrong code before it",
+    unshown: "so what it gets after wrong ones would not be about them",
+    fix: "see the CA's message: the holder's revocation was refused for something else than the code",
+  });
 }
 
 /** What a run of wrong codes and the right one got. */
@@ -246,14 +202,14 @@ interface Guesses {
  * the right one got and the status after. Undefined when the CA gave no code.
  * The right code's 429 after fewer wrong codes than the limit is sorted out
  * like theirs; after the limit it is what REV-AUTH-LOCKOUT judges (telling
- * the address throttled apart with `addressThrottled`). A wrong code that
+ * the address throttled apart with `Fixtures.addressThrottled`). A wrong code that
  * revokes ends the run.
  */
 async function wrongCodesThenRight(ctx: CheckContext, reason: RevocationReason, wrong: number, t: Throttling): Promise<Guesses | undefined> {
   const c = await ctx.fx.issue("authentication");
   const right = ctx.fx.codesFor(c.holder)?.holder;
   if (!right) return undefined;
-  const attempt = (code: string) => () => ctx.ca.revoke({ serial: c.issued.serial, reason, role: "holder", code, email: c.holder.email, name: c.holder.name });
+  const attempt = (code: string) => ctx.fx.holderRevocation(c, reason, code);
   const atLimit = wrong >= ctx.policy.maxFailedAttempts;
   let wrongRefused = 0;
   const g: Omit<Guesses, "seen"> = {};

@@ -1,6 +1,7 @@
 import { CARD_REVOCATION_REASONS, reasonAllowed, type LifecyclePolicy, type RevocationReason } from "../../core/index.js";
-import { CaError, type CertificateStatus } from "../../simulator/ca/index.js";
-import { CREDENTIAL_FIX, refusal, refusalEvidence, refusedFor, refusedOtherwise, Throttling, type ExpectedRefusal } from "./refusals.js";
+import { CaError } from "../../simulator/ca/index.js";
+import { controlRevokes, state, unchanged } from "./controls.js";
+import { CREDENTIAL_FIX, refusal, refusalEvidence, refusedFor, refusedOtherwise, Throttling, waited, type ExpectedRefusal } from "./refusals.js";
 import { fail, NotJudged, pass, Precondition, skip, type Check } from "./types.js";
 
 /**
@@ -61,17 +62,6 @@ const NOT_ON_HOLD: ExpectedRefusal = { what: "409 not-on-hold", rules: [{ status
 /** certify's operator token refused as another role's: 403 forbidden (embedded, served). */
 const TOKEN_REFUSED: ExpectedRefusal = { what: "403 for another role's token", rules: [{ status: [403], reason: ["forbidden"] }] };
 
-/** Unchanged record: status, reason and revocation time as before. */
-export function unchanged(before: CertificateStatus, after: CertificateStatus): boolean {
-  return after.status === before.status && after.reason === before.reason && after.revokedAt?.getTime() === before.revokedAt?.getTime();
-}
-
-/** What the check waited for the CA's throttling, when it did (evidence). */
-export const waited = (t: Throttling) => (t.waitedMs !== undefined ? { throttledWaitMs: t.waitedMs } : {});
-
-/** A status as a PKI engineer reads it: "revoked (keyCompromise)". */
-export const state = (st: CertificateStatus) => `${st.status}${st.reason ? ` (${st.reason})` : ""}`;
-
 export const revocationChecks: Check[] = [
   {
     id: "REV-REASONS",
@@ -96,8 +86,8 @@ export const revocationChecks: Check[] = [
           results.push({ reason, serial: c.issued.serial, answered: r.reason, status: st.status, recorded: st.reason ?? null });
           if (r.reason !== reason || st.status !== "revoked" || st.reason !== reason) bad.push(`${reason} recorded as ${st.status}/${st.reason ?? "no reason"}`);
         } catch (err) {
-          // A 401 or 429 is NotJudged by now (revokeAsHolder). A refusal of the reason, or a 5xx, is the CA's; any other
-          // refusal (the credentials, the request's shape) says nothing about the reason.
+          // A 401, 429, 502, 503 or 504 is NotJudged by now (revokeAsHolder). A refusal of the reason, or another 5xx,
+          // is the CA's; any other refusal (the credentials, the request's shape) says nothing about the reason.
           if (!(err instanceof CaError)) throw err;
           results.push({ reason, serial: c.issued.serial, refused: refusalEvidence(err) });
           if (err.status >= 500 || refusedFor(err, REASON_REFUSED)) bad.push(`${reason} refused (${err.status} ${err.reason})`);
@@ -141,24 +131,12 @@ export const revocationChecks: Check[] = [
       // The control: the same request for a serial the CA did issue revokes. A CA that answers 404 to every
       // revocation (a route it does not have: "no such endpoint") said nothing about the serial.
       const c = await ctx.fx.issue("authentication");
-      const known = c.issued.serial;
-      try {
-        await ctx.fx.unthrottled(() => ctx.ca.revoke({ serial: known, reason, role: "operator", operatorToken, answers: { holderId: c.holder.id } }), t);
-      } catch (err) {
-        const cr = refusal(err);
-        const control = { serial: known, ...refusalEvidence(cr) };
-        throw new NotJudged(
-          "refused-otherwise",
-          `the same request for a serial the CA did issue was refused too (${cr.status} ${cr.reason}: "${control.caMessage}"), so the ${r.status} was not shown to be about the serial`,
-          "see the CA's message: the operator's revocation was refused before any serial was looked up (its route, its token or its answers)",
-          { ...ev, ...waited(t), control, status: cr.status, reason: cr.reason, caMessage: control.caMessage, unknownSerialRefusal: refusalEvidence(r) },
-        );
-      }
-      const controlAfter = await ctx.ca.status(known);
-      const control = { serial: known, revoked: true, statusAfter: controlAfter.status };
-      if (controlAfter.status !== "revoked") {
-        throw new NotJudged("refused-otherwise", `the same request for a serial the CA did issue was acknowledged, but that certificate is ${state(controlAfter)}: the control did not revoke`, "see REV-REASONS for how the CA records revocations", { ...ev, ...waited(t), control });
-      }
+      const control = await controlRevokes(ctx, c.issued.serial, () => ctx.ca.revoke({ serial: c.issued.serial, reason, role: "operator", operatorToken, answers: { holderId: c.holder.id } }), t, {
+        what: "the same request for a serial the CA did issue",
+        unshown: `so the ${r.status} was not shown to be about the serial`,
+        fix: "see the CA's message: the operator's revocation was refused before any serial was looked up (its route, its token or its answers)",
+        evidence: { ...ev, unknownSerialRefusal: refusalEvidence(r) },
+      });
       return pass(`refused: ${r.status} ${r.reason}; the same request for a serial it issued revoked that one`, { ...ev, ...waited(t), control });
     },
   },

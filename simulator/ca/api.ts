@@ -10,7 +10,7 @@ export type Profile = "authentication" | "signature";
  * reasons and roles); re-exported here so that the seam reads whole.
  */
 export { REASON_CODES, type RevocationReason, type RevokerRole } from "../../core/index.js";
-import { CardloopError, type RevocationReason, type RevokerRole } from "../../core/index.js";
+import { CARDLOOP_VERSION, CardloopError, type RevocationReason, type RevokerRole } from "../../core/index.js";
 
 export interface Holder {
   id: string;
@@ -188,6 +188,12 @@ export interface CaIdentity {
   /** Where it answers, when it is a service (the base URL of a served CA). */
   url?: string;
 }
+
+/**
+ * What the embedded reference CA is: what `GET /api/v1/info` answers and what
+ * the embedded adapter says of itself (nothing about keys, data or configuration).
+ */
+export const EMBEDDED_CA_SOFTWARE = { software: "cardloop embedded CA", version: CARDLOOP_VERSION } as const;
 
 /**
  * What a CA produces that a conformance verdict rests on. The two

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { CARDLOOP_VERSION, type Clock } from "../../core/index.js";
+import type { Clock } from "../../core/index.js";
 import {
   CaError,
+  EMBEDDED_CA_SOFTWARE,
   type BulkRevocationResult,
   type Caller,
   type CertificateStatus,
@@ -88,9 +89,6 @@ export interface CaServer {
   limits: HttpLimits;
   close(): Promise<void>;
 }
-
-/** GET /api/v1/info: the software and its version (nothing about the CA's keys, data or configuration). */
-const SERVED_SOFTWARE = { software: "cardloop embedded CA", version: CARDLOOP_VERSION } as const;
 
 /** The largest time a JavaScript Date can hold (ECMA-262 21.4.1.1). */
 const MAX_DATE_MS = 8.64e15;
@@ -316,7 +314,7 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
   }
   // What answers here, for a client's reports (certify's identity of the CA): public, read-only, the same for everyone.
   app.get("/api/v1/info", (_req, res) => {
-    res.json(SERVED_SOFTWARE);
+    res.json(EMBEDDED_CA_SOFTWARE);
   });
   app.get("/api/v1/clock", (_req, res) => {
     res.json({ now: ca.clock.now().toISOString(), virtual: !!opts.virtualClock });
