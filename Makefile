@@ -35,6 +35,7 @@ setup: setup-apt $(NODE_STAMP) build
 
 typecheck: $(NODE_STAMP)
 	npx tsc --noEmit
+	npx tsc --noEmit -p dashboard/page
 
 test: setup typecheck
 	npx ava

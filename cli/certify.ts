@@ -3,9 +3,10 @@ import type { Command } from "commander";
 import { EventBus, RunLogWriter, SystemClock, UsageError, parseDuration, errorMessage } from "../core/index.js";
 import { loadPolicy, resolvePolicyRef } from "../policies/index.js";
 import { certifyProgress } from "./certify-progress.js";
+import { addDashboardOptions, dashboardUrl, openPublisher, type DashboardCliOptions } from "./dashboard-option.js";
 import { ExitCode, action, usage } from "./exit.js";
 
-interface Options {
+interface Options extends DashboardCliOptions {
   ca?: string;
   list?: boolean;
   caConfig?: string;
@@ -32,7 +33,7 @@ interface Options {
  * --allow-incomplete), 2 the CA could not be started or reached, or bad usage.
  */
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("certify")
     .description("run the conformance catalogue against a CA; exit 1 when a MUST fails, 3 when checks could not be judged, 2 when the CA is unreachable")
     .option("--ca <target>", "embedded | openssl | cfssl | http(s)://URL | module:PATH (required unless --list)")
@@ -48,8 +49,8 @@ export function register(program: Command): void {
     .option("--policy <file|name>", "the lifecycle policy the CA is judged against: a shipped one (default, ocsp) or a policy file", "default")
     .option("--allow-incomplete", "exit 0 when nothing failed even if some checks could not be judged (they stay in the reports)")
     .option("--strict", "SHOULD failures fail the run too (exit 1)")
-    .option("--quiet", "no progress on stderr")
-    .action(
+    .option("--quiet", "no progress on stderr");
+  addDashboardOptions(cmd).action(
       action(async (o: Options, cmd: Command) => {
         if (o.list) {
           const { CATALOG } = await import("../conformance/index.js");
@@ -72,6 +73,8 @@ export function register(program: Command): void {
         const percentile = Number(o.percentile);
         if (!(percentile > 0 && percentile <= 100)) usage(`--percentile must be in (0, 100] (got ${o.percentile})`);
         const only = o.only ? o.only.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
+        // Checked with the other options, before any CA starts; the publisher itself is opened with the run log.
+        dashboardUrl(o);
 
         const { CATALOG, resolveAdapter, readCaConfig, runCatalog, checksLackingCredentials, publicUrl } = await import("../conformance/index.js");
         // What certify says and writes about the target: a password in a URL never reaches a log or a report.
@@ -111,15 +114,15 @@ export function register(program: Command): void {
         const runLog = join(out, "run.jsonl");
         const bus = new EventBus(clock);
         const writer = new RunLogWriter(runLog).attach(bus);
+        const publisher = (await openPublisher(o, "certify", runLog))?.attach(bus);
         const rules = { allowIncomplete: o.allowIncomplete === true, strict: o.strict === true };
         const progress = o.quiet ? undefined : certifyProgress(bus, process.stderr, selected.length, rules);
         // Interrupted: the reports still say what was judged so far, and that the run is incomplete.
         const stop = () => {
           progress?.close();
           writer.close();
-          void ca!
-            .close()
-            .catch(() => undefined)
+          // The dashboard's last batch goes while the CA stops, within the publisher's own bound.
+          void Promise.all([ca!.close().catch(() => undefined), publisher?.close()])
             .finally(() => {
               writeCertifyReports(runLog, out);
               process.exit(130);
@@ -154,7 +157,9 @@ export function register(program: Command): void {
           writer.close();
           process.off("SIGINT", stop);
           process.off("SIGTERM", stop);
-          await ca.close();
+          // The dashboard's last batch goes while the CA stops.
+          const published = publisher?.close();
+          await ca.close().finally(() => published);
         }
         const { files, report } = writeCertifyReports(runLog, out);
         if (o.json) {

@@ -3,27 +3,33 @@ import { join, relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { scenarioSummaryText, writeReports } from "../reports/index.js";
 import { libraryFiles, runFiles } from "../scenarios/index.js";
+import { addDashboardOptions, driverOutputs, openPublisher, type DashboardCliOptions } from "./dashboard-option.js";
 import { ExitCode, action } from "./exit.js";
 
 export const DEFAULT_DEMO_OUT = join("reports", "out", "latest");
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("demo")
     .description("the whole scenario library on the embedded defaults (in-memory card and reader, embedded CA), with reports")
-    .option("--out <dir>", "where junit.xml, report.json, report.md and report.html go", DEFAULT_DEMO_OUT)
-    .action(action(async (opts: { out: string }) => demoCommand(opts.out)));
+    .option("--out <dir>", "where junit.xml, report.json, report.md and report.html go", DEFAULT_DEMO_OUT);
+  addDashboardOptions(cmd).action(action(async (opts: { out: string } & DashboardCliOptions) => demoCommand(opts.out, opts)));
 }
 
-export async function demoCommand(outDir: string): Promise<number> {
-  const t0 = performance.now();
+export async function demoCommand(outDir: string, dashboard: DashboardCliOptions = {}): Promise<number> {
   const runLog = join(outDir, "run.jsonl");
-  await runFiles(libraryFiles(), { runLog });
-  const { files, report } = writeReports(runLog, outDir);
-  const wallMs = performance.now() - t0;
-  process.stdout.write(scenarioSummaryText(report, wallMs, process.cwd()));
-  const rel = (p: string) => relative(process.cwd(), resolve(p)) || p;
-  process.stdout.write(`JUnit: ${rel(files.junit)}  JSON: ${rel(files.json)}  Markdown: ${rel(files.markdown)}\n`);
-  process.stdout.write(`HTML report: ${rel(files.html)}\n`);
-  return report.totals.failed === 0 ? ExitCode.Ok : ExitCode.Failed;
+  const publisher = await openPublisher(dashboard, "scenario", resolve(runLog));
+  // The run log is written through `out`, not by runFiles, so that SIGINT and SIGTERM can close it.
+  const out = driverOutputs(runLog, publisher);
+  return out.guard(async () => {
+    const t0 = performance.now();
+    await out.settle(runFiles(libraryFiles(), { sink: out.sink }));
+    const { files, report } = writeReports(runLog, outDir);
+    const wallMs = performance.now() - t0;
+    process.stdout.write(scenarioSummaryText(report, wallMs, process.cwd()));
+    const rel = (p: string) => relative(process.cwd(), resolve(p)) || p;
+    process.stdout.write(`JUnit: ${rel(files.junit)}  JSON: ${rel(files.json)}  Markdown: ${rel(files.markdown)}\n`);
+    process.stdout.write(`HTML report: ${rel(files.html)}\n`);
+    return report.totals.failed === 0 ? ExitCode.Ok : ExitCode.Failed;
+  });
 }

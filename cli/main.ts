@@ -18,6 +18,7 @@ const COMMANDS: Record<string, Array<() => Promise<CommandModule>>> = {
   demo: [() => import("./demo.js")],
   certify: [() => import("./certify.js")],
   "qualify-reader": [() => import("./qualify-reader.js")],
+  dashboard: [() => import("./dashboard.js")],
 };
 
 const program = new Command("cardloop")

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { EventBus, RunLogWriter, SystemClock, UsageError, addYears, errorMessage, fromHex, withDeadline, type AnyEvent } from "../core/index.js";
 import { DEFAULT_THRESHOLDS, qualifyReader, type CardActuator, type Thresholds } from "../conformance/index.js";
@@ -7,9 +7,10 @@ import { buildQualificationReport, qualificationJson, qualificationSummaryText, 
 import { CardFile, PivCard } from "../simulator/card/index.js";
 import { PcscReader, VpcdBridge, parseVpcdEndpoint, type Reader } from "../simulator/reader/index.js";
 import { PivClient } from "../simulator/terminal/index.js";
+import { addDashboardOptions, dashboardUrl, openPublisher, type DashboardCliOptions } from "./dashboard-option.js";
 import { ExitCode, action } from "./exit.js";
 
-interface QualifyCliOptions {
+interface QualifyCliOptions extends DashboardCliOptions {
   reader: string;
   iterations: string;
   json?: boolean;
@@ -35,7 +36,7 @@ interface QualifyCliOptions {
  * and `--interactive` asks the operator to remove and reinsert it.
  */
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("qualify-reader")
     .description("qualify a PC/SC card reader with a PIV reference card: pass/fail per criterion, latency, reports")
     .requiredOption("--reader <name>", 'PC/SC reader name (or "pcsc:NAME"), e.g. "Virtual PCD 00 00"')
@@ -52,8 +53,8 @@ export function register(program: Command): void {
     .option("--max-p95-ms <ms>", `p95 round trip limit per APDU class (default ${DEFAULT_THRESHOLDS.maxP95Ms})`)
     .option("--max-p99-ms <ms>", `p99 round trip limit per APDU class (default ${DEFAULT_THRESHOLDS.maxP99Ms})`)
     .option("--min-apdus-per-sec <n>", `long-run throughput floor (default ${DEFAULT_THRESHOLDS.minApdusPerSecond})`)
-    .option("--timeout <ms>", "how long to wait for the reader and the card", "10000")
-    .action(action(qualifyCommand));
+    .option("--timeout <ms>", "how long to wait for the reader and the card", "10000");
+  addDashboardOptions(cmd).action(action(qualifyCommand));
 }
 
 async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
@@ -65,6 +66,7 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
   const managementKey = opts.managementKey !== undefined ? hexKey(opts.managementKey) : undefined;
   if (opts.card && !opts.emulatedCard) throw new UsageError("--card only goes with --emulated-card");
   if (opts.emulatedCard && opts.interactive) throw new UsageError("--interactive is for real cards, not --emulated-card");
+  dashboardUrl(opts); // a bad URL is a usage error now, before the run log is created
 
   const clock = new SystemClock();
   const bus = new EventBus(clock);
@@ -74,19 +76,20 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
   const runLog = runLogPath ? new RunLogWriter(runLogPath).attach(bus) : undefined;
   const events: AnyEvent[] | undefined = runLog ? undefined : [];
   if (events) bus.on((e) => events.push(e));
+  const publisher = (await openPublisher(opts, "qualify-reader", runLogPath && resolve(runLogPath)))?.attach(bus);
   bus.emit("run.started", { name: `qualify-reader ${name}`, kind: "qualify-reader" });
 
   let bridge: VpcdBridge | undefined;
   // A card file is locked for the run and keeps every change before the card answers it.
   let file: CardFile | undefined;
-  if (opts.emulatedCard) {
-    if (opts.card && !existsSync(opts.card)) throw new UsageError(`no card file ${opts.card}`);
-    file = opts.card ? CardFile.open(opts.card) : undefined;
-    const card = file?.card ?? PivCard.create({ expires: addYears(clock.now(), 5) });
-    bridge = new VpcdBridge(card, parseVpcdEndpoint(opts.vpcd));
-  }
   let reader: PcscReader | undefined;
   try {
+    if (opts.emulatedCard) {
+      if (opts.card && !existsSync(opts.card)) throw new UsageError(`no card file ${opts.card}`);
+      file = opts.card ? CardFile.open(opts.card) : undefined;
+      const card = file?.card ?? PivCard.create({ expires: addYears(clock.now(), 5) });
+      bridge = new VpcdBridge(card, parseVpcdEndpoint(opts.vpcd));
+    }
     reader = await PcscReader.open(name, { timeoutMs });
     if (bridge) await withDeadline(bridge.insert(), timeoutMs, () => new UsageError(`vpcd at ${bridge!.endpoint} did not accept the card within ${timeoutMs} ms`));
     if (!reader.present) process.stderr.write(`waiting for a card in "${name}"...\n`);
@@ -114,9 +117,15 @@ async function qualifyCommand(opts: QualifyCliOptions): Promise<number> {
     return report.outcome === "pass" ? ExitCode.Ok : ExitCode.Failed;
   } finally {
     runLog?.close();
-    await reader?.close();
-    if (bridge) await bridge.close();
-    file?.close();
+    // After the run log is closed; the dashboard's last batch goes while the reader and the card are put away.
+    const published = publisher?.close();
+    try {
+      await reader?.close();
+      if (bridge) await bridge.close();
+      file?.close();
+    } finally {
+      await published;
+    }
   }
 }
 

@@ -1,10 +1,11 @@
 import { performance } from "node:perf_hooks";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import type { Command } from "commander";
 import { writeReports, toJsonSummary, buildReport, scenarioSummaryText } from "../reports/index.js";
 import { UsageError, errorMessage } from "../core/index.js";
 import { readerKinds, registerCaTarget, registerReader, runFiles, type OpenedCa } from "../scenarios/index.js";
 import { VPCD_READERS, makeVpcdSlotFactory, parseVpcdEndpoint } from "../simulator/reader/index.js";
+import { addDashboardOptions, driverOutputs, openPublisher, type DashboardCliOptions } from "./dashboard-option.js";
 import { ExitCode, action, usage } from "./exit.js";
 
 /**
@@ -54,7 +55,7 @@ async function registerHttpCaTarget(caConfig: string | undefined): Promise<void>
   );
 }
 
-interface RunCliOptions {
+interface RunCliOptions extends DashboardCliOptions {
   ca?: string;
   caConfig?: string;
   reader?: string;
@@ -65,7 +66,7 @@ interface RunCliOptions {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("run")
     .description("run scenario files: exit 0 when every expectation holds, 1 when one fails, 2 on unusable input")
     .argument("<scenario...>", "scenario YAML files")
@@ -78,26 +79,32 @@ export function register(program: Command): void {
     .option("--vpcd <host:port|unix:path>", "where pcscd's vpcd takes cards, for pcsc readers (default $CARDLOOP_VPCD, then 127.0.0.1:35963)")
     .option("--seed <n>", "seed for every scenario (overrides the files)")
     .option("--out <dir>", "write run.jsonl, junit.xml, report.json, report.md and report.html here")
-    .option("--json", "print the JSON summary on stdout instead of text")
-    .action(action(async (files: string[], opts: RunCliOptions) => runCommand(files, opts)));
+    .option("--json", "print the JSON summary on stdout instead of text");
+  addDashboardOptions(cmd).action(action(async (files: string[], opts: RunCliOptions) => runCommand(files, opts)));
 }
 
 export async function runCommand(files: string[], opts: RunCliOptions): Promise<number> {
   const seed = opts.seed === undefined ? undefined : /^\d+$/.test(opts.seed) ? Number(opts.seed) : usage(`--seed must be a non-negative integer, got "${opts.seed}"`);
   registerPcscReader(opts);
   await registerHttpCaTarget(opts.caConfig);
-  const t0 = performance.now();
-  const run = await runFiles(files, { ca: opts.ca, reader: opts.reader, seed, runLog: opts.out ? join(opts.out, "run.jsonl") : undefined });
-  const wallMs = performance.now() - t0;
-  // Reports are built from the run log (or the same events in memory), never from the engine's results.
-  const written = opts.out ? writeReports(join(opts.out, "run.jsonl"), opts.out) : undefined;
-  const report = written?.report ?? buildReport(run.events);
-  if (opts.json) process.stdout.write(toJsonSummary(report));
-  else {
-    process.stdout.write(scenarioSummaryText(report, wallMs, process.cwd()));
-    if (written) process.stdout.write(`reports: ${relative(process.cwd(), opts.out!) || "."}/ (junit.xml, report.json, report.md, report.html)\n`);
-  }
-  return report.totals.failed === 0 ? ExitCode.Ok : ExitCode.Failed;
+  const runLog = opts.out ? join(opts.out, "run.jsonl") : undefined;
+  const publisher = await openPublisher(opts, "scenario", runLog && resolve(runLog));
+  // The run log is written through `out`, not by runFiles, so that SIGINT and SIGTERM can close it.
+  const out = driverOutputs(runLog, publisher);
+  return out.guard(async () => {
+    const t0 = performance.now();
+    const run = await out.settle(runFiles(files, { ca: opts.ca, reader: opts.reader, seed, sink: out.sink }));
+    const wallMs = performance.now() - t0;
+    // Reports are built from the run log (or the same events in memory), never from the engine's results.
+    const written = opts.out ? writeReports(join(opts.out, "run.jsonl"), opts.out) : undefined;
+    const report = written?.report ?? buildReport(run.events);
+    if (opts.json) process.stdout.write(toJsonSummary(report));
+    else {
+      process.stdout.write(scenarioSummaryText(report, wallMs, process.cwd()));
+      if (written) process.stdout.write(`reports: ${relative(process.cwd(), opts.out!) || "."}/ (junit.xml, report.json, report.md, report.html)\n`);
+    }
+    return report.totals.failed === 0 ? ExitCode.Ok : ExitCode.Failed;
+  });
 }
 
 /**

@@ -6,9 +6,11 @@ import {
   decodeResponse,
   encodeCommand,
   encodeResponse,
+  isSecretDataIns,
   maskCommand,
   needsExtended,
   swHex,
+  swMeaning,
   swOnly,
   tryDecodeCommand,
   type CommandApdu,
@@ -187,4 +189,31 @@ test("maskCommand hides PIN, PUK and key data but keeps structure", (t) => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 300 }), (b) => maskCommand(b).length === b.length),
   );
+});
+
+test("swMeaning: the table, then the 61xx, 6Cxx and 63Cx ranges, then the classes of SW1", (t) => {
+  t.is(swMeaning(0x9000), "success");
+  t.is(swMeaning(0x6a82), "data object or application not found");
+  t.is(swMeaning(0x6983), "authentication method blocked");
+  t.is(swMeaning(0x6110), "success, 16 more bytes to GET RESPONSE");
+  t.is(swMeaning(0x6100), "success, 256 more bytes to GET RESPONSE");
+  t.is(swMeaning(0x6c08), "wrong Le: 8 bytes available");
+  t.is(swMeaning(0x63c0), "verification failed, 0 tries left");
+  t.is(swMeaning(0x63c2), "verification failed, 2 tries left");
+  t.is(swMeaning(0x6300), "verification failed");
+  t.is(swMeaning(0x6284), "warning");
+  t.is(swMeaning(0x6400), "execution error");
+  t.is(swMeaning(0x6a89), "unknown status");
+});
+
+test("isSecretDataIns names exactly the instructions maskCommand masks", (t) => {
+  t.deepEqual(
+    Array.from({ length: 256 }, (_, ins) => ins).filter(isSecretDataIns),
+    [0x20, 0x24, 0x2c, 0xfe, 0xff],
+  );
+  const masked = Array.from({ length: 256 }, (_, ins) => ins).filter((ins) => {
+    const cmd = Uint8Array.of(0, ins, 0, 0, 2, 0x31, 0x32);
+    return toHex(maskCommand(cmd)) !== toHex(cmd);
+  });
+  t.deepEqual(masked, [0x20, 0x24, 0x2c, 0xfe, 0xff]);
 });

@@ -187,12 +187,70 @@ const SECRET_DATA_INS = new Set([
   0xff, // SET MANAGEMENT KEY (Yubico extension)
 ]);
 
+/** Whether this instruction's command data is a secret (PIN, PUK, key): maskCommand hides it, and a reader of a trace knows it is masked. */
+export function isSecretDataIns(ins: number): boolean {
+  return SECRET_DATA_INS.has(ins);
+}
+
+/** ISO/IEC 7816-4, 5.6, as PIV uses the status words; the ranges (61xx, 6Cxx, 63Cx, ...) are in swMeaning. */
+const SW_MEANING: ReadonlyMap<number, string> = new Map([
+  [0x9000, "success"],
+  [0x6281, "part of the data may be corrupted"],
+  [0x6282, "end of data reached before Le bytes"],
+  [0x6283, "selected file deactivated"],
+  [0x6300, "verification failed"],
+  [0x6581, "memory failure"],
+  [0x6700, "wrong length"],
+  [0x6800, "functions in CLA not supported"],
+  [0x6881, "logical channel not supported"],
+  [0x6882, "secure messaging not supported"],
+  [0x6883, "last command of the chain expected"],
+  [0x6884, "command chaining not supported"],
+  [0x6981, "command incompatible with file structure"],
+  [0x6982, "security status not satisfied"],
+  [0x6983, "authentication method blocked"],
+  [0x6984, "reference data not usable"],
+  [0x6985, "conditions of use not satisfied"],
+  [0x6986, "command not allowed"],
+  [0x6987, "expected secure messaging data objects missing"],
+  [0x6988, "incorrect secure messaging data objects"],
+  [0x6a80, "incorrect data"],
+  [0x6a81, "function not supported"],
+  [0x6a82, "data object or application not found"],
+  [0x6a84, "not enough memory"],
+  [0x6a85, "Nc inconsistent with TLV structure"],
+  [0x6a86, "incorrect P1/P2"],
+  [0x6a87, "Nc inconsistent with P1/P2"],
+  [0x6a88, "referenced data not found"],
+  [0x6b00, "wrong parameters P1/P2"],
+  [0x6d00, "instruction not supported"],
+  [0x6e00, "class not supported"],
+  [0x6f00, "no precise diagnosis"],
+]);
+
+/**
+ * What a status word means, in a few words: the one table the terminal's
+ * errors and the dashboard's trace both speak from.
+ */
+export function swMeaning(sw: number): string {
+  const known = SW_MEANING.get(sw);
+  if (known !== undefined) return known;
+  const sw1 = sw >> 8;
+  const low = sw & 0xff;
+  if (sw1 === 0x61) return `success, ${low === 0 ? 256 : low} more bytes to GET RESPONSE`;
+  if (sw1 === 0x6c) return `wrong Le: ${low === 0 ? 256 : low} bytes available`;
+  if ((sw & 0xfff0) === 0x63c0) return `verification failed, ${sw & 0x0f} tries left`;
+  if (sw1 === 0x62 || sw1 === 0x63) return "warning";
+  if (sw1 === 0x64 || sw1 === 0x65) return "execution error";
+  return "unknown status";
+}
+
 /**
  * A copy of the command with secret-bearing data replaced by 0xFF bytes of the
  * same length (the length is not secret, and keeps the trace's structure).
  */
 export function maskCommand(bytes: Uint8Array): Uint8Array {
-  if (bytes.length <= 5 || !SECRET_DATA_INS.has(bytes[1])) return bytes;
+  if (bytes.length <= 5 || !isSecretDataIns(bytes[1])) return bytes;
   const out = Uint8Array.from(bytes);
   const cmd = tryDecodeCommand(bytes);
   if (cmd === undefined) {

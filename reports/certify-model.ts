@@ -1,14 +1,15 @@
+// core/browser.ts, not core/index.ts: the dashboard's page bundles this model for the browser.
 import {
   DEFAULT_VERDICT_RULES,
   VERDICT_EXIT,
   verdictOf,
   classifyRow,
-  type AnyEvent,
   type CertifyVerdict,
-  type Outcome,
   type RowClass,
   type VerdictRules,
-} from "../core/index.js";
+  type AnyEvent,
+  type Outcome,
+} from "../core/browser.js";
 
 /**
  * One certify run as the reports see it, rebuilt from the run log alone:
@@ -206,8 +207,8 @@ function totalsOf(checks: readonly CheckRow[]): CertifyTotals {
   };
 }
 
-/** The verdict rules the run was judged by; a log from before they existed was judged by the defaults. */
-function rulesOf(v: unknown): VerdictRules {
+/** The verdict rules the run was judged by; a log from before they existed was judged by the defaults. The dashboard's summary reads them so too. */
+export function rulesOf(v: unknown): VerdictRules {
   const r = record(v);
   return {
     allowIncomplete: typeof r.allowIncomplete === "boolean" ? r.allowIncomplete : DEFAULT_VERDICT_RULES.allowIncomplete,
@@ -249,6 +250,7 @@ function provenanceOf(meta: Record<string, unknown>, startTime: string, endTime:
   };
 }
 
-function record(v: unknown): Record<string, unknown> {
+/** v when it is a plain object (an event field read before use), else an empty one. */
+export function record(v: unknown): Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }

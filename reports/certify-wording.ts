@@ -1,4 +1,4 @@
-import type { RowClass } from "../core/index.js";
+import type { RowClass } from "../core/browser.js";
 import type { CertifyReport, CheckRow } from "./certify-model.js";
 
 /**

@@ -6,7 +6,8 @@ import { toMarkdown } from "./markdown.js";
 import { buildReport, type Report } from "./model.js";
 import { writeReportSet } from "./report-set.js";
 
-export { buildReport, failureLine, type Report, type RunReport, type StepReport } from "./model.js";
+// The models and the certify wording (also the page's, through browser.ts).
+export * from "./browser.js";
 export { toJUnit } from "./junit.js";
 export { toJsonSummary } from "./json.js";
 export { toMarkdown } from "./markdown.js";
@@ -30,12 +31,9 @@ export function writeReports(runLog: RunLogSource, outDir: string): { files: Rep
 }
 
 // certify's reports: one row per check.* event pair, from the run log as well.
-export { buildCertifyReport, type CertifyReport, type CheckRow } from "./certify-model.js";
 export { writeCertifyReports, certifyJUnit, certifyJson, certifyMarkdown, certifyHtml } from "./certify-writers.js";
-export { resultLabel } from "./certify-wording.js";
 
 // qualify-reader's reports: criteria from check.* events, figures from qualify.* events.
-export { buildQualificationReport, type QualificationReport } from "./qualify-model.js";
 export { writeQualificationReports, qualificationJson, qualificationJunit, qualificationHtml } from "./qualify-writers.js";
 
 // What the CLI prints at the end, from the same models.

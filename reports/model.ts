@@ -1,4 +1,5 @@
-import { percentile, type AnyEvent, type Outcome } from "../core/index.js";
+// core/browser.ts, not core/index.ts: the dashboard's page bundles this model for the browser.
+import { percentile, type AnyEvent, type Outcome } from "../core/browser.js";
 
 /**
  * What every report shows, rebuilt from the run log alone. A run log holds one

@@ -1,12 +1,5 @@
-import {
-  summarise,
-  type AnyEvent,
-  type AtrInfo,
-  type CriterionResult,
-  type LatencySummary,
-  type QualifyCardData,
-  type Throughput,
-} from "../core/index.js";
+// core/browser.ts, not core/index.ts: the dashboard's page bundles this model for the browser.
+import { summarise, type AnyEvent, type AtrInfo, type CriterionResult, type LatencySummary, type QualifyCardData, type Throughput } from "../core/browser.js";
 
 export type { AtrInfo, CriterionResult, Throughput };
 
@@ -73,11 +66,20 @@ export function buildQualificationReport(events: readonly AnyEvent[]): Qualifica
   }
   // A criterion that started and never finished (the run died): an error, never a pass.
   for (const [id, { title }] of open) report.criteria.push({ id, title, outcome: "error", message: "started but never finished", durationMs: 0 });
-  // Nothing judged is no qualification: only criteria that all passed or were skipped make a pass.
-  const bad = report.criteria.length === 0 || report.criteria.some((c) => c.outcome === "fail" || c.outcome === "error");
-  report.outcome = bad ? "fail" : "pass";
+  report.outcome = qualificationOutcome(report.criteria);
   if (card?.atrInfo) report.atrInfo = card.atrInfo;
   if (card?.protocol !== undefined) report.protocol = card.protocol;
   if (throughput) report.throughput = throughput;
   return report;
+}
+
+/**
+ * The qualification's verdict from its criteria (a criterion started and never
+ * finished counts as an error): nothing judged is no qualification; only
+ * criteria that all passed or were skipped make a pass. The dashboard's
+ * summary applies the same rule to the criteria it counts.
+ */
+export function qualificationOutcome(criteria: ReadonlyArray<Pick<CriterionResult, "outcome">>): "pass" | "fail" {
+  const bad = criteria.length === 0 || criteria.some((c) => c.outcome === "fail" || c.outcome === "error");
+  return bad ? "fail" : "pass";
 }

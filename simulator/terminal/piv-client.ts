@@ -17,6 +17,7 @@ import {
   findTlv,
   readTlv,
   swHex,
+  swMeaning,
   type CommandApdu,
 } from "../../core/index.js";
 import type { Reader } from "../reader/index.js";
@@ -40,22 +41,6 @@ const DIGEST_INFO_PREFIX: Record<number, string> = {
   64: "3051300d060960864801650304020305000440",
 };
 
-const SW_TEXT: Record<number, string> = {
-  0x6700: "wrong length",
-  0x6982: "security status not satisfied",
-  0x6983: "authentication method blocked",
-  0x6985: "conditions of use not satisfied",
-  0x6a80: "incorrect data",
-  0x6a81: "function not supported",
-  0x6a82: "data object or application not found",
-  0x6a84: "not enough memory",
-  0x6a86: "incorrect P1/P2",
-  0x6a88: "referenced data not found",
-  0x6d00: "instruction not supported",
-  0x6e00: "class not supported",
-  0x6f00: "no precise diagnosis",
-};
-
 /** A status word other than 9000 (or a reply the client cannot use). */
 export class PivError extends CardloopError {
   constructor(
@@ -69,7 +54,7 @@ export class PivError extends CardloopError {
   static fromSw(what: string, sw: number): PivError {
     if ((sw & 0xfff0) === 0x63c0) return new PivError(sw, `${what}: wrong, ${sw & 0x0f} tries left (SW ${swHex(sw)})`, sw & 0x0f);
     if (sw === 0x6983) return new PivError(sw, `${what}: blocked (SW 6983)`, 0);
-    return new PivError(sw, `${what}: ${SW_TEXT[sw] ?? "refused"} (SW ${swHex(sw)})`);
+    return new PivError(sw, `${what}: ${swMeaning(sw)} (SW ${swHex(sw)})`);
   }
 }
 
