@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { isIP } from "node:net";
 import { SystemClock, UsageError, VirtualClock, errorMessage, type RenewalRule } from "../core/index.js";
 import { loadPolicy, resolvePolicyRef } from "../policies/index.js";
-import { action, usage } from "./exit.js";
+import { action, listenError, untilStopSignal, usage } from "./exit.js";
 
 interface ServeOptions {
   data: string;
@@ -69,16 +69,10 @@ export function register(program: Command): void {
           server = await startCaServer(embedded, { port, host: o.host, virtualClock: o.virtualClock, publicUrl: o.publicUrl, trustedProxies: o.trustedProxy });
         } catch (err) {
           await embedded.close();
-          // EADDRINUSE, EACCES, an unknown host: the user's to fix, so a usage error, not an internal one.
-          const code = (err as NodeJS.ErrnoException).code;
-          throw new UsageError(`cannot listen on ${o.host}:${port}: ${code === "EADDRINUSE" ? "address already in use" : errorMessage(err)}`);
+          throw listenError(err, o.host, port);
         }
         process.stdout.write(`${server.url}\n`);
-        await new Promise<void>((resolve) => {
-          const stop = () => resolve();
-          process.once("SIGINT", stop);
-          process.once("SIGTERM", stop);
-        });
+        await untilStopSignal();
         await server.close();
         await embedded.close();
       }),

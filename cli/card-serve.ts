@@ -4,7 +4,7 @@ import { UsageError, errorMessage } from "../core/index.js";
 import { CardFile } from "../simulator/card/index.js";
 import { VpcdBridge, formatVpcdEndpoint, parseVpcdEndpoint } from "../simulator/reader/index.js";
 import { cardCommand } from "./card.js";
-import { action } from "./exit.js";
+import { action, untilStopSignal } from "./exit.js";
 
 /**
  * `cardloop card serve --vpcd [HOST:PORT|unix:PATH] --card card.json`: puts the card
@@ -26,10 +26,7 @@ export function register(program: Command): void {
         if (!existsSync(opts.card)) throw new UsageError(`no card file ${opts.card}`);
         const endpoint = parseVpcdEndpoint(typeof opts.vpcd === "string" ? opts.vpcd : undefined);
         // Signals are ours: the card leaves vpcd first, then the lock is released (the kernel releases it at any exit too).
-        const stopped = new Promise<string>((resolve) => {
-          process.once("SIGINT", () => resolve("SIGINT"));
-          process.once("SIGTERM", () => resolve("SIGTERM"));
-        });
+        const stopped = untilStopSignal();
         let failedWrite = false;
         const file = CardFile.open(opts.card, {
           onWriteError: (err) => {

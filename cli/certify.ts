@@ -4,7 +4,7 @@ import { EventBus, RunLogWriter, SystemClock, UsageError, parseDuration, errorMe
 import { loadPolicy, resolvePolicyRef } from "../policies/index.js";
 import { certifyProgress } from "./certify-progress.js";
 import { addDashboardOptions, dashboardUrl, openPublisher, type DashboardCliOptions } from "./dashboard-option.js";
-import { ExitCode, action, usage } from "./exit.js";
+import { ExitCode, action, signalExitCode, untilStopSignal, usage } from "./exit.js";
 
 interface Options extends DashboardCliOptions {
   ca?: string;
@@ -117,19 +117,17 @@ export function register(program: Command): void {
         const publisher = (await openPublisher(o, "certify", runLog))?.attach(bus);
         const rules = { allowIncomplete: o.allowIncomplete === true, strict: o.strict === true };
         const progress = o.quiet ? undefined : certifyProgress(bus, process.stderr, selected.length, rules);
-        // Interrupted: the reports still say what was judged so far, and that the run is incomplete.
-        const stop = () => {
+        // Interrupted: the reports still say what was judged so far, and that the run is incomplete; exit 130 or 143 as a shell expects.
+        const judged = new AbortController();
+        void untilStopSignal(judged.signal).then((signal) => {
           progress?.close();
           writer.close();
           // The dashboard's last batch goes while the CA stops, within the publisher's own bound.
-          void Promise.all([ca!.close().catch(() => undefined), publisher?.close()])
-            .finally(() => {
-              writeCertifyReports(runLog, out);
-              process.exit(130);
-            });
-        };
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
+          void Promise.all([ca!.close().catch(() => undefined), publisher?.close()]).finally(() => {
+            writeCertifyReports(runLog, out);
+            process.exit(signalExitCode(signal));
+          });
+        });
 
         // The command that judges one check again exactly as this run did: every judging option the user gave.
         const judging = (["caConfig", "policy", "threshold", "samples", "percentile", "concurrency"] as const).filter(
@@ -155,8 +153,7 @@ export function register(program: Command): void {
         } finally {
           progress?.close();
           writer.close();
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
+          judged.abort();
           // The dashboard's last batch goes while the CA stops.
           const published = publisher?.close();
           await ca.close().finally(() => published);

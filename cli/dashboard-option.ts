@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { RunLogWriter, type AnyEvent } from "../core/index.js";
-import type { DashboardPublisher } from "../dashboard/index.js";
-import { usage } from "./exit.js";
+import { DashboardPublisher, parseDashboardUrl } from "../dashboard/index.js";
+import { signalExitCode, untilStopSignal, usage } from "./exit.js";
 
 /** What commander makes of the two options (camel-cased). */
 export interface DashboardCliOptions {
@@ -21,31 +21,24 @@ export function addDashboardOptions(cmd: Command): Command {
 
 /**
  * The dashboard's URL from --dashboard or $CARDLOOP_DASHBOARD, or undefined
- * when none is named. Not http(s): one line and exit 2. A driver calls it with
- * its other options, before anything starts, when it opens the publisher later.
+ * when none is named. Not the dashboard's http(s) origin (parseDashboardUrl,
+ * the rule --public-url follows too): one line, never the URL (it may hold a
+ * password), and exit 2. A driver calls it with its other options, before
+ * anything starts, when it opens the publisher later.
  */
 export function dashboardUrl(opts: DashboardCliOptions, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const url = (opts.dashboard ?? env.CARDLOOP_DASHBOARD)?.trim();
   if (url === undefined || url === "") return undefined;
-  const from = opts.dashboard !== undefined ? "--dashboard" : "CARDLOOP_DASHBOARD";
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  // The URL itself is not repeated: it may carry a password.
-  if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") || parsed.hostname === "") {
-    usage(`${from} must be an http:// or https:// URL such as http://127.0.0.1:8450/, not ${parsed ? parsed.protocol : "a URL"}`);
-  }
-  return parsed.href;
+  const parsed = parseDashboardUrl(url, opts.dashboard !== undefined ? "--dashboard" : "CARDLOOP_DASHBOARD");
+  if ("error" in parsed) usage(parsed.error);
+  return parsed.url;
 }
 
 /**
  * The run's publisher, or undefined when no dashboard is named. Called before
  * the run's first event, and says on stderr where the run can be watched.
- * The dashboard's code (undici and the rest) is loaded only then: a run that
- * does not publish does not pay for it at start-up.
+ * The publisher loads undici only at its first request: a run that does not
+ * publish does not pay for it at start-up.
  */
 export async function openPublisher(
   opts: DashboardCliOptions,
@@ -55,15 +48,11 @@ export async function openPublisher(
 ): Promise<DashboardPublisher | undefined> {
   const url = dashboardUrl(opts, env);
   if (url === undefined) return undefined;
-  const { DashboardPublisher } = await import("../dashboard/index.js");
   const token = opts.dashboardToken ?? env.CARDLOOP_DASHBOARD_TOKEN;
   const publisher = new DashboardPublisher({ url, token: token || undefined, kind, runLog });
   process.stderr.write(`dashboard: ${publisher.url}\n`);
   return publisher;
 }
-
-/** How a shell reports a command a signal ended: 128 + the signal's number. */
-const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const;
 
 /** Where a scenario driver's events go, and how a SIGINT or SIGTERM ends it (see driverOutputs). */
 export interface DriverOutputs {
@@ -88,17 +77,12 @@ export interface DriverOutputs {
 export function driverOutputs(runLog: string | undefined, publisher: DashboardPublisher | undefined): DriverOutputs {
   let writer: RunLogWriter | undefined;
   let signal: NodeJS.Signals | undefined;
-  const restore = () => {
-    for (const sig of ["SIGINT", "SIGTERM"] as const) process.off(sig, onSignal);
-  };
-  function onSignal(sig: NodeJS.Signals): void {
-    restore();
+  const done = new AbortController();
+  void untilStopSignal(done.signal).then((sig) => {
     signal = sig;
     writer?.close();
-    void (publisher?.close() ?? Promise.resolve()).finally(() => process.exit(EXIT_ON_SIGNAL[sig as keyof typeof EXIT_ON_SIGNAL]));
-  }
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+    void (publisher?.close() ?? Promise.resolve()).finally(() => process.exit(signalExitCode(sig)));
+  });
   const halted = () => new Promise<never>(() => undefined);
   return {
     sink(event) {
@@ -116,7 +100,7 @@ export function driverOutputs(runLog: string | undefined, publisher: DashboardPu
       } finally {
         // Not reached after a signal. After the run log is closed: what the dashboard did not get, the run log has.
         await publisher?.close();
-        restore();
+        done.abort();
       }
     },
   };

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
-import { UsageError, errorMessage } from "../core/index.js";
-import { action, usage } from "./exit.js";
+import { action, listenError, untilStopSignal, usage } from "./exit.js";
 
 interface DashboardCliOptions {
   port: string;
@@ -16,7 +15,11 @@ export function register(program: Command): void {
     .command("dashboard")
     .description("serve the live dashboard of runs (the run logs under --runs and the runs drivers publish to it); prints its URL and publish token")
     .option("--port <port>", "TCP port (0: any free port)", "8450")
-    .option("--host <host>", "address to listen on (0.0.0.0 or :: to be reached from other machines)", "127.0.0.1")
+    .option(
+      "--host <host>",
+      "address to listen on (0.0.0.0 or :: to be reached from other machines). Browsers reach it by IP address (and its port), localhost or this host; by any other name only with --public-url (DNS rebinding needs a name: other Hosts get 421)",
+      "127.0.0.1",
+    )
     .option("--runs <dir>", "directory of run logs (run.jsonl) to index; published runs are kept under <dir>/published", "reports/out")
     .option("--public-url <url>", "where browsers reach it through a proxy (https://cardloop.example/): accepted as the page's origin and Host, and the URL printed")
     .action(
@@ -31,10 +34,7 @@ export function register(program: Command): void {
           // The environment's token, as it is: startDashboard resolves and checks it (security.ts resolveToken), the one path for every caller.
           dashboard = await startDashboard({ port, host: o.host, runsDir: o.runs, token: process.env.CARDLOOP_DASHBOARD_TOKEN, publicUrl: o.publicUrl });
         } catch (err) {
-          if (err instanceof UsageError) throw err;
-          const code = (err as NodeJS.ErrnoException).code;
-          // EADDRINUSE, EACCES, an unknown host: the user's to fix, so a usage error, not an internal one.
-          throw new UsageError(`cannot listen on ${o.host}:${port}: ${code === "EADDRINUSE" ? "address already in use" : errorMessage(err)}`);
+          throw listenError(err, o.host, port);
         }
         // The token is printed here, once, and nowhere else.
         process.stdout.write(
@@ -42,10 +42,7 @@ export function register(program: Command): void {
             `publish token: ${dashboard.token}\n` +
             `export CARDLOOP_DASHBOARD=${dashboard.url} CARDLOOP_DASHBOARD_TOKEN=${dashboard.token}\n`,
         );
-        await new Promise<void>((resolve) => {
-          process.once("SIGINT", () => resolve());
-          process.once("SIGTERM", () => resolve());
-        });
+        await untilStopSignal();
         await dashboard.close();
       }),
     );

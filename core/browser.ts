@@ -13,6 +13,7 @@ export * from "./events.js";
 export * from "./qualify-events.js";
 export * from "./load-events.js";
 export * from "./stats.js";
+export * from "./json-depth.js";
 export * from "./deadline.js";
 export * from "./version.js";
 export * from "./certify-verdict.js";

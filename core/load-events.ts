@@ -1,8 +1,10 @@
 /**
- * What a bulk-revocation load run (`cardloop load revoke`) puts in its run
- * log for the dashboard and the reports: `metric.sample` events with these
- * names, and run.started with kind "load" and meta.ca. Declared here, where
- * the driver (conformance) and the readers (reports, dashboard) both import it.
+ * What a bulk-revocation load run (`cardloop load revoke`, issue 13: not
+ * built yet) is to put in its run log for the dashboard and the reports:
+ * `metric.sample` events with these names, and run.started with kind "load"
+ * and meta.ca. Declared here, where the driver (conformance) and the readers
+ * (reports, dashboard) can all import it; today only the dashboard's load
+ * view reads it.
  */
 export const LOAD_METRICS = {
   /** Revocations acknowledged per second over the last interval; labels.phase. */

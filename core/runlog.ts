@@ -50,27 +50,55 @@ export class RunLogWriter {
   }
 }
 
+/**
+ * What a line of a run log is, for every reader (reports, the CLI, the
+ * dashboard's store, its publish endpoint): a JSON object with a string
+ * `type`, a number `seq`, a string `time` and an object `data`, as
+ * RunLogWriter writes every event. The reports read `data` and `time` without
+ * checking them again, so a line short of any is refused here, with the
+ * reason, instead of failing somewhere past it.
+ */
+export function parseRunLogLine(line: string): { event: AnyEvent } | { reason: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return { reason: "not JSON" };
+  }
+  const reason = eventProblem(v);
+  return reason === undefined ? { event: v as AnyEvent } : { reason };
+}
+
+/** Why a parsed value is not an event as parseRunLogLine defines it (undefined: it is one). For events already parsed, as a publisher's batch holds them. */
+export function eventProblem(v: unknown): string | undefined {
+  const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === "object" && !Array.isArray(x);
+  if (!isObject(v)) return "not an event: not a JSON object";
+  if (typeof v.type !== "string") return 'not an event: "type" is not a string';
+  if (typeof v.seq !== "number") return 'not an event: "seq" is not a number';
+  if (typeof v.time !== "string") return 'not an event: "time" is not a string';
+  if (!isObject(v.data)) return 'not an event: "data" is not an object';
+  return undefined;
+}
+
+/** A run log's text as its events; the first line that is not one (parseRunLogLine) throws FormatError naming it. Blank lines are passed over. */
 export function parseRunLog(text: string, source = "run log"): AnyEvent[] {
   const events: AnyEvent[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === "") continue;
-    let e: unknown;
-    try {
-      e = JSON.parse(line);
-    } catch (err) {
-      throw new FormatError("run log", `${source} line ${i + 1}: not JSON (${(err as Error).message})`);
-    }
-    if (!e || typeof e !== "object" || typeof (e as AnyEvent).type !== "string") {
-      throw new FormatError("run log", `${source} line ${i + 1}: not an event (no "type")`);
-    }
-    events.push(e as AnyEvent);
+    const r = parseRunLogLine(line);
+    if ("reason" in r) throw new FormatError("run log", `${source} line ${i + 1}: ${r.reason}`);
+    events.push(r.event);
   }
   return events;
 }
 
-/** The one reader of run log files: every report, test and tool goes through it. */
+/**
+ * Every run log file read whole goes through here (reports, tests, tools);
+ * the dashboard's store, which reads run logs a line at a time as they grow,
+ * takes each line through parseRunLogLine, the same definition.
+ */
 export function readRunLog(path: string): AnyEvent[] {
   return parseRunLog(readFileSync(path, "utf8"), path);
 }

@@ -1,5 +1,5 @@
-import type { AnyEvent } from "../core/index.js";
-import { isRecord, type Origin } from "./publish-batch.js";
+import { parseRunLogLine, type AnyEvent } from "../core/index.js";
+import type { Origin } from "./publish-batch.js";
 import { Offsets, readRange, scanLines, type AppendFile } from "./run-file.js";
 import type { SummaryBuilder } from "./summary.js";
 
@@ -26,9 +26,9 @@ export interface Run {
   broken: boolean;
   /** The file's real path (file runs), to compare with a published run's origin.runLog. */
   real?: string;
-  /** The first event's line: a published run's run log starts with the same one. */
+  /** The first and last events' lines: a published run's are compared with its driver's run log (run-copies.ts); */
   firstLine?: string;
-  /** The last event's line: a file rewritten from the start no longer has it where it was. */
+  /** a file rewritten from the start no longer has its last line where it was. */
   lastLine?: string;
   // Published runs: the position the publisher sends next, whether it said it is done, when it was last heard from.
   next: number;
@@ -66,16 +66,11 @@ function ingest(run: Run, text: string, offset: number, terminated: boolean, kee
     run.midLine = false;
     return true;
   }
-  let event: unknown;
-  try {
-    event = JSON.parse(line);
-  } catch {
-    return unreadable(run, terminated, "not JSON");
-  }
-  if (!isRecord(event) || typeof event.type !== "string") return unreadable(run, terminated, 'not an event: no "type"');
+  const parsed = parseRunLogLine(line);
+  if ("reason" in parsed) return unreadable(run, terminated, parsed.reason);
   run.lineNo++;
   run.midLine = !terminated;
-  appendLine(run, line, event as unknown as AnyEvent, offset, keep);
+  appendLine(run, line, parsed.event, offset, keep);
   return true;
 }
 

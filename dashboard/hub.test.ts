@@ -9,6 +9,7 @@ import type { WebSocket } from "ws";
 import { Hub, STALLED_CLOSE_CODE, type HubOptions, type HubStore } from "./hub.js";
 import { LIMITS, type RunSummary, type ServerMessage } from "./protocol.js";
 import { startDashboard, type Dashboard } from "./server.js";
+import { until } from "../test/support/dashboard.js";
 
 /**
  * The hub's rules, driven through sockets whose buffer the test sets: what
@@ -218,7 +219,7 @@ test("a page above the high-water mark for stalledMs is closed with 4008 and for
   s.reading = false;
   s.bufferedAmount = 100;
   s.say({ v: 1, type: "run.subscribe", run: "r", from: 0 });
-  await new Promise<void>((resolve) => s.once("close", () => resolve()));
+  await until("the stalled page to be closed", () => (s.closeCode !== undefined ? true : undefined), 20_000, 1);
   t.is(s.closeCode, STALLED_CLOSE_CODE);
   t.is(hub.size, 0);
 });
@@ -235,7 +236,7 @@ test("runs.subscribe: the list, then one upsert per run per upsertMs and always 
   const upserts = () => s.messages().filter((m): m is Extract<ServerMessage, { type: "run" }> => m.type === "run" && m.run.id === "b");
   t.is(upserts().length, 1, "the first change is sent at once, the next 19 wait for the window");
   t.is(upserts()[0].run.events, 1);
-  while (upserts().length < 2) await new Promise((r) => setTimeout(r, 20));
+  await until("the window's upsert", () => (upserts().length >= 2 ? true : undefined), 20_000, 20);
   t.is(upserts()[1].run.events, 20, "the window's end sends the latest summary");
 });
 
@@ -406,8 +407,6 @@ async function rawClient(d: Dashboard) {
   return { socket, messages, say, read };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 test("a page that never reads holds at most the high-water mark plus one message; once it reads it gets resync and every event", async (t) => {
   const highWaterBytes = 256 * 1024;
   const d = await startFlood(t, highWaterBytes);
@@ -415,7 +414,7 @@ test("a page that never reads holds at most the high-water mark plus one message
   const slow = await rawClient(d);
   t.teardown(() => slow.socket.destroy());
   slow.say({ v: 1, type: "run.subscribe", run: "flood", from: 0 });
-  while (d.hub.stats()[0]?.subscriptions.length !== 1) await sleep(5);
+  await until("the page's subscription", () => (d.hub.stats()[0]?.subscriptions.length === 1 ? true : undefined), 20_000, 5);
   // Publish until the hub holds the page back (the OS's socket buffers take the first few MB).
   let next = 1;
   const cap = 400_000;
@@ -436,7 +435,7 @@ test("a page that never reads holds at most the high-water mark plus one message
   t.true(stats.subscriptions[0].next < next, "its cursor waits behind the run's end");
   slow.read();
   const seqs = () => slow.messages.flatMap((m) => (m.type === "events" ? m.events.map((e) => (e as { data: { i: number } }).data.i) : []));
-  while (seqs().length < next) await sleep(10);
+  await until(`all ${next} events on the page`, () => (seqs().length >= next ? true : undefined), 60_000, 10);
   t.deepEqual(seqs(), range(0, next), "no gap, no repeat");
   const resyncs = slow.messages.filter((m) => m.type === "resync");
   t.true(resyncs.length >= 1);

@@ -1,5 +1,5 @@
 import type { RawData, WebSocket } from "ws";
-import { LIMITS, PROTOCOL_VERSION, type RunSummary } from "./protocol.js";
+import { LIMITS, PROTOCOL_VERSION, STALLED_CLOSE_CODE, type RunSummary } from "./protocol.js";
 
 /**
  * The websocket side of the dashboard: who is connected, what each page
@@ -7,8 +7,8 @@ import { LIMITS, PROTOCOL_VERSION, type RunSummary } from "./protocol.js";
  * from the store's lines. Nothing is queued per page beyond what the socket
  * buffers: a page above the high-water mark is sent nothing (its cursors stay
  * where they are) until it drains, then gets `resync` and continues from its
- * cursors; one that stays above it for `stalledMs` is closed with 4008. So a
- * page that never reads costs at most the high-water mark plus one message.
+ * cursors; one that stays above it for `stalledMs` is closed (STALLED_CLOSE_CODE).
+ * So a page that never reads costs at most the high-water mark plus one message.
  *
  * Every `events` message is built once per (run, from, to) and the same
  * Buffer is handed to every page at that cursor (chunks are aligned to
@@ -55,8 +55,8 @@ export interface ClientStats {
   subscriptions: Array<{ run: string; next: number }>;
 }
 
-/** Close code for a page that stayed above the high-water mark for stalledMs. */
-export const STALLED_CLOSE_CODE = 4008;
+/** Close code for a page that stayed above the high-water mark for stalledMs (protocol.ts: the page reads it too). */
+export { STALLED_CLOSE_CODE };
 
 interface Subscription {
   run: string;

@@ -2,7 +2,8 @@
  * What the dashboard's server, its page and the drivers' publisher agree on:
  * the run summary, the publish batch and the websocket messages. Written down
  * for people in dashboard/README.md; this file is the contract the code checks.
- * Imports nothing but types, so the page bundles it as it is.
+ * Imports nothing but types, so the page bundles it as it is (its functions
+ * use only what a browser has too).
  */
 
 /** Bumped when a message changes shape; every message carries it as `v`. */
@@ -24,9 +25,42 @@ export const LIMITS = {
   eventsPerMessage: 2_000,
   /** A page's unsent bytes above which the server stops sending to it until it drains. */
   highWaterBytes: 4 * 1024 * 1024,
-  /** A page that has not drained below the high-water mark for this long is closed (4008). */
+  /** A page that has not drained below the high-water mark for this long is closed (STALLED_CLOSE_CODE). */
   stalledMs: 60_000,
+  /** Arrays and objects nested in a publish body, the batch's own levels included (400 beyond, before it is parsed). */
+  publishJsonDepth: 64,
 } as const;
+
+/** The websocket close code for a page closed because it stopped reading (LIMITS.stalledMs). */
+export const STALLED_CLOSE_CODE = 4008;
+
+/** A run's place on the page, in its URL's fragment (after the dashboard's URL). */
+export function runPageHash(id: string): string {
+  return `#/run/${encodeURIComponent(id)}`;
+}
+
+/**
+ * The dashboard's address as --dashboard, $CARDLOOP_DASHBOARD and --public-url
+ * give it: an http(s) origin, as `scheme://host[:port]/`. The page, the API and
+ * the websocket live at the root, so a path could not work; credentials, a
+ * query or a fragment are refused as well. The reason starts with `source`
+ * and never repeats the value: it may hold a password.
+ */
+export function parseDashboardUrl(value: string, source: string): { url: string } | { error: string } {
+  let url: URL | undefined;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+    return { error: `${source} must be an http:// or https:// URL such as http://127.0.0.1:8450/ or https://cardloop.example/` };
+  }
+  if (url.username !== "" || url.password !== "" || url.pathname !== "/" || url.search !== "" || url.hash !== "") {
+    return { error: `${source} must be the dashboard's origin only (scheme://host[:port]/): it is served at the root, without credentials` };
+  }
+  return { url: `${url.origin}/` };
+}
 
 export type RunKind = "scenario" | "certify" | "qualify-reader" | "load" | (string & {});
 
@@ -43,13 +77,13 @@ export interface RunSummary {
   name: string;
   /** The CA (certify, load, scenarios) or the reader (qualify-reader) the run drove. */
   target?: string;
-  /** Wall-clock ISO time the dashboard first saw the run (published) or the run log's file was created (file). */
+  /** Wall-clock ISO time the dashboard first saw the run (published), or the run log's last change less the run's wall duration (file; its creation time until a duration is known). */
   startedAt: string;
   /** Wall-clock ISO time of the last event received or of the file's last change. */
   updatedAt: string;
   durationMs: number;
   verdict: "running" | "pass" | "fail" | "incomplete";
-  /** One line in the reports' words: "11 of 11 scenarios passed", "certify: 33 pass, 3 defects, ...". */
+  /** One line in the reports' words: "11/11 scenarios passed in 0.43 s", "cfssl: FAIL (exit status 1); 55 checks: 3 defects, ...". */
   headline: string;
   /** Figures behind the headline, by name (scenario: passed/failed/total; certify: one per row class). */
   counts: Record<string, number>;

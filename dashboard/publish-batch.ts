@@ -1,9 +1,11 @@
+import { eventProblem } from "../core/index.js";
 import { LIMITS, PROTOCOL_VERSION } from "./protocol.js";
 
 /**
  * A publisher's batch as the store takes it: every field checked, every
- * event's shape checked, before anything is written (a bad one is refused
- * whole, with the reason the publisher logs).
+ * event checked as a line of a run log is (core/runlog.ts's eventProblem,
+ * what parseRunLogLine applies after JSON.parse), before anything is
+ * written (a bad one is refused whole, with the reason the publisher logs).
  */
 
 export class PublishError extends Error {
@@ -42,20 +44,12 @@ export function checkBatch(v: unknown): Batch {
   if ((o.host !== undefined && typeof o.host !== "string") || (o.runLog !== undefined && typeof o.runLog !== "string")) bad("origin: host and runLog are strings");
   const events = v.events as unknown[];
   for (let i = 0; i < events.length; i++) {
+    // A published event is a line of a run log (the store writes it into one), and needs nothing more.
     const why = eventProblem(events[i]);
     if (why) bad(`events[${i}]: ${why}`);
   }
   const origin = originOf(o);
   return { from, events: events as Array<Record<string, unknown>>, final: v.final === true, ...(origin ? { origin } : {}) };
-}
-
-function eventProblem(e: unknown): string | undefined {
-  if (!isRecord(e)) return "not an object";
-  if (typeof e.type !== "string") return "type: expected a string";
-  if (typeof e.seq !== "number") return "seq: expected a number";
-  if (typeof e.time !== "string") return "time: expected a string";
-  if (!isRecord(e.data)) return "data: expected an object";
-  return undefined;
 }
 
 /** The host and runLog of an object (a batch's origin, a saved origin.json), the strings only; undefined when neither. */

@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { dashboardUrl, openPublisher } from "../cli/dashboard-option.js";
 import { LIMITS, PUBLISHED_RUN_ID } from "./protocol.js";
 import type { AnyEvent } from "../core/index.js";
+import { retryOnPortInUse } from "../harness/processes.js";
 import { SLACK, TOKEN, deadPort, event, publisher, startRecorder, tick, until, type Behaviour } from "../test/support/publish-recorder.js";
 
 test("the run id and page URL: kind, UTC start time, random part; the id is a published run id", (t) => {
@@ -109,7 +110,8 @@ test("a dashboard restarted mid-run (same port, its store kept) gets every event
   await until(() => warnings.length > 0);
   t.regex(warnings[0], /unreachable \((ECONNREFUSED|ECONNRESET|connection reset)\)/);
   for (let i = 200; i < 300; i++) pub.write(event(i));
-  const second = await startRecorder({ port: first.port, held: first.held });
+  // On the port it had: another suite may have been given it meanwhile, so a port in use is tried again, a few times.
+  const second = await retryOnPortInUse("the stand-in dashboard restarted on its port", () => startRecorder({ port: first.port, held: first.held }));
   t.teardown(() => second.close());
   await until(() => second.held.events.length === 300);
   t.deepEqual(await pub.close(SLACK), { sent: 300, dropped: 0 });
@@ -306,8 +308,3 @@ test("--dashboard and CARDLOOP_DASHBOARD: http(s) only, a usage error otherwise;
   const secret = "ftp://user:pa55word@host/";
   t.false((t.throws(() => dashboardUrl({ dashboard: secret }, {}))?.message ?? "").includes("pa55word"));
 });
-
-/**
- * A node process (ARGS after node's) in its own process group, killed whole at the test's end; a stuck one
- * fails its test (killed after 90 s: its code is null) rather than hanging the suite.
- */

@@ -14,9 +14,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { Agent, request } from "undici";
+import type { Agent } from "undici";
 import { SystemClock, UsageError, errorMessage, type AnyEvent, type Clock, type EventBus } from "../core/index.js";
-import { LIMITS, PROTOCOL_VERSION, PUBLISHED_RUN_ID } from "./protocol.js";
+import { LIMITS, PROTOCOL_VERSION, PUBLISHED_RUN_ID, parseDashboardUrl, runPageHash } from "./protocol.js";
+
+/** undici, loaded at the first request: a command that only parses its --dashboard option does not pay for it. */
+let undici: Promise<typeof import("undici")> | undefined;
 
 export interface PublisherOptions {
   /** The dashboard's base URL, e.g. http://127.0.0.1:8450/ */
@@ -117,7 +120,7 @@ export class DashboardPublisher {
   private readonly retryMs: number;
   private readonly requestMs: number;
   private readonly keepAliveMs: number;
-  private readonly agent: Agent;
+  private agent?: Agent;
 
   private readonly queue = new EventQueue();
   private readonly warned = new Set<Warning>();
@@ -150,17 +153,12 @@ export class DashboardPublisher {
   private closed?: Promise<PublisherResult>;
 
   constructor(opts: PublisherOptions) {
-    let parsed: URL;
-    try {
-      parsed = new URL(opts.url);
-    } catch {
-      throw new UsageError(`dashboard URL is not a URL: ${opts.url}`);
-    }
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new UsageError(`dashboard URL must be http:// or https:// (got ${parsed.protocol})`);
-    // Credentials, query and fragment are left out: this is what every message shows.
-    this.base = `${parsed.protocol}//${parsed.host}${parsed.pathname.endsWith("/") ? parsed.pathname : `${parsed.pathname}/`}`;
+    // The dashboard's origin (what every message shows): never the URL given, which may hold a password.
+    const parsed = parseDashboardUrl(opts.url, "the dashboard URL");
+    if ("error" in parsed) throw new UsageError(parsed.error);
+    this.base = parsed.url;
     this.id = runId(opts.kind, (opts.clock ?? new SystemClock()).now());
-    this.url = `${this.base}#/run/${this.id}`;
+    this.url = `${this.base}${runPageHash(this.id)}`;
     this.endpoint = `${this.base}api/v1/runs/${this.id}/events`;
     this.token = opts.token || undefined;
     this.origin = { host: hostname(), ...(opts.runLog ? { runLog: opts.runLog } : {}) };
@@ -169,7 +167,6 @@ export class DashboardPublisher {
     this.retryMs = Math.max(1, opts.retryMs ?? 1_000);
     this.requestMs = Math.max(1, opts.requestTimeoutMs ?? 5_000);
     this.keepAliveMs = Math.max(1, opts.keepAliveMs ?? 10_000);
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: this.requestMs } });
   }
 
   /** Queues one event for the dashboard. Synchronous, never throws, never waits for the network. */
@@ -229,7 +226,7 @@ export class DashboardPublisher {
     // Not confirmed by the dashboard: it may have them, the run log surely does.
     this.dropped += this.queue.clear() + (this.inFlight?.length ?? 0);
     this.inFlight = undefined;
-    this.agent.destroy().catch(() => undefined);
+    this.agent?.destroy().catch(() => undefined);
     return { sent: this.sent, dropped: this.dropped };
   }
 
@@ -315,6 +312,9 @@ export class DashboardPublisher {
     let status: number;
     let text: string;
     try {
+      const { Agent, request } = await (undici ??= import("undici"));
+      if (this.abandoned) return;
+      this.agent ??= new Agent({ keepAliveTimeout: 10_000, connect: { timeout: this.requestMs } });
       const res = await request(this.endpoint, {
         dispatcher: this.agent,
         method: "POST",

@@ -1,8 +1,8 @@
 import test from "ava";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppendFile, Offsets, readFirstLine, readPublishedState, readRange, scanLines, writePublishedState } from "./run-file.js";
+import { AppendFile, LineIndex, Offsets, readPublishedState, readRange, scanLines, writePublishedState } from "./run-file.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cardloop-run-file-"));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,10 +32,30 @@ test("scanLines gives each line with its byte offset, the last one unterminated,
   t.deepEqual(readRange(path, 8, 19), ['{"b":"é"}']);
 });
 
-test("readFirstLine: the first whole line, or nothing while it has no newline", (t) => {
-  t.is(readFirstLine(file('\n  {"x":1}  \n{"y":2}\n')), '{"x":1}');
-  t.is(readFirstLine(file('{"x":')), undefined);
-  t.is(readFirstLine(join(dir, "missing")), undefined);
+test("LineIndex: whole lines only (the first whole line, or nothing while it has no newline), read on as the file grows, from the start when rewritten", (t) => {
+  const index = (path: string) => {
+    const x = new LineIndex(path);
+    t.true(x.update());
+    return x;
+  };
+  t.is(index(file('\n  {"x":1}  \n{"y":2}\n')).line(0), '{"x":1}');
+  const growing = index(file('{"x":'));
+  t.is(growing.line(0), undefined);
+  t.is(growing.count, 0);
+  const missing = new LineIndex(join(dir, "missing"));
+  t.false(missing.update());
+  t.is(missing.line(0), undefined);
+  appendFileSync(growing.path, '1}\n\n{"y":2}\n{"z"');
+  t.true(growing.update());
+  t.deepEqual([growing.count, growing.line(0), growing.line(1), growing.line(2)], [2, '{"x":1}', '{"y":2}', undefined]);
+  // Rewritten in place to the same length: the last line read is no longer where it was, the file is read again.
+  writeFileSync(growing.path, '{"x":1}\n\n{"Y":3}\n{"z"');
+  utimesSync(growing.path, new Date(), new Date(Date.now() + 5_000));
+  t.true(growing.update());
+  t.deepEqual([growing.count, growing.line(1)], [2, '{"Y":3}']);
+  writeFileSync(growing.path, '{"a":0}\n');
+  t.true(growing.update());
+  t.deepEqual([growing.count, growing.line(0), growing.line(1)], [1, '{"a":0}', undefined]);
 });
 
 test("Offsets grow past their first size and keep every value, beyond 32 bits too", (t) => {

@@ -1,20 +1,19 @@
-import { closeSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, realpathSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 
 /**
  * The run-log files the dashboard's store reads and writes: finding every
  * run.jsonl, reading one line by line with each line's byte offset, reading a
- * byte range back, appending a published run's lines with a file descriptor
- * kept open (cut back when a write fails), and the small files beside a
- * published run's log (its origin and the publisher's position).
+ * byte range back, keeping a file's line offsets as it grows, appending a
+ * published run's lines with a file descriptor kept open (cut back when a
+ * write fails), and the small files beside a published run's log (its origin
+ * and the publisher's position).
  */
 
 export const RUN_LOG = "run.jsonl";
 const CHUNK = 1 << 20;
 const MAX_DEPTH = 16;
-/** A first line longer than this is not compared with anything (no run.started is that long). */
-const MAX_FIRST_LINE = 16 << 20;
 
 /** Every run.jsonl under dir, sorted by path (symbolic links to directories are not followed: no cycles). */
 export async function findRunLogs(dir: string, depth = 0): Promise<string[]> {
@@ -91,23 +90,53 @@ export function readRange(path: string, from: number, to: number): string[] {
     .filter((l) => l !== "");
 }
 
-/** The file's first line, trimmed, once it is whole (it has its "\n"); undefined before that, or if the file cannot be read. */
-export function readFirstLine(path: string): string | undefined {
-  let line: string | undefined;
-  try {
-    scanLines(
-      path,
-      0,
-      (text, _offset, terminated) => {
-        if (terminated && text.trim() !== "") line = text.trim();
-        return terminated && line === undefined; // blank lines before it are passed over
-      },
-      MAX_FIRST_LINE,
-    );
-  } catch {
-    return undefined;
+/**
+ * A file's complete, non-blank lines by byte offset (8 bytes a line), read on
+ * as the file grows and from the start again when it was rewritten (shorter
+ * than what was read, or its last line read no longer where it was). A line
+ * without its "\n" yet is not one.
+ */
+export class LineIndex {
+  private offsets = new Offsets();
+  private end = 0;
+  private size = -1;
+  private mtimeMs = -1;
+  private last?: string;
+
+  constructor(readonly path: string) {}
+
+  get count(): number {
+    return this.offsets.length;
   }
-  return line;
+
+  /** Reads what the file changed by since the last call; false (and no lines) when it cannot be read. */
+  update(): boolean {
+    try {
+      const st = statSync(this.path);
+      if (st.size === this.size && st.mtimeMs === this.mtimeMs) return true;
+      if (st.size < this.end || (this.count > 0 && this.line(this.count - 1) !== this.last)) this.reset();
+      this.end = scanLines(this.path, this.end, (text, offset, terminated) => {
+        if (terminated && text.trim() !== "") this.offsets.push(offset);
+        return terminated;
+      });
+      this.last = this.line(this.count - 1);
+      [this.size, this.mtimeMs] = [st.size, st.mtimeMs];
+      return true;
+    } catch {
+      this.reset();
+      return false;
+    }
+  }
+
+  /** Line i, trimmed (undefined past the last). */
+  line(i: number): string | undefined {
+    if (!(i >= 0 && i < this.count)) return undefined;
+    return readRange(this.path, this.offsets.at(i), i + 1 < this.count ? this.offsets.at(i + 1) : this.end)[0];
+  }
+
+  private reset(): void {
+    [this.offsets, this.end, this.size, this.mtimeMs, this.last] = [new Offsets(), 0, -1, -1, undefined];
+  }
 }
 
 /** Byte offsets, one per event, in a typed array that doubles as it grows (8 bytes an event, not a JS array's boxed numbers). */

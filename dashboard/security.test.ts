@@ -5,7 +5,11 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
+import { dashboardUrl } from "../cli/dashboard-option.js";
 import { UsageError } from "../core/index.js";
+import { STALLED_CLOSE_CODE as HUB_CLOSE_CODE } from "./hub.js";
+import { parseDashboardUrl, runPageHash, STALLED_CLOSE_CODE } from "./protocol.js";
+import { DashboardPublisher } from "./publisher.js";
 import {
   bearerToken,
   checkPublicUrl,
@@ -105,16 +109,24 @@ test("hostName drops the port and keeps IPv6 brackets", (t) => {
   t.is(hostName("[::1]"), "[::1]");
 });
 
-test("hostAllowed: loopback names and the --host value; any Host on a wildcard address; a foreign name is refused", (t) => {
-  for (const h of ["127.0.0.1:8450", "localhost:1", "LOCALHOST", "[::1]:8450", "127.0.0.1"]) t.true(hostAllowed(h, "127.0.0.1"), h);
-  for (const h of ["attacker.example", "attacker.example:8450", "127.0.0.2:8450", "", "[::2]:1"]) t.false(hostAllowed(h, "127.0.0.1"), h);
-  t.false(hostAllowed(undefined, "127.0.0.1"));
-  t.true(hostAllowed("dash.lan:8450", "dash.lan"));
-  t.true(hostAllowed("10.0.0.5:8450", "10.0.0.5"));
-  t.true(hostAllowed("[fd00::5]:8450", "fd00::5"));
-  t.false(hostAllowed("other.lan:8450", "dash.lan"));
-  t.true(hostAllowed("anything.example:8450", "0.0.0.0"));
-  t.true(hostAllowed("anything.example", "::"));
+test("hostAllowed: loopback names, the --host value, an IP address with the server's port; a foreign name is refused, on a wildcard address too", (t) => {
+  const port = 8450;
+  for (const h of ["127.0.0.1:8450", "localhost:1", "LOCALHOST", "[::1]:8450", "127.0.0.1"]) t.true(hostAllowed(h, "127.0.0.1", port), h);
+  for (const h of ["attacker.example", "attacker.example:8450", "127.0.0.2:9999", "", "[::2]:1"]) t.false(hostAllowed(h, "127.0.0.1", port), h);
+  t.false(hostAllowed(undefined, "127.0.0.1", port));
+  t.true(hostAllowed("dash.lan:8450", "dash.lan", port));
+  t.true(hostAllowed("10.0.0.5:8450", "10.0.0.5", port));
+  t.true(hostAllowed("[fd00::5]:8450", "fd00::5", port));
+  t.false(hostAllowed("other.lan:8450", "dash.lan", port));
+  // DNS rebinding needs a name: listening on every interface lets in any address of the server's, never a name.
+  t.false(hostAllowed("anything.example:8450", "0.0.0.0", port));
+  t.false(hostAllowed("anything.example", "::", port));
+  t.false(hostAllowed("anything.example:8450", "[::]", port));
+  for (const h of ["10.0.0.5:8450", "192.168.1.20:8450", "[fd00::5]:8450", "127.0.0.2:8450"]) t.true(hostAllowed(h, "0.0.0.0", port), h);
+  for (const h of ["10.0.0.5:8451", "10.0.0.5", "[fd00::5]", "10.0.0.5:", "10.0.0.5:8450x", "10.0.0.5.evil.example:8450", "[fd00::5].evil:8450", "fd00::5"]) {
+    t.false(hostAllowed(h, "::", port), h);
+  }
+  t.true(hostAllowed("10.0.0.5", "0.0.0.0", 80), "no port in the Host: http's 80");
 });
 
 test("originAllowed: no Origin (not a browser) is allowed; a browser's must name the Host's host:port, over http or https", (t) => {
@@ -140,11 +152,11 @@ test("originAllowed and hostAllowed with a public URL: its origin and its host a
   t.false(originAllowed("http://cardloop.example", "127.0.0.1:8450", pub), "the scheme is part of the configured origin");
   t.false(originAllowed("https://evil.example", "127.0.0.1:8450", pub));
   t.false(originAllowed("https://cardloop.example:8443", "127.0.0.1:8450", pub));
-  t.true(hostAllowed("cardloop.example", "127.0.0.1", pub));
-  t.true(hostAllowed("Cardloop.Example:443", "127.0.0.1", pub));
-  t.false(hostAllowed("cardloop.example", "127.0.0.1"));
-  t.false(hostAllowed("evil.example", "127.0.0.1", pub));
-  t.true(hostAllowed("[fd00::7]:443", "127.0.0.1", "https://[FD00::7]/"));
+  t.true(hostAllowed("cardloop.example", "127.0.0.1", 8450, pub));
+  t.true(hostAllowed("Cardloop.Example:443", "127.0.0.1", 8450, pub));
+  t.false(hostAllowed("cardloop.example", "127.0.0.1", 8450));
+  t.false(hostAllowed("evil.example", "127.0.0.1", 8450, pub));
+  t.true(hostAllowed("[fd00::7]:443", "127.0.0.1", 8450, "https://[FD00::7]/"));
 });
 
 test("checkPublicUrl: an http(s) origin, normalised with its slash; a path, credentials or another scheme are usage errors", (t) => {
@@ -155,6 +167,50 @@ test("checkPublicUrl: an http(s) origin, normalised with its slash; a path, cred
     const err = t.throws(() => checkPublicUrl(bad), { instanceOf: UsageError }, bad);
     t.regex(err.message, /^--public-url must be /, bad);
   }
+});
+
+test("parseDashboardUrl: an http(s) origin, normalised with its slash; anything else is a reason that names its source, never the URL", (t) => {
+  t.deepEqual(parseDashboardUrl(" http://127.0.0.1:8450 ", "--dashboard"), { url: "http://127.0.0.1:8450/" });
+  t.deepEqual(parseDashboardUrl("HTTPS://Dash.Example:443/", "--dashboard"), { url: "https://dash.example/" });
+  t.deepEqual(parseDashboardUrl("http://[::1]:8450/", "--dashboard"), { url: "http://[::1]:8450/" });
+  for (const bad of ["", "127.0.0.1:8450", "ws://127.0.0.1:8450/", "ftp://u:pa55word@host/", "http://u:pa55word@exa mple/", "http://"]) {
+    const r = parseDashboardUrl(bad, "--dashboard");
+    t.regex("error" in r ? r.error : "", /^--dashboard must be an http:\/\/ or https:\/\/ URL/, bad);
+  }
+  for (const bad of ["http://127.0.0.1:8450/dash/", "http://127.0.0.1:8450/dash", "http://u:pa55word@127.0.0.1:8450/", "http://u@127.0.0.1:8450/", "http://127.0.0.1:8450/?a=1", "http://127.0.0.1:8450/#/run/x"]) {
+    const r = parseDashboardUrl(bad, "CARDLOOP_DASHBOARD");
+    t.regex("error" in r ? r.error : "", /^CARDLOOP_DASHBOARD must be the dashboard's origin only \(scheme:\/\/host\[:port\]\/\)/, bad);
+  }
+});
+
+test("--dashboard, CARDLOOP_DASHBOARD, --public-url and the publisher follow that one rule: a path or credentials are usage errors that never show the URL", (t) => {
+  for (const url of ["http://127.0.0.1:8450/dash/", "http://u:pa55word@127.0.0.1:8450/", "http://127.0.0.1:8450/?a=1", "https://dash.example/#x"]) {
+    const cli = t.throws(() => dashboardUrl({ dashboard: url }, {}), { instanceOf: UsageError }, url);
+    t.regex(cli.message, /^--dashboard must be the dashboard's origin only/, url);
+    const env = t.throws(() => dashboardUrl({}, { CARDLOOP_DASHBOARD: url }), { instanceOf: UsageError }, url);
+    t.regex(env.message, /^CARDLOOP_DASHBOARD must be the dashboard's origin only/, url);
+    const pub = t.throws(() => new DashboardPublisher({ url, kind: "scenario" }), { instanceOf: UsageError }, url);
+    t.regex(pub.message, /^the dashboard URL must be the dashboard's origin only/, url);
+    const server = t.throws(() => checkPublicUrl(url), { instanceOf: UsageError }, url);
+    t.regex(server.message, /^--public-url must be the dashboard's origin only/, url);
+    for (const m of [cli.message, env.message, pub.message, server.message]) t.false(m.includes("pa55word"), m);
+  }
+  // Not a URL at all: the publisher's message used to repeat it, password and all.
+  for (const url of ["http://u:pa55word@exa mple/", "ftp://u:pa55word@host/"]) {
+    const pub = t.throws(() => new DashboardPublisher({ url, kind: "scenario" }), { instanceOf: UsageError }, url);
+    t.regex(pub.message, /^the dashboard URL must be an http:\/\/ or https:\/\/ URL/, url);
+    t.false(pub.message.includes("pa55word"), pub.message);
+  }
+  t.is(new DashboardPublisher({ url: "HTTP://127.0.0.1:8450", kind: "scenario" }).url.split("#")[0], "http://127.0.0.1:8450/");
+});
+
+test("protocol facts in one place: a run's page is runPageHash (its id encoded), the stalled page's close code is protocol.ts's", (t) => {
+  t.is(runPageHash("certify-20300102T030405-0a1b2c3d"), "#/run/certify-20300102T030405-0a1b2c3d");
+  t.is(runPageHash("ci/job 3#x"), "#/run/ci%2Fjob%203%23x");
+  const pub = new DashboardPublisher({ url: "http://127.0.0.1:8450/", kind: "certify" });
+  t.is(pub.url, `http://127.0.0.1:8450/${runPageHash(pub.id)}`);
+  t.is(STALLED_CLOSE_CODE, 4008);
+  t.is(HUB_CLOSE_CODE, STALLED_CLOSE_CODE);
 });
 
 test("the header set: the CSP forbids inline script and framing; nosniff, no-referrer, DENY", (t) => {
@@ -217,14 +273,33 @@ test("a Host that does not name the server gets 421 (DNS rebinding), headers and
   t.is(await upgrade(d, { host: `127.0.0.1:${d.port}` }), 101);
 });
 
-test("an https page through a TLS proxy that passes the Host on: let in by host:port, without --public-url", async (t) => {
+test("an https page through a TLS proxy that passes the Host on: its name needs --public-url, on a wildcard address too; an address passes by host:port", async (t) => {
   const wildcard = await start(t, { host: "0.0.0.0" });
-  t.is(await upgrade(wildcard, { host: "cardloop.example", origin: "https://cardloop.example" }), 101);
-  t.is(await upgrade(wildcard, { host: "cardloop.example", origin: "https://evil.example" }), 403);
+  t.is(await upgrade(wildcard, { host: "cardloop.example", origin: "https://cardloop.example" }), 421, "a name is not the server's without --public-url");
+  t.is(await upgrade(wildcard, { host: "cardloop.example", origin: "https://evil.example" }), 421);
+  t.is(await upgrade(wildcard, { host: `127.0.0.1:${wildcard.port}`, origin: "https://evil.example" }), 403);
+  const named = await start(t, { host: "0.0.0.0", publicUrl: "https://cardloop.example/" });
+  t.is(await upgrade(named, { host: "cardloop.example", origin: "https://cardloop.example" }), 101);
+  t.is(await upgrade(named, { host: "cardloop.example", origin: "https://evil.example" }), 403);
   const local = await start(t);
   t.is(await upgrade(local, { host: `127.0.0.1:${local.port}`, origin: `https://127.0.0.1:${local.port}` }), 101);
   // On loopback without --public-url, the proxy's name is not the server's.
   t.is(await upgrade(local, { host: "cardloop.example", origin: "https://cardloop.example" }), 421);
+});
+
+test("DNS rebinding against a wildcard address (0.0.0.0): a foreign name gets 421 from the API and the websocket; the server's addresses pass", async (t) => {
+  for (const host of ["0.0.0.0"]) {
+    const d = await start(t, { host });
+    const evil = `evil.example:${d.port}`;
+    t.deepEqual(await get(d, evil), { status: 421, csp: CONTENT_SECURITY_POLICY }, host);
+    t.is(await upgrade(d, { host: evil, origin: `http://${evil}` }), 421, host);
+    t.is(await upgrade(d, { host: evil }), 421, host);
+    // Another machine names it by one of its addresses (the test's own loopback ones stand in for them).
+    t.is((await get(d, `127.0.0.2:${d.port}`)).status, 200, host);
+    t.is((await get(d, `[::1]:${d.port}`)).status, 200, host);
+    t.is((await get(d, `127.0.0.2:${d.port + 1}`)).status, 421, `${host}: an address with another port`);
+    t.is(await upgrade(d, { host: `127.0.0.2:${d.port}`, origin: `http://127.0.0.2:${d.port}` }), 101, host);
+  }
 });
 
 test("--public-url: its origin and host are let in whether the proxy keeps or rewrites Host; it is the URL given out", async (t) => {

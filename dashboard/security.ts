@@ -1,7 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import { UsageError, errorMessage } from "../core/index.js";
+import { parseDashboardUrl } from "./protocol.js";
 
 /**
  * The dashboard's small security kernel: the publish token (where it comes
@@ -84,11 +86,6 @@ export function bearerToken(authorization: string | undefined): string | undefin
   return m ? m[1] : undefined;
 }
 
-/** A listen address that accepts connections on every interface: then any Host may name the server. */
-export function isWildcardHost(host: string): boolean {
-  return host === "0.0.0.0" || host === "::" || host === "[::]";
-}
-
 /** The host part of a Host header (lower case, brackets kept for IPv6), without the port. */
 export function hostName(hostHeader: string): string {
   const h = hostHeader.trim().toLowerCase();
@@ -100,19 +97,34 @@ export function hostName(hostHeader: string): string {
   return colon < 0 ? h : h.slice(0, colon);
 }
 
+/** The port a Host header names: the digits after the host, or 80 (http's) when it names none; NaN when malformed. */
+function hostPort(hostHeader: string): number {
+  const h = hostHeader.trim().toLowerCase();
+  const rest = h.slice(hostName(h).length);
+  if (rest === "") return 80;
+  return /^:\d{1,5}$/.test(rest) ? Number(rest.slice(1)) : NaN;
+}
+
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
 /**
- * Whether a request's Host header names this server: loopback names, the
- * --host it listens on, or the host of its --public-url (a proxy in front of
- * it that passes the Host on). A page on attacker.example whose name resolves
- * to 127.0.0.1 (DNS rebinding) sends Host: attacker.example and gets 421.
+ * Whether a request's Host header names this server. DNS rebinding needs a
+ * name: a page on attacker.example whose name resolves to this machine sends
+ * Host: attacker.example (and gets 421), so only names that are surely ours
+ * pass, whatever address the server listens on (0.0.0.0 included): the
+ * loopback names and addresses, an IP address (v4, or v6 in brackets) with
+ * the server's `port`, the --host it listens on, and the host of its
+ * --public-url (a proxy in front of it that passes the Host on). Any other
+ * name reaches the dashboard through --public-url.
  */
-export function hostAllowed(hostHeader: string | undefined, listenHost: string, publicUrl?: string): boolean {
-  if (isWildcardHost(listenHost)) return true;
+export function hostAllowed(hostHeader: string | undefined, listenHost: string, port: number, publicUrl?: string): boolean {
   if (hostHeader === undefined || hostHeader === "") return false;
   const name = hostName(hostHeader);
-  const own = bracketed(listenHost.toLowerCase());
-  const published = publicUrl === undefined ? undefined : new URL(publicUrl).hostname; // WHATWG: lower case, IPv6 bracketed
-  return name === "127.0.0.1" || name === "localhost" || name === "[::1]" || name === own || name === published;
+  if (LOOPBACK.has(name) || name === bracketed(listenHost.toLowerCase())) return true;
+  if (publicUrl !== undefined && name === new URL(publicUrl).hostname) return true; // WHATWG: lower case, IPv6 bracketed
+  const address = name.startsWith("[") && name.endsWith("]") ? name.slice(1, -1) : name;
+  const literal = name.startsWith("[") ? isIP(address) === 6 : isIP(address) === 4;
+  return literal && hostPort(hostHeader) === port;
 }
 
 function bracketed(host: string): string {
@@ -138,25 +150,11 @@ export function originAllowed(origin: string | undefined, hostHeader: string | u
   return m !== null && m[1] === hostHeader.trim().toLowerCase();
 }
 
-/**
- * The --public-url as the server uses it: an http(s) origin with "/" (the page
- * and its websocket live at the root, so a path prefix could not work), no
- * credentials, query or fragment. Anything else is a usage error naming `source`.
- */
+/** The --public-url as the server uses it (parseDashboardUrl's rule: the dashboard's origin, with "/"); anything else is a usage error naming `source`. */
 export function checkPublicUrl(value: string, source = "--public-url"): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(value.trim());
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
-    throw new UsageError(`${source} must be an http:// or https:// URL such as https://cardloop.example/`);
-  }
-  if (url.username !== "" || url.password !== "" || url.pathname !== "/" || url.search !== "" || url.hash !== "") {
-    throw new UsageError(`${source} must be the dashboard's origin only (scheme://host[:port]/): it is served at the root, without credentials`);
-  }
-  return `${url.origin}/`;
+  const parsed = parseDashboardUrl(value, source);
+  if ("error" in parsed) throw new UsageError(parsed.error);
+  return parsed.url;
 }
 
 export const CONTENT_SECURITY_POLICY =

@@ -1,5 +1,4 @@
 import test, { type ExecutionContext } from "ava";
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
@@ -8,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+import { retryOnPortInUse, spawnGroup, tempDir } from "../harness/processes.js";
 import { LIMITS, type ServerMessage } from "./protocol.js";
 import { CONTENT_SECURITY_POLICY } from "./security.js";
 import { startDashboard, type Dashboard, type DashboardOptions } from "./server.js";
@@ -184,15 +184,21 @@ test("publish without the token, or with a wrong one: 401, nothing stored", asyn
 /** A POST through node's http client, so the test decides what of the body is sent and when. */
 function rawPost(d: Dashboard, path: string, headers: Record<string, string | number>) {
   const req = httpRequest({ host: "127.0.0.1", port: d.port, path, method: "POST", headers });
-  req.on("error", () => undefined); // the server may close the connection after its answer
   req.flushHeaders();
-  const response = new Promise<{ status: number; body: string }>((resolve) => {
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    // An error or a close before the answer fails the wait; after it, the server closing the connection is expected.
+    let answered = false;
+    const lost = (why: string) => () => answered || reject(new Error(`${path}: ${why} before any answer`));
+    req.on("error", (err) => lost(err.message)());
+    req.on("close", lost("the connection closed"));
     req.on("response", (res: IncomingMessage) => {
+      answered = true;
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
       res.on("error", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("close", () => resolve({ status: res.statusCode ?? 0, body })); // after "end", a no-op
     });
   });
   return { req, response };
@@ -221,7 +227,10 @@ test("413 on a Content-Length over the limit (before reading) and on a chunked b
   const chunk = Buffer.alloc(256 * 1024, 0x20);
   let sent = 0;
   let answered = false;
-  void chunked.response.then(() => (answered = true));
+  void chunked.response.then(
+    () => (answered = true),
+    () => (answered = true), // awaited below, where it fails the test
+  );
   // Sends until the server answers (it must, once past the limit) or far past the limit.
   while (!answered && sent < 4 * LIMITS.publishBodyBytes && !chunked.req.destroyed) {
     sent += chunk.length;
@@ -337,28 +346,13 @@ test("an unknown run and bad messages are answered with error; an oversized mess
   t.is(d.hub.size, 0);
 });
 
-/** A node process in its own process group, killed with its group when the test ends however it ends. */
-function spawnGroup(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const child = spawn(process.execPath, args, { cwd: repo, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  t.teardown(() => {
-    try {
-      process.kill(-child.pid!);
-    } catch {
-      // already gone
-    }
-  });
-  const io = { out: "", err: "" };
-  child.stdout.on("data", (c: Buffer) => (io.out += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (io.err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  return { child, io, exited };
-}
+/** A node process in a group of its own, with a deadline, stopped with its group when the test ends (harness/processes.ts). */
+const nodeGroup = (t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv = process.env) => spawnGroup(t, process.execPath, args, { cwd: repo, env });
 
 const repo = fileURLToPath(new URL("../", import.meta.url));
 
 test("close() closes pages with 1001, stops the server and lets the process end", async (t) => {
-  const runsDir = mkdtempSync(join(tmpdir(), "cardloop-dash-"));
-  t.teardown(() => rmSync(runsDir, { recursive: true, force: true }));
+  const runsDir = tempDir(t, "dash");
   const server = fileURLToPath(new URL("./server.ts", import.meta.url));
   // In a process of its own: it must exit by itself once close() resolves, with nothing left open.
   const script = `
@@ -373,26 +367,22 @@ test("close() closes pages with 1001, stops the server and lets the process end"
     console.log("closed " + (await code));
     process.on("exit", () => console.log("exited"));
   `;
-  const p = spawnGroup(t, ["--import=tsx", "--input-type=module", "-e", script]);
-  t.is(await p.exited, 0, p.io.err);
-  t.deepEqual(p.io.out.trim().split("\n"), ["closed 1001", "exited"]);
+  const p = nodeGroup(t, ["--import=tsx", "--input-type=module", "-e", script]);
+  t.is((await p.wait()).code, 0, p.stderr);
+  t.deepEqual(p.stdout.trim().split("\n"), ["closed 1001", "exited"]);
 });
 
-/** Starts `cardloop dashboard ARGS` and waits for its three lines. */
+/** Starts `cardloop dashboard ARGS` and waits (bounded) for its three lines. */
 async function cliDashboard(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv) {
-  const p = spawnGroup(t, ["bin/cardloop.js", "dashboard", ...args], env);
-  await new Promise<void>((resolve, reject) => {
-    p.child.stdout.on("data", () => p.io.out.split("\n").length > 3 && resolve());
-    void p.exited.then(() => reject(new Error(`exited early: ${p.io.err}`)));
-  });
-  return { ...p, lines: p.io.out.trim().split("\n") };
+  const p = nodeGroup(t, ["bin/cardloop.js", "dashboard", ...args], env);
+  await p.waitFor("stdout", /^(?:.*\n){3}/);
+  return { p, lines: p.stdout.trim().split("\n") };
 }
 
 test("cardloop dashboard prints its URL, the token and the export line, serves, and exits 0 on SIGTERM", async (t) => {
-  const runsDir = mkdtempSync(join(tmpdir(), "cardloop-dash-cli-"));
-  t.teardown(() => rmSync(runsDir, { recursive: true, force: true }));
-  const p = await cliDashboard(t, ["--port", "0", "--runs", runsDir], { ...process.env, CARDLOOP_DASHBOARD_TOKEN: "" });
-  const [urlLine, tokenLine, exportLine] = p.lines;
+  const runsDir = tempDir(t, "dash-cli");
+  const { p, lines } = await cliDashboard(t, ["--port", "0", "--runs", runsDir], { ...process.env, CARDLOOP_DASHBOARD_TOKEN: "" });
+  const [urlLine, tokenLine, exportLine] = lines;
   const url = /^cardloop dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/.exec(urlLine)?.[1];
   const token = /^publish token: ([A-Za-z0-9_-]{43})$/.exec(tokenLine)?.[1];
   t.truthy(url, urlLine);
@@ -400,18 +390,17 @@ test("cardloop dashboard prints its URL, the token and the export line, serves, 
   t.is(exportLine, `export CARDLOOP_DASHBOARD=${url} CARDLOOP_DASHBOARD_TOKEN=${token}`);
   const info = await fetch(`${url}api/v1/info`);
   t.is(((await info.json()) as { protocol: number }).protocol, 1);
-  process.kill(-p.child.pid!, "SIGTERM");
-  t.is(await p.exited, 0, p.io.err);
-  t.is(p.io.out.split(token!).length, 3, "the token is printed on its line and the export line, and nowhere after");
+  p.signal("SIGTERM");
+  t.is((await p.wait()).code, 0, p.stderr);
+  t.is(p.stdout.split(token!).length, 3, "the token is printed on its line and the export line, and nowhere after");
 });
 
 test("cardloop dashboard: a bad option, a weak token or a port in use is one line on stderr and exit 2", async (t) => {
-  const runsDir = mkdtempSync(join(tmpdir(), "cardloop-dash-cli-"));
-  t.teardown(() => rmSync(runsDir, { recursive: true, force: true }));
+  const runsDir = tempDir(t, "dash-cli");
   const d = await start(t);
   const run = async (args: string[], env?: NodeJS.ProcessEnv) => {
-    const p = spawnGroup(t, ["bin/cardloop.js", "dashboard", "--runs", runsDir, ...args], env);
-    return { code: await p.exited, err: p.io.err };
+    const p = nodeGroup(t, ["bin/cardloop.js", "dashboard", "--runs", runsDir, ...args], env);
+    return { code: (await p.wait()).code, err: p.stderr };
   };
   t.deepEqual(await run(["--port", "http"]), { code: 2, err: "cardloop: --port must be 0..65535 (got http)\n" });
   const weak = await run(["--port", "0"], { ...process.env, CARDLOOP_DASHBOARD_TOKEN: "short" });
@@ -424,16 +413,18 @@ test("cardloop dashboard: a bad option, a weak token or a port in use is one lin
 });
 
 test("cardloop dashboard with CARDLOOP_DASHBOARD_TOKEN: that token is the one printed and accepted, none is written; --public-url is the URL printed", async (t) => {
-  const runsDir = mkdtempSync(join(tmpdir(), "cardloop-dash-cli-"));
-  t.teardown(() => rmSync(runsDir, { recursive: true, force: true }));
+  const runsDir = tempDir(t, "dash-cli");
   const token = "env-token-" + "E".repeat(20);
-  const probe = createServer().listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const port = (probe.address() as AddressInfo).port; // free once the probe is closed
-  await new Promise((resolve) => probe.close(resolve));
-  // The public name differs from the address it listens on, as behind a proxy; here both reach it.
-  const p = await cliDashboard(t, ["--port", String(port), "--runs", runsDir, "--public-url", `http://localhost:${port}`], { ...process.env, CARDLOOP_DASHBOARD_TOKEN: token });
-  t.deepEqual(p.lines, [
+  // A port free a moment ago, as its --public-url must name it; one another suite took meanwhile is tried again with another.
+  const { port, p, lines } = await retryOnPortInUse("cardloop dashboard on a port probed free", async () => {
+    const probe = createServer().listen(0, "127.0.0.1");
+    await once(probe, "listening");
+    const port = (probe.address() as AddressInfo).port; // free once the probe is closed
+    await new Promise((resolve) => probe.close(resolve));
+    // The public name differs from the address it listens on, as behind a proxy; here both reach it.
+    return { port, ...(await cliDashboard(t, ["--port", String(port), "--runs", runsDir, "--public-url", `http://localhost:${port}`], { ...process.env, CARDLOOP_DASHBOARD_TOKEN: token })) };
+  });
+  t.deepEqual(lines, [
     `cardloop dashboard: http://localhost:${port}/`,
     `publish token: ${token}`,
     `export CARDLOOP_DASHBOARD=http://localhost:${port}/ CARDLOOP_DASHBOARD_TOKEN=${token}`,
@@ -443,6 +434,6 @@ test("cardloop dashboard with CARDLOOP_DASHBOARD_TOKEN: that token is the one pr
     fetch(`http://127.0.0.1:${port}/api/v1/runs/env-run/events`, { method: "POST", headers: { authorization: `Bearer ${bearer}` }, body: JSON.stringify(batch(0, 1)) });
   t.is((await post(token)).status, 200);
   t.is((await post(TOKEN)).status, 401);
-  process.kill(-p.child.pid!, "SIGINT");
-  t.is(await p.exited, 0, p.io.err);
+  p.signal("SIGINT");
+  t.is((await p.wait()).code, 0, p.stderr);
 });

@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { WebSocketServer } from "ws";
-import { CARDLOOP_VERSION, SystemClock, type Clock } from "../core/index.js";
+import { CARDLOOP_VERSION, SystemClock, nestsDeeperThan, type Clock } from "../core/index.js";
 import { Hub, type HubOptions } from "./hub.js";
 import { LIMITS, PROTOCOL_VERSION, PUBLISHED_RUN_ID } from "./protocol.js";
 import { bearerToken, checkPublicUrl, hostAllowed, originAllowed, resolveToken, sameToken, SECURITY_HEADERS } from "./security.js";
@@ -83,7 +83,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     socket.on("error", () => undefined);
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/ws") return rejectUpgrade(socket, 404, "not found");
-    if (!hostAllowed(req.headers.host, host, publicUrl)) return rejectUpgrade(socket, 421, "the Host header does not name this server");
+    if (!hostAllowed(req.headers.host, host, req.socket.localPort ?? -1, publicUrl)) return rejectUpgrade(socket, 421, "the Host header does not name this server");
     if (!originAllowed(req.headers.origin, req.headers.host, publicUrl)) return rejectUpgrade(socket, 403, "a page from another origin may not read the stream");
     wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws));
   });
@@ -165,7 +165,7 @@ function buildApp(ctx: AppContext): express.Express {
   app.use((req: Request, res: Response, next: NextFunction) => {
     res.set(SECURITY_HEADERS);
     // DNS rebinding: a foreign name resolving to this address must not reach the API (RFC 7540 9.1.2's 421).
-    if (!hostAllowed(req.headers.host, ctx.host, ctx.publicUrl)) return refuse(req, res, 421, "the Host header does not name this server");
+    if (!hostAllowed(req.headers.host, ctx.host, req.socket.localPort ?? -1, ctx.publicUrl)) return refuse(req, res, 421, "the Host header does not name this server");
     next();
   });
 
@@ -233,9 +233,12 @@ async function publish(ctx: AppContext, req: Request, res: Response): Promise<vo
     if (err instanceof BodyError) return refuse(req, res, err.status, err.message);
     throw err;
   }
+  const text = body.toString("utf8");
+  // Deeper, JSON.parse or the store's walks over the events could run out of stack: a 500 the publisher would retry forever.
+  if (nestsDeeperThan(text, LIMITS.publishJsonDepth)) return refuse(req, res, 400, `the body nests deeper than ${LIMITS.publishJsonDepth} levels`);
   let batch: unknown;
   try {
-    batch = JSON.parse(body.toString("utf8"));
+    batch = JSON.parse(text);
   } catch {
     return refuse(req, res, 400, "the body is not valid JSON");
   }
@@ -243,7 +246,10 @@ async function publish(ctx: AppContext, req: Request, res: Response): Promise<vo
     res.json(ctx.store.publish(id, batch));
   } catch (err) {
     if (err instanceof PublishError) return refuse(req, res, err.status, err.message);
-    throw err;
+    // The disk's trouble (ENOSPC, EIO) may pass: a 500, tried again. Anything else would fail this batch again, every
+    // time: a 400 (PublishError's), so the publisher drops it and goes on rather than retrying it for ever.
+    if (typeof (err as NodeJS.ErrnoException | undefined)?.syscall === "string") throw err;
+    return refuse(req, res, 400, "the dashboard cannot take this batch");
   }
 }
 

@@ -94,11 +94,14 @@ test("a published run that went away can be evicted from memory like any finishe
 });
 
 test("a run log that grew within idleMs with a run not finished is running; when it stops growing the scan makes it incomplete", async (t) => {
-  // The store's clock on real time: file times are real.
+  // The store's clock on real time, file times set to it: written after the clock was read, a file on a busy machine
+  // would otherwise be younger than the clock's start, and still fresh once the clock has moved on by idleMs.
   const clock = new VirtualClock(Date.now());
   const dir = runsDir();
   const path = place(dir, "grow", jsonl([started(), step(1)]));
-  place(dir, "done", jsonl([started(), step(1), finished(2)]));
+  utimesSync(path, clock.now(), clock.now());
+  const done = place(dir, "done", jsonl([started(), step(1), finished(2)]));
+  utimesSync(done, clock.now(), clock.now());
   const store = await RunStore.open({ runsDir: dir, clock, hostname: HOST, idleMs: 60_000 });
   t.like(store.get("grow"), { verdict: "running", events: 2 });
   t.like(store.get("done"), { verdict: "pass" }, "however fresh, a run log whose runs all finished is not running");

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { VirtualClock } from "../core/index.js";
+import { VirtualClock, parseRunLog } from "../core/index.js";
 import { libraryFiles, runFiles } from "../scenarios/index.js";
 import type { RunSummary } from "./protocol.js";
 import { PublishError, RunStore } from "./store.js";
@@ -184,11 +184,12 @@ test("a bad batch is refused with 400 naming what is wrong (the event's index), 
     [batch(0, good, { final: "yes" }), /^final:/],
     [batch(0, good, { origin: { host: 7 } }), /^origin:/],
     [batch(0, Array.from({ length: 10_001 }, () => good[0])), /^events: more than 10000/],
-    [batch(0, [...good, "x"]), /^events\[3\]: not an object$/],
-    [batch(0, [good[0], { ...good[1], type: 1 }]), /^events\[1\]: type: expected a string$/],
-    [batch(0, [{ ...good[0], seq: "0" }]), /^events\[0\]: seq: expected a number$/],
-    [batch(0, [good[0], good[1], { ...good[2], time: undefined }]), /^events\[2\]: time: expected a string$/],
-    [batch(0, [{ ...good[0], data: [] }]), /^events\[0\]: data: expected an object$/],
+    // The reasons a run log's line is refused with (core/runlog.ts's parseRunLogLine): one definition of an event.
+    [batch(0, [...good, "x"]), /^events\[3\]: not an event: not a JSON object$/],
+    [batch(0, [good[0], { ...good[1], type: 1 }]), /^events\[1\]: not an event: "type" is not a string$/],
+    [batch(0, [{ ...good[0], seq: "0" }]), /^events\[0\]: not an event: "seq" is not a number$/],
+    [batch(0, [good[0], good[1], { ...good[2], time: undefined }]), /^events\[2\]: not an event: "time" is not a string$/],
+    [batch(0, [{ ...good[0], data: [] }]), /^events\[0\]: not an event: "data" is not an object$/],
   ];
   for (const [body, reason] of cases) {
     const err = publishError(t, () => store.publish(id, body));
@@ -224,6 +225,9 @@ test("a malformed line: the run is indexed up to it, incomplete, saying which li
   place(dir, "good", text);
   place(dir, "bad", [lines[0], lines[1], "", lines[2], '{"type":"step.started","seq":', lines[3], ""].join("\n"));
   place(dir, "notevent", [lines[0], "[1,2]", ""].join("\n"));
+  // A line with a string "type" but no "data" is not a line of a run log either (reports would fail on it): the same rule as parseRunLog's.
+  const { data: _, ...noData } = parsed(lines)[1];
+  place(dir, "nodata", [lines[0], JSON.stringify(noData), lines[2], ""].join("\n"));
   const store = await open(dir);
   t.like(store.get("good"), { verdict: "pass", events: lines.length });
   const bad = store.get("bad")!;
@@ -232,6 +236,9 @@ test("a malformed line: the run is indexed up to it, incomplete, saying which li
   t.regex(bad.headline, /^run log unreadable at line 5 \(not JSON\); /);
   t.deepEqual(store.lines("bad", 0, 10), lines.slice(0, 3));
   t.regex(store.get("notevent")!.headline, /^run log unreadable at line 2 \(not an event/);
+  t.like(store.get("nodata"), { events: 1, verdict: "incomplete" });
+  t.regex(store.get("nodata")!.headline, /^run log unreadable at line 2 \(not an event: "data" is not an object\); /);
+  t.throws(() => parseRunLog(readFileSync(join(dir, "nodata", "run.jsonl"), "utf8")), { message: /line 2: not an event: "data" is not an object$/ });
   await store.close();
 });
 
@@ -307,7 +314,7 @@ test("lines evicted past maxCachedBytes are read back from disk, the same; a liv
   await store.close();
 });
 
-test("a published run's origin.runLog on this host keeps that file out of the index (and takes it out if it was in) while it is the published run's copy", async (t) => {
+test("a published run's origin.runLog on this host keeps that file out of the index (and takes it out if it was in) while it is the published run's copy (a live run's, longer than it)", async (t) => {
   const { text, lines } = await demo;
   const dir = runsDir();
   const local = place(dir, "latest", text);
@@ -322,6 +329,10 @@ test("a published run's origin.runLog on this host keeps that file out of the in
   t.deepEqual(store.list().map((r) => r.id).sort(), [id, "other"]);
   await store.rescan();
   t.is(store.get("latest"), undefined, "not indexed again by a rescan");
+  // The publisher sends the rest and says it is done: the file is the whole published run's copy.
+  store.publish(id, batch(5, parsed(lines).slice(5), { final: true }));
+  await store.rescan();
+  t.is(store.get("latest"), undefined, "the whole run's copy");
   // Another host's path says nothing about this machine's files.
   store.publish("demo-20260301T100000-33333333", batch(0, [], { origin: { host: "ci-runner", runLog: join(dir, "other", "run.jsonl") } }));
   t.truthy(store.get("other"));

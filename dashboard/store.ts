@@ -59,6 +59,8 @@ export class RunStore {
   /** File runs' generations: this instance's, then a counter. */
   private readonly instance = randomBytes(4).toString("hex");
   private generations = 0;
+  /** Run log path -> the last write of a run in it the store let go (rewritten, or a published run's copy). */
+  private readonly passed = new Map<string, number>();
   private readonly listeners = new Set<(run: RunSummary) => void>();
   private readonly removeListeners = new Set<(id: string) => void>();
   private scanning?: Promise<void>;
@@ -72,7 +74,9 @@ export class RunStore {
     this.writeSync = opts.writeSync;
     this.copies = new RunCopies(this.hostname, (id) => {
       const p = this.runs.get(id);
-      return p?.builder.source === "published" ? { firstLine: p.firstLine, live: p.builder.isLive } : undefined;
+      if (p?.builder.source !== "published") return undefined;
+      const line = (i: number) => (i === 0 ? p.firstLine : i === p.builder.events - 1 ? p.lastLine : this.lines(id, i, 1)[0]);
+      return { events: p.builder.events, dropped: p.builder.dropped, live: p.builder.isLive, line };
     });
     this.cache = new LineCache<Run>(opts.maxCachedBytes ?? 256 * 1024 * 1024, LIVE_TAIL, (run) => run.builder.isLive);
   }
@@ -274,14 +278,14 @@ export class RunStore {
     }
     const run = this.files.get(path);
     if (!run) return this.indexNew(path, rel);
-    if (this.copies.isCopy(path, run)) return this.remove(run);
+    if (this.copies.isCopy(path, run)) return this.remove(run, true);
     const st = statSync(path);
     if (st.size === run.end && st.mtimeMs === run.mtimeMs) {
       if (this.updateFileLive(run)) this.emit(run);
       return;
     }
     if (st.size < run.end || !sameTail(run)) {
-      this.remove(run);
+      this.remove(run, true);
       return this.indexNew(path, rel);
     }
     run.mtimeMs = st.mtimeMs;
@@ -295,7 +299,7 @@ export class RunStore {
 
   /** A run log not in the index: indexed unless it is a published run's copy, under its name or, if a published run has that, file:<name>. */
   private indexNew(path: string, rel: string): void {
-    if (this.copies.isCopy(path)) return;
+    if (this.copies.isCopy(path)) return void this.passed.set(path, statSync(path).mtimeMs);
     const holder = this.runs.get(rel);
     const id = holder === undefined ? rel : holder.builder.source === "published" ? `file:${rel}` : undefined;
     if (id === undefined || this.runs.has(id)) return;
@@ -305,7 +309,9 @@ export class RunStore {
   private indexFile(path: string, id: string, source: RunSummary["source"]): Run {
     const st = statSync(path);
     const generation = source === "published" ? "published" : `${this.instance}.${++this.generations}`;
-    const run = this.newRun(id, path, new SummaryBuilder(id, source, (st.birthtimeMs > 0 ? st.birthtime : st.mtime).toISOString(), generation));
+    // Until its events give a duration (SummaryBuilder.startedAt): the file's birthtime, unless a run this store saw in it ended later (rewritten in place).
+    const born = st.birthtimeMs > 0 && st.birthtimeMs > (this.passed.get(path) ?? -Infinity);
+    const run = this.newRun(id, path, new SummaryBuilder(id, source, (born ? st.birthtime : st.mtime).toISOString(), generation));
     run.builder.updatedAt = st.mtime.toISOString();
     run.mtimeMs = st.mtimeMs;
     this.cache.start(run, 0);
@@ -372,7 +378,7 @@ export class RunStore {
   /** File runs that are now known to be a published run's copy leave the index. */
   private hideCopies(): void {
     if (this.copies.empty) return;
-    for (const run of [...this.files.values()]) if (this.copies.isCopy(run.path, run)) this.remove(run);
+    for (const run of [...this.files.values()]) if (this.copies.isCopy(run.path, run)) this.remove(run, true);
   }
 
   /** A file run whose name a publisher took: listed again as file:<name>. */
@@ -387,7 +393,9 @@ export class RunStore {
     }
   }
 
-  private remove(run: Run): void {
+  /** passed: this run leaves its file (rewritten, or now a published run's copy): a run found in the file later started after its last write. */
+  private remove(run: Run, passed = false): void {
+    if (passed) this.passed.set(run.path, run.mtimeMs);
     this.forget(run);
     for (const l of this.removeListeners) l(run.id);
   }

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AnyEvent, Outcome } from "../core/index.js";
-import { buildCertifyReport, buildQualificationReport, buildReport, qualificationSummaryText } from "../reports/index.js";
+import { buildCertifyReport, buildQualificationReport, buildReport, certifySummaryText, qualificationSummaryText, scenarioSummaryText } from "../reports/index.js";
 import { libraryFiles, runFiles } from "../scenarios/index.js";
 import { SummaryBuilder } from "./summary.js";
 
@@ -139,6 +139,19 @@ test("certify: the reports' verdict and words for a pass, a defect and a run wit
   const live = summarise(cut, { live: true });
   t.is(live.verdict, "running");
   t.is(live.headline, "acme: running; 1 check: 0 defects, 0 warnings, 0 not judged, 1 pass, 0 skipped");
+});
+
+test("headlines in the reports' own words, from the figures alone: certify's first two lines, the scenario total line, and 'runs' for another kind", async (t) => {
+  const allowed = certifyRun({ allowIncomplete: true }, [check("A", "MUST", "pass"), check("C", "MUST", "error", { cause: "credential" })]);
+  const c = summarise(allowed);
+  t.is(c.headline, certifySummaryText(buildCertifyReport(allowed)).split("\n").slice(0, 2).join("; "));
+  t.regex(c.headline, /^acme: PASS \(exit status 0\), incomplete: 1 check not judged \(allowed by --allow-incomplete\); .*1 not judged but allowed/);
+  const events = await demo;
+  const s = summarise(events);
+  t.is(s.headline, scenarioSummaryText(buildReport(events), s.durationMs, "").trim().split("\n").at(-1)!);
+  const soak = summarise([ev("run.started", { name: "soak", kind: "soak" }), ev("run.finished", { outcome: "pass", summary: { wallMs: 1500 } })]);
+  t.is(soak.headline, "1/1 runs passed in 1.50 s");
+  t.is(soak.headline, scenarioSummaryText({ runs: [], totals: { runs: 1, passed: 1 } }, 1500, "", "runs").trim());
 });
 
 test("certify: the rules in run.started meta decide, as they do for the reports", (t) => {

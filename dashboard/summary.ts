@@ -1,5 +1,5 @@
 import { DEFAULT_VERDICT_RULES, LOAD_METRICS, VERDICT_EXIT, classifyRow, verdictOf, type AnyEvent, type Outcome, type RowClass, type VerdictRules } from "../core/index.js";
-import { countsText, qualificationOutcome, record, rulesOf, scenarioSummaryText, verdictText, type CertifyReport } from "../reports/index.js";
+import { CLASS_ORDER, countsText, qualificationOutcome, record, rulesOf, scenarioSummaryText, verdictText } from "../reports/index.js";
 import type { RunSummary } from "./protocol.js";
 
 /**
@@ -22,7 +22,6 @@ import type { RunSummary } from "./protocol.js";
 type Level = "MUST" | "SHOULD";
 type MadeBy = "ca" | "adapter" | undefined;
 
-const CLASSES: readonly RowClass[] = ["defect", "not-judged", "warning", "not-judged-allowed", "pass", "skip"];
 const OUTCOMES: readonly Outcome[] = ["pass", "fail", "error", "skip"];
 
 /** One scenario (run.started .. run.finished) of a scenario run. */
@@ -71,14 +70,34 @@ export class SummaryBuilder {
   private samples = 0;
   private throughput?: { value: number; unit: string };
 
-  /** generation: which copy of the run the events are (RunSummary.generation); a published run's never changes. */
+  /** A file run's start as its file tells it: the earliest updatedAt (the file's mtime) less durationMs seen so far. */
+  private fileStart?: number;
+
+  /**
+   * start: a published run's start, or a file run's until its events give a duration (see startedAt).
+   * generation: which copy of the run the events are (RunSummary.generation); a published run's never changes.
+   */
   constructor(
     readonly id: string,
     readonly source: RunSummary["source"],
-    readonly startedAt: string,
+    private readonly start: string,
     readonly generation: string = source === "published" ? "published" : "file",
   ) {
-    this.updatedAt = startedAt;
+    this.updatedAt = start;
+  }
+
+  /**
+   * A published run: when the dashboard first heard of it. A file run: its file's mtime (updatedAt)
+   * less the run's wall duration, once its events give one (each reading is a bound: a run that
+   * measured d ms and was last written at m started at m - d at the latest, so the earliest is kept);
+   * before that, the start the store gave (the file's birthtime, or for a file rewritten in place, when it saw the new run).
+   */
+  get startedAt(): string {
+    if (this.source !== "file") return this.start;
+    const known = this.knownDurationMs(this.kind ?? "unknown");
+    const end = Date.parse(this.updatedAt);
+    if (known !== undefined && Number.isFinite(end)) this.fileStart = Math.min(this.fileStart ?? Infinity, end - known);
+    return this.fileStart === undefined ? this.start : new Date(this.fileStart).toISOString();
   }
 
   /** A publisher is sending this run's events, or its run log is growing (it stays "running" until finish()). */
@@ -222,12 +241,16 @@ export class SummaryBuilder {
     };
   }
 
-  /** Scenario runs report the wall time they measured; other drivers' events carry wall-clock times. */
   private durationMs(kind: string): number {
+    return this.knownDurationMs(kind) ?? 0;
+  }
+
+  /** Scenario runs report the wall time they measured (run.finished); other drivers' events carry wall-clock times. Undefined: neither yet. */
+  private knownDurationMs(kind: string): number | undefined {
     if (this.wallSeen) return Math.round(this.wallMs);
-    if (kind === "scenario" || this.firstTime === undefined || this.lastTime === undefined) return 0;
+    if (kind === "scenario" || this.firstTime === undefined || this.lastTime === undefined) return undefined;
     const ms = Date.parse(this.lastTime) - Date.parse(this.firstTime);
-    return Number.isFinite(ms) ? Math.max(0, ms) : 0;
+    return Number.isFinite(ms) ? Math.max(0, ms) : undefined;
   }
 
   private scenarios(kind: string): Verdict {
@@ -237,11 +260,8 @@ export class SummaryBuilder {
     const total = this.started;
     const counts = { total, passed: passedN, failed: total - passedN - unfinished, unfinished, steps: this.steps, stepsFailed: this.stepsFailed };
     const noun = kind === "scenario" ? "scenarios" : "runs";
-    // The reports' own words: the totals line of `cardloop run` and `demo` (reports/text.ts), over the runs counted.
-    const words = (runs: number) => {
-      const totals = { runs, passed: passedN, failed: runs - passedN, steps: this.steps, stepsFailed: this.stepsFailed, apdus: 0 };
-      return scenarioSummaryText({ runs: [], totals }, this.durationMs(kind), "").trim().replace(" scenarios ", ` ${noun} `);
-    };
+    // The reports' own words: the total line of `cardloop run` and `demo` (reports/text.ts; no run's own line), over the runs counted.
+    const words = (runs: number) => scenarioSummaryText({ runs: [], totals: { runs, passed: passedN } }, this.durationMs(kind), "", noun).trim();
     // While a publisher is still sending, the scenario under way is not counted yet.
     if (this.live) return { verdict: "running", headline: `${words(total - unfinished)} so far`, counts };
     if (unfinished > 0) return { verdict: "incomplete", headline: `${words(total)}; ${unfinished} did not finish`, counts };
@@ -255,27 +275,19 @@ export class SummaryBuilder {
       for (const level of this.openChecks.values()) rows.push({ outcome: "error", level, madeBy: undefined, n: 1 });
       if (!this.finishedAny) rows.push({ outcome: "error", level: "MUST", madeBy: undefined, n: 1 });
     }
-    const byClass = Object.fromEntries(CLASSES.map((c) => [c, 0])) as Record<RowClass, number>;
+    const byClass = Object.fromEntries(CLASS_ORDER.map((c) => [c, 0])) as Record<RowClass, number>;
     const byOutcome = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
     for (const r of rows) {
       byClass[classifyRow(r, this.rules)] += r.n;
       byOutcome[r.outcome] += r.n;
     }
     const checks = rows.reduce((n, r) => n + r.n, 0);
-    const verdict = verdictOf(CLASSES.filter((c) => byClass[c] > 0));
+    const verdict = verdictOf(CLASS_ORDER.filter((c) => byClass[c] > 0));
     const ca = this.ca ?? "unknown";
-    const start = this.firstTime ?? this.startedAt;
-    const end = this.lastTime ?? start;
-    // A report holding only the figures: the reports' verdictText and countsText read nothing else.
-    const report: CertifyReport = {
-      ca,
-      startTime: start,
-      endTime: end,
+    // What the reports' verdictText and countsText read: the verdict, its exit status and the totals.
+    const report = {
       verdict,
       exitCode: VERDICT_EXIT[verdict],
-      rules: this.rules,
-      provenance: { identity: { software: "unknown" }, capabilities: {}, artefacts: {}, credentialsHeld: {}, startTime: start, endTime: end, durationMs: 0 },
-      checks: [],
       totals: {
         checks,
         ...byOutcome,

@@ -70,7 +70,7 @@ export function notJudgedText(c: CheckRow): string {
  * tolerated checks not judged says so in the same breath: "PASS (exit status
  * 0), incomplete: 55 checks not judged (allowed by --allow-incomplete)".
  */
-export function verdictText(r: CertifyReport): string {
+export function verdictText(r: Pick<CertifyReport, "verdict" | "exitCode" | "totals">): string {
   const allowed = r.totals.notJudgedAllowed;
   const incomplete = allowed ? `, incomplete: ${allowed} ${allowed === 1 ? "check" : "checks"} not judged (allowed by --allow-incomplete)` : "";
   return `${r.verdict.toUpperCase()} (exit status ${r.exitCode})${incomplete}`;
@@ -88,7 +88,7 @@ export const PROVENANCE_UNDECLARED = "provenance: not declared by the adapter (e
 export const provenanceUndeclared = (r: CertifyReport): boolean => r.provenance.artefactsDeclared === false;
 
 /** "7 checks: 1 defect, 2 warnings, 1 not judged, 3 pass, 0 skipped". */
-export function countsText(r: CertifyReport): string {
+export function countsText(r: Pick<CertifyReport, "totals">): string {
   const t = r.totals;
   const n = (k: number, one: string, many = `${one}s`) => `${k} ${k === 1 ? one : many}`;
   const allowed = t.notJudgedAllowed ? `, ${t.notJudgedAllowed} not judged but allowed (allowIncomplete)` : "";

@@ -9,8 +9,11 @@ import type { QualificationReport } from "./qualify-model.js";
  * files are built from: the terminal and the reports cannot disagree.
  */
 
-/** `run` and `demo`: a line per scenario, its failing steps, the total. Files are shown relative to `cwd`. */
-export function scenarioSummaryText(report: Report, wallMs: number, cwd: string): string {
+/**
+ * `run` and `demo`: a line per scenario, its failing steps, the total. Files are shown relative to `cwd`.
+ * `noun` names what the total counts (the dashboard's summary of a run of another kind says "runs").
+ */
+export function scenarioSummaryText(report: Pick<Report, "runs"> & { totals: Pick<Report["totals"], "passed" | "runs"> }, wallMs: number, cwd: string, noun = "scenarios"): string {
   const lines: string[] = [];
   for (const r of report.runs) {
     const tag = r.outcome === "pass" ? "PASS " : r.outcome === "fail" ? "FAIL " : "ERROR";
@@ -21,7 +24,7 @@ export function scenarioSummaryText(report: Report, wallMs: number, cwd: string)
     }
     if (r.error) lines.push(`      run stopped: ${r.error}`);
   }
-  lines.push(`${report.totals.passed}/${report.totals.runs} scenarios passed in ${(wallMs / 1000).toFixed(2)} s`);
+  lines.push(`${report.totals.passed}/${report.totals.runs} ${noun} passed in ${(wallMs / 1000).toFixed(2)} s`);
   return lines.join("\n") + "\n";
 }
 

@@ -6,43 +6,31 @@
  * what a publishing driver loads.
  */
 import test, { type ExecutionContext } from "ava";
-import { execFileSync, spawn } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, openSync, readFileSync, readSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { readRunLog, type AnyEvent } from "../core/index.js";
 import { startDashboard } from "../dashboard/server.js";
+import { retryOnPortInUse, spawnGroup, tempDir } from "../harness/processes.js";
+import { demoRunLog, lineCount } from "./support/dashboard.js";
 import { SLACK, TOKEN, deadPort, event, publisher, startRecorder, until } from "./support/publish-recorder.js";
 
 const root = join(import.meta.dirname, "..");
 
-function spawnGroup(t: ExecutionContext, args: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: "ignore" | "pipe" } = {}) {
-  const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: [opts.stdin ?? "ignore", "pipe", "pipe"], env: opts.env ?? process.env });
-  const kill = () => {
-    try {
-      process.kill(-child.pid!, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  };
-  t.teardown(kill);
-  const io = { out: "", err: "" };
-  child.stdout!.on("data", (c: Buffer) => (io.out += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (io.err += c.toString()));
-  const stuck = setTimeout(kill, 90_000);
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => (clearTimeout(stuck), resolve(code))));
-  return { child, io, exited };
-}
+/** A node process (ARGS after node's) in a group of its own, stopped with its group, and its deadline, by harness/processes.ts. */
+const nodeGroup = (t: ExecutionContext, args: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: "ignore" | "pipe" } = {}) =>
+  spawnGroup(t, process.execPath, args, { cwd: root, ...opts });
 
 /** `cardloop ARGS`, with no dashboard in its environment but `env`'s. */
 async function cardloop(t: ExecutionContext, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
-  const p = spawnGroup(t, [join(root, "bin/cardloop.js"), ...args], { env: { ...process.env, CARDLOOP_DASHBOARD: "", CARDLOOP_DASHBOARD_TOKEN: "", ...env } });
-  return { code: await p.exited, stderr: p.io.err };
+  const p = nodeGroup(t, [join(root, "bin/cardloop.js"), ...args], { env: { ...process.env, CARDLOOP_DASHBOARD: "", CARDLOOP_DASHBOARD_TOKEN: "", ...env } });
+  return { code: (await p.wait()).code, stderr: p.stderr };
 }
 
 test("cardloop run --dashboard with nothing listening: exit 0, the run log complete, exactly one warning", async (t) => {
+  const out = tempDir(t, "publish");
   const port = await deadPort();
-  const out = mkdtempSync(join(tmpdir(), "cardloop-publish-"));
   const { code, stderr } = await cardloop(t, ["run", "scenarios/library/03-employee-departure.yaml", "--out", out, "--dashboard", `http://127.0.0.1:${port}/`], {
     CARDLOOP_DASHBOARD_TOKEN: TOKEN,
   });
@@ -62,7 +50,7 @@ test("cardloop run --dashboard with nothing listening: exit 0, the run log compl
 test("cardloop run --dashboard (URL and token from the environment): the dashboard gets the run log's events, line for line", async (t) => {
   const rec = await startRecorder({ token: TOKEN });
   t.teardown(() => rec.close());
-  const out = mkdtempSync(join(tmpdir(), "cardloop-publish-"));
+  const out = tempDir(t, "publish");
   const { code, stderr } = await cardloop(t, ["run", "scenarios/library/03-employee-departure.yaml", "--out", out], {
     CARDLOOP_DASHBOARD: rec.url,
     CARDLOOP_DASHBOARD_TOKEN: TOKEN,
@@ -83,10 +71,10 @@ test("cardloop run --dashboard (URL and token from the environment): the dashboa
 });
 
 test("the real dashboard: cardloop run --dashboard puts every event there in order, its lines the run log's, the run finished", async (t) => {
-  const runsDir = mkdtempSync(join(tmpdir(), "cardloop-dashboard-"));
+  const runsDir = tempDir(t, "dashboard");
   const dash = await startDashboard({ port: 0, runsDir, token: TOKEN, assets: new Map() });
   t.teardown(() => dash.close());
-  const out = mkdtempSync(join(tmpdir(), "cardloop-publish-"));
+  const out = tempDir(t, "publish");
   const { code, stderr } = await cardloop(t, ["run", "scenarios/library/01-full-lifecycle.yaml", "scenarios/library/03-employee-departure.yaml", "--out", out], {
     CARDLOOP_DASHBOARD: dash.url,
     CARDLOOP_DASHBOARD_TOKEN: TOKEN,
@@ -110,9 +98,11 @@ test("the real dashboard: cardloop run --dashboard puts every event there in ord
 });
 
 test("the real dashboard restarted mid-run on its port: it gets every event still queued, in order, none twice", async (t) => {
-  const runsDir = mkdtempSync(join(tmpdir(), "cardloop-dashboard-"));
+  const runsDir = tempDir(t, "dashboard");
   const first = await startDashboard({ port: 0, runsDir, token: TOKEN, assets: new Map() });
+  t.teardown(() => first.close()); // once only: close() is the same promise the second time
   const { pub, warnings } = publisher(first.url);
+  t.teardown(() => pub.close(0).then(() => undefined));
   const written: AnyEvent[] = [];
   const write = (from: number, to: number) => {
     for (let i = from; i < to; i++) pub.write(written[written.push(event(i)) - 1]);
@@ -123,7 +113,8 @@ test("the real dashboard restarted mid-run on its port: it gets every event stil
   write(500, 1_000);
   await until(() => warnings.length > 0);
   write(1_000, 1_500);
-  const second = await startDashboard({ port: first.port, runsDir, token: TOKEN, assets: new Map() });
+  // On the port it had: another suite may have been given it meanwhile, so a port in use is tried again, a few times.
+  const second = await retryOnPortInUse("the dashboard restarted on its port", () => startDashboard({ port: first.port, runsDir, token: TOKEN, assets: new Map() }));
   t.teardown(() => second.close());
   await until(() => second.store.count(pub.id) === 1_500);
   t.deepEqual(await pub.close(SLACK), { sent: 1_500, dropped: 0 });
@@ -132,8 +123,8 @@ test("the real dashboard restarted mid-run on its port: it gets every event stil
   t.is(warnings.length, 1);
 });
 
-/** An ES module script run by node with tsx, as spawnGroup runs it. */
-const node = (t: ExecutionContext, script: string, stdin: "ignore" | "pipe" = "ignore") => spawnGroup(t, ["--import=tsx", "--input-type=module", "-e", script], { stdin });
+/** An ES module script run by node with tsx, in a group of its own. */
+const node = (t: ExecutionContext, script: string, stdin: "ignore" | "pipe" = "ignore") => nodeGroup(t, ["--import=tsx", "--input-type=module", "-e", script], { stdin });
 
 test("a driver importing dashboard/index.ts for its publisher loads neither the server, express, ws nor the store", async (t) => {
   // Every module the process resolves is reported by a resolve hook; the server's import after the index's shows the hook sees them.
@@ -159,8 +150,8 @@ test("a driver importing dashboard/index.ts for its publisher loads neither the 
     port1.close();
   `;
   const p = node(t, script);
-  t.is(await p.exited, 0, p.io.err);
-  const [index, server] = p.io.out.trim().split("\n").map((l) => JSON.parse(l) as unknown);
+  t.is((await p.wait()).code, 0, p.stderr);
+  const [index, server] = p.stdout.trim().split("\n").map((l) => JSON.parse(l) as unknown);
   t.deepEqual(index, { index: ["dashboard/index.ts", "dashboard/publisher.ts", "dashboard/protocol.ts"], publisher: "function", start: "function" });
   const loaded = server as string[];
   for (const m of ["dashboard/server.ts", "dashboard/store.ts", "dashboard/hub.ts"]) t.true(loaded.includes(m), m);
@@ -183,19 +174,21 @@ test("the keep-alive never keeps a driver's process alive: one that has not clos
   const p = node(t, script, "pipe");
   await until(() => rec.requests.some((r) => r.batch.events.length === 0));
   p.child.stdin!.end(); // the driver's work is over; only the publisher's timers and sockets remain
-  t.is(await p.exited, 0, p.io.err);
-  t.is(p.io.out, "done, not closed\n");
+  t.is((await p.wait()).code, 0, p.stderr);
+  t.is(p.stdout, "done, not closed\n");
   t.false(rec.requests.some((r) => r.batch.final), "it never closed");
 });
 
 test("cardloop demo --dashboard interrupted by SIGINT mid-run: exit 130, the run log closed with every event, the dashboard's run ended with them", async (t) => {
-  const runsDir = mkdtempSync(join(tmpdir(), "cardloop-dashboard-"));
+  // How many events a whole demo run has, from one run to its end.
+  const whole = lineCount(await demoRunLog(t));
+  const runsDir = tempDir(t, "dashboard");
   const dash = await startDashboard({ port: 0, runsDir, token: TOKEN, assets: new Map() });
   t.teardown(() => dash.close());
   // The run log is a FIFO the test reads: the demo opens it at its first event (its signal handlers are in place
   // by then) and cannot write past the pipe's 64 KiB (a quarter of the demo) until the test reads. So the signal,
   // sent once the demo has opened it and before reading, is handled mid-run however busy the machine is.
-  const out = mkdtempSync(join(tmpdir(), "cardloop-publish-"));
+  const out = tempDir(t, "publish");
   const runLog = join(out, "run.jsonl");
   execFileSync("mkfifo", [runLog]);
   const fd = openSync(runLog, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -216,21 +209,20 @@ test("cardloop demo --dashboard interrupted by SIGINT mid-run: exit 130, the run
       chunks.push(buf.subarray(0, n));
     }
   };
-  const { child, io, exited } = spawnGroup(t, [join(root, "bin/cardloop.js"), "demo", "--out", out, "--dashboard", dash.url], {
+  const demo = nodeGroup(t, [join(root, "bin/cardloop.js"), "demo", "--out", out, "--dashboard", dash.url], {
     env: { ...process.env, CARDLOOP_DASHBOARD: "", CARDLOOP_DASHBOARD_TOKEN: TOKEN },
   });
-  const ended = () => child.exitCode !== null || child.signalCode !== null;
-  await until(() => ended() || drain() === "open");
-  process.kill(-child.pid!, "SIGINT");
-  await until(() => drain() === "closed" && ended());
-  t.is(await exited, 130, io.err);
+  await until(() => demo.done || drain() === "open");
+  demo.signal("SIGINT");
+  await until(() => drain() === "closed" && demo.done);
+  t.is((await demo.wait()).code, 130, demo.stderr);
   const lines = Buffer.concat(chunks).toString("utf8").split("\n");
   t.is(lines.pop(), "", "the run log ends with a whole line");
   t.true(lines.every((l) => typeof (JSON.parse(l) as AnyEvent).type === "string"), "every line an event");
   const run = dash.store.list()[0];
   // Cut inside a scenario it is "incomplete"; between two, every scenario it holds finished: "pass". Never "running".
   t.not(run.verdict, "running", "the final batch came");
-  t.true(run.events > 0 && run.events < 758, `cut short: ${run.events} of the demo's 758 events`);
+  t.true(run.events > 0 && run.events < whole, `cut short: ${run.events} of the demo's ${whole} events`);
   t.deepEqual(dash.store.lines(run.id, 0, 5000), lines, "the dashboard has what the run log has");
-  t.is(io.err.trim().split("\n").length, 1, io.err);
+  t.is(demo.stderr.trim().split("\n").length, 1, demo.stderr);
 });

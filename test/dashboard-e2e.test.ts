@@ -9,7 +9,7 @@ import { DashboardPublisher, type RunSummary } from "../dashboard/index.js";
 import { libraryFiles, loadScenario, registerCaTarget, runFiles } from "../scenarios/index.js";
 import { DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK } from "../simulator/card/index.js";
 import { EmbeddedCa, type Caller, type IssueRequest, type IssuedCertificate, type RevokeRequest } from "../simulator/ca/index.js";
-import { getJson, newToken, runDriver, startDashboardProcess, tempDir, type DashboardProcess, type Spawned } from "./support/dashboard.js";
+import { getJson, newToken, runDriver, startDashboardProcess, tempDir, type DashboardProcess } from "./support/dashboard.js";
 import { leaks } from "./support/secrets.js";
 
 /**
@@ -19,13 +19,9 @@ import { leaks } from "./support/secrets.js";
  * published to it. (The page in a real browser: dashboard-browser.test.ts.)
  */
 
-/** Every process a test starts is stopped when it ends, passed or failed. */
-function processes(t: ExecutionContext): (p: Spawned) => void {
-  return (p) => t.teardown(() => p.stop().then(() => undefined));
-}
-
+/** Every process a test starts, and its directories, go when it ends, passed or failed (test/support/dashboard.ts). */
 async function dashboard(t: ExecutionContext, token = newToken()): Promise<DashboardProcess> {
-  return startDashboardProcess({ runsDir: tempDir("dash-runs"), token }, processes(t));
+  return startDashboardProcess(t, { runsDir: tempDir(t, "dash-runs"), token });
 }
 
 /** A websocket upgrade's outcome: "open" (and the first message), or the HTTP status it was refused with. */
@@ -84,9 +80,9 @@ test("a publish without the token, or with a wrong one, gets 401 and changes not
 
 test("a driver with a wrong token warns once, publishes nothing, and its run and run log are complete", async (t) => {
   const d = await dashboard(t);
-  const out = tempDir("demo-wrong-token");
+  const out = tempDir(t, "demo-wrong-token");
   const wrong = newToken();
-  const r = await runDriver(["demo", "--out", out], d.url, wrong, processes(t));
+  const r = await runDriver(t, ["demo", "--out", out], d.url, wrong);
   t.is(r.exit.code, 0, r.stderr);
   t.regex(r.stdout, /11\/11 scenarios passed/);
   t.is(r.stderr.match(/refused the publish token \(401\)/g)?.length, 1, r.stderr);
@@ -250,13 +246,13 @@ test("no PIN, PUK, cancellation code, management key or publish token reaches an
   const d = await dashboard(t);
   librarySecrets();
   // Two drivers as users run them, then the same kinds of runs from this process against a CA whose codes the test learns.
-  const demo = await runDriver(["demo", "--out", tempDir("secret-demo")], d.url, d.token, processes(t));
+  const demo = await runDriver(t, ["demo", "--out", tempDir(t, "secret-demo")], d.url, d.token);
   t.is(demo.exit.code, 0, demo.stderr);
   const certify = await runDriver(
-    ["certify", "--ca", "embedded", "--only", "REV-CANCELLATION-CODES,ISS-VALIDITY-CARD-EXPIRY,REV-AUTH-WRONG-CODE", "--out", tempDir("secret-certify"), "--quiet"],
+    t,
+    ["certify", "--ca", "embedded", "--only", "REV-CANCELLATION-CODES,ISS-VALIDITY-CARD-EXPIRY,REV-AUTH-WRONG-CODE", "--out", tempDir(t, "secret-certify"), "--quiet"],
     d.url,
     d.token,
-    processes(t),
   );
   t.is(certify.exit.code, 0, certify.stderr);
   const spiedIds = [await publishSpiedScenarios(d), await publishSpiedCertify(d)];

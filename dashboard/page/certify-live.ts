@@ -16,7 +16,7 @@ export interface LiveCertify {
 }
 
 /** The row reports/certify-model.ts adds to a log without run.finished. */
-export const INCOMPLETE_ROW = "RUN-INCOMPLETE";
+const INCOMPLETE_ROW = "RUN-INCOMPLETE";
 
 export function liveCertify(events: readonly AnyEvent[], running: boolean): LiveCertify {
   const r = buildCertifyReport(events);

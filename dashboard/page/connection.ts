@@ -1,4 +1,4 @@
-import type { ClientMessage, ServerMessage } from "../protocol.js";
+import { STALLED_CLOSE_CODE, type ClientMessage, type ServerMessage } from "../protocol.js";
 
 /**
  * The page's one websocket to the dashboard, reopened forever after it
@@ -14,11 +14,11 @@ export interface ConnectionEvents {
   state(state: ConnectionState, detail: string): void;
 }
 
-export const FIRST_RETRY_MS = 250;
-export const LAST_RETRY_MS = 2000;
+const FIRST_RETRY_MS = 250;
+const LAST_RETRY_MS = 2000;
 
 /** The wait before attempt n (0-based) of a run of failed attempts. */
-export function retryDelay(attempt: number): number {
+function retryDelay(attempt: number): number {
   return Math.min(LAST_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(attempt, 8));
 }
 
@@ -77,7 +77,7 @@ export class Connection {
     socket.addEventListener("close", (e: CloseEvent) => {
       if (this.socket !== socket) return;
       this.socket = undefined;
-      this.retry(e.code === 4008 ? "the dashboard closed this page: it fell too far behind" : "disconnected");
+      this.retry(e.code === STALLED_CLOSE_CODE ? "the dashboard closed this page: it fell too far behind" : "disconnected");
     });
   }
 

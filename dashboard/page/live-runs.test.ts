@@ -141,7 +141,7 @@ test("resync says so on the page; summaries and errors reach the run on screen",
 });
 
 test("resync: what is held from `from` on goes, the view starts over, and the next events load; 'fell behind' only when slow", (t) => {
-  // /tmp/rev/resync.ts: a run log rewritten under a page that held the old one
+  // replaced: a run log rewritten under a page that held the old one
   const { live, sent, changes, recv } = harness();
   live.watch(["latest"], true);
   const w = live.run("latest")!;

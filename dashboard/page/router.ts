@@ -1,3 +1,4 @@
+import { runPageHash } from "../protocol.js";
 import type { Change } from "./live-runs.js";
 
 /** The page's places, in location.hash: `#/`, `#/run/<id>`, `#/compare/<a>/<b>` (ids URI-encoded: a file run's id may hold "/"). */
@@ -17,8 +18,8 @@ export function parseRoute(hash: string): Route {
   return { view: "runs" };
 }
 
-export const runsHref = (): string => "#/";
-export const runHref = (id: string): string => `#/run/${encodeURIComponent(id)}`;
+/** A run's place (protocol.ts: the publisher prints it too). */
+export const runHref = runPageHash;
 export const compareHref = (a: string, b: string): string => `#/compare/${encodeURIComponent(a)}/${encodeURIComponent(b)}`;
 
 /** The runs a place shows, whose events the page subscribes to. */

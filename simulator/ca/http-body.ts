@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { nestsDeeperThan } from "../../core/index.js";
 import { CaError } from "./api.js";
 import type { ClientGate } from "./http-limits.js";
 
@@ -35,27 +36,6 @@ function checkJsonMediaType(req: IncomingMessage): void {
   const charset = params.map((p) => p.trim()).find((p) => p.startsWith("charset="));
   const utf8 = !charset || /^charset="?utf-?8"?$/.test(charset);
   if (!json || !utf8) throw new CaError(415, "unsupported-media-type", "the body must be JSON (Content-Type: application/json) in UTF-8");
-}
-
-/**
- * Whether `text` nests arrays/objects deeper than `max`: one pass, no
- * recursion, brackets inside strings ignored. It does not validate (JSON.parse
- * does): an unbalanced text just ends the scan.
- */
-export function nestsDeeperThan(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: the next character is escaped
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return false;
 }
 
 const tooLarge = (max: number) => new CaError(413, "too-large", `the body is larger than this endpoint takes (${max} bytes)`);

@@ -1,7 +1,7 @@
 import test from "ava";
 import fc from "fast-check";
 import { SeededRandom, VirtualClock } from "../../core/index.js";
-import { nestsDeeperThan } from "./http-body.js";
+import { nestsDeeperThan } from "../../core/index.js";
 import { EmbeddedCa, startCaServer, type CaServer } from "./index.js";
 import { makeCsr } from "./testing.js";
 

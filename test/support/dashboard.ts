@@ -1,16 +1,21 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
+import { START_MS, spawnGroup, tempDir, type Exit, type Group, type Owner } from "../../harness/processes.js";
+
+export { tempDir };
 
 /**
  * What the dashboard's end-to-end tests share: `cardloop dashboard` and the
  * drivers started as a user starts them (`node bin/cardloop.js ...`), each in
  * a process group of its own so that stopping it stops whatever it started;
  * Debian's chromium; and a watch on a page for console errors, CSP
- * violations and requests leaving the dashboard's origin.
+ * violations and requests leaving the dashboard's origin. The processes and
+ * temporary directories are harness/processes.ts's: each belongs to a test,
+ * has a deadline, and goes when the test ends.
  */
 
 export const ROOT = resolve(import.meta.dirname, "..", "..");
@@ -18,25 +23,9 @@ export const CLI = join(ROOT, "bin", "cardloop.js");
 export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
 export const NO_CHROMIUM = "chromium is required (Debian package chromium, listed in .ci/apt/lifecycle.txt)";
 
-/** How long a process may take to say it is up, or to stop, before the test gives up on it. */
-const START_MS = 30_000;
-const STOP_MS = 10_000;
-
 /** A publish token as `cardloop dashboard` would make one: 32 random bytes, base64url. */
 export function newToken(): string {
   return randomBytes(32).toString("base64url");
-}
-
-/** Temporary directories made by the tests, removed when the test worker exits. */
-const temps: string[] = [];
-process.once("exit", () => {
-  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
-});
-
-export function tempDir(label: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `cardloop-${label}-`));
-  temps.push(dir);
-  return dir;
 }
 
 /** Lines of a run log: the events its driver wrote. */
@@ -44,83 +33,13 @@ export function lineCount(file: string): number {
   return readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").length;
 }
 
-/** Signals a process group; one already gone is fine. */
-export function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
-  }
-}
-
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** A process started in its own group, with what it printed so far. */
-export class Spawned {
-  readonly child: ChildProcess;
-  readonly exited: Promise<Exit>;
-  stdout = "";
-  stderr = "";
-  private exit?: Exit;
-
-  constructor(args: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-    this.child.stdout!.setEncoding("utf8").on("data", (s: string) => (this.stdout += s));
-    this.child.stderr!.setEncoding("utf8").on("data", (s: string) => (this.stderr += s));
-    this.exited = new Promise((resolve) => {
-      this.child.once("error", () => resolve((this.exit = { code: null, signal: null })));
-      this.child.once("close", (code, signal) => resolve((this.exit = { code, signal })));
-    });
-  }
-
-  get done(): boolean {
-    return this.exit !== undefined;
-  }
-
-  /** Resolves with the first match of `re` in stdout or stderr as it arrives; rejects when the process ends first or after `ms`. */
-  waitFor(stream: "stdout" | "stderr", re: RegExp, ms = START_MS): Promise<RegExpMatchArray> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const m = this[stream].match(re);
-        if (m) return finish(() => resolve(m));
-        if (this.done) finish(() => reject(new Error(`exited (${JSON.stringify(this.exit)}) before printing ${re} on ${stream}; stderr: ${this.stderr.slice(-800)}`)));
-      };
-      const timer = setTimeout(() => finish(() => reject(new Error(`no ${re} on ${stream} within ${ms} ms; stderr: ${this.stderr.slice(-800)}`))), ms);
-      const finish = (f: () => void) => {
-        clearTimeout(timer);
-        this.child.stdout!.off("data", check);
-        this.child.stderr!.off("data", check);
-        this.child.off("close", check);
-        f();
-      };
-      this.child.stdout!.on("data", check);
-      this.child.stderr!.on("data", check);
-      this.child.on("close", check);
-      check();
-    });
-  }
-
-  /** SIGTERM to the whole group, SIGKILL if it has not ended within STOP_MS. Safe to call twice. */
-  async stop(): Promise<Exit> {
-    if (!this.done) signalGroup(this.child.pid, "SIGTERM");
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_MS)));
-    await Promise.race([this.exited, late]);
-    clearTimeout(timer);
-    if (!this.done) signalGroup(this.child.pid, "SIGKILL");
-    const exit = await this.exited;
-    // whatever the leader left behind in its group goes with it
-    signalGroup(this.child.pid, "SIGKILL");
-    return exit;
-  }
+/** `node bin/cardloop.js ARGS` in a group of its own, stopped when the test ends. */
+function cardloop(t: Owner, args: string[], env: NodeJS.ProcessEnv): Group {
+  return spawnGroup(t, process.execPath, [CLI, ...args], { cwd: ROOT, env, label: `cardloop ${args.slice(0, 2).join(" ")}` });
 }
 
 export interface DashboardProcess {
-  proc: Spawned;
+  proc: Group;
   /** `http://127.0.0.1:PORT/` as it printed it. */
   url: string;
   origin: string;
@@ -133,16 +52,15 @@ export interface DashboardProcess {
 
 /**
  * `node bin/cardloop.js dashboard --port P --runs DIR` with the token in
- * CARDLOOP_DASHBOARD_TOKEN, resolved once it has printed its three lines.
- * The caller stops it (t.teardown) whatever happens.
+ * CARDLOOP_DASHBOARD_TOKEN, resolved once it has printed its three lines;
+ * stopped when the test ends, whatever happens.
  */
-export async function startDashboardProcess(opts: { runsDir: string; token: string; port?: number }, register?: (p: Spawned) => void): Promise<DashboardProcess> {
+export async function startDashboardProcess(t: Owner, opts: { runsDir: string; token: string; port?: number }): Promise<DashboardProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, CARDLOOP_DASHBOARD_TOKEN: opts.token };
   delete env.CARDLOOP_DASHBOARD;
-  const proc = new Spawned(["dashboard", "--port", String(opts.port ?? 0), "--runs", opts.runsDir], env);
-  register?.(proc);
+  const proc = cardloop(t, ["dashboard", "--port", String(opts.port ?? 0), "--runs", opts.runsDir], env);
   try {
-    const m = await proc.waitFor("stdout", /^cardloop dashboard: (\S+)\npublish token: (\S+)\nexport CARDLOOP_DASHBOARD=\S+ CARDLOOP_DASHBOARD_TOKEN=\S+\n/m);
+    const m = await proc.waitFor("stdout", /^cardloop dashboard: (\S+)\npublish token: (\S+)\nexport CARDLOOP_DASHBOARD=\S+ CARDLOOP_DASHBOARD_TOKEN=\S+\n/m, START_MS);
     const url = m[1];
     const parsed = new URL(url);
     return { proc, url, origin: parsed.origin, port: Number(parsed.port), runsDir: opts.runsDir, token: m[2], stop: () => proc.stop() };
@@ -153,40 +71,88 @@ export async function startDashboardProcess(opts: { runsDir: string; token: stri
 }
 
 export interface DriverProcess {
-  proc: Spawned;
+  proc: Group;
   /** The run's id on the dashboard, from the `dashboard: URL#/run/ID` line the driver prints on stderr. */
   runId: Promise<string>;
 }
 
 /** A driver (`demo`, `certify`, ...) publishing to `dashboard` with `token` in CARDLOOP_DASHBOARD_TOKEN. */
-export function startDriver(args: string[], dashboard: string, token: string | undefined, register?: (p: Spawned) => void): DriverProcess {
+export function startDriver(t: Owner, args: string[], dashboard: string, token: string | undefined): DriverProcess {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.CARDLOOP_DASHBOARD;
   delete env.CARDLOOP_DASHBOARD_TOKEN;
   if (token !== undefined) env.CARDLOOP_DASHBOARD_TOKEN = token;
-  const proc = new Spawned([...args, "--dashboard", dashboard], env);
-  register?.(proc);
+  const proc = cardloop(t, [...args, "--dashboard", dashboard], env);
   const runId = proc.waitFor("stderr", /^dashboard: \S+#\/run\/(\S+)$/m).then((m) => m[1]);
   runId.catch(() => undefined); // awaited by the caller when it needs it
   return { proc, runId };
 }
 
-/** Runs a driver to its end; its output, exit status and run id. */
-export async function runDriver(args: string[], dashboard: string, token: string | undefined, register?: (p: Spawned) => void): Promise<{ exit: Exit; runId: string; stdout: string; stderr: string }> {
-  const d = startDriver(args, dashboard, token, register);
-  const exit = await d.proc.exited;
+/** Runs a driver to its end (at most its deadline); its output, exit status and run id. */
+export async function runDriver(t: Owner, args: string[], dashboard: string, token: string | undefined): Promise<{ exit: Exit; runId: string; stdout: string; stderr: string }> {
+  const d = startDriver(t, args, dashboard, token);
+  const exit = await d.proc.wait();
   const runId = await d.runId;
   return { exit, runId, stdout: d.proc.stdout, stderr: d.proc.stderr };
 }
 
-/** `cardloop demo --out DIR` without a dashboard: a run log to replay. */
-export function demoRunLog(out = tempDir("demo")): string {
+/** `cardloop demo --out DIR` without a dashboard: a run log to replay, or to count. */
+export async function demoRunLog(t: Owner, out = tempDir(t, "demo")): Promise<string> {
   const env = { ...process.env };
   delete env.CARDLOOP_DASHBOARD;
   delete env.CARDLOOP_DASHBOARD_TOKEN;
-  const r = spawnSync(process.execPath, [CLI, "demo", "--out", out], { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`demo failed (${r.status}): ${r.stderr}`);
+  const demo = cardloop(t, ["demo", "--out", out], env);
+  const exit = await demo.wait();
+  if (exit.code !== 0) throw new Error(demo.report(`exited ${JSON.stringify(exit)}`));
   return join(out, "run.jsonl");
+}
+
+/**
+ * A door between a driver and the dashboard that holds the driver's final
+ * batch until released: the run stays "running" on the dashboard, however
+ * fast the driver, until the test has seen it so. Every request goes on as
+ * it came, the held one once released (the dashboard gets it even if the
+ * driver stopped waiting for its answer).
+ */
+function isFinal(body: Buffer): boolean {
+  try {
+    return (JSON.parse(body.toString("utf8")) as { final?: unknown }).final === true;
+  } catch {
+    return false;
+  }
+}
+
+export async function holdFinalBatch(t: Owner, dashboard: string): Promise<{ url: string; release(): void }> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const door = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      void (async () => {
+        try {
+          if (req.method === "POST" && isFinal(body)) await released;
+          const headers: Record<string, string> = {};
+          for (const h of ["content-type", "authorization"]) if (typeof req.headers[h] === "string") headers[h] = req.headers[h];
+          const answer = await fetch(new URL(req.url ?? "/", dashboard), { method: req.method, headers, body: req.method === "POST" ? body : undefined });
+          res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/json" }).end(Buffer.from(await answer.arrayBuffer()));
+        } catch (err) {
+          if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" }).end(JSON.stringify({ error: String(err) }));
+        }
+      })();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    door.once("error", reject);
+    door.listen(0, "127.0.0.1", resolve);
+  });
+  t.teardown(() => {
+    release();
+    door.closeAllConnections();
+    return new Promise<void>((resolve) => door.close(() => resolve()));
+  });
+  return { url: `http://127.0.0.1:${(door.address() as AddressInfo).port}/`, release };
 }
 
 /** Polls `probe` until it returns something other than undefined; rejects after `ms` with `what`. */

@@ -5,7 +5,7 @@
  * its drivers' tests (test/dashboard-drivers.test.ts) share.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { VirtualClock, type AnyEvent } from "../../core/index.js";
 import type { PublishAnswer, PublishBatch } from "../../dashboard/protocol.js";
 import { DashboardPublisher, type PublisherOptions } from "../../dashboard/publisher.js";
@@ -50,7 +50,11 @@ export interface Recorder {
   close(): Promise<void>;
 }
 
-/** A small real HTTP server that records what it gets and answers as protocol.ts says (resend overlap skipped, gaps counted). */
+/**
+ * A small real HTTP server that records what it gets and answers as
+ * protocol.ts says (resend overlap skipped, gaps counted). On a given `port`
+ * that is taken it rejects with EADDRINUSE (retryOnPortInUse, harness/processes.ts).
+ */
 export async function startRecorder(opts: { port?: number; held?: Held; token?: string } = {}): Promise<Recorder> {
   const rec: Recorder = {
     url: "",
@@ -91,7 +95,13 @@ export async function startRecorder(opts: { port?: number; held?: Held; token?: 
       answer(200, { accepted: fresh.length, next: h.expected } satisfies PublishAnswer);
     });
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
   rec.port = (server.address() as AddressInfo).port;
   rec.url = `http://127.0.0.1:${rec.port}/`;
   rec.close = () =>
@@ -102,13 +112,34 @@ export async function startRecorder(opts: { port?: number; held?: Held; token?: 
   return rec;
 }
 
-/** A loopback port nothing listens on (it did a moment ago). */
+/**
+ * A loopback port nothing listens on: bound and closed immediately before
+ * use, and refused a moment later (or another one is tried). Nothing keeps
+ * another suite from being given it between this and the test's use: that
+ * rare case fails loudly, the test's assertions naming the port and what
+ * answered instead of ECONNREFUSED.
+ */
 export async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+  for (let tries = 1; ; tries++) {
+    const s = createServer();
+    await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+    const port = (s.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    if (await refused(port)) return port;
+    if (tries === 10) throw new Error(`10 ports closed a moment ago were each listened on again at once`);
+  }
+}
+
+/** A connection to 127.0.0.1:port is refused. */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
+  });
 }
 
 export function event(i: number): AnyEvent {
