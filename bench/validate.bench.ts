@@ -6,6 +6,11 @@
  * floor: a new leaf costs at least one verify) and pkijs's
  * CertificateChainValidationEngine on the same inputs. Then the cold and raw
  * figures again across 2 worker threads (one per core), with per-core figures.
+ * One more line (issue 12): cold validation of a chain with name constraints and
+ * policies (root -> CA with nameConstraints, certificatePolicies, policyConstraints
+ * and inhibitAnyPolicy -> leaf with dNSName, rfc822Name and iPAddress SANs and a
+ * policy, the same 10,000-entry CRL size), an explicit policy required, measured in
+ * the same alternating slices as raw verify and the plain chain.
  * Writes bench/results/validate.json.
  */
 import "reflect-metadata";
@@ -15,7 +20,8 @@ import { availableParallelism, cpus } from "node:os";
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { Validator } from "../pki/index.js";
+import { generateEcKeyPair } from "../core/index.js";
+import { KU, OID, Validator, buildCertificate, buildCrl as buildCrlDer, encodeName, ext, keyIdentifier, softwareSigningKey } from "../pki/index.js";
 import { buildCert, buildCrl, twoLevelPki } from "../pki/testing/builder.js";
 
 const DAY = 86_400_000;
@@ -31,6 +37,60 @@ interface Inputs {
   leaves: Uint8Array[];
   /** One signature for the raw-verify peer: the first leaf's. */
   raw: { spki: Uint8Array; tbs: Uint8Array; sig: Uint8Array };
+  /** The chain with name constraints and policies (built with pki's production builders). */
+  nc: { root: Uint8Array; ca: Uint8Array; crl: Uint8Array; rootCrl: Uint8Array; leaves: Uint8Array[] };
+}
+
+const POLICY = "2.16.840.1.101.3.2.1.48.1";
+
+/** Root -> CA (name constraints, policies, requireExplicitPolicy 0, inhibitAnyPolicy 0) -> leaves with SANs and a policy. */
+function makeNcInputs(): Inputs["nc"] {
+  const key = () => softwareSigningKey(generateEcKeyPair("P-256").privateKey);
+  const rootKey = key();
+  const caKey = key();
+  const rootName = encodeName([[OID.country, "XX"], [OID.organization, "bench nc"], [OID.commonName, "Root"]]);
+  const caName = encodeName([[OID.country, "XX"], [OID.organization, "bench nc"], [OID.commonName, "Issuing CA"]]);
+  const caKu = ext.keyUsage([KU.keyCertSign, KU.cRLSign]);
+  const root = buildCertificate(
+    { serial: Uint8Array.of(1), issuer: rootName, subject: rootName, notBefore: NOW - 900 * DAY, notAfter: NOW + 900 * DAY, spki: rootKey.spki, extensions: [ext.basicConstraints(true), caKu, ext.subjectKeyIdentifier(keyIdentifier(rootKey.spki))] },
+    rootKey,
+  );
+  const caExtensions = [
+    ext.basicConstraints(true, 0),
+    caKu,
+    ext.subjectKeyIdentifier(keyIdentifier(caKey.spki)),
+    ext.authorityKeyIdentifier(keyIdentifier(rootKey.spki)),
+    ext.nameConstraints({
+      permitted: {
+        dNSName: ["example.com"],
+        rfc822Name: [".example.com"],
+        directoryName: [[[OID.country, "XX"], [OID.organization, "bench nc"]]],
+        iPAddress: [{ address: Uint8Array.of(10, 0, 0, 0), mask: Uint8Array.of(255, 0, 0, 0) }],
+      },
+      excluded: { dNSName: ["blocked.example.com"] },
+    }),
+    ext.certificatePolicies([POLICY, "2.16.840.1.101.3.2.1.48.2"]),
+    ext.policyConstraints({ requireExplicitPolicy: 0 }),
+    ext.inhibitAnyPolicy(0),
+  ];
+  const ca = buildCertificate({ serial: Uint8Array.of(2), issuer: rootName, subject: caName, notBefore: NOW - 800 * DAY, notAfter: NOW + 800 * DAY, spki: caKey.spki, extensions: caExtensions }, rootKey);
+  const entries = Array.from({ length: 10_000 }, (_, i): [string, number, number] => [(0x10_0000_0000 + i * 7919).toString(16), NOW - (i % 300) * DAY, 1]);
+  const crl = buildCrlDer({ issuerName: caName, issuerKeyId: keyIdentifier(caKey.spki), signer: caKey, crlNumber: 1n, thisUpdate: NOW - DAY, nextUpdate: NOW + 6 * DAY, entries });
+  const rootCrl = buildCrlDer({ issuerName: rootName, issuerKeyId: keyIdentifier(rootKey.spki), signer: rootKey, crlNumber: 1n, thisUpdate: NOW - DAY, nextUpdate: NOW + 30 * DAY, entries: [] });
+  const caKeyId = keyIdentifier(caKey.spki);
+  const leaves = Array.from({ length: LEAVES }, (_, i) => {
+    const spki = new Uint8Array(generateEcKeyPair("P-256").publicKey.export({ format: "der", type: "spki" }));
+    const extensions = [
+      ext.keyUsage([KU.digitalSignature]),
+      ext.subjectKeyIdentifier(keyIdentifier(spki)),
+      ext.authorityKeyIdentifier(caKeyId),
+      ext.subjectAltName([{ dNSName: `host${i}.example.com` }, { rfc822Name: `user${i}@mail.example.com` }, { iPAddress: Uint8Array.of(10, (i >> 8) & 255, i & 255, 1) }]),
+      ext.certificatePolicies([POLICY]),
+    ];
+    const subject = encodeName([[OID.country, "XX"], [OID.organization, "bench nc"], [OID.commonName, `Holder ${i}`]]);
+    return buildCertificate({ serial: Uint8Array.of(0x60, i >> 8, i & 255), issuer: caName, subject, notBefore: NOW - 100 * DAY, notAfter: NOW + 100 * DAY, spki, extensions }, caKey);
+  });
+  return { root, ca, crl, rootCrl, leaves };
 }
 
 function makeInputs(): Inputs {
@@ -41,7 +101,7 @@ function makeInputs(): Inputs {
   // The raw peer verifies the first leaf's signature (same key, same size of data).
   const v = new Validator();
   const c = v.certificate(leaves[0]);
-  return { root, ca, crl, rootCrl, leaves, raw: { spki: caKey.spki, tbs: c.tbs.slice(), sig: c.signature.slice() } };
+  return { root, ca, crl, rootCrl, leaves, raw: { spki: caKey.spki, tbs: c.tbs.slice(), sig: c.signature.slice() }, nc: makeNcInputs() };
 }
 
 /** A rate two ways: by wall clock, and by this process's CPU time (robust when other jobs share the cores). */
@@ -106,6 +166,24 @@ function coldLoop(inp: Inputs): (ms: number) => Rate {
     });
 }
 
+/** The NC and policies chain, cold: a new leaf byte array per call, an explicit policy required. */
+function ncValidatorFor(inp: Inputs) {
+  const v = new Validator();
+  const nc = inp.nc;
+  const opts = { anchors: [nc.root], intermediates: [nc.ca], crls: [nc.crl, nc.rootCrl], time: NOW, usage: "authentication" as const, initialPolicySet: [POLICY], initialExplicitPolicy: true };
+  return { v, opts };
+}
+
+function coldNcLoop(inp: Inputs): (ms: number) => Rate {
+  const { v, opts } = ncValidatorFor(inp);
+  let k = 0;
+  return (ms) =>
+    rate(ms, () => {
+      const r = v.validate(inp.nc.leaves[k++ % LEAVES].slice(), opts);
+      if (!r.valid) throw new Error(`cold NC validation failed: ${r.code} ${r.detail}`);
+    });
+}
+
 function measureWarm(inp: Inputs, ms: number): Rate {
   const { v, opts } = validatorFor(inp);
   const leaf = inp.leaves[0];
@@ -142,16 +220,20 @@ interface WorkerJob {
 interface Alternating {
   raw: Rate[];
   cold: Rate[];
+  /** The chain with name constraints and policies (main thread only). */
+  coldNc: Rate[];
 }
 
-/** Raw verify and cold validation in alternating slices, so that load changes hit both alike. */
-function alternate(inp: Inputs, ms: number, rounds: number): Alternating {
+/** Raw verify and cold validation (and, when asked, the NC chain) in alternating slices, so that load changes hit all alike. */
+function alternate(inp: Inputs, ms: number, rounds: number, withNc = false): Alternating {
   const rawRunner = rawLoop(inp);
   const coldRunner = coldLoop(inp);
-  const out: Alternating = { raw: [], cold: [] };
+  const ncRunner = withNc ? coldNcLoop(inp) : undefined;
+  const out: Alternating = { raw: [], cold: [], coldNc: [] };
   for (let i = 0; i < rounds; i++) {
     out.raw.push(rawRunner(ms / rounds));
     out.cold.push(coldRunner(ms / rounds));
+    if (ncRunner) out.coldNc.push(ncRunner(ms / rounds));
   }
   return out;
 }
@@ -183,13 +265,17 @@ if (!isMainThread) {
   const check = validatorFor(inp);
   const first = check.v.validate(inp.leaves[1], check.opts);
   if (!first.valid) throw new Error(`bench chain does not validate: ${first.code}`);
+  const ncCheck = ncValidatorFor(inp);
+  const ncFirst = ncCheck.v.validate(inp.nc.leaves[1], ncCheck.opts);
+  if (!ncFirst.valid) throw new Error(`bench NC chain does not validate: ${ncFirst.code} ${ncFirst.detail}`);
 
   // Raw and cold alternate in short slices so that changes in machine load hit both alike.
   const ROUNDS = 8;
-  const { raw: rawRates, cold: coldRates } = alternate(inp, PHASE_MS, ROUNDS);
+  const { raw: rawRates, cold: coldRates, coldNc: coldNcRates } = alternate(inp, PHASE_MS, ROUNDS, true);
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
   const raw = { wall: median(rawRates.map((x) => x.wall)), cpu: median(rawRates.map((x) => x.cpu)) };
   const cold = { wall: median(coldRates.map((x) => x.wall)), cpu: median(coldRates.map((x) => x.cpu)) };
+  const coldNc = { wall: median(coldNcRates.map((x) => x.wall)), cpu: median(coldNcRates.map((x) => x.cpu)) };
   const warm = measureWarm(inp, PHASE_MS / 2);
   const pk = await measurePkijs(inp, PHASE_MS);
   const threads = Math.min(2, availableParallelism());
@@ -202,7 +288,9 @@ if (!isMainThread) {
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
   const result = {
     bench: "validate",
-    description: "3-cert ECDSA P-256 chain, 10,000-entry CA CRL + root CRL, usage authentication; cold = new leaf (own key) per call",
+    description:
+      "3-cert ECDSA P-256 chain, 10,000-entry CA CRL + root CRL, usage authentication; cold = new leaf (own key) per call; " +
+      "coldNameConstraintsPolicies: the same shape with a CA carrying name constraints (4 forms) and policies, leaves with 3 SANs and a policy, explicit policy required",
     node: process.version,
     cpu: cpus()[0]?.model,
     setupMs: r(setupMs),
@@ -213,20 +301,25 @@ if (!isMainThread) {
     perCore: {
       rawVerifyPerSec: r(raw.cpu),
       coldPerSec: r(cold.cpu),
+      coldNameConstraintsPoliciesPerSec: r(coldNc.cpu),
       warmPerSec: r(warm.cpu),
       pkijsPerSec: Math.round(pk.rate.cpu * 10) / 10,
     },
     wallClock: {
       rawVerifyPerSec: r(raw.wall),
       coldPerSec: r(cold.wall),
+      coldNameConstraintsPoliciesPerSec: r(coldNc.wall),
       warmPerSec: r(warm.wall),
       pkijsPerSec: Math.round(pk.rate.wall * 10) / 10,
       rawVerifySlices: rawRates.map((x) => r(x.wall)),
       coldSlices: coldRates.map((x) => r(x.wall)),
+      coldNameConstraintsPoliciesSlices: coldNcRates.map((x) => r(x.wall)),
     },
     pkijsVerdict: pk.verdict,
     ratios: {
       coldVsRawVerify: ratio(cold.cpu, raw.cpu),
+      coldNameConstraintsPoliciesVsRawVerify: ratio(coldNc.cpu, raw.cpu),
+      coldNameConstraintsPoliciesVsCold: ratio(coldNc.cpu, cold.cpu),
       coldVsPkijs: ratio(cold.cpu, pk.rate.cpu),
       warmVsPkijs: ratio(warm.cpu, pk.rate.cpu),
       wallClockColdVsRawVerify: ratio(cold.wall, raw.wall),
@@ -253,6 +346,8 @@ if (!isMainThread) {
       `validate: 3-cert P-256 chain, 10k-entry CRL (per core = per second of CPU time; wall clock in brackets)`,
       `  raw crypto.verify   ${pc.rawVerifyPerSec}/s [${r(raw.wall)}/s]`,
       `  cold (new leaf)     ${pc.coldPerSec}/s [${r(cold.wall)}/s]  = ${result.ratios.coldVsRawVerify}x raw verify (target >= 0.8)`,
+      `  cold, NC + policies ${pc.coldNameConstraintsPoliciesPerSec}/s [${r(coldNc.wall)}/s]  = ${result.ratios.coldNameConstraintsPoliciesVsRawVerify}x raw verify, ` +
+        `${result.ratios.coldNameConstraintsPoliciesVsCold}x the plain chain (CA with name constraints and policies, leaf with 3 SANs, explicit policy)`,
       `  warm (same leaf)    ${pc.warmPerSec}/s [${r(warm.wall)}/s]`,
       `  pkijs engine        ${pc.pkijsPerSec}/s [${result.wallClock.pkijsPerSec}/s] (${pk.verdict})`,
       `  cold vs pkijs       ${result.ratios.coldVsPkijs}x (target >= 10); warm vs pkijs ${result.ratios.warmVsPkijs}x`,

@@ -1,143 +1,28 @@
 import {
-  DerReader, Tag, type Tlv, ctx, ctxPrim, decodeBitString, decodeBoolean, decodeNamedBits, decodeOid, decodeSmallInt, decodeString, decodeTime, hexOf, integerHex, readOne, readTlv, checkDer,
+  DerReader, Tag, ctx, ctxPrim, decodeBitString, decodeBoolean, decodeNamedBits, decodeOid, decodeSmallInt, decodeString, decodeTime, hexOf, integerHex, readOne, readTlv, checkDer,
 } from "./der.js";
 import type { VerifyResult } from "./signed-data.js";
 import { bytesEqual } from "../core/index.js";
-import { DecodeError } from "./errors.js";
+import { DecodeError, type ResultCode } from "./errors.js";
 import { type ParsedName, parseNameCached } from "./name.js";
 import { OID } from "./oids.js";
-
-/** An AlgorithmIdentifier: its OID and, if any, the raw parameters element. */
-export interface AlgorithmId {
-  oid: string;
-  /** The parameters element (absent, NULL or a structure), as bytes of the element. */
-  params?: Uint8Array;
-}
-
-/** One extension; its value is sliced out only when asked for. */
-export class Extension {
-  private _value?: Uint8Array;
-  constructor(
-    readonly oid: string,
-    readonly critical: boolean,
-    private readonly buf: Uint8Array,
-    private readonly start: number,
-    private readonly end: number,
-  ) {}
-  /** Content of the extnValue OCTET STRING. */
-  get value(): Uint8Array {
-    return (this._value ??= this.buf.subarray(this.start, this.end));
-  }
-}
+import { type AlgorithmId, type Extension, readAlgorithm, readExtensions, readSigned } from "./signed-envelope.js";
+import { type GeneralName, decodeGeneralNamesExtension } from "./general-name.js";
+import { type NameConstraints, decodeNameConstraints } from "./name-constraints.js";
+import {
+  type PolicyConstraints, type PolicyMapping, decodeCertificatePolicies, decodeInhibitAnyPolicy, decodePolicyConstraints, decodePolicyMappings,
+} from "./policy-extensions.js";
+import { type DistributionPoint, decodeDistributionPoints } from "./distribution-points.js";
 
 /**
  * Extensions this module processes (or that carry no constraint it must enforce).
  * A critical extension outside this set makes the certificate unusable (RFC 5280 4.2).
- * nameConstraints and the policy constraint extensions are deliberately absent: they
- * are not enforced here, so a certificate marking them critical is rejected.
  */
 export const KNOWN_CERT_EXTENSIONS: ReadonlySet<string> = new Set([
-  OID.basicConstraints,
-  OID.keyUsage,
-  OID.extKeyUsage,
-  OID.subjectKeyIdentifier,
-  OID.authorityKeyIdentifier,
-  OID.crlDistributionPoints,
-  OID.authorityInfoAccess,
-  OID.subjectInfoAccess,
-  OID.certificatePolicies,
-  OID.subjectAltName,
-  OID.issuerAltName,
-  OID.freshestCrl,
-  OID.ocspNoCheck,
+  OID.basicConstraints, OID.keyUsage, OID.extKeyUsage, OID.subjectKeyIdentifier, OID.authorityKeyIdentifier,
+  OID.crlDistributionPoints, OID.freshestCrl, OID.authorityInfoAccess, OID.subjectInfoAccess, OID.subjectAltName, OID.issuerAltName,
+  OID.certificatePolicies, OID.policyMappings, OID.policyConstraints, OID.inhibitAnyPolicy, OID.nameConstraints, OID.ocspNoCheck,
 ]);
-
-/** An AlgorithmIdentifier at `r`; `checked`: its element already passed checkDer (a certificate's SPKI), so the parameters are not walked again. */
-export function readAlgorithm(buf: Uint8Array, r: DerReader, what: string, checked = false): AlgorithmId {
-  const seq = r.enter(Tag.Sequence, what);
-  const oid = decodeOid(buf, seq.read());
-  let params: Uint8Array | undefined;
-  if (!seq.atEnd()) {
-    const p = seq.read();
-    if (!checked) checkDer(buf, p); // e.g. a NULL with content, a non-minimal curve OID
-    params = buf.subarray(p.start, p.end);
-  }
-  seq.done(what);
-  return { oid, params };
-}
-
-/** The SIGNED{} envelope (a certificate, CRL, CSR, basic OCSP response): what is signed, the algorithm, the signature. */
-export interface SignedParts {
-  tbsTlv: Tlv;
-  /** The signed bytes. */
-  tbs: Uint8Array;
-  /** The outer AlgorithmIdentifier element, for comparing with a copy inside the signed part. */
-  algorithmTlv: Tlv;
-  signatureAlgorithm: AlgorithmId;
-  /** The signature octets; empty (never verifies) when `signatureDefect` is set. */
-  signature: Uint8Array;
-  /** Why the signature cannot verify whatever the key, when its encoding already says so. */
-  signatureDefect?: string;
-}
-
-const NO_SIGNATURE = new Uint8Array(0);
-
-/**
- * Reads the three elements of a SIGNED{} SEQUENCE from `r`, which is positioned at its first one.
- * The signature BIT STRING must have no unused bits: outside the signed bytes, any other count
- * would be a second encoding of the same signature (malleability). As in OpenSSL ("invalid bit
- * string bits left": the object parses, its signature fails), such a signature is kept as
- * `signatureDefect` and an empty signature, which no key verifies: the validator answers
- * bad-signature (crl-bad-signature, ocsp-bad-signature) for it, never "ok".
- */
-export function readSigned(buf: Uint8Array, r: DerReader, tbsName: string, signatureName: string): SignedParts {
-  const tbsTlv = r.expect(Tag.Sequence, tbsName);
-  const algorithmTlv = readTlv(buf, r.pos, r.end);
-  const signatureAlgorithm = readAlgorithm(buf, r, "signatureAlgorithm");
-  const bits = r.expect(Tag.BitString, signatureName);
-  const tbs = buf.subarray(tbsTlv.start, tbsTlv.end);
-  const unused = bits.end > bits.valueStart ? buf[bits.valueStart] : -1;
-  if (unused < 0 || unused > 7) throw new DecodeError(`${signatureName}: bad BIT STRING`, bits.start);
-  if (unused === 0) return { tbsTlv, tbs, algorithmTlv, signatureAlgorithm, signature: buf.subarray(bits.valueStart + 1, bits.end) };
-  const signatureDefect = `${signatureName} BIT STRING has ${unused} unused bits (must be 0): not a signature any key verifies`;
-  return { tbsTlv, tbs, algorithmTlv, signatureAlgorithm, signature: NO_SIGNATURE, signatureDefect };
-}
-
-/**
- * Reads `[3] Extensions` style content: SEQUENCE OF Extension, into a Map by OID.
- * `strict` (certificates, CRLs, OCSP responses): SIZE (1..MAX); `critical` is DEFAULT
- * FALSE, so an encoded FALSE is refused; every extnValue is one DER element, checked
- * whole (checkDer) so values nobody decodes are DER too, except the value of the
- * extension `opaque` names: OCSP responses pass the nonce, which responders in the field
- * echo without its OCTET STRING (any bytes; see OcspResponse.nonce). Without `strict`
- * (a CRL entry's extensions on a lookup hit, already checked when the CRL was indexed)
- * only the structure is read.
- */
-export function readExtensions(buf: Uint8Array, seqTlv: Tlv, what: string, strict = false, opaque?: string): Map<string, Extension> {
-  const out = new Map<string, Extension>();
-  const r = DerReader.of(buf, seqTlv);
-  if (strict && r.atEnd()) throw new DecodeError(`${what}: empty extensions (SIZE (1..MAX))`, seqTlv.start);
-  while (!r.atEnd()) {
-    const e = r.enter(Tag.Sequence, what);
-    const oid = decodeOid(buf, e.read());
-    let critical = false;
-    const c = e.optional(Tag.Boolean);
-    if (c) {
-      critical = decodeBoolean(buf, c);
-      if (strict && !critical) throw new DecodeError(`${what} ${oid}: critical FALSE encoded (a DEFAULT value is omitted in DER)`, c.start);
-    }
-    const v = e.expect(Tag.OctetString, what);
-    e.done(what);
-    if (strict && oid !== opaque) {
-      const inner = readTlv(buf, v.valueStart, v.end);
-      if (inner.end !== v.end) throw new DecodeError(`${what} ${oid}: trailing data after the value`, inner.end);
-      checkDer(buf, inner);
-    }
-    if (out.has(oid)) throw new DecodeError(`${what}: duplicate extension ${oid}`, v.start);
-    out.set(oid, new Extension(oid, critical, buf, v.valueStart, v.end));
-  }
-  return out;
-}
 
 export interface BasicConstraints {
   ca: boolean;
@@ -165,11 +50,19 @@ export class Certificate {
   readonly serial: string;
   readonly notBefore: number;
   readonly notAfter: number;
+  /** notBefore / notAfter were GeneralizedTime rather than UTCTime (the profile's 4.1.2.5 rule). */
+  readonly notBeforeGeneralized: boolean;
+  readonly notAfterGeneralized: boolean;
+  /** issuerUniqueID or subjectUniqueID is present (the profile's 4.1.2.8 rule). */
+  readonly uniqueIdentifiers: boolean;
   /** The whole SubjectPublicKeyInfo element. */
   readonly spki: Uint8Array;
   /** Signature cache (see signed-data.ts): the key id last verified against, and the result. */
   verifiedKeyId = 0;
   verifiedResult: VerifyResult | undefined = undefined;
+  /** Profile cache (see profile.ts): the last role and level checked, and the verdict (null: conforming). */
+  profileKey = "";
+  profileVerdict: { code: ResultCode; detail: string } | null = null;
   readonly extensions: Map<string, Extension>;
   private readonly issuerRange: [number, number];
   private readonly subjectRange: [number, number];
@@ -180,6 +73,14 @@ export class Certificate {
   private _eku?: string[] | null;
   private _ski?: string | null;
   private _aki?: AuthorityKeyId | null;
+  private _san?: GeneralName[];
+  private _nc?: NameConstraints | null;
+  private _policies?: string[] | null;
+  private _mappings?: PolicyMapping[] | null;
+  private _pc?: PolicyConstraints | null;
+  private _inhibitAny?: number | null;
+  private _dps?: DistributionPoint[];
+  private _freshest?: DistributionPoint[];
   private _spkiAlgorithm?: AlgorithmId;
   private _publicKeyBits?: Uint8Array;
   /** Offsets in `spki`: its AlgorithmIdentifier, and the subjectPublicKey octets (after the unused-bits octet). */
@@ -215,8 +116,12 @@ export class Certificate {
     const iss = tbs.expect(Tag.Sequence, "issuer");
     this.issuerRange = [iss.start, iss.end];
     const validity = tbs.enter(Tag.Sequence, "validity");
-    this.notBefore = decodeTime(der, validity.read(), true);
-    this.notAfter = decodeTime(der, validity.read(), true);
+    const nb = validity.read();
+    this.notBefore = decodeTime(der, nb, true);
+    this.notBeforeGeneralized = nb.tag === Tag.GeneralizedTime;
+    const na = validity.read();
+    this.notAfter = decodeTime(der, na, true);
+    this.notAfterGeneralized = na.tag === Tag.GeneralizedTime;
     validity.done("validity");
     const sub = tbs.expect(Tag.Sequence, "subject");
     this.subjectRange = [sub.start, sub.end];
@@ -226,10 +131,15 @@ export class Certificate {
     checkDer(der, iss);
     checkDer(der, sub);
     checkDer(der, spkiTlv);
+    let uids = false;
     for (const n of [1, 2]) {
       const u = tbs.optional(ctxPrim(n)); // issuer/subjectUniqueID: not used for chaining (RFC 5280 4.1.2.8)
-      if (u) decodeBitString(der, { ...u, tag: Tag.BitString });
+      if (u) {
+        decodeBitString(der, { ...u, tag: Tag.BitString });
+        uids = true;
+      }
     }
+    this.uniqueIdentifiers = uids;
     const ext = tbs.optional(ctx(3));
     if (ext) {
       if (this.version !== 3) throw new DecodeError("extensions in a non-v3 certificate", ext.start);
@@ -274,6 +184,13 @@ export class Certificate {
   }
   get subjectDer(): Uint8Array {
     return this.der.subarray(this.subjectRange[0], this.subjectRange[1]);
+  }
+  /** The subject / issuer is the empty Name (SEQUENCE {}, two octets), known without parsing it. */
+  get subjectEmpty(): boolean {
+    return this.subjectRange[1] - this.subjectRange[0] === 2;
+  }
+  get issuerEmpty(): boolean {
+    return this.issuerRange[1] - this.issuerRange[0] === 2;
   }
   /** Issuer and subject names match (RFC 5280 6.1: self-issued certificates are not counted in path length). */
   get selfIssued(): boolean {
@@ -379,6 +296,75 @@ export class Certificate {
     return out;
   }
 
+  /** Every subjectAltName (empty when the extension is absent). */
+  get subjectAltNames(): readonly GeneralName[] {
+    if (this._san === undefined) {
+      const e = this.extensions.get(OID.subjectAltName);
+      this._san = e ? decodeGeneralNamesExtension(e.value, "SubjectAltName") : [];
+    }
+    return this._san;
+  }
+
+  get nameConstraints(): NameConstraints | undefined {
+    if (this._nc === undefined) {
+      const e = this.extensions.get(OID.nameConstraints);
+      this._nc = e ? decodeNameConstraints(e.value) : null;
+    }
+    return this._nc ?? undefined;
+  }
+
+  /** certificatePolicies OIDs, or undefined when the extension is absent. */
+  get policies(): readonly string[] | undefined {
+    if (this._policies === undefined) {
+      const e = this.extensions.get(OID.certificatePolicies);
+      this._policies = e ? decodeCertificatePolicies(e.value) : null;
+    }
+    return this._policies ?? undefined;
+  }
+
+  get policyMappings(): readonly PolicyMapping[] | undefined {
+    if (this._mappings === undefined) {
+      const e = this.extensions.get(OID.policyMappings);
+      this._mappings = e ? decodePolicyMappings(e.value) : null;
+    }
+    return this._mappings ?? undefined;
+  }
+
+  get policyConstraints(): PolicyConstraints | undefined {
+    if (this._pc === undefined) {
+      const e = this.extensions.get(OID.policyConstraints);
+      this._pc = e ? decodePolicyConstraints(e.value) : null;
+    }
+    return this._pc ?? undefined;
+  }
+
+  /** inhibitAnyPolicy SkipCerts, or undefined when absent. */
+  get inhibitAnyPolicy(): number | undefined {
+    if (this._inhibitAny === undefined) {
+      const e = this.extensions.get(OID.inhibitAnyPolicy);
+      this._inhibitAny = e ? decodeInhibitAnyPolicy(e.value) : null;
+    }
+    return this._inhibitAny ?? undefined;
+  }
+
+  /** cRLDistributionPoints, whole (empty when absent). */
+  get distributionPoints(): readonly DistributionPoint[] {
+    if (this._dps === undefined) {
+      const e = this.extensions.get(OID.crlDistributionPoints);
+      this._dps = e ? decodeDistributionPoints(e.value) : [];
+    }
+    return this._dps;
+  }
+
+  /** freshestCRL (where delta CRLs are found; empty when absent). */
+  get freshestCrl(): readonly DistributionPoint[] {
+    if (this._freshest === undefined) {
+      const e = this.extensions.get(OID.freshestCrl);
+      this._freshest = e ? decodeDistributionPoints(e.value) : [];
+    }
+    return this._freshest;
+  }
+
   /** OIDs of critical extensions this module does not process. */
   unknownCriticalExtensions(): readonly string[] {
     let out: string[] | undefined;
@@ -399,6 +385,14 @@ export class Certificate {
     void this.crlDistributionPoints;
     void this.authorityInfoAccess;
     void this.emailAltNames;
+    void this.subjectAltNames;
+    void this.nameConstraints;
+    void this.policies;
+    void this.policyMappings;
+    void this.policyConstraints;
+    void this.inhibitAnyPolicy;
+    void this.distributionPoints;
+    void this.freshestCrl;
   }
 }
 

@@ -1,4 +1,4 @@
-import { type AlgorithmId, readSigned } from "./certificate.js";
+import { type AlgorithmId, readSigned } from "./signed-envelope.js";
 import { DerReader, Tag, ctx, decodeSmallInt, readOne } from "./der.js";
 import { DecodeError } from "./errors.js";
 import { type ParsedName, parseName } from "./name.js";

@@ -1,5 +1,5 @@
 import test from "ava";
-import { DerReader, Tag, decodeOid, decodeTime, hexOf, integerHex, readOne, readTlv } from "./der.js";
+import { DerReader, Tag, decodeOid, decodeString, decodeTime, hexOf, integerHex, readOne, readTlv } from "./der.js";
 import { DecodeError } from "./errors.js";
 
 const bytes = (...b: number[]) => new Uint8Array(b);
@@ -44,4 +44,20 @@ test("UTCTime pivots at 1950; GeneralizedTime keeps its century and fractions", 
   for (const [tag, s] of [[Tag.UtcTime, "4912312359Z"], [Tag.UtcTime, "491331235959Z"], [Tag.GeneralizedTime, "2050010100000aZ"], [Tag.UtcTime, "491231235959+"]] as const) {
     t.throws(() => time(tag, s), { instanceOf: DecodeError }, s);
   }
+});
+
+test("decodeString: UTF8String must be valid UTF-8 (a leading BOM is kept); UniversalString must hold Unicode scalar values", (t) => {
+  const str = (tag: number, ...b: number[]) => {
+    const der = bytes(tag, b.length, ...b);
+    return decodeString(der, readTlv(der, 0, der.length));
+  };
+  t.is(str(Tag.Utf8String, 0xe2, 0x82, 0xac), "\u20ac");
+  t.is(str(Tag.Utf8String, 0xef, 0xbb, 0xbf, 0x61), "\ufeffa");
+  // A lone continuation, a truncated sequence, an overlong NUL, a surrogate, a code point above U+10FFFF, 0xFF.
+  for (const b of [[0x80], [0xe2, 0x82], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xff]]) {
+    t.throws(() => str(Tag.Utf8String, ...b), { instanceOf: DecodeError, message: /not valid UTF-8/ }, hexOf(Uint8Array.from(b), 0, b.length));
+  }
+  t.is(str(Tag.UniversalString, 0, 1, 0xf6, 0x00), "\u{1f600}");
+  t.throws(() => str(Tag.UniversalString, 0, 0, 0xd8, 0x00), { instanceOf: DecodeError });
+  t.throws(() => str(Tag.UniversalString, 0, 0x11, 0, 0), { instanceOf: DecodeError });
 });

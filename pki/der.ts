@@ -357,7 +357,12 @@ export function decodeString(buf: Uint8Array, t: Tlv): string {
   const v = buf.subarray(t.valueStart, t.end);
   switch (t.tag) {
     case Tag.Utf8String:
-      return utf8.decode(v);
+      try {
+        return utf8.decode(v);
+      } catch {
+        // Lenient decoding would map every invalid sequence to U+FFFD: two different values would compare equal.
+        throw new DecodeError("UTF8String is not valid UTF-8", t.start);
+      }
     case Tag.BmpString: {
       if (v.length % 2) throw new DecodeError("odd BMPString", t.start);
       let s = "";
@@ -369,7 +374,7 @@ export function decodeString(buf: Uint8Array, t: Tlv): string {
       let s = "";
       for (let i = 0; i < v.length; i += 4) {
         const cp = ((v[i] << 24) | (v[i + 1] << 16) | (v[i + 2] << 8) | v[i + 3]) >>> 0;
-        if (cp > 0x10ffff) throw new DecodeError("bad UniversalString", t.start);
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) throw new DecodeError("bad UniversalString (not a Unicode scalar value)", t.start);
         s += String.fromCodePoint(cp);
       }
       return s;
@@ -380,7 +385,8 @@ export function decodeString(buf: Uint8Array, t: Tlv): string {
   }
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: false });
+/** fatal: invalid UTF-8 throws; ignoreBOM: a leading U+FEFF is part of the value, not stripped. */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export function latin1Of(v: Uint8Array): string {
   let s = "";

@@ -1,9 +1,8 @@
 import test from "ava";
 import fc from "fast-check";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { Certificate, Crl, DecodeError, OcspResponse, Validator, readPemOrDer } from "./index.js";
 import { KU, buildCert, buildCrl, buildOcsp, name, newKey } from "./testing/builder.js";
+import { certDer, crlDer } from "./testing/pkits.js";
 
 /**
  * Fuzz: mutated certificates, CRLs and OCSP responses never raise anything but
@@ -11,13 +10,11 @@ import { KU, buildCert, buildCrl, buildOcsp, name, newKey } from "./testing/buil
  * Never hanging is by construction (every loop advances); this test finishing is the check.
  */
 
-const PKITS = new URL("./testdata/pkits/", import.meta.url).pathname;
-const file = (p: string) => new Uint8Array(readFileSync(join(PKITS, p)));
-const anchor = file("certs/TrustAnchorRootCertificate.crt");
-const goodCa = file("certs/GoodCACert.crt");
+const anchor = certDer("TrustAnchorRootCertificate");
+const goodCa = certDer("GoodCACert");
 const seeds: { cert: Uint8Array[]; crl: Uint8Array[]; ocsp: Uint8Array[] } = {
-  cert: [file("certs/ValidCertificatePathTest1EE.crt"), goodCa, file("certs/ValidDSAParameterInheritanceTest5EE.crt"), file("certs/ValidUTF8StringEncodedNamesTest9EE.crt")],
-  crl: [file("crls/GoodCACRL.crl"), file("crls/UnknownCRLEntryExtensionCACRL.crl"), file("crls/TrustAnchorRootCRL.crl")],
+  cert: [certDer("ValidCertificatePathTest1EE"), goodCa, certDer("ValidDSAParameterInheritanceTest5EE"), certDer("ValidUTF8StringEncodedNamesTest9EE")],
+  crl: [crlDer("GoodCACRL"), crlDer("UnknownCRLEntryExtensionCACRL"), crlDer("TrustAnchorRootCRL")],
   ocsp: [],
 };
 {

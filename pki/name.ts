@@ -27,6 +27,8 @@ const SHORT: Record<string, string> = {
   "1.2.840.113549.1.9.1": "emailAddress",
 };
 
+const EMAIL_ADDRESS = "1.2.840.113549.1.9.1";
+
 const isDirectoryString = (tag: number): boolean =>
   tag === Tag.PrintableString ||
   tag === Tag.Utf8String ||
@@ -55,7 +57,19 @@ export interface ParsedName {
   display: string;
   /** True for the empty name (zero RDNs). */
   empty: boolean;
+  /** The canonical key of each RDN, in order: `key` is these joined by ","; a directoryName subtree is a prefix of them (RFC 5280 4.2.1.10). */
+  rdns: readonly string[];
+  /** The values of emailAddress attributes (PKCS #9), which name constraints treat as rfc822Names (RFC 5280 4.2.1.10). */
+  emails: readonly string[];
+  /**
+   * The DER (hex) of emailAddress values that are no string type: no mailbox can be read
+   * from them, so name constraints refuse them wherever rfc822Name is constrained (as
+   * OpenSSL's "unsupported name syntax"); left out they would escape those constraints.
+   */
+  opaqueEmails: readonly string[];
 }
+
+const NO_STRINGS: readonly string[] = Object.freeze([]);
 
 /** Parses the Name element at [start, end) of buf (the whole SEQUENCE TLV). */
 export function parseName(buf: Uint8Array, start: number, end: number): ParsedName {
@@ -64,6 +78,8 @@ export function parseName(buf: Uint8Array, start: number, end: number): ParsedNa
   const rdns = DerReader.of(buf, outer);
   const keyParts: string[] = [];
   const shown: string[] = [];
+  let emails: string[] | undefined;
+  let opaqueEmails: string[] | undefined;
   while (!rdns.atEnd()) {
     const set = rdns.enter(Tag.Set, "RelativeDistinguishedName");
     const atvs: string[] = [];
@@ -75,10 +91,12 @@ export function parseName(buf: Uint8Array, start: number, end: number): ParsedNa
       atv.done("AttributeTypeAndValue");
       if (isDirectoryString(v.tag)) {
         const text = decodeString(buf, v);
+        if (oid === EMAIL_ADDRESS) (emails ??= []).push(text);
         atvs.push(`${oid}=${esc(normalizeText(text))}`);
         shownAtvs.push(`${SHORT[oid] ?? oid}=${text}`);
       } else {
         const hex = hexOf(buf, v.start, v.end);
+        if (oid === EMAIL_ADDRESS) (opaqueEmails ??= []).push(hex);
         atvs.push(`${oid}=#${hex}`);
         shownAtvs.push(`${SHORT[oid] ?? oid}=#${hex}`);
       }
@@ -89,7 +107,7 @@ export function parseName(buf: Uint8Array, start: number, end: number): ParsedNa
     shownAtvs.sort();
     shown.push(shownAtvs.join("+"));
   }
-  return { key: keyParts.join(","), display: shown.join(", "), empty: keyParts.length === 0 };
+  return { key: keyParts.join(","), display: shown.join(", "), empty: keyParts.length === 0, rdns: keyParts, emails: emails ?? NO_STRINGS, opaqueEmails: opaqueEmails ?? NO_STRINGS };
 }
 
 /**

@@ -43,6 +43,36 @@ function responderMatches(resp: OcspResponse, c: Certificate): boolean {
   return "byName" in id ? id.byName.key === c.subject.key : id.byKeyHash === hashHex(c.publicKeyBits, "sha1");
 }
 
+/**
+ * The OCSP evidence for path[pos]: "good" (a good answer, or a revocation after the validation
+ * time, pushed to `later`), a Failure "revoked", or what to answer when no CRL does: the first
+ * failed answer matching the certificate, else the first error-status response; undefined: none.
+ */
+export function ocspEvidence(inputs: PathInputs, path: Certificate[], pos: number, issuerKey: PublicKey, later: Revocation[]): "good" | Failure | OcspResponse | undefined {
+  const cert = path[pos];
+  const issuer = path[pos + 1];
+  let failed: Failure | undefined;
+  let unsuccessful: OcspResponse | undefined;
+  for (const resp of inputs.ocspResponses) {
+    if (resp.status !== "successful") {
+      unsuccessful ??= resp;
+      continue;
+    }
+    for (const single of resp.responses) {
+      if (!certIdMatches(single, cert, issuer)) continue;
+      const f = checkOcsp(inputs, resp, single, path, pos, issuerKey);
+      if (f === "good") return "good";
+      if (!("valid" in f)) {
+        later.push(f);
+        return "good";
+      }
+      if (f.code === "revoked") return f;
+      failed ??= f;
+    }
+  }
+  return failed ?? unsuccessful;
+}
+
 /** "good", a Revocation that happened after the validation time, or a Failure. */
 export function checkOcsp(inputs: PathInputs, resp: OcspResponse, single: SingleResponse, path: Certificate[], pos: number, issuerKey: PublicKey): "good" | Revocation | Failure {
   const issuer = path[pos + 1];
@@ -85,4 +115,15 @@ export function checkOcsp(inputs: PathInputs, resp: OcspResponse, single: Single
   const rev: Revocation = { reason: single.revocationReason ?? "unspecified", time: single.revocationTime!, source: "ocsp" };
   if (rev.time <= time) return failure("revoked", pos, `revoked ${iso(rev.time)} (${rev.reason})`, rev);
   return rev;
+}
+
+/**
+ * An error-status OCSPResponse (RFC 6960 4.2.1: malformedRequest, internalError, tryLater,
+ * sigRequired, unauthorized) as the answer for a certificate nothing else answers for. It
+ * carries no responseBytes, so no CertID: it cannot be matched to a certificate, and is taken
+ * as the responder's answer for every certificate without other usable evidence.
+ */
+export function ocspUnsuccessful(resp: OcspResponse, pos: number, crlDetail?: string): Failure {
+  const also = crlDetail ? `; CRL: ${crlDetail}` : "";
+  return failure("ocsp-unsuccessful", pos, `OCSP responder answered ${resp.status} (OCSPResponseStatus ${resp.statusCode}), an error response without a CertID, and no usable CRL answers${also}`);
 }

@@ -1,4 +1,4 @@
-import { readAlgorithm } from "./certificate.js";
+import { readAlgorithm } from "./signed-envelope.js";
 import { DerReader, Tag, type Tlv, ctx, decodeBoolean, decodeOid, hexOf, readOne } from "./der.js";
 import { DecodeError } from "./errors.js";
 import { OID } from "./oids.js";

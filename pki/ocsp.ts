@@ -1,4 +1,5 @@
-import { type AlgorithmId, Certificate, type Extension, readAlgorithm, readExtensions, readSigned } from "./certificate.js";
+import { Certificate } from "./certificate.js";
+import { type AlgorithmId, type Extension, readAlgorithm, readExtensions, readSigned } from "./signed-envelope.js";
 import { DerReader, Tag, checkDer, ctx, ctxPrim, decodeOid, decodeSmallInt, decodeTime, hexOf, integerHex, readOne } from "./der.js";
 import type { VerifyResult } from "./signed-data.js";
 import { reasonForCode } from "../core/index.js";

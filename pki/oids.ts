@@ -45,6 +45,11 @@ export const OID = {
   certificatePolicies: "2.5.29.32",
   authorityKeyIdentifier: "2.5.29.35",
   extKeyUsage: "2.5.29.37",
+  nameConstraints: "2.5.29.30",
+  policyMappings: "2.5.29.33",
+  policyConstraints: "2.5.29.36",
+  inhibitAnyPolicy: "2.5.29.54",
+  anyPolicy: "2.5.29.32.0",
   freshestCrl: "2.5.29.46",
   authorityInfoAccess: "1.3.6.1.5.5.7.1.1",
   subjectInfoAccess: "1.3.6.1.5.5.7.1.11",
@@ -63,9 +68,20 @@ export const OID = {
   smtpUtf8Mailbox: "1.3.6.1.5.5.7.8.9",
 
   // Extended key usages.
+  anyExtendedKeyUsage: "2.5.29.37.0",
+  kpServerAuth: "1.3.6.1.5.5.7.3.1",
   kpClientAuth: "1.3.6.1.5.5.7.3.2",
+  kpCodeSigning: "1.3.6.1.5.5.7.3.3",
   kpEmailProtection: "1.3.6.1.5.5.7.3.4",
   kpOcspSigning: "1.3.6.1.5.5.7.3.9",
+  /** Microsoft smart card logon (the EKU Windows asks of a logon certificate). */
+  msSmartCardLogon: "1.3.6.1.4.1.311.20.2.2",
+  /** PKINIT client authentication (RFC 4556). */
+  pkinitClientAuth: "1.3.6.1.5.2.3.4",
+  /** NIST SP 800-73 / FIPS 201 PIV card authentication (id-PIV-cardAuth). */
+  pivCardAuth: "2.16.840.1.101.3.6.8",
+  /** PIV content signing (id-PIV-content-signing), the EKU of the key that signs a CHUID. */
+  pivContentSigning: "2.16.840.1.101.3.6.7",
 
   // Access methods and OCSP.
   adOcsp: "1.3.6.1.5.5.7.48.1",

@@ -1,20 +1,24 @@
 import type { Certificate } from "./certificate.js";
-import { KeyUsage } from "./oids.js";
-import type { Crl, RevokedEntry } from "./crl.js";
-import { DecodeError, type Failure, type Revocation, failure } from "./errors.js";
+import { OID } from "./oids.js";
+import type { Crl } from "./crl.js";
+import { type Failure, type Revocation, failure } from "./errors.js";
 import type { OcspResponse } from "./ocsp.js";
-import { type PublicKey, inheritDsaParams, publicKeyOf, verifyCached } from "./signed-data.js";
-import { isoTime } from "./time.js";
-import { certIdMatches, checkOcsp } from "./ocsp-check.js";
+import { type PublicKey, publicKeyOf, verifyCached } from "./signed-data.js";
+import { DEFAULT_POLICY_INPUTS, type PolicyInputs } from "./policy-graph.js";
+import type { ProfileLevel } from "./profile.js";
+import { type Purpose, type ValidationContext, anchorValidity, leafUsage, malformed, validateFull } from "./path-validation.js";
 
 /**
  * Path building (anchors + a pool of intermediates, by name and AKI/SKI, with
- * backtracking) and RFC 5280 6.1 basic path validation, with revocation by CRL
- * (RFC 5280 6.3, complete CRLs only) and by OCSP (RFC 6960).
+ * backtracking) and RFC 5280 6.1 path validation (name constraints, policies),
+ * with revocation by CRL (RFC 5280 6.3, revocation.ts) and by OCSP (RFC 6960).
  *
  * Positions count from the leaf: 0 = leaf, path.length - 1 = the trust anchor.
- * The trust anchor is a name and a key: its validity, constraints and revocation
- * are not checked (RFC 5280 6.1.1 (d)).
+ * With `anchorConstraints` (the default) the anchor's own validity, basic
+ * constraints, key usage, name and policy constraints and critical extensions
+ * apply (RFC 5937); without it the anchor is a name and a key (RFC 5280 6.1.1 (d)).
+ * This file builds paths and owns the per-validation context (budgets, the CRL-signer
+ * cache); path-validation.ts judges each complete path.
  */
 
 /** What the leaf's key must be good for: keyUsage digitalSignature, nonRepudiation, or nothing in particular. */
@@ -44,46 +48,96 @@ export interface PathInputs {
   ocspNonce?: string;
   /** Age after which an OCSP answer without nextUpdate is stale. */
   ocspMaxAgeMs: number;
+  /** RFC 5280 6.1.1 (c), (e)-(g). */
+  policy: PolicyInputs;
+  /** Extended key usages the leaf must allow (and every CA that restricts EKU); empty: not checked. */
+  eku: readonly string[];
+  /** Apply the trust anchor's own constraints (RFC 5937). */
+  anchorConstraints: boolean;
+  /** RFC 5280 section 4 checks (profile.ts) on every certificate below the anchor and every CRL (the anchor too when "pedantic"): "strict", "pedantic" (to the letter), or "lenient" (none). */
+  profile: "lenient" | ProfileLevel;
+  /** Use delta CRLs (RFC 5280 6.3.3 (c), use-deltas). */
+  useDeltaCrls: boolean;
 }
 
-export type PathResult = { valid: true; path: Certificate[]; revocations: Revocation[] } | Failure;
+export interface ValidPath {
+  valid: true;
+  path: Certificate[];
+  revocations: Revocation[];
+  /** RFC 5280 6.1.6 (OIDs; anyPolicy is 2.5.29.32.0). */
+  userConstrainedPolicySet: string[];
+  authoritiesConstrainedPolicySet: string[];
+}
+
+export type PathResult = ValidPath | Failure;
 
 const MAX_PATH = 10;
-const MAX_EDGES = 200;
+/**
+ * Signature checks path building may spend on one leaf: a pool of 1,000 candidates with the
+ * same name and the same claimed key identifier, the right one last, needs about 1,000
+ * (~70 ms of P-256 verifies); a budget, not a depth, keeps an adversarial pool bounded.
+ */
+const MAX_EDGES = 2048;
+/**
+ * Complete paths validated in full per validation. Copies of the same CAs (same names and keys,
+ * other serials) multiply: 32 copies of two CAs make ~1,000 paths, each a full RFC 5280 6.1 run
+ * (name constraints, policies) though its signatures are cached. Real hierarchies offer a few
+ * (cross-certificates, key rollover); past 32 the best failure seen is the answer.
+ */
+const MAX_FULL_PATHS = 32;
 const MAX_SIGNER_DEPTH = 2;
 
 /** Per-validation state: budgets, and CRL-signer results found so far. */
-interface Ctx {
-  in: PathInputs;
-  edges: number;
-  depth: number;
-  /** Created only when a CRL signer off the path must be validated (rare). */
-  signerResults?: Map<Certificate, PathResult>;
+class Ctx implements ValidationContext {
+  edges = 0;
+  fullPaths = 0;
+  depth = 0;
+  /** The anchor of the path whose revocation is being checked: a CRL signer's path must reach it (6.3.3 (f)). */
+  revocationAnchor?: Certificate;
+  /** A signer validation met the nesting limit or a loop: failures found meanwhile are not cached. */
+  signerLimited = false;
+  /** Created only when a CRL signer off the path must be validated (rare): signer -> required anchor -> result. */
+  signerResults?: Map<Certificate, Map<Certificate | undefined, PathResult>>;
   inProgress?: Set<Certificate>;
+  readonly in: PathInputs;
+  constructor(inputs: PathInputs) {
+    this.in = inputs;
+  }
+  /** `anchor`: the trust anchor the signer's path must reach; by default that of the path being checked. */
+  validateSigner(s: Certificate, anchor: Certificate | undefined = this.revocationAnchor): PathResult {
+    return validateSigner(this, s, anchor);
+  }
+  spendSignatureCheck(): boolean {
+    return ++this.edges <= MAX_EDGES;
+  }
 }
 
 export function validatePath(inputs: PathInputs): PathResult {
-  const ctx: Ctx = { in: inputs, edges: 0, depth: 0 };
-  return buildAndValidate(ctx, inputs.leaf, inputs.usage);
+  return buildAndValidate(new Ctx(inputs), inputs.leaf, { usage: inputs.usage, eku: inputs.eku, policy: inputs.policy }, inputs.anchors);
 }
 
-function buildAndValidate(ctx: Ctx, leaf: Certificate, usage: Usage): PathResult {
+const SIGNER_PURPOSE: Purpose = { usage: "any", eku: [], policy: DEFAULT_POLICY_INPUTS };
+
+/** A DecodeError that escapes the per-candidate and per-certificate handling is the leaf's own. */
+function buildAndValidate(ctx: Ctx, leaf: Certificate, purpose: Purpose, anchors: readonly Certificate[]): PathResult {
   try {
-    return build(ctx, leaf, usage);
+    return build(ctx, leaf, purpose, anchors);
   } catch (err) {
-    if (err instanceof DecodeError) return failure("malformed", 0, err.message);
-    throw err;
+    return malformed(err, 0);
   }
 }
 
 /** Path-building state for one leaf: the chain so far and the most telling failure seen. */
 interface Walk {
   ctx: Ctx;
-  usage: Usage;
+  purpose: Purpose;
+  anchors: readonly Certificate[];
   chain: Certificate[];
   best?: Failure;
   /** best comes from a complete path (validation failed) rather than from building. */
   bestComplete: boolean;
+  /** MAX_FULL_PATHS stopped the search. */
+  capped: boolean;
 }
 
 /** Keeps the most telling failure: a complete path's beats a building failure; among those, the one furthest up. */
@@ -97,13 +151,32 @@ function note(w: Walk, f: Failure, complete: boolean): void {
   } else if (!complete && !w.bestComplete && f.position > w.best.position) w.best = f;
 }
 
-function build(ctx: Ctx, leaf: Certificate, usage: Usage): PathResult {
-  // A leaf that is itself a trust anchor is valid as itself.
-  for (const a of ctx.in.anchors) if (a === leaf || sameDer(a, leaf)) return { valid: true, path: [leaf], revocations: [] };
-  const w: Walk = { ctx, usage, chain: [leaf], bestComplete: false };
+function build(ctx: Ctx, leaf: Certificate, purpose: Purpose, anchors: readonly Certificate[]): PathResult {
+  for (const a of anchors) if (a === leaf || sameDer(a, leaf)) return anchorAsLeaf(ctx, leaf, purpose);
+  const w: Walk = { ctx, purpose, anchors, chain: [leaf], bestComplete: false, capped: false };
   const r = walk(w);
   if (r) return r;
+  if (w.capped) {
+    const why = `path building stopped after ${MAX_FULL_PATHS} complete paths`;
+    return w.best ? { ...w.best, detail: `${w.best.detail} (${why})` } : failure("unknown-issuer", 0, `no valid path to a trust anchor: ${why}`);
+  }
   return w.best ?? failure("unknown-issuer", 0, `no path to a trust anchor for "${leaf.issuer.display}"`);
+}
+
+/**
+ * A leaf that is itself a trust anchor is its own path. With anchorConstraints its validity and
+ * critical extensions (RFC 5937) and the leaf's key usage and EKU still apply.
+ */
+function anchorAsLeaf(ctx: Ctx, leaf: Certificate, purpose: Purpose): PathResult {
+  if (ctx.in.anchorConstraints) {
+    try {
+      const f = anchorValidity(ctx, leaf, 0) ?? leafUsage(leaf, 0, purpose);
+      if (f) return f;
+    } catch (err) {
+      return malformed(err, 0);
+    }
+  }
+  return { valid: true, path: [leaf], revocations: [], userConstrainedPolicySet: [...purpose.policy.initialPolicySet], authoritiesConstrainedPolicySet: [OID.anyPolicy] };
 }
 
 /** Depth-first search upwards from the chain's last certificate; anchors are tried before intermediates. */
@@ -115,9 +188,15 @@ function walk(w: Walk): PathResult | undefined {
     note(w, failure("path-too-long", pos, `no trust anchor within ${MAX_PATH} certificates`), false);
     return undefined;
   }
-  const issuerKey = cur.issuer.key;
+  let issuerKey: string;
+  try {
+    issuerKey = cur.issuer.key;
+  } catch (err) {
+    note(w, malformed(err, pos), false);
+    return undefined;
+  }
   let found = false;
-  for (const anchor of ordered(ctx.in.anchors, issuerKey, cur)) {
+  for (const anchor of ordered(w, w.anchors, issuerKey, cur, pos)) {
     found = true;
     if (++ctx.edges > MAX_EDGES) return undefined;
     const edge = edgeSignature(cur, anchor, pos);
@@ -125,13 +204,18 @@ function walk(w: Walk): PathResult | undefined {
       note(w, edge, false);
       continue;
     }
+    if (ctx.fullPaths >= MAX_FULL_PATHS) {
+      w.capped = true;
+      return undefined;
+    }
+    ctx.fullPaths++;
     chain.push(anchor);
-    const r = validateFull(ctx, chain.slice(), w.usage);
+    const r = validateFull(ctx, chain.slice(), w.purpose);
     chain.pop();
     if (r.valid) return r;
     note(w, r, true);
   }
-  for (const inter of ordered(ctx.in.intermediates, issuerKey, cur)) {
+  for (const inter of ordered(w, ctx.in.intermediates, issuerKey, cur, pos)) {
     if (inChain(chain, inter)) continue;
     found = true;
     if (++ctx.edges > MAX_EDGES) return undefined;
@@ -143,7 +227,7 @@ function walk(w: Walk): PathResult | undefined {
     chain.push(inter);
     const r = walk(w);
     chain.pop();
-    if (r) return r;
+    if (r || w.capped) return r;
   }
   if (!found) note(w, failure("unknown-issuer", pos, `no certificate for issuer "${cur.issuer.display}"`), false);
   return undefined;
@@ -157,23 +241,47 @@ function inChain(chain: Certificate[], c: Certificate): boolean {
 
 const NO_CERTS: Certificate[] = [];
 
-/** Certificates whose subject is `name`, those whose SKI matches the child's AKI first. */
-function ordered(pool: readonly Certificate[], name: string, child: Certificate): Certificate[] {
+/**
+ * Certificates whose subject is `name`, those whose SKI matches the child's AKI first. A pool
+ * member whose subject or SKI does not decode is no candidate: noted malformed where it would stand.
+ */
+function ordered(w: Walk, pool: readonly Certificate[], name: string, child: Certificate, pos: number): Certificate[] {
   let out: Certificate[] | undefined;
-  for (const c of pool) if (c.subject.key === name) (out ??= []).push(c);
-  if (!out) return NO_CERTS;
-  if (out.length > 1) {
-    const aki = child.authorityKeyId?.keyId;
-    if (aki) out.sort((a, b) => skiRank(a, aki) - skiRank(b, aki));
+  for (const c of pool) {
+    try {
+      if (c.subject.key === name) (out ??= []).push(c);
+    } catch (err) {
+      note(w, malformed(err, pos + 1), false);
+    }
   }
-  return out;
+  if (!out || out.length === 1) return out ?? NO_CERTS;
+  let aki: string | undefined;
+  try {
+    aki = child.authorityKeyId?.keyId;
+  } catch (err) {
+    note(w, malformed(err, pos), false);
+    return NO_CERTS;
+  }
+  if (!aki) return out;
+  const rank = new Map<Certificate, number>();
+  for (const c of out) {
+    try {
+      rank.set(c, c.subjectKeyId === aki ? 0 : c.subjectKeyId === undefined ? 1 : 2);
+    } catch (err) {
+      note(w, malformed(err, pos + 1), false);
+    }
+  }
+  return out.filter((c) => rank.has(c)).sort((a, b) => rank.get(a)! - rank.get(b)!);
 }
-
-const skiRank = (c: Certificate, aki: string): number => (c.subjectKeyId === aki ? 0 : c.subjectKeyId === undefined ? 1 : 2);
 
 /** The signature of `child` under `issuer`'s key, when it can be checked without the rest of the path. */
 function edgeSignature(child: Certificate, issuer: Certificate, pos: number): Failure | undefined {
-  const pk = publicKeyOf(issuer.spki, issuer.spkiAlgorithm);
+  let pk: PublicKey;
+  try {
+    pk = publicKeyOf(issuer.spki, issuer.spkiAlgorithm);
+  } catch (err) {
+    return malformed(err, pos + 1);
+  }
   if (pk.needsParams) return undefined; // DSA key inheriting parameters: checked once the path is known
   const r = verifyCached(child, pk, child.signatureAlgorithm, child.tbs, child.signature);
   if (r === "ok") return undefined;
@@ -189,225 +297,33 @@ function sameDer(a: Certificate, b: Certificate): boolean {
   return true;
 }
 
-/** RFC 5280 6.1 over a complete path (leaf first, anchor last), then revocation top-down. */
-function validateFull(ctx: Ctx, path: Certificate[], usage: Usage): PathResult {
-  const { time } = ctx.in;
-  const n = path.length - 1; // certificates below the anchor
-  const anchor = path[n];
-  let workingKey: PublicKey = publicKeyOf(anchor.spki, anchor.spkiAlgorithm);
-  let workingAlg = anchor.spkiAlgorithm;
-  let workingName = anchor.subject.key;
-  let maxPathLength = n;
-  const keys: PublicKey[] = new Array(n + 1);
-  keys[n] = workingKey;
-  for (let i = 1; i <= n; i++) {
-    const c = path[n - i];
-    const pos = n - i;
-    const sig = verifyCached(c, workingKey, c.signatureAlgorithm, c.tbs, c.signature);
-    if (sig === "unsupported") return failure("unsupported-signature-algorithm", pos, `signature algorithm ${c.signatureAlgorithm.oid} not supported with a ${workingKey.type} key`);
-    if (sig === "bad") return failure("bad-signature", pos, c.signatureDefect ?? `signature does not verify under the key of "${path[pos + 1].subject.display}"`);
-    if (time < c.notBefore) return failure("not-yet-valid", pos, `notBefore ${iso(c.notBefore)} is after ${iso(time)}`);
-    if (time > c.notAfter) return failure("expired", pos, `notAfter ${iso(c.notAfter)} is before ${iso(time)}`);
-    if (c.issuer.key !== workingName) return failure("name-chaining", pos, `issuer "${c.issuer.display}" is not "${path[pos + 1].subject.display}"`);
-    const unknown = c.unknownCriticalExtensions();
-    if (unknown.length) return failure("unknown-critical-extension", pos, `unsupported critical extension ${unknown.join(", ")}`);
-    if (i < n) {
-      // Preparation for the next certificate (6.1.4 (k)-(n)).
-      const bc = c.basicConstraints;
-      if (c.version < 3) return failure("basic-constraints", pos, "a v1/v2 certificate cannot be an intermediate CA");
-      if (!bc || !bc.ca) return failure("basic-constraints", pos, bc ? "basicConstraints cA is false" : "no basicConstraints extension in a CA certificate");
-      if (!c.selfIssued) {
-        if (maxPathLength <= 0) return failure("path-length", pos, "pathLenConstraint exceeded");
-        maxPathLength--;
-      }
-      if (bc.pathLen !== undefined && bc.pathLen < maxPathLength) maxPathLength = bc.pathLen;
-      const ku = c.keyUsage;
-      if (ku !== undefined && !(ku & KeyUsage.keyCertSign)) return failure("key-usage", pos, "keyUsage lacks keyCertSign");
-    } else {
-      const ku = c.keyUsage;
-      if (ku !== undefined) {
-        if (usage === "authentication" && !(ku & KeyUsage.digitalSignature)) return failure("key-usage", pos, "keyUsage lacks digitalSignature (needed for authentication)");
-        if (usage === "signature" && !(ku & KeyUsage.nonRepudiation)) return failure("key-usage", pos, "keyUsage lacks nonRepudiation (needed for signature)");
-      }
-    }
-    if (i === n) break; // the leaf's own key is not needed: loading it would cost a createPublicKey per new leaf
-    // Working key for the next certificate, inheriting DSA parameters when the SPKI omits them.
-    let pk = publicKeyOf(c.spki, c.spkiAlgorithm);
-    if (pk.needsParams) pk = inheritDsaParams(pk, c.publicKeyBits, workingAlg);
-    else workingAlg = c.spkiAlgorithm;
-    workingKey = pk;
-    keys[pos] = pk;
-    workingName = c.subject.key;
-  }
-
-  const revocations: Revocation[] = [];
-  if (ctx.in.revocation !== "off") {
-    const sources = ctx.in.crls.length + ctx.in.ocspResponses.length;
-    const required = ctx.in.revocation === "require" || sources > 0;
-    if (required) {
-      for (let pos = n - 1; pos >= 0; pos--) {
-        const f = checkRevocation(ctx, path, pos, keys[pos + 1], revocations);
-        if (f) return f;
-      }
-    }
-  }
-  return { valid: true, path, revocations };
-}
-
-const iso = isoTime;
-
-/** Is path[pos] revoked at the validation time? Undefined when it is not (or was revoked only later). */
-function checkRevocation(ctx: Ctx, path: Certificate[], pos: number, issuerKey: PublicKey, later: Revocation[]): Failure | undefined {
-  const cert = path[pos];
-  const issuer = path[pos + 1];
-  const { time } = ctx.in;
-
-  let ocspFailure: Failure | undefined;
-  for (const resp of ctx.in.ocspResponses) {
-    if (resp.status !== "successful") continue;
-    for (const single of resp.responses) {
-      if (!certIdMatches(single, cert, issuer)) continue;
-      const f = checkOcsp(ctx.in, resp, single, path, pos, issuerKey);
-      if (f === "good") return undefined;
-      if ("code" in f && f.code === "revoked") return f;
-      if ("valid" in f) {
-        ocspFailure ??= f;
-      } else {
-        later.push(f);
-        return undefined;
-      }
-    }
-  }
-
-  let first: Failure | undefined;
-  let candidates = 0;
-  let usable = 0;
-  const issuerName = cert.issuer.key;
-  for (const crl of ctx.in.crls) {
-    if (crl.issuer.key !== issuerName || crl.isDelta || !inScope(crl, cert)) continue;
-    candidates++;
-    const f = crlUsable(ctx, crl, path, pos, issuerKey);
-    if (f) {
-      // An authentic CRL past its nextUpdate cannot show that a certificate is good, but it
-      // still proves a revocation it lists (a revocation is final, unless it is a hold).
-      if (f.code === "crl-expired") {
-        const entry = crl.lookup(cert.serial);
-        if (entry && entry.reason !== "certificateHold" && entry.reason !== "removeFromCRL") {
-          const effective = Math.min(entry.revocationDate, entry.invalidityDate ?? Infinity);
-          if (effective <= time) return failure("revoked", pos, `revoked ${iso(entry.revocationDate)} (${entry.reason}), listed on an expired CRL`, revocationOf(entry));
-        }
-      }
-      first ??= f;
-      continue;
-    }
-    usable++;
-    const entry = crl.lookup(cert.serial);
-    if (entry && entry.reason !== "removeFromCRL") {
-      const rev = revocationOf(entry);
-      // A key suspected compromised since invalidityDate is untrustworthy from then on.
-      const effective = Math.min(entry.revocationDate, entry.invalidityDate ?? Infinity);
-      if (effective <= time) return failure("revoked", pos, `revoked ${iso(entry.revocationDate)} (${entry.reason})`, rev);
-      later.push(rev);
-    }
-  }
-  if (candidates === 0) return ocspFailure ?? failure("crl-missing", pos, `no CRL or OCSP response from "${cert.issuer.display}"`);
-  if (usable === 0) return ocspFailure ?? first;
-  return undefined;
-}
-
-function revocationOf(entry: RevokedEntry): Revocation {
-  const rev: Revocation = { reason: entry.reason, time: entry.revocationDate, source: "crl" };
-  if (entry.invalidityDate !== undefined) rev.invalidityTime = entry.invalidityDate;
-  return rev;
-}
-
-function inScope(crl: Crl, cert: Certificate): boolean {
-  const s = crl.scope;
-  if (!s) return true;
-  if (s.indirect || s.onlyAttributeCerts || s.onlySomeReasons) return false;
-  const isCa = cert.basicConstraints?.ca === true;
-  if (s.onlyUserCerts && isCa) return false;
-  if (s.onlyCaCerts && !isCa) return false;
-  if (s.hasDistributionPoint) {
-    const dps = cert.crlDistributionPoints;
-    if (!s.distributionPointUris.some((u) => dps.includes(u))) return false;
-  }
-  return true;
-}
-
-/** Undefined when the CRL is authentic, current and processable for path[pos]; else why not. */
-function crlUsable(ctx: Ctx, crl: Crl, path: Certificate[], pos: number, issuerKey: PublicKey): Failure | undefined {
-  const pathIssuer = path[pos + 1];
-  const name = pathIssuer.subject.display; // ParsedName is cached: no cost per call
-  let keyUsageBad = false;
-  let signerFailure: Failure | undefined;
-  // The common case first, without allocating: the CRL is signed by the key that issued the certificate.
-  if (verifyCached(crl, issuerKey, crl.signatureAlgorithm, crl.tbs, crl.signature) === "ok") {
-    const ku = pathIssuer.keyUsage;
-    if (ku === undefined || ku & KeyUsage.cRLSign) return crlCurrent(ctx, crl, pos, name);
-  }
-  for (const s of crlSigners(ctx, crl, pathIssuer)) {
-    const pk = s === pathIssuer ? issuerKey : publicKeyOf(s.spki, s.spkiAlgorithm);
-    if (verifyCached(crl, pk, crl.signatureAlgorithm, crl.tbs, crl.signature) !== "ok") continue;
-    const ku = s.keyUsage;
-    if (ku !== undefined && !(ku & KeyUsage.cRLSign)) {
-      keyUsageBad = true;
-      continue;
-    }
-    if (s !== pathIssuer && !path.includes(s) && !ctx.in.anchors.includes(s)) {
-      const r = validateSigner(ctx, s);
-      if (!r.valid) {
-        signerFailure ??= failure("crl-signer-invalid", pos, `CRL signer "${s.subject.display}" is not valid: ${r.code} (${r.detail})`);
-        continue;
-      }
-      // RFC 5280 6.3.3 (f): the CRL issuer's path must start at the same trust anchor.
-      if (r.path[r.path.length - 1] !== path[path.length - 1]) {
-        signerFailure ??= failure("crl-signer-invalid", pos, `CRL signer "${s.subject.display}" chains to another trust anchor`);
-        continue;
-      }
-    }
-    return crlCurrent(ctx, crl, pos, name);
-  }
-  if (keyUsageBad) return failure("crl-issuer-key-usage", pos, `the key that signed the CRL from "${name}" lacks cRLSign`);
-  if (signerFailure) return signerFailure;
-  return failure("crl-bad-signature", pos, crl.signatureDefect ?? `CRL from "${name}" does not verify under any key of its issuer`);
-}
-
-/** An authentic CRL is usable when it has no critical extension we cannot process and is not past nextUpdate. */
-function crlCurrent(ctx: Ctx, crl: Crl, pos: number, name: string): Failure | undefined {
-  const unknown = crl.unknownCriticalExtension();
-  if (unknown) return failure("crl-unknown-critical-extension", pos, `CRL from "${name}" has unsupported critical extension ${unknown}`);
-  if (crl.nextUpdate !== undefined && ctx.in.time > crl.nextUpdate) return failure("crl-expired", pos, `CRL from "${name}" expired ${iso(crl.nextUpdate)}`);
-  return undefined;
-}
-
-/** The path issuer first, then other certificates with the CRL issuer's name (separate CRL keys, key rollover). */
-function crlSigners(ctx: Ctx, crl: Crl, pathIssuer: Certificate): Certificate[] {
-  const out = [pathIssuer];
-  const name = crl.issuer.key;
-  const aki = crl.authorityKeyId?.keyId;
-  const extra: Certificate[] = [];
-  for (const pool of [ctx.in.anchors, ctx.in.intermediates]) {
-    for (const c of pool) if (c !== pathIssuer && c.subject.key === name && !sameDer(c, pathIssuer)) extra.push(c);
-  }
-  if (aki) extra.sort((a, b) => Number(b.subjectKeyId === aki) - Number(a.subjectKeyId === aki));
-  return out.concat(extra);
-}
-
-/** Validates a certificate that signs CRLs or OCSP responses but is not on the path. */
-function validateSigner(ctx: Ctx, s: Certificate): PathResult {
-  ctx.signerResults ??= new Map();
-  ctx.inProgress ??= new Set();
-  const cached = ctx.signerResults.get(s);
+/**
+ * Validates a certificate that signs CRLs or OCSP responses but is not on the path, to the
+ * anchor `anchor` (RFC 5280 6.3.3 (f): the same anchor as the path; undefined: any), cached
+ * per (signer, anchor). A failure met under the nesting limit or in a loop is not cached:
+ * reached from elsewhere the signer may validate.
+ */
+function validateSigner(ctx: Ctx, s: Certificate, anchor: Certificate | undefined): PathResult {
+  const results = (ctx.signerResults ??= new Map());
+  const inProgress = (ctx.inProgress ??= new Set());
+  const cached = results.get(s)?.get(anchor);
   if (cached) return cached;
-  if (ctx.inProgress.has(s) || ctx.depth >= MAX_SIGNER_DEPTH) {
+  if (inProgress.has(s) || ctx.depth >= MAX_SIGNER_DEPTH) {
+    ctx.signerLimited = true;
     return failure("crl-signer-invalid", 0, "CRL signer validation loops or nests too deep");
   }
-  ctx.inProgress.add(s);
+  const outerLimited = ctx.signerLimited;
+  ctx.signerLimited = false;
+  inProgress.add(s);
   ctx.depth++;
-  const r = buildAndValidate(ctx, s, "any");
+  const r = buildAndValidate(ctx, s, SIGNER_PURPOSE, anchor ? [anchor] : ctx.in.anchors);
   ctx.depth--;
-  ctx.inProgress.delete(s);
-  ctx.signerResults.set(s, r);
+  inProgress.delete(s);
+  if (r.valid || !ctx.signerLimited) {
+    let byAnchor = results.get(s);
+    if (!byAnchor) results.set(s, (byAnchor = new Map()));
+    byAnchor.set(anchor, r);
+  }
+  ctx.signerLimited ||= outerLimited;
   return r;
 }

@@ -180,7 +180,8 @@ for (const type of ["p384", "ed25519", "rsa", "rsa-pss"] as KeyType[]) {
   test(`signature algorithm ${type}: valid chain verifies, a flipped bit does not`, (t) => {
     const k: TestKey = newKey(type);
     const n = name(["CN", `Root ${type}`]);
-    const r = buildCert({ serial: 1, issuer: n, subject: n, notBefore: NOW - DAY, notAfter: NOW + DAY, subjectKey: k, issuerKey: k, ca: true });
+    // keyUsage: the strict profile (the default) wants it in a CA (RFC 5280 4.2.1.3).
+    const r = buildCert({ serial: 1, issuer: n, subject: n, notBefore: NOW - DAY, notAfter: NOW + DAY, subjectKey: k, issuerKey: k, ca: true, keyUsage: KU.keyCertSign | KU.cRLSign });
     const l = buildCert({ serial: 2, issuer: n, subject: name(["CN", "leaf"]), notBefore: NOW - DAY, notAfter: NOW + DAY, subjectKey: leafKey, issuerKey: k });
     const v = new Validator();
     t.true(v.validate(l, { anchors: [r], time: NOW }).valid);
@@ -213,4 +214,24 @@ test("CRL: an expired CRL still proves a listed revocation, but not a hold or a 
   t.is(code([{ serial: 77, date: NOW - 3 * DAY, reason: 1 }]), "revoked");
   t.is(code([{ serial: 77, date: NOW - 3 * DAY, reason: 6 }]), "crl-expired");
   t.is(code([]), "crl-expired");
+});
+
+test("CRL: strict profile refuses a CRL without a cRLNumber or with a critical one (RFC 5280 5.2.3); lenient takes both", (t) => {
+  const v = new Validator();
+  const noNumber = buildCrl({ issuer: caName, issuerKey: caKey, thisUpdate: NOW - DAY, nextUpdate: NOW + 7 * DAY, entries: [], crlNumber: null });
+  const critical = buildCrl({ issuer: caName, issuerKey: caKey, thisUpdate: NOW - DAY, nextUpdate: NOW + 7 * DAY, entries: [], crlNumber: null, extra: [{ oid: "2.5.29.20", critical: true, value: new Uint8Array([2, 1, 5]) }] });
+  const code = (crl: Uint8Array, profile: "strict" | "lenient", extra: Uint8Array[] = []) => {
+    const r = v.validate(leaf, { ...base, crls: [rootCrl, crl, ...extra], profile });
+    return r.valid ? "valid" : `${r.code}@${r.position}`;
+  };
+  t.is(code(noNumber, "strict"), "crl-number-missing@0");
+  t.is(code(critical, "strict"), "crl-number-critical@0");
+  t.is(code(noNumber, "lenient"), "valid");
+  t.is(code(critical, "lenient"), "valid");
+  t.is(code(noNumber, "strict", [caCrl([])]), "valid", "another CRL answers");
+});
+
+test("CRL: a second complete CRL listing the certificate revokes it, though the first already covered every reason", (t) => {
+  const r = new Validator().validate(leaf, { ...base, crls: [rootCrl, caCrl([]), caCrl([{ serial: 77, date: NOW - DAY, reason: 1 }])] });
+  t.is(r.valid ? "valid" : r.code, "revoked");
 });

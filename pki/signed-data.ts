@@ -1,5 +1,5 @@
 import { type KeyObject, constants, createPublicKey, verify as cryptoVerify } from "node:crypto";
-import type { AlgorithmId } from "./certificate.js";
+import type { AlgorithmId } from "./signed-envelope.js";
 import { DerReader, Tag, ctx, decodeOid, decodeSmallInt, latin1Of, readOne } from "./der.js";
 
 /**

@@ -39,7 +39,7 @@ const caKey = softwareSigningKey(generateEcKeyPair("P-256").privateKey);
 const leafKey = softwareSigningKey(generateEcKeyPair("P-256").privateKey);
 const caName = encodeName([[OID.country, "FR"], [OID.organization, "cardloop"], [OID.commonName, "Strict CA"]]);
 const caCert = buildCertificate(
-  { serial: Uint8Array.of(1), issuer: caName, subject: caName, notBefore: T - 900 * DAY, notAfter: T + 900 * DAY, spki: caKey.spki, extensions: [ext.basicConstraints(true, 0), ext.keyUsage([KU.keyCertSign, KU.cRLSign]), ext.subjectKeyIdentifier(keyIdentifier(caKey.spki))] },
+  { serial: Uint8Array.of(1), issuer: caName, subject: caName, notBefore: T - 900 * DAY, notAfter: T + 900 * DAY, spki: caKey.spki, extensions: [ext.basicConstraints(true, 1), ext.keyUsage([KU.keyCertSign, KU.cRLSign]), ext.subjectKeyIdentifier(keyIdentifier(caKey.spki))] },
   caKey,
 );
 
@@ -411,8 +411,8 @@ test("signature BIT STRING with 1-7 unused bits: the view says why, the validato
   // 7 counts x (leaf, intermediate CA, a CRL with entries, an empty CRL) = 28 mutants; today's OpenSSL refuses all of them too.
   const subKey = softwareSigningKey(generateEcKeyPair("P-256").privateKey);
   const subName = encodeName([[OID.commonName, "Strict Sub CA"]]);
-  const sub = buildCertificate({ serial: Uint8Array.of(2), issuer: caName, subject: subName, notBefore: T - 9 * DAY, notAfter: T + 90 * DAY, spki: subKey.spki, extensions: [ext.basicConstraints(true, 0), ext.keyUsage([KU.keyCertSign, KU.cRLSign])] }, caKey);
-  const leaf2 = buildCertificate({ serial: Uint8Array.of(3), issuer: subName, subject: encodeName([[OID.commonName, "Leaf 2"]]), notBefore: T - DAY, notAfter: T + 9 * DAY, spki: leafKey.spki, extensions: [ext.keyUsage([KU.digitalSignature])] }, subKey);
+  const sub = buildCertificate({ serial: Uint8Array.of(2), issuer: caName, subject: subName, notBefore: T - 9 * DAY, notAfter: T + 90 * DAY, spki: subKey.spki, extensions: [ext.basicConstraints(true, 0), ext.keyUsage([KU.keyCertSign, KU.cRLSign]), ext.subjectKeyIdentifier(keyIdentifier(subKey.spki)), ext.authorityKeyIdentifier(keyIdentifier(caKey.spki))] }, caKey);
+  const leaf2 = buildCertificate({ serial: Uint8Array.of(3), issuer: subName, subject: encodeName([[OID.commonName, "Leaf 2"]]), notBefore: T - DAY, notAfter: T + 9 * DAY, spki: leafKey.spki, extensions: [ext.keyUsage([KU.digitalSignature]), ext.authorityKeyIdentifier(keyIdentifier(subKey.spki))] }, subKey);
   const emptyCrl = buildCrl({ ...crlSpec, crlNumber: 6n, thisUpdate: T - 2 * DAY, nextUpdate: T + 5 * DAY, entries: [] });
   const validate = (leaf: Uint8Array, o: { intermediates?: Uint8Array[]; crls?: Uint8Array[] }) => new Validator().validate(leaf, { anchors: [caCert], time: T, usage: "authentication", ...o });
   t.true(validate(leaf2, { intermediates: [sub] }).valid, "control: the unmutated chain");

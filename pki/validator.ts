@@ -4,7 +4,8 @@ import { latin1Of } from "./der.js";
 import { Crl } from "./crl.js";
 import type { Failure, Revocation } from "./errors.js";
 import { OcspResponse } from "./ocsp.js";
-import { type RevocationPolicy, type Usage, validatePath } from "./path.js";
+import { type RevocationPolicy, type Usage, type ValidPath, validatePath } from "./path.js";
+import { DEFAULT_POLICY_INPUTS, type PolicyInputs } from "./policy-graph.js";
 import { signatureCounters } from "./signed-data.js";
 
 export type CertInput = Uint8Array | Certificate;
@@ -25,9 +26,33 @@ export interface ValidateOptions {
   ocspNonce?: Uint8Array;
   /** Staleness limit for OCSP answers without nextUpdate (default 7 days). */
   ocspMaxAgeMs?: number;
+  /** RFC 5280 6.1.1 (c) user-initial-policy-set, OIDs (default [anyPolicy], "2.5.29.32.0"). */
+  initialPolicySet?: readonly string[];
+  /** RFC 5280 6.1.1 (f) initial-explicit-policy (default false). */
+  initialExplicitPolicy?: boolean;
+  /** RFC 5280 6.1.1 (e) initial-policy-mapping-inhibit (default false). */
+  initialPolicyMappingInhibit?: boolean;
+  /** RFC 5280 6.1.1 (g) initial-any-policy-inhibit (default false). */
+  initialInhibitAnyPolicy?: boolean;
+  /** Extended key usage OIDs the leaf must allow (and any CA on the path that restricts EKU). */
+  eku?: readonly string[];
+  /**
+   * Apply the trust anchor's own validity, basic, key usage, name and policy constraints and critical
+   * extensions (RFC 5937); a leaf that is itself an anchor still needs its validity, critical
+   * extensions, usage and EKU. Default true.
+   */
+  anchorConstraints?: boolean;
+  /**
+   * RFC 5280 section 4 checks on every certificate below the anchor and every CRL: "strict" (default)
+   * all the MUSTs a relying party can hold a certificate to, "pedantic" also the four PKITS expects
+   * tolerated (profile.ts PEDANTIC_RULES) and the anchor itself, "lenient" none: only what 6.1 and 6.3 require.
+   */
+  profile?: "lenient" | "strict" | "pedantic";
+  /** Use delta CRLs with their complete CRLs (RFC 5280 6.3.3 (c)). Default true. */
+  useDeltaCrls?: boolean;
 }
 
-export interface Valid {
+export interface Valid extends Omit<ValidPath, "path" | "revocations"> {
   valid: true;
   /** Leaf first, trust anchor last. */
   path: Certificate[];
@@ -158,12 +183,30 @@ export class Validator {
         revocation: opts.revocation ?? "if-present",
         ocspNonce: opts.ocspNonce ? Buffer.from(opts.ocspNonce).toString("hex") : undefined,
         ocspMaxAgeMs: opts.ocspMaxAgeMs ?? 7 * DAY,
+        policy: policyInputs(opts),
+        eku: opts.eku ?? NO_EKU,
+        anchorConstraints: opts.anchorConstraints ?? true,
+        profile: opts.profile ?? "strict",
+        useDeltaCrls: opts.useDeltaCrls ?? true,
       });
     } finally {
       n.signatureVerifications += signatureCounters.verifications - verified;
       n.signatureCacheHits += signatureCounters.cacheHits - hits;
     }
   }
+}
+
+const NO_EKU: readonly string[] = Object.freeze([]);
+
+function policyInputs(o: ValidateOptions): PolicyInputs {
+  if (o.initialPolicySet === undefined && !o.initialExplicitPolicy && !o.initialPolicyMappingInhibit && !o.initialInhibitAnyPolicy) return DEFAULT_POLICY_INPUTS;
+  if (o.initialPolicySet !== undefined && o.initialPolicySet.length === 0) throw new RangeError("initialPolicySet is empty: no policy could ever be acceptable (use [anyPolicy] to accept any)");
+  return {
+    initialPolicySet: o.initialPolicySet ?? DEFAULT_POLICY_INPUTS.initialPolicySet,
+    initialExplicitPolicy: o.initialExplicitPolicy ?? false,
+    initialPolicyMappingInhibit: o.initialPolicyMappingInhibit ?? false,
+    initialInhibitAnyPolicy: o.initialInhibitAnyPolicy ?? false,
+  };
 }
 
 /** A process-wide validator for callers that do not manage their own. */

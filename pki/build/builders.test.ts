@@ -15,13 +15,17 @@ import { KeyUsage, OID, KU } from "../oids.js";
 import { decodePem, encodePem, pemToDer } from "../pem.js";
 import { publicKeyOf, verifySignature } from "../signed-data.js";
 import { buildCertificate, encodeName, ext, extension } from "./certificate.js";
+import { NameError } from "./names.js";
 import { buildCrl } from "./crl.js";
 import { buildCsr } from "./csr.js";
 import { keyIdentifier, softwareSigningKey, subjectPublicKeyBits } from "./keys.js";
 import { buildOcspRequest, encodeOcspRequest, nonceExtension } from "./ocsp-request.js";
 import { buildOcspResponse, errorResponse, issuerHashes } from "./ocsp-response.js";
 
-/** pki's builders against pki's readers (round trip) and against @peculiar/x509 / pkijs (independent second opinions). */
+/**
+ * pki's builders against pki's readers (round trip) and against @peculiar/x509 / pkijs (independent second opinions).
+ * This file is over 450 lines: one test per builder beside its second opinions, all on the same CA and leaf fixtures.
+ */
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as unknown as ConstructorParameters<typeof pkijs.CryptoEngine>[0]["crypto"] }));
@@ -296,4 +300,202 @@ test("PEM: pki's writer and reader round-trip any bytes, in 64-column lines; @pe
   t.deepEqual(Buffer.from(pemToDer(chain)), Buffer.from(leafCert));
   t.throws(() => pemToDer("no pem here"), { instanceOf: DecodeError });
   t.is(new x509.X509Certificate(encodePem(caCert, "CERTIFICATE")).subject, new x509.X509Certificate(caCert).subject);
+});
+
+// ---------------------------------------------------------------- name constraints, policies, subjectAltName
+
+const P1 = "2.16.840.1.101.3.2.1.48.1";
+const P2 = "2.16.840.1.101.3.2.1.48.2";
+const P3 = "2.16.840.1.101.3.2.1.48.3";
+const ip = (...b: number[]) => Uint8Array.from(b);
+const v6 = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"));
+const constrainedCa = (extensions: Uint8Array[]) =>
+  buildCertificate(
+    { serial: Uint8Array.of(2), issuer: caName, subject: encodeName([[OID.country, "FR"], [OID.organization, "Acme"], [OID.commonName, "Constrained CA"]]), notBefore: T0 - DAY, notAfter: T0 + 365 * DAY, spki: leafKey.spki, extensions: [ext.basicConstraints(true), ext.keyUsage([KU.keyCertSign]), ext.subjectKeyIdentifier(keyIdentifier(leafKey.spki)), ext.authorityKeyIdentifier(keyIdentifier(caKey.spki)), ...extensions] },
+    caKey,
+  );
+const pkijsCert = (der: Uint8Array) => pkijs.Certificate.fromBER(der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength) as ArrayBuffer);
+const pkijsExt = (der: Uint8Array, oid: string) => pkijsCert(der).extensions!.find((e) => e.extnID === oid)!;
+/** A pkijs GeneralName as [type number, text]: strings as they are, directoryName by its attribute values, octets in hex. */
+const pkijsName = (g: pkijs.GeneralName): [number, string] =>
+  g.type === 4
+    ? [4, (g.value as pkijs.RelativeDistinguishedNames).typesAndValues.map((tv) => `${tv.type}=${tv.value.valueBlock.value}`).join(",")]
+    : g.type === 7
+      ? [7, Buffer.from((g.value as { valueBlock: { valueHexView: Uint8Array } }).valueBlock.valueHexView).toString("hex")]
+      : [g.type, g.value as string];
+
+const NC = {
+  permitted: {
+    dNSName: ["example.com", ".example.net"],
+    rfc822Name: ["alice@example.com", "example.org", ".example.org"],
+    directoryName: [[[OID.country, "FR"], [OID.organization, "Acme"]] as [string, string][]],
+    uniformResourceIdentifier: ["www.example.com", ".example.com"],
+    iPAddress: [{ address: ip(10, 0, 0, 0), mask: ip(255, 0, 0, 0) }, { address: v6("20010db8" + "00".repeat(12)), mask: v6("ffffffff" + "00".repeat(12)) }],
+  },
+  excluded: { dNSName: ["bad.example.com"], iPAddress: [{ address: ip(10, 9, 0, 0), mask: ip(255, 255, 0, 0) }] },
+};
+
+test("ext.nameConstraints: critical, every form reads back through pki's getter and pkijs", (t) => {
+  const der = constrainedCa([ext.nameConstraints(NC)]);
+  const c = new Certificate(der);
+  t.true(c.extensions.get(OID.nameConstraints)!.critical);
+  const nc = c.nameConstraints!;
+  const show = (g: (typeof nc.permitted)[number]) =>
+    g.type === "directoryName" ? `dir:${g.name.display}` : g.type === "iPAddress" ? `ip:${Buffer.from(g.value).toString("hex")}` : "value" in g && typeof g.value === "string" ? `${g.type}:${g.value}` : g.type;
+  t.deepEqual(nc.permitted.map(show), [
+    "dNSName:example.com",
+    "dNSName:.example.net",
+    "rfc822Name:alice@example.com",
+    "rfc822Name:example.org",
+    "rfc822Name:.example.org",
+    "dir:C=FR, O=Acme",
+    "uniformResourceIdentifier:www.example.com",
+    "uniformResourceIdentifier:.example.com",
+    "ip:0a000000ff000000",
+    "ip:20010db8000000000000000000000000ffffffff000000000000000000000000",
+  ]);
+  t.deepEqual(nc.excluded.map(show), ["dNSName:bad.example.com", "ip:0a090000ffff0000"]);
+
+  const e = pkijsExt(der, OID.nameConstraints);
+  t.true(e.critical);
+  const parsed = e.parsedValue as pkijs.NameConstraints;
+  t.deepEqual(parsed.permittedSubtrees!.map((s) => pkijsName(s.base)), [
+    [2, "example.com"],
+    [2, ".example.net"],
+    [1, "alice@example.com"],
+    [1, "example.org"],
+    [1, ".example.org"],
+    [4, "2.5.4.6=FR,2.5.4.10=Acme"],
+    [6, "www.example.com"],
+    [6, ".example.com"],
+    [7, "0a000000ff000000"],
+    [7, "20010db8000000000000000000000000ffffffff000000000000000000000000"],
+  ]);
+  t.deepEqual(parsed.excludedSubtrees!.map((s) => pkijsName(s.base)), [[2, "bad.example.com"], [7, "0a090000ffff0000"]]);
+  t.true(parsed.permittedSubtrees!.every((s) => s.maximum === undefined && Number(s.minimum) === 0), "only the base: minimum 0 omitted, maximum absent");
+  // only excluded, or only permitted: the other [n] is absent
+  t.deepEqual(new Certificate(constrainedCa([ext.nameConstraints({ excluded: { dNSName: ["x.test"] } })])).nameConstraints!.permitted, []);
+  t.deepEqual(new Certificate(constrainedCa([ext.nameConstraints({ permitted: { rfc822Name: ["x.test"] } })])).nameConstraints!.excluded, []);
+});
+
+test("ext.nameConstraints refuses what RFC 5280 4.2.1.10 does not allow, rather than write it", (t) => {
+  t.throws(() => ext.nameConstraints({}), { instanceOf: RangeError, message: /empty/ });
+  t.throws(() => ext.nameConstraints({ permitted: {} }), { instanceOf: RangeError, message: /empty/ });
+  t.throws(() => ext.nameConstraints({ permitted: { dNSName: ["a.test"] }, excluded: { dNSName: [] } }), { instanceOf: RangeError });
+  t.throws(() => ext.nameConstraints({ permitted: { iPAddress: [{ address: ip(10, 0, 0, 0), mask: ip(255, 0, 255, 0) }] } }), { message: /not contiguous/ });
+  t.throws(() => ext.nameConstraints({ permitted: { iPAddress: [{ address: ip(10, 1, 0, 0), mask: ip(255, 0, 0, 0) }] } }), { message: /outside the mask/ });
+  t.throws(() => ext.nameConstraints({ permitted: { iPAddress: [{ address: ip(10, 0, 0, 0), mask: v6("ff".repeat(16)) }] } }), { message: /4 or 16/ });
+  t.throws(() => ext.nameConstraints({ permitted: { dNSName: ["bad host.test"] } }), { instanceOf: NameError });
+  t.throws(() => ext.nameConstraints({ permitted: { uniformResourceIdentifier: ["http://a.test/"] } }), { instanceOf: NameError, message: /host or a .domain/ });
+  t.throws(() => ext.nameConstraints({ permitted: { rfc822Name: ["@a.test"] } }), { instanceOf: NameError });
+});
+
+test("ext.certificatePolicies, policyMappings, policyConstraints, inhibitAnyPolicy read back through pki's getters, pkijs and @peculiar/x509", (t) => {
+  const der = constrainedCa([
+    ext.certificatePolicies([P1, P2, OID.anyPolicy]),
+    ext.policyMappings([[P1, P2], [P2, P3]]),
+    ext.policyConstraints({ requireExplicitPolicy: 0, inhibitPolicyMapping: 2 }),
+    ext.inhibitAnyPolicy(1),
+  ]);
+  const c = new Certificate(der);
+  t.deepEqual(c.policies, [P1, P2, OID.anyPolicy]);
+  t.deepEqual(c.policyMappings, [{ issuerDomainPolicy: P1, subjectDomainPolicy: P2 }, { issuerDomainPolicy: P2, subjectDomainPolicy: P3 }]);
+  t.deepEqual(c.policyConstraints, { requireExplicitPolicy: 0, inhibitPolicyMapping: 2 });
+  t.is(c.inhibitAnyPolicy, 1);
+  const crit = (oid: string) => c.extensions.get(oid)!.critical;
+  t.deepEqual([crit(OID.certificatePolicies), crit(OID.policyMappings), crit(OID.policyConstraints), crit(OID.inhibitAnyPolicy)], [false, true, true, true]);
+  t.deepEqual(new Certificate(constrainedCa([ext.policyConstraints({ inhibitPolicyMapping: 300 })])).policyConstraints, { inhibitPolicyMapping: 300 });
+  t.true(new Certificate(constrainedCa([ext.certificatePolicies([P1], true)])).extensions.get(OID.certificatePolicies)!.critical);
+  t.false(new Certificate(constrainedCa([ext.policyMappings([[P1, P3]], false)])).extensions.get(OID.policyMappings)!.critical);
+
+  const policies = pkijsExt(der, OID.certificatePolicies).parsedValue as pkijs.CertificatePolicies;
+  t.deepEqual(policies.certificatePolicies.map((p) => p.policyIdentifier), [P1, P2, OID.anyPolicy]);
+  const mappings = pkijsExt(der, OID.policyMappings).parsedValue as pkijs.PolicyMappings;
+  t.deepEqual(mappings.mappings.map((m) => [m.issuerDomainPolicy, m.subjectDomainPolicy]), [[P1, P2], [P2, P3]]);
+  const pc = pkijsExt(der, OID.policyConstraints).parsedValue as pkijs.PolicyConstraints;
+  t.deepEqual([pc.requireExplicitPolicy, pc.inhibitPolicyMapping], [0, 2]);
+  const inhibit = pkijsExt(der, OID.inhibitAnyPolicy).parsedValue as { valueBlock: { valueDec: number } };
+  t.is(inhibit.valueBlock.valueDec, 1);
+  t.deepEqual([...new x509.X509Certificate(der).getExtension(x509.CertificatePolicyExtension)!.policies], [P1, P2, OID.anyPolicy]);
+});
+
+test("the policy builders refuse what RFC 5280 forbids", (t) => {
+  t.throws(() => ext.certificatePolicies([]), { instanceOf: RangeError });
+  t.throws(() => ext.certificatePolicies([P1, P1]), { message: /more than once/ });
+  t.throws(() => ext.policyMappings([]), { instanceOf: RangeError });
+  t.throws(() => ext.policyMappings([[OID.anyPolicy, P1]]), { message: /anyPolicy/ });
+  t.throws(() => ext.policyMappings([[P1, OID.anyPolicy]]), { message: /anyPolicy/ });
+  t.throws(() => ext.policyConstraints({}), { message: /empty/ });
+  t.throws(() => ext.policyConstraints({ requireExplicitPolicy: -1 }), { instanceOf: RangeError });
+  t.throws(() => ext.inhibitAnyPolicy(1.5), { instanceOf: RangeError });
+});
+
+test("ext.subjectAltName: dNSName, rfc822Name, iPAddress, URI and directoryName entries read back through pki and @peculiar/x509", (t) => {
+  const names = [
+    { dNSName: "www.example.com" },
+    { dNSName: "*.example.net" },
+    { rfc822Name: "alice@example.com" },
+    { iPAddress: ip(192, 168, 1, 7) },
+    { iPAddress: v6("20010db8" + "00".repeat(11) + "01") },
+    { uniformResourceIdentifier: "https://www.example.com/x?y=1" },
+    { directoryName: [[OID.country, "FR"], [OID.commonName, "Alt Name"]] as [string, string][] },
+  ];
+  const der = constrainedCa([ext.subjectAltName(names, true)]);
+  const c = new Certificate(der);
+  t.true(c.extensions.get(OID.subjectAltName)!.critical);
+  t.deepEqual(
+    c.subjectAltNames.map((g) => (g.type === "directoryName" ? g.name.display : g.type === "iPAddress" ? Buffer.from(g.value).toString("hex") : "value" in g ? g.value : "")),
+    ["www.example.com", "*.example.net", "alice@example.com", "c0a80107", "20010db8000000000000000000000001", "https://www.example.com/x?y=1", "C=FR, CN=Alt Name"],
+  );
+  t.deepEqual(c.emailAltNames, ["alice@example.com"]);
+  const other = new x509.X509Certificate(der).getExtension(x509.SubjectAlternativeNameExtension)!;
+  t.deepEqual(
+    other.names.items.map((n) => [n.type, n.value]),
+    [
+      ["dns", "www.example.com"],
+      ["dns", "*.example.net"],
+      ["email", "alice@example.com"],
+      ["ip", "192.168.1.7"],
+      ["ip", "2001:db8::1"],
+      ["url", "https://www.example.com/x?y=1"],
+      ["dn", "C=FR, CN=Alt Name"],
+    ],
+  );
+  t.false(new Certificate(constrainedCa([ext.subjectAltName([{ dNSName: "a.test" }])])).extensions.get(OID.subjectAltName)!.critical);
+});
+
+test("ext.subjectAltName refuses values that are not of their form", (t) => {
+  t.throws(() => ext.subjectAltName([]), { instanceOf: RangeError });
+  t.throws(() => ext.subjectAltName([{ dNSName: ".example.com" }]), { instanceOf: NameError });
+  t.throws(() => ext.subjectAltName([{ dNSName: "-bad.example" }]), { instanceOf: NameError });
+  t.throws(() => ext.subjectAltName([{ rfc822Name: "example.com" }]), { instanceOf: NameError });
+  t.throws(() => ext.subjectAltName([{ rfc822Name: "zoë@example.com" }]), { instanceOf: NameError, message: /SmtpUTF8Mailbox/ });
+  t.throws(() => ext.subjectAltName([{ uniformResourceIdentifier: "http://a b/" }]), { instanceOf: NameError });
+  t.throws(() => ext.subjectAltName([{ iPAddress: ip(1, 2, 3) }]), { message: /4 or 16/ });
+  t.throws(() => ext.subjectAltName([{ iPAddress: { address: ip(10, 0, 0, 0), mask: ip(255, 0, 0, 0) } }]), { message: /not a range/ });
+});
+
+test("property: any list of generated SAN entries reads back in order through pki and pkijs (long forms included)", (t) => {
+  const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?$/);
+  const host = fc.array(label, { minLength: 1, maxLength: 4 }).map((l) => l.join("."));
+  const entry = fc.oneof(
+    host.map((h) => ({ spec: { dNSName: h }, type: 2, text: h })),
+    fc.tuple(fc.stringMatching(/^[a-z0-9]{1,12}$/), host).map(([l, h]) => ({ spec: { rfc822Name: `${l}@${h}` }, type: 1, text: `${l}@${h}` })),
+    host.map((h) => ({ spec: { uniformResourceIdentifier: `http://${h}/` }, type: 6, text: `http://${h}/` })),
+    fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => ({ spec: { iPAddress: b }, type: 7, text: Buffer.from(b).toString("hex") })),
+    fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => ({ spec: { iPAddress: b }, type: 7, text: Buffer.from(b).toString("hex") })),
+  );
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(entry, { minLength: 1, maxLength: 40 }), (entries) => {
+        const e = ext.subjectAltName(entries.map((x) => x.spec));
+        const der = constrainedCa([e]);
+        const mine = new Certificate(der).subjectAltNames.map((g) => (g.type === "iPAddress" ? Buffer.from(g.value).toString("hex") : "value" in g ? g.value : ""));
+        const theirs = (pkijsExt(der, OID.subjectAltName).parsedValue as pkijs.AltName).altNames.map(pkijsName);
+        const want = entries.map((x) => x.text);
+        return JSON.stringify(mine) === JSON.stringify(want) && JSON.stringify(theirs) === JSON.stringify(entries.map((x) => [x.type, x.text]));
+      }),
+      { numRuns: 60 },
+    ),
+  );
 });

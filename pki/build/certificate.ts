@@ -104,7 +104,173 @@ export const ext = {
   ocspNoCheck(): Uint8Array {
     return extension(OID.ocspNoCheck, false, (w) => w.null());
   },
+  /**
+   * subjectAltName from GeneralNames (RFC 5280 4.2.1.6), in the order given. Critical when
+   * asked: a certificate with an empty subject MUST mark it critical.
+   */
+  subjectAltName(names: GeneralNameSpec[], critical = false): Uint8Array {
+    if (names.length === 0) throw new RangeError("subjectAltName: at least one name (SIZE (1..MAX))");
+    return extension(OID.subjectAltName, critical, (w) => {
+      w.begin(Tag.Sequence);
+      for (const g of names) generalName(w, g, false);
+      w.end();
+    });
+  },
+  /**
+   * nameConstraints (RFC 5280 4.2.1.10): always critical ("Conforming CAs MUST mark this
+   * extension as critical"); each subtree is its base only (minimum 0 and maximum absent,
+   * as the profile requires). At least one of permitted/excluded, none empty.
+   */
+  nameConstraints(nc: { permitted?: Subtrees; excluded?: Subtrees }): Uint8Array {
+    const p = nc.permitted && subtreeList(nc.permitted);
+    const x = nc.excluded && subtreeList(nc.excluded);
+    if (p?.length === 0 || x?.length === 0 || (!p && !x)) throw new RangeError("nameConstraints: empty (RFC 5280 4.2.1.10: not an empty sequence, subtrees SIZE (1..MAX))");
+    return extension(OID.nameConstraints, true, (w) => {
+      w.begin(Tag.Sequence);
+      for (const [tag, list] of [[0xa0, p], [0xa1, x]] as const) {
+        if (!list) continue;
+        w.begin(tag);
+        for (const g of list) generalName(w.begin(Tag.Sequence), g, true).end();
+        w.end();
+      }
+      w.end();
+    });
+  },
+  /** certificatePolicies (4.2.1.4): policy OIDs without qualifiers; non-critical unless asked. */
+  certificatePolicies(oids: string[], critical = false): Uint8Array {
+    if (oids.length === 0) throw new RangeError("certificatePolicies: at least one policy (SIZE (1..MAX))");
+    if (new Set(oids).size !== oids.length) throw new RangeError("certificatePolicies: a policy OID more than once (RFC 5280 4.2.1.4)");
+    return extension(OID.certificatePolicies, critical, (w) => {
+      w.begin(Tag.Sequence);
+      for (const o of oids) w.begin(Tag.Sequence).oid(o).end();
+      w.end();
+    });
+  },
+  /**
+   * policyMappings (4.2.1.5), [issuerDomainPolicy, subjectDomainPolicy] pairs. Critical by
+   * default: "Conforming CAs SHOULD mark this extension as critical"; a relying party that
+   * cannot map would otherwise read the subject's policies as the issuer's. Mapping to or
+   * from anyPolicy is refused (4.2.1.5 MUST NOT).
+   */
+  policyMappings(pairs: Array<[issuer: string, subject: string]>, critical = true): Uint8Array {
+    if (pairs.length === 0) throw new RangeError("policyMappings: at least one mapping (SIZE (1..MAX))");
+    if (pairs.some(([i, s]) => i === OID.anyPolicy || s === OID.anyPolicy)) throw new RangeError("policyMappings: anyPolicy cannot be mapped (RFC 5280 4.2.1.5)");
+    return extension(OID.policyMappings, critical, (w) => {
+      w.begin(Tag.Sequence);
+      for (const [i, s] of pairs) w.begin(Tag.Sequence).oid(i).oid(s).end();
+      w.end();
+    });
+  },
+  /** policyConstraints (4.2.1.11): critical (MUST), at least one field (MUST NOT be empty). */
+  policyConstraints(pc: { requireExplicitPolicy?: number; inhibitPolicyMapping?: number }): Uint8Array {
+    if (pc.requireExplicitPolicy === undefined && pc.inhibitPolicyMapping === undefined) throw new RangeError("policyConstraints: empty (RFC 5280 4.2.1.11)");
+    return extension(OID.policyConstraints, true, (w) => {
+      w.begin(Tag.Sequence);
+      if (pc.requireExplicitPolicy !== undefined) w.primitive(0x80, skipCerts(pc.requireExplicitPolicy));
+      if (pc.inhibitPolicyMapping !== undefined) w.primitive(0x81, skipCerts(pc.inhibitPolicyMapping));
+      w.end();
+    });
+  },
+  /** inhibitAnyPolicy (4.2.1.14): SkipCerts, critical (MUST). */
+  inhibitAnyPolicy(skip: number): Uint8Array {
+    return extension(OID.inhibitAnyPolicy, true, (w) => w.primitive(Tag.Integer, skipCerts(skip)));
+  },
 };
+
+/**
+ * One GeneralName (RFC 5280 4.2.1.6), by form. iPAddress: 4 or 16 octets in a name; in a
+ * name constraint `{ address, mask }` of equal length (CIDR: contiguous mask, no host bits).
+ * directoryName: attributes for encodeName, or a Name's DER.
+ */
+export type GeneralNameSpec =
+  | { dNSName: string }
+  | { rfc822Name: string }
+  | { uniformResourceIdentifier: string }
+  | { iPAddress: Uint8Array | { address: Uint8Array; mask: Uint8Array } }
+  | { directoryName: NameAttr[] | Uint8Array };
+
+/** The subtrees of one side of a NameConstraints extension, by form (written in this order). */
+export interface Subtrees {
+  dNSName?: string[];
+  rfc822Name?: string[];
+  directoryName?: Array<NameAttr[] | Uint8Array>;
+  uniformResourceIdentifier?: string[];
+  iPAddress?: Array<{ address: Uint8Array; mask: Uint8Array }>;
+}
+
+function subtreeList(s: Subtrees): GeneralNameSpec[] {
+  return [
+    ...(s.dNSName ?? []).map((dNSName) => ({ dNSName })),
+    ...(s.rfc822Name ?? []).map((rfc822Name) => ({ rfc822Name })),
+    ...(s.directoryName ?? []).map((directoryName) => ({ directoryName })),
+    ...(s.uniformResourceIdentifier ?? []).map((uniformResourceIdentifier) => ({ uniformResourceIdentifier })),
+    ...(s.iPAddress ?? []).map((iPAddress) => ({ iPAddress })),
+  ];
+}
+
+// LDH labels (RFC 1034 preferred name syntax); a SAN may start with a "*" label, a constraint with a dot (a domain, as many CAs write it).
+const DNS_NAME = /^(?:\*\.)?(?:(?!-)[A-Za-z0-9-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+const DNS_CONSTRAINT = /^\.?(?:(?!-)[A-Za-z0-9-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+/** Writes one GeneralName; `constraint`: as the base of a GeneralSubtree (the forms 4.2.1.10 gives a constraint). */
+function generalName(w: DerWriter, g: GeneralNameSpec, constraint: boolean): DerWriter {
+  if ("dNSName" in g) {
+    if (!(constraint ? DNS_CONSTRAINT : DNS_NAME).test(g.dNSName)) throw new NameError("dNSName", "must be a host name of LDH labels");
+    return w.primitive(0x82, Buffer.from(g.dNSName, "latin1"));
+  }
+  if ("rfc822Name" in g) {
+    // A constraint is a mailbox, a host, or a domain with a leading dot (4.2.1.10); a name is a mailbox.
+    const v = g.rfc822Name;
+    if (!constraint || v.includes("@")) {
+      const m = checkMailbox(v, "rfc822Name");
+      if (m.form !== "rfc822") throw new NameError("rfc822Name", "has a non-ASCII local part (use emailAltName: an SmtpUTF8Mailbox)");
+      return w.primitive(0x81, Buffer.from(m.address, "latin1"));
+    }
+    if (!DNS_CONSTRAINT.test(v)) throw new NameError("rfc822Name", "constraint must be a mailbox, a host or a .domain");
+    return w.primitive(0x81, Buffer.from(v, "latin1"));
+  }
+  if ("uniformResourceIdentifier" in g) {
+    const v = g.uniformResourceIdentifier;
+    // A URI constraint is a host or a .domain (4.2.1.10), never a URI.
+    if (constraint && !DNS_CONSTRAINT.test(v)) throw new NameError("uniformResourceIdentifier", "constraint must be a host or a .domain");
+    return w.primitive(0x86, Buffer.from(constraint ? v : uri(v), "latin1"));
+  }
+  if ("iPAddress" in g) return w.primitive(0x87, ipOctets(g.iPAddress, constraint));
+  const name = g.directoryName instanceof Uint8Array ? g.directoryName : encodeName(g.directoryName);
+  if (name[0] !== Tag.Sequence) throw new RangeError("directoryName: not a Name");
+  return w.begin(0xa4).raw(name).end(); // [4] EXPLICIT: Name is a CHOICE
+}
+
+function ipOctets(ip: Uint8Array | { address: Uint8Array; mask: Uint8Array }, constraint: boolean): Uint8Array {
+  if (ip instanceof Uint8Array) {
+    if (constraint) throw new RangeError("iPAddress constraint: an address and a mask (RFC 5280 4.2.1.10)");
+    if (ip.length !== 4 && ip.length !== 16) throw new RangeError(`iPAddress: ${ip.length} octets (4 or 16)`);
+    return ip;
+  }
+  if (!constraint) throw new RangeError("iPAddress: a subjectAltName holds an address, not a range");
+  const { address, mask } = ip;
+  if ((address.length !== 4 && address.length !== 16) || mask.length !== address.length) throw new RangeError("iPAddress constraint: address and mask of 4 or 16 octets each");
+  let ended = false;
+  for (let i = 0; i < mask.length; i++) {
+    for (let b = 7; b >= 0; b--) {
+      const on = (mask[i] >> b) & 1;
+      if (on && ended) throw new RangeError("iPAddress constraint: mask not contiguous (CIDR)");
+      if (!on) ended = true;
+    }
+    if (address[i] & ~mask[i]) throw new RangeError("iPAddress constraint: address has bits outside the mask");
+  }
+  const out = new Uint8Array(address.length * 2);
+  out.set(address);
+  out.set(mask, address.length);
+  return out;
+}
+
+/** INTEGER content of a SkipCerts (0..MAX). */
+function skipCerts(n: number): Uint8Array {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`SkipCerts: ${n} is not an integer >= 0`);
+  const der = new DerWriter(16).integer(n).finish();
+  return new Uint8Array(der.subarray(2)); // tag and one length octet: at most 8 content octets
+}
 
 export interface CertificateSpec {
   /** Unsigned big-endian serial number (a sign octet is added when needed). */

@@ -176,6 +176,15 @@ export interface CertSpec {
   /** Adds SKI/AKI (default true). */
   keyIds?: boolean;
   crlDp?: string;
+  /** basicConstraints marked critical (default true). */
+  bcCritical?: boolean;
+  /** notBefore and notAfter as GeneralizedTime whatever the year (default: UTCTime for 1950-2049, as RFC 5280 4.1.2.5 asks). */
+  generalizedTimes?: boolean;
+  /** Version (default 3). A v1 certificate has no version field; v1 and v2 carry no extensions. */
+  version?: 1 | 2 | 3;
+  /** issuerUniqueID / subjectUniqueID BIT STRING contents (RFC 5280 4.1.2.8). */
+  issuerUniqueId?: Uint8Array;
+  subjectUniqueId?: Uint8Array;
 }
 
 function ext(e: ExtensionSpec): Uint8Array {
@@ -200,7 +209,7 @@ export function buildCert(s: CertSpec): Uint8Array {
     const inner: Uint8Array[] = [];
     if (s.ca) inner.push(bool(true));
     if (s.pathLen !== undefined) inner.push(integer(s.pathLen));
-    exts.push(ext({ oid: "2.5.29.19", critical: true, value: seq(...inner) }));
+    exts.push(ext({ oid: "2.5.29.19", critical: s.bcCritical ?? true, value: seq(...inner) }));
   }
   if (s.keyUsage !== undefined) exts.push(ext({ oid: "2.5.29.15", critical: true, value: keyUsageValue(s.keyUsage) }));
   if (s.eku) exts.push(ext({ oid: "2.5.29.37", value: seq(...s.eku.map(oid)) }));
@@ -211,15 +220,19 @@ export function buildCert(s: CertSpec): Uint8Array {
   if (s.crlDp) exts.push(ext({ oid: "2.5.29.31", value: seq(seq(explicit(0, explicit(0, tlv(0x86, new TextEncoder().encode(s.crlDp)))))) }));
   for (const e of s.extra ?? []) exts.push(ext(e));
   const alg = algorithmFor(s.issuerKey);
+  const version = s.version ?? 3;
+  const t = s.generalizedTimes ? generalizedTime : time;
   const tbs = seq(
-    explicit(0, integer(2)),
+    ...(version > 1 ? [explicit(0, integer(version - 1))] : []),
     integer(s.serial),
     alg,
     s.issuer,
-    seq(time(s.notBefore), time(s.notAfter)),
+    seq(t(s.notBefore), t(s.notAfter)),
     s.subject,
     s.subjectKey.spki,
-    ...(exts.length ? [explicit(3, seq(...exts))] : []),
+    ...(s.issuerUniqueId ? [tlv(0x81, new Uint8Array([0]), s.issuerUniqueId)] : []),
+    ...(s.subjectUniqueId ? [tlv(0x82, new Uint8Array([0]), s.subjectUniqueId)] : []),
+    ...(exts.length && version === 3 ? [explicit(3, seq(...exts))] : []),
   );
   return seq(tbs, alg, bitString(signWith(s.issuerKey, tbs)));
 }

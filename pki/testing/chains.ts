@@ -99,6 +99,8 @@ export function expectedFailures(p: ChainParams, o: { requireRevocation?: boolea
       maxPathLength--;
       if (ca.pathLen !== undefined && ca.pathLen < maxPathLength) maxPathLength = ca.pathLen;
       if (ca.keyUsage === "no-certsign") out.add("key-usage");
+      // The strict profile (RFC 5280 4.2.1.3): a CA's key that verifies certificates needs a keyUsage.
+      if (ca.ca && ca.keyUsage === "absent") out.add("profile-key-usage");
     } else {
       const ku = p.leaf.keyUsage;
       if (p.usage === "authentication" && (ku === "nonRepudiation")) out.add("key-usage");

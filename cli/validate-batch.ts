@@ -1,0 +1,175 @@
+import { accessSync, constants as fsConstants, createReadStream, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { SystemClock, UsageError, errorMessage } from "../core/index.js";
+import { Validator } from "../pki/index.js";
+import { ExitCode, usage } from "./exit.js";
+import { type Case, type Checks, Files, checkProfile, checkRevocation, checkUsage, ekuOid, parseTime, policyOid, runCase, toJson } from "./validate-case.js";
+
+/**
+ * `cardloop validate --batch FILE.jsonl`: many cases in one process (the validator's
+ * caches shared), one JSON result per line, in order.
+ */
+
+const strings = (x: unknown, field: string): string[] => {
+  if (x === undefined) return [];
+  if (typeof x === "string") return [x];
+  if (Array.isArray(x) && x.every((s) => typeof s === "string")) return x;
+  throw new UsageError(`${field} must be a path or a list of paths`);
+};
+
+const BOOLEAN_FIELDS = ["initialExplicitPolicy", "initialPolicyMappingInhibit", "initialInhibitAnyPolicy", "anchorConstraints", "useDeltaCrls"] as const;
+
+export const BATCH_FIELDS: ReadonlySet<string> = new Set([
+  ...["id", "leaf", "intermediates", "anchors", "crls", "ocspResponses", "at", "usage", "revocation"],
+  ...["initialPolicySet", "eku", "profile", ...BOOLEAN_FIELDS],
+]);
+
+/**
+ * One line of a --batch file as a case (paths resolved against `base`). A line that is
+ * not a usable case throws UsageError; `id` is then still known when the line got that far.
+ * Unknown fields are refused: a misspelt "intermediate" would otherwise turn into a
+ * confident "unknown-issuer" verdict; so are fields of the wrong type (a "true" string
+ * for a boolean would otherwise be taken as set, or dropped).
+ */
+export function parseBatchLine(line: string, lineNo: number, base: string, clock: SystemClock): { id: string | number; case: Case } {
+  let obj: Record<string, unknown>;
+  try {
+    // a byte-order mark (editors on some systems write one) is not part of the JSON
+    obj = JSON.parse(lineNo === 1 ? line.replace(/^\uFEFF/, "") : line);
+  } catch {
+    throw new UsageError(`line ${lineNo}: not JSON`);
+  }
+  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new UsageError(`line ${lineNo}: not a JSON object`);
+  const id = obj.id ?? lineNo;
+  if (typeof id !== "string" && typeof id !== "number") throw new UsageError(`line ${lineNo}: "id" must be a string or a number`);
+  const fail = (msg: string): never => {
+    throw Object.assign(new UsageError(`line ${lineNo}: ${msg}`), { caseId: id });
+  };
+  for (const k of Object.keys(obj)) if (!BATCH_FIELDS.has(k)) fail(`unknown field "${k.slice(0, 40)}"`);
+  const str = (k: string): string | undefined => {
+    const x = obj[k];
+    if (x !== undefined && typeof x !== "string") fail(`"${k}" must be a string`);
+    return x as string | undefined;
+  };
+  const leaf = str("leaf");
+  if (leaf === undefined) fail(`"leaf" (a path) is required`);
+  const check = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+  };
+  const rel = (p: string) => resolve(base, p);
+  const list = (k: string) => check(() => strings(obj[k], k).map(rel));
+  const [at, usageText, policyText] = [str("at"), str("usage"), str("revocation")];
+  const c: Case = {
+    leaf: rel(leaf!),
+    intermediates: list("intermediates"),
+    anchors: list("anchors"),
+    crls: list("crls"),
+    ocspResponses: list("ocspResponses"),
+    time: check(() => parseTime(at, clock, "at")),
+    usage: check(() => checkUsage(usageText, "usage")),
+    revocation: check(() => checkRevocation(policyText, "revocation")),
+    checks: parseChecks(obj, str, fail),
+  };
+  return { id, case: c };
+}
+
+function parseChecks(obj: Record<string, unknown>, str: (k: string) => string | undefined, fail: (msg: string) => never): Checks {
+  const checks: Checks = {};
+  for (const k of BOOLEAN_FIELDS) {
+    const x = obj[k];
+    if (x === undefined) continue;
+    if (typeof x !== "boolean") fail(`"${k}" must be true or false`);
+    checks[k] = x as boolean;
+  }
+  const oids = (k: string, toOid: (s: string, what: string) => string): string[] | undefined => {
+    const x = obj[k];
+    if (x === undefined) return undefined;
+    if (!Array.isArray(x) || !x.every((s) => typeof s === "string")) return fail(`"${k}" must be an array of OIDs`);
+    try {
+      return [...new Set(x.map((s: string) => toOid(s, `"${k}"`)))];
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+  };
+  const policies = oids("initialPolicySet", policyOid);
+  // An empty set accepts no policy at all, so no path could have one: surely a mistake ([anyPolicy] accepts any).
+  if (policies?.length === 0) fail(`"initialPolicySet" is empty: use ["2.5.29.32.0"] (anyPolicy) to accept any policy`);
+  if (policies) checks.initialPolicySet = policies;
+  const eku = oids("eku", ekuOid);
+  if (eku) checks.eku = eku;
+  const profileText = str("profile");
+  try {
+    const profile = checkProfile(profileText, `"profile"`);
+    if (profile) checks.profile = profile;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  return checks;
+}
+
+/**
+ * One JSON result per input line, in order. A bad line (bad JSON, unreadable or
+ * undecodable file, a field of the wrong type) yields {id, valid:false, code:"input-error"}
+ * and exit 2 at the end; otherwise exit 1 if any case is invalid, else 0.
+ */
+export async function runBatch(file: string, stray: string | undefined): Promise<number> {
+  if (stray) usage("validate: --batch takes no LEAF argument");
+  const base = dirname(resolve(file));
+  let stream;
+  try {
+    // A directory opens; only its first read fails (EISDIR), after the start. A pipe (/dev/stdin) is fine.
+    if (statSync(file).isDirectory()) throw new UsageError(`cannot read ${file}: not a file (a directory)`);
+    accessSync(file, fsConstants.R_OK);
+    stream = createReadStream(file, "utf8");
+  } catch (err) {
+    throw err instanceof UsageError ? err : new UsageError(`cannot read ${file}: ${errorMessage(err)}`);
+  }
+  // A read that fails later (an I/O error, a file gone) is the input's fault too: a usage error, not an internal one.
+  let readError: unknown;
+  stream.once("error", (err) => (readError = err));
+  const v = new Validator();
+  const files = new Files();
+  const clock = new SystemClock();
+  let anyInvalid = false;
+  let anyInputError = false;
+  let out: string[] = [];
+  const flush = async (): Promise<void> => {
+    if (out.length === 0) return;
+    const chunk = out.join("");
+    out = [];
+    if (!process.stdout.write(chunk)) await new Promise<void>((r) => process.stdout.once("drain", () => r()));
+  };
+  let lineNo = 0;
+  try {
+    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+      lineNo++;
+      if (line.trim() === "") continue;
+      let id: unknown = lineNo;
+      try {
+        const parsed = parseBatchLine(line, lineNo, base, clock);
+        id = parsed.id;
+        const r = runCase(v, files, parsed.case);
+        if (!r.valid) anyInvalid = true;
+        out.push(JSON.stringify(toJson(r, id)) + "\n");
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        const known = (err as { caseId?: string | number }).caseId;
+        if (known !== undefined) id = known;
+        anyInputError = true;
+        out.push(JSON.stringify({ id, valid: false, code: "input-error", detail: err.message }) + "\n");
+      }
+      if (out.length >= 256) await flush();
+    }
+  } catch (err) {
+    if (readError !== undefined && err === readError) throw new UsageError(`cannot read ${file}: ${errorMessage(err)}`);
+    throw err;
+  } finally {
+    await flush();
+  }
+  return anyInputError ? ExitCode.Usage : anyInvalid ? ExitCode.Failed : ExitCode.Ok;
+}
