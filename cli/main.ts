@@ -1,7 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { keepPcscContextUntilExit } from "../simulator/reader/index.js";
-import { ExitCode, exitWith } from "./exit.js";
-import { CARDLOOP_VERSION } from "../core/index.js";
+import { ExitCode, exitWith, signalExitCode } from "./exit.js";
+import { CARDLOOP_VERSION, errorMessage } from "../core/index.js";
 
 /**
  * One file per subcommand; each exports `register(program)`. Only the modules of
@@ -20,6 +20,16 @@ const COMMANDS: Record<string, Array<() => Promise<CommandModule>>> = {
   "qualify-reader": [() => import("./qualify-reader.js")],
   dashboard: [() => import("./dashboard.js")],
 };
+
+// A reader that went away (`validate --batch ... | head -1`) ends the process as a writer to a closed
+// pipe ends in a shell: quietly, with 128 + SIGPIPE (Node ignores the signal and gets EPIPE instead).
+// Any other failure to write the output (a full disk) is one line and exit 2: never 1, which means a
+// verdict, and never a stack trace.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(signalExitCode("SIGPIPE"));
+  process.stderr.write(`cardloop: cannot write the output: ${errorMessage(err)}\n`);
+  process.exit(ExitCode.Usage);
+});
 
 const program = new Command("cardloop")
   .description("Hardware-in-the-loop simulation and conformance harness for smart-card PKI")

@@ -1,10 +1,10 @@
-import { accessSync, constants as fsConstants, createReadStream, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, createReadStream, realpathSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { SystemClock, UsageError, errorMessage } from "../core/index.js";
 import { Validator } from "../pki/index.js";
 import { ExitCode, usage } from "./exit.js";
-import { type Case, type Checks, Files, checkProfile, checkRevocation, checkUsage, ekuOid, parseTime, policyOid, runCase, toJson } from "./validate-case.js";
+import { type Case, type Checks, Files, checkProfile, checkRevocation, checkUsage, ekuOid, isDecodeError, parseTime, policyOid, runCase, toJson } from "./validate-case.js";
 
 /**
  * `cardloop validate --batch FILE.jsonl`: many cases in one process (the validator's
@@ -113,18 +113,60 @@ function parseChecks(obj: Record<string, unknown>, str: (k: string) => string | 
 }
 
 /**
+ * Where a batch file's relative paths start: the file's directory. A pipe or another non-file
+ * (`--batch /dev/stdin` fed by a pipe, `<(...)`) has none that means anything: the current
+ * directory. A regular file reached through a descriptor's name (`--batch /dev/stdin < cases.jsonl`,
+ * /dev/fd/N) would otherwise resolve against /dev: its real directory (realpath follows the link).
+ */
+export function batchBase(file: string, regular: boolean, cwd = process.cwd()): string {
+  if (!regular) return cwd;
+  const abs = resolve(cwd, file);
+  if (!/^\/(?:dev|proc)\//.test(abs)) return dirname(abs);
+  try {
+    return dirname(realpathSync.native(abs));
+  } catch {
+    return cwd;
+  }
+}
+
+export type LineOutcome = "valid" | "invalid" | "input-error";
+
+/**
+ * One non-blank line's JSON result and what it counts as. Anything the input causes (a line that
+ * is no case, a file that cannot be read or decoded, a DecodeError while validating or printing)
+ * is that line's input-error: it never ends the run, and the lines after it still get theirs.
+ */
+export function runLine(v: Validator, files: Files, line: string, lineNo: number, base: string, clock: SystemClock): { json: string; outcome: LineOutcome } {
+  let id: unknown = lineNo;
+  try {
+    const parsed = parseBatchLine(line, lineNo, base, clock);
+    id = parsed.id;
+    const r = runCase(v, files, parsed.case);
+    return { json: JSON.stringify(toJson(r, id)) + "\n", outcome: r.valid ? "valid" : "invalid" };
+  } catch (err) {
+    if (!(err instanceof UsageError) && !isDecodeError(err)) throw err;
+    const known = (err as { caseId?: string | number }).caseId;
+    if (known !== undefined) id = known;
+    return { json: JSON.stringify({ id, valid: false, code: "input-error", detail: errorMessage(err) }) + "\n", outcome: "input-error" };
+  }
+}
+
+/**
  * One JSON result per input line, in order. A bad line (bad JSON, unreadable or
  * undecodable file, a field of the wrong type) yields {id, valid:false, code:"input-error"}
  * and exit 2 at the end; otherwise exit 1 if any case is invalid, else 0.
  */
 export async function runBatch(file: string, stray: string | undefined): Promise<number> {
   if (stray) usage("validate: --batch takes no LEAF argument");
-  const base = dirname(resolve(file));
+  if (file === "") usage("validate: --batch needs a file name (an empty one was given)");
   let stream;
+  let base: string;
   try {
     // A directory opens; only its first read fails (EISDIR), after the start. A pipe (/dev/stdin) is fine.
-    if (statSync(file).isDirectory()) throw new UsageError(`cannot read ${file}: not a file (a directory)`);
+    const st = statSync(file);
+    if (st.isDirectory()) throw new UsageError(`cannot read ${file}: not a file (a directory)`);
     accessSync(file, fsConstants.R_OK);
+    base = batchBase(file, st.isFile());
     stream = createReadStream(file, "utf8");
   } catch (err) {
     throw err instanceof UsageError ? err : new UsageError(`cannot read ${file}: ${errorMessage(err)}`);
@@ -142,6 +184,7 @@ export async function runBatch(file: string, stray: string | undefined): Promise
     if (out.length === 0) return;
     const chunk = out.join("");
     out = [];
+    // A reader that went away (EPIPE) is handled in main.ts: the process ends there.
     if (!process.stdout.write(chunk)) await new Promise<void>((r) => process.stdout.once("drain", () => r()));
   };
   let lineNo = 0;
@@ -149,20 +192,10 @@ export async function runBatch(file: string, stray: string | undefined): Promise
     for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
       lineNo++;
       if (line.trim() === "") continue;
-      let id: unknown = lineNo;
-      try {
-        const parsed = parseBatchLine(line, lineNo, base, clock);
-        id = parsed.id;
-        const r = runCase(v, files, parsed.case);
-        if (!r.valid) anyInvalid = true;
-        out.push(JSON.stringify(toJson(r, id)) + "\n");
-      } catch (err) {
-        if (!(err instanceof UsageError)) throw err;
-        const known = (err as { caseId?: string | number }).caseId;
-        if (known !== undefined) id = known;
-        anyInputError = true;
-        out.push(JSON.stringify({ id, valid: false, code: "input-error", detail: err.message }) + "\n");
-      }
+      const { json, outcome } = runLine(v, files, line, lineNo, base, clock);
+      if (outcome === "invalid") anyInvalid = true;
+      else if (outcome === "input-error") anyInputError = true;
+      out.push(json);
       if (out.length >= 256) await flush();
     }
   } catch (err) {

@@ -144,21 +144,48 @@ export class Files {
   }
 }
 
-/** Validates one case; input problems (unreadable, undecodable) throw UsageError. */
+/** A DecodeError (pki's "decode" code): input that does not parse, the user's to fix, never a verdict. */
+export const isDecodeError = (err: unknown): boolean => err instanceof Error && (err as { code?: string }).code === "decode";
+
+/** `parse` on one object of `path`; a DecodeError becomes a UsageError naming the file (and the object, when it holds several). */
+function parseFrom<T>(path: string, i: number, count: number, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!isDecodeError(err)) throw err;
+    throw new UsageError(`${path}${count > 1 ? ` (object ${i + 1} of ${count})` : ""}: ${errorMessage(err)}`);
+  }
+}
+
+/** Every object of every file, parsed up front so that undecodable input is a usage error naming its file (exit 2), not a verdict. */
+function parseAll<T>(files: Files, paths: readonly string[], label: string, parse: (der: Uint8Array) => T): T[] {
+  const out: T[] = [];
+  for (const p of paths) {
+    const ders = files.read(p, label);
+    for (let i = 0; i < ders.length; i++) out.push(parseFrom(p, i, ders.length, () => parse(ders[i])));
+  }
+  return out;
+}
+
+/** Validates one case; input problems (unreadable, undecodable, a leaf file with several certificates) throw UsageError. */
 export function runCase(v: Validator, files: Files, c: Case): ValidationResult {
   const leafs = files.read(c.leaf, "CERTIFICATE");
+  // A fullchain.pem given as the leaf: taking its first certificate and dropping the rest would give a
+  // confident unknown-issuer; which of them is the leaf, and which are intermediates, is the user's to say.
+  if (leafs.length > 1) {
+    throw new UsageError(`${c.leaf}: holds ${leafs.length} certificates, a leaf file holds one: pass the others with --intermediate ("intermediates" on a --batch line)`);
+  }
+  const leaf = parseFrom(c.leaf, 0, 1, () => v.certificate(leafs[0]));
+  const anchors = parseAll(files, c.anchors, "CERTIFICATE", (b) => v.certificate(b));
+  const intermediates = parseAll(files, c.intermediates, "CERTIFICATE", (b) => v.certificate(b));
+  const crls = parseAll(files, c.crls, "X509 CRL", (b) => v.crl(b));
+  const ocspResponses = parseAll(files, c.ocspResponses, "OCSP RESPONSE", (b) => v.ocspResponse(b));
+  if (anchors.length === 0) throw new UsageError("at least one trust anchor is needed");
   try {
-    // Parse up front so that undecodable input is a usage error (exit 2), not a verdict.
-    const leaf = v.certificate(leafs[0]);
-    const anchors = files.many(c.anchors, "CERTIFICATE").map((b) => v.certificate(b));
-    const intermediates = files.many(c.intermediates, "CERTIFICATE").map((b) => v.certificate(b));
-    const crls = files.many(c.crls, "X509 CRL").map((b) => v.crl(b));
-    const ocspResponses = files.many(c.ocspResponses, "OCSP RESPONSE").map((b) => v.ocspResponse(b));
-    if (anchors.length === 0) throw new UsageError("at least one trust anchor is needed");
     return v.validate(leaf, { anchors, intermediates, crls, ocspResponses, time: c.time, usage: c.usage, revocation: c.revocation, ...c.checks });
   } catch (err) {
-    if (err instanceof UsageError) throw err;
-    if (err instanceof Error && (err as { code?: string }).code === "decode") throw new UsageError(errorMessage(err));
+    // The validator reports what it decodes lazily as `malformed`; a DecodeError that still escapes is the input's.
+    if (isDecodeError(err)) throw new UsageError(errorMessage(err));
     throw err;
   }
 }

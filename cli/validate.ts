@@ -40,13 +40,13 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 const BATCH_HELP =
   "one case per line: {id, leaf, intermediates, anchors, crls, ocspResponses, at, usage, revocation, initialPolicySet, " +
   "initialExplicitPolicy, initialPolicyMappingInhibit, initialInhibitAnyPolicy, eku, anchorConstraints, profile, useDeltaCrls}, " +
-  "paths relative to the file; one JSON result per line: {id, valid, code, detail, ...}; every other option is refused with it (each line is a whole case)";
+  "paths relative to the file's directory (to the current directory when FILE is a pipe, e.g. /dev/stdin fed by one); one JSON result per line: {id, valid, code, detail, ...}; every other option is refused with it (each line is a whole case)";
 
 export function register(program: Command): void {
   program
     .command("validate")
     .description("validate a certificate path (RFC 5280) with CRL/OCSP revocation; --batch FILE.jsonl for many")
-    .argument("[leaf]", "the certificate to validate (PEM or DER)")
+    .argument("[leaf]", "the certificate to validate (PEM or DER; one certificate: the others go with --intermediate)")
     .option("--intermediate <file>", "intermediate certificate(s), PEM or DER (repeatable)", collect, [])
     .option("--anchor <file>", "trust anchor certificate(s) (repeatable)", collect, [])
     .option("--crl <file>", "CRL(s), PEM or DER (repeatable)", collect, [])
@@ -70,7 +70,7 @@ export function register(program: Command): void {
         "\nExit status: 0 valid (every case), 1 invalid (the reason code is printed), 2 unreadable input or usage error.\n\n" +
         reasonsHelp(ResultCodes),
     )
-    .action(action(async (leaf: string | undefined, opts: Options, cmd: Command) => (opts.batch ? runBatchOnly(opts.batch, leaf, cmd) : runSingle(leaf, opts))));
+    .action(action(async (leaf: string | undefined, opts: Options, cmd: Command) => (opts.batch !== undefined ? runBatchOnly(opts.batch, leaf, cmd) : runSingle(leaf, opts))));
 }
 
 /** The path checks the options ask for; options left alone leave the validator's defaults. */

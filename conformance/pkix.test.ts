@@ -1,9 +1,9 @@
 import test from "ava";
 import fc from "fast-check";
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type Owner, tempDir } from "../harness/processes.js";
+import { runOpenssl } from "../test/support/pki-tools.js";
 import { encodeOcspRequest, encodePem, extension, nonceExtension, parseOcspRequest } from "../pki/index.js";
 import { buildCert, buildCrl, buildOcsp, integer, name, newKey, tlv } from "../pki/testing/builder.js";
 import { breakSignature, buildOcspRequest, makeCsr, normSerial, ocspRequestSerials, ocspSignedBy, parseCrl, parseOcspResponse, stripOcspNonce } from "./pkix.js";
@@ -26,35 +26,51 @@ test("normSerial compares serials as integers", (t) => {
   t.is(normSerial(""), "0");
 });
 
+// openssl runs in a process group the test owns (stopped however the test ends) and writes into a
+// directory removed when it ends: a hung openssl fails its test, and no run leaves files behind.
+const dirs: string[] = [];
+const opensslDir = (t: Owner): string => {
+  const dir = tempDir(t, "pkix");
+  dirs.push(dir);
+  return dir;
+};
+test.after.always("the openssl tests' directories are gone once they have ended", (t) => {
+  for (const dir of dirs) t.false(existsSync(dir), dir);
+});
+
 test("an OCSP request names the serials asked, carries the nonce, and loses it when stripped", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "cardloop-pkix-"));
+  const dir = opensslDir(t);
   const key = join(dir, "k.pem");
   const ca = join(dir, "ca.pem");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", ca, "-subj", "/CN=t", "-days", "1"], { stdio: "ignore" });
-  const issuer = execFileSync("cat", [ca], { encoding: "utf8" });
+  const made = await runOpenssl(t, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", ca, "-subj", "/CN=t", "-days", "1"]);
+  t.is(made.code, 0, made.stderr);
+  const issuer = readFileSync(ca, "utf8");
   const serials = ["0a1b2c", "ff00ff00ff00ff00", "1"];
   const req = buildOcspRequest(issuer, serials, new Uint8Array([1, 2, 3, 4]));
   t.deepEqual(ocspRequestSerials(req), ["a1b2c", "ff00ff00ff00ff00", "1"]);
   // the openssl CLI reads what we build
   const file = join(dir, "req.der");
   writeFileSync(file, req);
-  const text = execFileSync("openssl", ["ocsp", "-reqin", file, "-req_text"], { encoding: "utf8" });
-  t.regex(text, /Serial Number: FF00FF00FF00FF00/);
-  t.regex(text, /OCSP Nonce/);
+  const text = await runOpenssl(t, ["ocsp", "-reqin", file, "-req_text"]);
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stdout, /Serial Number: FF00FF00FF00FF00/);
+  t.regex(text.stdout, /OCSP Nonce/);
   writeFileSync(file, stripOcspNonce(req));
-  t.notRegex(execFileSync("openssl", ["ocsp", "-reqin", file, "-req_text"], { encoding: "utf8" }), /OCSP Nonce/);
+  const stripped = await runOpenssl(t, ["ocsp", "-reqin", file, "-req_text"]);
+  t.is(stripped.code, 0, stripped.stderr);
+  t.notRegex(stripped.stdout, /OCSP Nonce/);
 });
 
 test("a malformedRequest response parses as such; a broken CSR no longer verifies", async (t) => {
   t.is(parseOcspResponse(MALFORMED_REQUEST).responseStatusName, "malformedRequest");
   const csr = await makeCsr("X");
-  const dir = mkdtempSync(join(tmpdir(), "cardloop-pkix-"));
+  const dir = opensslDir(t);
   writeFileSync(join(dir, "good.csr"), csr.pem);
   writeFileSync(join(dir, "bad.csr"), breakSignature(csr.pem));
   // openssl 3.0 exits 0 either way: its verdict is in the text
-  const verdict = (f: string) => spawnSync("openssl", ["req", "-in", join(dir, f), "-verify", "-noout"], { encoding: "utf8" }).stderr;
-  t.regex(verdict("good.csr"), /verify OK/);
-  t.regex(verdict("bad.csr"), /verify failure/);
+  const verdict = async (f: string) => (await runOpenssl(t, ["req", "-in", join(dir, f), "-verify", "-noout"])).stderr;
+  t.regex(await verdict("good.csr"), /verify OK/);
+  t.regex(await verdict("bad.csr"), /verify failure/);
 });
 
 test("stripOcspNonce drops the nonce and keeps every other request extension, in order", (t) => {

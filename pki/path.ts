@@ -152,6 +152,11 @@ function note(w: Walk, f: Failure, complete: boolean): void {
 }
 
 function build(ctx: Ctx, leaf: Certificate, purpose: Purpose, anchors: readonly Certificate[]): PathResult {
+  // The leaf's names decode here, inside buildAndValidate's try, so that one that cannot is the leaf
+  // malformed (position 0): nothing else reads its subject unless name constraints apply, and a valid
+  // result would carry a name no caller can print (one name parse: nothing next to the signature).
+  void leaf.subject;
+  void leaf.issuer;
   for (const a of anchors) if (a === leaf || sameDer(a, leaf)) return anchorAsLeaf(ctx, leaf, purpose);
   const w: Walk = { ctx, purpose, anchors, chain: [leaf], bestComplete: false, capped: false };
   const r = walk(w);

@@ -1,7 +1,7 @@
 import test from "ava";
 import { Validator } from "./index.js";
 import { errorResponse } from "./build/ocsp-response.js";
-import { KU, type CrlEntrySpec, type ExtensionSpec, type TestKey, buildCert, buildCrl, buildOcsp, newKey, seq, tlv, twoLevelPki } from "./testing/builder.js";
+import { KU, type CrlEntrySpec, type ExtensionSpec, type TestKey, buildCert, buildCrl, buildOcsp, integer, name, newKey, seq, set, tlv, twoLevelPki } from "./testing/builder.js";
 
 /**
  * Revocation against hostile or untidy inputs: forged CRLs cost a bounded number of signature
@@ -57,10 +57,10 @@ test("a forged CRL naming the CA is tried only under the path issuer and certifi
   t.true(withForged.verified - plain.verified <= 5, `one check per forged CRL, got ${withForged.verified - plain.verified}`);
 });
 
-test("every CRL signature check is charged to the validation's budget of 2,048", (t) => {
+test("every real CRL signature verification is charged to the validation's budget of 2,048; a spent budget is final", (t) => {
   const v = new Validator();
-  // 300 same-named CAs without SKI (so any could have signed), over 4 keys: cache hits are checks too.
-  const pool = decoys(300, 4, false);
+  // 300 same-named CAs without SKI (so any could have signed), each its own key: every try is a real verification.
+  const pool = decoys(300, 300, false);
   const forged = Array.from({ length: 8 }, (_, i) => caCrl({ key: stranger, crlNumber: 20 + i }));
   const run = (crls: Uint8Array[]) => checks(v, () => v.validate(freshLeaf(), { ...base, intermediates: [p.ca, ...pool], crls: [...crls, p.rootCrl] }));
   const spent = run([...forged, good]);
@@ -71,10 +71,17 @@ test("every CRL signature check is charged to the validation's budget of 2,048",
     t.is(spent.r.code, "crl-bad-signature");
     t.regex(spent.r.detail, /budget/);
   }
-  const first = run([good, ...forged]);
-  t.log(`the good CRL first: ${first.checks} checks`);
+  const first = run([good, ...forged.slice(0, 2)]);
+  t.log(`the good CRL first, 2 forged after it: ${first.checks} checks`);
   t.is(verdict(first.r), "valid", "the forged CRLs after a complete one cannot revoke: unauthenticated, they are not read");
   t.true(first.checks <= 2048 + 16);
+  // Past the budget, a CRL read only for a revocation may have held one: never skipped, the answer is the budget.
+  const v2 = new Validator(); // nothing cached: every forged CRL's tries are real verifications again
+  const again = Array.from({ length: 8 }, (_, i) => caCrl({ key: stranger, crlNumber: 40 + i }));
+  const after = checks(v2, () => v2.validate(freshLeaf(), { ...base, intermediates: [p.ca, ...pool], crls: [good, ...again, p.rootCrl] }));
+  t.log(`the good CRL first, 8 forged after it: ${after.checks} checks, ${after.verified} verifications`);
+  t.is(verdict(after.r), "crl-bad-signature@0");
+  if (!after.r.valid) t.regex(after.r.detail, /budget/);
 });
 
 // ------------------------------------------------------------------ 2. authenticate, then read; a bad CRL fails alone
@@ -176,4 +183,144 @@ test("an error-status OCSP response answers ocsp-unsuccessful when no CRL does, 
   // A failed answer that matches the certificate is more telling than an error response.
   const bad = buildOcsp({ responderName: p.caName, signer: p.caKey, producedAt: NOW - 3600_000, badSignature: true, responses: [{ issuerName: p.caName, issuerKey: p.caKey, serial: 77, status: "good", thisUpdate: NOW - 3600_000, nextUpdate: NOW + DAY }] });
   t.is(verdict(code([errorResponse(3), bad], [])), "ocsp-bad-signature@0");
+});
+
+// ------------------------------------------------------------------ 5. a spent budget is final; cache hits are free
+
+test("copies of one forged CRL cost nothing past their first check: a revoking CRL after 2,100 of them still revokes", (t) => {
+  const v = new Validator();
+  const old = caCrl({ thisUpdate: NOW - 2 * DAY, crlNumber: 1 });
+  const revoking = caCrl({ thisUpdate: NOW - 3600_000, crlNumber: 2, entries: [{ serial: 77, date: NOW - DAY, reason: 1 }] });
+  const junk: Uint8Array[] = Array(2100).fill(caCrl({ key: stranger, crlNumber: 3 }));
+  const r = checks(v, () => v.validate(leaf, { ...base, crls: [p.rootCrl, old, ...junk, revoking] }));
+  t.log(`[old, 2,100 copies of a forged CRL, revoking]: ${verdict(r.r)}, ${r.verified} verifications, ${r.checks - r.verified} cache hits`);
+  t.is(verdict(r.r), "revoked@0");
+  t.true(r.verified <= 8, `verifications ${r.verified}`);
+  t.is(verdict(v.validate(leaf, { ...base, crls: [p.rootCrl, ...junk, old, revoking] })), "revoked@0", "the copies first");
+});
+
+const freshest: ExtensionSpec = { oid: "2.5.29.46", value: seq(seq(tlv(0xa0, tlv(0xa0, tlv(0x86, new TextEncoder().encode("http://x/delta")))))) };
+const deltaInd = (n: number): ExtensionSpec => ({ oid: "2.5.29.27", critical: true, value: integer(n) });
+
+test("a complete CRL's deltas are found once per issuer, scope and key: 12 complete CRLs and 180 deltas cost about 192 checks, not 12 x 180", (t) => {
+  const v = new Validator();
+  const K = 12;
+  const D = 180;
+  const completes = Array.from({ length: K }, (_, i) =>
+    caCrl({ thisUpdate: NOW - (K - i) * 3600_000, crlNumber: 1000 + 100 * i, extra: [freshest], entries: i === K - 1 ? [{ serial: 77, date: NOW - 2 * 3600_000, reason: 1 }] : [] }),
+  );
+  const deltas = Array.from({ length: D }, (_, j) => caCrl({ thisUpdate: NOW - 3600_000, crlNumber: 1001 + (j % 99), extra: [deltaInd(1000)] }));
+  for (const useDeltaCrls of [false, true]) {
+    const r = checks(v, () => v.validate(freshLeaf(), { ...base, crls: [p.rootCrl, ...completes, ...deltas], useDeltaCrls }));
+    t.log(`K=${K}, D=${D}, useDeltaCrls ${useDeltaCrls}: ${verdict(r.r)}, ${r.verified} verifications, ${r.checks - r.verified} cache hits`);
+    t.is(verdict(r.r), "valid", "a fresh leaf: listed nowhere");
+    t.true(r.checks <= K + D + 8, `checks ${r.checks}`);
+  }
+  const r = v.validate(leaf, { ...base, crls: [p.rootCrl, ...completes, ...deltas] });
+  t.is(verdict(r), "revoked@0", "the last complete CRL lists serial 77");
+  if (!r.valid) t.is(r.revocation?.reason, "keyCompromise");
+});
+
+test("a delta that does not decode, or a budget spent on deltas, never hides a final revocation of the complete CRL", (t) => {
+  const v = new Validator();
+  const listing = caCrl({ crlNumber: 10, extra: [freshest], entries: [{ serial: 77, date: NOW - DAY, reason: 1 }] });
+  const plain = caCrl({ crlNumber: 10, extra: [freshest] });
+  const badDelta = caCrl({ crlNumber: 11, extra: [deltaInd(10)], entries: [nonDerEntry] });
+  t.is(verdict(v.validate(leaf, { ...base, crls: [p.rootCrl, listing, badDelta] })), "revoked@0");
+  t.is(verdict(v.validate(leaf, { ...base, crls: [p.rootCrl, plain, badDelta] })), "malformed@0", "control: the delta's failure, when nothing is listed");
+  // 2,100 distinct forged deltas: each a real verification, the budget is spent on them.
+  const forged = Array.from({ length: 2100 }, (_, i) => caCrl({ key: stranger, crlNumber: 11 + i, extra: [deltaInd(10)] }));
+  const r1 = checks(v, () => v.validate(leaf, { ...base, crls: [p.rootCrl, listing, ...forged] }));
+  t.log(`complete CRL listing the leaf, 2,100 forged deltas: ${verdict(r1.r)}, ${r1.verified} verifications`);
+  t.is(verdict(r1.r), "revoked@0");
+  // Listed nowhere: the spent budget is the answer, though a later CRL (without deltas) says good.
+  const r2 = v.validate(leaf, { ...base, crls: [p.rootCrl, plain, ...forged, caCrl({ crlNumber: 12 })] });
+  t.is(verdict(r2), "crl-bad-signature@0");
+  if (!r2.valid) t.regex(r2.detail, /budget/);
+});
+
+// ------------------------------------------------------------------ 6. OCSP: names that do not decode, budget, cost
+
+const emptyRdnSubject = seq(set());
+const goodSingle = { issuerName: p.caName, issuerKey: p.caKey, serial: 77, status: "good" as const, thisUpdate: NOW - 3600_000, nextUpdate: NOW + DAY };
+
+test("an OCSP response or pool certificate whose name does not decode is not the responder: a good CRL still answers", (t) => {
+  const v = new Validator();
+  const junk = buildCert({ serial: 9, issuer: p.caName, subject: emptyRdnSubject, notBefore: NOW - DAY, notAfter: NOW + DAY, subjectKey: stranger, issuerKey: stranger });
+  const withJunk = buildOcsp({ responderName: name(["CN", "Anyone"]), signer: stranger, producedAt: NOW - 3600_000, certs: [junk], responses: [goodSingle] });
+  const plain = buildOcsp({ responderName: name(["CN", "Anyone"]), signer: stranger, producedAt: NOW - 3600_000, responses: [goodSingle] });
+  t.is(verdict(v.validate(leaf, { ...base, crls: [p.rootCrl, good], ocspResponses: [withJunk] })), "valid");
+  t.is(verdict(v.validate(leaf, { ...base, intermediates: [p.ca, junk], crls: [p.rootCrl, good], ocspResponses: [plain] })), "valid", "the junk in the pool");
+  t.is(verdict(v.validate(leaf, { ...base, crls: [p.rootCrl], ocspResponses: [withJunk] })), "ocsp-unauthorized-responder@0", "alone: that response's own failure");
+});
+
+test("OCSP: a response's signer is worked out once per issuer key, and its verifications are charged to the budget", (t) => {
+  const v = new Validator();
+  const responder = name(["CN", "Anyone"]);
+  const delegates = (n: number) =>
+    Array.from({ length: n }, (_, i) => buildCert({ serial: 10 + i, issuer: p.caName, subject: responder, notBefore: NOW - DAY, notAfter: NOW + DAY, subjectKey: stranger, issuerKey: stranger, eku: ["1.3.6.1.5.5.7.3.9"] }));
+  const S = 300;
+  const C = 300;
+  const forged = buildOcsp({ responderName: responder, signer: stranger, producedAt: NOW - 3600_000, certs: delegates(C), responses: Array(S).fill(goodSingle) });
+  const r = checks(v, () => v.validate(leaf, { ...base, crls: [p.rootCrl, good], ocspResponses: [forged] }));
+  t.log(`${S} singles x ${C} claimed delegates: ${verdict(r.r)}, ${r.verified} verifications, ${r.checks - r.verified} cache hits, ${r.ms.toFixed(1)} ms`);
+  t.is(verdict(r.r), "valid", "the forged response fails; the CRL answers");
+  t.true(r.checks <= C + 16, `checks ${r.checks} (once per single: ${S * C})`);
+  // 2,100 claimed delegates, each a real verification: the budget is spent, and that is final.
+  const big = buildOcsp({ responderName: responder, signer: stranger, producedAt: NOW - 3600_000, certs: delegates(2100), responses: [goodSingle] });
+  const spent = checks(v, () => v.validate(leaf, { ...base, crls: [p.rootCrl, good], ocspResponses: [big] }));
+  t.log(`2,100 claimed delegates: ${verdict(spent.r)}, ${spent.verified} verifications`);
+  t.is(verdict(spent.r), "ocsp-bad-signature@0");
+  if (!spent.r.valid) t.regex(spent.r.detail, /budget/);
+  t.true(spent.verified <= 2048 + 4);
+});
+
+// ------------------------------------------------------------------ 7. CRL signers whose subject does not decode; read order; one rule for final revocations
+
+test("a pool certificate whose subject does not decode is no CRL signer: a rollover CRL is still verified", (t) => {
+  const v = new Validator();
+  const caKey2 = newKey("p256");
+  const caNew = buildCert({ serial: 3, issuer: p.rootName, subject: p.caName, notBefore: NOW - 10 * DAY, notAfter: NOW + 800 * DAY, subjectKey: caKey2, issuerKey: p.rootKey, ca: true, pathLen: 0, keyUsage: KU.keyCertSign | KU.cRLSign });
+  const other = newKey("p256");
+  const junk = buildCert({ serial: 9, issuer: p.rootName, subject: emptyRdnSubject, notBefore: NOW - DAY, notAfter: NOW + DAY, subjectKey: other, issuerKey: other });
+  const code = (pool: Uint8Array[], crls: Uint8Array[]) => verdict(v.validate(leaf, { anchors: [p.root], intermediates: pool, crls: [p.rootCrl, ...crls], time: NOW }));
+  const rollover = caCrl({ key: caKey2 });
+  t.is(code([p.ca, caNew], [rollover]), "valid");
+  t.is(code([p.ca, caNew, junk], [rollover]), "valid");
+  t.is(code([junk, p.ca, caNew], [rollover]), "valid", "in any order");
+  // A hold on the old key's CRL, released by the new key's newer CRL, the junk in the pool.
+  const hold = caCrl({ thisUpdate: NOW - 2 * DAY, crlNumber: 1, entries: [{ serial: 77, date: NOW - 3 * DAY, reason: 6 }] });
+  const release = caCrl({ key: caKey2, thisUpdate: NOW - 3600_000, crlNumber: 2 });
+  t.is(code([p.ca, caNew, junk], [hold, release]), "valid");
+  t.is(code([p.ca, caNew, junk], [hold]), "revoked@0", "control: the hold alone");
+});
+
+test("a newer CRL's cRLNumber is read only once it is authenticated (a forged one's never)", (t) => {
+  const v = new Validator();
+  const hold = caCrl({ thisUpdate: NOW - 2 * DAY, crlNumber: 1, entries: [{ serial: 77, date: NOW - 3 * DAY, reason: 6 }] });
+  const forged = caCrl({ key: stranger, thisUpdate: NOW - 3600_000, crlNumber: 2 });
+  const view = v.crl(forged);
+  let reads = 0;
+  const real = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(view), "crlNumber")!;
+  Object.defineProperty(view, "crlNumber", { get() { reads++; return real.get!.call(this); } });
+  t.is(verdict(v.validate(leaf, { ...base, crls: [p.rootCrl, hold, forged] })), "revoked@0", "a forged newer CRL releases nothing");
+  t.is(reads, 0, "its cRLNumber was never read");
+});
+
+test("an authentic CRL proves a final revocation it lists whatever its profile or expiry; an unprocessable one proves nothing", (t) => {
+  const v = new Validator();
+  const keyCompromise = [{ serial: 77, date: NOW - 3 * DAY, reason: 1 }];
+  const onHold = [{ serial: 77, date: NOW - 3 * DAY, reason: 6 }];
+  const code = (crl: Uint8Array) => verdict(v.validate(leaf, { ...base, crls: [p.rootCrl, crl] }));
+  t.is(code(caCrl({ crlNumber: null, entries: keyCompromise })), "revoked@0", "no cRLNumber (strict profile)");
+  t.is(code(caCrl({ crlNumber: null, nextUpdate: NOW - 1, entries: keyCompromise })), "revoked@0", "no cRLNumber and expired");
+  const criticalNumber: ExtensionSpec = { oid: "2.5.29.20", critical: true, value: tlv(0x02, Uint8Array.of(5)) };
+  t.is(code(caCrl({ crlNumber: null, extra: [criticalNumber], entries: keyCompromise })), "revoked@0", "a critical cRLNumber");
+  t.is(code(caCrl({ crlNumber: null, entries: onHold })), "crl-number-missing@0", "a hold is not final: the CRL must be usable");
+  t.is(code(caCrl({ crlNumber: null, nextUpdate: NOW - 1, entries: onHold })), "crl-number-missing@0");
+  t.is(code(caCrl({ crlNumber: null })), "crl-number-missing@0", "nor does it show a good status");
+  const unknown: ExtensionSpec = { oid: "1.2.3.4.5", critical: true, value: Uint8Array.of(5, 0) };
+  t.is(code(caCrl({ extra: [unknown], entries: keyCompromise })), "crl-unknown-critical-extension@0", "RFC 5280 5.2: a CRL with an unprocessable critical extension is not used at all");
+  const r = v.validate(leaf, { ...base, crls: [p.rootCrl, caCrl({ crlNumber: null, nextUpdate: NOW - 1, entries: keyCompromise })] });
+  if (!r.valid) t.regex(r.detail, /keyCompromise.*listed on a CRL/);
 });

@@ -2,11 +2,13 @@ import type { Certificate } from "./certificate.js";
 import { KeyUsage, OID } from "./oids.js";
 import type { Crl, IssuingDistributionPoint, RevokedEntry } from "./crl.js";
 import { DecodeError, type Failure, type Revocation, failure } from "./errors.js";
-import { type PublicKey, publicKeyOf, verifyCached } from "./signed-data.js";
+import { type PublicKey, publicKeyOf } from "./signed-data.js";
 import { isoTime } from "./time.js";
 import { ocspEvidence, ocspUnsuccessful } from "./ocsp-check.js";
 import type { PathInputs, PathResult } from "./path.js";
-import { crlProfile } from "./profile.js";
+import { crlCurrent, crlUnprocessable, crlUnusable, malformedCrl, sameExtension, sameIssuer } from "./crl-checks.js";
+import { findDelta } from "./crl-deltas.js";
+import { budgetSpent, isBudgetSpent, verifyCharged } from "./revocation-budget.js";
 import { type GeneralName, decodeGeneralNamesExtension } from "./general-name.js";
 import {
   ALL_REASONS, ANY_REASON, type DistributionPoint, type ResolvedDpName, dpNamesMatch, firstDirectoryName, resolveRelative,
@@ -33,9 +35,9 @@ const iso = isoTime;
 export function checkRevocation(ctx: RevocationContext, path: Certificate[], pos: number, issuerKey: PublicKey, later: Revocation[]): Failure | undefined {
   const cert = path[pos];
   // OCSP first: "good", a revocation, or what to answer if no CRL does (a failed answer, an error response).
-  const ocsp = ctx.in.ocspResponses.length ? ocspEvidence(ctx.in, path, pos, issuerKey, later) : undefined;
+  const ocsp = ctx.in.ocspResponses.length ? ocspEvidence(ctx, path, pos, issuerKey, later) : undefined;
   if (ocsp === "good") return undefined;
-  if (ocsp && "valid" in ocsp && ocsp.code === "revoked") return ocsp;
+  if (ocsp && "valid" in ocsp && (ocsp.code === "revoked" || isBudgetSpent(ocsp))) return ocsp;
 
   // RFC 5280 6.3.3: reasons_mask and cert_status over the certificate's distribution points, then
   // over the CRLs its issuer publishes outside any of them (the only pass for a certificate without DPs).
@@ -74,8 +76,8 @@ interface Tally {
 
 /**
  * 6.3.3 (b)-(l) for one distribution point; `dp` undefined: the issuer's own CRLs, as if through
- * a DP named by the certificate issuer with neither reasons nor cRLIssuer. Returns a revocation.
- * A CRL that does not decode is that CRL's failure, never the validation's.
+ * a DP named by the certificate issuer with neither reasons nor cRLIssuer. Returns a revocation,
+ * or a spent budget (final). A CRL that does not decode is that CRL's failure, never the validation's.
  */
 function throughDp(ctx: RevocationContext, path: Certificate[], pos: number, issuerKey: PublicKey, later: Revocation[], t: Tally, dp: DistributionPoint | undefined): Failure | undefined {
   const cert = path[pos];
@@ -132,7 +134,8 @@ function throughDp(ctx: RevocationContext, path: Certificate[], pos: number, iss
 
 /**
  * (f)-(k) for one CRL in scope: authenticate it first (nothing of its entries is read before),
- * then its delta, currency and the certificate's entry. A revocation; else whether the CRL was usable.
+ * then the certificate's entry, its delta, currency. A revocation (or a spent budget, final:
+ * the CRL not checked may have listed the certificate); else whether the CRL was usable.
  */
 function statusFrom(ctx: RevocationContext, crl: Crl, path: Certificate[], pos: number, issuerKey: PublicKey, later: Revocation[], t: Tally, counts: boolean): Failure | boolean {
   const cert = path[pos];
@@ -141,43 +144,52 @@ function statusFrom(ctx: RevocationContext, crl: Crl, path: Certificate[], pos: 
   const serial = cert.serial;
   const key = authenticate(ctx, crl, path, pos, issuerKey);
   if ("valid" in key) {
-    // A spent budget is told over the CRLs' earlier failures: it is why no CRL could answer.
-    if (counts) t.first = unchecked.has(key) ? key : (t.first ?? key);
+    if (isBudgetSpent(key)) return key;
+    if (counts) t.first ??= key;
     return false;
+  }
+  const unprocessable = crlUnprocessable(crl, pos); // 5.2: then not used at all, not even for a revocation
+  if (unprocessable) {
+    if (counts) t.first ??= unprocessable;
+    return false;
+  }
+  // An authentic CRL proves a final revocation it lists, whatever its profile, its expiry or its delta.
+  const entry = crl.lookup(serial, issuerName);
+  if (entry && isFinal(entry) && effectiveTime(entry) <= time) {
+    const f = crlUnusable(ctx.in, crl, pos);
+    return failure("revoked", pos, `revoked ${iso(entry.revocationDate)} (${entry.reason})${f ? `, listed on a CRL that cannot show a good status (${f.code})` : ""}`, revocationOf(entry));
   }
   const delta = ctx.in.useDeltaCrls && (cert.extensions.has(OID.freshestCrl) || crl.extensions.has(OID.freshestCrl)) ? findDelta(ctx, crl, key, pos) : undefined;
   if (delta && "valid" in delta) {
+    if (isBudgetSpent(delta)) return delta;
     if (counts) t.first ??= delta;
     return false;
   }
-  const f = crlCurrent(ctx, crl, pos);
+  const f = crlUnusable(ctx.in, crl, pos);
   // 6.3.3 (a)(1)(i): a current delta CRL brings an expired complete CRL up to date.
   if (f && !(f.code === "crl-expired" && delta)) {
-    // An authentic CRL past its nextUpdate cannot show that a certificate is good, but it
-    // still proves a revocation it lists (a revocation is final, unless it is a hold).
-    if (f.code === "crl-expired") {
-      const entry = crl.lookup(serial, issuerName);
-      if (entry && entry.reason !== "certificateHold" && entry.reason !== "removeFromCRL") {
-        if (effectiveTime(entry) <= time) return failure("revoked", pos, `revoked ${iso(entry.revocationDate)} (${entry.reason}), listed on an expired CRL`, revocationOf(entry));
-      }
-    }
     if (counts) t.first ??= f;
     return false;
   }
   if (counts) t.usable++;
-  // (i)-(k): a delta that lists the serial decides (removeFromCRL: no longer revoked); else the complete CRL.
+  // (i)-(k): a delta that lists the serial decides (removeFromCRL: no longer on hold); else the complete CRL.
   const deltaEntry = delta?.lookup(serial, issuerName);
-  const entry = deltaEntry ?? crl.lookup(serial, issuerName);
-  if (entry && entry.reason !== "removeFromCRL") {
-    const rev = revocationOf(entry);
-    if (effectiveTime(entry) > time) later.push(rev);
-    // 5.3.1: a hold is not final; a newer CRL of the same scope that no longer lists the serial releases it.
-    else if (entry.reason !== "certificateHold" || !holdReleased(ctx, deltaEntry ? delta! : crl, path, pos, issuerKey)) {
-      return failure("revoked", pos, `revoked ${iso(entry.revocationDate)} (${entry.reason})${deltaEntry ? ", on a delta CRL" : ""}`, rev);
+  const e = deltaEntry ?? entry;
+  if (e && e.reason !== "removeFromCRL") {
+    const rev = revocationOf(e);
+    if (effectiveTime(e) > time) later.push(rev);
+    else if (e.reason !== "certificateHold") return failure("revoked", pos, `revoked ${iso(e.revocationDate)} (${e.reason}), on a delta CRL`, rev);
+    else {
+      // 5.3.1: a hold is not final; a newer CRL of the same scope that no longer lists the serial releases it.
+      const released = holdReleased(ctx, deltaEntry ? delta! : crl, path, pos, issuerKey);
+      if (released !== true) return released || failure("revoked", pos, `revoked ${iso(e.revocationDate)} (${e.reason})${deltaEntry ? ", on a delta CRL" : ""}`, rev);
     }
   }
   return true;
 }
+
+/** Every reason but certificateHold (not final) and removeFromCRL (no revocation). */
+const isFinal = (entry: RevokedEntry): boolean => entry.reason !== "certificateHold" && entry.reason !== "removeFromCRL";
 
 /** A key suspected compromised since invalidityDate is untrustworthy from then on. */
 const effectiveTime = (entry: RevokedEntry): number => Math.min(entry.revocationDate, entry.invalidityDate ?? Infinity);
@@ -186,37 +198,31 @@ const effectiveTime = (entry: RevokedEntry): number => Math.min(entry.revocation
  * RFC 5280 5.2.3 (the CRL number tells which CRL supersedes another) and 5.3.1 (certificateHold,
  * removeFromCRL): is there an authentic, usable complete CRL of the same issuer and scope (the same
  * IDP), newer than `source` (a higher cRLNumber; without numbers, a later thisUpdate), issued by the
- * validation time, that does not list the certificate? Rare: only asked about a hold entry.
+ * validation time, that does not list the certificate? Only the issuer name, the IDP and thisUpdate
+ * are read before a candidate's signature. A spent budget: returned (the release is unknown).
+ * Rare: only asked about a hold entry.
  */
-function holdReleased(ctx: RevocationContext, source: Crl, path: Certificate[], pos: number, issuerKey: PublicKey): boolean {
+function holdReleased(ctx: RevocationContext, source: Crl, path: Certificate[], pos: number, issuerKey: PublicKey): boolean | Failure {
   const cert = path[pos];
   const n = source.crlNumber;
   for (const c of ctx.in.crls) {
     if (c === source || c.isDelta || c.thisUpdate > ctx.in.time) continue;
     if (!sameExtension(c, source, OID.issuingDistributionPoint) || !sameIssuer(c, source)) continue;
     try {
+      const key = authenticate(ctx, c, path, pos, issuerKey);
+      if ("valid" in key) {
+        if (isBudgetSpent(key)) return key;
+        continue;
+      }
       const m = c.crlNumber;
       if (!(n !== undefined && m !== undefined ? m > n : c.thisUpdate > source.thisUpdate)) continue;
-      const key = authenticate(ctx, c, path, pos, issuerKey);
-      if ("valid" in key || crlCurrent(ctx, c, pos)) continue;
+      if (crlCurrent(ctx.in, c, pos)) continue;
       if (!c.lookup(cert.serial, cert.issuer.key)) return true;
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err; // a CRL that does not decode releases nothing
     }
   }
   return false;
-}
-
-/** A CRL's DecodeError as that CRL's failure; anything else is rethrown. */
-function malformedCrl(err: unknown, crl: Crl, pos: number, what = "CRL"): Failure {
-  if (!(err instanceof DecodeError)) throw err;
-  let from = "";
-  try {
-    from = ` from "${crl.issuer.display}"`;
-  } catch {
-    // the issuer name is what does not decode: the message says so
-  }
-  return failure("malformed", pos, `${what}${from} does not decode: ${err.message}`);
 }
 
 /** (b)(2)(ii)-(iv): onlyContainsUserCerts, onlyContainsCACerts, onlyContainsAttributeCerts. */
@@ -250,58 +256,6 @@ function namesDirectory(names: readonly GeneralName[], key: string): boolean {
   return false;
 }
 
-/**
- * 6.3.3 (c), (h): the newest delta CRL for `complete`: same issuer, same IDP (or none),
- * same authority key, BaseCRLNumber <= the complete CRL's number < its own, signed by
- * the key that signed the complete CRL, usable and current. Others are ignored; an authentic
- * delta that does not decode is the complete CRL's failure. Nothing of a delta but its issuer
- * name is decoded before its signature is checked (and a name that does not decode matches none).
- */
-function findDelta(ctx: RevocationContext, complete: Crl, key: PublicKey, pos: number): Crl | Failure | undefined {
-  const number = complete.crlNumber;
-  if (number === undefined) return undefined;
-  let best: Crl | undefined;
-  let bestNumber = number;
-  for (const d of ctx.in.crls) {
-    if (!d.isDelta || !sameExtension(d, complete, OID.issuingDistributionPoint) || !sameIssuer(d, complete)) continue;
-    if (!ctx.spendSignatureCheck()) return budgetSpent(d, pos);
-    if (verifyCached(d, key, d.signatureAlgorithm, d.tbs, d.signature) !== "ok") continue;
-    try {
-      const a = d.authorityKeyId?.keyId;
-      const b = complete.authorityKeyId?.keyId;
-      if (a !== undefined && b !== undefined && a !== b) continue;
-      const base = d.baseCrlNumber!;
-      const n = d.crlNumber;
-      if (n === undefined || base > number || n <= bestNumber) continue;
-      if (crlCurrent(ctx, d, pos)) continue;
-      best = d;
-      bestNumber = n;
-    } catch (err) {
-      return malformedCrl(err, d, pos, "delta CRL");
-    }
-  }
-  return best;
-}
-
-/** Issuer names compared before a signature is checked: a name that does not decode matches nothing. */
-function sameIssuer(a: Crl, b: Crl): boolean {
-  try {
-    return a.issuer.key === b.issuer.key;
-  } catch (err) {
-    if (err instanceof DecodeError) return false;
-    throw err;
-  }
-}
-
-function sameExtension(a: Crl, b: Crl, oid: string): boolean {
-  const x = a.extensions.get(oid)?.value;
-  const y = b.extensions.get(oid)?.value;
-  if (!x || !y) return x === y;
-  if (x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
-}
-
 function revocationOf(entry: RevokedEntry): Revocation {
   const rev: Revocation = { reason: entry.reason, time: entry.revocationDate, source: "crl" };
   if (entry.invalidityDate !== undefined) rev.invalidityTime = entry.invalidityDate;
@@ -327,8 +281,9 @@ function authenticate(ctx: RevocationContext, crl: Crl, path: Certificate[], pos
   let signerFailure: Failure | undefined;
   // The common case first, without allocating: the CRL is signed by the key that issued the certificate.
   if (direct) {
-    if (!ctx.spendSignatureCheck()) return budgetSpent(crl, pos);
-    if (verifyCached(crl, issuerKey, crl.signatureAlgorithm, crl.tbs, crl.signature) === "ok") {
+    const r = verifyCharged(ctx, crl, issuerKey);
+    if (r === undefined) return spent(crl, pos);
+    if (r === "ok") {
       const ku = pathIssuer.keyUsage;
       if (ku === undefined || ku & KeyUsage.cRLSign) return issuerKey;
       keyUsageBad = true;
@@ -338,9 +293,10 @@ function authenticate(ctx: RevocationContext, crl: Crl, path: Certificate[], pos
   const signers = crlSigners(ctx, crl, direct ? pathIssuer : undefined);
   if (!direct && signers.length === 0) return failure("crl-signer-invalid", pos, `no certificate of the CRL issuer "${crl.issuer.display}" (with its authorityKeyIdentifier) is among the anchors and intermediates`);
   for (const s of signers) {
-    if (!ctx.spendSignatureCheck()) return budgetSpent(crl, pos);
     const pk = publicKeyOf(s.spki, s.spkiAlgorithm);
-    if (verifyCached(crl, pk, crl.signatureAlgorithm, crl.tbs, crl.signature) !== "ok") continue;
+    const r = verifyCharged(ctx, crl, pk);
+    if (r === undefined) return spent(crl, pos);
+    if (r !== "ok") continue;
     const ku = s.keyUsage;
     if (ku !== undefined && !(ku & KeyUsage.cRLSign)) {
       keyUsageBad = true;
@@ -370,29 +326,7 @@ function authenticate(ctx: RevocationContext, crl: Crl, path: Certificate[], pos
   return failure("crl-bad-signature", pos, crl.signatureDefect ?? `CRL from "${name}" does not verify under any key of its issuer`);
 }
 
-/** Failures that say a signature check was not made (the budget was spent). */
-const unchecked = new WeakSet<Failure>();
-
-function budgetSpent(crl: Crl, pos: number): Failure {
-  const f = failure("crl-bad-signature", pos, `CRL from "${crl.issuer.display}" not verified: the validation's budget of signature checks is spent`);
-  unchecked.add(f);
-  return f;
-}
-
-/**
- * An authentic CRL is usable when it has no critical extension we cannot process, meets the
- * strict profile's CRL number rules (RFC 5280 5.2.3, when asked) and is not past nextUpdate.
- */
-function crlCurrent(ctx: RevocationContext, crl: Crl, pos: number): Failure | undefined {
-  const unknown = crl.unknownCriticalExtension();
-  if (unknown) return failure("crl-unknown-critical-extension", pos, `CRL from "${crl.issuer.display}" has unsupported critical extension ${unknown}`);
-  if (ctx.in.profile !== "lenient") {
-    const p = crl.profileVerdict === undefined ? (crl.profileVerdict = crlProfile(crl) ?? null) : crl.profileVerdict;
-    if (p) return failure(p.code, pos, `CRL from "${crl.issuer.display}": ${p.detail}`);
-  }
-  if (crl.nextUpdate !== undefined && ctx.in.time > crl.nextUpdate) return failure("crl-expired", pos, `CRL from "${crl.issuer.display}" expired ${iso(crl.nextUpdate)}`);
-  return undefined;
-}
+const spent = (crl: Crl, pos: number): Failure => budgetSpent("crl-bad-signature", pos, `CRL from "${crl.issuer.display}"`);
 
 /**
  * Other certificates with the CRL issuer's name (separate CRL keys, key rollover, indirect CRLs),
@@ -408,7 +342,7 @@ function crlSigners(ctx: RevocationContext, crl: Crl, pathIssuer: Certificate | 
   const unmarked: Certificate[] = [];
   for (const pool of [ctx.in.anchors, ctx.in.intermediates]) {
     for (const c of pool) {
-      if (c === pathIssuer || seen.has(c) || c.subject.key !== name) continue;
+      if (c === pathIssuer || seen.has(c) || !subjectIs(c, name)) continue;
       seen.add(c);
       if (pathIssuer && sameDer(c, pathIssuer)) continue;
       if (aki === undefined) {
@@ -428,6 +362,16 @@ function crlSigners(ctx: RevocationContext, crl: Crl, pathIssuer: Certificate | 
   }
   for (const c of unmarked) named.push(c);
   return named;
+}
+
+/** A pool certificate whose subject does not decode is nobody's (as in path building). */
+function subjectIs(c: Certificate, key: string): boolean {
+  try {
+    return c.subject.key === key;
+  } catch (err) {
+    if (err instanceof DecodeError) return false;
+    throw err;
+  }
 }
 
 function sameDer(a: Certificate, b: Certificate): boolean {

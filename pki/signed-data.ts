@@ -209,3 +209,12 @@ export function verifyCached(signed: SignedObject, pk: PublicKey, alg: Algorithm
   else moreResults.set(signed, new Map([[pk.id, r]]));
   return r;
 }
+
+/**
+ * The result verifyCached would take from its cache for (`signed`, `pk`), without counting it;
+ * undefined when a real verification would be made. Budgets charge only those.
+ */
+export function cachedVerification(signed: SignedObject, pk: PublicKey): VerifyResult | undefined {
+  if (signed.verifiedKeyId === pk.id) return signed.verifiedResult;
+  return moreResults.get(signed)?.get(pk.id);
+}

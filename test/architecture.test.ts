@@ -15,7 +15,7 @@ const ALLOWED: Record<string, string[]> = {
   cli: ["core", "policies", "pki", "simulator", "scenarios", "conformance", "reports", "dashboard"],
 };
 
-const root = resolve(dirname(new URL(import.meta.url).pathname), "..");
+const root = resolve(import.meta.dirname, "..");
 
 function sources(dir: string): string[] {
   const out: string[] = [];

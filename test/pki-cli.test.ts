@@ -301,7 +301,7 @@ test("--batch lines, fuzzed: a case with every field typed, or a one-line UsageE
   const value = fc.oneof(
     fc.string({ maxLength: 12 }),
     fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 }),
-    fc.constantFrom("authentication", "signature", "require", "2031-06-01", "2031-06-01T00:00:00Z", "2031-13-01", "strict", "lenient"),
+    fc.constantFrom("authentication", "signature", "require", "2031-06-01", "2031-06-01T00:00:00Z", "2031-13-01", "strict", "pedantic", "lenient"),
     fc.boolean(),
     fc.array(oidLike, { maxLength: 3 }),
     fc.jsonValue({ maxDepth: 2 }),
@@ -336,7 +336,7 @@ test("--batch lines, fuzzed: a case with every field typed, or a one-line UsageE
           Object.keys(k).every((f) => checkFields.includes(f)) &&
           (k.initialPolicySet === undefined || (k.initialPolicySet.length > 0 && k.initialPolicySet.every(dotted))) &&
           (k.eku === undefined || k.eku.every(dotted)) &&
-          (k.profile === undefined || k.profile === "strict" || k.profile === "lenient") &&
+          (k.profile === undefined || k.profile === "strict" || k.profile === "pedantic" || k.profile === "lenient") &&
           [k.initialExplicitPolicy, k.initialPolicyMappingInhibit, k.initialInhibitAnyPolicy, k.anchorConstraints, k.useDeltaCrls].every(bool)
         );
       } catch (err) {

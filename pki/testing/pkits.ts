@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { ValidateOptions, ValidationResult, Validator } from "../validator.js";
 
 /**
@@ -8,7 +9,9 @@ import type { ValidateOptions, ValidationResult, Validator } from "../validator.
  * settings as validator options, and its certificates and CRLs. Test-only.
  */
 
-export const PKITS_DIR = new URL("../testdata/pkits/", import.meta.url).pathname;
+// fileURLToPath, not URL.pathname: that keeps percent-escapes (a space is %20), so a clone under a path
+// with a space or a non-ASCII character would read a directory that does not exist.
+export const PKITS_DIR = fileURLToPath(new URL("../testdata/pkits/", import.meta.url));
 
 /** A case's inputs that differ from the suite's defaults, and the expected output policy set. */
 export interface PkitsSettings {

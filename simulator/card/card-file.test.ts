@@ -25,7 +25,7 @@ import { MGM, apdu, dyn, mgmAuth, pinBlock, tx } from "./testing.js";
 
 // Written by the card before it was split into OS and applets (format 1): a
 // P-256 key in 9A, a certificate object, PIN 24681357 with one failed try.
-const FIXTURE = new URL("./fixtures/card-v1.json", import.meta.url).pathname;
+const FIXTURE = join(import.meta.dirname, "fixtures", "card-v1.json");
 
 test("a card file written before the card OS/applet split loads, answers and saves back byte for byte", (t) => {
   const card = loadCard(FIXTURE);

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodePem, ext } from "../../pki/index.js";
-import { KU, buildCert, buildCrl, buildOcsp, name, newKey } from "../../pki/testing/builder.js";
+import { KU, buildCert, buildCrl, buildOcsp, name, newKey, oid, seq, set, tlv } from "../../pki/testing/builder.js";
 import { extensionSpec } from "../../pki/testing/assertions.js";
 
 /**
@@ -117,4 +117,45 @@ export function writeValidateFixtures(dir: string): void {
         .join("\n") + "\n",
     );
   }
+}
+
+/**
+ * The files of test/pki-cli-input.test.ts, beside writeValidateFixtures' (it uses good.pem, ca.pem,
+ * root.der, root.crl): leaves whose subject does not decode (a UTF8String that is not UTF-8, an
+ * odd-length BMPString) under a chain of their own, a fullchain file given as a leaf, batch files.
+ */
+export function writeInputFixtures(dir: string): void {
+  const f = (n: string) => join(dir, n);
+  const rootKey = newKey("p256");
+  const caKey = newKey("p256");
+  const rootName = name(["CN", "Input Root"]);
+  const caName = name(["CN", "Input CA"]);
+  writeFileSync(f("in-root.der"), buildCert({ serial: 1, issuer: rootName, subject: rootName, notBefore: NOW - 900 * DAY, notAfter: NOW + 900 * DAY, subjectKey: rootKey, issuerKey: rootKey, ca: true, keyUsage: KU.keyCertSign | KU.cRLSign }));
+  writeFileSync(f("in-ca.der"), buildCert({ serial: 2, issuer: rootName, subject: caName, notBefore: NOW - 800 * DAY, notAfter: NOW + 800 * DAY, subjectKey: caKey, issuerKey: rootKey, ca: true, keyUsage: KU.keyCertSign | KU.cRLSign }));
+  // CN values that no DirectoryString decoder accepts: 0x4a 0xe9 is Latin-1 "Jé", not UTF-8; a BMPString has two octets per character.
+  const cn = (tag: number, ...octets: number[]) => seq(set(seq(oid("2.5.4.3"), tlv(tag, Uint8Array.from(octets)))));
+  const leaf = (serial: number, subject: Uint8Array) => buildCert({ serial, issuer: caName, subject, notBefore: NOW - 10 * DAY, notAfter: NOW + 10 * DAY, subjectKey: newKey("p256"), issuerKey: caKey, keyUsage: KU.digitalSignature });
+  writeFileSync(f("bad-utf8.der"), leaf(10, cn(0x0c, 0x4a, 0xe9)));
+  writeFileSync(f("bad-bmp.pem"), pem("CERTIFICATE", leaf(11, cn(0x1e, 0x00, 0x4a, 0x00))));
+  // What a CA hands out as fullchain.pem: the leaf, then its CA.
+  writeFileSync(f("fullchain.pem"), readFileSync(f("good.pem"), "utf8") + readFileSync(f("ca.pem"), "utf8"));
+  // Two CERTIFICATE blocks, the first a CRL under the wrong label: which object fails must be said.
+  writeFileSync(f("crl-then-ca.pem"), pem("CERTIFICATE", new Uint8Array(readFileSync(f("root.crl")))) + readFileSync(f("ca.pem"), "utf8"));
+  const chain = { intermediates: ["in-ca.der"], anchors: ["in-root.der"], at: AT };
+  const good = { leaf: "good.pem", intermediates: ["ca.pem"], anchors: ["root.der"], at: AT };
+  writeFileSync(
+    f("input.jsonl"),
+    [
+      { id: "bad-utf8", leaf: "bad-utf8.der", ...chain },
+      { id: "bad-bmp", leaf: "bad-bmp.pem", ...chain },
+      { id: "fullchain", ...good, leaf: "fullchain.pem" },
+      { id: "crl-as-intermediate", ...good, intermediates: ["root.crl"] },
+      { id: "cert-as-crl", ...good, crls: ["ca.pem"] },
+      { id: "next", ...good },
+    ]
+      .map((x) => JSON.stringify(x))
+      .join("\n") + "\n",
+  );
+  // More output than a pipe holds (64 KiB) and its reader takes before it goes: the writer must meet EPIPE.
+  writeFileSync(f("big.jsonl"), (JSON.stringify(good) + "\n").repeat(4000));
 }

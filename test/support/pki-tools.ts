@@ -32,6 +32,14 @@ export function runCardloop(owner: Owner, args: string[], opts: { cwd?: string }
   return runGroup(owner, process.execPath, [CARDLOOP_BIN, ...args], { cwd: opts.cwd, label: `cardloop ${args.slice(0, 2).join(" ")}` });
 }
 
+/**
+ * `bash -c SCRIPT` with `$1` the node binary and `$2` bin/cardloop.js (so the script needs no quoting
+ * of its own): for what needs a shell around cardloop, a pipe or a redirection.
+ */
+export function runCardloopShell(owner: Owner, script: string, opts: { cwd?: string } = {}): Promise<Run> {
+  return runGroup(owner, "bash", ["-c", script, "bash", process.execPath, CARDLOOP_BIN], { cwd: opts.cwd, label: `bash -c ${script.slice(0, 60)}` });
+}
+
 /** `openssl ARGS`, stopped after `deadlineMs` (the returned promise then rejects with what it printed). */
 export function runOpenssl(owner: Owner, args: string[], deadlineMs = OPENSSL_DEADLINE_MS): Promise<Run> {
   return runGroup(owner, "openssl", args, { label: `openssl ${args.slice(0, 1).join(" ")}`, deadlineMs });
