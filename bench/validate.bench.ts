@@ -21,7 +21,7 @@ import { Worker, isMainThread, parentPort, workerData } from "node:worker_thread
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { generateEcKeyPair } from "../core/index.js";
-import { KU, OID, Validator, buildCertificate, buildCrl as buildCrlDer, encodeName, ext, keyIdentifier, softwareSigningKey } from "../pki/index.js";
+import { KU, OID, type ValidateOptions, Validator, buildCertificate, buildCrl as buildCrlDer, encodeName, ext, keyIdentifier, softwareSigningKey } from "../pki/index.js";
 import { buildCert, buildCrl, twoLevelPki } from "../pki/testing/builder.js";
 
 const DAY = 86_400_000;
@@ -29,16 +29,20 @@ const NOW = Date.UTC(2031, 0, 15);
 const LEAVES = 3000;
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 2000);
 
-interface Inputs {
+/** One chain: anchor, CA, their CRLs and LEAVES distinct leaves under the CA. */
+interface ChainInputs {
   root: Uint8Array;
   ca: Uint8Array;
   crl: Uint8Array;
   rootCrl: Uint8Array;
   leaves: Uint8Array[];
+}
+
+interface Inputs extends ChainInputs {
   /** One signature for the raw-verify peer: the first leaf's. */
   raw: { spki: Uint8Array; tbs: Uint8Array; sig: Uint8Array };
   /** The chain with name constraints and policies (built with pki's production builders). */
-  nc: { root: Uint8Array; ca: Uint8Array; crl: Uint8Array; rootCrl: Uint8Array; leaves: Uint8Array[] };
+  nc: ChainInputs;
 }
 
 const POLICY = "2.16.840.1.101.3.2.1.48.1";
@@ -145,42 +149,28 @@ function rawLoop(inp: Inputs): (ms: number) => Rate {
     });
 }
 
-function validatorFor(inp: Inputs) {
+/** A validator and the options for one chain's inputs (the plain chain, or the NC and policies one). */
+function validatorFor(c: ChainInputs, extra: Partial<ValidateOptions> = {}) {
   const v = new Validator();
-  const opts = { anchors: [inp.root], intermediates: [inp.ca], crls: [inp.crl, inp.rootCrl], time: NOW, usage: "authentication" as const };
+  const opts = { anchors: [c.root], intermediates: [c.ca], crls: [c.crl, c.rootCrl], time: NOW, usage: "authentication" as const, ...extra };
   return { v, opts };
 }
+
+/** The NC and policies chain needs an explicit policy: its leaves carry one. */
+const NC_OPTIONS: Partial<ValidateOptions> = { initialPolicySet: [POLICY], initialExplicitPolicy: true };
 
 /**
  * Cold: every call gets a leaf byte array the validator has never seen (fresh copies
  * cycling through 3000 distinct leaves with distinct keys), so it parses the leaf and
  * verifies its signature; the CA, anchor and CRLs are the caller's same arrays (cached).
  */
-function coldLoop(inp: Inputs): (ms: number) => Rate {
-  const { v, opts } = validatorFor(inp);
+function coldLoop(c: ChainInputs, extra: Partial<ValidateOptions> = {}): (ms: number) => Rate {
+  const { v, opts } = validatorFor(c, extra);
   let k = 0;
   return (ms) =>
     rate(ms, () => {
-      const r = v.validate(inp.leaves[k++ % LEAVES].slice(), opts);
+      const r = v.validate(c.leaves[k++ % LEAVES].slice(), opts);
       if (!r.valid) throw new Error(`cold validation failed: ${r.code} ${r.detail}`);
-    });
-}
-
-/** The NC and policies chain, cold: a new leaf byte array per call, an explicit policy required. */
-function ncValidatorFor(inp: Inputs) {
-  const v = new Validator();
-  const nc = inp.nc;
-  const opts = { anchors: [nc.root], intermediates: [nc.ca], crls: [nc.crl, nc.rootCrl], time: NOW, usage: "authentication" as const, initialPolicySet: [POLICY], initialExplicitPolicy: true };
-  return { v, opts };
-}
-
-function coldNcLoop(inp: Inputs): (ms: number) => Rate {
-  const { v, opts } = ncValidatorFor(inp);
-  let k = 0;
-  return (ms) =>
-    rate(ms, () => {
-      const r = v.validate(inp.nc.leaves[k++ % LEAVES].slice(), opts);
-      if (!r.valid) throw new Error(`cold NC validation failed: ${r.code} ${r.detail}`);
     });
 }
 
@@ -228,7 +218,7 @@ interface Alternating {
 function alternate(inp: Inputs, ms: number, rounds: number, withNc = false): Alternating {
   const rawRunner = rawLoop(inp);
   const coldRunner = coldLoop(inp);
-  const ncRunner = withNc ? coldNcLoop(inp) : undefined;
+  const ncRunner = withNc ? coldLoop(inp.nc, NC_OPTIONS) : undefined;
   const out: Alternating = { raw: [], cold: [], coldNc: [] };
   for (let i = 0; i < rounds; i++) {
     out.raw.push(rawRunner(ms / rounds));
@@ -265,7 +255,7 @@ if (!isMainThread) {
   const check = validatorFor(inp);
   const first = check.v.validate(inp.leaves[1], check.opts);
   if (!first.valid) throw new Error(`bench chain does not validate: ${first.code}`);
-  const ncCheck = ncValidatorFor(inp);
+  const ncCheck = validatorFor(inp.nc, NC_OPTIONS);
   const ncFirst = ncCheck.v.validate(inp.nc.leaves[1], ncCheck.opts);
   if (!ncFirst.valid) throw new Error(`bench NC chain does not validate: ${ncFirst.code} ${ncFirst.detail}`);
 

@@ -4,7 +4,7 @@ import { createInterface } from "node:readline";
 import { SystemClock, UsageError, errorMessage } from "../core/index.js";
 import { Validator } from "../pki/index.js";
 import { ExitCode, usage } from "./exit.js";
-import { type Case, type Checks, Files, checkProfile, checkRevocation, checkUsage, ekuOid, isDecodeError, parseTime, policyOid, runCase, toJson } from "./validate-case.js";
+import { BATCH_FIELDS, type Case, Files, buildChecks, checkRevocation, checkUsage, isDecodeError, parseTime, runCase, toJson } from "./validate-case.js";
 
 /**
  * `cardloop validate --batch FILE.jsonl`: many cases in one process (the validator's
@@ -17,13 +17,6 @@ const strings = (x: unknown, field: string): string[] => {
   if (Array.isArray(x) && x.every((s) => typeof s === "string")) return x;
   throw new UsageError(`${field} must be a path or a list of paths`);
 };
-
-const BOOLEAN_FIELDS = ["initialExplicitPolicy", "initialPolicyMappingInhibit", "initialInhibitAnyPolicy", "anchorConstraints", "useDeltaCrls"] as const;
-
-export const BATCH_FIELDS: ReadonlySet<string> = new Set([
-  ...["id", "leaf", "intermediates", "anchors", "crls", "ocspResponses", "at", "usage", "revocation"],
-  ...["initialPolicySet", "eku", "profile", ...BOOLEAN_FIELDS],
-]);
 
 /**
  * One line of a --batch file as a case (paths resolved against `base`). A line that is
@@ -73,43 +66,9 @@ export function parseBatchLine(line: string, lineNo: number, base: string, clock
     time: check(() => parseTime(at, clock, "at")),
     usage: check(() => checkUsage(usageText, "usage")),
     revocation: check(() => checkRevocation(policyText, "revocation")),
-    checks: parseChecks(obj, str, fail),
+    checks: check(() => buildChecks(obj, (k) => `"${k}"`)),
   };
   return { id, case: c };
-}
-
-function parseChecks(obj: Record<string, unknown>, str: (k: string) => string | undefined, fail: (msg: string) => never): Checks {
-  const checks: Checks = {};
-  for (const k of BOOLEAN_FIELDS) {
-    const x = obj[k];
-    if (x === undefined) continue;
-    if (typeof x !== "boolean") fail(`"${k}" must be true or false`);
-    checks[k] = x as boolean;
-  }
-  const oids = (k: string, toOid: (s: string, what: string) => string): string[] | undefined => {
-    const x = obj[k];
-    if (x === undefined) return undefined;
-    if (!Array.isArray(x) || !x.every((s) => typeof s === "string")) return fail(`"${k}" must be an array of OIDs`);
-    try {
-      return [...new Set(x.map((s: string) => toOid(s, `"${k}"`)))];
-    } catch (err) {
-      return fail((err as Error).message);
-    }
-  };
-  const policies = oids("initialPolicySet", policyOid);
-  // An empty set accepts no policy at all, so no path could have one: surely a mistake ([anyPolicy] accepts any).
-  if (policies?.length === 0) fail(`"initialPolicySet" is empty: use ["2.5.29.32.0"] (anyPolicy) to accept any policy`);
-  if (policies) checks.initialPolicySet = policies;
-  const eku = oids("eku", ekuOid);
-  if (eku) checks.eku = eku;
-  const profileText = str("profile");
-  try {
-    const profile = checkProfile(profileText, `"profile"`);
-    if (profile) checks.profile = profile;
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  return checks;
 }
 
 /**

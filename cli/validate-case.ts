@@ -19,6 +19,37 @@ export type Checks = Pick<
   "initialPolicySet" | "initialExplicitPolicy" | "initialPolicyMappingInhibit" | "initialInhibitAnyPolicy" | "eku" | "anchorConstraints" | "profile" | "useDeltaCrls"
 >;
 
+/**
+ * Every field of a case, once: its name on a --batch line and, when it has one, the
+ * command-line option giving it (commander's long flag). The --batch help, the refusal of
+ * options next to --batch and the set of fields a line may have all derive from here.
+ * "id" and "leaf" have no option: the leaf is the argument, an id means nothing alone.
+ */
+export const CASE_FIELDS: readonly { readonly field: string; readonly option?: string }[] = [
+  { field: "id" },
+  { field: "leaf" },
+  { field: "intermediates", option: "--intermediate" },
+  { field: "anchors", option: "--anchor" },
+  { field: "crls", option: "--crl" },
+  { field: "ocspResponses", option: "--ocsp-response" },
+  { field: "at", option: "--at" },
+  { field: "usage", option: "--usage" },
+  { field: "revocation", option: "--revocation" },
+  { field: "initialPolicySet", option: "--policy" },
+  { field: "initialExplicitPolicy", option: "--explicit-policy" },
+  { field: "initialPolicyMappingInhibit", option: "--inhibit-policy-mapping" },
+  { field: "initialInhibitAnyPolicy", option: "--inhibit-any-policy" },
+  { field: "eku", option: "--eku" },
+  { field: "anchorConstraints", option: "--no-anchor-constraints" },
+  { field: "profile", option: "--profile" },
+  { field: "useDeltaCrls", option: "--no-delta-crls" },
+];
+export const BATCH_FIELDS: ReadonlySet<string> = new Set(CASE_FIELDS.map((f) => f.field));
+/** The --batch field of each option (by long flag). */
+export const FIELD_OF_OPTION: ReadonlyMap<string, string> = new Map(CASE_FIELDS.flatMap((f) => (f.option ? [[f.option, f.field] as const] : [])));
+/** The option of each field that has one. */
+export const OPTION_OF_FIELD: ReadonlyMap<string, string> = new Map(CASE_FIELDS.flatMap((f) => (f.option ? [[f.field, f.option] as const] : [])));
+
 export interface Case {
   leaf: string;
   intermediates: string[];
@@ -105,6 +136,41 @@ function oidOf(s: string, names: Readonly<Record<string, string>>, what: string)
 
 export const policyOid = (s: string, what = "--policy"): string => oidOf(s, POLICY_NAMES, what);
 export const ekuOid = (s: string, what = "--eku"): string => oidOf(s, EKU_NAMES, what);
+
+const BOOLEAN_CHECKS = ["initialExplicitPolicy", "initialPolicyMappingInhibit", "initialInhibitAnyPolicy", "anchorConstraints", "useDeltaCrls"] as const;
+
+/**
+ * The path checks from the values given for them (a --batch line's fields, or the options
+ * mapped to those fields), keyed by field; absent (undefined) values leave the validator's
+ * defaults. `name` says how a field is called to the user, for the UsageError a wrong value throws.
+ * OID lists are deduplicated.
+ */
+export function buildChecks(values: Readonly<Record<string, unknown>>, name: (field: string) => string): Checks {
+  const checks: Checks = {};
+  for (const k of BOOLEAN_CHECKS) {
+    const x = values[k];
+    if (x === undefined) continue;
+    if (typeof x !== "boolean") throw new UsageError(`${name(k)} must be true or false`);
+    checks[k] = x;
+  }
+  const oids = (k: string, toOid: (s: string, what: string) => string): string[] | undefined => {
+    const x = values[k];
+    if (x === undefined) return undefined;
+    if (!Array.isArray(x) || !x.every((s) => typeof s === "string")) throw new UsageError(`${name(k)} must be an array of OIDs`);
+    return [...new Set(x.map((s: string) => toOid(s, name(k))))];
+  };
+  const policies = oids("initialPolicySet", policyOid);
+  // An empty set accepts no policy at all, so no path could have one: surely a mistake ([anyPolicy] accepts any).
+  if (policies?.length === 0) throw new UsageError(`${name("initialPolicySet")} is empty: use ["2.5.29.32.0"] (anyPolicy) to accept any policy`);
+  if (policies) checks.initialPolicySet = policies;
+  const eku = oids("eku", ekuOid);
+  if (eku) checks.eku = eku;
+  const profileText = values.profile;
+  if (profileText !== undefined && typeof profileText !== "string") throw new UsageError(`${name("profile")} must be a string`);
+  const profile = checkProfile(profileText, name("profile"));
+  if (profile) checks.profile = profile;
+  return checks;
+}
 
 /** OIDs in arc order (2.1.10 after 2.1.9), so that output is stable and reads naturally. */
 export function compareOids(a: string, b: string): number {

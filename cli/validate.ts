@@ -3,7 +3,7 @@ import { SystemClock, UsageError } from "../core/index.js";
 import { ResultCodes, Validator } from "../pki/index.js";
 import { ExitCode, action, usage } from "./exit.js";
 import { runBatch } from "./validate-batch.js";
-import { type Checks, EKU_NAMES, Files, checkProfile, checkRevocation, checkUsage, describe, ekuOid, parseTime, policyOid, runCase, toJson } from "./validate-case.js";
+import { BATCH_FIELDS, type Checks, EKU_NAMES, FIELD_OF_OPTION, Files, OPTION_OF_FIELD, buildChecks, checkRevocation, checkUsage, describe, parseTime, runCase, toJson } from "./validate-case.js";
 import { reasonsHelp } from "./validate-reasons.js";
 
 /**
@@ -38,8 +38,7 @@ interface Options {
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 const BATCH_HELP =
-  "one case per line: {id, leaf, intermediates, anchors, crls, ocspResponses, at, usage, revocation, initialPolicySet, " +
-  "initialExplicitPolicy, initialPolicyMappingInhibit, initialInhibitAnyPolicy, eku, anchorConstraints, profile, useDeltaCrls}, " +
+  `one case per line: {${[...BATCH_FIELDS].join(", ")}}, ` +
   "paths relative to the file's directory (to the current directory when FILE is a pipe, e.g. /dev/stdin fed by one); one JSON result per line: {id, valid, code, detail, ...}; every other option is refused with it (each line is a whole case)";
 
 export function register(program: Command): void {
@@ -73,42 +72,23 @@ export function register(program: Command): void {
     .action(action(async (leaf: string | undefined, opts: Options, cmd: Command) => (opts.batch !== undefined ? runBatchOnly(opts.batch, leaf, cmd) : runSingle(leaf, opts))));
 }
 
-/** The path checks the options ask for; options left alone leave the validator's defaults. */
-function checksOf(opts: Options): Checks {
-  const checks: Checks = {};
-  if (opts.policy.length) checks.initialPolicySet = [...new Set(opts.policy.map((p) => policyOid(p)))];
-  if (opts.explicitPolicy) checks.initialExplicitPolicy = true;
-  if (opts.inhibitPolicyMapping) checks.initialPolicyMappingInhibit = true;
-  if (opts.inhibitAnyPolicy) checks.initialInhibitAnyPolicy = true;
-  if (opts.eku.length) checks.eku = [...new Set(opts.eku.map((e) => ekuOid(e)))];
-  if (!opts.anchorConstraints) checks.anchorConstraints = false;
-  const profile = checkProfile(opts.profile);
-  if (profile) checks.profile = profile;
-  if (!opts.deltaCrls) checks.useDeltaCrls = false;
-  return checks;
-}
-
 /**
- * Where each per-case option goes on a --batch line (BATCH_HELP), by commander's
- * attribute name; --json has no field: batch output is JSON lines already.
+ * The options' values under their --batch field names (CASE_FIELDS), for buildChecks: an
+ * option left alone is undefined there, so the validator keeps its default.
  */
-const BATCH_FIELD: Readonly<Record<string, string>> = {
-  intermediate: "intermediates",
-  anchor: "anchors",
-  crl: "crls",
-  ocspResponse: "ocspResponses",
-  at: "at",
-  usage: "usage",
-  revocation: "revocation",
-  policy: "initialPolicySet",
-  explicitPolicy: "initialExplicitPolicy",
-  inhibitPolicyMapping: "initialPolicyMappingInhibit",
-  inhibitAnyPolicy: "initialInhibitAnyPolicy",
-  eku: "eku",
-  anchorConstraints: "anchorConstraints",
-  profile: "profile",
-  deltaCrls: "useDeltaCrls",
-};
+function checksOf(opts: Options): Checks {
+  const values: Record<string, unknown> = {
+    initialPolicySet: opts.policy.length ? opts.policy : undefined,
+    initialExplicitPolicy: opts.explicitPolicy,
+    initialPolicyMappingInhibit: opts.inhibitPolicyMapping,
+    initialInhibitAnyPolicy: opts.inhibitAnyPolicy,
+    eku: opts.eku.length ? opts.eku : undefined,
+    anchorConstraints: opts.anchorConstraints ? undefined : false,
+    profile: opts.profile,
+    useDeltaCrls: opts.deltaCrls ? undefined : false,
+  };
+  return buildChecks(values, (field) => OPTION_OF_FIELD.get(field) ?? field);
+}
 
 /**
  * With --batch every line is a whole case: an option given on the command line (any
@@ -119,7 +99,7 @@ function runBatchOnly(file: string, leaf: string | undefined, cmd: Command): Pro
   for (const o of cmd.options) {
     const key = o.attributeName();
     if (key === "batch" || cmd.getOptionValueSource(key) !== "cli") continue;
-    const field = BATCH_FIELD[key];
+    const field = o.long === undefined ? undefined : FIELD_OF_OPTION.get(o.long);
     const instead = key === "json" ? "its output is one JSON result per line already" : field ? `give "${field}" on each line` : "every line is a whole case";
     throw new UsageError(`validate: ${o.long ?? o.flags} does not apply to --batch: ${instead}`);
   }

@@ -192,18 +192,21 @@ test("maskCommand hides PIN, PUK and key data but keeps structure", (t) => {
 });
 
 test("swMeaning: the table, then the 61xx, 6Cxx and 63Cx ranges, then the classes of SW1", (t) => {
-  t.is(swMeaning(0x9000), "success");
-  t.is(swMeaning(0x6a82), "data object or application not found");
-  t.is(swMeaning(0x6983), "authentication method blocked");
-  t.is(swMeaning(0x6110), "success, 16 more bytes to GET RESPONSE");
-  t.is(swMeaning(0x6100), "success, 256 more bytes to GET RESPONSE");
-  t.is(swMeaning(0x6c08), "wrong Le: 8 bytes available");
-  t.is(swMeaning(0x63c0), "verification failed, 0 tries left");
-  t.is(swMeaning(0x63c2), "verification failed, 2 tries left");
-  t.is(swMeaning(0x6300), "verification failed");
-  t.is(swMeaning(0x6284), "warning");
-  t.is(swMeaning(0x6400), "execution error");
-  t.is(swMeaning(0x6a89), "unknown status");
+  const cases: Array<[number, string]> = [
+    [0x9000, "success"],
+    [0x6a82, "data object or application not found"],
+    [0x6983, "authentication method blocked"],
+    [0x6110, "success, 16 more bytes to GET RESPONSE"],
+    [0x6100, "success, 256 more bytes to GET RESPONSE"],
+    [0x6c08, "wrong Le: 8 bytes available"],
+    [0x63c0, "verification failed, 0 tries left"],
+    [0x63c2, "verification failed, 2 tries left"],
+    [0x6300, "verification failed"],
+    [0x6284, "warning"],
+    [0x6400, "execution error"],
+    [0x6a89, "unknown status"],
+  ];
+  for (const [sw, meaning] of cases) t.is(swMeaning(sw), meaning, sw.toString(16));
 });
 
 test("isSecretDataIns names exactly the instructions maskCommand masks", (t) => {

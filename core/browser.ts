@@ -14,6 +14,7 @@ export * from "./qualify-events.js";
 export * from "./load-events.js";
 export * from "./stats.js";
 export * from "./json-depth.js";
+export * from "./is-record.js";
 export * from "./deadline.js";
 export * from "./version.js";
 export * from "./certify-verdict.js";

@@ -5,3 +5,4 @@ export * from "./runlog.js";
 export * from "./dirs.js";
 export * from "./keygen.js";
 export * from "./random.js";
+export * from "./same-secret.js";

@@ -3,6 +3,7 @@ import { makeDirs } from "./dirs.js";
 import { dirname } from "node:path";
 import type { AnyEvent, EventBus } from "./events.js";
 import { FormatError } from "./errors.js";
+import { isRecord } from "./is-record.js";
 
 /**
  * The run log: one JSON event per line. It is the single source of truth for
@@ -71,12 +72,11 @@ export function parseRunLogLine(line: string): { event: AnyEvent } | { reason: s
 
 /** Why a parsed value is not an event as parseRunLogLine defines it (undefined: it is one). For events already parsed, as a publisher's batch holds them. */
 export function eventProblem(v: unknown): string | undefined {
-  const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === "object" && !Array.isArray(x);
-  if (!isObject(v)) return "not an event: not a JSON object";
+  if (!isRecord(v)) return "not an event: not a JSON object";
   if (typeof v.type !== "string") return 'not an event: "type" is not a string';
   if (typeof v.seq !== "number") return 'not an event: "seq" is not a number';
   if (typeof v.time !== "string") return 'not an event: "time" is not a string';
-  if (!isObject(v.data)) return 'not an event: "data" is not an object';
+  if (!isRecord(v.data)) return 'not an event: "data" is not an object';
   return undefined;
 }
 

@@ -1,5 +1,4 @@
 import { parseRunLogLine, type AnyEvent } from "../core/index.js";
-import type { Origin } from "./publish-batch.js";
 import { Offsets, readRange, scanLines, type AppendFile } from "./run-file.js";
 import type { SummaryBuilder } from "./summary.js";
 
@@ -34,7 +33,6 @@ export interface Run {
   next: number;
   final: boolean;
   heardMs: number;
-  origin?: Origin;
   file?: AppendFile;
 }
 

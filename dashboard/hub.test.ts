@@ -6,8 +6,8 @@ import { connect as netConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { WebSocket } from "ws";
-import { Hub, STALLED_CLOSE_CODE, type HubOptions, type HubStore } from "./hub.js";
-import { LIMITS, type RunSummary, type ServerMessage } from "./protocol.js";
+import { Hub, type HubOptions, type HubStore } from "./hub.js";
+import { LIMITS, STALLED_CLOSE_CODE, type RunSummary, type ServerMessage } from "./protocol.js";
 import { startDashboard, type Dashboard } from "./server.js";
 import { until } from "../test/support/dashboard.js";
 

@@ -1,4 +1,5 @@
 import type { RawData, WebSocket } from "ws";
+import { isRecord } from "../core/index.js";
 import { LIMITS, PROTOCOL_VERSION, STALLED_CLOSE_CODE, type RunSummary } from "./protocol.js";
 
 /**
@@ -56,7 +57,6 @@ export interface ClientStats {
 }
 
 /** Close code for a page that stayed above the high-water mark for stalledMs (protocol.ts: the page reads it too). */
-export { STALLED_CLOSE_CODE };
 
 interface Subscription {
   run: string;
@@ -442,8 +442,4 @@ class MessageCache {
 
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

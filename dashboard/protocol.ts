@@ -101,8 +101,11 @@ export interface RunSummary {
    */
   generation: string;
   /** Where a published run's log is written by its driver (host and path), as the publisher said. */
-  origin?: { host?: string; runLog?: string };
+  origin?: Origin;
 }
+
+/** Where a published run's log is written by its driver: its host and the run log's path. */
+export type Origin = { host?: string; runLog?: string };
 
 /** POST /api/v1/runs/:id/events (Authorization: Bearer TOKEN). */
 export interface PublishBatch {
@@ -113,7 +116,7 @@ export interface PublishBatch {
   events: unknown[];
   /** The publisher is done: no more events for this run. */
   final?: boolean;
-  origin?: { host?: string; runLog?: string };
+  origin?: Origin;
 }
 
 export interface PublishAnswer {

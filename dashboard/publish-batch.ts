@@ -1,5 +1,5 @@
-import { eventProblem } from "../core/index.js";
-import { LIMITS, PROTOCOL_VERSION } from "./protocol.js";
+import { eventProblem, isRecord } from "../core/index.js";
+import { LIMITS, PROTOCOL_VERSION, type Origin } from "./protocol.js";
 
 /**
  * A publisher's batch as the store takes it: every field checked, every
@@ -17,8 +17,6 @@ export class PublishError extends Error {
     this.name = "PublishError";
   }
 }
-
-export type Origin = { host?: string; runLog?: string };
 
 export interface Batch {
   from: number;
@@ -58,8 +56,4 @@ export function originOf(o: unknown): Origin | undefined {
   const host = typeof r.host === "string" ? r.host : undefined;
   const runLog = typeof r.runLog === "string" ? r.runLog : undefined;
   return host === undefined && runLog === undefined ? undefined : { ...(host !== undefined ? { host } : {}), ...(runLog !== undefined ? { runLog } : {}) };
-}
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }

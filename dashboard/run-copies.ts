@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { redactSecrets } from "../core/index.js";
-import type { Origin } from "./publish-batch.js";
+import type { Origin } from "./protocol.js";
 import { LineIndex, realOf } from "./run-file.js";
 
 /** What the copy check reads of a published run. */

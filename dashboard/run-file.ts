@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import type { Origin } from "./protocol.js";
 
 /**
  * The run-log files the dashboard's store reads and writes: finding every
@@ -250,7 +251,7 @@ export function readOrigin(dir: string): unknown {
   return readJson(join(dir, ORIGIN));
 }
 
-export function writeOrigin(dir: string, origin: { host?: string; runLog?: string }): void {
+export function writeOrigin(dir: string, origin: Origin): void {
   writeFileSync(join(dir, ORIGIN), JSON.stringify(origin) + "\n");
 }
 

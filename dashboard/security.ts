@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
@@ -67,17 +67,6 @@ function readKept(file: string): string | undefined {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new UsageError(`cannot read the dashboard token in ${file}: ${errorMessage(err)}`);
   }
-}
-
-/**
- * Whether `given` is `expected`, in time independent of where they differ:
- * both are hashed first, so the comparison runs over equal-length digests
- * and leaks neither the content nor the length of the expected token.
- */
-export function sameToken(given: string | undefined, expected: string): boolean {
-  const a = createHash("sha256").update(given ?? "").digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b) && given !== undefined;
 }
 
 /** The bearer token of an Authorization header (RFC 6750 2.1: the scheme is case-insensitive). */

@@ -1,12 +1,12 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { WebSocketServer } from "ws";
-import { CARDLOOP_VERSION, SystemClock, nestsDeeperThan, type Clock } from "../core/index.js";
+import { CARDLOOP_VERSION, SystemClock, nestsDeeperThan, sameSecret, type Clock } from "../core/index.js";
 import { Hub, type HubOptions } from "./hub.js";
 import { LIMITS, PROTOCOL_VERSION, PUBLISHED_RUN_ID } from "./protocol.js";
-import { bearerToken, checkPublicUrl, hostAllowed, originAllowed, resolveToken, sameToken, SECURITY_HEADERS } from "./security.js";
+import { bearerToken, checkPublicUrl, hostAllowed, originAllowed, resolveToken, SECURITY_HEADERS } from "./security.js";
 import { PublishError, RunStore } from "./store.js";
 
 /**
@@ -217,7 +217,7 @@ function buildApp(ctx: AppContext): express.Express {
 
 /** POST /api/v1/runs/:id/events: token, id and size checked before a byte of the body is read. */
 async function publish(ctx: AppContext, req: Request, res: Response): Promise<void> {
-  if (!sameToken(bearerToken(req.headers.authorization), ctx.token)) {
+  if (!sameSecret(bearerToken(req.headers.authorization), ctx.token)) {
     res.set("www-authenticate", 'Bearer realm="cardloop dashboard"');
     return refuse(req, res, 401, "publishing needs the dashboard's token (Authorization: Bearer TOKEN)");
   }
@@ -348,10 +348,8 @@ function bodyPending(req: IncomingMessage): boolean {
 function rawResponse(status: number, reason: string): string {
   const body = JSON.stringify({ error: reason });
   const headers = Object.entries(SECURITY_HEADERS).map(([k, v]) => `${k}: ${v}\r\n`).join("");
-  return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? "Error"}\r\n${headers}content-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n${headers}content-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
-
-const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 421: "Misdirected Request", 431: "Request Header Fields Too Large" };
 
 function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
   if (socket.writable) endWith(socket, rawResponse(status, reason));

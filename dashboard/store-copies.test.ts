@@ -1,25 +1,18 @@
 import test from "ava";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../harness/processes.js";
 import { VirtualClock } from "../core/index.js";
 import { libraryFiles, runFiles } from "../scenarios/index.js";
 import { RunStore } from "./store.js";
 
 const HOST = "test-host";
-const made: string[] = [];
-function runsDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "cardloop-store-copies-"));
-  made.push(dir);
-  return dir;
-}
-test.after.always(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
+/** Fixtures made once for the file live until its last test has ended. */
+const file = { teardown: (fn: () => Promise<void> | void) => test.after.always(fn) };
 
 /** Two real run logs of the same two library scenarios, one after the other: the same seed, the same first line. */
 const demos = (async () => {
-  const dir = runsDir();
+  const dir = tempDir(file, "store-copies");
   const read = async (name: string) => {
     const path = join(dir, `${name}.jsonl`);
     await runFiles(libraryFiles().slice(0, 2), { runLog: path });
@@ -39,7 +32,7 @@ test("a run log is a published run's copy while its lines are a prefix of the ru
   const diff = a.findIndex((l, i) => l !== b[i]);
   t.true(diff > 0);
 
-  const dir = runsDir();
+  const dir = tempDir(t, "store-copies");
   mkdirSync(join(dir, "latest"));
   const log = join(dir, "latest", "run.jsonl");
   writeFileSync(log, text(a));
@@ -78,7 +71,7 @@ test("a run log is a published run's copy while its lines are a prefix of the ru
 
 test("a published run with events dropped: its run log holds them, and is listed beside it", async (t) => {
   const { a } = await demos;
-  const dir = runsDir();
+  const dir = tempDir(t, "store-copies");
   mkdirSync(join(dir, "latest"));
   const log = join(dir, "latest", "run.jsonl");
   writeFileSync(log, text(a));
@@ -96,7 +89,7 @@ test("a published run with events dropped: its run log holds them, and is listed
 
 test("a file run starts at its mtime less the run's duration; before a duration is known, a run rewriting the file in place does not take the first run's start", async (t) => {
   const { a, b } = await demos;
-  const dir = runsDir();
+  const dir = tempDir(t, "store-copies");
   mkdirSync(join(dir, "latest"));
   const log = join(dir, "latest", "run.jsonl");
   writeFileSync(log, text(a));

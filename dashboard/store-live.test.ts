@@ -1,7 +1,7 @@
 import test from "ava";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, appendFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync, utimesSync, appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../harness/processes.js";
 import { VirtualClock } from "../core/index.js";
 import type { RunSummary } from "./protocol.js";
 import { RunStore } from "./store.js";
@@ -9,15 +9,6 @@ import { RunStore } from "./store.js";
 /** The store's runs as time passes: publishers that go quiet, run logs that stop growing, memory for long live runs, generations. */
 
 const HOST = "test-host";
-const made: string[] = [];
-function runsDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "cardloop-store-live-"));
-  made.push(dir);
-  return dir;
-}
-test.after.always(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
 
 const T = "2026-03-01T10:00:00.000Z";
 const started = (name = "s") => ({ type: "run.started", seq: 0, time: T, data: { name, kind: "scenario" } });
@@ -35,7 +26,7 @@ function place(dir: string, rel: string, text: string): string {
 
 test("a live published run whose publisher sent nothing for idleMs is finished by the periodic scan, as its events say; any later batch resumes it", async (t) => {
   const clock = new VirtualClock(T);
-  const store = await RunStore.open({ runsDir: runsDir(), clock, hostname: HOST, idleMs: 200 });
+  const store = await RunStore.open({ runsDir: tempDir(t, "store-live"), clock, hostname: HOST, idleMs: 200 });
   const changes: RunSummary[] = [];
   store.onChange((s) => changes.push(s));
   const id = "scenario-20260301T100000-0000aaaa";
@@ -75,7 +66,7 @@ test("a live published run whose publisher sent nothing for idleMs is finished b
 
 test("a published run that went away can be evicted from memory like any finished run", async (t) => {
   const clock = new VirtualClock(T);
-  const dir = runsDir();
+  const dir = tempDir(t, "store-live");
   const events = [started(), ...Array.from({ length: 40 }, (_, i) => step(i + 1, "x".repeat(60)))];
   const size = jsonl(events).length;
   const store = await RunStore.open({ runsDir: dir, clock, hostname: HOST, idleMs: 200, maxCachedBytes: Math.floor(size * 1.5) });
@@ -97,7 +88,7 @@ test("a run log that grew within idleMs with a run not finished is running; when
   // The store's clock on real time, file times set to it: written after the clock was read, a file on a busy machine
   // would otherwise be younger than the clock's start, and still fresh once the clock has moved on by idleMs.
   const clock = new VirtualClock(Date.now());
-  const dir = runsDir();
+  const dir = tempDir(t, "store-live");
   const path = place(dir, "grow", jsonl([started(), step(1)]));
   utimesSync(path, clock.now(), clock.now());
   const done = place(dir, "done", jsonl([started(), step(1), finished(2)]));
@@ -127,7 +118,7 @@ test("a run log that grew within idleMs with a run not finished is running; when
 });
 
 test("a long live run stays within maxCachedBytes (its older lines let go, its tail kept) and lines() returns every range exactly as the file has it", async (t) => {
-  const dir = runsDir();
+  const dir = tempDir(t, "store-live");
   const maxCachedBytes = 2_000_000;
   const store = await RunStore.open({ runsDir: dir, clock: new VirtualClock(T), hostname: HOST, maxCachedBytes });
   const id = "load-20260301T100000-0000cccc";
@@ -160,7 +151,7 @@ test("a long live run stays within maxCachedBytes (its older lines let go, its t
 });
 
 test("every summary has a generation: a published run's is 'published' for good; a run log's changes when it is rewritten and when the dashboard starts", async (t) => {
-  const dir = runsDir();
+  const dir = tempDir(t, "store-live");
   const path = place(dir, "latest", jsonl([started(), finished(1)]));
   const id = "scenario-20260301T100000-0000dddd";
   const first = await RunStore.open({ runsDir: dir, clock: new VirtualClock(T), hostname: HOST });

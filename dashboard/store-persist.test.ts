@@ -1,7 +1,7 @@
 import test from "ava";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../harness/processes.js";
 import { VirtualClock } from "../core/index.js";
 import type { WriteSync } from "./run-file.js";
 import { RunStore } from "./store.js";
@@ -9,15 +9,6 @@ import { RunStore } from "./store.js";
 /** What a published run keeps on disk: a batch that cannot be written changes nothing; the publisher's position survives a restart. */
 
 const HOST = "test-host";
-const made: string[] = [];
-function runsDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "cardloop-store-persist-"));
-  made.push(dir);
-  return dir;
-}
-test.after.always(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
 
 const T = "2026-03-01T10:00:00.000Z";
 const ev = (i: number) => (i === 0 ? { type: "run.started", seq: 0, time: T, data: { name: "s", kind: "scenario" } } : { type: "step.finished", seq: i, time: T, data: { i } });
@@ -27,7 +18,7 @@ const batch = (from: number, events: unknown[], extra: Record<string, unknown> =
 const open = (dir: string, writeSync?: WriteSync) => RunStore.open({ runsDir: dir, clock: new VirtualClock(T), hostname: HOST, ...(writeSync ? { writeSync } : {}) });
 
 test("a batch whose write fails (ENOSPC half-way) is cut back from the file and changes nothing: the publisher's retry is taken whole", async (t) => {
-  const dir = runsDir();
+  const dir = tempDir(t, "store-persist");
   let fail = false;
   const diskFull: WriteSync = (fd, buf, offset) => {
     if (!fail) return writeSync(fd, buf, offset);
@@ -57,7 +48,7 @@ test("a batch whose write fails (ENOSPC half-way) is cut back from the file and 
 });
 
 test("after a restart the publisher's position and its drops are the same: a resent batch is not held twice, the gap still counts, final still holds", async (t) => {
-  const dir = runsDir();
+  const dir = tempDir(t, "store-persist");
   const id = "scenario-20260301T100000-0000ffff";
   const first = await open(dir);
   first.publish(id, batch(0, evs(0, 10)));
@@ -80,7 +71,7 @@ test("after a restart the publisher's position and its drops are the same: a res
 });
 
 test("lines past the position saved with the last answered batch (written, never answered) are cut at a restart: the publisher's resend lands once", async (t) => {
-  const dir = runsDir();
+  const dir = tempDir(t, "store-persist");
   const id = "scenario-20260301T100000-00001111";
   const file = join(dir, "published", id, "run.jsonl");
   const first = await open(dir);

@@ -1,8 +1,8 @@
 import test from "ava";
 import fc from "fast-check";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { tempDir } from "../harness/processes.js";
 import { VirtualClock, parseRunLog } from "../core/index.js";
 import { libraryFiles, runFiles } from "../scenarios/index.js";
 import type { RunSummary } from "./protocol.js";
@@ -10,20 +10,12 @@ import { PublishError, RunStore } from "./store.js";
 
 const HOST = "test-host";
 
-const made: string[] = [];
-function runsDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "cardloop-store-"));
-  made.push(dir);
-  return dir;
-}
-
-test.after.always(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
+/** Fixtures made once for the file live until its last test has ended. */
+const file = { teardown: (fn: () => Promise<void> | void) => test.after.always(fn) };
 
 /** A real run log of two library scenarios, made once for the file: its path, text and lines. */
 const demo = (async () => {
-  const path = join(runsDir(), "run.jsonl");
+  const path = join(tempDir(file, "store"), "run.jsonl");
   await runFiles(libraryFiles().slice(0, 2), { runLog: path });
   const text = readFileSync(path, "utf8");
   return { path, text, lines: text.split("\n").filter((l) => l !== "") };
@@ -50,7 +42,7 @@ function publishError(t: import("ava").ExecutionContext, fn: () => unknown): Pub
 
 test("open indexes every run.jsonl under the runs directory: ids latest, ci/job-3, and the runs directory's own name for the one at the top", async (t) => {
   const { text, lines } = await demo;
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   place(dir, "latest", text);
   place(dir, "ci/job-3", text);
   place(dir, ".", text);
@@ -76,7 +68,7 @@ test("open indexes every run.jsonl under the runs directory: ids latest, ci/job-
 test("publish appends; a resend's overlap is skipped, a gap is counted in dropped, final ends the run; onChange sees each change", async (t) => {
   const { lines } = await demo;
   const events = parsed(lines);
-  const store = await open(runsDir());
+  const store = await open(tempDir(t, "store"));
   const changes: RunSummary[] = [];
   store.onChange((s) => changes.push(s));
   const id = "run-20260301T100000-0a1b2c3d";
@@ -110,7 +102,7 @@ test("publish appends; a resend's overlap is skipped, a gap is counted in droppe
 test("published runs persist: after close and open the same summaries and lines; a resumed publisher continues at the held count", async (t) => {
   const { lines } = await demo;
   const events = parsed(lines);
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   const clock = new VirtualClock("2026-03-01T10:00:00Z");
   const first = await open(dir, { clock });
   const a = "demo-20260301T100000-00000001";
@@ -142,7 +134,7 @@ test("published runs persist: after close and open the same summaries and lines;
 test("a reloaded published run without state.json (kept by a dashboard from before it) whose file ends mid-batch: a torn line is cut, a whole line without its newline is kept", async (t) => {
   const { lines } = await demo;
   const events = parsed(lines);
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   const torn = "run-20260301T100000-0000000a";
   const whole = "run-20260301T100000-0000000b";
   const first = await open(dir);
@@ -171,7 +163,7 @@ test("a reloaded published run without state.json (kept by a dashboard from befo
 test("a bad batch is refused with 400 naming what is wrong (the event's index), and nothing is stored", async (t) => {
   const { lines } = await demo;
   const good = parsed(lines).slice(0, 3);
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   const store = await open(dir);
   const id = "run-20260301T100000-deadbeef";
   const cases: Array<[unknown, RegExp]> = [
@@ -203,7 +195,7 @@ test("a bad batch is refused with 400 naming what is wrong (the event's index), 
 });
 
 test("a secret in a published event (a pin) is masked in the summary's run, its file and its lines", async (t) => {
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   const store = await open(dir);
   const id = "run-20260301T100000-0000cafe";
   const secret = "482913";
@@ -221,7 +213,7 @@ test("a secret in a published event (a pin) is masked in the summary's run, its 
 
 test("a malformed line: the run is indexed up to it, incomplete, saying which line; the other runs are indexed as ever", async (t) => {
   const { text, lines } = await demo;
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   place(dir, "good", text);
   place(dir, "bad", [lines[0], lines[1], "", lines[2], '{"type":"step.started","seq":', lines[3], ""].join("\n"));
   place(dir, "notevent", [lines[0], "[1,2]", ""].join("\n"));
@@ -244,7 +236,7 @@ test("a malformed line: the run is indexed up to it, incomplete, saying which li
 
 test("rescan reads what a run log grew by (complete lines only), finds a new run log, and takes back one rewritten from the start", async (t) => {
   const { text, lines } = await demo;
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   // A driver mid-write: 20 lines and half of the 21st.
   const path = place(dir, "grow", lines.slice(0, 20).join("\n") + "\n" + lines[20].slice(0, 30));
   const store = await open(dir);
@@ -291,7 +283,7 @@ test("rescan reads what a run log grew by (complete lines only), finds a new run
 
 test("lines evicted past maxCachedBytes are read back from disk, the same; a live published run's lines stay in memory", async (t) => {
   const { text, lines } = await demo;
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   for (const id of ["a", "b", "c"]) place(dir, id, text);
   // Room for about one run's lines: indexing three evicts the least recently used.
   const store = await open(dir, { maxCachedBytes: text.length + 100 });
@@ -316,7 +308,7 @@ test("lines evicted past maxCachedBytes are read back from disk, the same; a liv
 
 test("a published run's origin.runLog on this host keeps that file out of the index (and takes it out if it was in) while it is the published run's copy (a live run's, longer than it)", async (t) => {
   const { text, lines } = await demo;
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   const local = place(dir, "latest", text);
   place(dir, "other", text);
   const store = await open(dir);
@@ -356,7 +348,7 @@ test("a published run and a run log with the same name: neither hides the other,
   const { text, lines } = await demo;
   const events = parsed(lines);
   // The run log first: a publisher then takes its name.
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   place(dir, "latest", text);
   const store = await open(dir);
   const removed: string[] = [];
@@ -375,7 +367,7 @@ test("a published run and a run log with the same name: neither hides the other,
   await reopened.close();
 
   // The published run first: a run log of that name appears later.
-  const other = runsDir();
+  const other = tempDir(t, "store");
   const second = await open(other);
   second.publish("ci", batch(0, events.slice(0, 3), { final: true }));
   place(other, "ci", text);
@@ -387,7 +379,7 @@ test("a published run and a run log with the same name: neither hides the other,
 test("any split of a run log into publish batches, with resends and overlaps, holds exactly the run log's events in order", async (t) => {
   const { text, lines } = await demo;
   const events = parsed(lines);
-  const dir = runsDir();
+  const dir = tempDir(t, "store");
   const store = await open(dir);
   let n = 0;
   const plan = fc.array(fc.record({ back: fc.nat({ max: 30 }), len: fc.nat({ max: 60 }) }), { maxLength: 25 });
@@ -417,7 +409,7 @@ test("any split of a run log into publish batches, with resends and overlaps, ho
 });
 
 test("one 10,000-event batch is taken whole (throughput logged, not asserted)", async (t) => {
-  const store = await open(runsDir());
+  const store = await open(tempDir(t, "store"));
   const events = Array.from({ length: 10_000 }, (_, i) => ({
     type: "apdu.exchange",
     seq: i,

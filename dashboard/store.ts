@@ -5,9 +5,9 @@ import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { SystemClock, redactSecrets, type AnyEvent, type Clock } from "../core/index.js";
 import { LineCache } from "./line-cache.js";
 import { RunCopies } from "./run-copies.js";
-import { LIMITS, PUBLISHED_RUN_ID, type PublishAnswer, type RunSummary } from "./protocol.js";
+import { LIMITS, PUBLISHED_RUN_ID, type Origin, type PublishAnswer, type RunSummary } from "./protocol.js";
 import { appendLine, newRun, readBack, readOn, sameTail, type Run } from "./held-run.js";
-import { PublishError, checkBatch, originOf, type Batch, type Origin } from "./publish-batch.js";
+import { PublishError, checkBatch, originOf, type Batch } from "./publish-batch.js";
 import { AppendFile, findRunLogs, readOrigin, readPublishedState, realOf, RUN_LOG, writeOrigin, writePublishedState, type WriteSync } from "./run-file.js";
 import { SummaryBuilder } from "./summary.js";
 
@@ -191,7 +191,7 @@ export class RunStore {
     const next = Math.max(run.next, batch.from + batch.events.length);
     const news = lines.length > 0 || gap > 0;
     const final = batch.final || (run.final && !news);
-    const originNew = batch.origin !== undefined && run.origin === undefined;
+    const originNew = batch.origin !== undefined && run.builder.origin === undefined;
 
     // The disk first. A reloaded file may end in a whole event without its "\n" (a write cut short): end that line first.
     const lead = run.midLine && lines.length > 0 ? "\n" : "";
@@ -370,7 +370,6 @@ export class RunStore {
   }
 
   private takeOrigin(run: Run, origin: Origin): void {
-    run.origin = origin;
     run.builder.origin = origin;
     this.copies.claim(run.id, origin);
   }

@@ -7,7 +7,7 @@ import { DecodeError, type ResultCode } from "./errors.js";
 import { type ParsedName, parseNameCached } from "./name.js";
 import { OID } from "./oids.js";
 import { type AlgorithmId, type Extension, readAlgorithm, readExtensions, readSigned } from "./signed-envelope.js";
-import { type GeneralName, decodeGeneralNamesExtension } from "./general-name.js";
+import { type GeneralName, decodeGeneralNamesExtension, smtpUtf8Mailbox } from "./general-name.js";
 import { type NameConstraints, decodeNameConstraints } from "./name-constraints.js";
 import {
   type PolicyConstraints, type PolicyMapping, decodeCertificatePolicies, decodeInhibitAnyPolicy, decodePolicyConstraints, decodePolicyMappings,
@@ -248,10 +248,11 @@ export class Certificate {
     return this._aki ?? undefined;
   }
 
-  /** URIs of the CRL distribution points (fullName uniformResourceIdentifier only). */
+  /** URIs of the CRL distribution points: the uniformResourceIdentifiers of their fullNames (not of cRLIssuer). */
   get crlDistributionPoints(): string[] {
-    const e = this.extensions.get(OID.crlDistributionPoints);
-    return e ? collectUris(e.value) : [];
+    const out: string[] = [];
+    for (const dp of this.distributionPoints) for (const g of dp.fullName ?? []) if (g.type === "uniformResourceIdentifier") out.push(g.value);
+    return out;
   }
 
   /** AIA: OCSP responder and caIssuers URIs. */
@@ -274,23 +275,17 @@ export class Certificate {
   }
 
   /**
-   * The subjectAltName mailboxes: rfc822Name (IA5String) and, RFC 9598, otherName
-   * id-on-SmtpUTF8Mailbox ([0] EXPLICIT UTF8String, decoded as UTF-8). Other names are skipped.
+   * The subjectAltName mailboxes: rfc822Name and, RFC 9598, otherName id-on-SmtpUTF8Mailbox
+   * (a UTF8String: one that is not is malformed). Other names are skipped.
    */
   get emailAltNames(): string[] {
-    const e = this.extensions.get(OID.subjectAltName);
-    if (!e) return [];
-    const v = e.value;
     const out: string[] = [];
-    const r = DerReader.of(v, readOne(v, Tag.Sequence, "SubjectAltName"));
-    while (!r.atEnd()) {
-      const g = r.read();
-      if (g.tag === ctxPrim(1)) out.push(decodeString(v, { ...g, tag: Tag.Ia5String }));
-      else if (g.tag === ctx(0)) {
-        const o = DerReader.of(v, g);
-        if (decodeOid(v, o.read()) !== OID.smtpUtf8Mailbox) continue;
-        const inner = DerReader.of(v, o.expect(ctx(0), "otherName value"));
-        out.push(decodeString(v, inner.expect(Tag.Utf8String, "SmtpUTF8Mailbox")));
+    for (const g of this.subjectAltNames) {
+      if (g.type === "rfc822Name") out.push(g.value);
+      else if (g.type === "otherName" && g.oid === OID.smtpUtf8Mailbox) {
+        const box = smtpUtf8Mailbox(g.value);
+        if (box === undefined) throw new DecodeError("SmtpUTF8Mailbox: the otherName value is not a UTF8String", 0);
+        out.push(box);
       }
     }
     return out;
@@ -422,20 +417,5 @@ function decodeAuthorityKeyId(v: Uint8Array): AuthorityKeyId {
   const s = r.optional(ctxPrim(2));
   if (s) out.serial = hexOf(v, s.valueStart, s.end);
   r.done("AuthorityKeyIdentifier");
-  return out;
-}
-
-/** Collects every [6] uniformResourceIdentifier found anywhere in a structure (bounded walk). */
-function collectUris(v: Uint8Array): string[] {
-  const out: string[] = [];
-  const walk = (r: DerReader, depth: number): void => {
-    if (depth > 8) throw new DecodeError("nesting too deep", r.pos);
-    while (!r.atEnd()) {
-      const t = r.read();
-      if (t.tag === ctxPrim(6)) out.push(decodeString(v, { ...t, tag: Tag.Ia5String }));
-      else if (t.tag & 0x20) walk(DerReader.of(v, t), depth + 1);
-    }
-  };
-  walk(DerReader.of(v, readOne(v, Tag.Sequence, "CRLDistributionPoints")), 0);
   return out;
 }

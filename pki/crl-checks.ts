@@ -1,3 +1,4 @@
+import { bytesEqual } from "../core/index.js";
 import type { Crl } from "./crl.js";
 import { DecodeError, type Failure, failure } from "./errors.js";
 import type { PathInputs } from "./path.js";
@@ -60,7 +61,5 @@ export function sameExtension(a: Crl, b: Crl, oid: string): boolean {
   const x = a.extensions.get(oid)?.value;
   const y = b.extensions.get(oid)?.value;
   if (!x || !y) return x === y;
-  if (x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
+  return bytesEqual(x, y);
 }

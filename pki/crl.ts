@@ -61,18 +61,6 @@ export interface IssuingDistributionPoint {
   onlyContainsAttributeCerts: boolean;
 }
 
-/** What an IssuingDistributionPoint restricts this CRL to (a summary of IssuingDistributionPoint, for tools). */
-export interface CrlScope {
-  onlyUserCerts: boolean;
-  onlyCaCerts: boolean;
-  onlyAttributeCerts: boolean;
-  onlySomeReasons: boolean;
-  indirect: boolean;
-  /** URIs of the distribution point name; empty when the IDP names none. */
-  distributionPointUris: string[];
-  hasDistributionPoint: boolean;
-}
-
 /**
  * A borrowed, lazy view of one CRL. The revoked list is indexed on first lookup
  * (serial -> entry offset, so lookups are O(1); (issuer, serial) for the entries an
@@ -209,23 +197,6 @@ export class Crl {
       this._idpName = idp?.fullName ? { fullName: idp.fullName } : idp?.relativeName !== undefined ? { directoryKey: resolveRelative(this.issuer, idp.relativeName) } : null;
     }
     return this._idpName ?? undefined;
-  }
-
-  /** A summary of the IssuingDistributionPoint, or undefined when the CRL has none. */
-  get scope(): CrlScope | undefined {
-    const idp = this.idp;
-    if (!idp) return undefined;
-    const uris: string[] = [];
-    for (const g of idp.fullName ?? []) if (g.type === "uniformResourceIdentifier") uris.push(g.value);
-    return {
-      onlyUserCerts: idp.onlyContainsUserCerts,
-      onlyCaCerts: idp.onlyContainsCACerts,
-      onlyAttributeCerts: idp.onlyContainsAttributeCerts,
-      onlySomeReasons: idp.onlySomeReasons !== undefined,
-      indirect: idp.indirectCRL,
-      distributionPointUris: uris,
-      hasDistributionPoint: idp.fullName !== undefined || idp.relativeName !== undefined,
-    };
   }
 
   /** A critical CRL or entry extension this module cannot process (the CRL is then unusable). */

@@ -104,7 +104,7 @@ test("mutated CRLs raise only DecodeError, decoded or used", (t) => {
       onlyDecodeErrors(() => {
         const c = new Crl(m);
         void c.issuer;
-        void c.scope;
+        void c.idp;
         void c.authorityKeyId;
         c.unknownCriticalExtension();
         for (const e of c.entries()) void e;

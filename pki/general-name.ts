@@ -1,3 +1,4 @@
+import { bytesEqual } from "../core/index.js";
 import { DerReader, Tag, type Tlv, ctx, ctxPrim, decodeOid, decodeString, readOne, readTlv } from "./der.js";
 import { DecodeError } from "./errors.js";
 import { type ParsedName, parseNameCached } from "./name.js";
@@ -170,14 +171,22 @@ export function sameGeneralName(a: GeneralName, b: GeneralName): boolean {
     case "registeredID":
       return a.oid === (b as typeof a).oid;
     case "otherName":
-      return a.oid === (b as typeof a).oid && bytesSame(a.value, (b as typeof a).value);
+      return a.oid === (b as typeof a).oid && bytesEqual(a.value, (b as typeof a).value);
     default:
-      return bytesSame(a.value, (b as { value: Uint8Array }).value);
+      return bytesEqual(a.value, (b as { value: Uint8Array }).value);
   }
 }
 
-function bytesSame(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * The mailbox in an id-on-SmtpUTF8Mailbox otherName value (RFC 9598 section 3: a UTF8String);
+ * undefined when the value is not one. Callers decide: name constraints refuse it, a view throws.
+ */
+export function smtpUtf8Mailbox(value: Uint8Array): string | undefined {
+  try {
+    const t = readTlv(value, 0, value.length);
+    return t.tag === Tag.Utf8String && t.end === value.length ? decodeString(value, t) : undefined;
+  } catch (err) {
+    if (err instanceof DecodeError) return undefined;
+    throw err;
+  }
 }

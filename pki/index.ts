@@ -10,7 +10,7 @@ export { Certificate } from "./certificate.js";
 export type { BasicConstraints, AuthorityKeyId } from "./certificate.js";
 export type { AlgorithmId, Extension } from "./signed-envelope.js";
 export { Crl } from "./crl.js";
-export type { RevokedEntry, CrlScope } from "./crl.js";
+export type { RevokedEntry, IssuingDistributionPoint } from "./crl.js";
 export { OcspResponse, OcspStatus } from "./ocsp.js";
 export type { SingleResponse, CertId, ResponderId } from "./ocsp.js";
 export { publicKeyOf, verifySignature } from "./signed-data.js";

@@ -1,8 +1,8 @@
 import { domainToASCII } from "node:url";
 import type { Certificate } from "./certificate.js";
-import { DerReader, Tag, type Tlv, ctx, ctxPrim, decodeString, readOne, readTlv } from "./der.js";
+import { DerReader, Tag, type Tlv, ctx, ctxPrim, readOne } from "./der.js";
 import { DecodeError } from "./errors.js";
-import { type GeneralName, decodeGeneralName, showGeneralName } from "./general-name.js";
+import { type GeneralName, decodeGeneralName, showGeneralName, smtpUtf8Mailbox } from "./general-name.js";
 import type { ParsedName } from "./name.js";
 import { OID } from "./oids.js";
 
@@ -362,21 +362,19 @@ export class NameConstraintsState {
   }
 
   /**
-   * Checks a certificate's names (6.1.3 (b)-(c)): its subject (with the subject's
-   * emailAddress attributes as rfc822Names) when `subject` is true (false for a
-   * self-issued intermediate), and every subjectAltName.
+   * Checks a certificate's names (6.1.3 (b)-(c)): its subject (with the subject's emailAddress
+   * attributes as rfc822Names) and every subjectAltName. The caller skips a self-issued
+   * intermediate altogether, as 6.1.3 (b) and (c) say.
    */
-  check(cert: Certificate, subject: boolean): NameViolation | undefined {
+  check(cert: Certificate): NameViolation | undefined {
     const entries = this.entries;
     if (entries === undefined) return undefined;
     let v: NameViolation | undefined;
-    if (subject) {
-      const s = cert.subject;
-      // 4.2.1.10: directoryName constraints apply to a non-empty subject.
-      if (!s.empty && (v = judge(entries, DN, s, `directoryName:${s.display} (subject)`))) return v;
-      for (const e of s.emails) if ((v = judge(entries, MAIL, mailbox(e, false), `rfc822Name:${e} (subject emailAddress)`))) return v;
-      for (const e of s.opaqueEmails) if ((v = judge(entries, MAIL, undefined, `emailAddress #${e} (subject, not a string)`))) return v;
-    }
+    const s = cert.subject;
+    // 4.2.1.10: directoryName constraints apply to a non-empty subject.
+    if (!s.empty && (v = judge(entries, DN, s, `directoryName:${s.display} (subject)`))) return v;
+    for (const e of s.emails) if ((v = judge(entries, MAIL, mailbox(e, false), `rfc822Name:${e} (subject emailAddress)`))) return v;
+    for (const e of s.opaqueEmails) if ((v = judge(entries, MAIL, undefined, `emailAddress #${e} (subject, not a string)`))) return v;
     for (const g of cert.subjectAltNames) if ((v = checkName(entries, g))) return v;
     return undefined;
   }
@@ -398,24 +396,13 @@ function checkName(entries: readonly Entry[], g: GeneralName): NameViolation | u
       return judge(entries, IP, g.value.length === 4 || g.value.length === 16 ? g.value : undefined, showGeneralName(g));
     case "otherName":
       if (g.oid === OID.smtpUtf8Mailbox) {
-        const box = smtpUtf8(g.value);
+        const box = smtpUtf8Mailbox(g.value);
         const v = judge(entries, MAIL, box === undefined ? undefined : mailbox(box, true), `SmtpUTF8Mailbox:${box ?? "(malformed)"}`);
         if (v) return v;
       }
       return unsupported(entries, g);
     default:
       return unsupported(entries, g);
-  }
-}
-
-/** The UTF8String inside an SmtpUTF8Mailbox otherName value; undefined when it is not one. */
-function smtpUtf8(value: Uint8Array): string | undefined {
-  try {
-    const t = readTlv(value, 0, value.length);
-    return t.tag === Tag.Utf8String && t.end === value.length ? decodeString(value, t) : undefined;
-  } catch (err) {
-    if (err instanceof DecodeError) return undefined;
-    throw err;
   }
 }
 

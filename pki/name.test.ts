@@ -1,6 +1,6 @@
 import test from "ava";
 import fc from "fast-check";
-import { Certificate, DecodeError, normalizeText, parseName } from "./index.js";
+import { Certificate, DecodeError, Validator, normalizeText, parseName } from "./index.js";
 import { NameConstraintsState, decodeNameConstraints } from "./name-constraints.js";
 import { KU, buildCert, name, newKey, printable, seq, set, oid, utf8, tlv } from "./testing/builder.js";
 
@@ -76,10 +76,10 @@ test("name constraints refuse a subject emailAddress that is no string wherever 
   const san = (g: Uint8Array[]) => (g.length ? [{ oid: "2.5.29.17", value: seq(...g) }] : []);
   const leaf = (g: Uint8Array[] = []) => new Certificate(buildCert({ serial: 9, issuer: name(["CN", "CA"]), subject, notBefore: T, notAfter: T + 1, subjectKey: k, issuerKey: k, ca: false, keyUsage: KU.digitalSignature, extra: san(g) }));
   const subtrees = (tag: number, g: Uint8Array) => tlv(tag, seq(g));
-  const check = (ncs: Uint8Array[], cert: Certificate, subjectToo = true) => {
+  const check = (ncs: Uint8Array[], cert: Certificate) => {
     const s = new NameConstraintsState();
     ncs.forEach((v, i) => s.add(decodeNameConstraints(v), `CA${i + 1}`));
-    const v = s.check(cert, subjectToo);
+    const v = s.check(cert);
     return v ? `${v.code}: ${v.detail}` : "ok";
   };
   const [email, dns] = [(s: string) => tlv(0x81, enc(s)), (s: string) => tlv(0x82, enc(s))];
@@ -87,5 +87,13 @@ test("name constraints refuse a subject emailAddress that is no string wherever 
   t.regex(check([seq(subtrees(0xa0, email("example.com")))], leaf()), /^name-not-permitted: /);
   t.regex(check([seq(subtrees(0xa0, dns("example.com"))), seq(subtrees(0xa1, email("evil.example")))], leaf([dns("www.example.com")])), /^name-not-permitted: /, "a second CA constraining rfc822Name");
   t.is(check([seq(subtrees(0xa0, dns("example.com")))], leaf([dns("www.example.com")])), "ok", "not where only other forms are constrained");
-  t.is(check([seq(subtrees(0xa0, email("example.com")))], leaf(), false), "ok", "not for a self-issued intermediate's subject");
+  // A self-issued intermediate with that subject, under a CA constraining rfc822Name: the validator skips its names.
+  const [rootName, rootKey, siKey] = [name(["CN", "Root"]), newKey("p256"), newKey("p256")];
+  const ca = { notBefore: T - 1, notAfter: T + 2, ca: true, keyUsage: KU.keyCertSign | KU.cRLSign };
+  const root = buildCert({ ...ca, serial: 1, issuer: rootName, subject: rootName, subjectKey: rootKey, issuerKey: rootKey });
+  const constraining = buildCert({ ...ca, serial: 2, issuer: rootName, subject, subjectKey: k, issuerKey: rootKey, extra: [{ oid: "2.5.29.30", critical: true, value: seq(subtrees(0xa0, email("example.com"))) }] });
+  const selfIssued = buildCert({ ...ca, serial: 3, issuer: subject, subject, subjectKey: siKey, issuerKey: k });
+  const holder = buildCert({ serial: 4, issuer: subject, subject: name(["CN", "Holder"]), notBefore: T, notAfter: T + 1, subjectKey: k, issuerKey: siKey, ca: false, keyUsage: KU.digitalSignature });
+  const r = new Validator().validate(holder, { anchors: [root], intermediates: [constraining, selfIssued], time: T });
+  t.true(r.valid, r.valid ? "" : `not for a self-issued intermediate's subject: ${r.code} ${r.detail}`);
 });

@@ -63,8 +63,10 @@ export function validateFull(ctx: ValidationContext, path: Certificate[], purpos
         if (anchor.policyConstraints || anchor.inhibitAnyPolicy !== undefined) anchorPolicy = anchor;
       }
     }
-    const keys: PublicKey[] = new Array(n + 1);
-    keys[n] = workingKey;
+    // Each certificate's issuer key, for its revocation check: kept only when revocation runs.
+    const { revocation, crls, ocspResponses } = ctx.in;
+    const keys: PublicKey[] | undefined = revocation === "require" || (revocation === "if-present" && crls.length + ocspResponses.length > 0) ? new Array(n + 1) : undefined;
+    if (keys) keys[n] = workingKey;
     for (let i = 1; i <= n; i++) {
       const c = path[n - i];
       pos = n - i;
@@ -82,7 +84,7 @@ export function validateFull(ctx: ValidationContext, path: Certificate[], purpos
       }
       // 6.1.3 (b)-(c): a self-issued certificate's names are not checked, unless it is the leaf.
       if (names && !(c.selfIssued && i < n)) {
-        const v = names.check(c, true);
+        const v = names.check(c);
         if (v) return failure(v.code, pos, v.detail);
       }
       // What policy processing reads, decoded here so a malformed extension is malformed at its certificate.
@@ -116,7 +118,7 @@ export function validateFull(ctx: ValidationContext, path: Certificate[], purpos
       if (pk.needsParams) pk = inheritDsaParams(pk, c.publicKeyBits, workingAlg);
       else workingAlg = c.spkiAlgorithm;
       workingKey = pk;
-      keys[pos] = pk;
+      if (keys) keys[pos] = pk;
     }
 
     // The certificates below the anchor, top down (a Certificate is a PolicyCert: the same getters).
@@ -124,19 +126,16 @@ export function validateFull(ctx: ValidationContext, path: Certificate[], purpos
     if (!policy.ok) return failure(policy.code, n - 1 - policy.index, policy.detail);
 
     const revocations: Revocation[] = [];
-    if (ctx.in.revocation !== "off") {
-      const sources = ctx.in.crls.length + ctx.in.ocspResponses.length;
-      if (ctx.in.revocation === "require" || sources > 0) {
-        const outer = ctx.revocationAnchor;
-        ctx.revocationAnchor = anchor;
-        try {
-          for (pos = n - 1; pos >= 0; pos--) {
-            const f = checkRevocation(ctx, path, pos, keys[pos + 1], revocations);
-            if (f) return f;
-          }
-        } finally {
-          ctx.revocationAnchor = outer;
+    if (keys) {
+      const outer = ctx.revocationAnchor;
+      ctx.revocationAnchor = anchor;
+      try {
+        for (pos = n - 1; pos >= 0; pos--) {
+          const f = checkRevocation(ctx, path, pos, keys[pos + 1], revocations);
+          if (f) return f;
         }
+      } finally {
+        ctx.revocationAnchor = outer;
       }
     }
     return { valid: true, path, revocations, userConstrainedPolicySet: policy.userConstrainedPolicySet, authoritiesConstrainedPolicySet: policy.authoritiesConstrainedPolicySet };

@@ -3,7 +3,9 @@ import { OID } from "./oids.js";
 import type { Crl } from "./crl.js";
 import { type Failure, type Revocation, failure } from "./errors.js";
 import type { OcspResponse } from "./ocsp.js";
-import { type PublicKey, publicKeyOf, verifyCached } from "./signed-data.js";
+import { type PublicKey, publicKeyOf } from "./signed-data.js";
+import { verifyCharged } from "./revocation-budget.js";
+import { bytesEqual } from "../core/index.js";
 import { DEFAULT_POLICY_INPUTS, type PolicyInputs } from "./policy-graph.js";
 import type { ProfileLevel } from "./profile.js";
 import { type Purpose, type ValidationContext, anchorValidity, leafUsage, malformed, validateFull } from "./path-validation.js";
@@ -73,11 +75,16 @@ export type PathResult = ValidPath | Failure;
 
 const MAX_PATH = 10;
 /**
- * Signature checks path building may spend on one leaf: a pool of 1,000 candidates with the
- * same name and the same claimed key identifier, the right one last, needs about 1,000
- * (~70 ms of P-256 verifies); a budget, not a depth, keeps an adversarial pool bounded.
+ * Candidate edges path building may try for one leaf, cached or not: a pool of 1,000 candidates
+ * with the same name and the same claimed key identifier, the right one last, needs about 1,000;
+ * a bound on the search, not a depth, keeps an adversarial pool's walk bounded.
  */
-const MAX_EDGES = 2048;
+const MAX_SEARCH_STEPS = 2048;
+/**
+ * Real signature verifications one validation may make (path edges, CRLs, delta CRLs, OCSP
+ * responses), charged through verifyCharged: a cache hit is free. 2,048 P-256 verifies are ~140 ms.
+ */
+const MAX_SIGNATURE_CHECKS = 2048;
 /**
  * Complete paths validated in full per validation. Copies of the same CAs (same names and keys,
  * other serials) multiply: 32 copies of two CAs make ~1,000 paths, each a full RFC 5280 6.1 run
@@ -89,7 +96,10 @@ const MAX_SIGNER_DEPTH = 2;
 
 /** Per-validation state: budgets, and CRL-signer results found so far. */
 class Ctx implements ValidationContext {
-  edges = 0;
+  /** Candidate edges tried (MAX_SEARCH_STEPS). */
+  steps = 0;
+  /** Real signature verifications made (MAX_SIGNATURE_CHECKS). */
+  signatureChecks = 0;
   fullPaths = 0;
   depth = 0;
   /** The anchor of the path whose revocation is being checked: a CRL signer's path must reach it (6.3.3 (f)). */
@@ -108,7 +118,7 @@ class Ctx implements ValidationContext {
     return validateSigner(this, s, anchor);
   }
   spendSignatureCheck(): boolean {
-    return ++this.edges <= MAX_EDGES;
+    return ++this.signatureChecks <= MAX_SIGNATURE_CHECKS;
   }
 }
 
@@ -157,7 +167,7 @@ function build(ctx: Ctx, leaf: Certificate, purpose: Purpose, anchors: readonly 
   // result would carry a name no caller can print (one name parse: nothing next to the signature).
   void leaf.subject;
   void leaf.issuer;
-  for (const a of anchors) if (a === leaf || sameDer(a, leaf)) return anchorAsLeaf(ctx, leaf, purpose);
+  for (const a of anchors) if (a === leaf || bytesEqual(a.der, leaf.der)) return anchorAsLeaf(ctx, leaf, purpose);
   const w: Walk = { ctx, purpose, anchors, chain: [leaf], bestComplete: false, capped: false };
   const r = walk(w);
   if (r) return r;
@@ -203,8 +213,9 @@ function walk(w: Walk): PathResult | undefined {
   let found = false;
   for (const anchor of ordered(w, w.anchors, issuerKey, cur, pos)) {
     found = true;
-    if (++ctx.edges > MAX_EDGES) return undefined;
-    const edge = edgeSignature(cur, anchor, pos);
+    if (++ctx.steps > MAX_SEARCH_STEPS) return undefined;
+    const edge = edgeSignature(ctx, cur, anchor, pos);
+    if (edge === SPENT) return undefined;
     if (edge) {
       note(w, edge, false);
       continue;
@@ -223,8 +234,9 @@ function walk(w: Walk): PathResult | undefined {
   for (const inter of ordered(w, ctx.in.intermediates, issuerKey, cur, pos)) {
     if (inChain(chain, inter)) continue;
     found = true;
-    if (++ctx.edges > MAX_EDGES) return undefined;
-    const edge = edgeSignature(cur, inter, pos);
+    if (++ctx.steps > MAX_SEARCH_STEPS) return undefined;
+    const edge = edgeSignature(ctx, cur, inter, pos);
+    if (edge === SPENT) return undefined;
     if (edge) {
       note(w, edge, false);
       continue;
@@ -240,7 +252,7 @@ function walk(w: Walk): PathResult | undefined {
 
 /** A certificate may appear once in a path (the same object or the same bytes). */
 function inChain(chain: Certificate[], c: Certificate): boolean {
-  for (const x of chain) if (x === c || sameDer(x, c)) return true;
+  for (const x of chain) if (x === c || bytesEqual(x.der, c.der)) return true;
   return false;
 }
 
@@ -279,8 +291,14 @@ function ordered(w: Walk, pool: readonly Certificate[], name: string, child: Cer
   return out.filter((c) => rank.has(c)).sort((a, b) => rank.get(a)! - rank.get(b)!);
 }
 
-/** The signature of `child` under `issuer`'s key, when it can be checked without the rest of the path. */
-function edgeSignature(child: Certificate, issuer: Certificate, pos: number): Failure | undefined {
+/** edgeSignature could not check: the validation's budget of signature checks is spent. */
+const SPENT = "spent";
+
+/**
+ * The signature of `child` under `issuer`'s key, when it can be checked without the rest of the
+ * path, charged to the validation's budget when it is a real verification.
+ */
+function edgeSignature(ctx: Ctx, child: Certificate, issuer: Certificate, pos: number): Failure | typeof SPENT | undefined {
   let pk: PublicKey;
   try {
     pk = publicKeyOf(issuer.spki, issuer.spkiAlgorithm);
@@ -288,18 +306,11 @@ function edgeSignature(child: Certificate, issuer: Certificate, pos: number): Fa
     return malformed(err, pos + 1);
   }
   if (pk.needsParams) return undefined; // DSA key inheriting parameters: checked once the path is known
-  const r = verifyCached(child, pk, child.signatureAlgorithm, child.tbs, child.signature);
+  const r = verifyCharged(ctx, child, pk);
+  if (r === undefined) return SPENT;
   if (r === "ok") return undefined;
   if (r === "unsupported") return failure("unsupported-signature-algorithm", pos, `signature algorithm ${child.signatureAlgorithm.oid} or issuer key type ${pk.type} not supported`);
   return failure("bad-signature", pos, child.signatureDefect ?? `signature does not verify under the key of "${issuer.subject.display}"`);
-}
-
-function sameDer(a: Certificate, b: Certificate): boolean {
-  if (a.der.length !== b.der.length) return false;
-  const x = a.der;
-  const y = b.der;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
 }
 
 /**

@@ -12,6 +12,7 @@ import { type CertSpec, type CrlSpec, type ExtensionSpec, KU, buildCert, buildCr
 import { KeyPool, buildChain, chainParams } from "./testing/chains.js";
 import { HierarchyKeys, buildHierarchy, hierarchySpec } from "./testing/hierarchies.js";
 import { certDer, pkits, validatePkits } from "./testing/pkits.js";
+import { codeAt as verdict } from "./testing/assertions.js";
 import { Validator } from "./validator.js";
 
 /**
@@ -51,7 +52,6 @@ function validate(c: Chain, profile: "strict" | "pedantic" | "lenient") {
   );
   return v.validate(buildCert(leafSpec(c.leaf)), { anchors: [buildCert(rootSpec(c.root))], intermediates: [buildCert(caSpec(c.ca))], crls, time: NOW, profile });
 }
-const verdict = (r: ReturnType<typeof validate>) => (r.valid ? "valid" : `${r.code}@${r.position}`);
 
 /** Strict (or `level`): `code` at `position`, the detail citing RFC 5280; lenient: valid. */
 function breaks(t: ExecutionContext, c: Chain, code: string, position: number, section: string, level: "strict" | "pedantic" = "strict") {

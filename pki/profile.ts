@@ -1,6 +1,7 @@
 import type { Certificate } from "./certificate.js";
 import type { Extension } from "./signed-envelope.js";
 import type { Crl } from "./crl.js";
+import { readTlv } from "./der.js";
 import { DecodeError, type ResultCode } from "./errors.js";
 import { type GeneralName, decodeGeneralNamesExtension } from "./general-name.js";
 import { KeyUsage, OID } from "./oids.js";
@@ -260,19 +261,14 @@ function selfSigned(cert: Certificate): boolean {
   return verifyCached(cert, pk, cert.signatureAlgorithm, cert.tbs, cert.signature) === "ok";
 }
 
-/** AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] OPTIONAL, ... }: is [0] its first element? */
+/**
+ * AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] OPTIONAL, ... }: is [0] its first
+ * element? Read in place (only the headers), not through the decoded extension.
+ */
 function hasKeyIdentifier(e: Extension): boolean {
-  const b = e.buf;
-  let p = e.start;
-  if (b[p] !== 0x30) return false;
-  p += headerLength(b, p);
-  return p < e.end && b[p] === 0x80;
-}
-
-/** Octets of the tag and length at `p` (one-octet tags; DER lengths, already checked by the reader). */
-function headerLength(b: Uint8Array, p: number): number {
-  const l = b[p + 1];
-  return l < 0x80 ? 2 : 2 + (l & 0x7f);
+  const seq = readTlv(e.buf, e.start, e.end);
+  if (seq.tag !== 0x30 || seq.valueStart >= seq.end) return false;
+  return readTlv(e.buf, seq.valueStart, seq.end).tag === 0x80;
 }
 
 /**

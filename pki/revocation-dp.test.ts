@@ -6,6 +6,7 @@ import { decodeDistributionPoints } from "./distribution-points.js";
 import { DecodeError } from "./errors.js";
 import { KU, type CrlEntrySpec, type ExtensionSpec, buildCert, buildCrl, keyUsageValue, name, newKey, oid, seq, set, tlv, twoLevelPki, utf8 } from "./testing/builder.js";
 import { type PkitsCase, pkits, pkitsSection, validatePkits } from "./testing/pkits.js";
+import { codeAt, codeAt as verdict, explain } from "./testing/assertions.js";
 
 /**
  * RFC 5280 6.3.3 as PKITS 4.4, 4.14 and 4.15 exercise it, and as built CRLs do:
@@ -26,7 +27,7 @@ for (const [section, count] of [["4.4", 21], ["4.14", 35], ["4.15", 10]] as cons
     const wrong: string[] = [];
     for (const c of cases) {
       const r = runPkits(c);
-      if (r.valid !== c.shouldValidate) wrong.push(`${c.number} ${c.title.trim()}: ${r.valid ? "valid" : `${r.code}: ${r.detail}`}`);
+      if (r.valid !== c.shouldValidate) wrong.push(`${c.number} ${c.title.trim()}: ${explain(r)}`);
     }
     t.deepEqual(wrong, []);
   });
@@ -35,7 +36,7 @@ for (const [section, count] of [["4.4", 21], ["4.14", 35], ["4.15", 10]] as cons
 test("PKITS 4.14 and 4.15: the reason codes are the precise ones", (t) => {
   const codeOf = (num: string) => {
     const r = runPkits(pkits.cases.find((c) => c.number === num)!);
-    return r.valid ? "valid" : `${r.code}@${r.position}`;
+    return codeAt(r);
   };
   t.is(codeOf("4.14.3"), "crl-missing@0", "the DP names another CRL");
   t.is(codeOf("4.14.9"), "crl-missing@0", "no DP, and the only CRL has an IDP naming a DP");
@@ -105,7 +106,6 @@ const base = { anchors: [root], intermediates: [ca], time: NOW };
 const caCrl = (entries: CrlEntrySpec[], extra: ExtensionSpec[] = [], crlNumber = 1) =>
   buildCrl({ issuer: caName, issuerKey: caKey, thisUpdate: NOW - DAY, nextUpdate: NOW + 7 * DAY, entries, extra, crlNumber });
 const leaf = (serial: number, extra: ExtensionSpec[] = []) => buildCert({ ...leafSpec(serial), extra });
-const verdict = (r: ReturnType<Validator["validate"]>) => (r.valid ? "valid" : `${r.code}@${r.position}`);
 
 test("reasons partitioned over two CRLs: valid only with both", (t) => {
   const v = new Validator();

@@ -2,6 +2,7 @@ import test from "ava";
 import { Validator } from "./index.js";
 import { errorResponse } from "./build/ocsp-response.js";
 import { KU, type CrlEntrySpec, type ExtensionSpec, type TestKey, buildCert, buildCrl, buildOcsp, integer, name, newKey, seq, set, tlv, twoLevelPki } from "./testing/builder.js";
+import { codeAt as verdict } from "./testing/assertions.js";
 
 /**
  * Revocation against hostile or untidy inputs: forged CRLs cost a bounded number of signature
@@ -18,7 +19,6 @@ const stranger = newKey("p256");
 let serial = 1000;
 const freshLeaf = () => buildCert(p.leafSpec(++serial));
 const leaf = buildCert(p.leafSpec(77));
-const verdict = (r: ReturnType<Validator["validate"]>) => (r.valid ? "valid" : `${r.code}@${r.position}`);
 type CrlOver = { key?: TestKey; entries?: CrlEntrySpec[]; extra?: ExtensionSpec[]; crlNumber?: number | null; thisUpdate?: number; nextUpdate?: number };
 const caCrl = (o: CrlOver = {}) =>
   buildCrl({ issuer: p.caName, issuerKey: o.key ?? p.caKey, thisUpdate: o.thisUpdate ?? NOW - DAY, nextUpdate: o.nextUpdate ?? NOW + 7 * DAY, entries: o.entries ?? [], extra: o.extra, crlNumber: o.crlNumber });

@@ -1,3 +1,4 @@
+import { bytesEqual } from "../core/index.js";
 import type { Certificate } from "./certificate.js";
 import { KeyUsage, OID } from "./oids.js";
 import type { Crl, IssuingDistributionPoint, RevokedEntry } from "./crl.js";
@@ -344,7 +345,7 @@ function crlSigners(ctx: RevocationContext, crl: Crl, pathIssuer: Certificate | 
     for (const c of pool) {
       if (c === pathIssuer || seen.has(c) || !subjectIs(c, name)) continue;
       seen.add(c);
-      if (pathIssuer && sameDer(c, pathIssuer)) continue;
+      if (pathIssuer && bytesEqual(c.der, pathIssuer.der)) continue;
       if (aki === undefined) {
         named.push(c);
         continue;
@@ -372,10 +373,4 @@ function subjectIs(c: Certificate, key: string): boolean {
     if (err instanceof DecodeError) return false;
     throw err;
   }
-}
-
-function sameDer(a: Certificate, b: Certificate): boolean {
-  if (a.der.length !== b.der.length) return false;
-  for (let i = 0; i < a.der.length; i++) if (a.der[i] !== b.der[i]) return false;
-  return true;
 }

@@ -2,8 +2,8 @@ import test from "ava";
 import type { AnyEvent } from "../core/index.js";
 import { buildReport, toJUnit } from "../reports/index.js";
 import { libraryFiles, loadScenario, registerCaTarget, runScenario } from "./index.js";
-import { EmbeddedCa, type Caller, type IssueRequest, type IssuedCertificate, type RevokeRequest } from "../simulator/ca/index.js";
-import { leaks } from "../test/support/secrets.js";
+import { EmbeddedCa } from "../simulator/ca/index.js";
+import { leaks, spyOnCa } from "../test/support/secrets.js";
 
 /**
  * Secrets never reach the run log or a report: not the PINs the holders choose,
@@ -19,21 +19,7 @@ registerCaTarget(
   (t) => t === SPY,
   async (_t, opts) => {
     const ca = await EmbeddedCa.open({ clock: opts.clock, random: opts.random, policy: opts.policy, kdfLog2N: 4 });
-    seen.add(ca.operatorToken!);
-    seen.add(ca.raToken!);
-    const issue = ca.issue.bind(ca);
-    const revoke = ca.revoke.bind(ca);
-    ca.issue = async (req: IssueRequest, caller?: Caller): Promise<IssuedCertificate> => {
-      const r = await issue(req, caller);
-      for (const code of Object.values(r.cancellationCodes ?? {})) if (code) seen.add(code);
-      return r;
-    };
-    ca.revoke = async (req: RevokeRequest, caller?: Caller) => {
-      if (req.code) seen.add(req.code);
-      if (req.operatorToken) seen.add(req.operatorToken);
-      for (const [q, a] of Object.entries(req.answers ?? {})) if (q !== "holderId") seen.add(a); // the holder id is public, the answers are not
-      return revoke(req, caller);
-    };
+    spyOnCa(ca, seen);
     return { ca };
   },
 );

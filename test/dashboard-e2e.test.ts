@@ -8,9 +8,9 @@ import { runCatalog } from "../conformance/runner.js";
 import { DashboardPublisher, type RunSummary } from "../dashboard/index.js";
 import { libraryFiles, loadScenario, registerCaTarget, runFiles } from "../scenarios/index.js";
 import { DEFAULT_MANAGEMENT_KEY, DEFAULT_PIN, DEFAULT_PUK } from "../simulator/card/index.js";
-import { EmbeddedCa, type Caller, type IssueRequest, type IssuedCertificate, type RevokeRequest } from "../simulator/ca/index.js";
+import { EmbeddedCa } from "../simulator/ca/index.js";
 import { getJson, newToken, runDriver, startDashboardProcess, tempDir, type DashboardProcess } from "./support/dashboard.js";
-import { leaks } from "./support/secrets.js";
+import { leaks, spyOnCa } from "./support/secrets.js";
 
 /**
  * The dashboard as a user starts it (`cardloop dashboard`), driven from
@@ -106,29 +106,11 @@ const secrets = new Set<string>();
 const warnings: string[] = [];
 const SPY = "embedded-dashboard-spy";
 
-/** Wraps the CA's issue and revoke so every code it hands out and every credential it is sent is learnt. */
-function spyOn(ca: EmbeddedCa): void {
-  for (const token of [ca.operatorToken, ca.raToken]) if (token) secrets.add(token);
-  const issue = ca.issue.bind(ca);
-  const revoke = ca.revoke.bind(ca);
-  ca.issue = async (req: IssueRequest, caller?: Caller): Promise<IssuedCertificate> => {
-    const r = await issue(req, caller);
-    for (const code of Object.values(r.cancellationCodes ?? {})) if (code) secrets.add(code);
-    return r;
-  };
-  ca.revoke = async (req: RevokeRequest, caller?: Caller) => {
-    if (req.code) secrets.add(req.code);
-    if (req.operatorToken) secrets.add(req.operatorToken);
-    for (const [q, a] of Object.entries(req.answers ?? {})) if (q !== "holderId") secrets.add(a); // the holder id is public
-    return revoke(req, caller);
-  };
-}
-
 registerCaTarget(
   (target) => target === SPY,
   async (_target, opts) => {
     const ca = await EmbeddedCa.open({ clock: opts.clock, random: opts.random, policy: opts.policy, kdfLog2N: 4 });
-    spyOn(ca);
+    spyOnCa(ca, secrets);
     return { ca };
   },
 );
@@ -158,7 +140,7 @@ async function publishSpiedScenarios(d: DashboardProcess): Promise<string> {
 async function publishSpiedCertify(d: DashboardProcess): Promise<string> {
   const ca = await createEmbeddedAdapter();
   try {
-    spyOn(ca);
+    spyOnCa(ca, secrets);
     const clock = new SystemClock();
     const bus = new EventBus(clock);
     const publisher = new DashboardPublisher({ url: d.url, token: d.token, kind: "certify", warn: (line) => warnings.push(line) }).attach(bus);

@@ -172,6 +172,7 @@ test("the PKITS vectors load from a clone whose path has a space and non-ASCII c
   mkdirSync(join(clone, "pki", "testing"), { recursive: true });
   mkdirSync(join(clone, "pki", "testdata", "pkits", "certs"), { recursive: true });
   copyFileSync(join(ROOT, "pki", "testing", "pkits.ts"), join(clone, "pki", "testing", "pkits.ts"));
+  copyFileSync(join(ROOT, "pki", "oids.ts"), join(clone, "pki", "oids.ts")); // pkits.ts names anyPolicy by OID.anyPolicy
   copyFileSync(join(PKITS_DIR, "pkits.json"), join(clone, "pki", "testdata", "pkits", "pkits.json"));
   const anchor = "TrustAnchorRootCertificate";
   copyFileSync(join(PKITS_DIR, "certs", `${anchor}.crt`), join(clone, "pki", "testdata", "pkits", "certs", `${anchor}.crt`));

@@ -3,7 +3,7 @@
  * (browser.ts: no node: module): the reports' models, pure functions of
  * events, give the dashboard the very verdicts and words the reports give.
  */
-export { isSecretDataIns, LOAD_METRICS, percentile, swMeaning, tryDecodeCommand, type AnyEvent } from "../../core/browser.js";
+export { isRecord, isSecretDataIns, LOAD_METRICS, percentile, swMeaning, tryDecodeCommand, type AnyEvent } from "../../core/browser.js";
 export {
   buildReport,
   failureLine,

@@ -24,11 +24,6 @@ export function liveCertify(events: readonly AnyEvent[], running: boolean): Live
   return { report: { ...r, checks: r.checks.filter((c) => c.id !== INCOMPLETE_ROW) }, running, inFlight: checksInFlight(events) };
 }
 
-/** A finished run's report, as liveCertify gives it. */
-export function settledCertify(report: CertifyReport): LiveCertify {
-  return { report, running: false, inFlight: new Set() };
-}
-
 function checksInFlight(events: readonly AnyEvent[]): Set<string> {
   const open = new Set<string>();
   for (const e of events) {

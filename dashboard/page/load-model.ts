@@ -31,6 +31,21 @@ export interface DelaySummary {
   max: number;
 }
 
+/** Where each load metric's samples go (a Map: a metric's name is never looked up on a prototype). */
+const SERIES = new Map<string, (s: LoadSeries, point: Point, labels: Record<string, string>) => void>([
+  [LOAD_METRICS.throughput, (s, point, labels) => {
+    const phase = labels.phase ?? "";
+    const list = s.throughput.get(phase);
+    if (list) list.push(point);
+    else s.throughput.set(phase, [point]);
+  }],
+  [LOAD_METRICS.latencyP50, (s, point) => s.p50.push(point)],
+  [LOAD_METRICS.latencyP99, (s, point) => s.p99.push(point)],
+  [LOAD_METRICS.propagationOcsp, (s, point) => s.ocsp.push(point)],
+  [LOAD_METRICS.propagationCrl, (s, point) => s.crl.push(point)],
+  [LOAD_METRICS.errors, (s, point, labels) => s.errors.set(labels.class ?? "all", point.y)],
+]);
+
 export function loadSeries(events: readonly AnyEvent[]): LoadSeries {
   const s: LoadSeries = { throughput: new Map(), p50: [], p99: [], ocsp: [], crl: [], errors: new Map(), lastX: 0 };
   let start: number | undefined;
@@ -43,30 +58,7 @@ export function loadSeries(events: readonly AnyEvent[]): LoadSeries {
     s.lastX = Math.max(s.lastX, x);
     const point = { x, y: e.data.value };
     const labels = e.data.labels ?? {};
-    switch (e.data.name) {
-      case LOAD_METRICS.throughput: {
-        const phase = labels.phase ?? "";
-        const list = s.throughput.get(phase) ?? [];
-        list.push(point);
-        s.throughput.set(phase, list);
-        break;
-      }
-      case LOAD_METRICS.latencyP50:
-        s.p50.push(point);
-        break;
-      case LOAD_METRICS.latencyP99:
-        s.p99.push(point);
-        break;
-      case LOAD_METRICS.propagationOcsp:
-        s.ocsp.push(point);
-        break;
-      case LOAD_METRICS.propagationCrl:
-        s.crl.push(point);
-        break;
-      case LOAD_METRICS.errors:
-        s.errors.set(labels.class ?? "all", e.data.value);
-        break;
-    }
+    SERIES.get(e.data.name)?.(s, point, labels);
   }
   return s;
 }

@@ -1,11 +1,10 @@
 import test from "ava";
 import type { AnyEvent } from "../../core/events.js";
 import { LOAD_METRICS } from "../../core/load-events.js";
-import { buildCertifyReport } from "../../reports/certify-model.js";
 import { buildReport } from "../../reports/model.js";
 import { isSecretDataIns, swHex, swMeaning } from "../../core/apdu.js";
 import { decodeExchange, swText } from "./apdu-decode.js";
-import { liveCertify, settledCertify } from "./certify-live.js";
+import { liveCertify } from "./certify-live.js";
 import { compareChecks } from "./compare-model.js";
 import { histogram } from "./histogram.js";
 import { delaySummary, loadSeries } from "./load-model.js";
@@ -78,14 +77,14 @@ test("each step of each scenario gets its own exchanges, aligned with the report
 test("compare: rows differ by result (or a check only one run has), listed first; messages alone do not differ", (t) => {
   const head = (id: string) => ({ id, title: id, level: "MUST", source: "s" });
   const run = (rows: Array<[string, string, string]>) =>
-    buildCertifyReport([
+    liveCertify([
       e("run.started", { name: "certify", kind: "certify", meta: { ca: "x" } }),
       ...rows.flatMap(([id, outcome, message]) => [e("check.started", head(id)), e("check.finished", { ...head(id), outcome, message })]),
       e("run.finished", { outcome: "pass" }),
-    ]);
+    ], false);
   const rows = compareChecks(
-    settledCertify(run([["A", "pass", "serial 1"], ["B", "pass", ""], ["C", "fail", ""]])),
-    settledCertify(run([["A", "pass", "serial 2"], ["B", "fail", ""], ["D", "pass", ""]])),
+    run([["A", "pass", "serial 1"], ["B", "pass", ""], ["C", "fail", ""]]),
+    run([["A", "pass", "serial 2"], ["B", "fail", ""], ["D", "pass", ""]]),
   );
   t.deepEqual(rows.map((r) => [r.id, r.differs]), [["B", true], ["C", true], ["D", true], ["A", false]]);
   t.deepEqual(rows.map((r) => [r.aState, r.bState]), [["done", "done"], ["done", "absent"], ["absent", "done"], ["done", "done"]]);

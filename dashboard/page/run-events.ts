@@ -1,4 +1,4 @@
-import type { AnyEvent } from "./browser-safe.js";
+import { isRecord, type AnyEvent } from "./browser-safe.js";
 
 /**
  * The events the page holds for one run, in the dashboard's sequence
@@ -62,8 +62,4 @@ export function asEvent(value: unknown): AnyEvent {
     time: typeof v.time === "string" ? v.time : "",
     data,
   } as unknown as AnyEvent;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }

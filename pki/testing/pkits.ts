@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { OID } from "../oids.js";
 import type { ValidateOptions, ValidationResult, Validator } from "../validator.js";
 
 /**
@@ -51,7 +52,7 @@ export const pkitsSection = (section: string): PkitsCase[] => pkits.cases.filter
 
 /** PKITS policy names: anyPolicy and NIST-test-policy-N; any other name is an error in the data. */
 export function policyOid(name: string): string {
-  if (name === "anyPolicy") return "2.5.29.32.0";
+  if (name === "anyPolicy") return OID.anyPolicy;
   const m = /^NIST-test-policy-(\d+)$/.exec(name);
   if (!m) throw new Error(`unknown PKITS policy name ${name}`);
   return `2.16.840.1.101.3.2.1.48.${m[1]}`;

@@ -1,5 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-import { reasonAllowed, type Clock, type LifecyclePolicy, type Random, type RevocationReason, type RevokerRole } from "../../core/index.js";
+import { reasonAllowed, sameSecret, type Clock, type LifecyclePolicy, type Random, type RevocationReason, type RevokerRole } from "../../core/index.js";
 import { CaError, type CancellationCodes, type Caller, type Holder, type RenewalChallenge, type RenewRequest, type RevokeRequest } from "./api.js";
 import type { AuditLog } from "./audit-log.js";
 import { CREDENTIAL_ACTIONS, type CredentialAction, type Credentials, type TokenRole } from "./credentials.js";
@@ -126,8 +125,8 @@ export class Authority {
     switch (req.role) {
       case "holder": {
         const codeOk = await this.verify(normaliseCode(req.code!), card.holder_code, first);
-        const emailOk = safeEqual(normaliseEmail(req.email!), normaliseEmail(card.email));
-        const nameOk = safeEqual(normaliseAnswer(req.name!), normaliseAnswer(card.name));
+        const emailOk = sameSecret(normaliseEmail(req.email!), normaliseEmail(card.email));
+        const nameOk = sameSecret(normaliseAnswer(req.name!), normaliseAnswer(card.name));
         return codeOk && emailOk && nameOk;
       }
       case "legal-representative":
@@ -198,10 +197,4 @@ export class Authority {
     this.kdf++;
     return verifySecret(secret, stored, first);
   }
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = createHash("sha256").update(a).digest();
-  const y = createHash("sha256").update(b).digest();
-  return timingSafeEqual(x, y);
 }

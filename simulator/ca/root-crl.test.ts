@@ -39,7 +39,7 @@ test("the root's CRL: signed by the root, an ARL (onlyContainsCACerts), 30 days,
   t.is(crl.thisUpdate, Date.parse(START));
   t.is(crl.nextUpdate, Date.parse(START) + 30 * DAY);
   t.is(crl.size, 0);
-  t.like(crl.scope, { onlyCaCerts: true, onlyUserCerts: false, hasDistributionPoint: false });
+  t.like(crl.idp, { onlyContainsCACerts: true, onlyContainsUserCerts: false, fullName: undefined, relativeName: undefined });
   t.is(crl.extensions.get("2.5.29.28")?.critical, true, "the IssuingDistributionPoint is critical");
   t.deepEqual(issuing.crlDistributionPoints, ["http://ca.example:8440/crl/root"]);
   t.is(ca.rootCrlUrl, "http://ca.example:8440/crl/root");
