@@ -1,7 +1,11 @@
 /**
  * Bulk revocation through the HTTP API, durable (synchronous=FULL, each
- * request one committed transaction, acknowledged after commit).
- * Target: 1,000,000 revocations in <= 30 s, as 100 requests of 10,000.
+ * request one committed transaction, acknowledged after commit), over
+ * keep-alive: batches of `--batch` serials (1,000 by default, as
+ * `cardloop load revoke --batch 1000` sends them), `--concurrency` in flight.
+ * Goals (issue 13): >= 100,000 revocations/s; 1,000,000 in <= 30 s.
+ *
+ *   node --import=tsx bench/ca-revoke.bench.ts [--count N] [--batch B] [--concurrency C]
  *
  * Pre-issue: the 1,000,000 certificates are inserted with the store's direct
  * path (CaStore.insertSynthetic: rows without DER, one transaction), then the
@@ -15,14 +19,23 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
+import { Pool } from "undici";
 import { SystemClock } from "../core/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
 import { benchSerials, spawnCaServer, stop, writeResult } from "./ca-bench-util.js";
 
-const N = Number(process.env.CA_BENCH_REVOKE_N ?? 1_000_000);
-const BATCH = 10_000;
-const CONCURRENCY = 2;
+const { values } = parseArgs({ options: { count: { type: "string" }, batch: { type: "string" }, concurrency: { type: "string" } } });
+const N = whole(values.count ?? process.env.CA_BENCH_REVOKE_N, 1_000_000, "--count");
+const BATCH = whole(values.batch, 1_000, "--batch");
+const CONCURRENCY = whole(values.concurrency, 4, "--concurrency");
+
+function whole(v: string | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!/^\d{1,9}$/.test(v) || Number(v) < 1) throw new Error(`${name} must be a whole number from 1 (got ${v})`);
+  return Number(v);
+}
 const dir = mkdtempSync(join(tmpdir(), "cardloop-bench-revoke-"));
 try {
   const serials = benchSerials(N, 21);
@@ -41,22 +54,27 @@ try {
   try {
     const batches: string[] = [];
     for (let i = 0; i < N; i += BATCH) batches.push(JSON.stringify({ serials: serials.slice(i, i + BATCH), reason: "cessationOfOperation" }));
+    // Keep-alive connections, one per request in flight.
+    const pool = new Pool(server.url, { connections: CONCURRENCY, pipelining: 1 });
     let next = 0;
     t = performance.now();
     const worker = async () => {
       while (next < batches.length) {
         const body = batches[next++];
-        const res = await fetch(`${server.url}/api/v1/revocations`, {
+        const res = await pool.request({
           method: "POST",
+          path: "/api/v1/revocations",
           headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
           body,
         });
-        if (res.status !== 200) throw new Error(`bulk revocation answered ${res.status}: ${await res.text()}`);
-        acked += ((await res.json()) as { revoked: number }).revoked;
+        const text = await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`bulk revocation answered ${res.statusCode}: ${text.slice(0, 300)}`);
+        acked += (JSON.parse(text) as { revoked: number }).revoked;
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     apiMs = performance.now() - t;
+    await pool.close();
   } finally {
     await stop(server.child);
   }
@@ -80,7 +98,7 @@ try {
   const peerRate = N / (peerMs / 1000);
   console.log(`peer raw SQLite insert (bare table, WAL+FULL, same ${BATCH}-row transactions): ${(peerMs / 1000).toFixed(2)} s = ${Math.round(peerRate)}/s -> API/peer throughput ratio ${(apiRate / peerRate).toFixed(2)}`);
 
-  console.log(`target 1,000,000 in <= 30 s: ${apiMs <= 30_000 * (N / 1_000_000) ? "met" : "NOT met"}`);
+  console.log(`goal >= 100,000/s with batches: ${apiRate >= 100_000 ? "met" : "NOT met"}; 1,000,000 in <= 30 s: ${apiMs <= 30_000 * (N / 1_000_000) ? "met" : "NOT met"}`);
   writeResult("ca-revoke", {
     revocations: N,
     batch: BATCH,
@@ -89,6 +107,8 @@ try {
     apiPerSecond: Math.round(apiRate),
     targetMs: 30_000,
     met: apiMs <= 30_000 * (N / 1_000_000),
+    goalPerSecond: 100_000,
+    goalMet: apiRate >= 100_000,
     peer: { name: "raw SQLite insert of the same rows (bare table, WAL + synchronous=FULL, same transactions)", ms: Math.round(peerMs), perSecond: Math.round(peerRate) },
     apiToPeerThroughputRatio: Number((apiRate / peerRate).toFixed(3)),
     setupMs: Math.round(setupMs),

@@ -17,6 +17,8 @@ interface ServeOptions {
   policy: string;
   maxFailedAttempts?: string;
   renewal?: string;
+  maxRequestsPerClient?: string;
+  maxConnectionsPerClient?: string;
 }
 
 /** The CLI's words for the renewal policies. */
@@ -41,6 +43,8 @@ export function register(program: Command): void {
     .option("--policy <file>", "lifecycle policy file (YAML), or a shipped one by name (default, ocsp): lifetime, card-expiry cap, lockout, renewal, reasons per role", "default")
     .option("--max-failed-attempts <n>", "wrong revocation credentials from one source before it must wait (429, doubling); overrides the policy's (default policy: 5)")
     .option("--renewal <policy>", "supersede (revoke the old certificate as superseded) or keep (valid until it expires); overrides the policy's (default policy: supersede)")
+    .option("--max-requests-per-client <n>", "requests one client address may have open at once, OCSP included (default 16; raise it for one load-test agent)")
+    .option("--max-connections-per-client <n>", "connections one client address may hold at once (default 128; raise it for one load-test agent)")
     .action(
       action(async (o: ServeOptions) => {
         const port = Number(o.port);
@@ -49,6 +53,10 @@ export function register(program: Command): void {
         const maxFailedAttempts = o.maxFailedAttempts === undefined ? undefined : attempts(o.maxFailedAttempts);
         const renewal = o.renewal === undefined ? undefined : RENEWAL.get(o.renewal);
         if (o.renewal !== undefined && !renewal) usage(`--renewal must be supersede or keep (got ${o.renewal})`);
+        const limits = {
+          ...(o.maxRequestsPerClient === undefined ? {} : { requestsPerClient: perClient("--max-requests-per-client", o.maxRequestsPerClient) }),
+          ...(o.maxConnectionsPerClient === undefined ? {} : { connectionsPerClient: perClient("--max-connections-per-client", o.maxConnectionsPerClient) }),
+        };
         const policy = loadPolicy(resolvePolicyRef(o.policy, process.cwd()));
         const { DataDirLockedError, EmbeddedCa, startCaServer } = await import("../simulator/ca/index.js");
         // CLI wiring may read the wall clock: a virtual clock starts at "now".
@@ -66,7 +74,7 @@ export function register(program: Command): void {
         }
         let server;
         try {
-          server = await startCaServer(embedded, { port, host: o.host, virtualClock: o.virtualClock, publicUrl: o.publicUrl, trustedProxies: o.trustedProxy });
+          server = await startCaServer(embedded, { port, host: o.host, virtualClock: o.virtualClock, publicUrl: o.publicUrl, trustedProxies: o.trustedProxy, limits });
         } catch (err) {
           await embedded.close();
           throw listenError(err, o.host, port);
@@ -105,5 +113,12 @@ export function register(program: Command): void {
 function attempts(text: string): number {
   const n = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
   if (!(n >= 1)) usage(`--max-failed-attempts must be a whole number from 1 (got ${text})`);
+  return n;
+}
+
+/** A per-client limit: whole digits, 1 to 100,000 (a load agent needs hundreds, not millions). */
+function perClient(flag: string, text: string): number {
+  const n = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= 100_000)) usage(`${flag} must be a whole number from 1 to 100000 (got ${text})`);
   return n;
 }

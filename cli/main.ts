@@ -17,6 +17,7 @@ const COMMANDS: Record<string, Array<() => Promise<CommandModule>>> = {
   run: [() => import("./run.js")],
   demo: [() => import("./demo.js")],
   certify: [() => import("./certify.js")],
+  load: [() => import("./load.js")],
   "qualify-reader": [() => import("./qualify-reader.js")],
   dashboard: [() => import("./dashboard.js")],
 };

@@ -6,3 +6,6 @@ export { resolveAdapter, readCaConfig, readHttpCaConfig, type CreateAdapter } fr
 export { HttpCa, type HttpAdapterOptions } from "./adapters/http.js";
 export { publicUrl } from "./adapters/public-url.js";
 export * from "./qualify/index.js";
+export { parseLoadOptions, readSerialsFile, writeSerialsFile, LOAD_DEFAULTS, type LoadPlan, type RawLoadOptions } from "./load/plan.js";
+export { openLoadTarget } from "./load/embedded-target.js";
+export { runLoad, type LoadRunInput, type LoadRunHooks } from "./load/run.js";

@@ -38,3 +38,7 @@ export { writeQualificationReports, qualificationJson, qualificationJunit, quali
 
 // What the CLI prints at the end, from the same models.
 export { scenarioSummaryText, certifySummaryText, qualificationSummaryText } from "./text.js";
+
+// load revoke's reports: the load.summary event's figures, the metric samples for the charts.
+export { buildLoadReport, summaryProblem, type LoadReport, type LoadVerdict, type LoadSeries, type LoadPoint, type LoadPhaseTiming } from "./load-model.js";
+export { writeLoadReports, loadReportFromRunLog, loadJson, loadReportJson, loadJunit, loadMarkdown, loadHtml, loadSummaryText, type LoadReportFiles } from "./load-writers.js";

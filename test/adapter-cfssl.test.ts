@@ -1,8 +1,9 @@
 import test from "ava";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { signalGroup, spawnGroup } from "../harness/processes.js";
 import { CfsslCa } from "../conformance/adapters/cfssl.js";
 import { CaError } from "../simulator/ca/api.js";
 import { breakSignature, buildOcspRequest, makeCsr, normSerial, parseCrl, parseOcspResponse, singleFor } from "../conformance/pkix.js";
@@ -17,6 +18,29 @@ const file = (name: string, data: string | Uint8Array) => {
   writeFileSync(p, data);
   return p;
 };
+/** Live (not zombie) processes whose command line names `text`: the adapter's daemons and keeper name its directory. */
+function processesNaming(text: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0").some((a) => a.includes(text))) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Waits (at most `ms`) until `done()`; says whether it came. */
+async function until(done: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!done() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  return done();
+}
+
 const sqlite = (db: string, sql: string) => execFileSync("sqlite3", [db, sql], { encoding: "utf8" }).trim();
 
 test("cfssl serve signs and revokes into its SQLite certdb; gencrl and the OCSP cycle publish it", async (t) => {
@@ -76,8 +100,10 @@ test("cfssl's servers listen on 127.0.0.1 only, and close stops them and removes
     for (const l of lines) t.regex(l, new RegExp(`127\\.0\\.0\\.1:${p}\\s`));
   }
   const dir = ca.dir;
+  t.true(processesNaming(dir).length >= 3, "cfssl serve, ocspserve and the keeper name the directory");
   await ca.close();
   t.false(existsSync(dir));
+  t.true(await until(() => processesNaming(dir).length === 0, 10_000), "no daemon and no keeper is left after close");
   const after = execFileSync("ss", ["-ltnH"], { encoding: "utf8" });
   for (const p of ports) t.false(new RegExp(`:${p}\\s`).test(after), `port ${p} closed`);
 });
@@ -146,4 +172,21 @@ test("crl.regenerate: never and ocsp.refreshAfterRevoke: false: the provenance s
   t.is(await ocspSays(), "good");
   await ca.issue({ csrPem: (await makeCsr("Bob")).pem, profile: "authentication", holder });
   t.is(await ocspSays(), "revoked");
+});
+
+test("the adapter's process killed by SIGKILL leaves no cfssl daemon and no directory behind (its keeper ends them)", async (t) => {
+  const cfssl = resolve(import.meta.dirname, "..", "conformance", "adapters", "cfssl.ts");
+  const script = `const { CfsslCa } = await import(${JSON.stringify(cfssl)}); const ca = await CfsslCa.create(); console.log("dir=" + ca.dir); setInterval(() => {}, 1000);`;
+  const g = spawnGroup(t, process.execPath, ["--import=tsx", "--input-type=module", "-e", script], { label: "node with a cfssl adapter" });
+  await g.waitFor("stdout", /^dir=/m, 30_000);
+  const dir = /^dir=(.+)$/m.exec(g.stdout)![1];
+  const daemons = processesNaming(dir);
+  // Safety net should the keeper fail: the daemons and keeper lead groups of their own.
+  t.teardown(() => processesNaming(dir).forEach((pid) => signalGroup(pid, "SIGKILL")));
+  t.true(daemons.length >= 3, `cfssl serve, ocspserve and the keeper run (${daemons.length})`);
+  t.true(existsSync(dir));
+  process.kill(g.pid!, "SIGKILL");
+  // Bounded: the keeper gives the daemons 3 s after SIGTERM, then SIGKILL.
+  t.true(await until(() => processesNaming(dir).length === 0, 20_000), "no cfssl daemon and no keeper of it remain");
+  t.true(await until(() => !existsSync(dir), 5_000), "its directory is removed");
 });

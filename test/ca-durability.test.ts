@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
+import { spawnGroup, tempDir } from "../harness/processes.js";
 import { makeCsr } from "../simulator/ca/testing.js";
 
 /**
@@ -129,4 +130,71 @@ test("every acknowledged revocation survives SIGKILL and restart", async (t) => 
     await killed(first.child);
     rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+/**
+ * Group commit keeps the promise: single revocations sent 64 at once share
+ * commits, and the server is SIGKILLed while they are in flight; after a
+ * restart every revocation that got a 200 is revoked (and every issued
+ * certificate is known).
+ */
+test("group commit: kill -9 during concurrent single revocations loses no acknowledged one", async (t) => {
+  const dataDir = join(tempDir(t, "ca-group-commit"), "ca");
+  const cli = join(root, "bin/cardloop.js");
+  const serveArgs = ["ca", "serve", "--data", dataDir, "--port", "0", "--max-requests-per-client", "256", "--max-connections-per-client", "256"];
+  const first = spawnGroup(t, process.execPath, [cli, ...serveArgs], { cwd: root });
+  const url = (await first.waitFor("stdout", /^(http:\/\/\S+)$/m))[1];
+  const csr = (await makeCsr()).pem;
+  const raToken = readFileSync(join(dataDir, "ra.token"), "utf8").trim();
+  const COUNT = 400;
+  const issued: Array<{ serial: string; code: string; holder: { id: string; name: string; email: string } }> = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < COUNT) {
+        const i = next++;
+        const holder = { id: `GK-${i}`, name: `Holder ${i}`, email: `gk${i}@example.org` };
+        const r = await post(`${url}/api/v1/certificates`, { csr, profile: "authentication", holder }, raToken);
+        t.is(r.status, 201);
+        const j = (await r.json()) as { serial: string; cancellationCodes: { holder: string } };
+        issued.push({ serial: j.serial, code: j.cancellationCodes.holder, holder });
+      }
+    }),
+  );
+  const acked = new Set<string>();
+  let sent = 0;
+  let stopped = false;
+  const inflight = Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (!stopped && sent < issued.length) {
+        const c = issued[sent++];
+        try {
+          const r = await post(`${url}/api/v1/certificates/${c.serial}/revoke`, { reason: "keyCompromise", role: "holder", code: c.code, email: c.holder.email, name: c.holder.name });
+          if (r.status === 200) acked.add(((await r.json()) as { serial: string }).serial);
+          else await r.body?.cancel();
+        } catch {
+          stopped = true; // the server is gone: what was not answered was not acknowledged
+        }
+      }
+    }),
+  );
+  // Kill once some are acknowledged, with more in flight.
+  while (acked.size < 60 && sent < issued.length) await new Promise((r) => setTimeout(r, 1));
+  first.signal("SIGKILL");
+  await first.exited;
+  await inflight;
+  const ackedNow = [...acked];
+  t.true(ackedNow.length >= 60, `${ackedNow.length} acknowledged before the kill`);
+
+  const second = spawnGroup(t, process.execPath, [cli, ...serveArgs], { cwd: root });
+  const url2 = (await second.waitFor("stdout", /^(http:\/\/\S+)$/m))[1];
+  const statuses = new Map<string, string>();
+  for (const c of issued) {
+    const r = await fetch(`${url2}/api/v1/certificates/${c.serial}`);
+    t.is(r.status, 200, `issued certificate ${c.serial} lost`);
+    statuses.set(c.serial, ((await r.json()) as { status: string }).status);
+  }
+  const lost = ackedNow.filter((s) => statuses.get(s) !== "revoked");
+  t.deepEqual(lost, [], "acknowledged revocations lost");
+  await second.stop();
 });

@@ -81,7 +81,7 @@ test("a scenario file that names a served CA itself takes --ca-config without --
   writeFileSync(typo, "raTokn: x\n");
   const bad = spawnSync(process.execPath, [CLI, "run", file, "--ca-config", typo], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
   t.is(bad.status, 2, bad.stdout + bad.stderr);
-  t.regex(bad.stderr, /^cardloop: --ca-config: unknown key raTokn for --ca http\(s\):\/\/URL \(known: operatorToken, raToken, capabilities, timeoutMs\)\n$/);
+  t.regex(bad.stderr, /^cardloop: --ca-config: unknown key raTokn for --ca http\(s\):\/\/URL \(known: operatorToken, raToken, capabilities, timeoutMs, connections\)\n$/);
 });
 
 test("without the tokens a served CA neither moves its clock nor issues: each refusal names the credential", async (t) => {

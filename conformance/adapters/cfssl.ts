@@ -23,6 +23,7 @@ import { reasonForCode } from "../../core/index.js";
 import { splitPem } from "../../pki/index.js";
 import { certInfo, normSerial } from "../pkix.js";
 import { ocspOverHttp, startLoopbackServer, type LoopbackServer } from "./loopback-http.js";
+import { Keeper } from "./keeper.js";
 import { freeLoopbackPort, lastLines, run, runOk, SerialQueue, startDaemon, stopDaemon } from "./process.js";
 
 export interface CfsslOptions {
@@ -118,9 +119,12 @@ export class CfsslCa implements CaAdapter {
   /** Publishes the CRL at the URL the certificates name (CFSSL has no CRL server of its own). */
   private crlServer?: LoopbackServer;
   private ocspServe?: ChildProcess;
+  /** Ends the daemons and removes `dir` if this process dies without close(). */
+  private readonly keeper: Keeper;
   private servePort = 0;
   private ocspPort = 0;
   private db!: Database.Database;
+  private rowQuery?: Database.Statement;
   private readonly meta = new Map<string, { profile: Profile; holder: Holder }>();
   private readonly refreshQueue = new SerialQueue();
   private refreshPending?: Promise<void>;
@@ -134,7 +138,9 @@ export class CfsslCa implements CaAdapter {
   private constructor(
     readonly dir: string,
     private readonly opts: CfsslOptions,
-  ) {}
+  ) {
+    this.keeper = Keeper.start(dir);
+  }
 
   static async create(opts: CfsslOptions = {}): Promise<CfsslCa> {
     const ca = new CfsslCa(mkdtempSync(join(tmpdir(), "cardloop-cfssl-")), opts);
@@ -184,7 +190,7 @@ export class CfsslCa implements CaAdapter {
       ["serve", "-address", "127.0.0.1", "-port", String(this.servePort), "-ca", this.p("ca.pem"), "-ca-key", this.p("ca-key.pem"),
         "-config", this.p("config.json"), "-db-config", this.p("db.json"), "-responder", this.p("ca.pem"), "-responder-key", this.p("ca-key.pem")],
       /Now listening on/,
-      { cwd: this.dir },
+      { cwd: this.dir, keeper: this.keeper },
     );
     this.serve = started.child;
     await this.refreshOcsp();
@@ -320,11 +326,17 @@ export class CfsslCa implements CaAdapter {
     return issued;
   }
 
+  /**
+   * CFSSL stores serial_number as the decimal serial in TEXT (in a column
+   * declared blob, which converts nothing): compared with a bound string as
+   * it is, the lookup uses the primary key's index; a CAST would scan the table.
+   */
   private row(serial: string): CertRow | undefined {
     const dec = BigInt("0x" + normSerial(serial)).toString(10);
-    return this.db
-      .prepare("SELECT CAST(serial_number AS TEXT) AS serial_number, CAST(authority_key_identifier AS TEXT) AS authority_key_identifier, CAST(status AS TEXT) AS status, reason, revoked_at, expiry FROM certificates WHERE CAST(serial_number AS TEXT) = ?")
-      .get(dec) as CertRow | undefined;
+    this.rowQuery ??= this.db.prepare(
+      "SELECT CAST(serial_number AS TEXT) AS serial_number, CAST(authority_key_identifier AS TEXT) AS authority_key_identifier, CAST(status AS TEXT) AS status, reason, revoked_at, expiry FROM certificates WHERE serial_number = ?",
+    );
+    return this.rowQuery.get(dec) as CertRow | undefined;
   }
 
   async revoke(req: RevokeRequest): Promise<RevocationResult> {
@@ -388,7 +400,7 @@ export class CfsslCa implements CaAdapter {
       try {
         await stopDaemon(this.ocspServe);
         if (this.closed) return;
-        const d = await startDaemon("cfssl", ["ocspserve", "-address", "127.0.0.1", "-port", String(this.ocspPort), "-responses", this.p("responses.txt")], /Now listening on/, { cwd: this.dir });
+        const d = await startDaemon("cfssl", ["ocspserve", "-address", "127.0.0.1", "-port", String(this.ocspPort), "-responses", this.p("responses.txt")], /Now listening on/, { cwd: this.dir, keeper: this.keeper });
         this.ocspServe = d.child;
       } finally {
         ready();
@@ -430,5 +442,6 @@ export class CfsslCa implements CaAdapter {
       /* already closed */
     }
     rmSync(this.dir, { recursive: true, force: true });
+    this.keeper.end();
   }
 }

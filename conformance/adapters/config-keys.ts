@@ -86,6 +86,7 @@ export const CONFIG_KEYS = {
     crlDebounceMs: "number",
     crlMaxDelayMs: "number",
     crlScheduleMs: "number",
+    crlBuild: ["worker", "sync"],
     renewalChallengeMs: "number",
     ocspValidityMs: "number",
     ocspMaxNonceOctets: "number",
@@ -95,7 +96,7 @@ export const CONFIG_KEYS = {
     serve: "boolean",
   } as const satisfies ShapeOf<Omit<EmbeddedAdapterOptions, "clock" | "random" | "events" | "policy">>,
   // url is --ca itself
-  http: { operatorToken: "string", raToken: "string", capabilities: CAPABILITIES, timeoutMs: "number" } as const satisfies ShapeOf<Omit<HttpAdapterOptions, "url">>,
+  http: { operatorToken: "string", raToken: "string", capabilities: CAPABILITIES, timeoutMs: "number", connections: "number" } as const satisfies ShapeOf<Omit<HttpAdapterOptions, "url">>,
 } as const;
 
 /**

@@ -34,6 +34,12 @@ export interface HttpAdapterOptions {
   /** What the served CA offers; the embedded CA's full set by default. */
   capabilities?: Partial<CaCapabilities>;
   timeoutMs?: number;
+  /**
+   * Connections kept to the CA (undici Agent), 32 by default: a load run
+   * keeps as many as it has requests in flight, so that no request waits for
+   * a connection on the client side.
+   */
+  connections?: number;
 }
 
 const FULL: CaCapabilities = {
@@ -62,7 +68,11 @@ export class HttpCa implements CaAdapter {
   private constructor(private readonly opts: HttpAdapterOptions) {
     this.base = opts.url.replace(/\/$/, "");
     this.name = `http ${publicUrl(this.base)}`;
-    this.agent = new Agent({ connections: 32, headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000 });
+    const connections = opts.connections ?? 32;
+    if (!(Number.isSafeInteger(connections) && connections >= 1)) throw new RangeError(`connections must be an integer >= 1, got ${connections}`);
+    // Transport failures are thrown as undici raises them (code ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET,
+    // UND_ERR_HEADERS_TIMEOUT...), never rewrapped: a load run classes them by that code.
+    this.agent = new Agent({ connections, headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000 });
   }
 
   /**

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
+import type { Keeper } from "./keeper.js";
 
 export interface RunResult {
   code: number;
@@ -73,15 +74,20 @@ export function freeLoopbackPort(): Promise<number> {
   });
 }
 
-/** Starts a long-running child and resolves once `ready` matches its output. */
+/**
+ * Starts a long-running child and resolves once `ready` matches its output.
+ * With a `keeper`, the child runs in a group of its own, watched by the
+ * keeper, so it ends when this process dies, even by SIGKILL (keeper.ts).
+ */
 export function startDaemon(
   cmd: string,
   args: string[],
   ready: RegExp,
-  opts: { cwd?: string; timeoutMs?: number } = {},
+  opts: { cwd?: string; timeoutMs?: number; keeper?: Keeper } = {},
 ): Promise<{ child: ChildProcess; output: () => string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: opts.keeper !== undefined });
+    opts.keeper?.watch(child);
     let text = "";
     let done = false;
     const timer = setTimeout(() => {

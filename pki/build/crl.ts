@@ -57,20 +57,63 @@ export function buildCrl(input: CrlSpec): Buffer {
       w.begin(Tag.Sequence); // revokedCertificates: present only when non-empty
       any = true;
     }
-    w.begin(Tag.Sequence).integer(Buffer.from(serialHex, "hex")).time(at);
-    if (reason !== null && reason !== 0) w.raw(reasonExtensions(reason));
-    w.end();
+    writeCrlEntry(w, serialHex, at, reason);
   }
   if (any) w.end();
+  writeCrlExtensions(w, input);
+  w.end();
+  const signature = input.signer.sign(w.slice(tbsStart, w.length));
+  w.raw(input.signer.algorithm).bitString(signature);
+  w.end();
+  return w.finish();
+}
+
+/** One revokedCertificates entry: serial, revocationDate, and a reasonCode unless unspecified. */
+export function writeCrlEntry(w: DerWriter, serialHex: string, at: number, reason: number | null): void {
+  w.begin(Tag.Sequence).integer(Buffer.from(serialHex, "hex")).time(at);
+  if (reason !== null && reason !== 0) w.raw(reasonExtensions(reason));
+  w.end();
+}
+
+/** crlExtensions [0]: authorityKeyIdentifier, cRLNumber, and for an ARL the IssuingDistributionPoint. */
+function writeCrlExtensions(w: DerWriter, input: Omit<CrlSpec, "entries" | "signer">): void {
   w.begin(0xa0).begin(Tag.Sequence);
   w.raw(extension(OID.authorityKeyIdentifier, false, (x) => x.begin(Tag.Sequence).primitive(0x80, input.issuerKeyId).end()));
   w.raw(extension(OID.crlNumber, false, (x) => x.integer(input.crlNumber)));
   // IssuingDistributionPoint { onlyContainsCACerts [2] IMPLICIT BOOLEAN TRUE }
   if (input.onlyCaCerts) w.raw(extension(OID.issuingDistributionPoint, true, (x) => x.begin(Tag.Sequence).primitive(0x82, Uint8Array.of(0xff)).end()));
   w.end().end();
-  w.end();
-  const signature = input.signer.sign(w.slice(tbsStart, w.length));
-  w.raw(input.signer.algorithm).bitString(signature);
-  w.end();
-  return w.finish();
+}
+
+/** A DER tag and definite length. */
+export function derHeader(tag: number, length: number): Buffer {
+  if (length < 0x80) return Buffer.of(tag, length);
+  const bytes: number[] = [];
+  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+  return Buffer.of(tag, 0x80 | bytes.length, ...bytes);
+}
+
+/**
+ * A CRL's TBSCertList around entries encoded elsewhere (writeCrlEntry, kept
+ * pre-encoded by the CA): TBS = head + entries + tail, for `entriesLength`
+ * octets of entries. Lets a CRL be assembled and signed without re-encoding a
+ * million entries per issue (simulator/ca/crl-entries.ts).
+ */
+export function crlFrame(input: Omit<CrlSpec, "entries" | "signer"> & { algorithm: Uint8Array }, entriesLength: number): { head: Buffer; tail: Buffer } {
+  const fields = new DerWriter(512);
+  fields.integer(1).raw(input.algorithm).raw(input.issuerName).time(input.thisUpdate).time(input.nextUpdate);
+  const tail = new DerWriter(256);
+  writeCrlExtensions(tail, input);
+  const f = fields.finish();
+  const t = tail.finish();
+  const revoked = entriesLength > 0 ? derHeader(Tag.Sequence, entriesLength) : Buffer.alloc(0);
+  const tbsLength = f.length + revoked.length + entriesLength + t.length;
+  return { head: Buffer.concat([derHeader(Tag.Sequence, tbsLength), f, revoked]), tail: Buffer.from(t) };
+}
+
+/** The CertificateList after the TBS: its AlgorithmIdentifier and the signature as a BIT STRING; and the outer header for `tbsLength`. */
+export function crlSignatureParts(algorithm: Uint8Array, signature: Uint8Array, tbsLength: number): { header: Buffer; trailer: Buffer } {
+  const bits = Buffer.concat([derHeader(Tag.BitString, signature.length + 1), Buffer.of(0), signature]);
+  const trailer = Buffer.concat([algorithm, bits]);
+  return { header: derHeader(Tag.Sequence, tbsLength + trailer.length), trailer };
 }

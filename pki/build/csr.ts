@@ -1,6 +1,7 @@
 import { Tag } from "../der.js";
 import { DerWriter } from "../der-writer.js";
 import type { SigningKey } from "./keys.js";
+import { assembleSigned } from "./signed.js";
 
 /**
  * PKCS#10 CertificationRequests (RFC 2986) in two steps, because a card signs
@@ -19,9 +20,7 @@ export function csrInfo(subject: Uint8Array, spki: Uint8Array): Uint8Array {
 
 /** CertificationRequest { info, signatureAlgorithm (AlgorithmIdentifier DER), signature BIT STRING }. */
 export function assembleCsr(info: Uint8Array, algorithm: Uint8Array, signature: Uint8Array): Uint8Array {
-  const w = new DerWriter(info.length + algorithm.length + signature.length + 16).begin(Tag.Sequence);
-  w.raw(info).raw(algorithm).bitString(signature);
-  return new Uint8Array(w.end().finish());
+  return assembleSigned(info, algorithm, signature);
 }
 
 export function buildCsr(subject: Uint8Array, key: SigningKey): Uint8Array {

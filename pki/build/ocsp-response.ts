@@ -39,11 +39,19 @@ export function buildOcspResponse(
   responses: SingleResponseSpec[],
   nonceExtension?: Uint8Array,
 ): Uint8Array {
-  const w = new DerWriter(1024);
-  w.begin(Tag.Sequence); // BasicOCSPResponse
-  const tbsStart = w.length;
+  const tbs = ocspResponseData(responder, producedAt, responses, nonceExtension);
+  return signedOcspResponse(responder, tbs, responder.signer.sign(tbs));
+}
+
+/**
+ * The ResponseData (what is signed) of a response: the first half of
+ * buildOcspResponse, for a caller that signs elsewhere (off the event loop)
+ * and completes it with signedOcspResponse.
+ */
+export function ocspResponseData(responder: ResponderIdentity, producedAt: number, responses: SingleResponseSpec[], nonceExtension?: Uint8Array): Buffer {
+  const w = new DerWriter(256 + responses.length * 128);
   w.begin(Tag.Sequence); // ResponseData
-  w.begin(0xa2).octetString(responderKeyHash(responder.signer.spki)).end(); // responderID byKey
+  w.raw(responderIdByKey(responder.signer.spki));
   w.generalizedTime(producedAt);
   w.begin(Tag.Sequence);
   for (const r of responses) {
@@ -62,15 +70,47 @@ export function buildOcspResponse(
   w.end();
   if (nonceExtension) w.begin(0xa1).begin(Tag.Sequence).raw(nonceExtension).end().end();
   w.end();
-  const sig = responder.signer.sign(w.slice(tbsStart, w.length));
-  w.raw(responder.signer.algorithm).bitString(sig);
-  w.begin(0xa0).begin(Tag.Sequence).raw(responder.certificate).end().end();
+  return w.finish();
+}
+
+/** The OCSPResponse around a ResponseData and its signature by `responder`. */
+export function signedOcspResponse(responder: ResponderIdentity, tbs: Uint8Array, signature: Uint8Array): Uint8Array {
+  const certs = certsField(responder.certificate);
+  const w = new DerWriter(tbs.length + signature.length + certs.length + 96);
+  w.begin(Tag.Sequence); // BasicOCSPResponse
+  w.raw(tbs);
+  w.raw(responder.signer.algorithm).bitString(signature);
+  w.raw(certs);
   w.end();
   const basic = w.finish();
 
   const out = new DerWriter(basic.length + 64).begin(Tag.Sequence).enumerated(OcspStatus.successful);
   out.begin(0xa0).begin(Tag.Sequence).oid(OID.ocspBasic).octetString(basic).end().end();
   return new Uint8Array(out.end().finish());
+}
+
+const certsCache = new WeakMap<Uint8Array, Uint8Array>();
+
+/** certs [0] EXPLICIT SEQUENCE OF Certificate, with the one responder certificate: encoded once per certificate. */
+function certsField(certificate: Uint8Array): Uint8Array {
+  let v = certsCache.get(certificate);
+  if (!v) {
+    v = new Uint8Array(new DerWriter(certificate.length + 16).begin(0xa0).begin(Tag.Sequence).raw(certificate).end().end().finish());
+    certsCache.set(certificate, v);
+  }
+  return v;
+}
+
+const responderIdCache = new WeakMap<Uint8Array, Uint8Array>();
+
+/** responderID byKey [2] EXPLICIT KeyHash: encoded once per key. */
+function responderIdByKey(spki: Uint8Array): Uint8Array {
+  let v = responderIdCache.get(spki);
+  if (!v) {
+    v = new Uint8Array(new DerWriter(32).begin(0xa2).octetString(responderKeyHash(spki)).end().finish());
+    responderIdCache.set(spki, v);
+  }
+  return v;
 }
 
 const EMPTY = new Uint8Array(0);

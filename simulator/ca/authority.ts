@@ -2,11 +2,12 @@ import { reasonAllowed, sameSecret, type Clock, type LifecyclePolicy, type Rando
 import { CaError, type CancellationCodes, type Caller, type Holder, type RenewalChallenge, type RenewRequest, type RevokeRequest } from "./api.js";
 import type { AuditLog } from "./audit-log.js";
 import { CREDENTIAL_ACTIONS, type CredentialAction, type Credentials, type TokenRole } from "./credentials.js";
+import { openCodeKey } from "./code-key.js";
 import { Lockout } from "./lockout.js";
 import { SourceBudget, sourceBudgetFor } from "./source-budget.js";
 import { RenewalChallenges, type VerifiedChallenge } from "./renewal-challenges.js";
 import { proofVerifies } from "./renewal-proof.js";
-import { generateCode, hashSecret, normaliseAnswer, normaliseCode, normaliseEmail, verifySecret } from "./secrets.js";
+import { generateCode, hashCode, hashSecret, normaliseAnswer, normaliseCode, normaliseEmail, storedKind, verifyCode, verifySecret } from "./secrets.js";
 import type { CaStore, CardRow, CertificateRow } from "./store.js";
 
 export interface AuthorityOptions {
@@ -15,10 +16,12 @@ export interface AuthorityOptions {
   random: Random;
   /** The operator's and the issuing station's tokens (hashes). */
   credentials: Credentials;
-  /** log2 of scrypt's N for codes and answers. */
+  /** log2 of scrypt's N for registration answers (what a person chose). */
   kdfLog2N: number;
   /** How long (at the CA's clock) a renewal challenge can be used. */
   renewalChallengeMs: number;
+  /** Where the code key file lives (code-key.ts); none: an in-memory CA, its key in memory. */
+  dataDir?: string;
   /** Its reasonsByRole (which role may give which reason) and maxFailedAttempts (wrong credentials from one source before it waits). */
   policy: LifecyclePolicy;
 }
@@ -36,19 +39,24 @@ export class Authority {
   /** Failed credential checks per source, across certificates (source-budget.ts). */
   readonly budget: SourceBudget;
   private readonly challenges: RenewalChallenges;
-  /** A hash of nothing anyone knows, made at open: unknown serials cost the same KDF work as wrong codes. */
-  private dummyHash: Promise<string>;
+  /** HMAC key for CA-generated codes (secrets.ts hashCode), in a file beside the database (code-key.ts): a copy of ca.db alone checks no code. */
+  private readonly codeKey: Buffer;
+  /** A code hash of nothing anyone knows, made at open: unknown serials cost the same check as wrong codes. */
+  private readonly dummyCode: string;
   private kdf = 0;
 
   constructor(private readonly o: AuthorityOptions) {
     this.lockout = new Lockout(o.store, o.clock, o.policy.maxFailedAttempts);
     this.budget = new SourceBudget(o.clock, sourceBudgetFor(o.policy.maxFailedAttempts));
     this.challenges = new RenewalChallenges(o.store, o.clock, o.random, o.renewalChallengeMs);
-    this.dummyHash = hashSecret(Buffer.from(o.random.bytes(16)).toString("hex"), o.random, o.kdfLog2N);
-    this.dummyHash.catch(() => undefined); // awaited where used
+    this.codeKey = openCodeKey(o.store, o.random, o.dataDir);
+    this.dummyCode = hashCode(Buffer.from(o.random.bytes(16)).toString("hex"), o.random, this.codeKey);
   }
 
-  /** Scrypt verifications so far (tests and benches measure work with it, not wall time). */
+  /**
+   * Credential verifications so far, keyed-hash (codes, holder id) and scrypt (answers) alike: one per code or
+   * answer compared. Tests and benches measure the work a request costs with it, not wall time.
+   */
   get kdfCalls(): number {
     return this.kdf;
   }
@@ -88,9 +96,12 @@ export class Authority {
    * A new card's registration: cancellation codes (the holder's; with an
    * organisation, its representatives' too) and registration answers, stored
    * only as salted hashes. The codes are returned once, for the holder.
+   * Codes (80 random bits of ours) and the holder id (the card row's key, in
+   * clear beside it) get the keyed hash; answers a person chose get scrypt.
    */
   async registerCard(holder: Holder): Promise<{ row: CardRow; codes: CancellationCodes }> {
     const { random, kdfLog2N: n } = this.o;
+    const key = this.codeKey;
     const codes: CancellationCodes = { holder: generateCode(random) };
     if (holder.organisation) {
       codes.legalRepresentative = generateCode(random);
@@ -98,15 +109,18 @@ export class Authority {
     }
     const answers: Record<string, string> = { holderId: holder.id, ...(holder.registration ?? {}) };
     const registration: Record<string, string> = {};
-    for (const [q, a] of Object.entries(answers)) registration[q] = await hashSecret(normaliseAnswer(String(a)), random, n);
+    for (const [q, a] of Object.entries(answers)) {
+      const answer = normaliseAnswer(String(a));
+      registration[q] = q === "holderId" ? hashCode(answer, random, key) : await hashSecret(answer, random, n);
+    }
     const row: CardRow = {
       card_id: holder.id,
       name: holder.name,
       email: holder.email,
       organisation: holder.organisation ?? null,
-      holder_code: await hashSecret(normaliseCode(codes.holder), random, n),
-      legal_code: codes.legalRepresentative ? await hashSecret(normaliseCode(codes.legalRepresentative), random, n) : null,
-      authorised_code: codes.authorisedRepresentative ? await hashSecret(normaliseCode(codes.authorisedRepresentative), random, n) : null,
+      holder_code: hashCode(normaliseCode(codes.holder), random, key),
+      legal_code: codes.legalRepresentative ? hashCode(normaliseCode(codes.legalRepresentative), random, key) : null,
+      authorised_code: codes.authorisedRepresentative ? hashCode(normaliseCode(codes.authorisedRepresentative), random, key) : null,
       registration: JSON.stringify(registration),
       created_at: this.o.clock.nowMs(),
     };
@@ -120,39 +134,70 @@ export class Authority {
    * caller's source has not failed lately (its check goes ahead of guessers').
    */
   async credentialsMatch(cert: CertificateRow, req: RevokeRequest, first = false): Promise<boolean> {
+    const c = this.credentialChecks(cert, req);
+    if (!c) return false;
+    let all = c.othersOk;
+    for (const [secret, stored] of c.secrets) all = (await this.verify(secret, stored, first)) && all;
+    return all;
+  }
+
+  /**
+   * `credentialsMatch` at once, when every hash it compares is a keyed hash (codes and holder ids stored by this
+   * version); undefined when one is scrypt (a registration answer, or a code stored by an earlier version): then
+   * the caller reserves budget and awaits `credentialsMatch`. The same comparisons (credentialChecks), all run.
+   */
+  credentialsMatchNow(cert: CertificateRow, req: RevokeRequest): boolean | undefined {
+    const c = this.credentialChecks(cert, req);
+    if (!c) return false;
+    if (c.secrets.some(([, stored]) => storedKind(stored) !== "hmac")) return undefined;
+    let all = c.othersOk;
+    for (const [secret, stored] of c.secrets) all = this.verifyNow(secret, stored) && all;
+    return all;
+  }
+
+  /**
+   * What a request of its role is checked against, once for both paths (review R1 S2): the secrets to verify
+   * (normalised given value, stored hash) and whether everything else (email, name, the role existing on the card,
+   * every answer given) holds. Undefined: no card (synthetic/bulk-only certificates: operator token path only).
+   */
+  private credentialChecks(cert: CertificateRow, req: RevokeRequest): { secrets: Array<[string, string]>; othersOk: boolean } | undefined {
     const card = this.o.store.card(cert.card_id);
-    if (!card) return false; // synthetic/bulk-only certificates: operator token path only
+    if (!card) return undefined;
     switch (req.role) {
       case "holder": {
-        const codeOk = await this.verify(normaliseCode(req.code!), card.holder_code, first);
         const emailOk = sameSecret(normaliseEmail(req.email!), normaliseEmail(card.email));
         const nameOk = sameSecret(normaliseAnswer(req.name!), normaliseAnswer(card.name));
-        return codeOk && emailOk && nameOk;
+        return { secrets: [[normaliseCode(req.code!), card.holder_code]], othersOk: emailOk && nameOk };
       }
       case "legal-representative":
       case "authorised-representative": {
         const stored = req.role === "legal-representative" ? card.legal_code : card.authorised_code;
         // A card without organisation has no representatives: still hash, to keep timing flat.
-        const ok = await this.verify(normaliseCode(req.code!), stored ?? card.holder_code, first);
-        return ok && stored !== null && card.organisation !== null;
+        return { secrets: [[normaliseCode(req.code!), stored ?? card.holder_code]], othersOk: stored !== null && card.organisation !== null };
       }
       case "operator": {
         const stored = JSON.parse(card.registration) as Record<string, string>;
-        let all = true;
+        const secrets: Array<[string, string]> = [];
+        let given = true;
         for (const [q, hash] of Object.entries(stored)) {
-          const given = Object.hasOwn(req.answers!, q) ? req.answers![q] : undefined;
-          const ok = await this.verify(normaliseAnswer(typeof given === "string" ? given : ""), hash, first);
-          all = all && ok && typeof given === "string";
+          const a = Object.hasOwn(req.answers!, q) ? req.answers![q] : undefined;
+          secrets.push([normaliseAnswer(typeof a === "string" ? a : ""), hash]);
+          given = given && typeof a === "string";
         }
-        return all;
+        return { secrets, othersOk: given };
       }
     }
-    return false;
+    return { secrets: [], othersOk: false };
   }
 
-  /** What a wrong code costs, for a serial the CA does not know: the 404 takes as long as a 403. */
-  async unknownSerialWork(req: RevokeRequest, first = false): Promise<void> {
-    await this.verify(normaliseCode(typeof req.code === "string" ? req.code : ""), await this.dummyHash, first);
+  /**
+   * What a wrong credential of the request's role costs, for a serial the CA does not know: the 404 takes as long
+   * as a 403. A code role: one code check. The operator (already proven by the token): one check of the holder id,
+   * what every card registers; a card's further answers cost one scrypt each, which no unknown serial can mirror.
+   */
+  unknownSerialWork(req: RevokeRequest): void {
+    const given = req.role === "operator" ? normaliseAnswer(typeof req.answers?.holderId === "string" ? req.answers.holderId : "") : normaliseCode(typeof req.code === "string" ? req.code : "");
+    this.verifyNow(given, this.dummyCode);
   }
 
   /** A stateless single-use challenge for renewing `serial` (renewal-challenges.ts): handing it out stores nothing. */
@@ -195,6 +240,11 @@ export class Authority {
 
   private verify(secret: string, stored: string | null | undefined, first: boolean): Promise<boolean> {
     this.kdf++;
-    return verifySecret(secret, stored, first);
+    return verifySecret(secret, stored, first, this.codeKey);
+  }
+
+  private verifyNow(secret: string, stored: string | null | undefined): boolean {
+    this.kdf++;
+    return !!stored && verifyCode(secret, stored, this.codeKey);
   }
 }

@@ -126,3 +126,36 @@ test("the retry waits double per failure up to the maximum and start again from 
   await new Promise((r) => setTimeout(r, 50));
   t.deepEqual(planned.slice(4), [2, 4], "after a success the wait starts from the first again; one success ends the retries");
 });
+
+test("a change during an off-thread CRL build keeps its scheduled reissue: the older build's install cancels nothing (review R1 B4)", async (t) => {
+  const clock = new VirtualClock("2026-03-01T10:00:00Z");
+  // A long debounce: the timers of the change below are certainly still pending when the older build installs.
+  const ca = await EmbeddedCa.open({ clock, random: new SeededRandom(9), kdfLog2N: 4, crlScheduleMs: 0, crlDebounceMs: 60_000, crlMaxDelayMs: 120_000 });
+  t.teardown(() => ca.close());
+  const serials = ["0b01", "0b02"];
+  ca.store.insertSynthetic(serials, "test", clock.nowMs(), clock.nowMs() + 86_400_000);
+  const audit = { at: clock.nowMs(), role: "test", action: "bulk-revoke" };
+  const internals = ca as unknown as { s: { crls: { stale(): boolean; worker: { run: (...a: unknown[]) => Promise<unknown> } }; schedule: { debounce?: unknown; maxDelay?: unknown } } };
+  const { crls, schedule } = internals.s;
+  ca.store.bulkRevoke([serials[0]], 0, 1, clock.nowMs(), audit);
+  // Hold the build on the worker until the second change has been made.
+  const run = crls.worker.run.bind(crls.worker);
+  let building!: () => void;
+  const started = new Promise<void>((r) => (building = r));
+  let proceed!: () => void;
+  const gate = new Promise<void>((r) => (proceed = r));
+  crls.worker.run = async (...a: unknown[]) => {
+    building();
+    await gate;
+    return run(...a);
+  };
+  const first = ca.crl(); // snapshot: the first change only
+  await started;
+  ca.store.bulkRevoke([serials[1]], 0, 1, clock.nowMs(), audit); // arms the debounce and maxDelay timers
+  t.truthy(schedule.debounce);
+  proceed();
+  await first;
+  t.true(crls.stale(), "the installed CRL predates the second change");
+  t.truthy(schedule.debounce, "its debounced reissue is still planned");
+  t.truthy(schedule.maxDelay);
+});

@@ -44,7 +44,11 @@ export class CrlSchedule {
   ) {
     this.firstRetryMs = this.backoffMs = Math.max(1, o.retryMs ?? 1000);
     this.maxRetryMs = Math.max(this.firstRetryMs, o.maxRetryMs ?? 60_000);
-    publisher.onReissued(() => this.cancelPending());
+    // Only an install that covers every change cancels the pending reissue: a build off the event loop installs a
+    // snapshot taken before a change that arrived meanwhile, and that change keeps its timers (review R1 B4).
+    publisher.onReissued(() => {
+      if (!publisher.stale()) this.cancelPending();
+    });
     changes.on((change) => {
       if (affectsCrl(change)) this.soon();
     });
@@ -78,13 +82,18 @@ export class CrlSchedule {
 
   /**
    * One try at reissuing what `which` names (every timer comes here). It
-   * cannot throw (tryReissue never does); on failure it plans one retry, the
+   * cannot throw (tryReissue never rejects); on failure it plans one retry, the
    * wait doubling per failure up to maxRetryMs; a success resets the wait.
    */
   private attempt(which: () => { issuing: boolean; root: boolean }): void {
     if (this.closed) return;
     const planned = this.retry ? undefined : this.backoffMs;
-    if (this.publisher.tryReissue(which(), planned)) {
+    // The build runs off the event loop (crl-worker.ts): the outcome arrives later; tryReissue never rejects.
+    void Promise.resolve(this.publisher.tryReissue(which(), planned)).then((ok) => this.settled(ok));
+  }
+
+  private settled(ok: boolean): void {
+    if (ok) {
       if (!this.retry) this.backoffMs = this.firstRetryMs;
       return;
     }

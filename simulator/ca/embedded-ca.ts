@@ -1,16 +1,5 @@
 import { join } from "node:path";
-import {
-  CryptoRandom,
-  DEFAULT_POLICY,
-  makeDirs,
-  reasonForCode,
-  SystemClock,
-  type Clock,
-  type EventBus,
-  type LifecyclePolicy,
-  type Random,
-  type RenewalRule,
-} from "../../core/index.js";
+import { CryptoRandom, makeDirs, reasonForCode, SystemClock, type Clock, type LifecyclePolicy, type Random } from "../../core/index.js";
 import { encodePem } from "../../pki/index.js";
 import {
   CaError,
@@ -35,7 +24,8 @@ import { Credentials, type CredentialAction, type TokenRole } from "./credential
 import { CrlPublisher } from "./crl-publisher.js";
 import { CrlSchedule } from "./crl-schedule.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
-import { openHierarchy, type CaHierarchy, type HsmConfig, type KeyType } from "./hierarchy.js";
+import { effectivePolicy, type EmbeddedCaOptions } from "./embedded-ca-options.js";
+import { openHierarchy, type CaHierarchy } from "./hierarchy.js";
 import type { CaHttpBackend } from "./http.js";
 import { Issuance } from "./issuance.js";
 import { OcspResponder } from "./ocsp-responder.js";
@@ -43,57 +33,7 @@ import { Revocation } from "./revocation.js";
 import { CaStore, Status, type StatusCode } from "./store.js";
 import { checkSerial } from "./validation.js";
 
-export interface EmbeddedCaOptions {
-  /** Where the CA lives (created on first start; one CA at a time: see data-dir-lock.ts). Omitted: a throwaway in-memory CA. */
-  dataDir?: string;
-  clock?: Clock;
-  /** Serials, cancellation codes, salts. A SeededRandom gives the same serials for the same seed. */
-  random?: Random;
-  keyType?: KeyType;
-  /** Put the issuing CA key in SoftHSMv2 (ECDSA P-256), under <dataDir>/softhsm. */
-  hsm?: HsmConfig | boolean;
-  /** Base URL written into AIA (OCSP) and CRL distribution points. */
-  baseUrl?: string;
-  name?: string;
-  /**
-   * The lifecycle rules: certificate lifetime, card-expiry cap, lockout,
-   * renewal rule, reasons per role. DEFAULT_POLICY (core/policy.ts) when absent.
-   */
-  policy?: LifecyclePolicy;
-  /** Overrides the policy's lifetimeYears. */
-  maxValidityYears?: number;
-  /** Wrong credentials from one source before it has to wait (429, doubling); overrides the policy's. */
-  maxFailedAttempts?: number;
-  /** Overrides the policy's renewal rule. */
-  renewal?: RenewalRule;
-  /** CRL nextUpdate - thisUpdate. */
-  crlValidityMs?: number;
-  /** The root's CRL (ARL) nextUpdate - thisUpdate; 30 days by default. */
-  rootCrlValidityMs?: number;
-  /** Quiet time after a revocation before the CRL is regenerated (real time). */
-  crlDebounceMs?: number;
-  /** Longest a revocation waits for the CRL under a sustained stream of revocations (real time). */
-  crlMaxDelayMs?: number;
-  /** How often (real time) the CA checks whether its CRLs are past half their validity at its clock; 0 disables. */
-  crlScheduleMs?: number;
-  /** How long (at the CA's clock) a renewal challenge can be used; 5 minutes by default. */
-  renewalChallengeMs?: number;
-  /** OCSP nextUpdate - thisUpdate, and how long a cached response is served. */
-  ocspValidityMs?: number;
-  /**
-   * The longest nonce the responder echoes; longer is malformedRequest. 32 by
-   * default (RFC 8954); RFC 9654 allows up to 128. Above 128 the responder signs
-   * nonces no client may send (certify's OCSP-NONCE-LENGTH fails).
-   */
-  ocspMaxNonceOctets?: number;
-  /** log2 of scrypt's N for codes and answers; 14 by default (lower it only for throwaway CAs). */
-  kdfLog2N?: number;
-  /** Sets the operator token (its hash replaces the stored one); otherwise generated at the first start (written once to <dataDir>/operator.token). */
-  operatorToken?: string;
-  /** Sets the issuing station's (RA) token; otherwise generated at the first start (written once to <dataDir>/ra.token). */
-  raToken?: string;
-  events?: EventBus;
-}
+export type { EmbeddedCaOptions } from "./embedded-ca-options.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -144,11 +84,16 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
     const policy = (this.policy = effectivePolicy(options));
     // The store announces every committed status change; the OCSP cache, the CRL publisher and its schedule follow it.
     const changes = store.changes;
+    // A follower that throws is reported, never silent (review R1 B2); the others have run all the same.
+    changes.onFailure((change, error) =>
+      events?.emit("ca.follower-failed", { kind: change.kind, serials: change.serials.length, error: error instanceof Error ? error.name : typeof error }),
+    );
     const authority = new Authority({
       store,
       clock,
       random,
       credentials,
+      dataDir: options.dataDir,
       policy,
       kdfLog2N: options.kdfLog2N ?? 14,
       renewalChallengeMs: options.renewalChallengeMs ?? 5 * 60_000,
@@ -176,6 +121,7 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
       events,
       validityMs: options.crlValidityMs ?? 24 * HOUR,
       rootValidityMs: options.rootCrlValidityMs ?? 30 * DAY,
+      build: options.crlBuild,
     });
     const schedule = new CrlSchedule(crls, changes, {
       debounceMs: options.crlDebounceMs ?? 500,
@@ -319,7 +265,7 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
     return { ...(this.raToken ? { raToken: this.raToken } : {}), ...(this.operatorToken ? { operatorToken: this.operatorToken } : {}) };
   }
 
-  /** Scrypt verifications so far: tests and benches measure the work a request costs with it, not by wall time. */
+  /** Credential verifications so far (keyed-hash code checks and scrypt answer checks, one per value compared): tests and benches measure the work a request costs with it, not by wall time. */
   get kdfCalls(): number {
     return this.s.authority.kdfCalls;
   }
@@ -356,7 +302,13 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
   /** The issuing CA's full CRL: the end-entity certificates (and the OCSP responder's). */
   async crl(): Promise<Uint8Array> {
     this.checkOpen();
-    return this.currentCrl();
+    return this.s.crls.serve();
+  }
+
+  /** GET /crl's CRL: including every change before the call, built off the event loop, lent (no copy) until `release`. */
+  async servedCrl(): Promise<{ der: Uint8Array; release(): void }> {
+    this.checkOpen();
+    return this.s.crls.lease();
   }
 
   /** The root's CRL (ARL): covers the CA certificates above the leaves, i.e. the issuing CA. */
@@ -386,12 +338,12 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
 
   async ocsp(request: Uint8Array): Promise<Uint8Array> {
     this.checkOpen();
-    return this.s.ocsp.handle(request);
+    return this.s.ocsp.handleAsync(request);
   }
 
-  /** The OCSP hot path for the HTTP layer: synchronous, never throws. */
-  answerOcsp(request: Uint8Array): Uint8Array {
-    return this.s.ocsp.handle(request);
+  /** The OCSP hot path for the HTTP layer: never throws; a promise only for an answer signed off the event loop. */
+  answerOcsp(request: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    return this.s.ocsp.handleAsync(request);
   }
 
   /** A served CA writes the URL it is reached at into the certificates it issues from now on. */
@@ -414,6 +366,7 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
     if (this.closed) return;
     this.closed = true;
     this.s.schedule.close();
+    this.s.crls.close();
     try {
       this.s.audit.flushAll();
     } catch {
@@ -430,16 +383,4 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
   private checkOpen(): void {
     if (this.closed) throw new CaError(503, "closed", "the CA is closed");
   }
-}
-
-/** The options' policy (DEFAULT_POLICY when absent) with the explicit overrides folded in; the very policy object when there are none. */
-function effectivePolicy(o: EmbeddedCaOptions): LifecyclePolicy {
-  const base = o.policy ?? DEFAULT_POLICY;
-  if (o.maxValidityYears === undefined && o.maxFailedAttempts === undefined && o.renewal === undefined) return base;
-  return {
-    ...base,
-    lifetimeYears: o.maxValidityYears ?? base.lifetimeYears,
-    maxFailedAttempts: o.maxFailedAttempts ?? base.maxFailedAttempts,
-    renewal: o.renewal ?? base.renewal,
-  };
 }

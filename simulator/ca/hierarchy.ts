@@ -44,6 +44,12 @@ export interface CaIdentity {
   name: Uint8Array;
   keyId: Uint8Array;
   notAfter: number;
+  /**
+   * The private key when it is a file's (not in SoftHSM): the CRL worker
+   * thread (crl-worker.ts) and, for the responder, libuv's thread pool
+   * (ocsp-responder.ts) sign with it, as the signer would on this thread.
+   */
+  privateKey?: KeyObject;
 }
 
 export interface CaHierarchy {
@@ -160,13 +166,15 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
 
   let hsmSigner: SoftHsmSigner | undefined;
   let issuingSigner: SigningKey;
+  let issuingKey: KeyObject | undefined;
   if (meta.hsm) {
     if (!dir) throw new Error("an HSM-backed issuing key needs a data directory (for the private token directory)");
     if (meta.keyType !== "ec") throw new Error("the SoftHSM issuing key is ECDSA P-256 only");
     hsmSigner = SoftHsmSigner.open({ dir: join(dir, "softhsm"), label: meta.hsmLabel ?? opts.hsm?.label, library: opts.hsm?.library, random: opts.random });
     issuingSigner = hsmSigner;
   } else {
-    issuingSigner = softwareSigningKey(keyFile("issuing"));
+    issuingKey = keyFile("issuing");
+    issuingSigner = softwareSigningKey(issuingKey);
   }
   const issuingName = encodeName([[OID.commonName, `${meta.name} Issuing CA`], [OID.organization, meta.name]]);
   const issuingKeyId = keyIdentifier(issuingSigner.spki);
@@ -174,7 +182,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
   // every later serial of a seeded CA) does not depend on when that happens.
   const issuingFile = certFile("issuing");
   const issuingSerial = issuingFile && existsSync(issuingFile) ? undefined : serial();
-  const issuing = lazyIdentity("issuing", issuingSigner, issuingName, () => {
+  const issuing: CaIdentity = lazyIdentity("issuing", issuingSigner, issuingName, () => {
     const arl = opts.authorityCrlUrl?.();
     return buildCertificate(
       {
@@ -196,8 +204,10 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
       rootSigner,
     );
   });
+  if (issuingKey) issuing.privateKey = issuingKey;
 
-  const responderSigner = softwareSigningKey(keyFile("ocsp"));
+  const responderKey = keyFile("ocsp");
+  const responderSigner = softwareSigningKey(responderKey);
   const responderName = encodeName([[OID.commonName, `${meta.name} OCSP Responder`], [OID.organization, meta.name]]);
   const buildResponder = (at: number) =>
     buildCertificate(
@@ -219,6 +229,8 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
       issuingSigner,
     );
   const responder = identity("ocsp", responderSigner, () => buildResponder(now));
+  // For OCSP responses signed on the thread pool (ocsp-responder.ts): the responder key is always a file's.
+  responder.privateKey = responderKey;
 
   if (metaPath && !existing) writeFileSync(metaPath, JSON.stringify(meta, null, 2) + "\n");
 

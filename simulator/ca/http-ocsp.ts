@@ -4,8 +4,12 @@ import { errorResponse, OcspStatus } from "../../pki/index.js";
 /** An OCSP request is a few hundred bytes; RFC 6960 sets no bound, this one keeps a flood's cost per request small. */
 const MAX_OCSP_REQUEST = 64 * 1024;
 
-/** What the OCSP path needs of the CA: DER in, DER out, synchronously; never throws. */
-export type OcspAnswerer = (request: Uint8Array) => Uint8Array;
+/**
+ * What the OCSP path needs of the CA: DER in, DER out; never throws. A
+ * promise (never rejected) for an answer signed off the event loop; the
+ * cached ones come back synchronously, without a promise's cost.
+ */
+export type OcspAnswerer = (request: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 
 /**
  * The OCSP hot path: plain node:http, no closures beyond the body's (see
@@ -28,7 +32,7 @@ export function handleOcsp(answer: OcspAnswerer, req: IncomingMessage, res: Serv
     });
     req.on("end", () => {
       if (size > MAX_OCSP_REQUEST) return sendOcsp(res, errorResponse(OcspStatus.malformedRequest));
-      sendOcsp(res, answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+      reply(res, answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     });
     req.on("error", () => res.destroy());
     return;
@@ -42,10 +46,15 @@ export function handleOcsp(answer: OcspAnswerer, req: IncomingMessage, res: Serv
     } catch {
       return sendOcsp(res, errorResponse(OcspStatus.malformedRequest));
     }
-    return sendOcsp(res, answer(der));
+    return reply(res, answer(der));
   }
   res.writeHead(405, { "content-type": "application/json", allow: "GET, POST" });
   res.end(JSON.stringify({ error: "method-not-allowed", message: "OCSP accepts GET and POST" }));
+}
+
+function reply(res: ServerResponse, out: Uint8Array | Promise<Uint8Array>): void {
+  if (out instanceof Uint8Array) sendOcsp(res, out);
+  else void out.then((body) => sendOcsp(res, body));
 }
 
 function sendOcsp(res: ServerResponse, body: Uint8Array): void {

@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { finished } from "node:stream";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Clock } from "../../core/index.js";
 import {
@@ -16,18 +17,22 @@ import {
   type RevocationResult,
   type RevokeRequest,
 } from "./api.js";
-import { bodyPending, readJson } from "./http-body.js";
+import { readJson } from "./http-body.js";
+import { bearer, errorAnswer, refuse, sendJson } from "./http-answers.js";
 import { clientAddress, trustedProxySet } from "./client-address.js";
 import type { CredentialAction } from "./credentials.js";
 import { ClientGate, httpLimits, type HttpLimits } from "./http-limits.js";
 import { handleOcsp } from "./http-ocsp.js";
-import { STORAGE_RETRY_AFTER_S, storageFault } from "./storage-fault.js";
+import { revokeRoutes, type RevokeRoutes } from "./http-revoke.js";
 import type { AuditEntry } from "./store.js";
 
 /**
- * The CA's HTTP face (express 5) over a CaHttpBackend (an EmbeddedCa). OCSP is answered by a
- * bare node handler in front of express: it is the hot path (tens of
- * thousands of requests per second) and needs none of express's machinery.
+ * The CA's HTTP face (express 5) over a CaHttpBackend (an EmbeddedCa). OCSP
+ * and revocation (single and bulk) are answered by bare node handlers in
+ * front of express (http-ocsp.ts, http-revoke.ts): they are the hot paths
+ * (tens of thousands of requests per second) and need none of express's
+ * machinery; their express routes stay behind them, for any URL shape the
+ * bare handler leaves to express.
  *
  * Credentials are bearer tokens (`Authorization: Bearer <token>`): the
  * issuing station's (RA) to issue, the operator's for release, unlock, audit
@@ -56,11 +61,16 @@ export interface CaHttpBackend {
   /** Throws 401/403 (audited) unless `token` is `role`'s: checked before a body is read. */
   authenticate(token: unknown, role: "operator" | "ra", action: CredentialAction, caller?: Caller): void;
   currentCrl(): Uint8Array;
+  /**
+   * GET /crl's: a CRL including every change before the call, built without
+   * holding the event loop, lent until `release` (when absent, currentCrl()).
+   */
+  servedCrl?(): Promise<{ der: Uint8Array; release(): void }>;
   rootCrl(): Uint8Array;
   /** Issuing CA first, root last. */
   chainPem(): string[];
-  /** DER in, DER out, synchronously; never throws (the hot path). */
-  answerOcsp(request: Uint8Array): Uint8Array;
+  /** DER in, DER out; never throws (the hot path). Synchronous when cached; a promise (never rejected) when signed off the event loop. */
+  answerOcsp(request: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /** The base URL the CA is reached at, for the URLs it writes into certificates. */
   serveAt(url: string): void;
 }
@@ -97,7 +107,8 @@ export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {
   const limits = httpLimits(opts.limits);
   const gate = new ClientGate(limits);
   const trusted = trustedProxySet(opts.trustedProxies);
-  const app = buildApp(ca, opts, limits, gate);
+  const revocations = revokeRoutes(ca, limits, gate);
+  const app = buildApp(ca, opts, limits, gate, revocations);
   const answerOcsp = (der: Uint8Array) => ca.answerOcsp(der);
   const server = createServer(
     {
@@ -117,6 +128,8 @@ export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {
       }
       const url = req.url ?? "/";
       if (url === "/ocsp" || url.startsWith("/ocsp/") || url.startsWith("/ocsp?")) return handleOcsp(answerOcsp, req, res);
+      // Revocations (single and bulk) are the load test's hot path too: same rules, without express (http-revoke.ts).
+      if (revocations.route(req, res, { source: client })) return;
       app(req, res);
     },
   );
@@ -144,21 +157,6 @@ export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {
   };
 }
 
-/** An error answer outside express: {error, message}; the connection closes if a body is left unread. */
-function refuse(req: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, string>, error: string, message: string): void {
-  if (res.headersSent || req.socket.destroyed) return;
-  const body = JSON.stringify({ error, message });
-  if (bodyPending(req)) res.shouldKeepAlive = false;
-  res.writeHead(status, { ...headers, "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
-  res.end(body);
-}
-
-/** The bearer token of the request, if it carries one (RFC 6750 2.1; the scheme is case-insensitive). */
-function bearer(req: IncomingMessage): string | undefined {
-  const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? "");
-  return m ? m[1] : undefined;
-}
-
 /** Where the request came from, for the CA's per-source counting. */
 const CLIENT = Symbol("cardloop.client");
 type Attributed = IncomingMessage & { [CLIENT]?: string };
@@ -168,7 +166,7 @@ function callerOf(req: Request): Caller {
   return { source: (req as Attributed)[CLIENT] ?? "ip:unknown" };
 }
 
-function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, gate: ClientGate) {
+function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, gate: ClientGate, revocations: RevokeRoutes) {
   const app = express();
   app.disable("x-powered-by");
 
@@ -210,7 +208,7 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
       },
       callerOf(req),
     );
-    res.status(201).json(issuedJson(r));
+    sendJson(res, 201, issuedJson(r));
   });
 
   // A single-use challenge the card signs with the old key before renewal (see the CA's README).
@@ -236,24 +234,8 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
     res.status(201).json(issuedJson(r));
   });
 
-  // Holders and representatives with their codes; an operator with the token (bearer) and the registration answers.
-  app.post("/api/v1/certificates/:serial/revoke", smallBody, async (req, res) => {
-    const b = body(req);
-    const r = await ca.revoke(
-      {
-        serial: serialOf(req),
-        reason: b.reason as never,
-        role: b.role as never,
-        code: b.code as string | undefined,
-        email: b.email as string | undefined,
-        name: b.name as string | undefined,
-        answers: b.answers as Record<string, string> | undefined,
-        operatorToken: bearer(req),
-      },
-      callerOf(req),
-    );
-    res.json({ serial: r.serial, status: r.status, reason: r.reason, revokedAt: r.revokedAt.toISOString() });
-  });
+  // Served in front of express (http-revoke.ts); here only for URL shapes that handler leaves to express.
+  app.post("/api/v1/certificates/:serial/revoke", (req, res) => revocations.single(serialOf(req), req, res, callerOf(req)));
 
   app.post("/api/v1/certificates/:serial/release", needs("operator", "release"), smallBody, async (req, res) => {
     await ca.release(serialOf(req), bearer(req), callerOf(req));
@@ -276,14 +258,18 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
     res.json(ca.audit(serialOf(req).toLowerCase()).map((e) => ({ ...e, at: new Date(e.at).toISOString() })));
   });
 
-  app.post("/api/v1/revocations", needs("operator", "bulk-revoke"), json(limits.bulkBodyBytes, true), async (req, res) => {
-    const b = body(req);
-    const r = await ca.revokeMany(b.serials as string[], b.reason as never, bearer(req)!, callerOf(req));
-    res.json({ revoked: r.revoked, revokedAt: r.revokedAt.toISOString(), unknown: r.unknown, alreadyRevoked: r.alreadyRevoked });
-  });
+  app.post("/api/v1/revocations", (req, res) => revocations.bulk(req, res, callerOf(req)));
 
-  app.get("/crl", (_req, res) => {
-    res.type("application/pkix-crl").send(ca.currentCrl());
+  // Built off the event loop when the CA can (servedCrl); concurrent GETs share one build. Sent as is: express's
+  // send() would hash all ~50 MB of a million-entry CRL on the event loop for an ETag.
+  app.get("/crl", async (_req, res) => {
+    const lent = ca.servedCrl ? await ca.servedCrl() : { der: ca.currentCrl(), release: () => undefined };
+    // Its buffer is reused for a later CRL only after this response is written out or its connection is gone.
+    // finished() calls back also for a response whose connection closed during the build ("close" already fired:
+    // res.once("close") would never release it, and the buffer would stay leased for good: review R1 B1).
+    finished(res, () => lent.release());
+    res.writeHead(200, { "content-type": "application/pkix-crl", "content-length": lent.der.length });
+    res.end(lent.der);
   });
 
   // The root's CRL (ARL), named by the issuing CA certificate's CRL distribution point.
@@ -329,31 +315,6 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
     refuse(req, res, a.status, a.headers, a.error, a.message);
   });
   return app;
-}
-
-/** What an error becomes on the wire: a CaError as itself, a storage fault 503 (never 500), a parser's 4xx as 400. */
-function errorAnswer(err: unknown): { status: number; error: string; message: string; headers: Record<string, string> } {
-  if (err instanceof CaError) {
-    const headers: Record<string, string> = {};
-    if (err.status === 401) headers["www-authenticate"] = err.reason === "bad-credential" ? 'Bearer realm="cardloop-ca", error="invalid_token"' : 'Bearer realm="cardloop-ca"';
-    if (err.status === 429) headers["retry-after"] = String(Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000)));
-    if (err.status === 503) headers["retry-after"] = String(err.reason === "storage-unavailable" ? STORAGE_RETRY_AFTER_S : 1);
-    return { status: err.status, error: err.reason, message: err.message, headers };
-  }
-  const fault = storageFault(err);
-  if (fault) {
-    return {
-      status: 503,
-      error: "storage-unavailable",
-      message: `the CA's store cannot be written just now (${fault.reason}); nothing was changed, try again later`,
-      headers: { "retry-after": String(STORAGE_RETRY_AFTER_S) },
-    };
-  }
-  const e = err as { status?: unknown; message?: unknown } | null;
-  if (typeof e?.status === "number" && e.status >= 400 && e.status < 500) {
-    return { status: e.status, error: "bad-request", message: typeof e.message === "string" ? e.message : "bad request", headers: {} };
-  }
-  return { status: 500, error: "internal", message: "internal error", headers: {} };
 }
 
 /** Strict base64 (either alphabet) to bytes; anything else becomes an empty proof, which the CA refuses (403). */

@@ -1,5 +1,6 @@
+import { sign as nodeSign } from "node:crypto";
 import { addYears, REASON_CODES, type Clock, type EventBus, type Random, type RenewalRule } from "../../core/index.js";
-import { buildCertificate, encodePem, encodeName, ext, keyIdentifier, KU, OID, type NameAttr } from "../../pki/index.js";
+import { assembleSigned, buildCertificate, encodePem, encodeName, ext, keyIdentifier, KU, OID, type CertificateSpec, type NameAttr } from "../../pki/index.js";
 import { CaError, type Caller, type CancellationCodes, type IssuedCertificate, type IssueRequest, type Profile, type RenewRequest } from "./api.js";
 import type { AuditLog } from "./audit-log.js";
 import type { Authority } from "./authority.js";
@@ -36,7 +37,26 @@ export interface IssuanceOptions {
  * it, then signs and stores the new certificate (the store announces it).
  */
 export class Issuance {
+  /**
+   * The verdict on a CSR's exact text (its key, checked and self-signed): the same bytes always get the same
+   * verdict, so a station that sends one request again (a load test cycles a handful) is not verified again.
+   * Only accepted requests are kept, at most CSR_CACHE of them, oldest out first.
+   */
+  private readonly verifiedCsrs = new Map<string, Uint8Array>();
+  private chain?: { issuing: Uint8Array; root: Uint8Array; pem: string[] };
+  private readonly fixedExtensions = new Map<Profile, { base: string; keyId: Uint8Array; head: Uint8Array[]; tail: Uint8Array[] }>();
+
   constructor(private readonly o: IssuanceOptions) {}
+
+  /** verifyCsr, remembered for the last CSR_CACHE accepted requests. */
+  private async csrKey(pem: unknown): Promise<Uint8Array> {
+    const known = typeof pem === "string" ? this.verifiedCsrs.get(pem) : undefined;
+    if (known) return known;
+    const spki = await verifyCsr(pem);
+    if (this.verifiedCsrs.size >= CSR_CACHE) this.verifiedCsrs.delete(this.verifiedCsrs.keys().next().value!);
+    this.verifiedCsrs.set(pem as string, spki);
+    return spki;
+  }
 
   async issue(req: IssueRequest, caller?: Caller): Promise<IssuedCertificate> {
     const { store, authority } = this.o;
@@ -45,7 +65,7 @@ export class Issuance {
     const profile = checkProfile(req?.profile);
     // NFC, no control characters, X.520 bounds (holder-names.ts): the card row keeps this form, and comparisons use it.
     const holder = normaliseHolder(checkHolder(req?.holder));
-    const spki = await verifyCsr(req.csrPem);
+    const spki = await this.csrKey(req.csrPem);
     const { notBefore, notAfter } = this.validity(req.cardExpiry);
 
     const cardId = holder.id;
@@ -54,11 +74,12 @@ export class Issuance {
     if (!store.card(cardId)) ({ row: newCard, codes } = await this.o.authority.registerCard(holder));
     const card = newCard ?? store.card(cardId)!;
     const serial = this.newSerial();
-    const der = this.buildLeaf(serial, profile, card, spki, notBefore, notAfter);
-    let inserted = false;
-    store.transaction(() => {
-      if (newCard) inserted = insertCardOnce(store, newCard);
+    const der = await this.buildLeaf(serial, profile, card, spki, notBefore, notAfter);
+    // Group commit (store.write): the holder and certificate rows share one fsync with the other requests of this moment.
+    const inserted = await store.write(() => {
+      const created = newCard ? insertCardOnce(store, newCard) : false;
       store.insertCertificate({ serial, card_id: cardId, profile, not_before: notBefore, not_after: notAfter, der: Buffer.from(der) });
+      return created;
     });
     this.o.events?.emit("ca.issued", { serial, profile, holderId: cardId, notAfter: new Date(notAfter).toISOString() }, ["serial"]);
     return this.issued(serial, der, notBefore, notAfter, inserted ? codes : undefined);
@@ -89,11 +110,11 @@ export class Issuance {
     const challenge = authority.authoriseRenewal(serial, old, req);
     const card = store.card(old.card_id);
     if (!card) throw new CaError(409, "no-card", `certificate ${serial} has no registered card to renew for`);
-    const spki = await verifyCsr(req.csrPem);
+    const spki = await this.csrKey(req.csrPem);
     const { notBefore, notAfter } = this.validity(req.cardExpiry);
     const profile = old.profile as Profile;
     const newSerial = this.newSerial();
-    const der = this.buildLeaf(newSerial, profile, card, spki, notBefore, notAfter);
+    const der = await this.buildLeaf(newSerial, profile, card, spki, notBefore, notAfter);
     let superseded = false;
     store.transaction(() => {
       if (challenge) authority.consumeChallenge(challenge);
@@ -107,10 +128,15 @@ export class Issuance {
     return this.issued(newSerial, der, notBefore, notAfter, undefined);
   }
 
-  /** Issuing CA first, root last. */
+  /** Issuing CA first, root last. Encoded once per pair of certificates: every issuance answers with it. */
   chainPem(): string[] {
     const h = this.o.hierarchy;
-    return [encodePem(h.issuing.certificate, "CERTIFICATE"), encodePem(h.root.certificate, "CERTIFICATE")];
+    const issuing = h.issuing.certificate;
+    const root = h.root.certificate;
+    if (this.chain?.issuing !== issuing || this.chain.root !== root) {
+      this.chain = { issuing, root, pem: [encodePem(issuing, "CERTIFICATE"), encodePem(root, "CERTIFICATE")] };
+    }
+    return [...this.chain.pem];
   }
 
   /** notBefore = now, notAfter = the smaller of the policy's lifetime and the card's expiry. */
@@ -133,25 +159,60 @@ export class Issuance {
     }
   }
 
-  private buildLeaf(serial: string, profile: Profile, card: CardRow, spki: Uint8Array, notBefore: number, notAfter: number): Uint8Array {
+  private buildLeaf(serial: string, profile: Profile, card: CardRow, spki: Uint8Array, notBefore: number, notAfter: number): Promise<Uint8Array> {
     const subject: NameAttr[] = [[OID.commonName, card.name]];
     if (card.organisation) subject.push([OID.organization, card.organisation]);
     const issuing = this.o.hierarchy.issuing;
+    const fixed = this.profileExtensions(profile, issuing.keyId);
+    const extensions = [...fixed.head, ext.subjectKeyIdentifier(keyIdentifier(spki)), ...fixed.tail, ext.emailAltName(card.email)];
+    return this.sign({ serial: Buffer.from(serial, "hex"), issuer: issuing.name, subject: encodeName(subject), notBefore, notAfter, spki, extensions });
+  }
+
+  /**
+   * The extensions every certificate of a profile shares (encoded once per profile, issuing key and base URL), in
+   * the order they are written: before the subject key identifier, and after it until the holder's email.
+   */
+  private profileExtensions(profile: Profile, keyId: Uint8Array): { head: Uint8Array[]; tail: Uint8Array[] } {
     const base = this.o.baseUrl();
-    const extensions = [
-      ext.basicConstraints(false),
-      profile === "authentication" ? ext.keyUsage([KU.digitalSignature]) : ext.keyUsage([KU.digitalSignature, KU.nonRepudiation]),
-      ...(profile === "authentication" ? [ext.extKeyUsage([OID.kpClientAuth])] : []),
-      ext.subjectKeyIdentifier(keyIdentifier(spki)),
-      ext.authorityKeyIdentifier(issuing.keyId),
-      ext.ocspAccess(`${base}/ocsp`),
-      ext.crlDistributionPoint(`${base}/crl`),
-      ext.emailAltName(card.email),
-    ];
-    return buildCertificate(
-      { serial: Buffer.from(serial, "hex"), issuer: issuing.name, subject: encodeName(subject), notBefore, notAfter, spki, extensions },
-      issuing.signer,
-    );
+    const known = this.fixedExtensions.get(profile);
+    if (known && known.base === base && known.keyId === keyId) return known;
+    const made = {
+      base,
+      keyId,
+      head: [
+        ext.basicConstraints(false),
+        profile === "authentication" ? ext.keyUsage([KU.digitalSignature]) : ext.keyUsage([KU.digitalSignature, KU.nonRepudiation]),
+        ...(profile === "authentication" ? [ext.extKeyUsage([OID.kpClientAuth])] : []),
+      ],
+      tail: [ext.authorityKeyIdentifier(keyId), ext.ocspAccess(`${base}/ocsp`), ext.crlDistributionPoint(`${base}/crl`)],
+    };
+    this.fixedExtensions.set(profile, made);
+    return made;
+  }
+
+  /**
+   * The signed certificate. A key in a file is used on libuv's thread pool (node's callback `sign`), so under
+   * load signing runs on another core while this thread serves the next request; a key in SoftHSM signs here.
+   * pki builds the to-be-signed part: its signer hands it over (and stops the build), the pool signs, and the
+   * three parts are joined as buildCertificate would: SEQUENCE { tbs, algorithm, BIT STRING signature }.
+   */
+  private async sign(spec: CertificateSpec): Promise<Uint8Array> {
+    const { signer, privateKey } = this.o.hierarchy.issuing;
+    if (!privateKey) return buildCertificate(spec, signer);
+    let tbs: Uint8Array | undefined;
+    try {
+      buildCertificate(spec, {
+        algorithm: signer.algorithm,
+        sign: (data) => {
+          tbs = data;
+          throw TBS_READY;
+        },
+      });
+    } catch (err) {
+      if (err !== TBS_READY) throw err;
+    }
+    const signature = await new Promise<Buffer>((resolve, reject) => nodeSign("sha256", tbs!, privateKey, (err, sig) => (err ? reject(err) : resolve(sig))));
+    return assembleSigned(tbs!, signer.algorithm, signature);
   }
 
   private issued(serial: string, der: Uint8Array, notBefore: number, notAfter: number, codes?: CancellationCodes): IssuedCertificate {
@@ -165,6 +226,12 @@ export class Issuance {
     };
   }
 }
+
+/** Thrown by the capturing signer once pki has built the to-be-signed part (Issuance.sign). */
+const TBS_READY = Symbol("tbs-ready");
+
+/** Accepted CSRs whose verdict is remembered (about 2 KB each: at most ~0.5 MB). */
+const CSR_CACHE = 256;
 
 /** Two concurrent first issuances for one card: only the first creates it (and hands out codes). */
 function insertCardOnce(store: CaStore, row: CardRow): boolean {

@@ -20,6 +20,7 @@ import {
   OID,
   softwareSigningKey,
 } from "../../pki/index.js";
+import { publicKeyOf, verifySignature } from "../../pki/signed-data.js";
 import { openHierarchy, type CaHierarchy } from "./hierarchy.js";
 import { OcspResponder } from "./ocsp-responder.js";
 import { StatusChanges } from "./status-changes.js";
@@ -219,4 +220,45 @@ test("openssl ocsp: another CA's issuer gets 'unauthorized (6)', a mixed request
   t.notRegex(good.out, /WARNING: no nonce in response/);
   t.regex(good.out, /0x4A01: good/i);
   t.regex(good.out, /0x4A02: revoked/i);
+});
+
+test("signed off the event loop (handleAsync): a nonce'd request gets a promise of the same answer as handle's, nonce echoed, signed by the responder; cached and refused ones come back at once", async (t) => {
+  const { responder, hierarchy } = setup();
+  const ours = issuerOf(hierarchy);
+  const nonce = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
+  const pending = responder.handleAsync(buildOcspRequest(ours, [GOOD, REVOKED], nonce));
+  t.true(pending instanceof Promise, "signed fresh: on the thread pool");
+  const r = read(await pending);
+  t.is(r.statusCode, OcspStatus.successful);
+  t.is(r.nonce, Buffer.from(nonce).toString("hex"));
+  t.deepEqual(r.responses.map((x) => x.status), ["good", "revoked"]);
+  const sync = read(responder.handle(buildOcspRequest(ours, [GOOD, REVOKED], nonce)));
+  t.deepEqual(r.responses.map((x) => [x.status, x.thisUpdate]), sync.responses.map((x) => [x.status, x.thisUpdate]), "the same answer as the synchronous path");
+  t.is(verifySignature(publicKeyOf(new Certificate(hierarchy.responder.certificate).spki), r.signatureAlgorithm, r.tbs, r.signature), "ok", "signed with the responder's key");
+  // Nonce-less single requests stay cached and synchronous; refusals are never signed.
+  const plain = buildOcspRequest(ours, [GOOD]);
+  const first = responder.handleAsync(plain);
+  t.true(first instanceof Uint8Array);
+  t.is(responder.handleAsync(plain), first, "cached: the same bytes");
+  const refused = responder.handleAsync(buildOcspRequest(ours, [GOOD], new Uint8Array(33)));
+  t.true(refused instanceof Uint8Array);
+  t.is(read(refused as Uint8Array).statusCode, OcspStatus.malformedRequest);
+  const foreign = responder.handleAsync(buildOcspRequest(issuerOf(setup("Other").hierarchy), [GOOD], nonce));
+  t.is(read(foreign as Uint8Array).statusCode, OcspStatus.unauthorized);
+});
+
+test("signatures off the event loop are bounded: past the bound a request is answered tryLater (unsigned) at once, and signed again once they finish (review R1 B5)", async (t) => {
+  const { hierarchy, clock } = setup();
+  const rows = { [GOOD]: { status: Status.good, revokedAt: null, reason: null } } as const;
+  const responder = new OcspResponder({ clock, hierarchy, validityMs: 3_600_000, lookup: (s) => rows[s as typeof GOOD], changes: new StatusChanges(), maxOffThreadSignatures: 3 });
+  const ours = issuerOf(hierarchy);
+  const nonce = (i: number) => Uint8Array.from({ length: 16 }, (_, j) => i + j + 1);
+  // A flood of nonce'd requests in one turn of the event loop: none of the first 3 has finished signing yet.
+  const flood = Array.from({ length: 10 }, (_, i) => responder.handleAsync(buildOcspRequest(ours, [GOOD], nonce(i))));
+  const answers = (await Promise.all(flood)).map((der) => read(der).statusCode);
+  t.deepEqual(answers, [0, 0, 0, 3, 3, 3, 3, 3, 3, 3], "3 signed, the rest tryLater");
+  const later = read(await responder.handleAsync(buildOcspRequest(ours, [GOOD], nonce(99))));
+  t.is(later.statusCode, OcspStatus.successful, "signed again once the pool is free");
+  t.is(later.responses[0].status, "good");
+  t.is(OcspStatus.tryLater, 3);
 });

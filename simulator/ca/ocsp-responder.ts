@@ -1,5 +1,6 @@
+import { sign as nodeSign } from "node:crypto";
 import type { Clock } from "../../core/index.js";
-import { buildOcspResponse, DecodeError, errorResponse, issuerHashes, OcspStatus, parseOcspRequest, type CertStatusSpec, type OcspRequestCertId, type SingleResponseSpec } from "../../pki/index.js";
+import { buildOcspResponse, DecodeError, errorResponse, issuerHashes, ocspResponseData, OcspStatus, parseOcspRequest, signedOcspResponse, type CertStatusSpec, type OcspRequestCertId, type SingleResponseSpec } from "../../pki/index.js";
 import type { CaHierarchy } from "./hierarchy.js";
 import type { StatusChanges } from "./status-changes.js";
 import { Status, type StatusCode } from "./store.js";
@@ -49,16 +50,27 @@ export class OcspResponder {
   private readonly seen = new Map<string, { serial: string; certIdKey: string }>();
   private readonly hashes: ReturnType<typeof issuerHashes>;
   private readonly maxNonce: number;
+  /** Signatures on libuv's thread pool now, and the most allowed (see signOffThread). */
+  private signing = 0;
+  private readonly maxSigning: number;
   /** `changes` is required: a responder that did not follow them would serve a cached "good" after a revocation. */
   constructor(
-    private readonly o: { clock: Clock; hierarchy: CaHierarchy; validityMs: number; lookup: OcspLookup; changes: StatusChanges; maxCache?: number; maxNonceOctets?: number },
+    private readonly o: { clock: Clock; hierarchy: CaHierarchy; validityMs: number; lookup: OcspLookup; changes: StatusChanges; maxCache?: number; maxNonceOctets?: number; maxOffThreadSignatures?: number },
   ) {
     const max = o.maxNonceOctets ?? MAX_NONCE;
     if (!Number.isSafeInteger(max) || max < MIN_NONCE) throw new RangeError(`the longest OCSP nonce must be a whole number of octets from ${MIN_NONCE} (got ${max})`);
     this.maxNonce = max;
+    // Twice libuv's pool (4 threads unless UV_THREADPOOL_SIZE says otherwise): enough to keep it busy, and a
+    // holder's scrypt check waits behind at most that many signatures.
+    this.maxSigning = o.maxOffThreadSignatures ?? 2 * (Number(process.env.UV_THREADPOOL_SIZE) || 4);
     this.hashes = issuerHashes(o.hierarchy.issuing.name, o.hierarchy.issuing.signer.spki); // SHA-1, SHA-256, SHA-384, SHA-512
     o.changes.on((change) => {
-      for (const serial of change.serials) this.invalidate(serial);
+      try {
+        for (const serial of change.serials) this.invalidate(serial);
+      } catch (err) {
+        this.clear(); // fail safe: no cached answer may outlive a change it missed
+        throw err; // reported by StatusChanges
+      }
     });
   }
 
@@ -71,8 +83,23 @@ export class OcspResponder {
     this.seen.clear();
   }
 
-  /** DER in, DER out; never throws. */
+  /** DER in, DER out; never throws. Every signature on this thread. */
   handle(der: Uint8Array): Uint8Array {
+    return this.answer(der, false) as Uint8Array;
+  }
+
+  /**
+   * As `handle`, for a server: a response that must be signed fresh (a
+   * nonce, several CertIDs) is signed on libuv's thread pool (node's
+   * crypto.sign with a callback), so the event loop parses, builds and sends
+   * other requests meanwhile, and a second core signs. Cached answers come
+   * back synchronously. The promise never rejects (internalError instead).
+   */
+  handleAsync(der: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    return this.answer(der, this.o.hierarchy.responder.privateKey !== undefined);
+  }
+
+  private answer(der: Uint8Array, offThread: boolean): Uint8Array | Promise<Uint8Array> {
     const raw = der.length <= 512 ? Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("latin1") : undefined;
     if (raw !== undefined) {
       const seen = this.seen.get(raw);
@@ -105,7 +132,8 @@ export class OcspResponder {
         if (raw !== undefined) this.seen.set(raw, { serial: single.serialHex, certIdKey: key });
         return response;
       }
-      return this.sign(now, req.certIds.map((c) => this.single(c, now)), req.nonceExtension);
+      const responses = req.certIds.map((c) => this.single(c, now));
+      return offThread ? this.signOffThread(now, responses, req.nonceExtension) : this.sign(now, responses, req.nonceExtension);
     } catch {
       return errorResponse(OcspStatus.internalError);
     }
@@ -131,6 +159,28 @@ export class OcspResponder {
 
   private sign(now: number, responses: SingleResponseSpec[], nonce?: Uint8Array): Uint8Array {
     return buildOcspResponse(this.o.hierarchy.responder, now, responses, nonce);
+  }
+
+  /** The ResponseData built here; its signature made on the thread pool; the response completed here. */
+  private signOffThread(now: number, responses: SingleResponseSpec[], nonce?: Uint8Array): Promise<Uint8Array> {
+    const responder = this.o.hierarchy.responder;
+    // Bounded (review R1 B5): the pool is FIFO and shared with the credential checks' scrypt, so a flood of
+    // nonce'd requests must not queue there without limit. Past the bound: tryLater, unsigned (RFC 6960 2.3),
+    // the client asks again; signing here instead would stall every other request on the event loop.
+    if (this.signing >= this.maxSigning) return Promise.resolve(errorResponse(OcspStatus.tryLater));
+    const tbs = ocspResponseData(responder, now, responses, nonce);
+    this.signing++;
+    return new Promise((resolve) => {
+      nodeSign("sha256", tbs, responder.privateKey!, (err, signature) => {
+        this.signing--;
+        if (err) return resolve(errorResponse(OcspStatus.internalError));
+        try {
+          resolve(signedOcspResponse(responder, tbs, signature));
+        } catch {
+          resolve(errorResponse(OcspStatus.internalError));
+        }
+      });
+    });
   }
 
   private renewResponderIfNeeded(now: number): void {

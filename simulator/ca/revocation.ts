@@ -7,7 +7,7 @@ import { Status, type CaStore, type StatusCode } from "./store.js";
 import { checkCredentialShape, checkReason, checkRole, checkSerial } from "./validation.js";
 
 /** What revocation asks of the authority: tokens, reasons per role, codes and answers, the lockout. */
-export type RevocationAuthority = Pick<Authority, "requireToken" | "checkReasonForRole" | "credentialsMatch" | "unknownSerialWork" | "lockout" | "budget">;
+export type RevocationAuthority = Pick<Authority, "requireToken" | "checkReasonForRole" | "credentialsMatch" | "credentialsMatchNow" | "unknownSerialWork" | "lockout" | "budget">;
 
 export interface RevocationOptions {
   store: CaStore;
@@ -90,9 +90,9 @@ export class Revocation {
     let untouched = false;
     try {
       // Key derivation is what an anonymous caller can make the CA spend: failures are bounded per source, over all
-      // certificates and serials that do not exist (the lockout above is per certificate). Taken before, given back
-      // when the credential was right.
-      untouched = authority.budget.take(source);
+      // certificates and serials that do not exist (the lockout above is per certificate). An empty budget refuses
+      // before any check.
+      untouched = authority.budget.check(source);
     } catch (err) {
       audit.refusal({ at, serial, role, action: "revoke", outcome: "too-many-attempts" }, caller);
       throw err;
@@ -100,30 +100,43 @@ export class Revocation {
     const cert = store.certificate(serial);
     if (!cert) {
       // As long as a wrong code on a real serial: timing does not tell which serials exist.
-      await authority.unknownSerialWork(req, untouched);
+      authority.unknownSerialWork(req);
+      authority.budget.spend(source);
       audit.refusal({ at, serial, role, action: "revoke", outcome: "not-found" }, caller);
       throw new CaError(404, "not-found", `no certificate with serial ${serial}`);
     }
-    const right = await authority.credentialsMatch(cert, req, untouched);
-    if (right) authority.budget.refund(source);
+    // Keyed-hash codes are checked at once (between the budget's check and its spend nothing else runs); a scrypt
+    // hash (an answer, or a code from an earlier version) reserves its budget first, given back when right.
+    let right = authority.credentialsMatchNow(cert, req);
+    if (right === undefined) {
+      authority.budget.take(source);
+      right = await authority.credentialsMatch(cert, req, untouched);
+      if (right) authority.budget.refund(source);
+    } else if (!right) authority.budget.spend(source);
     if (!right) {
-      let waits = false;
-      store.transaction(() => {
-        waits = authority.lockout.wrong(serial, role, source);
+      // Counted in a group commit with its audit row (a flood of wrong codes shares fsyncs too).
+      await store.write(() => {
+        const waits = authority.lockout.wrong(serial, role, source);
         audit.write({ at, serial, role, action: "revoke", outcome: waits ? "denied-and-backoff" : "denied" });
       });
       events?.emit("ca.revocation", { serial, role, action: "revoke", outcome: "denied", reason }, ["serial"]);
       throw new CaError(403, "forbidden", "the credentials do not allow revoking this certificate");
     }
-    authority.lockout.right(serial, role, source);
-    if (cert.status === Status.revoked) deny(409, "already-revoked", "the certificate is already revoked");
-    if (cert.status === Status.onHold && reason === "certificateHold") deny(409, "already-on-hold", "the certificate is already on hold");
+    const refusedRight = async (status: number, why: string, message: string): Promise<never> => {
+      // A right credential clears its triple's count: a write only when there is one.
+      if (store.failure(serial, role, source)) await store.write(() => authority.lockout.right(serial, role, source));
+      return deny(status, why, message);
+    };
+    if (cert.status === Status.revoked) await refusedRight(409, "already-revoked", "the certificate is already revoked");
+    if (cert.status === Status.onHold && reason === "certificateHold") await refusedRight(409, "already-on-hold", "the certificate is already on hold");
 
     const status: StatusCode = reason === "certificateHold" ? Status.onHold : Status.revoked;
-    let ok = false;
-    store.transaction(() => {
-      ok = store.setRevoked(serial, status, REASON_CODES[reason], at);
-      audit.write({ at, serial, role, action: "revoke", outcome: ok ? "ok" : "already-revoked", detail: reason });
+    // Group commit (store.write): with the other requests of this moment, one fsync; each in its own savepoint.
+    const ok = await store.write(() => {
+      authority.lockout.right(serial, role, source);
+      const done = store.setRevoked(serial, status, REASON_CODES[reason], at);
+      audit.write({ at, serial, role, action: "revoke", outcome: done ? "ok" : "already-revoked", detail: reason });
+      return done;
     });
     if (!ok) throw new CaError(409, "already-revoked", "the certificate is already revoked");
     // Committed (fsynced): only now is the revocation acknowledged.
@@ -136,10 +149,10 @@ export class Revocation {
     const { store, audit } = this.o;
     const s = this.operatorAction("release", serial, operatorToken, caller);
     const at = this.o.clock.nowMs();
-    let ok = false;
-    store.transaction(() => {
-      ok = store.release(s, at);
-      audit.write({ at, serial: s, role: "operator", action: "release", outcome: ok ? "ok" : "not-on-hold" });
+    const ok = await store.write(() => {
+      const done = store.release(s, at);
+      audit.write({ at, serial: s, role: "operator", action: "release", outcome: done ? "ok" : "not-on-hold" });
+      return done;
     });
     if (!ok) throw new CaError(409, "not-on-hold", "the certificate is not on hold");
     this.o.events?.emit("ca.revocation", { serial: s, role: "operator", action: "release", outcome: "ok" }, ["serial"]);
@@ -149,7 +162,7 @@ export class Revocation {
   async unlock(serial: string, operatorToken: string | undefined, caller: Caller = LOCAL): Promise<void> {
     const { store, audit } = this.o;
     const s = this.operatorAction("unlock", serial, operatorToken, caller);
-    store.transaction(() => {
+    await store.write(() => {
       const cleared = this.o.authority.lockout.unlock(s);
       audit.write({ serial: s, role: "operator", action: "unlock", outcome: "ok", detail: String(cleared) });
     });

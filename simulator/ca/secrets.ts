@@ -1,14 +1,24 @@
-import { scrypt, timingSafeEqual } from "node:crypto";
+import { createHmac, scrypt, timingSafeEqual } from "node:crypto";
 import { availableParallelism } from "node:os";
 import type { Random } from "../../core/index.js";
 import { CaError } from "./api.js";
 
 /**
- * Cancellation codes and registration answers: generated from the injected
- * Random, stored only as salted scrypt hashes, compared in constant time.
+ * Cancellation codes and registration answers: stored only as hashes,
+ * compared in constant time.
  *
- * Stored form: "scrypt$<log2 N>$<salt b64>$<hash b64>". The cost is kept in
- * each hash so a CA can raise it later without breaking older entries.
+ * Two stored forms, told apart by their first field:
+ * - "scrypt$<log2 N>$<salt b64>$<hash b64>": what a person chose or knows
+ *   (registration answers such as a date of birth), where a slow KDF is what
+ *   stands between a stolen database and a dictionary. The cost is kept in
+ *   each hash so a CA can raise it later without breaking older entries;
+ *   codes stored this way by earlier versions still verify.
+ * - "hmac$<salt b64>$<mac b64>": HMAC-SHA256 under the CA's code key (a
+ *   32-byte key in `<dataDir>/code.key`, not in the database: code-key.ts) over salt || secret. For what the
+ *   CA generated itself (80-bit codes) or what is stored in clear anyway (the
+ *   holder id): 2^80 guesses are out of reach however fast each one is, and
+ *   without the key a stolen database alone does not even allow an offline
+ *   check. A check costs microseconds and waits in no queue.
  */
 
 /** Crockford base32: no I, L, O, U, so codes read aloud over the phone survive. */
@@ -98,14 +108,44 @@ export async function hashSecret(secret: string, random: Random, log2N: number):
   return `scrypt$${log2N}$${salt.toString("base64")}$${key.toString("base64")}`;
 }
 
-/** Constant-time check of a secret against its stored hash; false for any malformed stored value. */
-/** `first`: the caller's source has not failed lately; its check waits only behind others of its kind. */
-export async function verifySecret(secret: string, stored: string | null | undefined, first = false): Promise<boolean> {
+/** The MAC half of a keyed code hash (HMAC-SHA256(key, salt || secret)). */
+function codeMac(key: Buffer, salt: Buffer, secret: string): Buffer {
+  return createHmac("sha256", key).update(salt).update(secret, "utf8").digest();
+}
+
+/** A CA-generated code (or a value stored in clear anyway) as "hmac$salt$mac" under the CA's code key: microseconds, no queue. */
+export function hashCode(secret: string, random: Random, key: Buffer): string {
+  const salt = Buffer.from(random.bytes(16));
+  return `hmac$${salt.toString("base64")}$${codeMac(key, salt, secret).toString("base64")}`;
+}
+
+/** The kind of a stored hash: "hmac" checks are fast (no KDF queue), "scrypt" ones run the KDF; undefined when malformed. */
+export function storedKind(stored: string | null | undefined): "hmac" | "scrypt" | undefined {
+  const kind = stored?.slice(0, stored.indexOf("$"));
+  return kind === "hmac" || kind === "scrypt" ? kind : undefined;
+}
+
+/**
+ * Constant-time check of a secret against its stored hash, either form; false for any malformed stored value.
+ * `first`: the caller's source has not failed lately; a scrypt check waits only behind others of its kind.
+ * `codeKey`: the CA's code key, for "hmac$" hashes (false without it).
+ */
+export async function verifySecret(secret: string, stored: string | null | undefined, first = false, codeKey?: Buffer): Promise<boolean> {
   if (!stored) return false;
+  if (stored.startsWith("hmac$")) return codeKey !== undefined && verifyCode(secret, stored, codeKey);
   const [kind, n, saltB64, hashB64] = stored.split("$");
   const log2N = Number(n);
   if (kind !== "scrypt" || !Number.isInteger(log2N) || log2N < 1 || log2N > 20 || !saltB64 || !hashB64) return false;
   const expected = Buffer.from(hashB64, "base64");
   const actual = await verifyingScrypt(secret, Buffer.from(saltB64, "base64"), log2N, first);
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/** An "hmac$salt$mac" hash checked synchronously (the HMAC is microseconds of work); false for any other form. */
+export function verifyCode(secret: string, stored: string, key: Buffer): boolean {
+  const [kind, saltB64, macB64, extra] = stored.split("$");
+  if (kind !== "hmac" || !saltB64 || !macB64 || extra !== undefined) return false;
+  const expected = Buffer.from(macB64, "base64");
+  const actual = codeMac(key, Buffer.from(saltB64, "base64"), secret);
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }

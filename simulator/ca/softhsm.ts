@@ -115,9 +115,14 @@ export class SoftHsmSigner implements SigningKey {
   }
 
   sign(data: Uint8Array): Uint8Array {
+    return this.signDigest(createHash("sha256").update(data).digest());
+  }
+
+  /** Signs a SHA-256 digest computed elsewhere (the CRL worker hashes a 50 MB CRL off this thread; the key stays here). */
+  signDigest(digest: Uint8Array): Uint8Array {
+    if (digest.length !== 32) throw new RangeError(`a SHA-256 digest is 32 octets (got ${digest.length})`);
     this.mod.C_SignInit(this.session, { mechanism: pkcs11js.CKM_ECDSA }, this.key);
-    const digest = createHash("sha256").update(data).digest();
-    const raw = this.mod.C_Sign(this.session, digest, Buffer.alloc(132));
+    const raw = this.mod.C_Sign(this.session, Buffer.from(digest), Buffer.alloc(132));
     return rawEcdsaToDer(raw);
   }
 

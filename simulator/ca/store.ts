@@ -1,10 +1,17 @@
 import Database from "better-sqlite3";
 import { REASON_CODES } from "../../core/index.js";
+import { CaError } from "./api.js";
 import { PURGE_BATCH, SCHEMA } from "./schema.js";
 import { StatusChanges, type StatusChangeKind } from "./status-changes.js";
 
 /**
  * The CA's durable state in SQLite (better-sqlite3, WAL).
+ *
+ * It runs over 450 lines: the group commit (`write`/`flush`) rolls back, per savepoint,
+ * the in-memory mirror this class keeps (revocation state, undo steps, pending
+ * announcements); outside the class it would need those internals exposed. (Review R1 S1
+ * asked again: a GroupCommit module would take six statements and four undo/pending hooks
+ * from here and still leave this file near 480 lines, so it stays.)
  *
  * Durability choice: journal_mode=WAL with synchronous=FULL. Every commit
  * fsyncs the WAL before better-sqlite3 returns, and the CA acknowledges a
@@ -26,6 +33,14 @@ import { StatusChanges, type StatusChangeKind } from "./status-changes.js";
  * once its transaction commits (a rolled-back write is never announced): the
  * OCSP cache and the CRL publisher follow it, and a new write path cannot
  * forget to tell them.
+ *
+ * Group commit (`write`): concurrent writers share one durable commit. Writes
+ * queued within one event-loop turn (and while the previous commit's fsync
+ * held the loop, which is when requests pile up) run in ONE transaction, each
+ * in its own SAVEPOINT, so a write that throws rolls back only itself; each
+ * promise settles only after the COMMIT that holds it returned (fsynced), so
+ * durability is unchanged: nothing is acknowledged before it is on disk. The
+ * commit's status changes are announced once per kind, after it.
  */
 
 export const Status = { good: 0, revoked: 1, onHold: 2 } as const;
@@ -94,8 +109,21 @@ export class CaStore {
   private undo: Array<() => void> | undefined;
   /** Status changes written inside the current transaction: announced when it commits, dropped when it rolls back. */
   private pending: Array<{ kind: StatusChangeKind; serials: readonly string[] }> = [];
-  /** Set while bulkRevoke runs: it announces its serials as one change instead of setRevoked announcing each. */
-  private inBulk = false;
+  /** Set while bulkRevoke runs: setRevoked collects its serials here (one append, one announcement) instead of writing each. */
+  private bulkAppends: string[] | undefined;
+  /** Writes waiting for the next group commit (`write`). */
+  private queued: Array<QueuedWrite> = [];
+  private flushScheduled = false;
+  private commitCount = 0;
+  private groupedCount = 0;
+  /**
+   * Serials with a row in `failures` (or that had one: a purge leaves them here, which costs only a lookup).
+   * Nearly every revocation is by a right credential on a certificate nobody guessed at: the lockout's two
+   * lookups per request (its wait, then clearing the count) are then skipped without asking SQLite.
+   */
+  private readonly failedSerials = new Set<string>();
+  /** Card rows never change once written: the last CARD_CACHE read are kept (each revocation reads its card). */
+  private readonly cards = new Map<string, CardRow>();
 
   /** `path` ":memory:" for a throwaway CA (demos, unit tests). */
   constructor(path: string) {
@@ -110,6 +138,7 @@ export class CaStore {
     this.db.pragma("temp_store = MEMORY");
     this.db.exec(SCHEMA);
     this.st = this.prepare();
+    for (const serial of this.db.prepare(`SELECT DISTINCT serial FROM failures`).pluck().iterate() as IterableIterator<string>) this.failedSerials.add(serial);
     for (const [serial, status, reason, at] of this.st.allRevocations.iterate() as IterableIterator<[string, number, number | null, number]>) {
       if (status === Status.good) this.state.delete(serial);
       else this.state.set(serial, pack(status as StatusCode, reason ?? 0, at));
@@ -125,6 +154,10 @@ export class CaStore {
       getCert: db.prepare(`SELECT serial, card_id, profile, not_before, not_after, der FROM certificates WHERE serial = ?`),
       hasSerial: db.prepare(`SELECT 1 FROM certificates WHERE serial = ?`).pluck(),
       appendRevocation: db.prepare(`INSERT INTO revocations (serial, status, reason, at) VALUES (?, ?, ?, ?)`),
+      // The bulk path's statements (bulkRevoke): a batch's serials as one JSON array, rows in its order.
+      unknownSerials: db.prepare(`SELECT key FROM json_each(?) WHERE NOT EXISTS (SELECT 1 FROM certificates WHERE serial = value)`).pluck(),
+      appendRevocations: db.prepare(`INSERT INTO revocations (serial, status, reason, at) SELECT value, ?, ?, ? FROM json_each(?)`),
+      auditRows: db.prepare(`INSERT INTO audit (at, serial, role, action, outcome, detail) SELECT ?, value ->> 0, ?, ?, value ->> 1, ? FROM json_each(?)`),
       allRevocations: db.prepare(`SELECT serial, status, reason, at FROM revocations ORDER BY id`).raw(),
       getFailure: db.prepare(`SELECT count, next_at, touched_at FROM failures WHERE serial = ? AND role = ? AND source = ?`),
       putFailure: db.prepare(
@@ -147,7 +180,14 @@ export class CaStore {
         `DELETE FROM used_challenges WHERE tag IN (SELECT tag FROM used_challenges WHERE expires_at <= ? ORDER BY expires_at LIMIT ${PURGE_BATCH})`,
       ),
       getMeta: db.prepare(`SELECT value FROM meta WHERE key = ?`).pluck(),
+      begin: db.prepare(`BEGIN IMMEDIATE`),
+      commit: db.prepare(`COMMIT`),
+      rollback: db.prepare(`ROLLBACK`),
+      savepoint: db.prepare(`SAVEPOINT one_write`),
+      releaseSavepoint: db.prepare(`RELEASE one_write`),
+      rollbackToSavepoint: db.prepare(`ROLLBACK TO one_write`),
       setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`),
+      deleteMeta: db.prepare(`DELETE FROM meta WHERE key = ?`),
     };
   }
 
@@ -166,11 +206,123 @@ export class CaStore {
       throw err;
     }
     this.undo = undefined;
+    this.commitCount++;
     // Committed: only now may anyone (OCSP, CRL) act on the changes.
     const committed = this.pending;
     this.pending = [];
     for (const c of committed) this.changes.changed(c.kind, c.serials);
     return out;
+  }
+
+  /** Durable commits so far (transactions and group commits): tests and benches compare it with the writes acknowledged. */
+  get commits(): number {
+    return this.commitCount;
+  }
+
+  /** Writes that went through `write` so far (each in some group commit). */
+  get groupedWrites(): number {
+    return this.groupedCount;
+  }
+
+  /**
+   * Group commit: `fn` runs in the next shared transaction, in a SAVEPOINT of its own (it throws: only its own
+   * writes and in-memory state roll back, and its promise rejects). Resolves with `fn`'s value once the
+   * transaction holding it has committed (WAL fsynced), never before. `fn` must be synchronous, like
+   * `transaction`'s; it may call `transaction` (nested: part of its savepoint).
+   */
+  write<T>(fn: () => T extends PromiseLike<unknown> ? never : T): Promise<T> {
+    if (typeof fn !== "function") throw new TypeError("CaStore.write: fn must be a function");
+    // Caught at once where the type system cannot (an `any`, or an async function declared as such).
+    if (fn.constructor?.name === "AsyncFunction") throw new TypeError("CaStore.write: fn must be synchronous (an async function)");
+    if (!this.db.open) return Promise.reject(closedError());
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // After the I/O of this loop turn: every request that arrived meanwhile joins this commit.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queued;
+    this.queued = [];
+    if (batch.length === 0) return;
+    if (!this.db.open) {
+      for (const w of batch) w.reject(closedError());
+      return;
+    }
+    const results = new Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>(batch.length);
+    this.undo = [];
+    this.pending = [];
+    let failed: unknown;
+    let begun = false;
+    try {
+      this.st.begin.run();
+      begun = true;
+      for (let i = 0; i < batch.length; i++) {
+        const undoMark = this.undo.length;
+        const pendingMark = this.pending.length;
+        this.st.savepoint.run();
+        try {
+          const value = batch[i].fn();
+          // An async fn would go on writing after its first await, outside any transaction (review R1 P5).
+          if (isThenable(value)) throw new TypeError("CaStore.write: fn must be synchronous (it returned a promise)");
+          results[i] = { ok: true, value };
+          this.st.releaseSavepoint.run();
+        } catch (error) {
+          results[i] = { ok: false, error };
+          // The whole transaction is gone (SQLite rolls back by itself on some faults): the rest with it.
+          if (!this.db.inTransaction) throw error;
+          this.st.rollbackToSavepoint.run();
+          this.st.releaseSavepoint.run();
+          const steps = this.undo.splice(undoMark);
+          for (let j = steps.length - 1; j >= 0; j--) steps[j]();
+          this.pending.length = pendingMark;
+        }
+      }
+      this.st.commit.run();
+    } catch (err) {
+      failed = err;
+      if (begun && this.db.inTransaction) {
+        try {
+          this.st.rollback.run();
+        } catch {
+          // already gone
+        }
+      }
+      const steps = this.undo;
+      for (let j = steps.length - 1; j >= 0; j--) steps[j]();
+    }
+    const committed = this.pending;
+    this.undo = undefined;
+    this.pending = [];
+    if (failed !== undefined) {
+      // Nothing of this commit is on disk: nobody is acknowledged.
+      for (let i = 0; i < batch.length; i++) {
+        const r = results[i];
+        batch[i].reject(r && !r.ok ? r.error : failed);
+      }
+      return;
+    }
+    this.commitCount++;
+    this.groupedCount += batch.length;
+    // Committed: one announcement per kind for the whole commit, then the acknowledgements.
+    const byKind = new Map<StatusChangeKind, string[]>();
+    for (const c of committed) {
+      const list = byKind.get(c.kind);
+      if (list) for (const s of c.serials) list.push(s);
+      else byKind.set(c.kind, [...c.serials]);
+    }
+    // changed() never throws: each follower runs in its own try and a failure is reported (status-changes.ts).
+    for (const [kind, serials] of byKind) this.changes.changed(kind, serials);
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i];
+      if (r.ok) batch[i].resolve(r.value);
+      else batch[i].reject(r.error);
+    }
   }
 
   /** Announces a status change: at once outside a transaction (a lone statement commits itself), else at the commit. */
@@ -216,10 +368,11 @@ export class CaStore {
   /** Sets revoked or on-hold (call inside transaction()); false when it was already (finally) revoked. Assumes the serial exists. */
   setRevoked(serial: string, status: StatusCode, reason: number, at: number): boolean {
     const cur = this.state.get(serial);
-    if (cur !== undefined && (cur & 3) === Status.revoked) return false;
-    this.st.appendRevocation.run(serial, status, reason, at);
+    if (isFinallyRevoked(cur)) return false;
+    if (this.bulkAppends) this.bulkAppends.push(serial);
+    else this.st.appendRevocation.run(serial, status, reason, at);
     this.setState(serial, pack(status, reason, at));
-    if (!this.inBulk) this.announce(changeKind(status, reason), [serial]);
+    if (!this.bulkAppends) this.announce(changeKind(status, reason), [serial]);
     return true;
   }
 
@@ -236,6 +389,7 @@ export class CaStore {
   // ------------------------------------------------ wrong-credential counts
 
   failure(serial: string, role: string, source: string): FailureRow | undefined {
+    if (!this.failedSerials.has(serial)) return undefined;
     return this.st.getFailure.get(serial, role, source) as FailureRow | undefined;
   }
 
@@ -247,6 +401,8 @@ export class CaStore {
   putFailure(serial: string, role: string, source: string, row: FailureRow, purgeBefore: number): void {
     this.st.purgeFailures.run(purgeBefore);
     this.st.putFailure.run(serial, role, source, row.count, row.next_at, row.touched_at);
+    // Kept even if this write rolls back: a superfluous member costs one lookup, a missing one a lost count.
+    this.failedSerials.add(serial);
   }
 
   /** A right credential: that triple starts from zero. */
@@ -264,7 +420,15 @@ export class CaStore {
   }
 
   card(cardId: string): CardRow | undefined {
-    return this.st.getCard.get(cardId) as CardRow | undefined;
+    const known = this.cards.get(cardId);
+    if (known) return known;
+    const row = this.st.getCard.get(cardId) as CardRow | undefined;
+    // Only rows read outside a transaction (committed): one read inside could still roll back with it.
+    if (row && this.undo === undefined) {
+      if (this.cards.size >= CARD_CACHE) this.cards.delete(this.cards.keys().next().value!);
+      this.cards.set(cardId, row);
+    }
+    return row;
   }
 
   audit(e: AuditEntry): void {
@@ -284,32 +448,47 @@ export class CaStore {
    * in the same transaction, so each certificate's own trail shows it: the
    * rows are appends (rowid order, no index on serial), which keeps a million
    * of them cheap.
+   *
+   * The lookup of the serials and the audit rows are one statement each for
+   * the whole batch (a JSON array through json_each), the revocation-log
+   * rows one append at the end, not three statements per serial: 7-14% less
+   * per serial at 1,000,000 certificates (A/B in one process, batches of
+   * 1,000). What remains is SQLite's B-tree lookups and the commit. The
+   * outcome of each serial is decided in order by setRevoked, so a serial
+   * given twice is revoked (or held) once and then reported already revoked, as is a hold for a serial on hold.
    */
   bulkRevoke(serials: string[], status: StatusCode, reason: number, at: number, audit: BulkAudit): BulkOutcome {
     const out: BulkOutcome = { revoked: [], alreadyRevoked: [], unknown: [] };
     const { role, action, detail = null } = audit;
-    const row = this.st.audit;
     this.transaction(() => {
-      // One change for the whole batch (out.revoked itself, no copy), not one per serial.
-      this.inBulk = true;
+      const missing = new Set(this.st.unknownSerials.all(JSON.stringify(serials)) as number[]);
+      const rows = new Array<[string, string]>(serials.length);
+      // setRevoked collects the revoked serials (out.revoked itself, no copy): one append, one announcement.
+      this.bulkAppends = out.revoked;
       try {
-        for (const s of serials) {
+        for (let i = 0; i < serials.length; i++) {
+          const s = serials[i];
           let outcome: string;
-          if (this.st.hasSerial.get(s) === undefined) {
+          if (missing.has(i)) {
             out.unknown.push(s);
             outcome = "not-found";
+          } else if (status === Status.onHold && this.state.get(s) !== undefined && (this.state.get(s)! & 3) === Status.onHold) {
+            // Already on hold (or given twice in this batch): as the single path's 409 already-on-hold, no second row.
+            out.alreadyRevoked.push(s);
+            outcome = "already-revoked";
           } else if (this.setRevoked(s, status, reason, at)) {
-            out.revoked.push(s);
             outcome = "ok";
           } else {
             out.alreadyRevoked.push(s);
             outcome = "already-revoked";
           }
-          row.run(audit.at, s, role, action, outcome, detail);
+          rows[i] = [s, outcome];
         }
       } finally {
-        this.inBulk = false;
+        this.bulkAppends = undefined;
       }
+      if (out.revoked.length > 0) this.st.appendRevocations.run(status, reason, at, JSON.stringify(out.revoked));
+      this.st.auditRows.run(audit.at, role, action, detail, JSON.stringify(rows));
       this.announce(changeKind(status, reason), out.revoked);
     });
     return out;
@@ -349,6 +528,10 @@ export class CaStore {
     this.st.setMeta.run(key, value);
   }
 
+  deleteMeta(key: string): void {
+    this.st.deleteMeta.run(key);
+  }
+
   /**
    * Benchmark/load-test helper: inserts certificate rows without building
    * certificates (no DER), in one transaction. Such serials answer status,
@@ -365,16 +548,35 @@ export class CaStore {
     });
   }
 
+  /** Commits the queued writes first (they were accepted before the close: answered as usual, not 503). */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    try {
+      this.flush();
+    } finally {
+      this.db.close();
+    }
   }
 }
 
+/** Card rows kept in memory at most (a few hundred bytes each). */
+const CARD_CACHE = 10_000;
+
+interface QueuedWrite {
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
 
 /** What a revocation-log entry is, as a status change: a hold, a supersession (renewal) or a revocation. */
 function changeKind(status: StatusCode, reason: number): StatusChangeKind {
   if (status === Status.onHold) return "on-hold";
   return reason === REASON_CODES.superseded ? "superseded" : "revoked";
+}
+
+/** Whether a packed state (or none) is revoked for good: held certificates may still be revoked. */
+function isFinallyRevoked(p: number | undefined): boolean {
+  return p !== undefined && (p & 3) === Status.revoked;
 }
 
 // at (ms, < 2^47) * 64 + reason (4 bits) * 4 + status (2 bits): exact in a double.
@@ -384,4 +586,13 @@ function pack(status: StatusCode, reason: number, at: number): number {
 
 function unpack(p: number): { status: StatusCode; reason: number; at: number } {
   return { status: (p & 3) as StatusCode, reason: Math.floor(p / 4) & 15, at: Math.floor(p / 64) };
+}
+
+function isThenable(v: unknown): boolean {
+  return (typeof v === "object" || typeof v === "function") && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** A write queued or asked for after the store closed: the CA's 503 "closed" (as EmbeddedCa's checkOpen), not a 500. */
+function closedError(): CaError {
+  return new CaError(503, "closed", "the CA is closed");
 }
