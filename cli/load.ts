@@ -149,7 +149,7 @@ async function loadRevoke(o: Options): Promise<number> {
         role,
         operatorToken,
         raToken: creds.raToken,
-        runId: `${Date.now().toString(36)}${randomBytes(3).toString("hex")}`,
+        runId: `${clock.nowMs().toString(36)}${randomBytes(3).toString("hex")}`,
         cardExpiry: addYears(clock.now(), 2),
         prepareConcurrency: LOAD_DEFAULTS.prepareConcurrency,
       },

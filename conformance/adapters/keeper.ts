@@ -29,10 +29,11 @@ const end = () => {
   if (ending) return;
   ending = true;
   for (const pid of pids) signal(pid, "SIGTERM");
-  const until = Date.now() + ${KEEPER_STOP_MS};
+  // A bounded number of 50 ms polls, not a deadline: the keeper reads no clock.
+  let polls = ${Math.ceil(KEEPER_STOP_MS / 50)};
   const finish = () => {
     const left = [...pids].filter(alive);
-    if (left.length && Date.now() < until) return void setTimeout(finish, 50);
+    if (left.length && polls-- > 0) return void setTimeout(finish, 50);
     for (const pid of left) signal(pid, "SIGKILL");
     try { rmSync(dir, { recursive: true, force: true, maxRetries: 3 }); } catch {}
     process.exit(0);
