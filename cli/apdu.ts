@@ -9,11 +9,12 @@ import {
   errorMessage,
   fromHex,
   maskCommand,
+  maskExchange,
   swHex,
   toHex,
 } from "../core/index.js";
-import { CardFile } from "../simulator/card/index.js";
-import { openReader, type OpenedReader } from "../simulator/reader/index.js";
+import { CardFile, PivCard, TearingCard, saveCard, type Card } from "../simulator/card/index.js";
+import { ReaderError, TracedReader, applyFaults, loadFaultProfile, openReader, type FaultProfile, type OpenedReader, type Reader } from "../simulator/reader/index.js";
 import { ExitCode, action } from "./exit.js";
 
 /** One step of an APDU session: a command (with an optional expected SW) or a card reset. */
@@ -97,6 +98,7 @@ interface ApduOptions {
   script?: string;
   json?: boolean;
   log?: string;
+  faults?: string;
   timeout: string;
 }
 
@@ -110,6 +112,7 @@ export function register(program: Command): void {
     .option("--script <file>", "script: one APDU per line, # comments, `reset` powers the card again, optional expected SW after the APDU (9000, 63Cx; - for stdin)")
     .option("--json", "print one JSON object per exchange: {command, response, sw}, plus {expected, ok} when an SW is expected; a reset prints {reset, atr}")
     .option("--log <file>", "write a run log (JSON Lines) of the exchanges, secrets masked")
+    .option("--faults <file>", "fault profile (YAML): inject drops, lost answers, status words, delays, a removal or tearing (memory reader only); a failed exchange prints `!` and the run exits 1")
     .option("--timeout <ms>", "pcsc: how long to wait for the reader and for a card in it", "10000")
     .argument("[apdu...]", "APDUs in hex (each may end with an expected SW as a separate word when quoted)")
     .addHelpText(
@@ -132,6 +135,8 @@ function checkReaderOptions(opts: ApduOptions): { timeoutMs: number } {
   return { timeoutMs };
 }
 
+const READER_NAME = "cardloop apdu";
+
 async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
   const { timeoutMs } = checkReaderOptions(opts);
   const steps: ScriptStep[] = [];
@@ -146,36 +151,61 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
   }
   apdus.forEach((a, i) => steps.push({ ...parseApduText(a, `argument ${i + 1}`), kind: "apdu", line: 0 }));
   if (steps.length === 0) throw new UsageError("no APDU to send (give hex APDUs or --script FILE)");
+  const faults = opts.faults === undefined ? undefined : loadFaultProfile(opts.faults);
+  if (faults?.rules.some((r) => r.fault.kind === "tearing") && opts.reader !== "memory") {
+    throw new UsageError(`tearing needs an emulated card (--reader memory --card FILE), not ${opts.reader}`);
+  }
 
   // Only the memory reader holds the card here; a PC/SC card keeps its state wherever it lives.
   // The card file is locked for the session and keeps every change before the card answers it.
   const file = opts.card !== undefined ? CardFile.open(opts.card) : undefined;
-  const card = file?.card;
+  const card = file && faults ? tearingCard(file, faults) : file?.card;
   const bus = new EventBus(new SystemClock());
   const log = opts.log !== undefined ? new RunLogWriter(opts.log).attach(bus) : undefined;
   let opened: OpenedReader | undefined;
   const out = (line: string) => process.stdout.write(line + "\n");
   let failed = 0;
   try {
-    opened = await openReader(opts.reader, { card, name: "cardloop apdu", bus, pcsc: { timeoutMs } });
+    // With faults the log must say what the host got (a replaced status word, not the card's), as `run` does: the
+    // reader logs nothing itself and a TracedReader over the faulty one logs; a torn or dropped exchange is its
+    // `apdu.fault` event (it never completed, so it has no answer to log).
+    opened = await openReader(opts.reader, { card, name: READER_NAME, bus: faults ? undefined : bus, pcsc: { timeoutMs } });
     await opened.waitForCard(timeoutMs);
-    const reader = opened.reader;
+    const reader: Reader = faults
+      ? new TracedReader(applyFaults(opened.reader, faults, { bus, tear: card instanceof TearingCard ? card : undefined }), bus, { name: READER_NAME })
+      : opened.reader;
     const atr = await reader.connect();
     if (!opts.json) out(`# ATR ${toHex(atr).toUpperCase()}`);
     for (const step of steps) {
       if (step.kind === "reset") {
-        const again = await reader.reset();
+        const again = await injected(() => reader.reset());
+        if (again instanceof ReaderError) {
+          failed++;
+          if (opts.json) out(JSON.stringify({ reset: true, error: again.message }));
+          else out(`> RESET\n! ${again.message}`);
+          continue;
+        }
         if (opts.json) out(JSON.stringify({ reset: true, atr: toHex(again).toUpperCase() }));
         else out(`> RESET\n< ${toHex(again).toUpperCase()}`);
         continue;
       }
-      const res = await reader.transmit(step.command);
+      const res = await injected(() => reader.transmit(step.command));
+      if (res instanceof ReaderError) {
+        // An injected fault failed the exchange: shown, counted, and the script goes on (a `reset` line powers the card again).
+        failed++;
+        const shown = toHex(maskCommand(step.command)).toUpperCase();
+        if (opts.json) out(JSON.stringify({ command: shown, error: res.message }));
+        else out(`> ${shown}\n! ${res.message}`);
+        continue;
+      }
       const sw = (res[res.length - 2] << 8) | res[res.length - 1];
-      const data = toHex(res.subarray(0, res.length - 2)).toUpperCase();
+      // Stdout is a log too (terminals scroll back, CI keeps it): PIN, PUK and key bytes, and the
+      // management key's witness and response, are masked as in --log.
+      const masked = maskExchange(step.command, res, true);
+      const data = toHex(masked.response.subarray(0, masked.response.length - 2)).toUpperCase();
       const ok = step.expect === undefined || swMatches(sw, step.expect);
       if (!ok) failed++;
-      // Stdout is a log too (terminals scroll back, CI keeps it): PIN, PUK and key bytes are masked as in --log.
-      const shown = toHex(maskCommand(step.command)).toUpperCase();
+      const shown = toHex(masked.command).toUpperCase();
       if (opts.json) {
         out(
           JSON.stringify({
@@ -197,4 +227,23 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
     file?.close();
   }
   return failed > 0 ? ExitCode.Failed : ExitCode.Ok;
+
+  /** With a fault profile, a failed exchange is an outcome to show; without one, it ends the session (exit 2). */
+  async function injected<T>(exchange: () => Promise<T>): Promise<T | ReaderError> {
+    try {
+      return await exchange();
+    } catch (err) {
+      if (faults !== undefined && err instanceof ReaderError) return err;
+      throw err;
+    }
+  }
+}
+
+/**
+ * The card file's card as a TearingCard, its memory the card file: every
+ * write reaches the file before the answer, a torn one as the profile's card
+ * model leaves it.
+ */
+function tearingCard(file: CardFile, faults: FaultProfile): Card {
+  return new TearingCard(file.card.state, { model: faults.tearing, store: { save: (state) => saveCard(new PivCard(state), file.path) } });
 }

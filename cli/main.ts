@@ -12,8 +12,11 @@ type CommandModule = { register(program: Command): void };
 const COMMANDS: Record<string, Array<() => Promise<CommandModule>>> = {
   validate: [() => import("./validate.js")],
   ca: [() => import("./ca.js")],
-  card: [() => import("./card.js"), () => import("./card-serve.js")],
+  card: [() => import("./card.js"), () => import("./card-serve.js"), () => import("./card-from-trace.js")],
   apdu: [() => import("./apdu.js")],
+  trace: [() => import("./trace.js")],
+  replay: [() => import("./replay.js")],
+  explore: [() => import("./explore.js")],
   run: [() => import("./run.js")],
   demo: [() => import("./demo.js")],
   certify: [() => import("./certify.js")],

@@ -1,59 +1,13 @@
 import { performance } from "node:perf_hooks";
 import { join, relative, resolve } from "node:path";
 import type { Command } from "commander";
+import type { AnyEvent } from "../core/index.js";
 import { writeReports, toJsonSummary, buildReport, scenarioSummaryText } from "../reports/index.js";
-import { UsageError, errorMessage } from "../core/index.js";
-import { readerKinds, registerCaTarget, registerReader, runFiles, type OpenedCa } from "../scenarios/index.js";
-import { VPCD_READERS, makeVpcdSlotFactory, parseVpcdEndpoint } from "../simulator/reader/index.js";
+import { readerKinds, registerReader, runFiles } from "../scenarios/index.js";
+import { VPCD_READERS, loadFaultProfile, makeVpcdSlotFactory, parseVpcdEndpoint } from "../simulator/reader/index.js";
 import { addDashboardOptions, driverOutputs, openPublisher, type DashboardCliOptions } from "./dashboard-option.js";
 import { ExitCode, action, usage } from "./exit.js";
-
-/**
- * A served embedded CA (`cardloop ca serve --virtual-clock`) through the HTTP
- * CaAdapter, for `--ca http://...` or a scenario file's `ca: http://...`.
- * Scenarios move time, so the served CA must let its clock be moved; the run
- * starts at the CA's time and moves it along. Called by runCommand, once per
- * process as the command runs once (the scenarios know only the embedded CA
- * themselves). `--ca-config` (the served CA's raToken, to issue, and
- * operatorToken, for operator steps) is read and checked here, once: a bad
- * file is one line and exit 2 before any scenario starts. Only URL targets get
- * it: the embedded CA of a scenario has its own tokens.
- */
-async function registerHttpCaTarget(caConfig: string | undefined): Promise<void> {
-  const config = caConfig === undefined ? {} : (await import("../conformance/index.js")).readHttpCaConfig(caConfig);
-  registerCaTarget(
-    (target) => /^https?:\/\//.test(target),
-    async (url): Promise<OpenedCa> => {
-      const { HttpCa } = await import("../conformance/index.js");
-      const base = url.replace(/\/$/, "");
-      let ca;
-      try {
-        ca = await HttpCa.connect({ ...config, url: base });
-      } catch (err) {
-        if (err instanceof UsageError) throw err;
-        throw new UsageError(`CA target ${base}: ${errorMessage(err)}`);
-      }
-      const clock = (await (await fetch(`${base}/api/v1/clock`)).json()) as { now?: string; virtual?: boolean };
-      if (!clock.virtual || !clock.now) {
-        await ca.close();
-        throw new UsageError(`CA target ${base} keeps real time, and scenarios move time: serve it with \`cardloop ca serve --virtual-clock\``);
-      }
-      return {
-        ca,
-        now: new Date(clock.now),
-        shared: true,
-        advanceTo: async (time) => {
-          // Moving the CA's time is the operator's: the token from --ca-config.
-          const headers: Record<string, string> = { "content-type": "application/json" };
-          const operatorToken = ca.credentials?.().operatorToken;
-          if (operatorToken) headers.authorization = `Bearer ${operatorToken}`;
-          const res = await fetch(`${base}/api/v1/clock`, { method: "POST", headers, body: JSON.stringify({ to: time.toISOString() }) });
-          if (!res.ok) throw new Error(`CA at ${base} refused to move its clock to ${time.toISOString()}: HTTP ${res.status} ${await res.text()}`);
-        },
-      };
-    },
-  );
-}
+import { registerScenarioTargets } from "./scenario-targets.js";
 
 interface RunCliOptions extends DashboardCliOptions {
   ca?: string;
@@ -61,6 +15,7 @@ interface RunCliOptions extends DashboardCliOptions {
   reader?: string;
   vpcd?: string;
   seed?: string;
+  faults?: string;
   out?: string;
   json?: boolean;
 }
@@ -78,6 +33,7 @@ export function register(program: Command): void {
     )
     .option("--vpcd <host:port|unix:path>", "where pcscd's vpcd takes cards, for pcsc readers (default $CARDLOOP_VPCD, then 127.0.0.1:35963)")
     .option("--seed <n>", "seed for every scenario (overrides the files)")
+    .option("--faults <file>", "fault profile (YAML: drop, lose-answer, sw, delay, remove, tearing) for every card's reader; replaces the files' own `faults:`")
     .option("--out <dir>", "write run.jsonl, junit.xml, report.json, report.md and report.html here")
     .option("--json", "print the JSON summary on stdout instead of text");
   addDashboardOptions(cmd).action(action(async (files: string[], opts: RunCliOptions) => runCommand(files, opts)));
@@ -85,15 +41,23 @@ export function register(program: Command): void {
 
 export async function runCommand(files: string[], opts: RunCliOptions): Promise<number> {
   const seed = opts.seed === undefined ? undefined : /^\d+$/.test(opts.seed) ? Number(opts.seed) : usage(`--seed must be a non-negative integer, got "${opts.seed}"`);
+  // A bad profile is one line and exit 2 before anything runs.
+  const faults = opts.faults === undefined ? undefined : loadFaultProfile(opts.faults);
   registerPcscReader(opts);
-  await registerHttpCaTarget(opts.caConfig);
+  await registerScenarioTargets({ caConfig: opts.caConfig });
   const runLog = opts.out ? join(opts.out, "run.jsonl") : undefined;
   const publisher = await openPublisher(opts, "scenario", runLog && resolve(runLog));
   // The run log is written through `out`, not by runFiles, so that SIGINT and SIGTERM can close it.
   const out = driverOutputs(runLog, publisher);
   return out.guard(async () => {
     const t0 = performance.now();
-    const run = await out.settle(runFiles(files, { ca: opts.ca, reader: opts.reader, seed, sink: out.sink }));
+    // A warning (a --faults profile's card missing from a file, a seeded CA that cannot be reproducible) is in the
+    // run log, and said on stderr too: a run that passes should not hide why it proved less than it seems.
+    const sink = (e: AnyEvent) => {
+      if (e.type === "log.message" && e.data.level === "warn") process.stderr.write(`cardloop: warning: ${e.data.message}\n`);
+      out.sink(e);
+    };
+    const run = await out.settle(runFiles(files, { ca: opts.ca, reader: opts.reader, seed, faults, sink }));
     const wallMs = performance.now() - t0;
     // Reports are built from the run log (or the same events in memory), never from the engine's results.
     const written = opts.out ? writeReports(join(opts.out, "run.jsonl"), opts.out) : undefined;

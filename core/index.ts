@@ -3,6 +3,8 @@ export * from "./hex.js";
 export * from "./policy.js";
 export * from "./runlog.js";
 export * from "./dirs.js";
+export * from "./ec-math.js";
 export * from "./keygen.js";
 export * from "./random.js";
 export * from "./same-secret.js";
+export * from "./deterministic-ecdsa.js";

@@ -1,12 +1,17 @@
 import { randomBytes } from "node:crypto";
 
 /**
- * Where non-key randomness comes from (serial numbers, challenges, codes).
- * Seeded runs use SeededRandom so that one seed gives one run; key generation
- * always uses the platform CSPRNG and is marked volatile in run logs.
+ * Where randomness comes from (serial numbers, challenges, codes, and in a
+ * seeded run keys and ECDSA nonces too). Seeded runs use SeededRandom so that
+ * one seed gives one run, byte for byte; CryptoRandom is the platform CSPRNG.
  */
 export interface Random {
   bytes(n: number): Uint8Array;
+  /**
+   * True when a seed decides the stream, so that keys and ECDSA signatures
+   * may follow it too (isDeterministic); absent or false: the platform's.
+   */
+  readonly deterministic?: boolean;
 }
 
 export class CryptoRandom implements Random {
@@ -17,6 +22,8 @@ export class CryptoRandom implements Random {
 
 /** xoshiro128** seeded through splitmix32: fast, reproducible, not for secrets in production. */
 export class SeededRandom implements Random {
+  /** One seed, one stream: a seeded card or CA draws its keys from it and signs with RFC 6979. */
+  readonly deterministic = true;
   private s: Uint32Array;
   constructor(seed: number | string) {
     let x = typeof seed === "number" ? seed >>> 0 : hashString(seed);

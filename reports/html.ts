@@ -71,7 +71,7 @@ ${run.steps
   .map(
     (s) => `    <tr class="${s.outcome}"><td>${s.index + 1}</td><td>${escapeHtml(s.time.replace(".000Z", "Z"))}</td><td>${escapeHtml(s.action)}${s.label ? `<br><small>${escapeHtml(s.label)}</small>` : ""}</td>
       <td>${s.outcome}</td><td>${s.apdus}</td><td>${s.durationMs === undefined ? "" : s.durationMs.toFixed(1)}</td>
-      <td>${s.outcome === "pass" ? `<code>${escapeHtml(JSON.stringify(s.actual ?? ""))}</code>` : `${escapeHtml(failureLine(s))}<br>expected <code>${escapeHtml(JSON.stringify(s.expected))}</code><br>actual <code>${escapeHtml(JSON.stringify(s.actual))}</code>`}</td></tr>`,
+      <td>${s.outcome === "pass" ? `<code>${escapeHtml(JSON.stringify(s.actual ?? ""))}</code>` : `${escapeHtml(failureLine(s))}<br>expected <code>${escapeHtml(JSON.stringify(s.expected ?? null))}</code><br>actual <code>${escapeHtml(JSON.stringify(s.actual ?? null))}</code>`}</td></tr>`,
   )
   .join("\n")}
     </tbody>

@@ -1,5 +1,5 @@
 // core/browser.ts, not core/index.ts: the dashboard's page bundles this model for the browser.
-import { percentile, type AnyEvent, type Outcome } from "../core/browser.js";
+import { INSTRUCTIONS, insName, percentile, type AnyEvent, type Outcome } from "../core/browser.js";
 
 /**
  * What every report shows, rebuilt from the run log alone. A run log holds one
@@ -171,14 +171,11 @@ export function apduPercentile(micros: readonly number[], p: number): number {
   return micros.length === 0 ? 0 : percentile(micros, p);
 }
 
-export const INS_NAMES: Record<string, string> = {
-  A4: "SELECT",
-  "20": "VERIFY",
-  "24": "CHANGE REFERENCE DATA",
-  "2C": "RESET RETRY COUNTER",
-  "47": "GENERATE ASYMMETRIC KEY PAIR",
-  "87": "GENERAL AUTHENTICATE",
-  CB: "GET DATA",
-  DB: "PUT DATA",
-  C0: "GET RESPONSE",
-};
+/**
+ * The instructions' names by INS byte as the log writes it ("A4": "SELECT"), from core's one table. A vendor's
+ * instruction (the YubiKey's FD, F8...) keeps its byte: a run log does not say the card is a YubiKey, and on
+ * another card FD is no GET VERSION (it answers 6D00 there).
+ */
+export const INS_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
+  INSTRUCTIONS.filter((i) => i.vendor === undefined).map((i) => [i.ins.toString(16).toUpperCase().padStart(2, "0"), insName(i.ins)]),
+);

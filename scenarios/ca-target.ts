@@ -1,4 +1,4 @@
-import { UsageError, type Clock, type LifecyclePolicy, type Random } from "../core/index.js";
+import { UsageError, isDeterministic, type Clock, type LifecyclePolicy, type Random } from "../core/index.js";
 import { EmbeddedCa, type CaAdapter } from "../simulator/ca/index.js";
 
 export interface CaTargetOptions {
@@ -26,7 +26,8 @@ export type CaFactory = (target: string, opts: CaTargetOptions) => Promise<Opene
 /**
  * Where a scenario's CA comes from, keyed by target. "embedded" is an
  * in-memory embedded CA on the scenario's virtual clock, seeded from the
- * scenario's seed so that serials and codes repeat. Other targets (a URL of a
+ * scenario's seed so that serials, codes, keys and signatures repeat (one
+ * seed, the same run log). Other targets (a URL of a
  * served CA through an HTTP CaAdapter, an OpenSSL or CFSSL adapter) plug in
  * with `registerCaTarget` (the CLI registers URLs).
  */
@@ -38,6 +39,7 @@ const TARGETS: { matches: (target: string) => boolean; open: CaFactory }[] = [
         clock: opts.clock,
         random: opts.random,
         policy: opts.policy,
+        deterministic: isDeterministic(opts.random),
         // A throwaway CA: cheaper hashing of cancellation codes keeps a scenario in milliseconds.
         kdfLog2N: 10,
       }),

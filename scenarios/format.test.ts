@@ -254,3 +254,14 @@ test("revoke steps take the roles and a card's reasons from core's one vocabular
     t.regex(errorOf(revoke(`role: operator, reason: ${reason}`)).reason, new RegExp(`"${reason}" is not one of: ${CARD_REVOCATION_REASONS.join(", ")}`));
   }
 });
+
+test("ca: module:PATH names a CaAdapter module, a relative PATH the scenario file's; an empty PATH is located", (t) => {
+  const withCa = (ca: string) => GOOD.replace("seed: 7\n", `seed: 7\nca: ${ca}\n`);
+  t.is(parseScenario(withCa("module:./adapters/my-ca.mjs"), "/work/s/found.yaml").ca, "module:/work/s/adapters/my-ca.mjs");
+  t.is(parseScenario(withCa("module:/opt/ca/adapter.mjs"), "rel/found.yaml").ca, "module:/opt/ca/adapter.mjs");
+  t.is(parseScenario(withCa("http://127.0.0.1:8080/"), "x.yaml").ca, "http://127.0.0.1:8080/");
+  const err = errorOf(withCa('"module:"'));
+  t.is(err.line, 3);
+  t.regex(err.message, /module: needs the path of a CaAdapter module/);
+  t.regex(errorOf(withCa("Not A Target")).message, /expected "embedded", another target name, an http\(s\) URL or module:PATH/);
+});

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import {
   addYears,
   CARD_REVOCATION_REASONS,
@@ -12,13 +12,15 @@ import {
   type RevokerRole,
 } from "../core/index.js";
 import { loadPolicy, pinText, PolicyError, PolicyReadError, resolvePolicyRef } from "../policies/index.js";
+import { faultProfileFrom, statusWordsAsWritten, type FaultProfile } from "../simulator/reader/index.js";
 import { parseYaml, ScenarioError, type Located } from "./source.js";
 
 /**
  * The scenario file format. One YAML document:
  *
  *   name, seed, start (the virtual clock), policy, ca (embedded | URL), reader (memory),
- *   actors: { holders, organisations, cards }, steps: [ { <action>: args, expect, label } ]
+ *   actors: { holders, organisations, cards }, steps: [ { <action>: args, expect, label } ],
+ *   faults (a fault profile, simulator/reader/fault-profile.ts; `cards:` in it picks the cards)
  *
  * Every field is checked on load; a mistake names file, line and field.
  */
@@ -107,6 +109,8 @@ export interface Scenario {
   organisations: OrganisationSpec[];
   cards: CardSpec[];
   steps: Step[];
+  /** Faults injected between each card (or the cards the profile names) and its terminal; `run --faults` replaces it. */
+  faults?: FaultProfile;
 }
 
 /** Every outcome may carry these: a refusal's reason, PIN/PUK tries left, the certificate validation's result. */
@@ -168,7 +172,7 @@ export function loadScenario(file: string, overrides: { seed?: number | string }
 export function parseScenario(text: string, file: string, overrides: { seed?: number | string } = {}): Scenario {
   const root = parseYaml(text, file);
   if (!root.isMap()) root.fail("a scenario is a YAML mapping (name, seed, start, actors, steps)");
-  root.onlyKeys(["name", "description", "seed", "start", "policy", "ca", "reader", "actors", "steps"]);
+  root.onlyKeys(["name", "description", "seed", "start", "policy", "ca", "reader", "actors", "steps", "faults"]);
   const seedNode = root.get("seed");
   const seed = overrides.seed ?? (seedNode.missing ? 1 : typeof seedNode.toJS() === "number" ? seedNode.int() : seedNode.str());
   const start = root.get("start").date();
@@ -176,8 +180,16 @@ export function parseScenario(text: string, file: string, overrides: { seed?: nu
   const policyRef = policyNode.optStr() ?? "default";
   const policy = scenarioPolicy(policyNode, policyRef, file);
   const caNode = root.get("ca");
-  const ca = caNode.optStr() ?? "embedded";
-  if (!/^[a-z][a-z0-9-]*$/.test(ca) && !/^https?:\/\/\S+$/.test(ca)) caNode.fail(`expected "embedded", another target name or an http(s) URL, got "${ca}"`);
+  let ca = caNode.optStr() ?? "embedded";
+  if (ca.startsWith("module:")) {
+    // A CaAdapter module (what `explore --ca module:PATH` found a counterexample with); a relative PATH is
+    // the scenario file's, as a policy file is, so the file runs from any directory.
+    const path = ca.slice("module:".length).trim();
+    if (path === "") caNode.fail('module: needs the path of a CaAdapter module, e.g. "module:./my-ca.mjs"');
+    ca = `module:${resolve(dirname(file), path)}`;
+  } else if (!/^[a-z][a-z0-9-]*$/.test(ca) && !/^https?:\/\/\S+$/.test(ca)) {
+    caNode.fail(`expected "embedded", another target name, an http(s) URL or module:PATH, got "${ca}"`);
+  }
   const reader = root.get("reader").optStr() ?? "memory";
 
   const actors = root.get("actors");
@@ -201,6 +213,8 @@ export function parseScenario(text: string, file: string, overrides: { seed?: nu
   if (stepNodes.length === 0) stepsNode.fail("a scenario needs at least one step");
   const documents = new Set<string>();
   const steps = stepNodes.map((n, i) => parseStep(n, i, cardIds, documents));
+  const faultsNode = root.get("faults");
+  const faults = faultsNode.missing ? undefined : parseFaultsSection(faultsNode, cardIds);
 
   return {
     file,
@@ -215,7 +229,27 @@ export function parseScenario(text: string, file: string, overrides: { seed?: nu
     organisations,
     cards,
     steps,
+    ...(faults ? { faults } : {}),
   };
+}
+
+/** The scenario's `faults:` section: a fault profile whose mistakes are located in the scenario file. */
+function parseFaultsSection(node: Located, cards: Set<string>): FaultProfile {
+  const fail = (path: readonly (string | number)[], reason: string): never => {
+    let at = node;
+    try {
+      for (const p of path) at = typeof p === "number" ? (at.items()[p] ?? at) : at.get(p);
+    } catch {
+      // the path leaves the YAML's shape: the deepest node reached is the place
+    }
+    return at.fail(reason);
+  };
+  if (node.node) statusWordsAsWritten(node.node);
+  const profile = faultProfileFrom(node.toJS(), `${node.file}:${node.line}`, fail);
+  profile.cards?.forEach((id, i) => {
+    if (!cards.has(id)) fail(["cards", i], `no card "${id}" in actors.cards`);
+  });
+  return profile;
 }
 
 /** The scenario's policy; a mistake in the policy file is reported where it is, a missing file at the scenario's `policy:`. */

@@ -1,7 +1,7 @@
 import { readdirSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RunLogWriter, type AnyEvent } from "../core/index.js";
+import { RunLogWriter, UsageError, type AnyEvent } from "../core/index.js";
 import { runScenario, type RunOptions, type ScenarioResult } from "./engine.js";
 import { loadScenario, type Scenario } from "./format.js";
 
@@ -36,6 +36,13 @@ export interface RunFilesResult {
  */
 export async function runFiles(files: readonly string[], opts: RunFilesOptions = {}): Promise<RunFilesResult> {
   const scenarios: Scenario[] = files.map((f) => loadScenario(f, opts.seed === undefined ? {} : { seed: opts.seed }));
+  // A profile's `cards:` filters silently: a card no file has is a typo that would make a clean, passing run.
+  // (A card some files lack is fine, one profile serves many files: those files get a warning in the run.)
+  const unknown = (opts.faults?.cards ?? []).filter((id) => !scenarios.some((s) => s.cards.some((c) => c.id === id)));
+  if (unknown.length > 0) {
+    const known = [...new Set(scenarios.flatMap((s) => s.cards.map((c) => c.id)))];
+    throw new UsageError(`the fault profile's cards: ${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} in no scenario file of the run (its cards: ${known.join(", ") || "none"})`);
+  }
   const events: AnyEvent[] = [];
   const writer = opts.runLog ? new RunLogWriter(opts.runLog) : undefined;
   const sink = (e: AnyEvent) => {

@@ -66,8 +66,10 @@ export class World {
     const ca = target.ca;
     this.ca = ca;
     // The station and the kiosk issue with the station's credential the CA connection holds (when it has one).
-    this.station = new IssuanceStation({ ca, clock, bus });
-    this.kiosk = new RenewalKiosk({ ca, clock, bus });
+    // Every host-side random (management-key challenges, relying-party challenges and nonces) is a fork of the
+    // scenario's stream: one seed, one run.
+    this.station = new IssuanceStation({ ca, clock, bus, random: random.fork("issuance-station") });
+    this.kiosk = new RenewalKiosk({ ca, clock, bus, random: random.fork("renewal-kiosk") });
     this.rp = new RelyingParty({ ca, clock, random: random.fork("relying-party"), revocation: scenario.policy.revocation });
   }
 
@@ -76,6 +78,12 @@ export class World {
     this.bus.emit("step.started", { ...base, line: step.line });
     const card = step.args.card ? this.cards.get(step.args.card) : undefined;
     const apdusBefore = card?.reader.exchanges ?? 0;
+    // The faults injected during the step are its evidence: an `sw` fault the terminal took for the card's
+    // refusal is named in the step itself, not only in an apdu.fault event somewhere above it.
+    const faults: Array<{ reader: string; exchange: number; kind: string; ins: string; detail: string }> = [];
+    const stopListening = this.bus.on((e) => {
+      if (e.type === "apdu.fault") faults.push({ ...e.data });
+    });
     const t0 = performance.now();
     let actual: StepOutcome | undefined;
     let evidence: Record<string, unknown> = {};
@@ -92,6 +100,7 @@ export class World {
       else error = `${(err as Error)?.name ?? "Error"}: ${errorMessage(err)}`;
     }
     const durationMs = performance.now() - t0;
+    stopListening();
     let outcome: Outcome;
     let message: string | undefined;
     if (error !== undefined) {
@@ -102,6 +111,11 @@ export class World {
       outcome = mismatch ? "fail" : "pass";
       message = mismatch;
     }
+    // A transport error already says which fault it was; a refusal or a wrong result does not.
+    if (message !== undefined && faults.length > 0 && !message.includes("injected fault")) {
+      message = `${message} (injected fault${faults.length === 1 ? "" : "s"}: ${faults.map((f) => `"${f.kind}" at exchange ${f.exchange}, ${f.detail}`).join("; ")})`;
+    }
+    if (faults.length > 0) evidence = { ...evidence, faults };
     this.bus.emit(
       "step.finished",
       { ...base, outcome, expected: step.expect, actual, message, evidence: { line: step.line, ...evidence }, durationMs },

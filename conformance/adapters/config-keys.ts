@@ -94,7 +94,8 @@ export const CONFIG_KEYS = {
     operatorToken: "string",
     raToken: "string",
     serve: "boolean",
-  } as const satisfies ShapeOf<Omit<EmbeddedAdapterOptions, "clock" | "random" | "events" | "policy">>,
+    // deterministic: only with a seeded random, which --ca-config cannot give (scenarios set both)
+  } as const satisfies ShapeOf<Omit<EmbeddedAdapterOptions, "clock" | "random" | "events" | "policy" | "deterministic">>,
   // url is --ca itself
   http: { operatorToken: "string", raToken: "string", capabilities: CAPABILITIES, timeoutMs: "number", connections: "number" } as const satisfies ShapeOf<Omit<HttpAdapterOptions, "url">>,
 } as const;

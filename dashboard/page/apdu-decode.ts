@@ -29,6 +29,11 @@ export function swText(sw: string): string {
   return /^[0-9A-F]{4}$/i.test(sw) ? swMeaning(parseInt(sw, 16)) : "unknown status";
 }
 
+/**
+ * The instruction's name for its byte as logged ("A4"): core's one table (core/instructions.ts) through the
+ * reports' INS_NAMES, so the page names an instruction as the report files do; a vendor's, or one the table
+ * does not know, is "INS XX".
+ */
 export function insName(ins: string): string {
   const i = ins.toUpperCase();
   return INS_NAMES[i] ?? `INS ${i}`;

@@ -12,6 +12,15 @@ export interface EmbeddedCaOptions {
   clock?: Clock;
   /** Serials, cancellation codes, salts. A SeededRandom gives the same serials for the same seed. */
   random?: Random;
+  /**
+   * Keys and signatures from `random` too (a seeded run: one seed, the same
+   * bytes): new keys drawn from it, EC signatures by RFC 6979 on the event
+   * loop instead of node's random k on the thread pool and the CRL worker.
+   * Off by default: a SeededRandom alone repeats serials and codes, and the
+   * CA keeps its production signing paths. Not with an HSM-held issuing key
+   * (SoftHSM draws its own k): the CA then warns (log.message).
+   */
+  deterministic?: boolean;
   keyType?: KeyType;
   /** Put the issuing CA key in SoftHSMv2 (ECDSA P-256), under <dataDir>/softhsm. */
   hsm?: HsmConfig | boolean;

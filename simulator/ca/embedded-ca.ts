@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { CryptoRandom, makeDirs, reasonForCode, SystemClock, type Clock, type LifecyclePolicy, type Random } from "../../core/index.js";
+import { CryptoRandom, isDeterministic, makeDirs, reasonForCode, SystemClock, type Clock, type LifecyclePolicy, type Random } from "../../core/index.js";
 import { encodePem } from "../../pki/index.js";
 import {
   CaError,
@@ -161,9 +161,17 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
         hsm,
         clock,
         random,
+        deterministic: options.deterministic,
         name: options.name ?? "cardloop",
         authorityCrlUrl: () => self?.rootCrlUrl,
       });
+      if (options.deterministic && isDeterministic(random) && !hierarchy.deterministic) {
+        // Seeded, but the issuing key is in SoftHSM: its ECDSA draws its own k. Said, not silently random.
+        options.events?.emit("log.message", {
+          level: "warn",
+          message: "seeded CA with its issuing key in SoftHSM: the issuing CA's signatures (certificates, CRLs) differ from run to run",
+        });
+      }
       const store = new CaStore(dir ? join(dir, "ca.db") : ":memory:");
       try {
         self = new EmbeddedCa({ ...options, clock, random }, store, hierarchy, lock);

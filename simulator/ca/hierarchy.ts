@@ -2,8 +2,9 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:cryp
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock, Random } from "../../core/index.js";
-import { addYears, generateEcKeyPair, makeDirs } from "../../core/index.js";
+import { addYears, generateEcKeyPair, isDeterministic, makeDirs, seededEcKeyPair, seededRsaKeyPair } from "../../core/index.js";
 import { buildCertificate, Certificate, encodeName, encodePem, ext, keyIdentifier, KU, OID, pemToDer, softwareSigningKey, type SigningKey } from "../../pki/index.js";
+import { deterministicSigningKey } from "./deterministic-signer.js";
 import { SoftHsmSigner } from "./softhsm.js";
 
 /**
@@ -12,6 +13,12 @@ import { SoftHsmSigner } from "./softhsm.js";
  * Private keys are PKCS#8 PEM files with mode 0600 (or, for the issuing key,
  * inside SoftHSM); a memory-only CA keeps them in memory. The root's CRL
  * covers the issuing CA; the responder (ocsp-nocheck) needs no status.
+ *
+ * `deterministic` with a seeded Random (a seeded run) makes the CA
+ * reproducible: new keys come from its stream (core/keygen.ts) and EC keys
+ * sign with RFC 6979 on this thread (deterministic-signer.ts). SoftHSM draws
+ * its own keys and k: such a CA with an HSM-held issuing key says so
+ * (`deterministic: false`).
  */
 
 export type KeyType = "ec" | "rsa";
@@ -27,6 +34,8 @@ export interface HierarchyOptions {
   hsm?: HsmConfig;
   clock: Clock;
   random: Random;
+  /** Keys from `random` and EC signatures by RFC 6979 (EmbeddedCaOptions.deterministic). */
+  deterministic?: boolean;
   /** Prefix of the CA names (CN=<name> Root CA, ...). */
   name: string;
   /**
@@ -55,6 +64,12 @@ export interface CaIdentity {
 export interface CaHierarchy {
   keyType: KeyType;
   hsm: boolean;
+  /**
+   * Whether one seed gives this CA's same keys and signature bytes: asked
+   * for (`deterministic`), a seeded Random, and no key in SoftHSM (whose key
+   * generation and ECDSA k are its own).
+   */
+  deterministic: boolean;
   root: CaIdentity;
   issuing: CaIdentity;
   responder: CaIdentity;
@@ -83,10 +98,17 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
   const existing = metaPath !== undefined && existsSync(metaPath);
   if (existing) meta = JSON.parse(readFileSync(metaPath!, "utf8")) as CaJson;
 
-  const newKey = (): KeyObject =>
-    meta.keyType === "ec"
+  // Asked for and possible: a seed decides the Random's stream. With the CSPRNG, `deterministic` changes nothing.
+  const keysFromRandom = opts.deterministic === true && isDeterministic(opts.random);
+  const newKey = (): KeyObject => {
+    if (keysFromRandom) return meta.keyType === "ec" ? seededEcKeyPair("P-256", opts.random).privateKey : seededRsaKeyPair(opts.random).privateKey;
+    return meta.keyType === "ec"
       ? generateEcKeyPair("P-256").privateKey // exported just below: no KeyGenJob (core/keygen.ts)
       : generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+  };
+  // Asked for, EC: RFC 6979 on this thread, and no KeyObject handed to the thread pool or the CRL worker (node's k is random).
+  const rfc6979 = keysFromRandom && meta.keyType === "ec";
+  const signerOf = (key: KeyObject): SigningKey => (rfc6979 ? deterministicSigningKey(key) : softwareSigningKey(key));
 
   const keyFile = (label: string): KeyObject => {
     if (!files) return newKey();
@@ -146,7 +168,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
     };
   };
 
-  const rootSigner = softwareSigningKey(keyFile("root"));
+  const rootSigner = signerOf(keyFile("root"));
   const rootName = encodeName([[OID.commonName, `${meta.name} Root CA`], [OID.organization, meta.name]]);
   const rootKeyId = keyIdentifier(rootSigner.spki);
   const root = identity("root", rootSigner, () =>
@@ -174,7 +196,7 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
     issuingSigner = hsmSigner;
   } else {
     issuingKey = keyFile("issuing");
-    issuingSigner = softwareSigningKey(issuingKey);
+    issuingSigner = signerOf(issuingKey);
   }
   const issuingName = encodeName([[OID.commonName, `${meta.name} Issuing CA`], [OID.organization, meta.name]]);
   const issuingKeyId = keyIdentifier(issuingSigner.spki);
@@ -204,10 +226,10 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
       rootSigner,
     );
   });
-  if (issuingKey) issuing.privateKey = issuingKey;
+  if (issuingKey && !rfc6979) issuing.privateKey = issuingKey;
 
   const responderKey = keyFile("ocsp");
-  const responderSigner = softwareSigningKey(responderKey);
+  const responderSigner = signerOf(responderKey);
   const responderName = encodeName([[OID.commonName, `${meta.name} OCSP Responder`], [OID.organization, meta.name]]);
   const buildResponder = (at: number) =>
     buildCertificate(
@@ -230,13 +252,14 @@ export function openHierarchy(opts: HierarchyOptions): CaHierarchy {
     );
   const responder = identity("ocsp", responderSigner, () => buildResponder(now));
   // For OCSP responses signed on the thread pool (ocsp-responder.ts): the responder key is always a file's.
-  responder.privateKey = responderKey;
+  if (!rfc6979) responder.privateKey = responderKey;
 
   if (metaPath && !existing) writeFileSync(metaPath, JSON.stringify(meta, null, 2) + "\n");
 
   return {
     keyType: meta.keyType,
     hsm: meta.hsm,
+    deterministic: keysFromRandom && !meta.hsm,
     root,
     issuing,
     responder,

@@ -17,6 +17,11 @@ import { p256EcParams, p256SpkiFromEcPoint, rawEcdsaToDer, signatureAlgorithm, t
  *
  * SOFTHSM2_CONF is read by the library at C_Initialize and is process-wide:
  * one process uses one SoftHSM token directory.
+ *
+ * Not reproducible under a seed: the token generates the key and draws each
+ * ECDSA k itself (PKCS#11 has no deterministic ECDSA mechanism SoftHSM
+ * offers), so a seeded CA with this signer reports `deterministic: false`
+ * and warns (embedded-ca.ts); its root and responder keys stay seeded.
  */
 export const SOFTHSM_LIBRARY_CANDIDATES = [
   "/usr/lib/softhsm/libsofthsm2.so",

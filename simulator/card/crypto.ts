@@ -1,5 +1,17 @@
-import { generateEcKeyPair } from "../../core/index.js";
-import { rawEcdsaToDer } from "../../pki/index.js";
+import {
+  bigIntToBytes,
+  bits2int,
+  bytesToBigInt,
+  deterministicEcdsaSign,
+  EC_CURVES,
+  ecdsaWithNonce,
+  generateEcKeyPair,
+  seededEcKeyPair,
+  seededRsaKeyPair,
+  type EcCurve,
+  type EcCurveName,
+  type Random,
+} from "../../core/index.js";
 import {
   createCipheriv,
   createECDH,
@@ -53,26 +65,10 @@ export function encryptBlock(alg: SymAlg, key: Uint8Array, block: Uint8Array): U
   return new Uint8Array(Buffer.concat([c.update(block), c.final()]));
 }
 
-interface Curve {
-  name: string; // OpenSSL / ECDH name
-  namedCurve: string; // generateKeyPair name
-  size: number; // field size in bytes
-  n: bigint; // group order
-}
-
-const CURVES: Record<number, Curve> = {
-  [ALG.P256]: {
-    name: "prime256v1",
-    namedCurve: "P-256",
-    size: 32,
-    n: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
-  },
-  [ALG.P384]: {
-    name: "secp384r1",
-    namedCurve: "P-384",
-    size: 48,
-    n: 0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
-  },
+/** The card's EC algorithms and their curves (core/ec-math.ts). */
+const CURVES: Record<number, EcCurve & { namedCurve: EcCurveName }> = {
+  [ALG.P256]: { ...EC_CURVES["P-256"], namedCurve: "P-256" },
+  [ALG.P384]: { ...EC_CURVES["P-384"], namedCurve: "P-384" },
 };
 
 /** A private key on the card, with what signing needs precomputed. */
@@ -89,13 +85,19 @@ export class CardKey {
     }
   }
 
-  static generate(alg: AsymAlg): CardKey {
+  /**
+   * A new key pair. `seeded` (a card whose Random is seeded): the private
+   * material is drawn from that stream (core/keygen.ts), so one seed gives
+   * one key; otherwise the platform's generator, as fast as ever.
+   */
+  static generate(alg: AsymAlg, seeded?: Random): CardKey {
     if (alg === ALG.RSA2048) {
-      const pair = generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 65537 });
+      const pair = seeded ? seededRsaKeyPair(seeded, 2048) : generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 65537 });
       return new CardKey(alg, pair.privateKey, pair.publicKey);
     }
     // Not generateKeyPairSync: its job can deadlock the export just below (core/keygen.ts).
-    const { privateKey, publicKey } = generateEcKeyPair(CURVES[alg].namedCurve as "P-256" | "P-384");
+    const curve = CURVES[alg].namedCurve;
+    const { privateKey, publicKey } = seeded ? seededEcKeyPair(curve, seeded) : generateEcKeyPair(curve);
     return new CardKey(alg, privateKey, publicKey);
   }
 
@@ -128,8 +130,11 @@ export class CardKey {
    * The raw private-key operation of GENERAL AUTHENTICATE: ECDSA over an
    * already-hashed value (DER ECDSA-Sig-Value out), or RSA m^d mod n over a
    * block the host padded. Returns undefined when the input is unusable.
+   * `deterministic` (a seeded card): ECDSA's k from RFC 6979 instead of
+   * drawn, so the same key and digest give the same signature; RSA without
+   * padding is deterministic anyway.
    */
-  sign(input: Uint8Array): Uint8Array | undefined {
+  sign(input: Uint8Array, deterministic = false): Uint8Array | undefined {
     if (this.alg === ALG.RSA2048) {
       if (input.length !== 256) return undefined;
       try {
@@ -140,7 +145,9 @@ export class CardKey {
         return undefined; // input >= modulus
       }
     }
-    return ecdsaSignDigest(CURVES[this.alg], this.d as bigint, input);
+    const c = CURVES[this.alg];
+    if (deterministic) return deterministicEcdsaSign(c.namedCurve, bigIntToBytes(this.d as bigint, c.size), input);
+    return ecdsaSignDigest(c, this.d as bigint, input);
   }
 
   /** ECDH (key agreement with 85): the shared secret's x coordinate. */
@@ -167,40 +174,16 @@ export class CardKey {
 
 /**
  * ECDSA on a digest the host computed (node:crypto only signs messages it
- * hashes itself). k*G comes from the native ECDH scalar multiplication; the
- * rest is two modular operations on bigints.
+ * hashes itself) with a random k: k*G comes from the native ECDH scalar
+ * multiplication, the rest is core/ec-math.ts's two modular operations.
  */
-function ecdsaSignDigest(c: Curve, d: bigint, digest: Uint8Array): Uint8Array {
-  const e = bytesToBigInt(digest.length > c.size ? digest.subarray(0, c.size) : digest);
-  const ecdh = createECDH(c.name);
+function ecdsaSignDigest(c: EcCurve, d: bigint, digest: Uint8Array): Uint8Array {
+  const e = bits2int(digest, c.size * 8);
+  const ecdh = createECDH(c.ecdh);
   for (;;) {
+    // 64 bits more than the order, reduced: k's bias is below 2^-64
     const k = (bytesToBigInt(randomBytes(c.size + 8)) % (c.n - 1n)) + 1n;
-    ecdh.setPrivateKey(bigIntToBytes(k, c.size));
-    const R = ecdh.getPublicKey();
-    const r = bytesToBigInt(R.subarray(1, 1 + c.size)) % c.n;
-    if (r === 0n) continue;
-    const s = (modInverse(k, c.n) * ((e + r * d) % c.n)) % c.n;
-    if (s === 0n) continue;
-    return rawEcdsaToDer(Buffer.concat([bigIntToBytes(r, c.size), bigIntToBytes(s, c.size)]));
+    const signature = ecdsaWithNonce(c, ecdh, d, e, k);
+    if (signature) return signature;
   }
 }
-
-function modInverse(a: bigint, m: bigint): bigint {
-  let [oldR, r] = [a % m, m];
-  let [oldS, s] = [1n, 0n];
-  while (r !== 0n) {
-    const q = oldR / r;
-    [oldR, r] = [r, oldR - q * r];
-    [oldS, s] = [s, oldS - q * s];
-  }
-  return ((oldS % m) + m) % m;
-}
-
-function bytesToBigInt(b: Uint8Array): bigint {
-  return b.length === 0 ? 0n : BigInt("0x" + Buffer.from(b).toString("hex"));
-}
-
-function bigIntToBytes(v: bigint, size: number): Buffer {
-  return Buffer.from(v.toString(16).padStart(size * 2, "0"), "hex");
-}
-

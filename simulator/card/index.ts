@@ -24,3 +24,4 @@ export { CardFile, CardFileBusyError, lockCardFile, saveCard, loadCard, type Car
 export { ALG, type AsymAlg, type SymAlg } from "./crypto.js";
 export { PIV_AID, TAG, certTagForSlot, isKeySlot } from "./objects.js";
 export { encodeFascn, type FascnFields } from "./fascn.js";
+export { TearingCard, type TearingModel, type TearOutcome, type TearPoint, type Tearable } from "./tearing.js";

@@ -1,4 +1,4 @@
-import { CryptoRandom, SW, bytesEqual, decodeTlvs, encodeTlv, readTlv, type Random, type Tlv } from "../../core/index.js";
+import { CryptoRandom, SW, bytesEqual, isDeterministic, decodeTlvs, encodeTlv, readTlv, type Random, type Tlv } from "../../core/index.js";
 import { CardStatusError, type Answer, type Applet } from "./applet.js";
 import type { Command } from "./command.js";
 import { ALG, CardKey, isAsymAlg } from "./crypto.js";
@@ -75,6 +75,8 @@ export class PivApplet implements Applet, PivContext {
   /** The PIN-always grant the command being processed holds. */
   private pinAlwaysNow = false;
   private readonly management: ManagementAuth;
+  /** Set when the card's Random is seeded: keys come from it and ECDSA is RFC 6979 (one seed, one run). */
+  private readonly seeded?: Random;
   /**
    * Set once a write failed: memory and store may now disagree, so the card
    * answers every command with 6581 until it is loaded again from its store
@@ -93,6 +95,7 @@ export class PivApplet implements Applet, PivContext {
     private readonly store?: CardStore,
   ) {
     this.management = new ManagementAuth(state, random);
+    if (isDeterministic(random)) this.seeded = random;
     this.saved = memoryStamp(state);
   }
 
@@ -299,7 +302,7 @@ export class PivApplet implements Applet, PivContext {
     const a = template(data, 0xac).find((t) => t.tag === 0x80);
     const alg = a && a.value.length === 1 ? a.value[0] : undefined;
     if (alg === undefined || !isAsymAlg(alg)) return SW.WRONG_DATA;
-    const key = CardKey.generate(alg);
+    const key = CardKey.generate(alg, this.seeded);
     this.state.keys.set(p2, key);
     return encodeTlv(0x7f49, publicKeyObjects(key.publicParts()));
   }
@@ -327,7 +330,7 @@ export class PivApplet implements Applet, PivContext {
     } else if (p2 !== CARD_AUTH_KEY_REF && !this.pinVerified) {
       return SW.SECURITY_NOT_SATISFIED;
     }
-    const result = challenge !== undefined ? key.sign(challenge.value) : key.agree(exponentiation!.value);
+    const result = challenge !== undefined ? key.sign(challenge.value, this.seeded !== undefined) : key.agree(exponentiation!.value);
     if (result === undefined) return SW.WRONG_DATA;
     return encodeTlv(0x7c, encodeTlv(0x82, result));
   }

@@ -54,6 +54,10 @@ export interface PivCardState {
   /** Tag -> the object exactly as GET DATA returns it (53 {...} or 7E {...}). */
   objects: Map<number, Uint8Array>;
   keys: Map<number, CardKey>;
+  /** The ATR to answer at power-on instead of the cardloop one (a card rebuilt from a field trace). */
+  atr?: Uint8Array;
+  /** What YubiKey GET VERSION answers instead of FIRMWARE_VERSION (3 bytes). */
+  firmware?: Uint8Array;
 }
 
 /**

@@ -2,6 +2,10 @@ import { FormatError } from "../../core/index.js";
 import { CardKey, isAsymAlg, isSymAlg, SYM_KEY_LENGTH } from "./crypto.js";
 import type { PivCardState } from "./piv-state.js";
 
+// A card rebuilt from a field card's trace (simulator/trace/card-from-trace.ts) keeps
+// that card's ATR and firmware version: optional parts of its memory, absent on a
+// card made here (which answers the cardloop ATR and FIRMWARE_VERSION). They live in
+// the state so that every save of the card file keeps them.
 /**
  * The card file: the card's secure memory as JSON (PIN, PUK, management key,
  * private keys as PKCS#8). It is never logged; traces and events carry none of it.
@@ -23,7 +27,14 @@ export interface PivCardJson {
   objects: Record<string, string>;
   /** key reference (hex) -> algorithm id and PKCS#8 (base64) */
   keys: Record<string, { alg: number; pkcs8: string }>;
+  /** The ATR (hex), when not the cardloop one: a card rebuilt from a trace keeps the field card's. */
+  atr?: string;
+  /** GET VERSION's answer (hex, 3 bytes), when not FIRMWARE_VERSION. */
+  firmware?: string;
 }
+
+/** An ATR is TS T0 and at most 31 more bytes (ISO 7816-3). */
+const ATR_LENGTH = { min: 2, max: 33 };
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
@@ -48,6 +59,8 @@ export function stateToJson(s: PivCardState): PivCardJson {
     managementKey: hex(s.managementKey),
     objects,
     keys,
+    ...(s.atr !== undefined ? { atr: hex(s.atr) } : {}),
+    ...(s.firmware !== undefined ? { firmware: hex(s.firmware) } : {}),
   };
 }
 
@@ -96,6 +109,10 @@ export function stateFromJson(obj: unknown): PivCardState {
   }
   const serial = bytes(j.serial, "serial", "hex");
   if (serial.length < 1) bad("serial is empty");
+  const atr = j.atr === undefined ? undefined : bytes(j.atr, "atr", "hex");
+  if (atr !== undefined && (atr.length < ATR_LENGTH.min || atr.length > ATR_LENGTH.max)) bad(`atr must be ${ATR_LENGTH.min} to ${ATR_LENGTH.max} bytes`);
+  const firmware = j.firmware === undefined ? undefined : bytes(j.firmware, "firmware", "hex");
+  if (firmware !== undefined && firmware.length !== 3) bad("firmware must be 3 bytes");
   return {
     serial,
     expires,
@@ -109,5 +126,7 @@ export function stateFromJson(obj: unknown): PivCardState {
     managementKey,
     objects,
     keys,
+    ...(atr !== undefined ? { atr } : {}),
+    ...(firmware !== undefined ? { firmware } : {}),
   };
 }

@@ -2,7 +2,29 @@
 export type { Reader } from "./reader.js";
 export { MemoryReader, ReaderError, type MemoryReaderOptions } from "./memory.js";
 export { TracedReader, type TracedReaderOptions } from "./traced.js";
-export { FaultyReader, parseFaults, type Fault, type FaultRule, type InjectedFault } from "./fault.js";
+export {
+  FaultyReader,
+  FaultPlan,
+  instructionName,
+  FAULT_KINDS,
+  type Fault,
+  type FaultKind,
+  type FaultRule,
+  type InjectedFault,
+  type FaultyReaderOptions,
+} from "./fault.js";
+export {
+  loadFaultProfile,
+  parseFaultProfile,
+  statusWordsAsWritten,
+  faultProfileFrom,
+  applyFaults,
+  faultPlanOf,
+  faultRandom,
+  type FaultProfile,
+  type FaultProfileFail,
+  type ApplyFaultsOptions,
+} from "./fault-profile.js";
 export { openReader, type OpenedReader, type OpenReaderOptions } from "./open.js";
 export { waitPresence } from "./presence.js";
 export { PcscReader, type PcscProtocol, type Disposition, type PcscReaderOptions } from "./pcsc.js";
@@ -24,3 +46,5 @@ export {
   type VpcdUnixEndpoint,
 } from "./vpcd.js";
 export { VPCD_READERS, openVpcdCardSlot, makeVpcdSlotFactory, type VpcdCardSlot, type VpcdSlotOptions } from "./vpcd-slot.js";
+export { RelayCard, CardWithdrawn, type RelayCardOptions, type BridgedCard, type VpcdPowerEvent } from "./relay-card.js";
+export { FaultyCard, type FaultyCardOptions, type InjectedCardFault } from "./faulty-card.js";

@@ -1,4 +1,4 @@
-import { CardloopError, maskCommand, toHex, type EventBus } from "../../core/index.js";
+import { CardloopError, maskExchange, toHex, type EventBus } from "../../core/index.js";
 import type { Card } from "../card/index.js";
 import type { Reader } from "./reader.js";
 
@@ -95,17 +95,19 @@ export class MemoryReader implements Reader {
 
 /**
  * The one place an exchange becomes an event: the command is masked
- * (PIN, PUK, keys), the response split into data and status word.
+ * (PIN, PUK, keys; the management key's witness and response both ways), the response split into data and status word.
  */
 export function emitExchange(bus: EventBus, reader: string, command: Uint8Array, response: Uint8Array, micros: number): void {
   const n = response.length;
   const sw = n >= 2 ? toHex(response.subarray(n - 2)).toUpperCase() : "";
+  // The management key's witness and response are hidden in the answer too (core/apdu-secrets.ts).
+  const masked = maskExchange(command, response, n >= 2);
   bus.emit(
     "apdu.exchange",
     {
       reader,
-      command: toHex(maskCommand(command)).toUpperCase(),
-      response: toHex(response.subarray(0, Math.max(0, n - 2))).toUpperCase(),
+      command: toHex(masked.command).toUpperCase(),
+      response: toHex(masked.response.subarray(0, Math.max(0, n - 2))).toUpperCase(),
       sw,
       micros,
     },

@@ -53,6 +53,20 @@ test("chained commands fold into one logical command", async (t) => {
   t.is(e.data.command, "00DB3FFF0401020304");
 });
 
+test("a chain part the card refused ends the chain: the refusal is one exchange, the next chain another", async (t) => {
+  const { reader, events } = traced({ "10DB3FFF020102": "6982", "10DB3FFF020506": "9000", "00DB3FFF020304": "9000" });
+  await reader.transmit(fromHex("10DB3FFF020102"));
+  t.is(events.length, 1, "the refused part is emitted at once");
+  await reader.transmit(fromHex("10DB3FFF020506"));
+  await reader.transmit(fromHex("00DB3FFF020304"));
+  t.is(events.length, 2);
+  const [refused, chain] = events;
+  if (refused.type !== "apdu.exchange" || chain.type !== "apdu.exchange") return t.fail();
+  t.is(refused.data.sw, "6982");
+  t.is(chain.data.command, "00DB3FFF0405060304", "the refused part's data is not joined to the next chain");
+  t.is(reader.exchanges, 2);
+});
+
 test("PIN data is masked and non-key exchanges are stable apart from latency", async (t) => {
   const { reader, events } = traced({ "002000800831323334353637FF": "63C2" });
   await reader.transmit(fromHex("002000800831323334353637FF"));

@@ -1,9 +1,7 @@
 import { performance } from "node:perf_hooks";
-import { CLA_CHAINING, concatBytes, maskCommand, swHex, toHex, type EventBus } from "../../core/index.js";
+import { CLA_CHAINING, concatBytes, isGetResponse, maskExchange, swHex, toHex, type EventBus } from "../../core/index.js";
 import type { Reader } from "./reader.js";
 import { dataOf, volatileParts } from "./traced-volatile.js";
-
-const GET_RESPONSE = 0xc0;
 
 export interface TracedReaderOptions {
   /** The reader's name in events (default: the wrapped reader's). */
@@ -18,7 +16,8 @@ export interface TracedReaderOptions {
  * here: their number depends on byte lengths (an ECDSA signature is 70 to 72
  * bytes), so counting them would make two runs with one seed differ for no
  * reason that matters; a reader given a bus emits those itself.
- * Secret-bearing command data (PIN, PUK, keys) is masked before it is emitted.
+ * Secrets are masked before they are emitted (maskExchange): PIN, PUK and key
+ * command data, and the management-key witness, challenge and response both ways.
  */
 export class TracedReader implements Reader {
   readonly name: string;
@@ -67,15 +66,16 @@ export class TracedReader implements Reader {
   private fold(command: Uint8Array, response: Uint8Array, micros: number): void {
     const sw = response.length >= 2 ? (response[response.length - 2] << 8) | response[response.length - 1] : 0;
     const data = response.subarray(0, Math.max(0, response.length - 2));
-    const isContinuation = command.length >= 2 && command[1] === GET_RESPONSE && this.pending !== undefined;
+    const isContinuation = isGetResponse(command) && this.pending !== undefined;
     if (isContinuation || (this.pending?.chained ?? false)) {
       const p = this.pending!;
       if (!isContinuation) p.command = joinChained(p.command, command);
       p.chunks.push(data);
       p.micros += micros;
-      p.chained = command.length >= 1 && (command[0] & CLA_CHAINING) !== 0 && !isContinuation;
+      p.chained = isChainedPart(command) && !isContinuation && sw === 0x9000;
     } else {
-      this.pending = { command, chunks: [data], micros, chained: command.length >= 1 && (command[0] & CLA_CHAINING) !== 0 };
+      // ISO 7816-4: a chain part answered other than 9000 ends the chain; the next part starts a new command.
+      this.pending = { command, chunks: [data], micros, chained: isChainedPart(command) && sw === 0x9000 };
     }
     const p = this.pending!;
     // Still more to come: a chained command awaiting its last part, or 61xx bytes remaining.
@@ -84,12 +84,14 @@ export class TracedReader implements Reader {
     this.exchanges++;
     // Only what carries key material or signatures is marked: the rest must repeat.
     const volatile = ["micros", ...volatileParts(p.command)];
+    // The whole logical answer is masked at once: a management-key witness split by 61xx is whole again here.
+    const masked = maskExchange(p.command, concatBytes(...p.chunks));
     this.bus?.emit(
       "apdu.exchange",
       {
         reader: this.name,
-        command: toHex(maskCommand(p.command)).toUpperCase(),
-        response: toHex(concatBytes(...p.chunks)).toUpperCase() + swHex(sw),
+        command: toHex(masked.command).toUpperCase(),
+        response: toHex(masked.response).toUpperCase() + swHex(sw),
         sw: swHex(sw),
         micros: Math.round(p.micros),
       },
@@ -106,4 +108,8 @@ function joinChained(first: Uint8Array, next: Uint8Array): Uint8Array {
   // Lc is informational here (the trace is never re-sent), so a short form is kept when it fits.
   const lc = data.length <= 255 ? Uint8Array.of(data.length) : Uint8Array.of(0, data.length >> 8, data.length & 0xff);
   return concatBytes(head, lc, data);
+}
+
+function isChainedPart(command: Uint8Array): boolean {
+  return command.length >= 1 && (command[0] & CLA_CHAINING) !== 0;
 }

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { FrameDecoder, VpcdBridge, encodeFrame, formatVpcdEndpoint, parseVpcdEndpoint, vpcdEndpointAt } from "./vpcd.js";
+import { CardWithdrawn, FrameDecoder, VpcdBridge, encodeFrame, formatVpcdEndpoint, parseVpcdEndpoint, vpcdEndpointAt, type BridgedCard } from "./vpcd.js";
 import type { Card } from "../card/index.js";
 
 /** A card that records what happens to it and echoes each command's header with 9000. */
@@ -199,6 +199,131 @@ test("remove() is clean: the connection closes, no reconnect, and the card can g
   while (vpcd.conns.length < 2) await new Promise((r) => setTimeout(r, 5));
   t.is(vpcd.conns.length, 2);
   await t.throwsAsync(() => bridge.insert(recordingCard().card), { message: /already inserted/ });
+  await bridge.close();
+  await vpcd.close();
+});
+
+test("a card that answers later: frames are answered in vpcd's order, each after the one before, and the power-on comes first", async (t) => {
+  const vpcd = await fakeVpcd();
+  const log: string[] = [];
+  const later = <T>(v: T, ms: number) => new Promise<T>((r) => setTimeout(() => r(v), ms));
+  const card: BridgedCard = {
+    powerOn: () => (log.push("on"), later(Uint8Array.of(0x3b, 0x01), 30)),
+    powerOff: () => void log.push("off"),
+    // the first command takes longest: a bridge that did not wait would answer the second first
+    transmit: (c) => (log.push(`tx ${c[1]}`), later(Uint8Array.of(c[1], 0x90, 0x00), c[1] === 1 ? 60 : 5)),
+  };
+  const bridge = new VpcdBridge(card, { port: vpcd.port });
+  const apdus: number[] = [];
+  bridge.on("apdu", (c: Uint8Array, _r: Uint8Array, micros: number) => {
+    apdus.push(c[1]);
+    t.true(Number.isInteger(micros) && micros >= 0);
+  });
+  const powers: string[] = [];
+  bridge.on("power", (what: string, atr?: Uint8Array) => powers.push(`${what}${atr ? ` ${atr[1]}` : ""}`));
+  const inserted = bridge.insert();
+  while (vpcd.conns.length === 0) await new Promise((r) => setTimeout(r, 5));
+  vpcd.send([4]); // GET ATR before the power-on finished: waits for it
+  vpcd.send([0, 1, 0, 0]);
+  vpcd.send([0, 2, 0, 0]);
+  vpcd.send([0]);
+  vpcd.send([2]);
+  vpcd.send([0, 3, 0, 0]);
+  await inserted;
+  t.deepEqual([...(await vpcd.next())], [0x3b, 0x01]);
+  t.deepEqual([...(await vpcd.next())], [1, 0x90, 0x00]);
+  t.deepEqual([...(await vpcd.next())], [2, 0x90, 0x00]);
+  t.deepEqual([...(await vpcd.next())], [3, 0x90, 0x00]);
+  t.deepEqual(log, ["on", "tx 1", "tx 2", "off", "on", "tx 3"]);
+  t.deepEqual(apdus, [1, 2, 3]);
+  t.deepEqual(powers, ["power-off", "reset 1"]);
+  await bridge.close();
+  await vpcd.close();
+});
+
+test("CardWithdrawn: the command goes unanswered, the connection closes, and the card stays out for its pause", async (t) => {
+  const vpcd = await fakeVpcd();
+  let n = 0;
+  const card: BridgedCard = {
+    powerOn: () => Uint8Array.of(0x3b, 0x00),
+    powerOff: () => undefined,
+    transmit: async (c) => {
+      if (n++ === 1) throw new CardWithdrawn("pulled", 60_000);
+      return Uint8Array.of(c[1], 0x90, 0x00);
+    },
+  };
+  const bridge = new VpcdBridge(card, { port: vpcd.port, initialBackoffMs: 5 });
+  const withdrawn: CardWithdrawn[] = [];
+  bridge.on("withdrawn", (e: CardWithdrawn) => withdrawn.push(e));
+  await bridge.insert();
+  vpcd.send([0, 6, 0, 0]);
+  t.deepEqual([...(await vpcd.next())], [6, 0x90, 0x00]);
+  const closed = new Promise((r) => vpcd.conns[0].once("close", r));
+  const removed = new Promise((r) => bridge.once("removed", r));
+  vpcd.send([0, 7, 0, 0]);
+  await closed;
+  await removed;
+  t.is(withdrawn.length, 1);
+  t.is(withdrawn[0].message, "pulled");
+  t.false(bridge.inserted, "out of vpcd");
+  // with a 5 ms backoff the bridge would have dialled again many times by now: the pause holds it
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(vpcd.conns.length, 1, "not back during its pause");
+  await bridge.close();
+  await vpcd.close();
+});
+
+test("a card that cannot be powered at insertion is not inserted: the bridge retries until it can", async (t) => {
+  const vpcd = await fakeVpcd();
+  let tries = 0;
+  const card: BridgedCard = {
+    powerOn: async () => {
+      if (tries++ < 2) throw new CardWithdrawn("no card in the real reader", 0);
+      return Uint8Array.of(0x3b, 0x02);
+    },
+    powerOff: async () => undefined,
+    transmit: async () => Uint8Array.of(0x90, 0x00),
+  };
+  const bridge = new VpcdBridge(card, { port: vpcd.port, initialBackoffMs: 5 });
+  const events: string[] = [];
+  bridge.on("inserted", () => events.push("inserted"));
+  bridge.on("removed", () => events.push("removed"));
+  await bridge.insert();
+  t.is(tries, 3);
+  t.deepEqual(events, ["inserted"], "no insertion or removal for the failed power-ons");
+  t.is(vpcd.conns.length, 3);
+  await bridge.close();
+  await vpcd.close();
+});
+
+test("a listener that throws while an answer is pending: the card leaves vpcd (card-error), no unhandled rejection, and the bridge dials again", async (t) => {
+  t.timeout(10_000);
+  const vpcd = await fakeVpcd();
+  const card: BridgedCard = {
+    powerOn: () => Uint8Array.of(0x3b, 0x00),
+    powerOff: () => undefined,
+    transmit: async (c) => Uint8Array.of(c[1], 0x90, 0x00),
+  };
+  const bridge = new VpcdBridge(card, { port: vpcd.port, initialBackoffMs: 5 });
+  const errors: Error[] = [];
+  bridge.on("card-error", (e: Error) => errors.push(e));
+  let throws = true;
+  bridge.on("apdu", () => {
+    if (throws) {
+      throws = false;
+      throw new Error("listener bug");
+    }
+  });
+  await bridge.insert();
+  const closed = new Promise((r) => vpcd.conns[0].once("close", r));
+  vpcd.send([0, 8, 0, 0]);
+  await closed;
+  while (vpcd.conns.length < 2) await new Promise((r) => setTimeout(r, 5));
+  while (!bridge.inserted) await new Promise((r) => setTimeout(r, 5));
+  vpcd.send([0, 9, 0, 0]);
+  t.deepEqual([...(await vpcd.next())], [9, 0x90, 0x00], "the new session answers");
+  t.is(errors.length, 1);
+  t.regex(errors[0].message, /listener bug/);
   await bridge.close();
   await vpcd.close();
 });

@@ -1,7 +1,10 @@
 import { EventEmitter } from "node:events";
 import net from "node:net";
-import { CardloopError, errorMessage, swOnly, SW } from "../../core/index.js";
+import { errorMessage, swOnly, SW } from "../../core/index.js";
 import type { Card } from "../card/index.js";
+import { FrameDecoder, VpcdError, encodeFrame } from "./vpcd-frames.js";
+
+export { FrameDecoder, VpcdError, encodeFrame } from "./vpcd-frames.js";
 
 /**
  * Attaches an emulated `Card` to vsmartcard's vpcd driver inside pcscd, so the
@@ -15,6 +18,11 @@ import type { Card } from "../card/index.js";
  * is answered with the card's response. A card is "inserted" while the TCP
  * connection is up; vpcd polls presence with GET ATR, so closing the
  * connection is a removal.
+ *
+ * The card may answer later than at once (`BridgedCard`: a card behind
+ * another reader, relay-card.ts): frames are then handled strictly in the
+ * order vpcd sent them, each after the previous one's answer; a card that
+ * answers at once is served synchronously, as before.
  *
  * The endpoint may also be a unix socket (`unix:/path`): a relay that pipes
  * each connection to vpcd's TCP port, as the test harness runs inside pcscd's
@@ -44,9 +52,34 @@ export interface VpcdStats {
   connects: number;
 }
 
-export class VpcdError extends CardloopError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("vpcd", message, options);
+/**
+ * A card as the bridge serves it: a `Card`, or one whose answers take time
+ * (each method may return a promise). `reset`, when present, is a warm
+ * reset (vpcd's reset control); without it a reset is a power-on.
+ */
+export interface BridgedCard {
+  powerOn(): Uint8Array | Promise<Uint8Array>;
+  transmit(command: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  powerOff(): void | Promise<void>;
+  reset?(): Uint8Array | Promise<Uint8Array>;
+}
+
+/**
+ * Thrown (or rejected with) by a bridged card's transmit or power-on to make
+ * the card leave vpcd there and then, leaving the command unanswered: the
+ * bridge closes the connection, so vpcd's host gets a transport error
+ * (SCardTransmit: SCARD_E_NOT_TRANSACTED) and pcscd sees the card removed;
+ * the card comes back after `pauseMs` (at least the bridge's backoff). What a
+ * card behind a relay does when the real card goes, and what the remove,
+ * drop and lose-answer faults do.
+ */
+export class CardWithdrawn extends VpcdError {
+  constructor(
+    message: string,
+    readonly pauseMs = 0,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
   }
 }
 
@@ -103,39 +136,29 @@ export function vpcdEndpointAt(e: VpcdEndpoint, index: number): VpcdEndpoint {
   return { path: `${m[1]}${Number(m[2]) + index}${m[3]}` };
 }
 
-/** Splits a TCP byte stream into length-prefixed frames. */
-export class FrameDecoder {
-  private buf: Buffer = Buffer.alloc(0);
-  push(chunk: Buffer): Buffer[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    const frames: Buffer[] = [];
-    while (this.buf.length >= 2) {
-      const len = this.buf.readUInt16BE(0);
-      if (this.buf.length < 2 + len) break;
-      frames.push(this.buf.subarray(2, 2 + len));
-      this.buf = this.buf.subarray(2 + len);
-    }
-    return frames;
-  }
-  reset(): void {
-    this.buf = Buffer.alloc(0);
-  }
+/** What the card went through on a power control: for a trace's reader events. */
+export type VpcdPowerEvent = "power-on" | "reset" | "power-off";
+
+/** One connection to vpcd and the frames waiting for the card (in order). */
+interface Session {
+  socket: net.Socket;
+  queue: Buffer[];
+  /** A frame (or the insertion's power-on) is with a card that answers later. */
+  busy: boolean;
+  /** The card is powered and answering: set once the insertion's power-on returned. */
+  ready: boolean;
 }
 
-export function encodeFrame(payload: Uint8Array): Buffer {
-  if (payload.length > 0xffff) throw new VpcdError(`frame too long: ${payload.length} bytes`);
-  const out = Buffer.allocUnsafe(2 + payload.length);
-  out.writeUInt16BE(payload.length, 0);
-  out.set(payload, 2);
-  return out;
-}
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | undefined)?.then === "function";
 
 /**
- * Events: "inserted" (connected to vpcd), "removed" (connection gone),
- * "control" (code), "apdu" (command, response), "error" is never emitted:
+ * Events: "inserted" (connected to vpcd, card powered; its ATR), "removed" (connection gone),
+ * "control" (code), "power" (VpcdPowerEvent, ATR for power-on/reset) once the card
+ * has been through it, "apdu" (command, response, micros), "withdrawn" (CardWithdrawn),
+ * "card-error" (VpcdError). "error" is never emitted:
  * connection failures are retried with backoff and reported as "retry" (error, delayMs).
  */
-export class VpcdBridge extends EventEmitter {
+export class VpcdBridge<C extends BridgedCard = Card> extends EventEmitter {
   readonly host: string;
   readonly port: number;
   /** The unix socket dialled instead of host:port, if any. */
@@ -143,15 +166,18 @@ export class VpcdBridge extends EventEmitter {
   readonly stats: VpcdStats = { apdus: 0, controls: 0, connects: 0 };
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
-  private card: Card | undefined;
+  private card: C | undefined;
   private atr: Uint8Array | undefined;
   private socket: net.Socket | undefined;
+  private session: Session | undefined;
+  /** A withdrawn card stays out at least this long before the next dial. */
+  private pauseMs = 0;
   private wanted = false;
   private backoffMs: number;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly decoder = new FrameDecoder();
 
-  constructor(card: Card | undefined, opts: VpcdBridgeOptions = {}) {
+  constructor(card: C | undefined, opts: VpcdBridgeOptions = {}) {
     super();
     this.card = card;
     this.host = opts.host ?? VPCD_DEFAULT_HOST;
@@ -167,9 +193,9 @@ export class VpcdBridge extends EventEmitter {
     return this.path !== undefined ? `unix:${this.path}` : `${this.host}:${this.port}`;
   }
 
-  /** True while the card sits in the virtual reader (the connection is up). */
+  /** True while the card sits in the virtual reader (the connection is up and the card powered). */
   get inserted(): boolean {
-    return this.socket !== undefined && !this.socket.connecting && !this.socket.destroyed;
+    return this.socket !== undefined && !this.socket.connecting && !this.socket.destroyed && this.session?.ready === true;
   }
 
   /**
@@ -177,7 +203,7 @@ export class VpcdBridge extends EventEmitter {
    * with backoff until it succeeds or `remove()`/`close()` is called.
    * Resolves once connected.
    */
-  insert(card?: Card): Promise<void> {
+  insert(card?: C): Promise<void> {
     if (card) {
       if (this.wanted) return Promise.reject(new VpcdError("a card is already inserted; remove it first"));
       this.card = card;
@@ -221,11 +247,18 @@ export class VpcdBridge extends EventEmitter {
       });
     }
     this.socket = undefined;
-    if (this.card) this.card.powerOff();
+    this.session = undefined;
+    if (this.card) {
+      try {
+        await this.card.powerOff();
+      } catch (err) {
+        this.emit("card-error", new VpcdError(`card power-off failed: ${errorMessage(err)}`, { cause: err }));
+      }
+    }
   }
 
   /** Removes the card and returns it (for saving its state). */
-  async close(): Promise<Card | undefined> {
+  async close(): Promise<C | undefined> {
     await this.remove();
     return this.card;
   }
@@ -237,68 +270,171 @@ export class VpcdBridge extends EventEmitter {
     if (this.path === undefined) s.setNoDelay(true); // TCP: each response is one write; no reason to wait for more
     this.socket = s;
     this.decoder.reset();
+    const session: Session = { socket: s, queue: [], busy: false, ready: false };
+    this.session = session;
     let connected = false;
     s.on("connect", () => {
       connected = true;
       this.stats.connects++;
-      this.backoffMs = this.initialBackoffMs;
-      // The ATR is what the card answers to vpcd's presence polls.
-      this.atr = this.card!.powerOn();
-      this.emit("inserted");
+      // The ATR is what the card answers to vpcd's presence polls; frames wait for it.
+      this.step(session, () => this.insertion(session));
     });
     s.on("data", (chunk: Buffer) => {
-      for (const frame of this.decoder.push(chunk)) this.onFrame(s, frame);
+      for (const frame of this.decoder.push(chunk)) {
+        if (session.busy || !session.ready) session.queue.push(frame);
+        else this.step(session, () => this.onFrame(session, frame));
+      }
     });
     s.on("error", (err) => {
       if (!connected) this.emit("retry", err, this.backoffMs);
     });
     s.on("close", () => {
       if (this.socket === s) this.socket = undefined;
-      if (connected) this.emit("removed");
+      if (this.session === session) this.session = undefined;
+      session.queue.length = 0;
+      if (session.ready) this.emit("removed");
       if (this.wanted) this.scheduleRetry();
     });
   }
 
+  /** Powers the card for a new connection; the card counts as inserted once it answered. */
+  private insertion(session: Session): void | Promise<void> {
+    const done = (atr: Uint8Array) => {
+      this.atr = atr;
+      this.backoffMs = this.initialBackoffMs;
+      session.ready = true;
+      this.emit("inserted", atr);
+    };
+    let atr: Uint8Array | Promise<Uint8Array>;
+    try {
+      atr = this.card!.powerOn();
+    } catch (err) {
+      return this.failed(session, err);
+    }
+    if (!isPromise(atr)) return done(atr);
+    return atr.then(done, (err) => this.failed(session, err));
+  }
+
+  /**
+   * Runs one piece of work on a session; work that returns a promise holds
+   * the session's later frames until it settles, then they run in order.
+   */
+  private step(session: Session, work: () => void | Promise<void>): void {
+    for (let next: (() => void | Promise<void>) | undefined = work; next; ) {
+      if (this.session !== session) return;
+      const pending = next();
+      next = undefined;
+      if (pending !== undefined) {
+        session.busy = true;
+        const onDone = () => {
+          session.busy = false;
+          const frame = session.queue.shift();
+          if (frame !== undefined && session.ready) this.step(session, () => this.onFrame(session, frame));
+        };
+        // A listener ("inserted", "apdu", "power") that throws inside the async path must not become an
+        // unhandled rejection (Node ends the process) nor leave the session busy for good: the card is
+        // taken out of vpcd as for any card failure, and the bridge dials again.
+        pending.then(onDone, (err: unknown) => {
+          session.busy = false;
+          this.failed(session, err);
+        });
+        return;
+      }
+      const frame = session.ready ? session.queue.shift() : undefined;
+      if (frame !== undefined) next = () => this.onFrame(session, frame);
+    }
+  }
+
+  /** The card left (CardWithdrawn) or could not be powered: the connection goes, unanswered. */
+  private failed(session: Session, err: unknown): void {
+    if (err instanceof CardWithdrawn) {
+      this.pauseMs = Math.max(this.pauseMs, err.pauseMs);
+      this.emit("withdrawn", err);
+    } else {
+      this.emit("card-error", new VpcdError(`card failed, taken out of vpcd: ${errorMessage(err)}`, { cause: err }));
+    }
+    session.queue.length = 0;
+    // Destroyed, not ended: vpcd must see the card gone now, not after the peer acknowledges.
+    session.socket.destroy();
+  }
+
   private scheduleRetry(): void {
     if (this.retryTimer || !this.wanted) return;
-    const delay = this.backoffMs;
+    const delay = Math.max(this.backoffMs, this.pauseMs);
+    this.pauseMs = 0;
     this.backoffMs = Math.min(this.backoffMs * 2, this.maxBackoffMs);
     this.retryTimer = setTimeout(() => this.dial(), delay);
   }
 
-  private onFrame(s: net.Socket, frame: Buffer): void {
+  private onFrame(session: Session, frame: Buffer): void | Promise<void> {
     const card = this.card!;
+    const s = session.socket;
     if (frame.length === 1) {
       this.stats.controls++;
       const code = frame[0];
       this.emit("control", code);
       switch (code) {
         case CTRL_OFF:
-          card.powerOff();
-          return;
+          return this.power(session, "power-off", () => card.powerOff());
         case CTRL_ON:
+          return this.power(session, "power-on", () => card.powerOn());
         case CTRL_RESET:
-          this.atr = card.powerOn();
-          return;
-        case CTRL_ATR:
-          s.write(encodeFrame(this.atr ?? (this.atr = card.powerOn())));
-          return;
+          return this.power(session, "reset", () => (card.reset ? card.reset() : card.powerOn()));
+        case CTRL_ATR: {
+          if (this.atr !== undefined) {
+            s.write(encodeFrame(this.atr));
+            return;
+          }
+          return this.power(session, "power-on", () => card.powerOn(), () => s.write(encodeFrame(this.atr!)));
+        }
         default:
           return; // unknown control: vpcd expects no answer
       }
     }
     this.stats.apdus++;
-    let response: Uint8Array;
+    const t0 = performance.now();
+    let response: Uint8Array | Promise<Uint8Array>;
     try {
       response = card.transmit(frame);
     } catch (err) {
-      // The Card contract says never throw; if one does, the host still gets a status word.
-      this.emit("card-error", new VpcdError(`card threw: ${errorMessage(err)}`, { cause: err }));
-      response = swOnly(SW.UNKNOWN);
+      if (err instanceof CardWithdrawn) return this.failed(session, err);
+      response = this.cardThrew(err);
     }
+    if (!isPromise(response)) return this.answer(session, frame, response, t0);
+    return response.then(
+      (r) => this.answer(session, frame, r, t0),
+      (err) => (err instanceof CardWithdrawn ? this.failed(session, err) : this.answer(session, frame, this.cardThrew(err), t0)),
+    );
+  }
+
+  private cardThrew(err: unknown): Uint8Array {
+    // The Card contract says never throw; if one does, the host still gets a status word.
+    this.emit("card-error", new VpcdError(`card threw: ${errorMessage(err)}`, { cause: err }));
+    return swOnly(SW.UNKNOWN);
+  }
+
+  private answer(session: Session, frame: Buffer, response: Uint8Array, t0: number): void {
+    if (this.session !== session || session.socket.destroyed) return;
     // vpcd treats an empty answer as a dead card; a status word is always due.
     if (response.length === 0) response = swOnly(SW.UNKNOWN);
-    this.emit("apdu", frame, response);
-    s.write(encodeFrame(response));
+    this.emit("apdu", frame, response, Math.round((performance.now() - t0) * 1000));
+    session.socket.write(encodeFrame(response));
+  }
+
+  /** A power control: the card goes through it, then "power" is emitted (and `then` runs). */
+  private power(session: Session, what: VpcdPowerEvent, act: () => Uint8Array | void | Promise<Uint8Array | void>, then?: () => void): void | Promise<void> {
+    const done = (atr: Uint8Array | void) => {
+      if (atr instanceof Uint8Array) this.atr = atr;
+      this.emit("power", what, atr instanceof Uint8Array ? atr : undefined);
+      then?.();
+    };
+    let out: Uint8Array | void | Promise<Uint8Array | void>;
+    try {
+      out = act();
+    } catch (err) {
+      return this.failed(session, err);
+    }
+    if (!isPromise(out)) return done(out);
+    return out.then(done, (err) => this.failed(session, err));
   }
 }

@@ -1,4 +1,4 @@
-import type { Clock, EventBus } from "../../core/index.js";
+import type { Clock, EventBus, Random } from "../../core/index.js";
 import type { CaAdapter, CancellationCodes, Holder, IssuedCertificate, Profile } from "../ca/index.js";
 import type { Reader } from "../reader/index.js";
 import { DEFAULT_MANAGEMENT_KEY, SLOT, type KeyAlgorithm } from "./algorithms.js";
@@ -45,19 +45,22 @@ export const PROFILE_SLOTS: readonly { profile: Profile; slot: number }[] = [
 export class IssuanceStation {
   private readonly ca: CaAdapter;
   private readonly raToken?: string;
+  /** The terminal's challenges to the card (management key); a seeded run passes its stream. */
+  private readonly random?: Random;
   /**
    * `raToken`: the station's own credential at the CA (a CA with
    * issuanceAuthorisation issues for nobody else); by default the one the CA
    * connection holds (`ca.credentials()`).
    */
-  constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus; raToken?: string }) {
+  constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus; raToken?: string; random?: Random }) {
     this.ca = opts.ca;
+    this.random = opts.random;
     this.raToken = opts.raToken ?? opts.ca.credentials?.().raToken;
   }
 
   async personalise(reader: Reader, opts: PersonaliseOptions): Promise<PersonaliseResult> {
     const alg = opts.alg ?? "p256";
-    const client = await openSession(reader);
+    const client = await openSession(reader, this.random);
     try {
       try {
         await client.changePin(opts.transportPin ?? "123456", opts.pin);

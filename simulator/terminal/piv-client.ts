@@ -2,12 +2,12 @@ import {
   createCipheriv,
   createDecipheriv,
   createPublicKey,
-  randomBytes,
   type KeyObject,
 } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import {
   CardloopError,
+  CryptoRandom,
   bytesEqual,
   concatBytes,
   decodeResponse,
@@ -19,6 +19,7 @@ import {
   swHex,
   swMeaning,
   type CommandApdu,
+  type Random,
 } from "../../core/index.js";
 import type { Reader } from "../reader/index.js";
 
@@ -64,7 +65,11 @@ export class PivError extends CardloopError {
  * so that it works through every reader and middleware path.
  */
 export class PivClient {
-  constructor(readonly reader: Reader) {}
+  /** `random`: where the host's challenges come from (the management-key challenge); a seeded run passes its stream. */
+  constructor(
+    readonly reader: Reader,
+    private readonly random: Random = new CryptoRandom(),
+  ) {}
 
   /** SELECT the PIV application; returns the application property template (61 ...). */
   async select(): Promise<Uint8Array> {
@@ -124,7 +129,7 @@ export class PivClient {
     const encWitness = dynamicItem(step1.data, 0x80);
     if (!encWitness || encWitness.length !== block) throw new PivError(step1.sw, "card sent no usable witness");
     const witness = ecb(alg, managementKey, encWitness, false);
-    const challenge = new Uint8Array(randomBytes(block));
+    const challenge = this.random.bytes(block);
     const step2 = await this.send(
       0x87,
       algId,

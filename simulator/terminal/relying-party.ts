@@ -80,7 +80,7 @@ export class RelyingParty {
   }
 
   async authenticate(reader: Reader, pin: string): Promise<AuthenticationResult> {
-    const client = await openSession(reader);
+    const client = await openSession(reader, this.random);
     try {
       const cert = await readCertificate(client, SLOT.authentication);
       if (!cert) throw new TerminalRefusal("not-personalised", "the card has no authentication certificate");
@@ -103,7 +103,7 @@ export class RelyingParty {
    * certificate now: a revoked or expired certificate makes no new signatures.
    */
   async signDocument(reader: Reader, pin: string, id: string, content: string): Promise<SignedDocument> {
-    const client = await openSession(reader);
+    const client = await openSession(reader, this.random);
     try {
       const cert = await readCertificate(client, SLOT.signature);
       if (!cert) throw new TerminalRefusal("not-personalised", "the card has no signature certificate");

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Clock, EventBus } from "../../core/index.js";
+import type { Clock, EventBus, Random } from "../../core/index.js";
 import { CaError, renewalStatement, type CaAdapter, type Holder, type IssuedCertificate, type Profile, type RenewRequest } from "../ca/index.js";
 import type { Reader } from "../reader/index.js";
 import { DEFAULT_MANAGEMENT_KEY, type KeyAlgorithm } from "./algorithms.js";
@@ -42,19 +42,22 @@ export class RenewalKiosk {
   private readonly ca: CaAdapter;
   private readonly clock: Clock;
   private readonly raToken?: string;
+  /** The terminal's challenges to the card (management key); a seeded run passes its stream. */
+  private readonly random?: Random;
   /**
    * `raToken`: the kiosk issues afresh for a found card, as an issuing station
    * (renewal itself is authorised by the card's proof); by default the one the
    * CA connection holds (`ca.credentials()`).
    */
-  constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus; raToken?: string }) {
+  constructor(opts: { ca: CaAdapter; clock: Clock; bus?: EventBus; raToken?: string; random?: Random }) {
     this.ca = opts.ca;
+    this.random = opts.random;
     this.clock = opts.clock;
     this.raToken = opts.raToken ?? opts.ca.credentials?.().raToken;
   }
 
   async renew(reader: Reader, opts: RenewOptions): Promise<RenewResult> {
-    const client = await openSession(reader);
+    const client = await openSession(reader, this.random);
     try {
       const { expires: cardExpiry } = await client.readChuid();
       if (cardExpiry.getTime() <= this.clock.nowMs()) {

@@ -1,18 +1,23 @@
 import type { KeyObject } from "node:crypto";
+import type { Random } from "../../core/index.js";
 import { Certificate, DecodeError, publicKeyOf } from "../../pki/index.js";
 import type { Reader } from "../reader/index.js";
 import type { KeyAlgorithm } from "./algorithms.js";
 import { PivClient, PivError } from "./piv-client.js";
 import { TerminalRefusal } from "./refusal.js";
 
-/** Powers the card and selects the PIV application: the start of every terminal session. */
-export async function openSession(reader: Reader): Promise<PivClient> {
+/**
+ * Powers the card and selects the PIV application: the start of every
+ * terminal session. `random`: the terminal's stream for host challenges
+ * (default: the platform CSPRNG).
+ */
+export async function openSession(reader: Reader, random?: Random): Promise<PivClient> {
   try {
     await reader.connect();
   } catch (err) {
     throw new TerminalRefusal("card-absent", `no card in ${reader.name}: ${(err as Error).message}`);
   }
-  const client = new PivClient(reader);
+  const client = new PivClient(reader, random);
   await client.select();
   return client;
 }

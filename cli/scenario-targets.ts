@@ -1,0 +1,87 @@
+import { UsageError, errorMessage } from "../core/index.js";
+import { registerCaTarget, type OpenedCa } from "../scenarios/index.js";
+
+/**
+ * The CA targets a scenario run can use beyond the scenarios' own "embedded":
+ * registered by the commands that run scenarios (`run`, `explore`), once per
+ * process, before the first scenario opens its CA.
+ */
+export interface ScenarioTargetOptions {
+  /** --ca-config: the served CA's tokens (URL targets). */
+  caConfig?: string;
+}
+
+export async function registerScenarioTargets(opts: ScenarioTargetOptions): Promise<void> {
+  await registerHttpCaTarget(opts.caConfig);
+  await registerModuleCaTarget(opts.caConfig);
+}
+
+/**
+ * `--ca module:PATH`: a user's CaAdapter module (`createAdapter(options)`, as
+ * certify takes it, through conformance's resolveAdapter), given the
+ * --ca-config mapping and the scenario's virtual clock: the CA's time moves
+ * with the scenario, so expiry and renewal play out as with the embedded CA.
+ * One adapter per scenario run, closed with it. The --ca-config file is read
+ * now (a bad file: one line, exit 2, before anything runs); the module checks
+ * its keys when it declares them.
+ */
+async function registerModuleCaTarget(caConfig: string | undefined): Promise<void> {
+  const { readCaConfig, resolveAdapter } = await import("../conformance/index.js");
+  const config = readCaConfig(caConfig);
+  registerCaTarget(
+    (target) => target.startsWith("module:"),
+    async (target, opts): Promise<OpenedCa> => ({ ca: await resolveAdapter(target, config, opts.clock, opts.policy) }),
+  );
+}
+
+/**
+ * A served embedded CA (`cardloop ca serve --virtual-clock`) through the HTTP
+ * CaAdapter, for `--ca http://...` or a scenario file's `ca: http://...`.
+ * Scenarios move time, so the served CA must let its clock be moved; the run
+ * starts at the CA's time and moves it along. Called once per
+ * process (the scenarios know only the embedded CA
+ * themselves). `--ca-config` (the served CA's raToken, to issue, and
+ * operatorToken, for operator steps) is checked as a served CA's when the
+ * first URL target opens, once (exit 2 when it does not fit; an unreadable or
+ * non-YAML file is refused at registration). Only URL and module targets get
+ * it: the embedded CA of a scenario has its own tokens.
+ */
+async function registerHttpCaTarget(caConfig: string | undefined): Promise<void> {
+  // The file's keys are judged as a served CA's only when a URL target opens: the same --ca-config may be a
+  // module:PATH adapter's, with keys of its own (registerModuleCaTarget reads the file before anything runs).
+  let config: ReturnType<typeof import("../conformance/index.js").readHttpCaConfig> | undefined;
+  registerCaTarget(
+    (target) => /^https?:\/\//.test(target),
+    async (url): Promise<OpenedCa> => {
+      const { HttpCa, readHttpCaConfig } = await import("../conformance/index.js");
+      config ??= caConfig === undefined ? {} : readHttpCaConfig(caConfig);
+      const base = url.replace(/\/$/, "");
+      let ca;
+      try {
+        ca = await HttpCa.connect({ ...config, url: base });
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        throw new UsageError(`CA target ${base}: ${errorMessage(err)}`);
+      }
+      const clock = (await (await fetch(`${base}/api/v1/clock`)).json()) as { now?: string; virtual?: boolean };
+      if (!clock.virtual || !clock.now) {
+        await ca.close();
+        throw new UsageError(`CA target ${base} keeps real time, and scenarios move time: serve it with \`cardloop ca serve --virtual-clock\``);
+      }
+      return {
+        ca,
+        now: new Date(clock.now),
+        shared: true,
+        advanceTo: async (time) => {
+          // Moving the CA's time is the operator's: the token from --ca-config.
+          const headers: Record<string, string> = { "content-type": "application/json" };
+          const operatorToken = ca.credentials?.().operatorToken;
+          if (operatorToken) headers.authorization = `Bearer ${operatorToken}`;
+          const res = await fetch(`${base}/api/v1/clock`, { method: "POST", headers, body: JSON.stringify({ to: time.toISOString() }) });
+          if (!res.ok) throw new Error(`CA at ${base} refused to move its clock to ${time.toISOString()}: HTTP ${res.status} ${await res.text()}`);
+        },
+      };
+    },
+  );
+}
+
