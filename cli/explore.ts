@@ -20,7 +20,7 @@ export function register(program: Command): void {
   program
     .command("explore")
     .description("random card lifecycles against a CA, checked against the policy model; a failure is shrunk to a scenario file (exit 0 none, 1 found, 2 bad input)")
-    .requiredOption("--ca <target>", "CA target: embedded, the URL of a served CA (`cardloop ca serve --virtual-clock`), or module:PATH (a CaAdapter module)")
+    .requiredOption("--ca <target>", "CA target: embedded, openssl, cfssl, the URL of a served CA (`cardloop ca serve --virtual-clock`), or module:PATH (a CaAdapter module)")
     .option("--ca-config <file>", "YAML for the CA target: a served CA's tokens, or a module's options")
     .option("--policy <name|file>", "lifecycle policy the lifecycles follow and the model predicts: default, ocsp, or a policy file", "default")
     .option("--seed <n>", "fast-check seed (default: random, printed); the same seed explores and shrinks the same way")
@@ -57,7 +57,7 @@ const MAX_SEED = 2 ** 31 - 1;
 
 /** The options checked: UsageError (one line, exit 2) for anything unusable. `randomSeed` picks the default seed. */
 export function parseExploreOptions(raw: RawExploreOptions, randomSeed: () => number = () => randomInt(0, MAX_SEED)): ExploreCliOptions {
-  if (raw.ca === undefined || raw.ca.trim() === "") throw new UsageError("explore needs --ca TARGET (embedded, http(s)://URL or module:PATH)");
+  if (raw.ca === undefined || raw.ca.trim() === "") throw new UsageError("explore needs --ca TARGET (embedded, openssl, cfssl, http(s)://URL or module:PATH)");
   const seed = raw.seed === undefined ? randomSeed() : count("--seed", raw.seed, 0, MAX_SEED);
   const runs = count("--runs", raw.runs ?? "20", 1, 100_000);
   const steps = count("--steps", raw.steps ?? "200", 1, 10_000);
@@ -85,7 +85,7 @@ export async function exploreCommand(raw: RawExploreOptions): Promise<number> {
     mkdirSync(dirname(o.out), { recursive: true });
     writeFileSync(o.out, r.finding.yaml);
   }
-  process.stdout.write(o.json ? JSON.stringify(jsonResult(r, o.out)) + "\n" : textResult(r, o.out));
+  process.stdout.write(o.json ? JSON.stringify(jsonResult(r, o.out)) + "\n" : notExploredLines(r) + textResult(r, o.out));
   return r.finding ? ExitCode.Failed : ExitCode.Ok;
 }
 
@@ -110,6 +110,11 @@ function jsonResult(r: ExploreResult, out: string): Record<string, unknown> {
   if (!finding) return { found: false, ...base };
   const { yaml: _yaml, ...f } = finding;
   return { found: true, ...base, ...f, scenario: out };
+}
+
+/** What the CA does not implement of the policy, said once (the model neither generates nor predicts it). */
+function notExploredLines(r: ExploreResult): string {
+  return r.notExplored.map((line) => `not explored: ${line}\n`).join("");
 }
 
 function textResult(r: ExploreResult, out: string): string {

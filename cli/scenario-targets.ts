@@ -1,4 +1,4 @@
-import { UsageError, errorMessage } from "../core/index.js";
+import { SystemClock, UsageError, errorMessage } from "../core/index.js";
 import { registerCaTarget, type OpenedCa } from "../scenarios/index.js";
 
 /**
@@ -14,6 +14,47 @@ export interface ScenarioTargetOptions {
 export async function registerScenarioTargets(opts: ScenarioTargetOptions): Promise<void> {
   await registerHttpCaTarget(opts.caConfig);
   await registerModuleCaTarget(opts.caConfig);
+  await registerRealTimeCaTargets(opts.caConfig);
+}
+
+/**
+ * `--ca openssl` and `--ca cfssl`: the shipped adapters (conformance's
+ * resolveAdapter, as certify takes them), one per scenario run, closed with
+ * it; each starts and stops its own CA processes. They keep real time
+ * (`openssl ca` and `cfssl` date certificates, revocations and CRLs by the
+ * system clock), so the adapter gets the system's clock, not the scenario's,
+ * and the run starts at the CA's time (`now`); the CA cannot follow a step
+ * that moves the clock (advanceTo refuses it), which `explore` knows from its
+ * capabilities (virtualClock: false) and never generates. --ca-config is the
+ * adapter's options, read now (a bad file: one line, exit 2) and checked
+ * against the adapter's keys when the first run opens it.
+ */
+async function registerRealTimeCaTargets(caConfig: string | undefined): Promise<void> {
+  const { readCaConfig, resolveAdapter } = await import("../conformance/index.js");
+  const config = readCaConfig(caConfig);
+  registerCaTarget(
+    (target) => target === "openssl" || target === "cfssl",
+    async (target, opts): Promise<OpenedCa> => {
+      const clock = new SystemClock();
+      let ca;
+      try {
+        ca = await resolveAdapter(target, config, clock, opts.policy);
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        throw new UsageError(`CA target ${target} did not start: ${errorMessage(err)}`);
+      }
+      // The run starts at the CA's time (the engine calls this once with the start); a later step that moves the
+      // scenario's clock is one the CA cannot follow: the step errs, saying so, rather than judging the CA at a time it never saw.
+      let start: number | undefined;
+      const advanceTo = async (time: Date): Promise<void> => {
+        start ??= time.getTime();
+        if (time.getTime() > start) {
+          throw new Error(`CA target ${target} keeps real time and cannot follow the scenario to ${time.toISOString()}: use it with scenarios that do not move the clock`);
+        }
+      };
+      return { ca, now: clock.now(), advanceTo };
+    },
+  );
 }
 
 /**
@@ -84,4 +125,5 @@ async function registerHttpCaTarget(caConfig: string | undefined): Promise<void>
     },
   );
 }
+
 

@@ -260,7 +260,7 @@ export class World {
         if (!v) throw new TerminalRefusal("never-synced", "the app has not read the card yet");
         const shown = v.certificates.authentication?.serial;
         return {
-          outcome: { result: "ok", stale: shown !== c.serials?.authentication, alert: v.alert, daysLeft: v.daysLeft },
+          outcome: { result: "ok", stale: !sameSerial(shown, c.serials?.authentication), alert: v.alert, daysLeft: v.daysLeft },
           evidence: { shown, onCard: c.serials?.authentication, syncedAt: v.syncedAt.toISOString() },
         };
       }
@@ -388,4 +388,15 @@ function codeRoles(codes?: CancellationCodes): string[] {
 
 function round2(x: number): number {
   return Math.round(x * 100) / 100;
+}
+
+/**
+ * Two notations of one serial: the card and the mobile app read it as the
+ * certificate writes it (leading zero octets kept), a CA adapter may give it
+ * as a number (none); case aside, the digits after leading zeros decide.
+ */
+export function sameSerial(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const norm = (s: string) => s.toLowerCase().replace(/^0+(?=.)/, "");
+  return norm(a) === norm(b);
 }

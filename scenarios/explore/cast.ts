@@ -41,19 +41,20 @@ export interface NamedPolicy {
 }
 
 /** The scenario an exploration runs its steps in (no steps: they are generated one at a time). */
-export function explorationScenario(o: { seed: number; ca: string; file?: string; name?: string; policy?: NamedPolicy }): Scenario {
+export function explorationScenario(o: { seed: number; ca: string; file?: string; name?: string; policy?: NamedPolicy; start?: Date }): Scenario {
+  const start = o.start ?? EXPLORE_START;
   return {
     file: o.file ?? "explore",
     name: o.name ?? `explore seed ${o.seed}`,
     seed: o.seed,
-    start: EXPLORE_START,
+    start,
     policyRef: o.policy?.ref ?? "default",
     policy: o.policy?.policy ?? DEFAULT_POLICY,
     ca: o.ca,
     reader: "memory",
     organisations: CAST_ORGANISATIONS.map((x) => ({ ...x })),
     holders: CAST_HOLDERS.map((h) => ({ id: h.id, name: h.name, email: h.email, ...("organisation" in h ? { organisation: h.organisation } : {}), answers: { ...h.answers } })),
-    cards: CAST_CARDS.map((c) => ({ id: c.id, holder: c.holder, expires: addYears(EXPLORE_START, c.years), pin: c.pin })),
+    cards: CAST_CARDS.map((c) => ({ id: c.id, holder: c.holder, expires: addYears(start, c.years), pin: c.pin })),
     steps: [],
   };
 }

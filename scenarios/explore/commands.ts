@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { CARD_REVOCATION_REASONS, DEFAULT_REASON_BY_ROLE, REVOKER_ROLES, type RevocationReason, type RevokerRole } from "../../core/index.js";
+import { CARD_REVOCATION_REASONS, DEFAULT_REASON_BY_ROLE, REVOKER_ROLES, reasonAllowed, type RevocationReason, type RevokerRole } from "../../core/index.js";
 import type { Action, Expectation, Step, StepArgs } from "../format.js";
 import type { StepOutcome, StepResult } from "../engine.js";
 import { CAST_CARDS, NEW_PINS } from "./cast.js";
@@ -129,20 +129,22 @@ export function lifecycleCommands(): fc.Arbitrary<StepCommand>[] {
     .map(({ card, role, wrong, reason }) => {
       const code = wrong ? "wrong" : "correct";
       const why = (m: Readonly<LifecycleModel>) => reasonGiven(m, card, role, reason);
-      return new StepCommand("revoke", (m) => ({ card, role, code, reason: why(m) }), issued(card), `revoke ${card} as ${role}${wrong ? " with a wrong code" : ""}`);
+      const applies = (m: Readonly<LifecycleModel>) =>
+        issued(card)(m) && (m.target.authorisation || unchecked(m, card, role, wrong, why(m))) && (m.target.finalRevocation || m.cards[card].auth?.revokedAt === undefined);
+      return new StepCommand("revoke", (m) => ({ card, role, code, reason: why(m) }), applies, `revoke ${card} as ${role}${wrong ? " with a wrong code" : ""}`);
     });
   const renew = fc.tuple(cardArb, wrongArb(6)).map(([card, wrong]) => new StepCommand("renew", pinArgs(card, wrong), issued(card), `renew ${card}${pinLabel(wrong)}`));
   // Mostly hours and days, so that a card lives through many steps before it expires.
   const advance = fc
     .oneof({ arbitrary: fc.constantFrom(...SMALL_STEPS.slice(0, 4)), weight: 4 }, { arbitrary: fc.constantFrom(...SMALL_STEPS.slice(4)), weight: 1 })
-    .map(([text, ms]) => new StepCommand("advance", { by: ms }, (m) => m.now + ms <= clockLimit(m), `advance ${text}`));
+    .map(([text, ms]) => new StepCommand("advance", { by: ms }, (m) => !m.target.realTime && m.now + ms <= clockLimit(m), `advance ${text}`));
   // Past the end of a card's current certificates (or of the card itself): a day after it.
   const pastExpiry = cardArb.map(
     (card) =>
       new StepCommand(
         "advance",
         (m) => ({ to: new Date(expiryOf(m, card) + DAY) }),
-        (m) => expiryOf(m, card) + DAY > m.now && expiryOf(m, card) + DAY <= clockLimit(m),
+        (m) => !m.target.realTime && expiryOf(m, card) + DAY > m.now && expiryOf(m, card) + DAY <= clockLimit(m),
         `advance past the expiry of ${card}`,
       ),
   );
@@ -170,6 +172,18 @@ export function lifecycleCommands(): fc.Arbitrary<StepCommand>[] {
       w(2, status),
     ),
   ];
+}
+
+/**
+ * A revocation a CA that checks no credential judges as the policy would: the
+ * right credentials of a role that has them (no representative of a personal
+ * card), with a reason the policy lets that role give. The others would be
+ * carried out by such a CA, not refused: they are not generated (explore says
+ * "not explored").
+ */
+function unchecked(m: Readonly<LifecycleModel>, card: string, role: RevokerRole, wrong: boolean, reason: RevocationReason): boolean {
+  const hasCredentials = role === "holder" || role === "operator" || m.cards[card].professional;
+  return !wrong && hasCredentials && reasonAllowed(m.policy, role, reason);
 }
 
 /** When the card's current certificates end, or the card itself when it has none. */

@@ -1,12 +1,14 @@
 import { performance } from "node:perf_hooks";
 import { basename } from "node:path";
 import fc from "fast-check";
-import { UsageError, errorMessage } from "../../core/index.js";
+import { SeededRandom, SystemClock, UsageError, VirtualClock, errorMessage } from "../../core/index.js";
+import { openCa } from "../ca-target.js";
 import { openScenario, type ScenarioSession, type StepOutcome } from "../engine.js";
 import type { Scenario, Step } from "../format.js";
 import { explorationScenario, type NamedPolicy } from "./cast.js";
 import { lifecycleCommands, type ExploreReal, type StepCommand } from "./commands.js";
 import { initialModel } from "./model.js";
+import { exploreTarget, notExplored, validationRefusalOf, type ExploreTarget } from "./target.js";
 import { scenarioYaml } from "./scenario-yaml.js";
 
 export interface ExploreOptions {
@@ -47,6 +49,8 @@ export interface ExploreResult {
   executions: number;
   stepsRun: number;
   wallMs: number;
+  /** What the model leaves out for this CA (what it cannot do), one line each. */
+  notExplored: string[];
   finding?: ExploreFinding;
 }
 
@@ -66,7 +70,7 @@ interface Attempt {
  * the smallest one that still diverges becomes a scenario file.
  */
 export async function explore(o: ExploreOptions): Promise<ExploreResult> {
-  await probe(o.ca, o.seed, o.policy);
+  const target = await exploreTargetOf(o.ca, o.seed, o.policy);
   const t0 = performance.now();
   let executions = 0;
   let stepsRun = 0;
@@ -75,13 +79,13 @@ export async function explore(o: ExploreOptions): Promise<ExploreResult> {
   let broken: Error | undefined;
   const property = fc.asyncProperty(fc.commands(lifecycleCommands(), { maxCommands: o.steps, size: "max" }), async (cmds) => {
     const commands = [...cmds] as StepCommand[];
-    const scenario = explorationScenario({ seed: o.seed, ca: o.ca, policy: o.policy });
+    const scenario = lifecycleScenario({ seed: o.seed, ca: o.ca, policy: o.policy }, target);
     const session = await openScenario(scenario, { ca: o.ca });
     const attempt: Attempt = { scenario: session.scenario, commands, steps: [] };
     const real: ExploreReal = { steps: attempt.steps, step: (s) => session.step(s) };
     try {
       if (session.error !== undefined) throw (broken = new Error(`the CA target did not open: ${session.error}`));
-      await fc.asyncModelRun(() => ({ model: initialModel(session.scenario), real }), cmds);
+      await fc.asyncModelRun(() => ({ model: initialModel(session.scenario, target), real }), cmds);
     } catch (err) {
       attempt.error = err;
       throw err;
@@ -100,7 +104,7 @@ export async function explore(o: ExploreOptions): Promise<ExploreResult> {
   const details = await fc.check(property, { seed: o.seed, numRuns: o.runs });
   if (broken) throw new UsageError(broken.message);
   const wallMs = performance.now() - t0;
-  const base = { seed: o.seed, ca: o.ca, executions, stepsRun, wallMs };
+  const base = { seed: o.seed, ca: o.ca, executions, stepsRun, wallMs, notExplored: notExplored(target) };
   if (!details.failed) return { ...base, runs: details.numRuns };
   if (!first || !last || !last.failure) {
     // The property failed without a divergence of the model: the run itself broke (a bug, not a finding).
@@ -147,10 +151,43 @@ async function leaveADayBehind(session: ScenarioSession, planned: Scenario): Pro
 
 const DAY_MS = 86_400_000;
 
-/** Opens the target once before exploring: an unusable target is the user's to fix (exit 2), not a finding. */
-async function probe(ca: string, seed: number, policy?: NamedPolicy): Promise<void> {
-  const session = await openScenario(explorationScenario({ seed, ca, policy }), { ca });
-  const error = session.error;
-  await session.finish(); // rethrows the UsageError the opening met
-  if (error !== undefined) throw new UsageError(`CA target ${ca}: ${error}`);
+/**
+ * Opens the target once before exploring: an unusable target is the user's to
+ * fix (exit 2), not a finding. Its capabilities say what the model can hold it to.
+ */
+export async function exploreTargetOf(ca: string, seed: number, policy?: NamedPolicy): Promise<ExploreTarget> {
+  const scenario = explorationScenario({ seed, ca, policy });
+  let opened;
+  try {
+    opened = await openCa(ca, { clock: new VirtualClock(scenario.start), random: new SeededRandom(seed).fork("ca"), policy: scenario.policy });
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`CA target ${ca}: ${errorMessage(err)}`);
+  }
+  try {
+    const refusal = await validationRefusalOf(opened.ca, scenario.policy.revocation);
+    return exploreTarget(opened.ca, refusal);
+  } finally {
+    await opened.ca.close().catch(() => undefined);
+  }
 }
+
+/** The scenario one lifecycle runs in: the cast, started at the CA's time when the CA keeps real time. */
+export function lifecycleScenario(o: { seed: number; ca: string; policy?: NamedPolicy }, target: ExploreTarget): Scenario {
+  return explorationScenario({ ...o, ...(target.realTime ? { start: realTimeStart() } : {}) });
+}
+
+/**
+ * Where a lifecycle on a CA that keeps real time starts: ahead of the CA's
+ * clock (the system's), by more than a lifecycle lasts, so that every
+ * certificate the CA dates during the run begins before the scenario's frozen
+ * now and every revocation it records comes at or before it (the model's
+ * "same instant"), while the CA's CRLs (a day) and OCSP answers (an hour)
+ * are still current. Whole seconds, as the CA's dates.
+ */
+function realTimeStart(): Date {
+  const now = new SystemClock().nowMs();
+  return new Date(Math.ceil((now + REAL_TIME_LEAD_MS) / 1000) * 1000);
+}
+
+const REAL_TIME_LEAD_MS = 10 * 60_000;

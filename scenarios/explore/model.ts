@@ -1,6 +1,7 @@
 import { addYears, DEFAULT_REASON_BY_ROLE, reasonAllowed, type LifecyclePolicy, type RevocationReason, type RevokerRole } from "../../core/index.js";
 import type { Action, Expectation, Scenario, StepArgs } from "../format.js";
 import { CAST_CARDS, chuidExpiry, explorationScenario } from "./cast.js";
+import { FULL_TARGET, type ExploreTarget } from "./target.js";
 
 /**
  * A model of the lifecycle policy: what the card, the terminals and the CA
@@ -61,6 +62,8 @@ interface FailureCount {
 
 export interface LifecycleModel {
   policy: LifecyclePolicy;
+  /** What the CA implements of the policy (its capabilities): the rest is not generated, or predicted as the CA does it. */
+  target: ExploreTarget;
   start: number;
   now: number;
   cards: Record<string, CardModel>;
@@ -74,14 +77,14 @@ export interface LifecycleModel {
 }
 
 /** The model of a scenario as opened (its start moved forward when the CA keeps its own time). */
-export function initialModel(scenario: Scenario = explorationScenario({ seed: 0, ca: "embedded" })): LifecycleModel {
+export function initialModel(scenario: Scenario = explorationScenario({ seed: 0, ca: "embedded" }), target: ExploreTarget = FULL_TARGET): LifecycleModel {
   const policy = scenario.policy;
   const cards: Record<string, CardModel> = {};
   for (const c of CAST_CARDS) {
     const spec = scenario.cards.find((x) => x.id === c.id)!;
     cards[c.id] = { id: c.id, professional: c.professional, expiry: chuidExpiry(spec.expires), present: true, pin: policy.transportPin, pinLeft: policy.pinRetries, pukLeft: PUK_TRIES, gen: 0 };
   }
-  return { policy, start: scenario.start.getTime(), now: scenario.start.getTime(), cards, documents: [], signs: 0, failures: new Map() };
+  return { policy, target, start: scenario.start.getTime(), now: scenario.start.getTime(), cards, documents: [], signs: 0, failures: new Map() };
 }
 
 const refused = (reason: string, extra: Expectation = {}): Expectation => ({ result: "refused", reason, ...extra });
@@ -139,17 +142,22 @@ function pinTry(m: LifecycleModel, c: CardModel, wrong: boolean): Expectation | 
   return c.pinLeft === 0 ? refused("pin-blocked", { retries: 0 }) : refused("wrong-pin", { retries: c.pinLeft });
 }
 
-/** The relying party's verdict on a certificate at a time: expiry first, then revocation (at or before that time). */
-function validity(cert: CertModel, time: number): "valid" | "expired" | "revoked" {
+/**
+ * The relying party's verdict on a certificate at a time: expiry first, then
+ * revocation (at or before that time); on a CA whose revocation data no
+ * relying party accepts, that refusal for a certificate neither expired nor revoked.
+ */
+function validity(m: Readonly<LifecycleModel>, cert: CertModel, time: number): string {
   if (time > cert.notAfter) return "expired";
   if (cert.revokedAt !== undefined && cert.revokedAt <= time) return "revoked";
-  return "valid";
+  // A revoked certificate is found on the CRL first; any other is judged by the CRL's own defect.
+  return m.target.validationRefusal ?? "valid";
 }
 
 /** A new certificate's end: the policy's lifetime, capped by the card's expiry, in whole seconds. */
 function newNotAfter(m: LifecycleModel, c: CardModel): number {
   let end = addYears(new Date(m.now), m.policy.lifetimeYears).getTime();
-  if (m.policy.capAtCardExpiry) end = Math.min(end, c.expiry);
+  if (m.policy.capAtCardExpiry && m.target.cardExpiryCap) end = Math.min(end, c.expiry);
   return Math.floor(end / 1000) * 1000;
 }
 
@@ -167,7 +175,7 @@ function issue(m: LifecycleModel, c: CardModel): Expectation {
     result: "ok",
     cappedByCard: notAfter === c.expiry,
     validYears: Math.round(((notAfter - m.now) / YEAR_MS) * 100) / 100,
-    codeHolders: c.professional ? ["holder", "legal-representative", "authorised-representative"] : ["holder"],
+    codeHolders: !m.target.cancellationCodes ? [] : c.professional ? ["holder", "legal-representative", "authorised-representative"] : ["holder"],
   };
 }
 
@@ -176,7 +184,7 @@ function authenticate(m: LifecycleModel, c: CardModel, wrongPin: boolean): Expec
   if (!c.auth) return refused("not-personalised");
   const pin = pinTry(m, c, wrongPin);
   if (pin) return pin;
-  const v = validity(c.auth, m.now);
+  const v = validity(m, c.auth, m.now);
   return v === "valid" ? { result: "ok", validation: "valid" } : refused(v);
 }
 
@@ -185,7 +193,7 @@ function sign(m: LifecycleModel, c: CardModel, wrongPin: boolean, document: stri
   if (!c.present) return refused("card-absent");
   if (!c.sig) return refused("not-personalised");
   // The signing application checks the certificate before it asks for the PIN.
-  const v = validity(c.sig, m.now);
+  const v = validity(m, c.sig, m.now);
   if (v !== "valid") return refused(v);
   const pin = pinTry(m, c, wrongPin);
   if (pin) return pin;
@@ -196,7 +204,7 @@ function sign(m: LifecycleModel, c: CardModel, wrongPin: boolean, document: stri
 function verifySignature(m: LifecycleModel, id: string, at: "signing-time" | "now"): Expectation {
   const doc = m.documents.find((d) => d.id === id);
   if (!doc) return refused("no-document");
-  const v = validity(doc.cert, at === "now" ? m.now : doc.signingTime);
+  const v = validity(m, doc.cert, at === "now" ? m.now : doc.signingTime);
   return v === "valid" ? { result: "ok", validation: "valid" } : refused(v);
 }
 
@@ -221,9 +229,15 @@ function renew(m: LifecycleModel, c: CardModel, wrongPin: boolean): Expectation 
   return { result: "ok", serialChanged: true, cappedByCard: notAfter === c.expiry };
 }
 
-function appView(m: LifecycleModel, notAfter: number): { alert: boolean; daysLeft: number } {
+/**
+ * On a CA that keeps real time the certificate was dated by the CA's clock, a
+ * little before the scenario's now (the lifecycle starts ahead of it, see
+ * explore.ts), and in the CA's unit (OpenSSL days, CFSSL hours): the days left
+ * are the CA's to count, not predicted. The alert, months away, is.
+ */
+function appView(m: LifecycleModel, notAfter: number): { alert: boolean; daysLeft?: number } {
   const remaining = notAfter - m.now;
-  return { alert: remaining <= m.policy.alertBeforeMs, daysLeft: Math.floor(remaining / DAY_MS) };
+  return { alert: remaining <= m.policy.alertBeforeMs, ...(m.target.realTime ? {} : { daysLeft: Math.floor(remaining / DAY_MS) }) };
 }
 
 function mobileSync(m: LifecycleModel, c: CardModel): Expectation {
@@ -249,6 +263,8 @@ function revoke(m: LifecycleModel, c: CardModel, role: RevokerRole, wrong: boole
   if (!c.auth || !c.sig) return refused("not-personalised");
   // The policy's reasons per role are judged before any credential (nothing counted).
   if (!reasonAllowed(m.policy, role, reason)) return refused("reason-not-allowed");
+  // A reason the CA cannot record: it refuses the first certificate, whoever asks.
+  if (m.target.unrecordedReasons.includes(reason)) return refused("unsupported-reason");
   const key = `${c.id}|${c.gen}|${role}`;
   const f = m.failures.get(key);
   if (f && f.nextAt > m.now) return refused("too-many-attempts");
