@@ -13,8 +13,8 @@ import {
   swHex,
   toHex,
 } from "../core/index.js";
-import { CardFile, PivCard, TearingCard, saveCard, type Card } from "../simulator/card/index.js";
-import { ReaderError, TracedReader, applyFaults, loadFaultProfile, openReader, type FaultProfile, type OpenedReader, type Reader } from "../simulator/reader/index.js";
+import { CardFile, TearingCard } from "../simulator/card/index.js";
+import { ReaderError, TracedReader, applyFaults, loadFaultProfile, openReader, type OpenedReader, type Reader } from "../simulator/reader/index.js";
 import { ExitCode, action } from "./exit.js";
 
 /** One step of an APDU session: a command (with an optional expected SW) or a card reset. */
@@ -159,7 +159,7 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
   // Only the memory reader holds the card here; a PC/SC card keeps its state wherever it lives.
   // The card file is locked for the session and keeps every change before the card answers it.
   const file = opts.card !== undefined ? CardFile.open(opts.card) : undefined;
-  const card = file && faults ? tearingCard(file, faults) : file?.card;
+  const card = file && faults ? file.tearing(faults.tearing) : file?.card;
   const bus = new EventBus(new SystemClock());
   const log = opts.log !== undefined ? new RunLogWriter(opts.log).attach(bus) : undefined;
   let opened: OpenedReader | undefined;
@@ -239,11 +239,3 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
   }
 }
 
-/**
- * The card file's card as a TearingCard, its memory the card file: every
- * write reaches the file before the answer, a torn one as the profile's card
- * model leaves it.
- */
-function tearingCard(file: CardFile, faults: FaultProfile): Card {
-  return new TearingCard(file.card.state, { model: faults.tearing, store: { save: (state) => saveCard(new PivCard(state), file.path) } });
-}

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { UsageError, errorMessage, fromHex } from "../core/index.js";
-import { CardFile } from "../simulator/card/index.js";
+import { CardFile, TearingCard } from "../simulator/card/index.js";
 import { applyFaults, loadFaultProfile, openReader, type OpenedReader, type Reader } from "../simulator/reader/index.js";
 import { checkReplayable, importTrace, replayTrace, type ReplayedExchange, type Trace } from "../simulator/trace/index.js";
 import { ExitCode, action } from "./exit.js";
@@ -46,7 +46,7 @@ export function register(program: Command): void {
     .option("--trace-reader <name>", "for a trace naming several readers: replay only this reader's exchanges (required then)")
     .option("--keep-going", "go on after a divergence (default: stop at the first)")
     .option("--json", "one JSON object per exchange, then a summary object")
-    .option("--faults <profile>", "inject the faults of a profile (YAML: drop, lose-answer, sw, delay, remove) between this replay and the card")
+    .option("--faults <profile>", "inject the faults of a profile (YAML: drop, lose-answer, sw, delay, remove; tearing with --card) between this replay and the card")
     .option("--timeout <ms>", "pcsc: how long to wait for the reader and for a card in it", "10000")
     .addHelpText(
       "after",
@@ -82,10 +82,12 @@ async function runReplay(file: string, opts: ReplayCliOptions): Promise<number> 
   let opened: OpenedReader | undefined;
   const out = (line: string) => process.stdout.write(line + "\n");
   try {
-    opened = await openReader(opts.reader ?? "memory", { card: cardFile?.card, name: "cardloop replay", pcsc: { timeoutMs } });
+    // With faults, the card file's card is the tearing card model (its memory the file), so a profile may tear its writes.
+    const card = cardFile && faults ? cardFile.tearing(faults.tearing) : cardFile?.card;
+    opened = await openReader(opts.reader ?? "memory", { card, name: "cardloop replay", pcsc: { timeoutMs } });
     await opened.waitForCard(timeoutMs);
-    // No tearing here: a torn write needs the card model of `card serve --faults` or `run --faults` (applyFaults refuses it without one).
-    const reader: Reader = faults === undefined ? opened.reader : applyFaults(opened.reader, faults);
+    // A PC/SC reader's card cannot be torn by software: applyFaults refuses a tearing profile without the card model.
+    const reader: Reader = faults === undefined ? opened.reader : applyFaults(opened.reader, faults, { tear: card instanceof TearingCard ? card : undefined });
     const report = await replayTrace(trace, reader, {
       pin: secrets.pin,
       puk: secrets.puk,

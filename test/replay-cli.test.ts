@@ -157,6 +157,19 @@ test("--faults drop, lose-answer, remove: the exchange diverges with \"transmiss
   t.regex(removed.stdout, /^# 2 divergences: 1 same, 0 equivalent, 2 diverged, stopped after 3 of \d+ \(the card cannot be connected again\)$/m);
 });
 
+test("--faults tearing: the card loses power during the VERIFY's PIN try; the replay diverges there, and the card file keeps the try counted (the atomic model)", async (t) => {
+  const f = await files(t);
+  const profile = path.join(f.dir, "tear.yaml");
+  fs.writeFileSync(profile, "faults:\n  - tearing: { ins: [VERIFY], at: [0] }\n");
+  const before = JSON.parse(fs.readFileSync(f.card, "utf8")) as { pinLeft: number };
+  const r = await cardloop(t, ["replay", f.trace, "--card", f.card, "--pin", TEST_PIN, "--faults", profile]);
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stdout, /^! +\d+ VERIFY .*\n {2}diverged \[line \d+\]: transmission failed: .*lost power during VERIFY/m);
+  t.false(r.stdout.includes(TEST_PIN), "the PIN given is not printed");
+  const after = JSON.parse(fs.readFileSync(f.card, "utf8")) as { pinLeft: number };
+  t.is(after.pinLeft, before.pinLeft, "a tear before the commit keeps the memory as it was: no try lost, none given back");
+});
+
 test("a trace naming two readers is refused (exit 2, naming both) unless --trace-reader picks one, whose exchanges alone are replayed", async (t) => {
   const f = await files(t);
   const lines = fs.readFileSync(f.trace, "utf8").trim().split("\n");

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { CardloopError, FormatError, errorMessage } from "../../core/index.js";
 import { holdExclusive, holderPid, type ExclusiveLock } from "../lock/index.js";
 import { PivCard } from "./piv-card.js";
+import { TearingCard, type TearingModel } from "./tearing.js";
 import type { CardStore, PivCardState } from "./piv-state.js";
 import { stateToJson } from "./state-json.js";
 
@@ -127,6 +128,16 @@ export class CardFile {
       lock.release();
       throw err;
     }
+  }
+
+  /**
+   * The session's card as a TearingCard whose persisted memory is this file:
+   * every write reaches the file before the answer, a torn one as the card
+   * model leaves it (`apdu --faults`, `replay --faults` with tearing). Use it
+   * instead of `card`, not beside it.
+   */
+  tearing(model?: TearingModel): TearingCard {
+    return new TearingCard(this.card.state, { model, store: { save: (state) => saveCard(new PivCard(state), this.path) } });
   }
 
   close(): void {
