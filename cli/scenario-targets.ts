@@ -11,10 +11,16 @@ export interface ScenarioTargetOptions {
   caConfig?: string;
 }
 
+/** conformance's resolveAdapter, loaded when the targets are registered (a command that runs no scenario never loads conformance). */
+type ResolveAdapter = typeof import("../conformance/index.js").resolveAdapter;
+
 export async function registerScenarioTargets(opts: ScenarioTargetOptions): Promise<void> {
   await registerHttpCaTarget(opts.caConfig);
-  await registerModuleCaTarget(opts.caConfig);
-  await registerRealTimeCaTargets(opts.caConfig);
+  // Read once, now: a bad file is one line and exit 2 before anything runs; each adapter judges its keys when it opens.
+  const { readCaConfig, resolveAdapter } = await import("../conformance/index.js");
+  const config = readCaConfig(opts.caConfig);
+  registerModuleCaTarget(config, resolveAdapter);
+  registerRealTimeCaTargets(config, resolveAdapter);
 }
 
 /**
@@ -29,9 +35,7 @@ export async function registerScenarioTargets(opts: ScenarioTargetOptions): Prom
  * adapter's options, read now (a bad file: one line, exit 2) and checked
  * against the adapter's keys when the first run opens it.
  */
-async function registerRealTimeCaTargets(caConfig: string | undefined): Promise<void> {
-  const { readCaConfig, resolveAdapter } = await import("../conformance/index.js");
-  const config = readCaConfig(caConfig);
+function registerRealTimeCaTargets(config: Record<string, unknown>, resolveAdapter: ResolveAdapter): void {
   registerCaTarget(
     (target) => target === "openssl" || target === "cfssl",
     async (target, opts): Promise<OpenedCa> => {
@@ -66,9 +70,7 @@ async function registerRealTimeCaTargets(caConfig: string | undefined): Promise<
  * now (a bad file: one line, exit 2, before anything runs); the module checks
  * its keys when it declares them.
  */
-async function registerModuleCaTarget(caConfig: string | undefined): Promise<void> {
-  const { readCaConfig, resolveAdapter } = await import("../conformance/index.js");
-  const config = readCaConfig(caConfig);
+function registerModuleCaTarget(config: Record<string, unknown>, resolveAdapter: ResolveAdapter): void {
   registerCaTarget(
     (target) => target.startsWith("module:"),
     async (target, opts): Promise<OpenedCa> => ({ ca: await resolveAdapter(target, config, opts.clock, opts.policy) }),

@@ -1,5 +1,5 @@
-import { chartJs } from "./chart-js.js";
-import { escapeHtml, inlineJson } from "./escape.js";
+import { escapeHtml } from "./escape.js";
+import { htmlPage } from "./html-page.js";
 import { INS_NAMES, failureLine, apduPercentile, type Report, type RunReport } from "./model.js";
 
 /**
@@ -15,16 +15,11 @@ export function toHtml(report: Report, options: { title?: string } = {}): string
     p50: report.runs.map((r) => Math.round(apduPercentile(r.apdu.micros, 50))),
     p95: report.runs.map((r) => Math.round(apduPercentile(r.apdu.micros, 95))),
   };
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<header>
+  return htmlPage({
+    title,
+    css: CSS,
+    data: chartData,
+    body: `<header>
   <h1>${escapeHtml(title)}</h1>
   <p class="${t.failed === 0 ? "pass" : "fail"}"><strong>${t.passed}/${t.runs}</strong> scenarios passed ·
   ${t.steps} checked steps (${t.stepsFailed} failed) · ${t.apdus} APDU exchanges</p>
@@ -34,11 +29,8 @@ export function toHtml(report: Report, options: { title?: string } = {}): string
   <div class="charts"><div><canvas id="apduCount"></canvas></div><div><canvas id="apduLatency"></canvas></div></div>
   ${apduTable(report.runs)}
 </section>
-${report.runs.map(runSection).join("\n")}
-<script>${chartJs()}</script>
-<script>
-const DATA = ${inlineJson(chartData)};
-const palette = ["#3867d6","#20bf6b","#f7b731","#eb3b5a","#8854d0","#0fb9b1","#fa8231","#4b6584","#a5b1c2"];
+${report.runs.map(runSection).join("\n")}`,
+    charts: `const palette = ["#3867d6","#20bf6b","#f7b731","#eb3b5a","#8854d0","#0fb9b1","#fa8231","#4b6584","#a5b1c2"];
 new Chart(document.getElementById("apduCount"), {
   type: "bar",
   data: { labels: DATA.labels, datasets: DATA.ins.map((s, i) => ({ label: s.label, data: s.data, backgroundColor: palette[i % palette.length] })) },
@@ -50,11 +42,8 @@ new Chart(document.getElementById("apduLatency"), {
     { label: "p50 µs", data: DATA.p50, backgroundColor: "#3867d6" },
     { label: "p95 µs", data: DATA.p95, backgroundColor: "#eb3b5a" } ] },
   options: { animation: false, maintainAspectRatio: false, plugins: { title: { display: true, text: "APDU latency (wall clock, µs)" }, legend: { position: "bottom" } } },
-});
-</script>
-</body>
-</html>
-`;
+});`,
+  });
 }
 
 function runSection(run: RunReport): string {
@@ -133,15 +122,11 @@ function insSeries(runs: RunReport[]): { label: string; data: number[] }[] {
   return all.map((ins) => ({ label: `${ins} ${INS_NAMES[ins] ?? ""}`.trim(), data: runs.map((r) => r.apdu.byIns[ins] ?? 0) }));
 }
 
+/** What this report adds to the house style (html-page.ts): badges, failed rows, chart height, the card timelines. */
 const CSS = `
-body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
-h1{margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-.pass{color:#1e7d3a} .fail{color:#b3261e}
 .badge{font-size:.7em;padding:.15em .5em;border-radius:3px;color:#fff;vertical-align:middle}
 .badge.pass{background:#1e7d3a} .badge.fail{background:#b3261e}
-.meta{color:#555} table{border-collapse:collapse;width:100%;margin:.6em 0} th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#f4f4f4} tr.fail td,tr.error td{background:#fdecea} code{font-size:.85em;word-break:break-all}
-.charts{display:grid;grid-template-columns:1fr 1fr;gap:1em} .charts>div{position:relative;height:420px}
+tr.fail td,tr.error td{background:#fdecea} .charts>div{height:420px}
 .timeline svg{background:#fafafa;border:1px solid #eee} .axis{stroke:#999;stroke-width:2}
 .lane{font-size:12px;font-weight:600} .ev{font-size:10px;text-anchor:middle}
 circle{fill:#4b6584} .st-issued,.st-renewed,.st-found,.st-unblocked{fill:#20bf6b} .st-revoked,.st-blocked,.st-expired{fill:#eb3b5a} .st-lost{fill:#f7b731}

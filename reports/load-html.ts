@@ -1,6 +1,6 @@
 import type { LoadPercentiles, LoadSummaryData } from "../core/browser.js";
-import { chartJs } from "./chart-js.js";
-import { escapeHtml, inlineJson } from "./escape.js";
+import { escapeHtml } from "./escape.js";
+import { htmlPage } from "./html-page.js";
 import { bounded, channels, completenessText, count, errorRows, modeText, moreText, ms, notesOf, rate, seconds, verdictText, VERDICT_LABEL } from "./load-format.js";
 import type { LoadPoint, LoadReport } from "./load-model.js";
 
@@ -15,16 +15,11 @@ export function loadHtml(r: LoadReport): string {
   const s = r.summary;
   const title = `cardloop load revoke: ${r.ca}`;
   const cls = r.verdict === "pass" ? "pass" : r.verdict === "interrupted" ? "warn" : "fail";
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<header>
+  return htmlPage({
+    title,
+    css: CSS,
+    data: chartData(r),
+    body: `<header>
   <h1>${escapeHtml(title)}</h1>
   <p class="verdict ${cls}"><strong>${VERDICT_LABEL[r.verdict]}</strong> ${escapeHtml(verdictText(r).replace(/^\S+\s*/, ""))}</p>
   <p class="meta">${escapeHtml(r.name)}${r.started ? ` · started ${escapeHtml(r.started)}` : ""}${r.finished ? ` · finished ${escapeHtml(r.finished)}` : ""}${
@@ -43,11 +38,8 @@ ${s ? figures(s) + notes(s) + gates(s) : ""}
     <div><canvas id="propagationCdf"></canvas></div>
   </div>
 </section>
-${s ? lists(s) : ""}
-<script>${chartJs()}</script>
-<script>
-const DATA = ${inlineJson(chartData(r))};
-const palette = ["#3867d6","#eb3b5a","#20bf6b","#f7b731","#8854d0","#0fb9b1"];
+${s ? lists(s) : ""}`,
+    charts: `const palette = ["#3867d6","#eb3b5a","#20bf6b","#f7b731","#8854d0","#0fb9b1"];
 const line = (sets) => sets.map((d, i) => ({ label: d.label, data: d.points, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 2 }));
 const axes = (x, y) => ({ x: { type: "linear", title: { display: true, text: x } }, y: { beginAtZero: true, title: { display: true, text: y } } });
 const base = (title) => ({ animation: false, maintainAspectRatio: false, plugins: { title: { display: true, text: title }, legend: { position: "bottom" } } });
@@ -59,11 +51,8 @@ new Chart(document.getElementById("latencyHistogram"), { type: "bar",
   data: { labels: DATA.histogram.labels, datasets: [{ label: "requests", data: DATA.histogram.counts, backgroundColor: "#3867d6" }] },
   options: { ...base("Latency histogram (requests per bucket, ms upper bound)"), scales: { y: { beginAtZero: true } } } });
 new Chart(document.getElementById("propagationCdf"), { type: "line", data: { datasets: line(DATA.cdf) },
-  options: { ...base("Propagation CDF (acknowledgement until published)"), scales: { ...axes("delay (ms)", "% of sampled serials seen"), y: { min: 0, max: 100 } } } });
-</script>
-</body>
-</html>
-`;
+  options: { ...base("Propagation CDF (acknowledgement until published)"), scales: { ...axes("delay (ms)", "% of sampled serials seen"), y: { min: 0, max: 100 } } } });`,
+  });
 }
 
 /** The data behind the four charts: what the page draws, and what a test reads back. */
@@ -190,14 +179,10 @@ ${rows.join("\n")}
   return out.join("\n");
 }
 
+/** What this report adds to the house style (html-page.ts): the verdict, numbers aligned, gate rows, chart height. */
 const CSS = `
-body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
-h1{margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-.pass{color:#1e7d3a} .fail{color:#b3261e} .warn{color:#a15c00}
-.verdict{font-size:1.2em} .meta{color:#555}
-table{border-collapse:collapse;width:100%;margin:.6em 0} th,td{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
+.warn{color:#a15c00} .verdict{font-size:1.2em}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
-th{background:#f4f4f4} tr.fail td{background:#fdecea;color:#222} tr.pass td:first-child{color:#1e7d3a;font-weight:600} tr.fail td:first-child{color:#b3261e;font-weight:600}
-code{font-size:.85em;word-break:break-all}
-.charts{display:grid;grid-template-columns:1fr 1fr;gap:1em} .charts>div{position:relative;height:360px}
+tr.fail td{background:#fdecea;color:#222} tr.pass td:first-child{color:#1e7d3a;font-weight:600} tr.fail td:first-child{color:#b3261e;font-weight:600}
+.charts>div{height:360px}
 `;

@@ -289,12 +289,13 @@ test("--ca embedded: a load run killed by SIGKILL leaves no CA server and no CA 
     label: "cardloop load revoke",
   });
   await g.waitFor("stderr", /^revoke /m, 60_000);
-  // The served CA runs in a process group of its own (so the run's group is not it): its keeper is the run's child.
+  // The served CA and its keeper each run in a process group of their own (so the run's group is neither): both are the run's children.
   const keeper = childrenOf(g.pid!).find((pid) => cmdline(pid).includes("-e"));
   if (keeper === undefined) return t.fail("no keeper process under the load run");
   t.teardown(() => signalGroup(keeper, "SIGKILL"));
-  const server = childrenOf(keeper).find((pid) => cmdline(pid).includes("serve"));
-  if (server === undefined) return t.fail("no ca serve under the keeper");
+  const server = childrenOf(g.pid!).find((pid) => cmdline(pid).includes("serve"));
+  if (server === undefined) return t.fail("no ca serve under the load run");
+  t.teardown(() => signalGroup(server, "SIGKILL"));
   const args = cmdline(server);
   const data = args[args.indexOf("--data") + 1];
   t.true(existsSync(data), data);

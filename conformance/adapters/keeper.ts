@@ -8,17 +8,18 @@ import type { Socket } from "node:net";
  * tell it, a line each, the daemons we start ("+pid") and those that ended
  * ("-pid"); when the lifeline closes (we exited or were killed) it ends the
  * daemons' groups (SIGTERM, then SIGKILL) and removes the directory.
- * The same pattern as conformance/load/embedded-target.ts, where the keeper is
- * also the server's parent; here daemons restart (ocspserve on every OCSP
- * refresh), so one keeper watches many of them.
+ * The CFSSL adapter's daemons restart (ocspserve on every OCSP refresh), so
+ * one keeper watches many of them; a load test's served embedded CA
+ * (conformance/load/embedded-target.ts) is one more.
  */
 
-/** After SIGTERM, how long the keeper gives the daemons before SIGKILL. */
+/** After SIGTERM, how long the keeper gives the daemons before SIGKILL, unless start() is told otherwise. */
 const KEEPER_STOP_MS = 3_000;
 
 const KEEPER = `
 const { rmSync } = require("node:fs");
 const dir = process.argv[1];
+const stopPolls = Number(process.argv[2]);
 const pids = new Set();
 for (const s of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(s, () => {});
 const signal = (pid, sig) => { try { process.kill(-pid, sig); } catch {} };
@@ -30,7 +31,7 @@ const end = () => {
   ending = true;
   for (const pid of pids) signal(pid, "SIGTERM");
   // A bounded number of 50 ms polls, not a deadline: the keeper reads no clock.
-  let polls = ${Math.ceil(KEEPER_STOP_MS / 50)};
+  let polls = stopPolls;
   const finish = () => {
     const left = [...pids].filter(alive);
     if (left.length && polls-- > 0) return void setTimeout(finish, 50);
@@ -56,9 +57,9 @@ process.stdin.on("end", end).on("close", end).on("error", end).resume();
 export class Keeper {
   private constructor(private readonly child: ChildProcess) {}
 
-  /** Starts a keeper for `dir` (removed when the lifeline closes, by end() or by our death). */
-  static start(dir: string): Keeper {
-    const child = spawn(process.execPath, ["-e", KEEPER, dir], { stdio: ["pipe", "ignore", "ignore"], detached: true });
+  /** Starts a keeper for `dir` (removed when the lifeline closes, by end() or by our death); `stopMs`: SIGTERM to SIGKILL. */
+  static start(dir: string, stopMs = KEEPER_STOP_MS): Keeper {
+    const child = spawn(process.execPath, ["-e", KEEPER, dir, String(Math.ceil(stopMs / 50))], { stdio: ["pipe", "ignore", "ignore"], detached: true });
     // The lifeline is never meant to fail loudly: a keeper gone early is no error of this process.
     child.stdin!.on("error", () => undefined);
     child.on("error", () => undefined);

@@ -7,15 +7,16 @@ import { UsageError, type Clock } from "../../core/index.js";
 import type { CaAdapter } from "../../simulator/ca/index.js";
 import { CONFIG_KEYS, checkConfig } from "../adapters/config-keys.js";
 import { HttpCa } from "../adapters/http.js";
+import { Keeper } from "../adapters/keeper.js";
 import { resolveAdapter } from "../adapters/resolve-target.js";
 
 /*
  * `--ca embedded` for a load test: the embedded CA served over HTTP by
  * `cardloop ca serve` in a process (and process group) of its own. The
  * issue's goals are "through the HTTP API", and the generator and the CA then
- * each get a core of their own instead of sharing one event loop. A keeper
- * process (KEEPER) ends the server and removes its data when this process
- * dies, even by SIGKILL.
+ * each get a core of their own instead of sharing one event loop. The
+ * adapters' Keeper (conformance/adapters/keeper.ts) ends the server and
+ * removes its data when this process dies, even by SIGKILL.
  */
 
 /** The served CA's per-client limits, raised: one load generator is one client sending a great many requests. */
@@ -56,16 +57,18 @@ export async function startServedEmbedded(o: { connections: number; timeoutMs: n
   // A process ended by process.exit (a second Ctrl-C) still leaves no CA data behind.
   const removeData = () => rmSync(data, { recursive: true, force: true });
   process.once("exit", removeData);
+  const keeper = Keeper.start(data, STOP_MS);
   let child: ChildProcess | undefined;
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
       if (child) await stopGroup(child);
+      keeper.end();
       process.off("exit", removeData);
       rmSync(data, { recursive: true, force: true, maxRetries: 3 });
     })());
   try {
-    const started = await serve(data, SERVE_LIMITS);
+    const started = await serve(data, SERVE_LIMITS, keeper);
     child = started.child;
     const token = (f: string) => readFileSync(join(data, f), "utf8").trim();
     const ca = await HttpCa.connect({
@@ -91,45 +94,16 @@ export async function startServedEmbedded(o: { connections: number; timeoutMs: n
 }
 
 /**
- * The keeper between this process and `ca serve` (plain JavaScript for `node
- * -e`, so it runs the same from the sources and from dist/): argv is the data
- * directory, then the server's command. Its stdin is a pipe from this
- * process, which nothing else holds: when it closes, this process is gone,
- * however it went (SIGKILL included, where no exit handler runs), and the
- * keeper stops the server (SIGTERM, SIGKILL after STOP_MS) and removes the
- * data directory. A stop signal to the group reaches the server too: the
- * keeper then waits for it and ends with it.
+ * `cardloop ca serve --port 0` on `data`, in a process group of its own
+ * watched by `keeper` (which ends it and removes `data` when this process
+ * dies, however it dies); resolves with its URL once printed.
  */
-const KEEPER = `
-const { spawn } = require("node:child_process");
-const { rmSync } = require("node:fs");
-const [data, ...command] = process.argv.slice(1);
-const server = spawn(process.execPath, command, { stdio: ["ignore", "inherit", "inherit"] });
-let orphaned = false;
-for (const s of ["SIGTERM", "SIGINT", "SIGHUP"]) process.on(s, () => {});
-const end = (code) => {
-  if (orphaned) rmSync(data, { recursive: true, force: true, maxRetries: 3 });
-  process.exit(code);
-};
-server.on("exit", (code, signal) => end(code ?? (signal ? 1 : 0)));
-server.on("error", () => end(1));
-const orphan = () => {
-  if (orphaned) return;
-  orphaned = true;
-  server.kill("SIGTERM");
-  setTimeout(() => server.kill("SIGKILL"), ${STOP_MS}).unref();
-};
-process.stdin.on("end", orphan).on("close", orphan).on("error", orphan).resume();
-`;
-
-/** `cardloop ca serve --port 0` on `data` (through the keeper above); resolves with its URL once printed. */
-function serve(data: string, extra: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["-e", KEEPER, "--", data, cardloopBin(), "ca", "serve", "--data", data, "--port", "0", "--host", "127.0.0.1", ...extra], {
-    stdio: ["pipe", "pipe", "pipe"],
+function serve(data: string, extra: string[], keeper: Keeper): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [cardloopBin(), "ca", "serve", "--data", data, "--port", "0", "--host", "127.0.0.1", ...extra], {
+    stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
-  // The keeper's lifeline: never written to; an error on it (the keeper gone) is no error of this process.
-  child.stdin!.on("error", () => undefined);
+  keeper.watch(child);
   // Ends with this process too, whatever ends it (the group is ours).
   const onExit = () => signalGroup(child, "SIGKILL");
   process.once("exit", onExit);
