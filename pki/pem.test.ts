@@ -31,3 +31,23 @@ test("property: splitPem of concatenated PEMs gives back each PEM, and decodePem
     ),
   );
 });
+
+test("encodePem writes lines of 64 base64 characters (RFC 7468), the last shorter, for any length", (t) => {
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (der) => {
+        const b64 = Buffer.from(der).toString("base64");
+        const lines = encodePem(der, "X").split("\n");
+        const body = lines.slice(1, -2);
+        return (
+          lines[0] === "-----BEGIN X-----" &&
+          lines.at(-2) === "-----END X-----" &&
+          lines.at(-1) === "" &&
+          body.join("") === b64 &&
+          body.slice(0, -1).every((l) => l.length === 64) &&
+          (body.at(-1) ?? "").length <= 64
+        );
+      }),
+    ),
+  );
+});

@@ -108,7 +108,7 @@ test("http: the served CA says what it is at /api/v1/info, to anyone and changin
   const p = ca.provenance();
   coversAll(t, p);
   for (const a of ARTEFACTS) t.is(p[a]!.by, "ca", a);
-  t.is(p.issuance!.how, `POST ${server.url}/api/v1/certificates (Authorization: Bearer <raToken>)`);
+  t.is(p.issuance!.how, `POST ${server.url}/api/v1/certificates (Authorization: Bearer <raToken>); many at once: POST ${server.url}/api/v1/certificates/batch`);
   t.is(p.crl!.how, `GET ${server.url}/crl`);
   t.regex(p.ocsp!.how, new RegExp(`^POST ${server.url}/ocsp .*GET ${server.url}/ocsp/`));
   saysNoSecret(t, [id, p], [inner.raToken, inner.operatorToken]);

@@ -20,7 +20,7 @@ export type EmbeddedAdapter = EmbeddedCa & { identity(): Promise<CaIdentity>; pr
 function embeddedProvenance(): Provenance {
   const inProcess = "in process, no HTTP";
   return {
-    issuance: { by: "ca", how: "EmbeddedCa.issue({csrPem, profile, holder, cardExpiry, raToken})", note: inProcess },
+    issuance: { by: "ca", how: "EmbeddedCa.issue({csrPem, profile, holder, cardExpiry, raToken}); many at once: EmbeddedCa.issueMany([...])", note: inProcess },
     renewal: { by: "ca", how: "EmbeddedCa.renewalChallenge(serial), then EmbeddedCa.renew(serial, {csrPem, challenge, proof})", note: inProcess },
     revocation: { by: "ca", how: "EmbeddedCa.revoke({serial, reason, role, code | answers + operatorToken})", note: inProcess },
     status: { by: "ca", how: "EmbeddedCa.status(serial)", note: inProcess },

@@ -1,4 +1,4 @@
-import { request, Agent } from "undici";
+import { Pool } from "undici";
 import {
   CaError,
   type BulkRevocationResult,
@@ -19,6 +19,7 @@ import {
 import { splitPem } from "../../pki/index.js";
 import { ocspOverHttp } from "./loopback-http.js";
 import { publicUrl } from "./public-url.js";
+import { TextAnswerHandler, type TextAnswer } from "./text-answer.js";
 
 export interface HttpAdapterOptions {
   /** Base URL of a served embedded CA (`cardloop ca serve`), e.g. http://127.0.0.1:8440. */
@@ -61,7 +62,10 @@ const FULL: CaCapabilities = {
 export class HttpCa implements CaAdapter {
   readonly name: string;
   private readonly base: string;
-  private readonly agent: Agent;
+  /** One pool for the CA's origin: requests name a path, not a URL (no URL parsing, no origin lookup per request). */
+  private readonly pool: Pool;
+  /** The base URL's path, put before every request's path. */
+  private readonly prefix: string;
   /** What the served CA says of its clock (GET /api/v1/clock): virtual when it only moves when told to. */
   private virtualClock = false;
 
@@ -72,7 +76,9 @@ export class HttpCa implements CaAdapter {
     if (!(Number.isSafeInteger(connections) && connections >= 1)) throw new RangeError(`connections must be an integer >= 1, got ${connections}`);
     // Transport failures are thrown as undici raises them (code ECONNREFUSED, ECONNRESET, UND_ERR_SOCKET,
     // UND_ERR_HEADERS_TIMEOUT...), never rewrapped: a load run classes them by that code.
-    this.agent = new Agent({ connections, headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000 });
+    const url = new URL(this.base);
+    this.prefix = url.pathname.replace(/\/$/, "");
+    this.pool = new Pool(url.origin, { connections, headersTimeout: opts.timeoutMs ?? 30_000, bodyTimeout: opts.timeoutMs ?? 30_000 });
   }
 
   /**
@@ -129,7 +135,7 @@ export class HttpCa implements CaAdapter {
     const u = publicUrl(this.base);
     const cert = `${u}/api/v1/certificates/{serial}`;
     return {
-      issuance: { by: "ca", how: `POST ${u}/api/v1/certificates (Authorization: Bearer <raToken>)` },
+      issuance: { by: "ca", how: `POST ${u}/api/v1/certificates (Authorization: Bearer <raToken>); many at once: POST ${u}/api/v1/certificates/batch` },
       renewal: { by: "ca", how: `POST ${cert}/renewal-challenge, then POST ${cert}/renew {csr, challenge, proof} (or Authorization: Bearer <operatorToken>)` },
       revocation: { by: "ca", how: `POST ${cert}/revoke {reason, role, code | answers} (operator: Authorization: Bearer <operatorToken>)` },
       status: { by: "ca", how: `GET ${cert}` },
@@ -147,22 +153,24 @@ export class HttpCa implements CaAdapter {
 
   /** `bearer`: the credential the request itself carries, sent as Authorization: Bearer. */
   private async call(method: "GET" | "POST", path: string, body?: unknown, bearer?: string): Promise<{ status: number; json: Record<string, unknown> }> {
-    const headers: Record<string, string> = { accept: "application/json" };
-    if (body !== undefined) headers["content-type"] = "application/json";
-    if (bearer) headers.authorization = `Bearer ${bearer}`;
-    const res = await request(this.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), dispatcher: this.agent });
-    const text = await res.body.text();
+    // undici's flat [name, value, ...] form: read pair by pair, no Object.keys or iterator check per request
+    const headers = ["accept", "application/json"];
+    if (body !== undefined) headers.push("content-type", "application/json");
+    if (bearer) headers.push("authorization", `Bearer ${bearer}`);
+    const opts = { path: this.prefix + path, method, headers, body: body === undefined ? undefined : JSON.stringify(body) };
+    // dispatch, not request(): no Readable stream, async resource or extra promise per answer (text-answer.ts says why)
+    const { status, retryAfter, text } = await new Promise<TextAnswer>((done, fail) => this.pool.dispatch(opts, new TextAnswerHandler(done, fail)));
     let json: Record<string, unknown> = {};
     try {
       json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
       json = { error: "not-json", message: text.slice(0, 200) };
     }
-    if (res.statusCode >= 400) {
-      const retry = Number(res.headers["retry-after"]);
-      throw new CaError(res.statusCode, String(json.error ?? "error"), String(json.message ?? `HTTP ${res.statusCode}`), Number.isFinite(retry) ? retry * 1000 : undefined);
+    if (status >= 400) {
+      const retry = Number(retryAfter);
+      throw new CaError(status, String(json.error ?? "error"), String(json.message ?? `HTTP ${status}`), Number.isFinite(retry) ? retry * 1000 : undefined);
     }
-    return { status: res.statusCode, json };
+    return { status, json };
   }
 
   private issued(j: Record<string, unknown>): IssuedCertificate {
@@ -184,6 +192,26 @@ export class HttpCa implements CaAdapter {
       ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}),
     }, req.raToken);
     return this.issued(json);
+  }
+
+  /**
+   * `POST /api/v1/certificates/batch`: one request for many issuances, one result each in order (the certificate, or
+   * a CaError for that item's refusal). Every request must carry the same raToken: it is the batch's credential.
+   */
+  async issueMany(reqs: IssueRequest[]): Promise<Array<IssuedCertificate | CaError>> {
+    const token = reqs[0]?.raToken;
+    if (reqs.some((r) => r.raToken !== token)) throw new RangeError("issueMany: every request must carry the same raToken (the batch's credential)");
+    const body = {
+      requests: reqs.map((req) => ({ csr: req.csrPem, profile: req.profile, holder: req.holder, ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}) })),
+    };
+    const { json } = await this.call("POST", "/api/v1/certificates/batch", body, token);
+    const results = json.results;
+    if (!Array.isArray(results) || results.length !== reqs.length) {
+      throw new CaError(502, "bad-batch-answer", `the CA answered ${Array.isArray(results) ? results.length : "no"} results for ${reqs.length} requests`);
+    }
+    return results.map((r: Record<string, unknown>) =>
+      typeof r?.serial === "string" ? this.issued(r) : new CaError(Number(r?.status) || 500, String(r?.error ?? "error"), String(r?.message ?? "refused")),
+    );
   }
 
   async renewalChallenge(serial: string): Promise<RenewalChallenge> {
@@ -245,7 +273,7 @@ export class HttpCa implements CaAdapter {
   }
 
   async crl(): Promise<Uint8Array> {
-    const res = await request(`${this.base}/crl`, { method: "GET", dispatcher: this.agent });
+    const res = await this.pool.request({ path: `${this.prefix}/crl`, method: "GET" });
     const body = new Uint8Array(await res.body.arrayBuffer());
     if (res.statusCode !== 200) throw new CaError(res.statusCode, "crl", `GET /crl answered ${res.statusCode}`);
     return body;
@@ -253,7 +281,7 @@ export class HttpCa implements CaAdapter {
 
   /** The root's CRL (covering the issuing CA), which a relying party needs for a full path. */
   async authorityCrls(): Promise<Uint8Array[]> {
-    const res = await request(`${this.base}/crl/root`, { method: "GET", dispatcher: this.agent });
+    const res = await this.pool.request({ path: `${this.prefix}/crl/root`, method: "GET" });
     const body = new Uint8Array(await res.body.arrayBuffer());
     return res.statusCode === 200 ? [body] : [];
   }
@@ -263,7 +291,7 @@ export class HttpCa implements CaAdapter {
   }
 
   private async chain(): Promise<string[]> {
-    const res = await request(`${this.base}/ca`, { method: "GET", dispatcher: this.agent });
+    const res = await this.pool.request({ path: `${this.prefix}/ca`, method: "GET" });
     const text = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`GET /ca answered ${res.statusCode}`);
     const certs = splitPem(text, "CERTIFICATE");
@@ -277,6 +305,6 @@ export class HttpCa implements CaAdapter {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.pool.close();
   }
 }

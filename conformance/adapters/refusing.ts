@@ -54,6 +54,7 @@ export class RefusingCa implements CaAdapter {
   ) {
     this.name = `${inner.name} (refusing ${refusals.map((r) => `${r.op} ${r.status}`).join(", ")})`;
     if (inner.renewalChallenge) this.renewalChallenge = (serial) => this.gate("renewalChallenge", { serial }, () => inner.renewalChallenge!(serial));
+    if (inner.issueMany) this.issueMany = (reqs) => this.issueManyGated(inner.issueMany!.bind(inner), reqs);
     if (inner.revokeMany) this.revokeMany = (serials, reason, token) => inner.revokeMany!(serials, reason, token);
     if (inner.authorityCrls) this.authorityCrls = () => inner.authorityCrls!();
     if (inner.credentials) this.credentials = () => inner.credentials!();
@@ -61,6 +62,7 @@ export class RefusingCa implements CaAdapter {
     if (inner.provenance) this.provenance = () => inner.provenance!();
   }
 
+  issueMany?: (reqs: IssueRequest[]) => Promise<Array<IssuedCertificate | CaError>>;
   renewalChallenge?: (serial: string) => Promise<RenewalChallenge>;
   revokeMany?: (serials: string[], reason: RevocationReason, operatorToken: string) => Promise<BulkRevocationResult>;
   authorityCrls?: () => Promise<Uint8Array[]>;
@@ -73,6 +75,22 @@ export class RefusingCa implements CaAdapter {
       if (r.op === op && (!r.when || (r.when as (a: RefusableOps[K]) => boolean)(arg))) throw new CaError(r.status, r.reason, r.message);
     }
     return go();
+  }
+
+  /** The "issue" refusals applied to each request: refused ones answered here, in their place; the rest go to the inner CA in one call. */
+  private async issueManyGated(many: (reqs: IssueRequest[]) => Promise<Array<IssuedCertificate | CaError>>, reqs: IssueRequest[]): Promise<Array<IssuedCertificate | CaError>> {
+    const out = new Array<IssuedCertificate | CaError>(reqs.length);
+    const passed: number[] = [];
+    reqs.forEach((req, i) => {
+      const r = this.refusals.find((x) => x.op === "issue" && (!x.when || (x.when as (a: IssueRequest) => boolean)(req)));
+      if (r) out[i] = new CaError(r.status, r.reason, r.message);
+      else passed.push(i);
+    });
+    if (passed.length > 0) {
+      const answered = await many(passed.map((i) => reqs[i]));
+      passed.forEach((i, k) => (out[i] = answered[k]));
+    }
+    return out;
   }
 
   capabilities(): CaCapabilities {

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { Agent, request } from "undici";
 import { CaError } from "../../simulator/ca/index.js";
 import { HttpCa } from "../adapters/http.js";
-import { classifyError, LoadTimeoutError } from "./errors.js";
+import { classifyError, Deadlines, LoadTimeoutError } from "./errors.js";
 
 /** A TCP server on 127.0.0.1 doing `onSocket` with every connection; close() ends every socket too. */
 async function tcpServer(onSocket: (s: Socket) => void): Promise<{ url: string; close(): Promise<void> }> {
@@ -151,4 +151,62 @@ test("HttpCa passes transport failures through with their code, and CA refusals 
     await new Promise<void>((r) => server.close(() => r()));
   }
   await t.throwsAsync(HttpCa.connect({ url, connections: 0 }), { instanceOf: RangeError });
+});
+
+test("Deadlines: answers and refusals pass through; a request past the timeout is a LoadTimeoutError ('timeout') and its late answer is dropped", async (t) => {
+  const d = new Deadlines(80);
+  try {
+    t.is(await d.race(Promise.resolve("answer")), "answer");
+    const refusal = new CaError(409, "already-revoked", "again");
+    t.is(await d.race(Promise.reject(refusal)).catch((e: unknown) => e), refusal);
+    let answerLate!: (v: string) => void;
+    let failLate!: (e: Error) => void;
+    const started = performance.now();
+    const late = d.race(new Promise<string>((r) => (answerLate = r)));
+    // a request whose call rejects after its timeout: no unhandled rejection (ava fails the test on one)
+    const lateFailure = d.race(new Promise<string>((_, f) => (failLate = f)));
+    const err = await late.catch((e: unknown) => e);
+    t.true(err instanceof LoadTimeoutError);
+    t.is(classifyError(err), "timeout");
+    t.true(performance.now() - started >= 79, "not before its deadline");
+    t.true((await lateFailure.catch((e: unknown) => e)) instanceof LoadTimeoutError);
+    answerLate("too late");
+    failLate(new Error("too late"));
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    d.close();
+  }
+});
+
+test("Deadlines: each request times out at its own start + ms, not the first one's", async (t) => {
+  const d = new Deadlines(60);
+  try {
+    const never = () => new Promise<never>(() => undefined);
+    const t0 = performance.now();
+    const first = d.race(never()).catch(() => performance.now() - t0);
+    await new Promise((r) => setTimeout(r, 40));
+    const second = d.race(never()).catch(() => performance.now() - t0);
+    const [a, b] = await Promise.all([first, second]);
+    t.true(a >= 59 && a < b, `first at ${a} ms, second at ${b} ms`);
+    t.true(b >= 99, `second at ${b} ms`);
+  } finally {
+    d.close();
+  }
+});
+
+test("Deadlines: settled requests are dropped by the next sweep, so the queue stays bounded however long the timeout", async (t) => {
+  const d = new Deadlines(60_000);
+  try {
+    for (let i = 0; i < 5000; i++) await d.race(Promise.resolve(i));
+    t.is(d.queued, 5000);
+    // one still pending keeps the timer armed; the sweep (at most 1 s later) drops the 5000 settled before it
+    const pending = d.race(new Promise<never>(() => undefined));
+    pending.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 1100));
+    t.is(d.queued, 1);
+  } finally {
+    d.close();
+  }
+  t.throws(() => new Deadlines(0), { instanceOf: RangeError });
+  t.throws(() => new Deadlines(NaN), { instanceOf: RangeError });
 });

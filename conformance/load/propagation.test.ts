@@ -3,7 +3,7 @@ import { EventBus, generateEcKeyPair, LOAD_METRICS, SystemClock } from "../../co
 import { buildCrl, encodeName, errorResponse, OID, softwareSigningKey } from "../../pki/index.js";
 import type { CaAdapter } from "../../simulator/ca/index.js";
 import { InstantCa } from "../adapters/instant.js";
-import { buildOcspRequest, makeCsr, ocspRequestSerials } from "../pkix.js";
+import { buildOcspRequest, makeCsr, normSerial, ocspRequestSerials } from "../pkix.js";
 import { derInteger, PropagationWatcher } from "./propagation.js";
 import type { Ack } from "./types.js";
 
@@ -31,6 +31,27 @@ async function revokeAll(ca: CaAdapter, token: string, serials: string[], watche
     watcher.onAck(ack);
   }
   return acks;
+}
+
+/**
+ * Acknowledges every serial at once (as a batch answer does) before any is revoked, then revokes them: the
+ * watcher's first asks say good, so the serials are asked again by its poll loop, in requests of many CertIDs.
+ */
+async function ackThenRevoke(ca: CaAdapter, token: string, serials: string[], watcher: PropagationWatcher): Promise<void> {
+  await watcher.ready();
+  const ackedAt = performance.now();
+  for (const serial of serials) watcher.onAck({ serial, reason: "keyCompromise", ackedAt });
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  for (const serial of serials) await ca.revoke({ serial, reason: "keyCompromise", role: "operator", operatorToken: token });
+}
+
+/** Whether `cond` holds within `ms` (checked every 5 ms): a bound on a wait, not a timing assertion. */
+async function within(ms: number, cond: () => boolean): Promise<boolean> {
+  for (const end = performance.now() + ms; !cond(); ) {
+    if (performance.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return true;
 }
 
 test("against the instant CA every watched serial is seen on OCSP and on the CRL; the sample is spread over the run", async (t) => {
@@ -98,7 +119,7 @@ test("a CA that answers only the first CertID of a request: the watcher falls ba
     },
   });
   const watcher = new PropagationWatcher({ ca: firstOnly, bus }, { sample: 8, expected: 8, issuerPem, crlPollMs: 20, timeoutMs: 10_000 });
-  await revokeAll(firstOnly, ca.credentials().operatorToken!, certs.map((c) => c.serial), watcher);
+  await ackThenRevoke(firstOnly, ca.credentials().operatorToken!, certs.map((c) => c.serial), watcher);
   const r = await watcher.finish();
   t.is(r.ocsp.delaysMs.length, 8);
   t.deepEqual(r.ocsp.notSeen, []);
@@ -117,7 +138,7 @@ test("a CA that refuses requests for more than 64 CertIDs: the watcher halves it
     },
   });
   const watcher = new PropagationWatcher({ ca: capped, bus }, { sample: 120, expected: 120, issuerPem, crlPollMs: 50, timeoutMs: 10_000 });
-  await revokeAll(capped, ca.credentials().operatorToken!, certs.map((c) => c.serial), watcher);
+  await ackThenRevoke(capped, ca.credentials().operatorToken!, certs.map((c) => c.serial), watcher);
   const r = await watcher.finish();
   t.is(r.ocsp.delaysMs.length, 120);
   t.true(refused >= 1);
@@ -213,4 +234,96 @@ test("the same CRL fetched again: a serial sampled since it was first scanned is
   t.true(fetches >= 3, `the CRL was fetched ${fetches} times`);
   t.deepEqual(r.crl.notSeen, [never]);
   t.is(r.crl.delaysMs.length, 2, "the serial acknowledged after the CRL was first scanned is still found in it");
+});
+
+test("a serial acknowledged while an earlier OCSP request is unanswered is asked about at once, not after that answer", async (t) => {
+  const { ca, certs, bus, issuerPem } = await setUp(2);
+  t.teardown(() => ca.close());
+  const [a, b] = certs.map((c) => normSerial(c.serial));
+  for (const serial of [a, b]) await ca.revoke({ serial, reason: "keyCompromise", role: "operator", operatorToken: ca.credentials().operatorToken! });
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const asked: string[][] = [];
+  const slowForA: CaAdapter = Object.assign(Object.create(ca) as CaAdapter, {
+    ocsp: async (req: Uint8Array) => {
+      const serials = ocspRequestSerials(req);
+      asked.push(serials);
+      if (serials.includes(a)) await held;
+      return ca.ocsp(req);
+    },
+  });
+  const watcher = new PropagationWatcher({ ca: slowForA, bus }, { sample: 2, expected: 2, issuerPem, timeoutMs: 10_000 });
+  await watcher.ready();
+  watcher.onAck({ serial: a, reason: "keyCompromise", ackedAt: performance.now() });
+  t.true(await within(5_000, () => asked.some((r) => r.includes(a))));
+  watcher.onAck({ serial: b, reason: "keyCompromise", ackedAt: performance.now() });
+  const bAskedBeforeA = await within(2_000, () => asked.some((r) => r.includes(b)));
+  release();
+  const r = await watcher.finish();
+  t.true(bAskedBeforeA, "b waited for the answer about a");
+  t.is(r.ocsp.delaysMs.length, 2);
+  t.deepEqual(r.ocsp.notSeen, []);
+});
+
+test("the serials of one acknowledged batch are each asked about alone (one CertID per request) as soon as they are acknowledged", async (t) => {
+  const { ca, certs, bus, issuerPem } = await setUp(6);
+  t.teardown(() => ca.close());
+  const serials = certs.map((c) => normSerial(c.serial));
+  for (const serial of serials) await ca.revoke({ serial, reason: "keyCompromise", role: "operator", operatorToken: ca.credentials().operatorToken! });
+  const asked: string[][] = [];
+  const recording: CaAdapter = Object.assign(Object.create(ca) as CaAdapter, {
+    ocsp: (req: Uint8Array) => {
+      asked.push(ocspRequestSerials(req));
+      return ca.ocsp(req);
+    },
+  });
+  // a poll interval far beyond the test: only the asks on acknowledgement can see the serials in time
+  const watcher = new PropagationWatcher({ ca: recording, bus }, { sample: 6, expected: 6, issuerPem, ocspPollMs: 60_000, timeoutMs: 10_000 });
+  await watcher.ready();
+  const before = asked.length;
+  const ackedAt = performance.now();
+  for (const serial of serials) watcher.onAck({ serial, reason: "keyCompromise", ackedAt });
+  const r = await watcher.finish();
+  const after = asked.slice(before);
+  t.deepEqual(after.map((q) => q.length), [1, 1, 1, 1, 1, 1]);
+  t.deepEqual(new Set(after.flat()), new Set(serials));
+  t.is(r.ocsp.delaysMs.length, 6);
+});
+
+test("ready(): the watcher's OCSP connections are opened before the first acknowledgement (as many as it may have in flight), whatever the answers; never more in flight", async (t) => {
+  const { ca, certs, bus, issuerPem } = await setUp(20);
+  t.teardown(() => ca.close());
+  let inFlight = 0;
+  let most = 0;
+  let calls = 0;
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const failing: CaAdapter = Object.assign(Object.create(ca) as CaAdapter, {
+    ocsp: async () => {
+      calls++;
+      most = Math.max(most, ++inFlight);
+      try {
+        await held;
+        throw new Error("connection refused");
+      } finally {
+        inFlight--;
+      }
+    },
+  });
+  const watcher = new PropagationWatcher({ ca: failing, bus }, { sample: 20, expected: 20, issuerPem, ocspPollMs: 5, crlPollMs: 50, timeoutMs: 300 });
+  t.is(calls, 8, "the warm-up asks, before any acknowledgement");
+  const ackedAt = performance.now();
+  for (const c of certs) watcher.onAck({ serial: c.serial, reason: "keyCompromise", ackedAt });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(most, 8, "no more than 8 requests in flight while none is answered");
+  release();
+  await watcher.ready();
+  const r = await watcher.finish();
+  t.true(most <= 8);
+  t.is(r.ocsp.notSeen.length, 20);
+  // the warm-up's failures are not counted; the watch's own are
+  const failed = /^(\d+) OCSP requests failed/.exec(r.ocspNote ?? "");
+  t.truthy(failed, r.ocspNote);
+  t.true(calls > 8);
+  t.is(Number(failed![1]), calls - 8, "every failed request of the watch is counted, the 8 of the warm-up are not");
 });

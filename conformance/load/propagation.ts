@@ -1,10 +1,14 @@
+import { randomBytes } from "node:crypto";
 import { LOAD_METRICS } from "../../core/index.js";
 import { buildOcspRequest, Certificate, Crl, pemToDer } from "../../pki/index.js";
 import { certIdNames, normSerial, parseOcspResponse, type SingleStatus } from "../pkix.js";
 import { classifyError } from "./errors.js";
 import { nextOcspBatch } from "./ocsp-batch.js";
 import { OcspSignatureCheck } from "./ocsp-signature.js";
+import { crlOfIssuer, derInteger, searchCrl } from "./crl-search.js";
 import type { Ack, PhaseContext, PropagationFigures } from "./types.js";
+
+export { crlOfIssuer, derInteger } from "./crl-search.js";
 
 /*
  * How long after each acknowledgement OCSP says revoked and the CRL lists it,
@@ -24,7 +28,7 @@ export interface PropagationOptions {
   spreadMs?: number;
   /** Issuing CA certificate (PEM) for OCSP CertIDs; without it (or a CA without OCSP) OCSP is not watched and the figures say why. */
   issuerPem?: string;
-  /** OCSP polling interval per watched serial (default 10 ms; no more than ~50 OCSP requests in flight in total). */
+  /** OCSP polling interval per watched serial (default 10 ms; no more than 8 OCSP requests in flight in total). */
   ocspPollMs?: number;
   /** CRL fetch interval (default 500 ms; one fetch in flight at a time; a 50 MB CRL takes a while: never overlap fetches). */
   crlPollMs?: number;
@@ -39,14 +43,20 @@ export interface PropagationResult {
   crlNote?: string;
 }
 
-/** OCSP requests in flight at most, over all watched serials: the watcher must not become the load. */
-const OCSP_IN_FLIGHT = 50;
+/**
+ * OCSP requests in flight at most, over all watched serials: the watcher must not become the load. As many
+ * connections are opened before the run (warmUp): a served CA busy with batches accepts one new connection per
+ * turn of its event loop (node's accept), so a request that needs a new connection waits for as many turns as
+ * there are connections before it (measured: up to 300 ms into a run of batches of 1000, against 10-40 ms for
+ * the same request on a connection already open).
+ */
+const OCSP_IN_FLIGHT = 8;
+/** How long ready() waits for the connections at most: a CA that does not answer is the run's finding, not a reason to wait. */
+const WARM_UP_MS = 5_000;
 /** Watched serials per OCSP poll request. */
 const OCSP_BATCH = 100;
 /** Serials shorter than this are looked up in the CRL's index, not searched for as bytes (see `searchCrl`). */
 const MIN_SEARCH_OCTETS = 8;
-/** Header occurrences examined between two yields to the event loop (a few ms of work). */
-const YIELD_EVERY = 20_000;
 
 interface Watched {
   serial: string;
@@ -56,6 +66,10 @@ interface Watched {
   integer: Buffer;
   ocspDelay?: number;
   crlDelay?: number;
+  /** An OCSP request about this serial is in flight (at most one at a time). */
+  ocspAsking?: boolean;
+  /** performance.now() when it was last asked about on OCSP. */
+  ocspAskedAt?: number;
   /** The signature of the last CRL this serial was looked for in (see `check`). */
   crlChecked?: Uint8Array;
 }
@@ -68,6 +82,15 @@ export class PropagationWatcher {
   private readonly timeoutMs: number;
   private readonly watched: Watched[] = [];
   private ocspLoop?: Promise<void>;
+  /** OCSP exchanges in flight (the poll loop does not await them one by one). */
+  private readonly asking = new Set<Promise<void>>();
+  /** Serials acknowledged since the last turn, to be asked about at once (askFresh). */
+  private fresh: Watched[] = [];
+  private freshScheduled = false;
+  /** Wakes the poll loop's nap (an exchange settled). */
+  private wake?: () => void;
+  /** The connections' warm-up (warmUp), awaited by finish(). */
+  private warming?: Promise<void>;
   /** CertIDs per OCSP poll request: halved when the CA refuses that many, 1 once it answers fewer than asked (some answer the first only). */
   private ocspBatch = OCSP_BATCH;
   private readonly slots = new Slots(OCSP_IN_FLIGHT);
@@ -101,6 +124,29 @@ export class PropagationWatcher {
     if (!caps.ocsp) this.ocspNote = "OCSP not watched: the CA offers no OCSP";
     else if (!o.issuerPem) this.ocspNote = "OCSP not watched: the issuing CA certificate is not known (no certificate was issued or given)";
     if (!caps.crl) this.crlNote = "CRL not watched: the CA offers no CRL";
+    if (this.ocspOn && this.sample > 0) this.warming = this.warmUp();
+  }
+
+  /**
+   * Resolves once the watcher's OCSP connections are open (or could not be): a run awaits it before its first
+   * revocation, so that no watched request waits for a connection to be set up by a CA busy with batches (the
+   * watcher's own cost, not the CA's publication delay). Never rejects.
+   */
+  ready(): Promise<void> {
+    return this.warming ?? Promise.resolve();
+  }
+
+  /**
+   * Opens the connections the watch will use (OCSP_IN_FLIGHT): as many requests at once, about a serial nobody
+   * has (the answer, "unknown", is not looked at; a failure is not counted), while the CA is still idle.
+   */
+  private async warmUp(): Promise<void> {
+    const asks: Promise<unknown>[] = [];
+    const deadline = performance.now() + Math.min(this.timeoutMs, WARM_UP_MS);
+    for (let i = 0; i < OCSP_IN_FLIGHT && this.slots.tryAcquire(); i++) {
+      asks.push(beforeDeadline(this.exchange([randomBytes(16).toString("hex").replace(/^[89a-f]/, "1")]), deadline).catch(() => undefined));
+    }
+    await Promise.all(asks);
   }
 
   private get ocspOn(): boolean {
@@ -126,14 +172,19 @@ export class PropagationWatcher {
     const serial = normSerial(ack.serial);
     const w: Watched = { serial, ackedAt: ack.ackedAt, deadline: ack.ackedAt + this.timeoutMs, integer: derInteger(serial) };
     this.watched.push(w);
-    if (this.ocspOn) this.ocspLoop ??= this.pollOcsp();
+    if (this.ocspOn) {
+      this.askFresh(w);
+      this.ocspLoop ??= this.pollOcsp();
+    }
     if (this.crlOn) this.crlLoop ??= this.pollCrl();
   }
 
   /** Waits until every watched serial was seen on both channels or timed out; emits one metric.sample per seen serial. */
   async finish(): Promise<PropagationResult> {
     this.finishing = true;
+    await this.warming;
     await this.ocspLoop;
+    await Promise.all(this.asking);
     await this.crlLoop;
     const figures = (on: boolean, at: (w: Watched) => number | undefined): PropagationFigures => {
       if (!on) return { watched: 0, delaysMs: [], notSeen: [] };
@@ -163,37 +214,106 @@ export class PropagationWatcher {
   }
 
   /**
-   * Every ocspPollMs, asks OCSP about every pending watched serial: many
-   * CertIDs per request (each serial is still asked every ocspPollMs, at a
-   * hundredth of the requests), at most OCSP_IN_FLIGHT requests at a time.
+   * A serial just acknowledged is asked about at once, alone (one CertID, as RFC 5019 clients ask): not at the
+   * next tick, nor behind a poll already in flight (the loop used to await each poll, so a serial acknowledged
+   * meanwhile waited for that answer and then a round trip of its own: ~1.5 round trips, long while the CA is busy
+   * with batches). Alone: a responder signs a one-CertID answer without a second trip through its event loop (the
+   * embedded CA signs answers of several CertIDs on libuv's pool). The serials of one acknowledged batch go out in
+   * the same turn, each its own request; at most OCSP_IN_FLIGHT in flight, the rest left to the poll loop.
+   */
+  private askFresh(w: Watched): void {
+    w.ocspAsking = true; // reserved: the poll loop leaves it to this ask
+    this.fresh.push(w);
+    if (this.freshScheduled) return;
+    this.freshScheduled = true;
+    setImmediate(() => {
+      this.freshScheduled = false;
+      const fresh = this.fresh;
+      this.fresh = [];
+      for (const f of fresh) {
+        if (this.stopped || !this.slots.tryAcquire()) f.ocspAsking = false; // the poll loop asks it (or gives up) instead
+        else this.track(this.askOcsp([f]));
+      }
+    });
+  }
+
+  /**
+   * Every ocspPollMs, asks OCSP again about the pending serials that no request is out for and that were last
+   * asked at least ocspPollMs ago, many CertIDs per request (a CA that publishes late is asked about each serial
+   * every ocspPollMs, at a hundredth of the requests). Requests are not awaited before the next tick: one slow
+   * answer holds back no other serial. Bounded: one request in flight per serial, OCSP_IN_FLIGHT in all.
    */
   private async pollOcsp(): Promise<void> {
     await null; // the caller has stored this loop before it can end and clear it
     for (;;) {
-      const startedAt = performance.now();
-      const pending = this.watched.filter((w) => w.ocspDelay === undefined && w.deadline > startedAt);
+      const now = performance.now();
+      const pending = this.watched.filter((w) => w.ocspDelay === undefined && w.deadline > now);
       // Nothing pending: the loop ends (the next sampled ack starts another), so no timer outlives the watch.
-      if (this.stopped || pending.length === 0) return void (this.ocspLoop = undefined);
+      if (this.stopped || pending.length === 0) {
+        this.ocspLoop = undefined;
+        await Promise.all(this.asking);
+        return;
+      }
+      const due = pending.filter((w) => !w.ocspAsking && (w.ocspAskedAt === undefined || now - w.ocspAskedAt >= this.ocspPollMs));
       const size = this.ocspBatch;
-      const asks: Promise<void>[] = [];
-      for (let i = 0; i < pending.length; i += size) asks.push(this.askOcsp(pending.slice(i, i + size)));
-      await Promise.all(asks);
-      await sleepUntil(startedAt + this.ocspPollMs);
+      for (let i = 0; i < due.length && this.slots.tryAcquire(); i += size) this.track(this.askOcsp(due.slice(i, i + size)));
+      // Until the next tick, or sooner once nothing is pending (the last answer came): finish() does not wait a tick for nothing.
+      const tick = now + this.ocspPollMs;
+      while (performance.now() < tick && !this.stopped && this.watched.some((w) => w.ocspDelay === undefined && w.deadline > performance.now())) await this.nap(tick);
     }
   }
 
-  /** One OCSP exchange for some pending serials; those answered revoked are seen when the answer arrived. */
+  /** Sleeps until `at` (performance.now() ms) or until an OCSP exchange settles, whichever comes first; no timer is left behind. */
+  private nap(at: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.wake === done) this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, at - performance.now()));
+      this.wake = done;
+    });
+  }
+
+  /** One OCSP request to the CA, its slot taken: released when the exchange settles, however it ends (a throw too). */
+  private async exchange(serials: string[]): Promise<Uint8Array> {
+    try {
+      return await this.ctx.ca.ocsp(buildOcspRequest(this.issuer!, serials), "POST");
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  /** Keeps an exchange in `asking` until it settles (finish() waits for them), then wakes the poll loop. */
+  private track(p: Promise<void>): void {
+    this.asking.add(p);
+    void p.finally(() => {
+      this.asking.delete(p);
+      this.wake?.(); // its answer is recorded: the loop may have nothing left to wait for
+    });
+  }
+
+  /**
+   * One OCSP exchange for some pending serials, its slot already taken (released when the exchange settles, even
+   * past the deadline: the cap counts what the CA really has in flight); those answered revoked are seen when the
+   * answer arrived (before it is parsed and its signature checked: the watcher's own work is not the CA's delay).
+   */
   private async askOcsp(chunk: Watched[]): Promise<void> {
     const issuerPem = this.o.issuerPem!;
     const latest = Math.max(...chunk.map((w) => w.deadline));
-    if (!(await this.slots.acquire(latest))) return;
-    // The slot is held until the exchange settles, even past the deadline: the cap counts what the CA really has in flight.
-    const exchange = this.ctx.ca.ocsp(buildOcspRequest(this.issuer!, chunk.map((w) => w.serial)), "POST").finally(() => this.slots.release());
+    const askedAt = performance.now();
+    for (const w of chunk) {
+      w.ocspAsking = true;
+      w.ocspAskedAt = askedAt;
+    }
     let der: Uint8Array | undefined;
     try {
-      der = await beforeDeadline(exchange, latest);
+      der = await beforeDeadline(this.exchange(chunk.map((w) => w.serial)), latest);
     } catch (err) {
       count(this.ocspErrors, classifyError(err));
+    } finally {
+      for (const w of chunk) w.ocspAsking = false;
     }
     const arrivedAt = performance.now();
     if (!der) return;
@@ -217,7 +337,7 @@ export class PropagationWatcher {
       return;
     }
     this.ocspBatch = nextOcspBatch(this.ocspBatch, chunk.length, { refused: false, answered: answers.size });
-    for (const w of chunk) if (answers.get(w.serial)?.status === "revoked") this.seen(w, "ocsp", arrivedAt);
+    for (const w of chunk) if (w.ocspDelay === undefined && answers.get(w.serial)?.status === "revoked") this.seen(w, "ocsp", arrivedAt);
   }
 
   /** One CRL fetch at a time, every crlPollMs (from the start of the previous one), while a watched serial is pending or may still come. */
@@ -272,68 +392,6 @@ export class PropagationWatcher {
   }
 }
 
-/**
- * The watched serials a CRL lists, found as bytes: every occurrence of the
- * DER INTEGER header of their length ("02 10" for 16 octets) is looked up by
- * its next four octets, then compared whole. One pass over the CRL whatever
- * the number of pending serials (about 0.5 s for a 44 MB CRL of a million
- * entries, where pki's full index takes 7 s and a search per serial 13 ms),
- * yielding to the event loop as it goes, so that the watcher's own work does
- * not delay the acknowledgements and OCSP answers it measures.
- *
- * Sound for serials of 8 octets or more (a CA's are 16 random octets): such
- * an encoding does not occur elsewhere in the CRL by chance (about
- * size * 2^-64 at worst); the CRL was checked to decode and to be the
- * issuer's; and the final completeness check decodes every entry (parseCrl).
- */
-async function searchCrl(bytes: Buffer, pending: Watched[]): Promise<Watched[]> {
-  const found = new Set<Watched>();
-  const byHeader = new Map<number, Map<number, Watched[]>>();
-  for (const w of pending) {
-    const header = w.integer.readUInt16BE(0);
-    let byKey = byHeader.get(header);
-    if (!byKey) byHeader.set(header, (byKey = new Map()));
-    const key = w.integer.readUInt32BE(2);
-    byKey.set(key, [...(byKey.get(key) ?? []), w]);
-  }
-  let steps = 0;
-  for (const [header, byKey] of byHeader) {
-    const pattern = Buffer.of(header >> 8, header & 0xff);
-    for (let at = bytes.indexOf(pattern); at >= 0 && at + 6 <= bytes.length; at = bytes.indexOf(pattern, at + 1)) {
-      if (++steps % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
-      const candidates = byKey.get(bytes.readUInt32BE(at + 2));
-      if (!candidates) continue;
-      for (const w of candidates) {
-        const end = at + w.integer.length;
-        if (end <= bytes.length && bytes.compare(w.integer, 0, w.integer.length, at, end) === 0) found.add(w);
-      }
-    }
-  }
-  return [...found];
-}
-
-/**
- * Whether a CRL is the issuing CA's: its issuer name, and its authority key
- * identifier against the CA's subject key identifier where both are given
- * (two CAs may share a name; a test CA's always do).
- */
-export function crlOfIssuer(crl: Crl, issuer: Certificate): boolean {
-  if (crl.issuer.key !== issuer.subject.key) return false;
-  const aki = crl.authorityKeyId?.keyId;
-  const ski = issuer.subjectKeyId;
-  return aki === undefined || ski === undefined || aki.toLowerCase() === ski.toLowerCase();
-}
-
-/** The DER INTEGER of a non-negative serial given as hex: a leading zero octet when the top bit is set. */
-export function derInteger(serialHex: string): Buffer {
-  let h = normSerial(serialHex);
-  if (h.length % 2) h = "0" + h;
-  let content = Buffer.from(h, "hex");
-  if (content[0] & 0x80) content = Buffer.concat([Buffer.of(0), content]);
-  if (content.length > 127) throw new RangeError("serial too long");
-  return Buffer.concat([Buffer.of(0x02, content.length), content]);
-}
-
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
@@ -368,36 +426,18 @@ function sleepUntil(at: number): Promise<void> {
   return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }
 
-/** A counting semaphore whose waiters give up at a deadline. */
+/** A counting semaphore that does not queue: a caller without a free slot tries again later. */
 class Slots {
   private inUse = 0;
-  private readonly waiters: Array<{ grant: () => void }> = [];
   constructor(private readonly max: number) {}
 
-  acquire(deadline: number): Promise<boolean> {
-    if (this.inUse < this.max) {
-      this.inUse++;
-      return Promise.resolve(true);
-    }
-    return new Promise((resolve) => {
-      const waiter = {
-        grant: () => {
-          clearTimeout(timer);
-          resolve(true);
-        },
-      };
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-        resolve(false);
-      }, Math.max(0, deadline - performance.now()));
-      this.waiters.push(waiter);
-    });
+  tryAcquire(): boolean {
+    if (this.inUse >= this.max) return false;
+    this.inUse++;
+    return true;
   }
 
   release(): void {
-    const next = this.waiters.shift();
-    if (next) next.grant();
-    else this.inUse--;
+    this.inUse--;
   }
 }

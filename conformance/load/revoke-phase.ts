@@ -1,7 +1,7 @@
 import type { RevocationReason, RevokeRequest } from "../../simulator/ca/index.js";
 import { LOAD_METRICS } from "../../core/index.js";
 import { normSerial } from "../pkix.js";
-import { classifyError, withTimeout } from "./errors.js";
+import { classifyError, Deadlines } from "./errors.js";
 import { HdrLatencyRecorder } from "./histogram.js";
 import { reasonPicker } from "./reasons.js";
 import { Breather, every, OpenLoopSchedule } from "./schedule.js";
@@ -70,6 +70,8 @@ class RevokeRun {
   private readonly acked: Ack[] = [];
   private readonly failed = new Map<ErrorClass, string[]>();
   private readonly breather = new Breather();
+  /** The plan's per-request timeout: one timer for every request in flight (errors.ts). */
+  private readonly deadlines: Deadlines;
   private next = 0;
   private requests = 0;
   private inFlight = 0;
@@ -90,6 +92,7 @@ class RevokeRun {
     private readonly tuning: RevokeTuning,
   ) {
     validate(plan);
+    this.deadlines = new Deadlines(plan.timeoutMs);
     this.pick = reasonPicker(plan.reasons);
     const ca = ctx.ca;
     this.bulk = plan.batch > 1 && ca.capabilities().bulkRevoke && typeof ca.revokeMany === "function";
@@ -122,6 +125,8 @@ class RevokeRun {
       else await this.openLoop(new OpenLoopSchedule(this.startedAt, this.plan.loop.ratePerSecond, this.size));
     } finally {
       metrics.stop();
+      // nothing is in flight any more (both loops wait for every request to settle)
+      this.deadlines.close();
     }
     const endedAt = performance.now();
     this.emitMetrics(endedAt);
@@ -227,9 +232,9 @@ class RevokeRun {
     const target = this.targets[index];
     let cls: ErrorClass | undefined;
     try {
-      const answer = await this.withTimeout(this.ctx.ca.revoke(this.request(target, reason)));
+      const answer = await this.deadlines.race(this.ctx.ca.revoke(this.request(target, reason)));
       // Only "revoked" for the serial sent is an acknowledgement: on-hold, or an answer about another serial, is not.
-      if (answer?.status !== "revoked" || typeof answer.serial !== "string" || normSerial(answer.serial) !== normSerial(target.serial)) cls = FAILED_WRONG_ANSWER;
+      if (answer?.status !== "revoked" || !sameSerial(answer.serial, target.serial)) cls = FAILED_WRONG_ANSWER;
     } catch (err) {
       cls = classifyError(err);
     }
@@ -255,7 +260,7 @@ class RevokeRun {
     let result;
     let error: unknown;
     try {
-      result = await this.withTimeout(this.ctx.ca.revokeMany!(serials, reason, this.plan.operatorToken!));
+      result = await this.deadlines.race(this.ctx.ca.revokeMany!(serials, reason, this.plan.operatorToken!));
     } catch (err) {
       error = err;
     }
@@ -299,11 +304,6 @@ class RevokeRun {
     }
   }
 
-  /** The plan's per-request timeout (errors.ts withTimeout). */
-  private withTimeout<T>(call: Promise<T>): Promise<T> {
-    return withTimeout(call, this.plan.timeoutMs);
-  }
-
   private ack(serial: string, reason: RevocationReason, ackedAt: number): void {
     const ack: Ack = { serial, reason, ackedAt };
     this.acked.push(ack);
@@ -331,6 +331,12 @@ class RevokeRun {
     }
     for (const [cls, serials] of this.failed) bus.emit("metric.sample", { name: LOAD_METRICS.errors, value: serials.length, unit: "count", labels: { class: cls } }, vol);
   }
+}
+
+/** Whether the CA's answer names the serial sent; the same spelling is the usual case and needs no normalising. */
+function sameSerial(answered: unknown, sent: string): boolean {
+  if (typeof answered !== "string") return false;
+  return answered === sent || normSerial(answered) === normSerial(sent);
 }
 
 /** The serials a bulk answer lists, as the targets spell them; undefined for none (the usual case: no allocation). Whatever the CA sent, no throw. */

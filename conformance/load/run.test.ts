@@ -211,8 +211,9 @@ test("a CA whose CRL and OCSP the adapter makes (provenance): reasons they leave
   t.is(summary.exitCode, 0, JSON.stringify(summary.completeness));
   t.deepEqual(
     (summary.notes ?? []).map((n) => n.split(":")[0]),
-    ["the CRL is made by the adapter, not the CA (the entries carry no reason)", "the OCSP is made by the adapter, not the CA"],
+    ["prepare", "the CRL is made by the adapter, not the CA (the entries carry no reason)", "the OCSP is made by the adapter, not the CA"],
   );
+  t.regex(summary.notes![0], /^prepare: single issuance requests \(\d+ in flight\), the adapter has no bulk issuance/, "how the certificates were asked for");
 });
 
 test("every revocation failing is no pass: exit 1 naming the classes, --max-errors 100% still fails when none was acknowledged; latencies of failures apart", async (t) => {

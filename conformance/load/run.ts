@@ -97,6 +97,9 @@ export async function runLoad(ctx: PhaseContext, input: LoadRunInput, hooks: Loa
     issuerPem: prep.issuerPem,
     timeoutMs: plan.propagationTimeoutMs,
   });
+  // The watcher's OCSP connections open while the CA is idle: a CA busy with batches accepts one new connection per
+  // turn of its event loop, which would be counted as propagation delay (propagation.ts ready()).
+  if (toRevoke > 0) await watcher.ready();
   let outcome: RevokePhaseOutcome;
   if (toRevoke === 0) {
     const now = performance.now();
@@ -148,7 +151,7 @@ export async function runLoad(ctx: PhaseContext, input: LoadRunInput, hooks: Loa
   bus.emit("load.phase", { phase: "verify", state: "started", detail: { acknowledged: outcome.acked.length, control: prep.control.length, sampled: Math.min(plan.sample, outcome.acked.length) } });
   /** Why verification is incomplete (the verdict fails); `info`: what the summary's notes say besides. */
   const notes: string[] = [];
-  const info: string[] = [];
+  const info: string[] = prep.note ? [prep.note] : [];
   let propagation: { ocsp: PropagationFigures; crl: PropagationFigures; ocspNote?: string; crlNote?: string };
   try {
     propagation = await watcher.finish();
@@ -254,6 +257,8 @@ interface PreparedShare {
   /** Issuance was asked for and not one certificate came back. */
   setupFailed: boolean;
   firstOther?: string;
+  /** How the certificates were asked for (prepare.ts): one of the summary's notes. */
+  note?: string;
 }
 
 async function preparePhase(ctx: PhaseContext, input: LoadRunInput, hooks: LoadRunHooks): Promise<PreparedShare> {
@@ -307,6 +312,7 @@ async function preparePhase(ctx: PhaseContext, input: LoadRunInput, hooks: LoadR
     ms: prepared.ms,
     issuerPem: prepared.issuerPem,
     firstOther: prepared.firstOther,
+    ...(prepared.note ? { note: prepared.note } : {}),
     setupFailed: count + control > 0 && prepared.targets.length + prepared.control.length === 0,
   };
 }

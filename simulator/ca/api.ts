@@ -240,6 +240,13 @@ export interface CaAdapter {
   readonly name: string;
   capabilities(): CaCapabilities;
   issue(req: IssueRequest): Promise<IssuedCertificate>;
+  /**
+   * Many issuances in one call (a load test's prepare phase; the embedded CA's `POST /api/v1/certificates/batch`).
+   * One result per request, in order: the certificate, or the CaError refusing that request alone. The whole call
+   * fails (throws) only for what fails every request: the transport, the batch's credential, a storage fault.
+   * Every request carries the same `raToken`. Optional.
+   */
+  issueMany?(reqs: IssueRequest[]): Promise<Array<IssuedCertificate | CaError>>;
   renew(serial: string, req: RenewRequest): Promise<IssuedCertificate>;
   /** A single-use challenge the old key signs before a renewal; offered by CAs with `renewalAuthorisation`. */
   renewalChallenge?(serial: string): Promise<RenewalChallenge>;

@@ -1,4 +1,4 @@
-import { reasonAllowed, sameSecret, type Clock, type LifecyclePolicy, type Random, type RevocationReason, type RevokerRole } from "../../core/index.js";
+import { reasonAllowed, sameShortText, type Clock, type LifecyclePolicy, type Random, type RevocationReason, type RevokerRole } from "../../core/index.js";
 import { CaError, type CancellationCodes, type Caller, type Holder, type RenewalChallenge, type RenewRequest, type RevokeRequest } from "./api.js";
 import type { AuditLog } from "./audit-log.js";
 import { CREDENTIAL_ACTIONS, type CredentialAction, type Credentials, type TokenRole } from "./credentials.js";
@@ -8,7 +8,7 @@ import { SourceBudget, sourceBudgetFor } from "./source-budget.js";
 import { RenewalChallenges, type VerifiedChallenge } from "./renewal-challenges.js";
 import { proofVerifies } from "./renewal-proof.js";
 import { generateCode, hashCode, hashSecret, normaliseAnswer, normaliseCode, normaliseEmail, storedKind, verifyCode, verifySecret } from "./secrets.js";
-import type { CaStore, CardRow, CertificateRow } from "./store.js";
+import type { CaStore, CardRow, CertificateRow, RevocationTarget } from "./store.js";
 
 export interface AuthorityOptions {
   store: CaStore;
@@ -98,9 +98,10 @@ export class Authority {
    * only as salted hashes. The codes are returned once, for the holder.
    * Codes (80 random bits of ours) and the holder id (the card row's key, in
    * clear beside it) get the keyed hash; answers a person chose get scrypt.
+   * `random`: where codes and salts are drawn (issuance passes its pooled draw, random-pool.ts).
    */
-  async registerCard(holder: Holder): Promise<{ row: CardRow; codes: CancellationCodes }> {
-    const { random, kdfLog2N: n } = this.o;
+  async registerCard(holder: Holder, random: Random = this.o.random): Promise<{ row: CardRow; codes: CancellationCodes }> {
+    const n = this.o.kdfLog2N;
     const key = this.codeKey;
     const codes: CancellationCodes = { holder: generateCode(random) };
     if (holder.organisation) {
@@ -133,7 +134,7 @@ export class Authority {
    * which part was wrong. Names and emails compare in NFC. `first`: the
    * caller's source has not failed lately (its check goes ahead of guessers').
    */
-  async credentialsMatch(cert: CertificateRow, req: RevokeRequest, first = false): Promise<boolean> {
+  async credentialsMatch(cert: CertificateRow | RevocationTarget, req: RevokeRequest, first = false): Promise<boolean> {
     const c = this.credentialChecks(cert, req);
     if (!c) return false;
     let all = c.othersOk;
@@ -146,7 +147,7 @@ export class Authority {
    * version); undefined when one is scrypt (a registration answer, or a code stored by an earlier version): then
    * the caller reserves budget and awaits `credentialsMatch`. The same comparisons (credentialChecks), all run.
    */
-  credentialsMatchNow(cert: CertificateRow, req: RevokeRequest): boolean | undefined {
+  credentialsMatchNow(cert: CertificateRow | RevocationTarget, req: RevokeRequest): boolean | undefined {
     const c = this.credentialChecks(cert, req);
     if (!c) return false;
     if (c.secrets.some(([, stored]) => storedKind(stored) !== "hmac")) return undefined;
@@ -160,13 +161,14 @@ export class Authority {
    * (normalised given value, stored hash) and whether everything else (email, name, the role existing on the card,
    * every answer given) holds. Undefined: no card (synthetic/bulk-only certificates: operator token path only).
    */
-  private credentialChecks(cert: CertificateRow, req: RevokeRequest): { secrets: Array<[string, string]>; othersOk: boolean } | undefined {
-    const card = this.o.store.card(cert.card_id);
+  private credentialChecks(cert: CertificateRow | RevocationTarget, req: RevokeRequest): { secrets: Array<[string, string]>; othersOk: boolean } | undefined {
+    // A revocation's target carries its card, read with it (store.revocationTarget).
+    const card = "card" in cert ? cert.card : this.o.store.card(cert.card_id);
     if (!card) return undefined;
     switch (req.role) {
       case "holder": {
-        const emailOk = sameSecret(normaliseEmail(req.email!), normaliseEmail(card.email));
-        const nameOk = sameSecret(normaliseAnswer(req.name!), normaliseAnswer(card.name));
+        const emailOk = sameShortText(normaliseEmail(req.email!), normaliseEmail(card.email));
+        const nameOk = sameShortText(normaliseAnswer(req.name!), normaliseAnswer(card.name));
         return { secrets: [[normaliseCode(req.code!), card.holder_code]], othersOk: emailOk && nameOk };
       }
       case "legal-representative":

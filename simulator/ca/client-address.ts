@@ -1,5 +1,7 @@
 import type { IncomingMessage } from "node:http";
-import { isIPv4, isIPv6 } from "node:net";
+import { isIPv4, isIPv6, type Socket } from "node:net";
+
+const PEER_KEY = Symbol("cardloop.peerKey");
 
 /**
  * Who a request comes from, for every per-source limit (requests in flight,
@@ -15,8 +17,13 @@ import { isIPv4, isIPv6 } from "node:net";
  *   address, or one host would be 2^64 sources.
  */
 export function clientAddress(req: IncomingMessage, trustedProxies: ReadonlySet<string>): string {
+  if (trustedProxies.size === 0) {
+    // Without trusted proxies the answer is the peer's alone: worked out once per connection, not per request.
+    const socket = req.socket as Socket & { [PEER_KEY]?: string };
+    return (socket[PEER_KEY] ??= sourceKey(normalise(socket.remoteAddress ?? "")));
+  }
   const peer = normalise(req.socket.remoteAddress ?? "");
-  if (trustedProxies.size === 0 || !trustedProxies.has(peer)) return sourceKey(peer);
+  if (!trustedProxies.has(peer)) return sourceKey(peer);
   const header = req.headers["x-forwarded-for"];
   const hops = (Array.isArray(header) ? header.join(",") : (header ?? "")).split(",").map((h) => normalise(h.trim()));
   for (let i = hops.length - 1; i >= 0; i--) {

@@ -213,6 +213,15 @@ export class EmbeddedCa implements CaAdapter, CaHttpBackend {
     return this.s.issuance.issue(req, caller);
   }
 
+  /**
+   * Many issuances in one durable commit (Issuance.issueMany): each request checked as `issue` checks it (its own
+   * RA token first), one result each in order, a refusal in its place without failing the others.
+   */
+  async issueMany(reqs: readonly IssueRequest[], caller?: Caller): Promise<Array<IssuedCertificate | CaError>> {
+    this.checkOpen();
+    return this.s.issuance.issueMany(reqs, caller);
+  }
+
   /** A single-use challenge the card signs with the old key before renewal (renewal-challenges.ts): stateless, asking stores nothing. */
   async renewalChallenge(serial: string): Promise<RenewalChallenge> {
     this.checkOpen();

@@ -24,12 +24,13 @@ import type { CredentialAction } from "./credentials.js";
 import { ClientGate, httpLimits, type HttpLimits } from "./http-limits.js";
 import { handleOcsp } from "./http-ocsp.js";
 import { revokeRoutes, type RevokeRoutes } from "./http-revoke.js";
+import { issueRoutes, type IssueRoutes } from "./http-issue.js";
 import type { AuditEntry } from "./store.js";
 
 /**
- * The CA's HTTP face (express 5) over a CaHttpBackend (an EmbeddedCa). OCSP
- * and revocation (single and bulk) are answered by bare node handlers in
- * front of express (http-ocsp.ts, http-revoke.ts): they are the hot paths
+ * The CA's HTTP face (express 5) over a CaHttpBackend (an EmbeddedCa). OCSP,
+ * revocation (single and bulk) and bulk issuance are answered by bare node handlers in
+ * front of express (http-ocsp.ts, http-revoke.ts, http-issue.ts): they are the hot paths
  * (tens of thousands of requests per second) and need none of express's
  * machinery; their express routes stay behind them, for any URL shape the
  * bare handler leaves to express.
@@ -47,6 +48,8 @@ export interface CaHttpBackend {
   readonly clock: Clock;
   /** `caller`: where the request came from ("ip:<address>"), for counting wrong credentials per source. */
   issue(req: IssueRequest, caller?: Caller): Promise<IssuedCertificate>;
+  /** POST /api/v1/certificates/batch (http-issue.ts): one result per request; absent, the route is not served. */
+  issueMany?(reqs: IssueRequest[], caller?: Caller): Promise<Array<IssuedCertificate | CaError>>;
   renewalChallenge(serial: string): Promise<RenewalChallenge>;
   renew(serial: string, req: RenewRequest, caller?: Caller): Promise<IssuedCertificate>;
   revoke(req: RevokeRequest, caller?: Caller): Promise<RevocationResult>;
@@ -108,7 +111,8 @@ export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {
   const gate = new ClientGate(limits);
   const trusted = trustedProxySet(opts.trustedProxies);
   const revocations = revokeRoutes(ca, limits, gate);
-  const app = buildApp(ca, opts, limits, gate, revocations);
+  const issuances = ca.issueMany ? issueRoutes({ authenticate: ca.authenticate.bind(ca), issueMany: ca.issueMany.bind(ca) }, limits, gate) : undefined;
+  const app = buildApp(ca, opts, limits, gate, revocations, issuances);
   const answerOcsp = (der: Uint8Array) => ca.answerOcsp(der);
   const server = createServer(
     {
@@ -130,6 +134,7 @@ export async function startCaServer(ca: CaHttpBackend, opts: CaServerOptions = {
       if (url === "/ocsp" || url.startsWith("/ocsp/") || url.startsWith("/ocsp?")) return handleOcsp(answerOcsp, req, res);
       // Revocations (single and bulk) are the load test's hot path too: same rules, without express (http-revoke.ts).
       if (revocations.route(req, res, { source: client })) return;
+      if (issuances?.route(req, res, { source: client })) return;
       app(req, res);
     },
   );
@@ -166,7 +171,7 @@ function callerOf(req: Request): Caller {
   return { source: (req as Attributed)[CLIENT] ?? "ip:unknown" };
 }
 
-function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, gate: ClientGate, revocations: RevokeRoutes) {
+function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, gate: ClientGate, revocations: RevokeRoutes, issuances?: IssueRoutes) {
   const app = express();
   app.disable("x-powered-by");
 
@@ -210,6 +215,8 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
     );
     sendJson(res, 201, issuedJson(r));
   });
+
+  if (issuances) app.post("/api/v1/certificates/batch", (req, res) => issuances.batch(req, res, callerOf(req)));
 
   // A single-use challenge the card signs with the old key before renewal (see the CA's README).
   app.post("/api/v1/certificates/:serial/renewal-challenge", smallBody, async (req, res) => {

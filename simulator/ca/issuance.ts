@@ -10,6 +10,7 @@ import type { CaHierarchy } from "./hierarchy.js";
 import { normaliseHolder } from "./holder-names.js";
 import { Status, type CaStore, type CardRow } from "./store.js";
 import { checkCardExpiry, checkHolder, checkProfile, checkSerial, renewalRole, verifyCsr } from "./validation.js";
+import { pooledRandom } from "./random-pool.js";
 
 /** What issuance asks of the authority: the RA's token, a new card's codes, and whether (and then once) a renewal may happen. */
 export type IssuanceAuthority = Pick<Authority, "authenticate" | "registerCard" | "authoriseRenewal" | "consumeChallenge">;
@@ -44,9 +45,16 @@ export class Issuance {
    */
   private readonly verifiedCsrs = new Map<string, Uint8Array>();
   private chain?: { issuing: Uint8Array; root: Uint8Array; pem: string[] };
+  /** The subject key identifier extension by the key's object (csrKey hands out one object per remembered CSR): a SHA-1 per key, not per certificate. */
+  private readonly subjectKeyIds = new WeakMap<Uint8Array, Uint8Array>();
   private readonly fixedExtensions = new Map<Profile, { base: string; keyId: Uint8Array; head: Uint8Array[]; tail: Uint8Array[] }>();
 
-  constructor(private readonly o: IssuanceOptions) {}
+  /** Serials, codes and salts: the CSPRNG drawn in chunks (random-pool.ts); a seeded Random exactly as given. */
+  private readonly random: Random;
+
+  constructor(private readonly o: IssuanceOptions) {
+    this.random = pooledRandom(o.random);
+  }
 
   /** verifyCsr, remembered for the last CSR_CACHE accepted requests. */
   private async csrKey(pem: unknown): Promise<Uint8Array> {
@@ -59,6 +67,60 @@ export class Issuance {
   }
 
   async issue(req: IssueRequest, caller?: Caller): Promise<IssuedCertificate> {
+    const item = await this.prepareIssue(req, caller);
+    for (let attempt = 1; ; attempt++) {
+      // Group commit (store.write): the holder and certificate rows share one fsync with the other requests of this moment.
+      const created = await this.o.store.write(() => this.insertIssued(item));
+      if (created !== SERIAL_TAKEN) return this.announceIssued(item, created);
+      await this.redraw(item, attempt);
+    }
+  }
+
+  /**
+   * Many issuances at once (`POST /api/v1/certificates/batch`): each request checked, audited and announced as
+   * `issue` does it, in order, one result each: the certificate, or the CaError refusing that request alone (a bad
+   * CSR or holder refuses its item, never the others). Every accepted row goes through ONE store.write: the batch
+   * is one durable commit, acknowledged after its fsync. A storage fault fails the whole batch (nothing is written).
+   */
+  async issueMany(reqs: readonly IssueRequest[], caller?: Caller): Promise<Array<IssuedCertificate | CaError>> {
+    const out = new Array<IssuedCertificate | CaError>(reqs.length);
+    const items = new Array<SignedIssue | undefined>(reqs.length);
+    const started: Promise<void>[] = [];
+    // Anything but a refusal (a fault) fails the batch, once every item has settled: kept, never left unhandled.
+    let fault: { error: unknown } | undefined;
+    for (let i = 0; i < reqs.length; i++) {
+      // The checks and the leaf's encoding run on this thread until each signature is handed to the pool: a slice at
+      // a time, so that other requests (OCSP, revocations) are served between slices of a large batch.
+      if (i > 0 && i % PREPARE_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      started.push(
+        this.prepareIssue(reqs[i], caller).then(
+          (item) => void (items[i] = item),
+          (err: unknown) => {
+            if (err instanceof CaError) out[i] = err;
+            else fault ??= { error: err };
+          },
+        ),
+      );
+    }
+    await Promise.all(started);
+    if (fault) throw fault.error;
+    let todo = items.flatMap((item, i) => (item ? [i] : []));
+    for (let attempt = 1; todo.length > 0; attempt++) {
+      const outcomes = await this.o.store.write(() => todo.map((i) => this.insertIssued(items[i]!)));
+      const again: number[] = [];
+      outcomes.forEach((created, k) => {
+        const i = todo[k];
+        if (created === SERIAL_TAKEN) again.push(i);
+        else out[i] = this.announceIssued(items[i]!, created);
+      });
+      await Promise.all(again.map((i) => this.redraw(items[i]!, attempt)));
+      todo = again;
+    }
+    return out;
+  }
+
+  /** Everything of an issuance before its rows are written: the RA's token first, the request's checks, the new card's codes, the signed leaf. */
+  private async prepareIssue(req: IssueRequest, caller?: Caller): Promise<SignedIssue> {
     const { store, authority } = this.o;
     // The issuing station proves itself before anything of the request is looked at.
     authority.authenticate(req?.raToken, "ra", "issue", this.o.audit, caller);
@@ -67,22 +129,42 @@ export class Issuance {
     const holder = normaliseHolder(checkHolder(req?.holder));
     const spki = await this.csrKey(req.csrPem);
     const { notBefore, notAfter } = this.validity(req.cardExpiry);
-
-    const cardId = holder.id;
     let newCard: CardRow | undefined;
     let codes: CancellationCodes | undefined;
-    if (!store.card(cardId)) ({ row: newCard, codes } = await this.o.authority.registerCard(holder));
-    const card = newCard ?? store.card(cardId)!;
+    if (!store.card(holder.id)) ({ row: newCard, codes } = await authority.registerCard(holder, this.random));
+    const card = newCard ?? store.card(holder.id)!;
     const serial = this.newSerial();
     const der = await this.buildLeaf(serial, profile, card, spki, notBefore, notAfter);
-    // Group commit (store.write): the holder and certificate rows share one fsync with the other requests of this moment.
-    const inserted = await store.write(() => {
-      const created = newCard ? insertCardOnce(store, newCard) : false;
-      store.insertCertificate({ serial, card_id: cardId, profile, not_before: notBefore, not_after: notAfter, der: Buffer.from(der) });
-      return created;
-    });
-    this.o.events?.emit("ca.issued", { serial, profile, holderId: cardId, notAfter: new Date(notAfter).toISOString() }, ["serial"]);
-    return this.issued(serial, der, notBefore, notAfter, inserted ? codes : undefined);
+    return { profile, card, newCard, codes, spki, notBefore, notAfter, serial, der };
+  }
+
+  /**
+   * The rows of one issuance (call inside store.write): the certificate first, so that a serial already taken
+   * (a primary-key conflict: SQLite undoes that one statement) leaves nothing of this issuance written; then the
+   * card, if this request registered it. True when this request created the card (its codes go to the caller).
+   */
+  private insertIssued(item: SignedIssue): boolean | typeof SERIAL_TAKEN {
+    const { store } = this.o;
+    try {
+      store.insertCertificate({ serial: item.serial, card_id: item.card.card_id, profile: item.profile, not_before: item.notBefore, not_after: item.notAfter, der: Buffer.from(item.der) });
+    } catch (err) {
+      if (primaryKeyTaken(err)) return SERIAL_TAKEN;
+      throw err;
+    }
+    return item.newCard ? insertCardOnce(store, item.newCard) : false;
+  }
+
+  /** A committed issuance: announced, and answered (with the codes when this request created the card). */
+  private announceIssued(item: SignedIssue, created: boolean): IssuedCertificate {
+    this.o.events?.emit("ca.issued", { serial: item.serial, profile: item.profile, holderId: item.card.card_id, notAfter: new Date(item.notAfter).toISOString() }, ["serial"]);
+    return this.issued(item.serial, item.der, item.notBefore, item.notAfter, created ? item.codes : undefined);
+  }
+
+  /** The serial was taken (126 random bits: never, unless the random source repeats): a new serial, signed again. */
+  private async redraw(item: SignedIssue, attempt: number): Promise<void> {
+    if (attempt >= SERIAL_DRAWS) throw new Error(`no free serial in ${SERIAL_DRAWS} draws: the CA's random source repeats`);
+    item.serial = this.newSerial();
+    item.der = await this.buildLeaf(item.serial, item.profile, item.card, item.spki, item.notBefore, item.notAfter);
   }
 
   /**
@@ -113,17 +195,27 @@ export class Issuance {
     const spki = await this.csrKey(req.csrPem);
     const { notBefore, notAfter } = this.validity(req.cardExpiry);
     const profile = old.profile as Profile;
-    const newSerial = this.newSerial();
-    const der = await this.buildLeaf(newSerial, profile, card, spki, notBefore, notAfter);
+    let newSerial = this.newSerial();
+    let der = await this.buildLeaf(newSerial, profile, card, spki, notBefore, notAfter);
     let superseded = false;
-    store.transaction(() => {
-      if (challenge) authority.consumeChallenge(challenge);
-      store.insertCertificate({ serial: newSerial, card_id: card.card_id, profile, not_before: notBefore, not_after: notAfter, der: Buffer.from(der) });
-      if (this.o.renewal === "revoke-superseded") {
-        superseded = store.setRevoked(serial, Status.revoked, REASON_CODES.superseded, at);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        store.transaction(() => {
+          if (challenge) authority.consumeChallenge(challenge);
+          store.insertCertificate({ serial: newSerial, card_id: card.card_id, profile, not_before: notBefore, not_after: notAfter, der: Buffer.from(der) });
+          if (this.o.renewal === "revoke-superseded") {
+            superseded = store.setRevoked(serial, Status.revoked, REASON_CODES.superseded, at);
+          }
+          this.o.audit.write({ at, serial, role, action: "renew", outcome: "ok", detail: JSON.stringify({ newSerial, superseded }) });
+        });
+        break;
+      } catch (err) {
+        // The serial was taken: the whole transaction rolled back (the challenge too); a new serial, signed again.
+        if (!primaryKeyTaken(err) || attempt >= SERIAL_DRAWS) throw err;
+        newSerial = this.newSerial();
+        der = await this.buildLeaf(newSerial, profile, card, spki, notBefore, notAfter);
       }
-      this.o.audit.write({ at, serial, role, action: "renew", outcome: "ok", detail: JSON.stringify({ newSerial, superseded }) });
-    });
+    }
     this.o.events?.emit("ca.issued", { serial: newSerial, profile, holderId: card.card_id, notAfter: new Date(notAfter).toISOString(), renewalOf: serial }, ["serial", "renewalOf"]);
     return this.issued(newSerial, der, notBefore, notAfter, undefined);
   }
@@ -149,14 +241,15 @@ export class Issuance {
     return { notBefore: Math.floor(now.getTime() / 1000) * 1000, notAfter: Math.floor(notAfter / 1000) * 1000 };
   }
 
-  /** Positive, 16 octets, 126 random bits (top bit clear for a positive INTEGER, next bit set to fix the length). */
+  /**
+   * Positive, 16 octets, 126 random bits (top bit clear for a positive INTEGER, next bit set to fix the length).
+   * Not looked up first: two draws never meet in practice, and the insert's primary key catches it if they do
+   * (insertIssued, then redraw), which spares a SQLite read per issuance.
+   */
   private newSerial(): string {
-    for (;;) {
-      const b = this.o.random.bytes(16);
-      b[0] = (b[0] & 0x7f) | 0x40;
-      const hex = Buffer.from(b).toString("hex");
-      if (!this.o.store.hasSerial(hex)) return hex;
-    }
+    const b = this.random.bytes(16);
+    b[0] = (b[0] & 0x7f) | 0x40;
+    return Buffer.from(b.buffer, b.byteOffset, b.length).toString("hex");
   }
 
   private buildLeaf(serial: string, profile: Profile, card: CardRow, spki: Uint8Array, notBefore: number, notAfter: number): Promise<Uint8Array> {
@@ -164,7 +257,9 @@ export class Issuance {
     if (card.organisation) subject.push([OID.organization, card.organisation]);
     const issuing = this.o.hierarchy.issuing;
     const fixed = this.profileExtensions(profile, issuing.keyId);
-    const extensions = [...fixed.head, ext.subjectKeyIdentifier(keyIdentifier(spki)), ...fixed.tail, ext.emailAltName(card.email)];
+    let ski = this.subjectKeyIds.get(spki);
+    if (!ski) this.subjectKeyIds.set(spki, (ski = ext.subjectKeyIdentifier(keyIdentifier(spki))));
+    const extensions = [...fixed.head, ski, ...fixed.tail, ext.emailAltName(card.email)];
     return this.sign({ serial: Buffer.from(serial, "hex"), issuer: issuing.name, subject: encodeName(subject), notBefore, notAfter, spki, extensions });
   }
 
@@ -230,12 +325,47 @@ export class Issuance {
 /** Thrown by the capturing signer once pki has built the to-be-signed part (Issuance.sign). */
 const TBS_READY = Symbol("tbs-ready");
 
+/** What insertIssued answers when the serial is already in the store. */
+const SERIAL_TAKEN = Symbol("serial-taken");
+
+/** Serials drawn for one issuance at most (a random source that repeats is a fault, not a loop). */
+const SERIAL_DRAWS = 8;
+
+/** Batch items checked and encoded per event-loop turn (issueMany). */
+const PREPARE_SLICE = 64;
+
+/** SQLite's answer to an insert whose primary key exists (the certificates' serial, the cards' id). */
+function primaryKeyTaken(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}
+
+/** An issuance checked and signed, waiting for its rows to be written (its serial and leaf change only if the serial was taken). */
+interface SignedIssue {
+  profile: Profile;
+  card: CardRow;
+  /** Set when this request registered the card: written with the certificate, its codes returned once. */
+  newCard?: CardRow;
+  codes?: CancellationCodes;
+  spki: Uint8Array;
+  notBefore: number;
+  notAfter: number;
+  serial: string;
+  der: Uint8Array;
+}
+
 /** Accepted CSRs whose verdict is remembered (about 2 KB each: at most ~0.5 MB). */
 const CSR_CACHE = 256;
 
-/** Two concurrent first issuances for one card: only the first creates it (and hands out codes). */
+/**
+ * Two concurrent first issuances for one card: only the first creates it (and hands out codes). The insert is
+ * tried and a taken card id (SQLite undoes that one statement) means another request created it: no lookup first.
+ */
 function insertCardOnce(store: CaStore, row: CardRow): boolean {
-  if (store.card(row.card_id)) return false;
-  store.insertCard(row);
-  return true;
+  try {
+    store.insertCard(row);
+    return true;
+  } catch (err) {
+    if (primaryKeyTaken(err)) return false;
+    throw err;
+  }
 }

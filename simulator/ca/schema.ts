@@ -1,4 +1,12 @@
-/** The CA store's tables (store.ts). `CREATE ... IF NOT EXISTS`: opening an older data directory brings it up to date. */
+/**
+ * The CA store's tables (store.ts). `CREATE ... IF NOT EXISTS`: opening an older data directory brings it up to date.
+ *
+ * `certificates` is a rowid table with its serial index: each row carries the certificate's DER (~600 bytes), and a
+ * WITHOUT ROWID table of such rows keyed by random serials splits and rebalances wide pages on every insert. Measured
+ * (50,000 rows in transactions of 500, this 2-core machine): 77-87 us per insert WITHOUT ROWID, 22 us as a rowid table
+ * (the row appended, only the small serial index taking the random key); lookups by serial about the same (7-12 us).
+ * Data directories made before keep the WITHOUT ROWID table: every statement reads and writes both layouts alike.
+ */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS certificates (
   serial TEXT PRIMARY KEY,
@@ -7,7 +15,7 @@ CREATE TABLE IF NOT EXISTS certificates (
   not_before INTEGER NOT NULL,
   not_after INTEGER NOT NULL,
   der BLOB
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS revocations (
   id INTEGER PRIMARY KEY,
   serial TEXT NOT NULL,
