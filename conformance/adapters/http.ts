@@ -185,12 +185,7 @@ export class HttpCa implements CaAdapter {
   }
 
   async issue(req: IssueRequest): Promise<IssuedCertificate> {
-    const { json } = await this.call("POST", "/api/v1/certificates", {
-      csr: req.csrPem,
-      profile: req.profile,
-      holder: req.holder,
-      ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}),
-    }, req.raToken);
+    const { json } = await this.call("POST", "/api/v1/certificates", issueBody(req), req.raToken);
     return this.issued(json);
   }
 
@@ -201,10 +196,7 @@ export class HttpCa implements CaAdapter {
   async issueMany(reqs: IssueRequest[]): Promise<Array<IssuedCertificate | CaError>> {
     const token = reqs[0]?.raToken;
     if (reqs.some((r) => r.raToken !== token)) throw new RangeError("issueMany: every request must carry the same raToken (the batch's credential)");
-    const body = {
-      requests: reqs.map((req) => ({ csr: req.csrPem, profile: req.profile, holder: req.holder, ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}) })),
-    };
-    const { json } = await this.call("POST", "/api/v1/certificates/batch", body, token);
+    const { json } = await this.call("POST", "/api/v1/certificates/batch", { requests: reqs.map(issueBody) }, token);
     const results = json.results;
     if (!Array.isArray(results) || results.length !== reqs.length) {
       throw new CaError(502, "bad-batch-answer", `the CA answered ${Array.isArray(results) ? results.length : "no"} results for ${reqs.length} requests`);
@@ -307,4 +299,9 @@ export class HttpCa implements CaAdapter {
   async close(): Promise<void> {
     await this.pool.close();
   }
+}
+
+/** An issuance request as the API's body (the single endpoint's, and each batch item); the token goes as the bearer. */
+function issueBody(req: IssueRequest): Record<string, unknown> {
+  return { csr: req.csrPem, profile: req.profile, holder: req.holder, ...(req.cardExpiry ? { cardExpiry: req.cardExpiry.toISOString() } : {}) };
 }

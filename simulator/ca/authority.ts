@@ -98,10 +98,9 @@ export class Authority {
    * only as salted hashes. The codes are returned once, for the holder.
    * Codes (80 random bits of ours) and the holder id (the card row's key, in
    * clear beside it) get the keyed hash; answers a person chose get scrypt.
-   * `random`: where codes and salts are drawn (issuance passes its pooled draw, random-pool.ts).
    */
-  async registerCard(holder: Holder, random: Random = this.o.random): Promise<{ row: CardRow; codes: CancellationCodes }> {
-    const n = this.o.kdfLog2N;
+  async registerCard(holder: Holder): Promise<{ row: CardRow; codes: CancellationCodes }> {
+    const { random, kdfLog2N: n } = this.o;
     const key = this.codeKey;
     const codes: CancellationCodes = { holder: generateCode(random) };
     if (holder.organisation) {

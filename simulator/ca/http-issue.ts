@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { CaError, type Caller, type IssuedCertificate, type IssueRequest } from "./api.js";
-import { bearer, refuseWith, sendJsonText } from "./http-answers.js";
+import { bearer, refuseWith, sendJson } from "./http-answers.js";
 import { readJson } from "./http-body.js";
 import type { CaHttpBackend } from "./http.js";
 import type { ClientGate, HttpLimits } from "./http-limits.js";
@@ -73,7 +73,7 @@ export function issueRoutes(ca: IssueBackend, limits: HttpLimits, gate: ClientGa
         const answered = await ca.issueMany(asked, caller);
         answered.forEach((r, k) => (results[at[k]] = r));
       }
-      sendJsonText(res, 200, resultsJson(results));
+      sendJson(res, 200, resultsJson(results));
     } catch (err) {
       refuseWith(req, res, err);
     }
@@ -88,8 +88,8 @@ export function issueRoutes(ca: IssueBackend, limits: HttpLimits, gate: ClientGa
   return { route, batch };
 }
 
-/** One item as the single endpoint reads its body (http.ts); the CA checks every field. */
-function issueRequestOf(b: Record<string, unknown>, raToken: string | undefined): IssueRequest {
+/** An issuance body as both endpoints read it (the single one's, each batch item); the CA checks every field. */
+export function issueRequestOf(b: Record<string, unknown>, raToken: string | undefined): IssueRequest {
   return {
     csrPem: b.csr as string,
     profile: b.profile as never,
@@ -99,25 +99,24 @@ function issueRequestOf(b: Record<string, unknown>, raToken: string | undefined)
   };
 }
 
-/**
- * The answer's JSON text, written by hand around JSON.stringify of each value: every item carries the same
- * chain, whose text is made once per batch instead of once per item.
- */
-function resultsJson(results: ReadonlyArray<IssuedCertificate | CaError>): string {
-  let chain: { pem: readonly string[]; text: string } | undefined;
-  const chainText = (pem: readonly string[]): string => {
-    if (!chain || chain.pem.length !== pem.length || chain.pem.some((p, i) => p !== pem[i])) chain = { pem, text: JSON.stringify(pem) };
-    return chain.text;
+/** An issued certificate as both endpoints answer it (codes only to the request that created the card). */
+export function issuedJson(r: IssuedCertificate): Record<string, unknown> {
+  return {
+    serial: r.serial,
+    certificate: r.certificatePem,
+    chain: r.chainPem,
+    notBefore: r.notBefore.toISOString(),
+    notAfter: r.notAfter.toISOString(),
+    ...(r.cancellationCodes ? { cancellationCodes: r.cancellationCodes } : {}),
   };
-  let issued = 0;
-  const parts = results.map((r) => {
-    if (r instanceof CaError) return JSON.stringify({ status: r.status, error: r.reason, message: r.message });
-    issued++;
-    const codes = r.cancellationCodes ? `,"cancellationCodes":${JSON.stringify(r.cancellationCodes)}` : "";
-    return (
-      `{"serial":${JSON.stringify(r.serial)},"certificate":${JSON.stringify(r.certificatePem)},"chain":${chainText(r.chainPem)},` +
-      `"notBefore":"${r.notBefore.toISOString()}","notAfter":"${r.notAfter.toISOString()}"${codes}}`
-    );
-  });
-  return `{"issued":${issued},"refused":${results.length - issued},"results":[${parts.join(",")}]}`;
+}
+
+/** The batch's answer: counts, then one result per item in order, the certificate or that item's refusal. */
+function resultsJson(results: ReadonlyArray<IssuedCertificate | CaError>): Record<string, unknown> {
+  const issued = results.filter((r) => !(r instanceof CaError)).length;
+  return {
+    issued,
+    refused: results.length - issued,
+    results: results.map((r) => (r instanceof CaError ? { status: r.status, error: r.reason, message: r.message } : issuedJson(r))),
+  };
 }

@@ -24,7 +24,7 @@ import type { CredentialAction } from "./credentials.js";
 import { ClientGate, httpLimits, type HttpLimits } from "./http-limits.js";
 import { handleOcsp } from "./http-ocsp.js";
 import { revokeRoutes, type RevokeRoutes } from "./http-revoke.js";
-import { issueRoutes, type IssueRoutes } from "./http-issue.js";
+import { issuedJson, issueRequestOf, issueRoutes, type IssueRoutes } from "./http-issue.js";
 import type { AuditEntry } from "./store.js";
 
 /**
@@ -192,27 +192,10 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
   const csrBody = json(limits.csrBodyBytes);
   const smallBody = json(limits.smallBodyBytes);
   const serialOf = (req: Request) => String(req.params.serial);
-  const issuedJson = (r: IssuedCertificate) => ({
-    serial: r.serial,
-    certificate: r.certificatePem,
-    chain: r.chainPem,
-    notBefore: r.notBefore.toISOString(),
-    notAfter: r.notAfter.toISOString(),
-    ...(r.cancellationCodes ? { cancellationCodes: r.cancellationCodes } : {}),
-  });
 
   app.post("/api/v1/certificates", needs("ra", "issue"), json(limits.csrBodyBytes, true), async (req, res) => {
     const b = body(req);
-    const r = await ca.issue(
-      {
-        csrPem: b.csr as string,
-        profile: b.profile as never,
-        holder: b.holder as never,
-        cardExpiry: b.cardExpiry === undefined ? undefined : (b.cardExpiry as never),
-        raToken: bearer(req),
-      },
-      callerOf(req),
-    );
+    const r = await ca.issue(issueRequestOf(b, bearer(req)), callerOf(req));
     sendJson(res, 201, issuedJson(r));
   });
 

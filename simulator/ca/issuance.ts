@@ -10,7 +10,6 @@ import type { CaHierarchy } from "./hierarchy.js";
 import { normaliseHolder } from "./holder-names.js";
 import { Status, type CaStore, type CardRow } from "./store.js";
 import { checkCardExpiry, checkHolder, checkProfile, checkSerial, renewalRole, verifyCsr } from "./validation.js";
-import { pooledRandom } from "./random-pool.js";
 
 /** What issuance asks of the authority: the RA's token, a new card's codes, and whether (and then once) a renewal may happen. */
 export type IssuanceAuthority = Pick<Authority, "authenticate" | "registerCard" | "authoriseRenewal" | "consumeChallenge">;
@@ -49,12 +48,7 @@ export class Issuance {
   private readonly subjectKeyIds = new WeakMap<Uint8Array, Uint8Array>();
   private readonly fixedExtensions = new Map<Profile, { base: string; keyId: Uint8Array; head: Uint8Array[]; tail: Uint8Array[] }>();
 
-  /** Serials, codes and salts: the CSPRNG drawn in chunks (random-pool.ts); a seeded Random exactly as given. */
-  private readonly random: Random;
-
-  constructor(private readonly o: IssuanceOptions) {
-    this.random = pooledRandom(o.random);
-  }
+  constructor(private readonly o: IssuanceOptions) {}
 
   /** verifyCsr, remembered for the last CSR_CACHE accepted requests. */
   private async csrKey(pem: unknown): Promise<Uint8Array> {
@@ -131,7 +125,7 @@ export class Issuance {
     const { notBefore, notAfter } = this.validity(req.cardExpiry);
     let newCard: CardRow | undefined;
     let codes: CancellationCodes | undefined;
-    if (!store.card(holder.id)) ({ row: newCard, codes } = await authority.registerCard(holder, this.random));
+    if (!store.card(holder.id)) ({ row: newCard, codes } = await authority.registerCard(holder));
     const card = newCard ?? store.card(holder.id)!;
     const serial = this.newSerial();
     const der = await this.buildLeaf(serial, profile, card, spki, notBefore, notAfter);
@@ -247,7 +241,7 @@ export class Issuance {
    * (insertIssued, then redraw), which spares a SQLite read per issuance.
    */
   private newSerial(): string {
-    const b = this.random.bytes(16);
+    const b = this.o.random.bytes(16);
     b[0] = (b[0] & 0x7f) | 0x40;
     return Buffer.from(b.buffer, b.byteOffset, b.length).toString("hex");
   }

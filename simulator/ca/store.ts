@@ -47,12 +47,11 @@ import { StatusChanges, type StatusChangeKind } from "./status-changes.js";
  * forget to tell them.
  *
  * Group commit (`write`): concurrent writers share one durable commit. Writes
- * queued within one event-loop turn (and while the previous commit's fsync
- * held the loop, which is when requests pile up) run in ONE transaction, each
- * in its own SAVEPOINT, so a write that throws rolls back only itself; each
- * promise settles only after the COMMIT that holds it returned (fsynced), so
- * durability is unchanged: nothing is acknowledged before it is on disk. The
- * commit's status changes are announced once per kind, after it.
+ * queued within one event-loop turn run in ONE transaction, each in its own
+ * SAVEPOINT, so a write that throws rolls back only itself; each promise
+ * settles only after the fsync that covers its commit (durable-commits.ts):
+ * nothing is acknowledged before it is on disk. The commit's status changes
+ * are announced once per kind, at that moment too.
  */
 
 export { Status, type StatusCode } from "./revocation-state.js";
@@ -371,11 +370,6 @@ export class CaStore {
     undo.push(this.state.stage(serial, packed));
   }
 
-  /** The newest state of a serial, committed or not: what a write decides on (packed, undefined when good). */
-  private current(serial: string): number | undefined {
-    return this.state.current(serial);
-  }
-
   /** Revocation state of a serial as published: durable commits only (status good when never revoked or released). */
   revocationState(serial: string): { status: StatusCode; reason: number | null; at: number | null } {
     const p = this.state.get(serial);
@@ -443,7 +437,7 @@ export class CaStore {
 
   /** Sets revoked or on-hold (call inside transaction()); false when it was already (finally) revoked. Assumes the serial exists. */
   setRevoked(serial: string, status: StatusCode, reason: number, at: number): boolean {
-    const cur = this.current(serial);
+    const cur = this.state.current(serial);
     if (isFinallyRevoked(cur)) return false;
     if (this.bulkAppends) this.bulkAppends.push(serial);
     else this.st.appendRevocation.run(serial, status, reason, at);
@@ -454,7 +448,7 @@ export class CaStore {
 
   /** Releases from hold (call inside transaction()); false when not on hold. */
   release(serial: string, at: number): boolean {
-    const cur = this.current(serial);
+    const cur = this.state.current(serial);
     if (cur === undefined || (cur & 3) !== Status.onHold) return false;
     this.st.appendRevocation.run(serial, Status.good, null, at);
     this.setState(serial, undefined);
@@ -521,7 +515,7 @@ export class CaStore {
   }
 
   /**
-   * Revokes many in ONE transaction (one fsync): the bulk path. Unknown and
+   * Revokes many in ONE transaction: the bulk path (revocation.ts runs it as one write of a group commit). Unknown and
    * already-revoked serials are reported, not errors. One audit row per serial,
    * in the same transaction, so each certificate's own trail shows it: the
    * rows are appends (rowid order, no index on serial), which keeps a million
@@ -550,7 +544,7 @@ export class CaStore {
           if (missing.has(i)) {
             out.unknown.push(s);
             outcome = "not-found";
-          } else if (status === Status.onHold && isOnHold(this.current(s))) {
+          } else if (status === Status.onHold && isOnHold(this.state.current(s))) {
             // Already on hold (or given twice in this batch): as the single path's 409 already-on-hold, no second row.
             out.alreadyRevoked.push(s);
             outcome = "already-revoked";
