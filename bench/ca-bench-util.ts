@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SeededRandom } from "../core/index.js";
 
@@ -13,6 +13,22 @@ export function benchSerials(n: number, seed: number): string[] {
     out[i] = Buffer.from(b).toString("hex");
   }
   return out;
+}
+
+/** `--name N` from the command line, or `fallback`. */
+export function numberArg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/**
+ * User + system CPU seconds of a process, or of one of its threads (`thread`: its id; the main thread's is the
+ * pid): /proc/<pid>[/task/<tid>]/stat fields 14 and 15, in Linux's 100 ticks a second. Throws once it is gone.
+ */
+export function cpuSeconds(pid: number, thread?: number): number {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 export function writeResult(name: string, data: Record<string, unknown>): void {

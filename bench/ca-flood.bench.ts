@@ -42,7 +42,7 @@ import { summarise, SystemClock, type LatencySummary } from "../core/index.js";
 import { buildOcspRequest, Certificate, pemToDer } from "../pki/index.js";
 import { EmbeddedCa } from "../simulator/ca/index.js";
 import { makeCsr } from "../simulator/ca/testing.js";
-import { benchSerials, spawnCaServer, stop, writeResult } from "./ca-bench-util.js";
+import { benchSerials, cpuSeconds, spawnCaServer, stop, writeResult } from "./ca-bench-util.js";
 
 const CERTS = 20_000;
 const PHASE_MS = Number(process.env.CA_BENCH_FLOOD_MS ?? 8000);
@@ -200,13 +200,6 @@ async function phase(pid: number, work: () => Promise<{ samples: Record<Kind, nu
     peakRssMiB: Math.round(memory(pid).hwm / 1024),
     serverCpuS: Number((cpuSeconds(pid) - cpu0).toFixed(2)),
   };
-}
-
-/** utime + stime of the process, in seconds (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 1/100 s on Linux). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function memory(pid: number): { rss: number; hwm: number } {

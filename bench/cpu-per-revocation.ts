@@ -10,23 +10,23 @@
  * counters are sampled every 200 ms; the window is the run log's revoke phase (started to finished), so the prepare
  * and verify phases are not counted. Build first (`node bin/build.js`): the run is the real CLI.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseRunLog, type EventMap } from "../core/index.js";
 import { signalGroup } from "../harness/processes.js";
+import { cpuSeconds } from "./ca-bench-util.js";
 import { ROOT } from "./timed-node.js";
 
 const args = process.argv.slice(2).length ? process.argv.slice(2) : ["--ca", "embedded", "--prepare", "50000", "--concurrency", "64"];
-const HZ = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
-/** utime + stime in clock ticks of /proc/PID/stat or /proc/PID/task/TID/stat; undefined once gone. */
-function ticks(statPath: string): number | undefined {
+/** CPU seconds, or 0 for a process not (or no longer) there. */
+function cpuOrZero(pid: number | undefined, thread?: number): number {
   try {
-    const fields = readFileSync(statPath, "utf8").split(") ")[1].split(" ");
-    return Number(fields[11]) + Number(fields[12]);
+    return pid === undefined ? 0 : cpuSeconds(pid, thread);
   } catch {
-    return undefined;
+    return 0;
   }
 }
 
@@ -63,27 +63,25 @@ child.stdout!.on("data", (d) => (stdout += d));
 let ca: number | undefined;
 const timer = setInterval(() => {
   ca ??= servedCa(child.pid!);
-  const tool = ticks(`/proc/${child.pid}/stat`);
-  if (tool === undefined) return;
-  samples.push({ at: Date.now(), tool, ca: (ca && ticks(`/proc/${ca}/stat`)) || 0, caMain: (ca && ticks(`/proc/${ca}/task/${ca}/stat`)) || 0 });
+  const tool = cpuOrZero(child.pid);
+  if (tool === 0) return;
+  samples.push({ at: Date.now(), tool, ca: cpuOrZero(ca), caMain: cpuOrZero(ca, ca) });
 }, 200);
 try {
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   clearInterval(timer);
-  const phases = readFileSync(join(out, "run.jsonl"), "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { type: string; time: string; data: { phase?: string; state?: string; detail?: { acknowledged?: number } } })
-    .filter((e) => e.type === "load.phase" && e.data.phase === "revoke");
+  const phases = parseRunLog(readFileSync(join(out, "run.jsonl"), "utf8")).filter(
+    (e): e is typeof e & { data: EventMap["load.phase"] } => e.type === "load.phase" && (e.data as EventMap["load.phase"]).phase === "revoke",
+  );
   const started = phases.find((e) => e.data.state === "started");
   const finished = phases.find((e) => e.data.state === "finished");
   if (!started || !finished) throw new Error(`the run (exit ${code}) logged no finished revoke phase`);
-  const acked = finished.data.detail?.acknowledged ?? 0;
+  const acked = Number(finished.data.detail?.acknowledged ?? 0);
   if (acked === 0) throw new Error("no revocation was acknowledged");
   const nearest = (t: number) => samples.reduce((best, s) => (Math.abs(s.at - t) < Math.abs(best.at - t) ? s : best));
   const a = nearest(Date.parse(started.time));
   const b = nearest(Date.parse(finished.time));
-  const us = (k: keyof Sample) => Math.round((((b[k] - a[k]) / HZ) * 1e6) / acked);
+  const us = (k: keyof Sample) => Math.round(((b[k] - a[k]) * 1e6) / acked);
   const summary = JSON.parse(stdout) as { revoke: { perSecond: number } };
   console.log(
     `revoke ${Math.round(summary.revoke.perSecond)}/s (${acked} acknowledged, ${((b.at - a.at) / 1000).toFixed(1)} s); CPU per revocation: ` +

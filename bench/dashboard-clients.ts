@@ -77,13 +77,6 @@ export function vm(pid: number, field: "VmRSS" | "VmHWM"): number {
   return Math.round(kb / 1024);
 }
 
-/** User + system CPU seconds of a process (/proc/<pid>/stat fields 14 and 15, at 100 ticks a second). */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 // ---------------------------------------------------------------- subscribers
 
 /** `count` subscribers spread over `processes` child processes. */

@@ -49,8 +49,8 @@ import { join, resolve } from "node:path";
 import { buildIsCurrent } from "../bin/build-state.js";
 import { SeededRandom, summarise, type AnyEvent, type EventMap, type LatencySummary } from "../core/index.js";
 import { DashboardPublisher } from "../dashboard/publisher.js";
-import { writeResult } from "./ca-bench-util.js";
-import { cpuSeconds, DEADLINE_MS, killAll, nowMs, spawnGrouped, stalledSubscriber, startSubscribers, stopAll, stopChild, vm } from "./dashboard-clients.js";
+import { cpuSeconds, writeResult } from "./ca-bench-util.js";
+import { DEADLINE_MS, killAll, nowMs, spawnGrouped, stalledSubscriber, startSubscribers, stopAll, stopChild, vm } from "./dashboard-clients.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const SUBSCRIBERS = 10;

@@ -26,15 +26,11 @@ import { join } from "node:path";
 import { runTool } from "../harness/processes.js";
 import type { LoadSummaryData } from "../core/index.js";
 import { ROOT } from "./timed-node.js";
-import { writeResult } from "./ca-bench-util.js";
+import { numberArg, writeResult } from "./ca-bench-util.js";
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const N = arg("--count", 100_000);
-const PEER_N = arg("--peer-count", 1_000);
-const INSTANT_RUNS = arg("--instant-runs", 5);
+const N = numberArg("--count", 100_000);
+const PEER_N = numberArg("--peer-count", 1_000);
+const INSTANT_RUNS = numberArg("--instant-runs", 5);
 
 const work = mkdtempSync(join(tmpdir(), "cardloop-load-bench-"));
 const instantConfig = join(work, "instant.yaml");

@@ -13,7 +13,7 @@ import {
   swHex,
   toHex,
 } from "../core/index.js";
-import { CardFile, TearingCard } from "../simulator/card/index.js";
+import { CardFile } from "../simulator/card/index.js";
 import { ReaderError, TracedReader, applyFaults, loadFaultProfile, openReader, type OpenedReader, type Reader } from "../simulator/reader/index.js";
 import { ExitCode, action } from "./exit.js";
 
@@ -159,7 +159,9 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
   // Only the memory reader holds the card here; a PC/SC card keeps its state wherever it lives.
   // The card file is locked for the session and keeps every change before the card answers it.
   const file = opts.card !== undefined ? CardFile.open(opts.card) : undefined;
-  const card = file && faults ? file.tearing(faults.tearing) : file?.card;
+  // With faults, the card file's card is the tearing card model (its memory the file), so a profile may tear its writes.
+  const tear = file && faults ? file.tearing(faults.tearing) : undefined;
+  const card = tear ?? file?.card;
   const bus = new EventBus(new SystemClock());
   const log = opts.log !== undefined ? new RunLogWriter(opts.log).attach(bus) : undefined;
   let opened: OpenedReader | undefined;
@@ -172,7 +174,7 @@ async function runApdu(apdus: string[], opts: ApduOptions): Promise<number> {
     opened = await openReader(opts.reader, { card, name: READER_NAME, bus: faults ? undefined : bus, pcsc: { timeoutMs } });
     await opened.waitForCard(timeoutMs);
     const reader: Reader = faults
-      ? new TracedReader(applyFaults(opened.reader, faults, { bus, tear: card instanceof TearingCard ? card : undefined }), bus, { name: READER_NAME })
+      ? new TracedReader(applyFaults(opened.reader, faults, { bus, tear }), bus, { name: READER_NAME })
       : opened.reader;
     const atr = await reader.connect();
     if (!opts.json) out(`# ATR ${toHex(atr).toUpperCase()}`);

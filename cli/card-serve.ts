@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { basename } from "node:path";
 import { Command } from "commander";
 import { UsageError, errorMessage, toHex } from "../core/index.js";
-import { CardFile, PivCard, TearingCard, saveCard } from "../simulator/card/index.js";
+import { CardFile, TearingCard } from "../simulator/card/index.js";
 import {
   FaultyCard,
   PcscReader,
@@ -152,18 +152,10 @@ function openCardFile(path: string, tearing?: FaultProfile): Served & { tear?: T
   const piv = file.card;
   // A card that may lose power mid-write keeps its memory as the tearing model says, in the same card file.
   const tear = tearing
-    ? new TearingCard(piv.state, {
-        model: tearing.tearing,
-        store: {
-          save: (state) => {
-            try {
-              saveCard(new PivCard(state), path);
-            } catch (err) {
-              if (!failedWrite) process.stderr.write(`cardloop: cannot save ${path} (${errorMessage(err)})\n`);
-              failedWrite = true;
-              throw err;
-            }
-          },
+    ? file.tearing(tearing.tearing, {
+        onSaveError: (err) => {
+          if (!failedWrite) process.stderr.write(`cardloop: cannot save ${path} (${errorMessage(err)})\n`);
+          failedWrite = true;
         },
       })
     : undefined;

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { UsageError, errorMessage, fromHex } from "../core/index.js";
-import { CardFile, TearingCard } from "../simulator/card/index.js";
+import { CardFile } from "../simulator/card/index.js";
 import { applyFaults, loadFaultProfile, openReader, type OpenedReader, type Reader } from "../simulator/reader/index.js";
 import { checkReplayable, importTrace, replayTrace, type ReplayedExchange, type Trace } from "../simulator/trace/index.js";
 import { ExitCode, action } from "./exit.js";
@@ -83,11 +83,11 @@ async function runReplay(file: string, opts: ReplayCliOptions): Promise<number> 
   const out = (line: string) => process.stdout.write(line + "\n");
   try {
     // With faults, the card file's card is the tearing card model (its memory the file), so a profile may tear its writes.
-    const card = cardFile && faults ? cardFile.tearing(faults.tearing) : cardFile?.card;
-    opened = await openReader(opts.reader ?? "memory", { card, name: "cardloop replay", pcsc: { timeoutMs } });
+    const tear = cardFile && faults ? cardFile.tearing(faults.tearing) : undefined;
+    opened = await openReader(opts.reader ?? "memory", { card: tear ?? cardFile?.card, name: "cardloop replay", pcsc: { timeoutMs } });
     await opened.waitForCard(timeoutMs);
     // A PC/SC reader's card cannot be torn by software: applyFaults refuses a tearing profile without the card model.
-    const reader: Reader = faults === undefined ? opened.reader : applyFaults(opened.reader, faults, { tear: card instanceof TearingCard ? card : undefined });
+    const reader: Reader = faults === undefined ? opened.reader : applyFaults(opened.reader, faults, { tear });
     const report = await replayTrace(trace, reader, {
       pin: secrets.pin,
       puk: secrets.puk,

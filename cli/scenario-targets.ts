@@ -28,9 +28,11 @@ export async function registerScenarioTargets(opts: ScenarioTargetOptions): Prom
  * resolveAdapter, as certify takes them), one per scenario run, closed with
  * it; each starts and stops its own CA processes. They keep real time
  * (`openssl ca` and `cfssl` date certificates, revocations and CRLs by the
- * system clock), so the adapter gets the system's clock, not the scenario's,
- * and the run starts at the CA's time (`now`); the CA cannot follow a step
- * that moves the clock (advanceTo refuses it), which `explore` knows from its
+ * system clock), so the adapter gets the system's clock, not the scenario's.
+ * A scenario that starts before the CA's time (`now`) is moved forward by
+ * whole days until it no longer does (scenarios/engine.ts), one that starts
+ * later keeps its start; the CA cannot follow a step that moves the clock past
+ * that start (advanceTo refuses it), which `explore` knows from its
  * capabilities (virtualClock: false) and never generates. --ca-config is the
  * adapter's options, read now (a bad file: one line, exit 2) and checked
  * against the adapter's keys when the first run opens it.
@@ -47,8 +49,9 @@ function registerRealTimeCaTargets(config: Record<string, unknown>, resolveAdapt
         if (err instanceof UsageError) throw err;
         throw new UsageError(`CA target ${target} did not start: ${errorMessage(err)}`);
       }
-      // The run starts at the CA's time (the engine calls this once with the start); a later step that moves the
-      // scenario's clock is one the CA cannot follow: the step errs, saying so, rather than judging the CA at a time it never saw.
+      // The engine calls this first with the run's start (shifted by whole days when it was before the CA's time); a
+      // later step that moves the scenario's clock past it is one the CA cannot follow: the step errs, saying so,
+      // rather than judging the CA at a time it never saw.
       let start: number | undefined;
       const advanceTo = async (time: Date): Promise<void> => {
         start ??= time.getTime();
@@ -80,9 +83,11 @@ function registerModuleCaTarget(config: Record<string, unknown>, resolveAdapter:
 /**
  * A served embedded CA (`cardloop ca serve --virtual-clock`) through the HTTP
  * CaAdapter, for `--ca http://...` or a scenario file's `ca: http://...`.
- * Scenarios move time, so the served CA must let its clock be moved; the run
- * starts at the CA's time and moves it along. Called once per
- * process (the scenarios know only the embedded CA
+ * Scenarios move time, so the served CA must let its clock be moved: a
+ * scenario that starts before the CA's time is moved forward by whole days
+ * until it no longer does (scenarios/engine.ts), and the CA's clock is moved
+ * to the run's start and along with each step that moves the scenario's
+ * clock. Called once per process (the scenarios know only the embedded CA
  * themselves). `--ca-config` (the served CA's raToken, to issue, and
  * operatorToken, for operator steps) is checked as a served CA's when the
  * first URL target opens, once (exit 2 when it does not fit; an unreadable or
@@ -91,7 +96,7 @@ function registerModuleCaTarget(config: Record<string, unknown>, resolveAdapter:
  */
 async function registerHttpCaTarget(caConfig: string | undefined): Promise<void> {
   // The file's keys are judged as a served CA's only when a URL target opens: the same --ca-config may be a
-  // module:PATH adapter's, with keys of its own (registerModuleCaTarget reads the file before anything runs).
+  // module:PATH adapter's, with keys of its own (registerScenarioTargets reads the file before anything runs).
   let config: ReturnType<typeof import("../conformance/index.js").readHttpCaConfig> | undefined;
   registerCaTarget(
     (target) => /^https?:\/\//.test(target),
@@ -127,5 +132,3 @@ async function registerHttpCaTarget(caConfig: string | undefined): Promise<void>
     },
   );
 }
-
-

@@ -13,5 +13,11 @@ export function fromHex(text: string): Uint8Array {
   return new Uint8Array(Buffer.from(clean, "hex"));
 }
 
+/** Serial numbers compared as integers: "00ab", "00:AB" and "ab" are one serial. */
+export function normSerial(hex: string): string {
+  const h = hex.replace(/[^0-9a-fA-F]/g, "").toLowerCase();
+  return h === "" ? "0" : BigInt("0x" + h).toString(16);
+}
+
 // Byte helpers that need no Buffer live in bytes.ts (the browser face exports them); kept here for old importers.
 export { concatBytes, bytesEqual } from "./bytes.js";

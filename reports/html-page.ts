@@ -2,10 +2,12 @@ import { chartJs } from "./chart-js.js";
 import { escapeHtml, inlineJson } from "./escape.js";
 
 /**
- * The shell every HTML report shares: one self-contained page (styles, data
- * and chart.js inlined, no network), the house style, the chart data as
- * `DATA` for the report's own chart script. A report gives its body, the
- * styles of its own parts, and the script that draws its charts.
+ * The shell the scenario and load reports share (html.ts, load-html.ts;
+ * certify's and the qualification's HTML build their own pages): one
+ * self-contained page (styles, data and chart.js inlined, no network), the
+ * house style, the chart data as `DATA` for the report's own chart script. A
+ * report gives its body, the styles of its own parts, and the script that
+ * draws its charts.
  */
 export function htmlPage(p: { title: string; css?: string; body: string; data: unknown; charts: string }): string {
   return `<!DOCTYPE html>

@@ -12,7 +12,8 @@ export interface OpenedCa {
   ca: CaAdapter;
   /**
    * Set when the CA keeps its own time (a served CA): the run cannot start
-   * before it, so the scenario is shifted forward to start there.
+   * before it, so a scenario that starts earlier is moved forward by whole
+   * days until it does not; one that starts later keeps its start.
    */
   now?: Date;
   /** Moves the CA's clock along with the scenario's (a served CA's virtual clock). */

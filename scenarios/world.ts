@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { DEFAULT_REASON_BY_ROLE, errorMessage, type EventBus, type RevokerRole, type SeededRandom, type VirtualClock, type Outcome } from "../core/index.js";
+import { DEFAULT_REASON_BY_ROLE, errorMessage, normSerial, type EventBus, type RevokerRole, type SeededRandom, type VirtualClock, type Outcome } from "../core/index.js";
 import type { CaAdapter, CancellationCodes, Holder, Profile } from "../simulator/ca/index.js";
 import {
   IssuanceStation,
@@ -393,10 +393,9 @@ function round2(x: number): number {
 /**
  * Two notations of one serial: the card and the mobile app read it as the
  * certificate writes it (leading zero octets kept), a CA adapter may give it
- * as a number (none); case aside, the digits after leading zeros decide.
+ * as a number (none): compared as integers (core's normSerial).
  */
 export function sameSerial(a: string | undefined, b: string | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
-  const norm = (s: string) => s.toLowerCase().replace(/^0+(?=.)/, "");
-  return norm(a) === norm(b);
+  return normSerial(a) === normSerial(b);
 }

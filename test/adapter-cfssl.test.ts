@@ -93,6 +93,7 @@ test("cfssl refusals are CaErrors in the seam's reason codes, CFSSL's own code a
   await ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" });
   const again = await ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" });
   t.is(again.status, "revoked");
+  t.true(ca.capabilities().revokesAgain, "declared, so that explore does not expect a refusal");
 });
 
 test("cfssl's servers listen on 127.0.0.1 only, and close stops them and removes the directory", async (t) => {

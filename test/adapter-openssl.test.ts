@@ -56,6 +56,10 @@ test("refusals are CaErrors: unknown serial 404, second revocation 409, a reason
   t.is((unknown as CaError).status, 404);
   const unsupported = await t.throwsAsync(ca.revoke({ serial: a.serial, reason: "privilegeWithdrawn", role: "operator" }));
   t.is((unsupported as CaError).status, 400);
+  // What the adapter declares (explore predicts these refusals from it) is what it refuses.
+  t.deepEqual(ca.capabilities().unrecordedReasons, ["privilegeWithdrawn", "aACompromise"]);
+  const aa = await t.throwsAsync(ca.revoke({ serial: a.serial, reason: "aACompromise", role: "operator" }));
+  t.like(aa as CaError, { status: 400, reason: "unsupported-reason" });
   t.is((await ca.status(a.serial)).status, "good");
   await ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" });
   const dup = await t.throwsAsync(ca.revoke({ serial: a.serial, reason: "superseded", role: "operator" }));

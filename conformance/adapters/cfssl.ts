@@ -208,6 +208,7 @@ export class CfsslCa implements CaAdapter {
       ocspGet: true,
       bulkRevoke: false,
       virtualClock: false,
+      revokesAgain: true, // 1.2.0's revoke: success, new reason and time (its certdb UPDATE has no condition on the status)
     };
   }
 

@@ -51,7 +51,9 @@ const CAPABILITIES = {
   virtualClock: "boolean",
   renewalAuthorisation: "boolean",
   issuanceAuthorisation: "boolean",
-} as const satisfies ShapeOf<CaCapabilities>;
+  revokesAgain: "boolean",
+  // unrecordedReasons is a list, which no Shape checks: a CA that cannot record some reasons says so from its adapter.
+} as const satisfies ShapeOf<Omit<CaCapabilities, "unrecordedReasons">>;
 
 /** The keys each shipped adapter takes from --ca-config (`clock` and in-process objects are not YAML). */
 export const CONFIG_KEYS = {

@@ -8,7 +8,7 @@ import { normSerial } from "../pkix.js";
  * names up to removeFromCRL, cACompromise spelt "CACompromise";
  * privilegeWithdrawn and aACompromise it does not know.
  */
-const UNKNOWN_TO_OPENSSL: readonly RevocationReason[] = ["privilegeWithdrawn", "aACompromise"];
+export const UNKNOWN_TO_OPENSSL: readonly RevocationReason[] = ["privilegeWithdrawn", "aACompromise"];
 const OPENSSL_SPELLING: Partial<Record<RevocationReason, string>> = { cACompromise: "CACompromise" };
 const KNOWN_TO_OPENSSL = REVOCATION_REASONS.filter((r) => !UNKNOWN_TO_OPENSSL.includes(r));
 

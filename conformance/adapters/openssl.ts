@@ -22,7 +22,7 @@ import { pemToDer } from "../../pki/index.js";
 import { certInfo, normSerial, ocspRequestSerials } from "../pkix.js";
 import { MALFORMED_REQUEST, ocspOverHttp, startLoopbackServer, type LoopbackServer } from "./loopback-http.js";
 import { lastLines, run, runOk, SerialQueue } from "./process.js";
-import { CRL_ENTRY_DOCTORING, doctorIndex, formatIndex, OPENSSL_REASONS, opensslTime, parseIndex, parseOpensslTime, REASON_FROM_INDEX, type CrlEntryDoctoring, type IndexDoctoring, type IndexRow } from "./openssl-index.js";
+import { CRL_ENTRY_DOCTORING, doctorIndex, formatIndex, OPENSSL_REASONS, opensslTime, parseIndex, parseOpensslTime, REASON_FROM_INDEX, UNKNOWN_TO_OPENSSL, type CrlEntryDoctoring, type IndexDoctoring, type IndexRow } from "./openssl-index.js";
 import { opensslProvenance } from "./openssl-provenance.js";
 
 /** Extension lines of a profile section; null removes a default line (SKI/AKI become "none"). */
@@ -242,6 +242,8 @@ ${profileSection("signature")}
       ocspGet: true,
       bulkRevoke: false,
       virtualClock: false,
+      // `openssl ca -crl_reason` cannot record them: revoke() refuses them (unsupported-reason).
+      unrecordedReasons: UNKNOWN_TO_OPENSSL,
     };
   }
 

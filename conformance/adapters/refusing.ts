@@ -70,10 +70,15 @@ export class RefusingCa implements CaAdapter {
   identity?: () => Promise<CaIdentity>;
   provenance?: () => Provenance;
 
+  /** The refusal `arg` meets as a request of `op` (the first listed that applies), or undefined when it goes through. */
+  private refusal<K extends keyof RefusableOps>(op: K, arg: RefusableOps[K]): CaError | undefined {
+    const r = this.refusals.find((x) => x.op === op && (!x.when || (x.when as (a: RefusableOps[K]) => boolean)(arg)));
+    return r && new CaError(r.status, r.reason, r.message);
+  }
+
   private async gate<K extends keyof RefusableOps, T>(op: K, arg: RefusableOps[K], go: () => Promise<T>): Promise<T> {
-    for (const r of this.refusals) {
-      if (r.op === op && (!r.when || (r.when as (a: RefusableOps[K]) => boolean)(arg))) throw new CaError(r.status, r.reason, r.message);
-    }
+    const refused = this.refusal(op, arg);
+    if (refused) throw refused;
     return go();
   }
 
@@ -82,8 +87,8 @@ export class RefusingCa implements CaAdapter {
     const out = new Array<IssuedCertificate | CaError>(reqs.length);
     const passed: number[] = [];
     reqs.forEach((req, i) => {
-      const r = this.refusals.find((x) => x.op === "issue" && (!x.when || (x.when as (a: IssueRequest) => boolean)(req)));
-      if (r) out[i] = new CaError(r.status, r.reason, r.message);
+      const refused = this.refusal("issue", req);
+      if (refused) out[i] = refused;
       else passed.push(i);
     });
     if (passed.length > 0) {

@@ -5,7 +5,7 @@ import { buildOcspRequest, certIdNames, crlSignedBy, normSerial, parseCrl, parse
 import { nextOcspBatch } from "./ocsp-batch.js";
 import { OcspSignatureCheck } from "./ocsp-signature.js";
 import { classifyError, withTimeout } from "./errors.js";
-import { crlOfIssuer } from "./propagation.js";
+import { crlOfIssuer } from "./crl-search.js";
 import type { Ack, Completeness, LoadTarget, PhaseContext } from "./types.js";
 
 /*

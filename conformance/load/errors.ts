@@ -50,9 +50,8 @@ export class Deadlines {
   private readonly queue: Pending[] = [];
   /** The first entry of `queue` not yet dropped (dropping from the front of an array one by one would copy it each time). */
   private head = 0;
+  /** Armed while requests are queued; arm() is only ever called when it is not (from race(), and from sweep() after it fired). */
   private timer: NodeJS.Timeout | undefined;
-  /** When the armed timer fires (performance.now() ms). */
-  private timerAt = Infinity;
 
   constructor(private readonly ms: number) {
     if (!(Number.isFinite(ms) && ms > 0)) throw new RangeError(`a timeout must be > 0 ms, got ${ms}`);
@@ -88,21 +87,15 @@ export class Deadlines {
   close(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.timerAt = Infinity;
   }
 
   private arm(deadline: number): void {
-    const now = performance.now();
-    const at = Math.min(deadline, now + SWEEP_MS);
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => this.sweep(), Math.max(0, at - now));
+    const wait = Math.min(deadline - performance.now(), SWEEP_MS);
+    this.timer = setTimeout(() => this.sweep(), Math.max(0, wait));
   }
 
   private sweep(): void {
     this.timer = undefined;
-    this.timerAt = Infinity;
     const now = performance.now();
     const q = this.queue;
     let h = this.head;

@@ -53,7 +53,7 @@ export interface Prepared {
 }
 
 /** Requests per issueMany call by default: ~330 KB of JSON each way, well inside the embedded CA's limits (1000 items, 4 MiB). */
-export const PREPARE_BATCH = 500;
+const PREPARE_BATCH = 500;
 const BATCHES_IN_FLIGHT = 4;
 
 /** Key pairs (CSRs) cycled over the requests. */

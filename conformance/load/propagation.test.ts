@@ -4,7 +4,8 @@ import { buildCrl, encodeName, errorResponse, OID, softwareSigningKey } from "..
 import type { CaAdapter } from "../../simulator/ca/index.js";
 import { InstantCa } from "../adapters/instant.js";
 import { buildOcspRequest, makeCsr, normSerial, ocspRequestSerials } from "../pkix.js";
-import { derInteger, PropagationWatcher } from "./propagation.js";
+import { derInteger } from "./crl-search.js";
+import { PropagationWatcher } from "./propagation.js";
 import type { Ack } from "./types.js";
 
 async function setUp(n: number) {
@@ -311,13 +312,16 @@ test("ready(): the watcher's OCSP connections are opened before the first acknow
     },
   });
   const watcher = new PropagationWatcher({ ca: failing, bus }, { sample: 20, expected: 20, issuerPem, ocspPollMs: 5, crlPollMs: 50, timeoutMs: 300 });
+  t.is(calls, 0, "no warm-up before ready()");
+  const warming = watcher.ready();
   t.is(calls, 8, "the warm-up asks, before any acknowledgement");
   const ackedAt = performance.now();
   for (const c of certs) watcher.onAck({ serial: c.serial, reason: "keyCompromise", ackedAt });
   await new Promise((resolve) => setTimeout(resolve, 50));
   t.is(most, 8, "no more than 8 requests in flight while none is answered");
   release();
-  await watcher.ready();
+  await warming;
+  t.is(watcher.ready(), warming, "a second ready() waits for the same warm-up, sends no more");
   const r = await watcher.finish();
   t.true(most <= 8);
   t.is(r.ocsp.notSeen.length, 20);
@@ -326,4 +330,22 @@ test("ready(): the watcher's OCSP connections are opened before the first acknow
   t.truthy(failed, r.ocspNote);
   t.true(calls > 8);
   t.is(Number(failed![1]), calls - 8, "every failed request of the watch is counted, the 8 of the warm-up are not");
+});
+
+test("no ready(), no warm-up: a watcher with nothing acknowledged sends no OCSP request, and finish() does not wait for a CA that never answers", async (t) => {
+  const { ca, bus, issuerPem } = await setUp(1);
+  t.teardown(() => ca.close());
+  let calls = 0;
+  const dead: CaAdapter = Object.assign(Object.create(ca) as CaAdapter, {
+    ocsp: () => {
+      calls++;
+      return new Promise<Uint8Array>(() => undefined); // a CA that never answers
+    },
+  });
+  const watcher = new PropagationWatcher({ ca: dead, bus }, { sample: 10, expected: 0, issuerPem, timeoutMs: 300 });
+  const r = await watcher.finish();
+  t.is(calls, 0, "no OCSP request was sent");
+  t.is(r.ocsp.watched, 0);
+  t.deepEqual(r.ocsp.delaysMs, []);
+  t.is(r.ocspNote, undefined, "no failed request to report");
 });

@@ -8,8 +8,6 @@ import { OcspSignatureCheck } from "./ocsp-signature.js";
 import { crlOfIssuer, derInteger, searchCrl } from "./crl-search.js";
 import type { Ack, PhaseContext, PropagationFigures } from "./types.js";
 
-export { crlOfIssuer, derInteger } from "./crl-search.js";
-
 /*
  * How long after each acknowledgement OCSP says revoked and the CRL lists it,
  * for a sample of the run's revocations (issue 13, verify phase). The sample
@@ -45,7 +43,7 @@ export interface PropagationResult {
 
 /**
  * OCSP requests in flight at most, over all watched serials: the watcher must not become the load. As many
- * connections are opened before the run (warmUp): a served CA busy with batches accepts one new connection per
+ * connections are opened before the first revocation (ready(), warmUp): a served CA busy with batches accepts one new connection per
  * turn of its event loop (node's accept), so a request that needs a new connection waits for as many turns as
  * there are connections before it (measured: up to 300 ms into a run of batches of 1000, against 10-40 ms for
  * the same request on a connection already open).
@@ -89,7 +87,7 @@ export class PropagationWatcher {
   private freshScheduled = false;
   /** Wakes the poll loop's nap (an exchange settled). */
   private wake?: () => void;
-  /** The connections' warm-up (warmUp), awaited by finish(). */
+  /** The connections' warm-up (warmUp), started by the first ready() and awaited by finish() if it was. */
   private warming?: Promise<void>;
   /** CertIDs per OCSP poll request: halved when the CA refuses that many, 1 once it answers fewer than asked (some answer the first only). */
   private ocspBatch = OCSP_BATCH;
@@ -124,15 +122,17 @@ export class PropagationWatcher {
     if (!caps.ocsp) this.ocspNote = "OCSP not watched: the CA offers no OCSP";
     else if (!o.issuerPem) this.ocspNote = "OCSP not watched: the issuing CA certificate is not known (no certificate was issued or given)";
     if (!caps.crl) this.crlNote = "CRL not watched: the CA offers no CRL";
-    if (this.ocspOn && this.sample > 0) this.warming = this.warmUp();
   }
 
   /**
-   * Resolves once the watcher's OCSP connections are open (or could not be): a run awaits it before its first
-   * revocation, so that no watched request waits for a connection to be set up by a CA busy with batches (the
-   * watcher's own cost, not the CA's publication delay). Never rejects.
+   * Opens the watcher's OCSP connections (the first call; later ones wait for the same) and resolves once they
+   * are open (or could not be): a run awaits it before its first revocation, so that no watched request waits for
+   * a connection to be set up by a CA busy with batches (the watcher's own cost, not the CA's publication delay).
+   * Not called, no warm-up request is sent: a run with nothing to revoke asks nothing of a CA that may be dead.
+   * Never rejects.
    */
   ready(): Promise<void> {
+    if (this.ocspOn && this.sample > 0) this.warming ??= this.warmUp();
     return this.warming ?? Promise.resolve();
   }
 
@@ -249,9 +249,9 @@ export class PropagationWatcher {
       const now = performance.now();
       const pending = this.watched.filter((w) => w.ocspDelay === undefined && w.deadline > now);
       // Nothing pending: the loop ends (the next sampled ack starts another), so no timer outlives the watch.
+      // The exchanges still in flight are finish()'s to wait for: this loop may have ended before finish() looks.
       if (this.stopped || pending.length === 0) {
         this.ocspLoop = undefined;
-        await Promise.all(this.asking);
         return;
       }
       const due = pending.filter((w) => !w.ocspAsking && (w.ocspAskedAt === undefined || now - w.ocspAskedAt >= this.ocspPollMs));

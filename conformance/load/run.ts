@@ -312,7 +312,7 @@ async function preparePhase(ctx: PhaseContext, input: LoadRunInput, hooks: LoadR
     ms: prepared.ms,
     issuerPem: prepared.issuerPem,
     firstOther: prepared.firstOther,
-    ...(prepared.note ? { note: prepared.note } : {}),
+    note: prepared.note,
     setupFailed: count + control > 0 && prepared.targets.length + prepared.control.length === 0,
   };
 }

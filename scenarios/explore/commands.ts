@@ -3,7 +3,7 @@ import { CARD_REVOCATION_REASONS, DEFAULT_REASON_BY_ROLE, REVOKER_ROLES, reasonA
 import type { Action, Expectation, Step, StepArgs } from "../format.js";
 import type { StepOutcome, StepResult } from "../engine.js";
 import { CAST_CARDS, NEW_PINS } from "./cast.js";
-import { applyStep, clockLimit, type LifecycleModel } from "./model.js";
+import { applyStep, clockLimit, rightCredentials, type LifecycleModel } from "./model.js";
 
 /**
  * fast-check's model-based commands for a lifecycle: each one says when it
@@ -182,8 +182,7 @@ export function lifecycleCommands(): fc.Arbitrary<StepCommand>[] {
  * "not explored").
  */
 function unchecked(m: Readonly<LifecycleModel>, card: string, role: RevokerRole, wrong: boolean, reason: RevocationReason): boolean {
-  const hasCredentials = role === "holder" || role === "operator" || m.cards[card].professional;
-  return !wrong && hasCredentials && reasonAllowed(m.policy, role, reason);
+  return rightCredentials(m.cards[card], role, wrong) && reasonAllowed(m.policy, role, reason);
 }
 
 /** When the card's current certificates end, or the card itself when it has none. */

@@ -254,6 +254,14 @@ function mobileCheck(m: LifecycleModel, c: CardModel): Expectation {
 }
 
 /**
+ * Whether a revocation by `role` comes with the right credentials: not typed wrong, and a role that has them (a
+ * personal card has no representatives: their codes were never issued, whatever is typed is wrong).
+ */
+export function rightCredentials(c: Readonly<CardModel>, role: RevokerRole, wrong: boolean): boolean {
+  return !wrong && (role === "holder" || role === "operator" || c.professional);
+}
+
+/**
  * Revocation of both certificates, authentication first: the CA checks the
  * reason against the role, the lockout of (certificate, role), the source's budget, the credentials, then
  * whether it is already revoked. A refusal of the first certificate stops
@@ -270,9 +278,7 @@ function revoke(m: LifecycleModel, c: CardModel, role: RevokerRole, wrong: boole
   if (f && f.nextAt > m.now) return refused("too-many-attempts");
   const budget = refilledBudget(m);
   if (budget.tokens < 1) return refused("too-many-attempts");
-  // A personal card has no representatives: their codes were never issued, whatever is typed is wrong.
-  const right = !wrong && (role === "holder" || role === "operator" || c.professional);
-  if (!right) {
+  if (!rightCredentials(c, role, wrong)) {
     const count = (f?.count ?? 0) + 1;
     for (const [k, old] of m.failures) if (old.touchedAt < m.now - FORGET_AFTER_MS) m.failures.delete(k);
     const max = m.policy.maxFailedAttempts;

@@ -22,8 +22,17 @@ const REAL_TIME_CAPS: CaCapabilities = {
 };
 
 const adapter = (name: string, caps: Partial<CaCapabilities> = {}) => ({ name, capabilities: () => ({ ...REAL_TIME_CAPS, ...caps }) }) as unknown as CaAdapter;
-const OPENSSL = exploreTarget(adapter("openssl"));
-const CFSSL = exploreTarget(adapter("cfssl", { cardExpiryCap: false }), "crl-number-missing");
+const OPENSSL = exploreTarget(adapter("openssl", { unrecordedReasons: ["privilegeWithdrawn", "aACompromise"] }));
+const CFSSL = exploreTarget(adapter("cfssl", { cardExpiryCap: false, revokesAgain: true }), "crl-number-missing");
+
+test("the traits come from the capabilities, not from the adapter's name: a wrapped adapter keeps them, a namesake without them has none", (t) => {
+  const wrapped = exploreTarget(adapter("openssl (refusing revoke)", { unrecordedReasons: ["privilegeWithdrawn", "aACompromise"], revokesAgain: true }));
+  t.deepEqual(wrapped.unrecordedReasons, ["privilegeWithdrawn", "aACompromise"]);
+  t.false(wrapped.finalRevocation);
+  const namesake = exploreTarget(adapter("cfssl"));
+  t.deepEqual(namesake.unrecordedReasons, []);
+  t.true(namesake.finalRevocation);
+});
 
 function model(target: ExploreTarget): LifecycleModel {
   return initialModel(explorationScenario({ seed: 3, ca: "x" }), target);

@@ -35,23 +35,6 @@ export interface ExploreTarget {
   unrecordedReasons: readonly RevocationReason[];
 }
 
-/**
- * Reasons a shipped CA cannot record, by adapter name: `openssl ca
- * -crl_reason` knows RFC 5280's names up to removeFromCRL (apps/ca.c's
- * crl_reasons), not privilegeWithdrawn or aACompromise; the OpenSSL adapter
- * refuses them with `unsupported-reason`.
- */
-const UNRECORDED_REASONS: Record<string, readonly RevocationReason[]> = {
-  openssl: ["privilegeWithdrawn", "aACompromise"],
-};
-
-/**
- * Shipped CAs that revoke a revoked certificate again, by adapter name: CFSSL
- * 1.2.0's /api/v1/cfssl/revoke answers success and records the new reason
- * and time (its certdb UPDATE has no condition on the status).
- */
-const REVOKES_AGAIN: readonly string[] = ["cfssl"];
-
 /** A CA that implements the whole policy on a clock the scenario moves (the embedded CA, a served CA with a virtual clock). */
 export const FULL_TARGET: ExploreTarget = { realTime: false, authorisation: true, cancellationCodes: true, cardExpiryCap: true, finalRevocation: true, unrecordedReasons: [] };
 
@@ -60,8 +43,8 @@ export function exploreTarget(ca: CaAdapter, validationRefusal?: string): Explor
   const caps = ca.capabilities();
   return {
     ...(validationRefusal ? { validationRefusal } : {}),
-    unrecordedReasons: UNRECORDED_REASONS[ca.name] ?? [],
-    finalRevocation: !REVOKES_AGAIN.includes(ca.name),
+    unrecordedReasons: caps.unrecordedReasons ?? [],
+    finalRevocation: !caps.revokesAgain,
     realTime: !caps.virtualClock,
     authorisation: caps.authorisation,
     cancellationCodes: caps.cancellationCodes,

@@ -177,6 +177,13 @@ export interface CaCapabilities {
   renewalAuthorisation?: boolean;
   /** Issuing needs the RA credential (`IssueRequest.raToken`). Absent means false. */
   issuanceAuthorisation?: boolean;
+  /** Reasons the CA cannot record: it refuses them (`unsupported-reason`). Absent means none. */
+  unrecordedReasons?: readonly RevocationReason[];
+  /**
+   * The CA revokes a revoked certificate again (records the new reason and time) where the policy refuses it
+   * (`already-revoked`). Absent means false.
+   */
+  revokesAgain?: boolean;
 }
 
 /** What the CA under test is, as far as its adapter can tell: for reports' provenance. */
@@ -243,8 +250,9 @@ export interface CaAdapter {
   /**
    * Many issuances in one call (a load test's prepare phase; the embedded CA's `POST /api/v1/certificates/batch`).
    * One result per request, in order: the certificate, or the CaError refusing that request alone. The whole call
-   * fails (throws) only for what fails every request: the transport, the batch's credential, a storage fault.
-   * Every request carries the same `raToken`. Optional.
+   * fails (throws) only for what fails every request: the transport, a storage fault, and a wrong credential where
+   * the adapter sends one for the batch (HTTP: 401 before the body is read; in process each request is refused
+   * with its own 401). Every request carries the same `raToken`. Optional.
    */
   issueMany?(reqs: IssueRequest[]): Promise<Array<IssuedCertificate | CaError>>;
   renew(serial: string, req: RenewRequest): Promise<IssuedCertificate>;

@@ -133,7 +133,7 @@ export class Authority {
    * which part was wrong. Names and emails compare in NFC. `first`: the
    * caller's source has not failed lately (its check goes ahead of guessers').
    */
-  async credentialsMatch(cert: CertificateRow | RevocationTarget, req: RevokeRequest, first = false): Promise<boolean> {
+  async credentialsMatch(cert: RevocationTarget, req: RevokeRequest, first = false): Promise<boolean> {
     const c = this.credentialChecks(cert, req);
     if (!c) return false;
     let all = c.othersOk;
@@ -146,7 +146,7 @@ export class Authority {
    * version); undefined when one is scrypt (a registration answer, or a code stored by an earlier version): then
    * the caller reserves budget and awaits `credentialsMatch`. The same comparisons (credentialChecks), all run.
    */
-  credentialsMatchNow(cert: CertificateRow | RevocationTarget, req: RevokeRequest): boolean | undefined {
+  credentialsMatchNow(cert: RevocationTarget, req: RevokeRequest): boolean | undefined {
     const c = this.credentialChecks(cert, req);
     if (!c) return false;
     if (c.secrets.some(([, stored]) => storedKind(stored) !== "hmac")) return undefined;
@@ -160,9 +160,9 @@ export class Authority {
    * (normalised given value, stored hash) and whether everything else (email, name, the role existing on the card,
    * every answer given) holds. Undefined: no card (synthetic/bulk-only certificates: operator token path only).
    */
-  private credentialChecks(cert: CertificateRow | RevocationTarget, req: RevokeRequest): { secrets: Array<[string, string]>; othersOk: boolean } | undefined {
-    // A revocation's target carries its card, read with it (store.revocationTarget).
-    const card = "card" in cert ? cert.card : this.o.store.card(cert.card_id);
+  private credentialChecks(cert: RevocationTarget, req: RevokeRequest): { secrets: Array<[string, string]>; othersOk: boolean } | undefined {
+    // The target carries its card, read with it (store.revocationTarget).
+    const card = cert.card;
     if (!card) return undefined;
     switch (req.role) {
       case "holder": {

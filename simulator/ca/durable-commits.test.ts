@@ -1,4 +1,5 @@
 import test from "ava";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../../harness/processes.js";
 import { DurableCommits } from "./durable-commits.js";
@@ -81,6 +82,27 @@ test("an in-memory store publishes a group commit at once (nothing to fsync)", a
   t.true(await store.write(() => store.setRevoked("d006", Status.revoked, 1, 10)));
   t.is(store.revocationState("d006").status, Status.revoked);
   t.is(store.durabilityQueue.syncs, 0);
+});
+
+test("a group commit made while an fsync runs waits for an fsync of its own, even when a FULL commit published the others meanwhile", async (t) => {
+  const wal = join(tempDir(t, "durable-order"), "ca.db-wal");
+  writeFileSync(wal, "frames");
+  const queue = new DurableCommits(wal);
+  t.teardown(() => queue.close());
+  const published: string[] = [];
+  const commit = (name: string, onDurable?: () => void) => ({
+    durable: () => (published.push(`${name} after ${queue.syncs} fsyncs`), onDurable?.()),
+    failed: () => published.push(`${name} failed`),
+  });
+  queue.add(commit("a"), false); // its fsync starts
+  queue.add(commit("x"), true); // a FULL commit: a and x are on disk
+  let bDurable!: () => void;
+  const b = new Promise<void>((resolve) => (bDurable = resolve));
+  queue.add(commit("b", bDurable), false); // written after the running fsync began: that fsync does not cover it
+  t.deepEqual(published, ["a after 0 fsyncs", "x after 0 fsyncs"]);
+  await b;
+  t.deepEqual(published, ["a after 0 fsyncs", "x after 0 fsyncs", "b after 2 fsyncs"], "b published after an fsync that started after it");
+  t.is(queue.syncs, 2);
 });
 
 test("a failed fsync fails every waiting commit with a storage fault (503 io-error) and every later one", (t) => {

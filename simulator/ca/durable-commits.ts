@@ -35,7 +35,10 @@ export interface Committed {
 }
 
 export class DurableCommits {
-  private readonly waiting: Committed[] = [];
+  /** Commits not yet published, in commit order, each with its place in that order. */
+  private readonly waiting: Array<{ c: Committed; seq: number }> = [];
+  /** Commits added so far: an fsync covers those added before it started, whatever was published meanwhile. */
+  private added = 0;
   private fd: number | undefined;
   private syncing = false;
   private closed = false;
@@ -66,7 +69,7 @@ export class DurableCommits {
    */
   add(c: Committed, fsynced: boolean): void {
     if (this.broken) return c.failed(this.broken);
-    this.waiting.push(c);
+    this.waiting.push({ c, seq: ++this.added });
     if (fsynced || this.walPath === undefined) this.publishAll();
     else this.startSync();
   }
@@ -102,29 +105,33 @@ export class DurableCommits {
       return this.fail(asStorageFault(err));
     }
     this.syncing = true;
-    // Every commit waiting now has returned from COMMIT: its frames are in the file this fsync flushes.
-    const covered = this.waiting.length;
+    // Every commit added so far has returned from COMMIT: its frames are in the file this fsync flushes. Not a count
+    // of those waiting: a FULL commit may publish them meanwhile, and a commit added after it is not covered.
+    const upTo = this.added;
     fdatasync(fd, (err) => {
       this.syncing = false;
       this.fsyncs++;
       if (err) this.fail(asStorageFault(err));
-      else this.publish(covered);
+      else this.publish(upTo);
       if (this.closed) this.closeFd();
       else if (this.waiting.length > 0 && !this.broken) this.startSync();
     });
   }
 
   private publishAll(): void {
-    this.publish(this.waiting.length);
+    this.publish(this.added);
   }
 
-  private publish(count: number): void {
-    for (const c of this.waiting.splice(0, count)) c.durable();
+  /** Publishes, in order, the waiting commits added up to the `upTo`-th. */
+  private publish(upTo: number): void {
+    let n = 0;
+    while (n < this.waiting.length && this.waiting[n].seq <= upTo) n++;
+    for (const w of this.waiting.splice(0, n)) w.c.durable();
   }
 
   private fail(err: Error): void {
     this.broken ??= err;
-    for (const c of this.waiting.splice(0)) c.failed(err);
+    for (const w of this.waiting.splice(0)) w.c.failed(err);
   }
 
   private openWal(): number {

@@ -114,3 +114,10 @@ function collect(req: IncomingMessage, max: number, admit: (n: number) => boolea
     req.once("error", () => undefined); // reported through "close"
   });
 }
+
+/** readJson's body as a JSON object: 400 bad-request for any other JSON value. */
+export async function readJsonObject(req: IncomingMessage, max: number, gate: ClientGate, maxDepth: number, reserveDeclared = false): Promise<Record<string, unknown>> {
+  const b = await readJson(req, max, gate, maxDepth, reserveDeclared);
+  if (!b || typeof b !== "object" || Array.isArray(b)) throw new CaError(400, "bad-request", "the body must be a JSON object");
+  return b as Record<string, unknown>;
+}

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { CaError, type Caller, type IssuedCertificate, type IssueRequest } from "./api.js";
 import { bearer, refuseWith, sendJson } from "./http-answers.js";
-import { readJson } from "./http-body.js";
+import { readJsonObject } from "./http-body.js";
 import type { CaHttpBackend } from "./http.js";
 import type { ClientGate, HttpLimits } from "./http-limits.js";
 
@@ -54,9 +54,7 @@ export function issueRoutes(ca: IssueBackend, limits: HttpLimits, gate: ClientGa
     try {
       const token = bearer(req);
       ca.authenticate(token, "ra", "issue", caller);
-      const b = await readJson(req, maxBytes, gate, limits.jsonDepth, true);
-      if (!b || typeof b !== "object" || Array.isArray(b)) throw new CaError(400, "bad-request", "the body must be a JSON object");
-      const list = (b as Record<string, unknown>).requests;
+      const list = (await readJsonObject(req, maxBytes, gate, limits.jsonDepth, true)).requests;
       if (!Array.isArray(list) || list.length === 0) throw new CaError(400, "bad-requests", "requests must be a non-empty array of issuance requests");
       if (list.length > ISSUE_BATCH_MAX) throw new CaError(400, "too-many-requests-in-batch", `at most ${ISSUE_BATCH_MAX} requests per batch (got ${list.length})`);
       const results = new Array<IssuedCertificate | CaError>(list.length);

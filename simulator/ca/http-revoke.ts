@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { CaError, type Caller } from "./api.js";
+import type { Caller } from "./api.js";
 import { bearer, refuseWith, sendJson } from "./http-answers.js";
-import { readJson } from "./http-body.js";
+import { readJsonObject } from "./http-body.js";
 import type { CaHttpBackend } from "./http.js";
 import type { ClientGate, HttpLimits } from "./http-limits.js";
 
@@ -38,11 +38,7 @@ const BULK = /^\/api\/v1\/revocations\/?(?:\?|$)/i;
 
 export function revokeRoutes(ca: RevokeBackend, limits: HttpLimits, gate: ClientGate): RevokeRoutes {
   /** The body as a JSON object, as express's routes read it (http.ts `json`). */
-  const object = async (req: IncomingMessage, max: number, authenticated: boolean): Promise<Record<string, unknown>> => {
-    const b = await readJson(req, max, gate, limits.jsonDepth, authenticated);
-    if (!b || typeof b !== "object" || Array.isArray(b)) throw new CaError(400, "bad-request", "the body must be a JSON object");
-    return b as Record<string, unknown>;
-  };
+  const object = (req: IncomingMessage, max: number, authenticated: boolean) => readJsonObject(req, max, gate, limits.jsonDepth, authenticated);
 
   // Holders and representatives with their codes; an operator with the token (bearer) and the registration answers.
   const single = async (serial: string, req: IncomingMessage, res: ServerResponse, caller: Caller): Promise<void> => {

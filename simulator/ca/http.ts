@@ -17,7 +17,7 @@ import {
   type RevocationResult,
   type RevokeRequest,
 } from "./api.js";
-import { readJson } from "./http-body.js";
+import { readJsonObject } from "./http-body.js";
 import { bearer, errorAnswer, refuse, sendJson } from "./http-answers.js";
 import { clientAddress, trustedProxySet } from "./client-address.js";
 import type { CredentialAction } from "./credentials.js";
@@ -183,9 +183,7 @@ function buildApp(ca: CaHttpBackend, opts: CaServerOptions, limits: HttpLimits, 
   /** The body, read within `max` bytes (and the limits of http-body.ts), as a JSON object. */
   /** `authenticated`: the route checked a credential first, so the body may take its declared size from the budget at once. */
   const json = (max: number, authenticated = false) => async (req: Request, _res: Response, next: NextFunction) => {
-    const b = await readJson(req, max, gate, limits.jsonDepth, authenticated);
-    if (!b || typeof b !== "object" || Array.isArray(b)) throw new CaError(400, "bad-request", "the body must be a JSON object");
-    req.body = b;
+    req.body = await readJsonObject(req, max, gate, limits.jsonDepth, authenticated);
     next();
   };
   const body = (req: Request) => req.body as Record<string, unknown>;

@@ -60,14 +60,11 @@ export class Issuance {
     return spki;
   }
 
+  /** One issuance: a batch of one (its rows share a group commit's fsync with the other writes of this moment). */
   async issue(req: IssueRequest, caller?: Caller): Promise<IssuedCertificate> {
-    const item = await this.prepareIssue(req, caller);
-    for (let attempt = 1; ; attempt++) {
-      // Group commit (store.write): the holder and certificate rows share one fsync with the other requests of this moment.
-      const created = await this.o.store.write(() => this.insertIssued(item));
-      if (created !== SERIAL_TAKEN) return this.announceIssued(item, created);
-      await this.redraw(item, attempt);
-    }
+    const [r] = await this.issueMany([req], caller);
+    if (r instanceof CaError) throw r;
+    return r;
   }
 
   /**
@@ -125,8 +122,9 @@ export class Issuance {
     const { notBefore, notAfter } = this.validity(req.cardExpiry);
     let newCard: CardRow | undefined;
     let codes: CancellationCodes | undefined;
-    if (!store.card(holder.id)) ({ row: newCard, codes } = await authority.registerCard(holder));
-    const card = newCard ?? store.card(holder.id)!;
+    const known = store.card(holder.id);
+    if (!known) ({ row: newCard, codes } = await authority.registerCard(holder));
+    const card = newCard ?? known!;
     const serial = this.newSerial();
     const der = await this.buildLeaf(serial, profile, card, spki, notBefore, notAfter);
     return { profile, card, newCard, codes, spki, notBefore, notAfter, serial, der };

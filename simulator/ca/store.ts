@@ -138,7 +138,7 @@ export class CaStore {
    * lookups per request (its wait, then clearing the count) are then skipped without asking SQLite.
    */
   private readonly failedSerials = new Set<string>();
-  /** Card rows never change once written: the last CARD_CACHE read are kept (each revocation reads its card). */
+  /** Card rows never change once written: the last CARD_CACHE read are kept (issuance and renewal read cards through it; a revocation reads its card with the certificate, revocationTarget). */
   private readonly cards = new Map<string, CardRow>();
 
   /** `path` ":memory:" for a throwaway CA (demos, unit tests). */
@@ -179,7 +179,8 @@ export class CaStore {
     const commit = this.closeTx();
     this.commitCount++;
     // synchronous=FULL: on disk now, and so is every commit still waiting for its fsync; only now may anyone (OCSP, CRL) act on it.
-    this.durability.add({ durable: () => this.publish(commit, false), failed: () => undefined }, true);
+    this.durability.syncedNow();
+    this.publish(commit, false);
     return out;
   }
 
@@ -346,7 +347,7 @@ export class CaStore {
           }
         },
       },
-      !this.fileBacked,
+      false, // an in-memory store's queue (no WAL) publishes at once
     );
   }
 
@@ -448,8 +449,7 @@ export class CaStore {
 
   /** Releases from hold (call inside transaction()); false when not on hold. */
   release(serial: string, at: number): boolean {
-    const cur = this.state.current(serial);
-    if (cur === undefined || (cur & 3) !== Status.onHold) return false;
+    if (!isOnHold(this.state.current(serial))) return false;
     this.st.appendRevocation.run(serial, Status.good, null, at);
     this.setState(serial, undefined);
     this.announce("released", [serial]);
@@ -494,13 +494,11 @@ export class CaStore {
     if (known) return known;
     const row = this.st.getCard.get(cardId) as CardRow | undefined;
     // Only rows read outside a transaction (committed): one read inside could still roll back with it.
-    if (row && this.undo === undefined) this.cacheCard(row);
+    if (row && this.undo === undefined) {
+      if (this.cards.size >= CARD_CACHE) this.cards.delete(this.cards.keys().next().value!);
+      this.cards.set(row.card_id, row);
+    }
     return row;
-  }
-
-  private cacheCard(row: CardRow): void {
-    if (this.cards.size >= CARD_CACHE) this.cards.delete(this.cards.keys().next().value!);
-    this.cards.set(row.card_id, row);
   }
 
   audit(e: AuditEntry): void {

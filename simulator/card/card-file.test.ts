@@ -2,7 +2,7 @@ import test from "ava";
 import fc from "fast-check";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, createPublicKey, verify } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { CardloopError, SeededRandom, bytesEqual, concatBytes, decodeTlvs, encodeTlv, findTlv, fromHex, readTlv } from "../../core/index.js";
@@ -218,6 +218,28 @@ test("CardFile: every change the card answers is in the file (mode 0600, no temp
   const again = CardFile.open(path);
   t.is(again.card.state.pinLeft, 2);
   again.close();
+});
+
+test("CardFile.tearing: every change reaches the file; a write the file cannot take is told to onSaveError (naming the file, not its content) and answers 6581", (t) => {
+  const path = tmpCard();
+  const file = CardFile.open(path);
+  t.teardown(() => file.close());
+  const errors: unknown[] = [];
+  const card = file.tearing("atomic", { onSaveError: (err) => errors.push(err) });
+  card.powerOn();
+  t.is(tx(card, apdu(0, 0x20, 0, 0x80, pinBlock("000000"))).sw, "63C2");
+  t.is(JSON.parse(readFileSync(path, "utf8")).pinLeft, 2, "on disk before the answer was read");
+  t.deepEqual(errors, []);
+  // a directory where the file was: the rename of the written copy over it fails
+  rmSync(path);
+  mkdirSync(path);
+  t.is(tx(card, apdu(0, 0x20, 0, 0x80, pinBlock("000000"))).sw, "6581");
+  t.is(errors.length, 1);
+  const err = errors[0] as NodeJS.ErrnoException;
+  t.is(err.code, "EISDIR");
+  t.true(err.message.includes(path), err.message);
+  t.false(err.message.includes("123456"), "no PIN in the error");
+  t.deepEqual(readdirSync(dirname(path)).sort(), ["card.json", "card.json.lock", "card.json.lock.pid"], "no temporary file left");
 });
 
 /** A process in its own group holding the card file (CardFile.open), killed with its group at the end of the test. */

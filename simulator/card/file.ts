@@ -133,11 +133,21 @@ export class CardFile {
   /**
    * The session's card as a TearingCard whose persisted memory is this file:
    * every write reaches the file before the answer, a torn one as the card
-   * model leaves it (`apdu --faults`, `replay --faults` with tearing). Use it
-   * instead of `card`, not beside it.
+   * model leaves it (`apdu --faults`, `replay --faults`, `card serve
+   * --faults` with tearing). Use it instead of `card`, not beside it.
+   * `onSaveError` is told about a write the file could not take (the error
+   * names the file, never its content) before the card model gets the throw.
    */
-  tearing(model?: TearingModel): TearingCard {
-    return new TearingCard(this.card.state, { model, store: { save: (state) => saveCard(new PivCard(state), this.path) } });
+  tearing(model?: TearingModel, opts: { onSaveError?: (err: unknown) => void } = {}): TearingCard {
+    const save = (state: PivCardState): void => {
+      try {
+        saveCard(new PivCard(state), this.path);
+      } catch (err) {
+        opts.onSaveError?.(err);
+        throw err;
+      }
+    };
+    return new TearingCard(this.card.state, { model, store: { save } });
   }
 
   close(): void {
